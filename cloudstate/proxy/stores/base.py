@@ -1,0 +1,214 @@
+"""The store interface every persistence backend implements.
+
+One async interface covers everything the proxy persists, so that entity actors, eventing and the
+inspection tools never know which database is underneath:
+
+* the **journal** of event-sourced entities and their **snapshots**;
+* the **values** of value entities;
+* later: CRDT state, eventing offsets and topic logs (added as further sections of this class).
+
+Design rules that keep several proxy nodes on one database possible without a rewrite:
+
+* Every write is *conditional*. ``append_events`` names the sequence number the writer believes is
+  the latest; if another writer got there first the store raises :class:`ConcurrentWriteError` and
+  writes nothing. A single node never sees it (one actor per entity); several nodes use it to detect
+  that an entity moved.
+* A write method returns only once the data is durable (fsync'd / committed). Backends batch
+  concurrent writes into one transaction (group commit) but never acknowledge one before commit.
+* Payloads are opaque: ``type_url`` and ``value`` of a ``google.protobuf.Any``. The store never
+  parses user messages.
+* Events carry a store-wide, monotonically increasing ``offset`` assigned at commit, which event
+  consumers (eventing, projections) use to resume.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+
+class StoreError(Exception):
+    """A store operation failed (database unavailable, corrupt data, ...)."""
+
+
+class ConcurrentWriteError(StoreError):
+    """A conditional write lost: the stored sequence or version is not the one the writer expected."""
+
+    def __init__(self, persistence_id: str, entity_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"concurrent write to {persistence_id}|{entity_id}: expected sequence {expected}, "
+            f"store has {actual}"
+        )
+        self.persistence_id = persistence_id
+        self.entity_id = entity_id
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A serialized protobuf ``Any``: its type URL and bytes."""
+
+    type_url: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One journaled event of one entity."""
+
+    sequence: int  # 1-based, per entity, gap-free
+    payload: Payload
+    offset: int = 0  # store-wide commit order (0 if the backend did not report it)
+    timestamp: float = 0.0  # seconds since the epoch, at commit
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSnapshot:
+    """The state of one entity after the event with ``sequence`` was applied."""
+
+    sequence: int
+    payload: Payload
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """The state of one value entity. ``version`` grows by one on every write."""
+
+    payload: Payload
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRef:
+    """Addresses one entity: its type's persistence id and its entity id."""
+
+    persistence_id: str
+    entity_id: str
+
+
+class Store(ABC):
+    """Persistence for the proxy. Create one per process with :func:`open_store`.
+
+    Example::
+
+        store = await open_store("sqlite:///data/cloudstate.db")
+        await store.append_events("carts", "alice", 0, [Payload(url, data)])
+        snapshot = await store.load_snapshot("carts", "alice")
+        async for event in store.read_events("carts", "alice", after_sequence=0):
+            ...
+        await store.close()
+    """
+
+    #: Short backend name, e.g. "sqlite", "memory", "postgresql".
+    name: str = "abstract"
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open connections and create or migrate the schema. Called once before use."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Flush pending writes and release resources. The store is unusable afterwards."""
+
+    # -- journal ------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def append_events(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        expected_sequence: int,
+        events: Sequence[Payload],
+        snapshot: Payload | None = None,
+    ) -> int:
+        """Atomically append ``events`` after ``expected_sequence`` (and save ``snapshot``).
+
+        The events get sequences ``expected_sequence + 1 ...``. If ``snapshot`` is given it is the
+        state after the last of them and replaces any older snapshot. Either everything is durable
+        when this returns, or nothing was written. Returns the new highest sequence.
+
+        Raises :class:`ConcurrentWriteError` if the stored highest sequence is not
+        ``expected_sequence``, and ``ValueError`` if ``events`` is empty.
+        """
+
+    @abstractmethod
+    def read_events(
+        self, persistence_id: str, entity_id: str, after_sequence: int = 0
+    ) -> AsyncIterator[StoredEvent]:
+        """Yield the entity's events with sequence > ``after_sequence``, in order."""
+
+    @abstractmethod
+    async def highest_sequence(self, persistence_id: str, entity_id: str) -> int:
+        """The entity's latest event sequence, 0 if it has none."""
+
+    @abstractmethod
+    async def load_snapshot(self, persistence_id: str, entity_id: str) -> StoredSnapshot | None:
+        """The entity's latest snapshot, if any."""
+
+    @abstractmethod
+    def read_all_events(
+        self, persistence_id: str, after_offset: int = 0, limit: int = 1000
+    ) -> AsyncIterator[tuple[str, StoredEvent]]:
+        """Yield ``(entity_id, event)`` for every event of a persistence id in offset order.
+
+        Only events with offset > ``after_offset`` are returned, at most ``limit`` of them. This is
+        the feed for event-log consumers and projections.
+        """
+
+    # -- value entities -----------------------------------------------------------------------
+
+    @abstractmethod
+    async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:
+        """The stored value of a value entity, or None if it has none (never written or deleted)."""
+
+    @abstractmethod
+    async def save_value(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        value: Payload | None,
+        expected_version: int | None = None,
+    ) -> int:
+        """Durably replace the value (``None`` deletes it). Returns the new version.
+
+        With ``expected_version`` the write is conditional: if the stored version differs
+        (a missing value has version 0) :class:`ConcurrentWriteError` is raised.
+        Versions keep growing across deletes so that a stale writer is always detected.
+        """
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    @abstractmethod
+    async def list_persistence_ids(self) -> list[str]:
+        """Every persistence id with journaled events, snapshots or values, sorted."""
+
+    @abstractmethod
+    async def list_entity_ids(self, persistence_id: str) -> list[str]:
+        """Every entity id of a persistence id with events, snapshots or a value, sorted."""
+
+
+async def open_store(url: str) -> Store:
+    """Create and start the store named by ``url``.
+
+    * ``memory:`` — in-process, lost on exit (tests);
+    * ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` — embedded, durable;
+    * ``postgresql://user:pass@host/db`` — shared by many proxy nodes (needs ``cloudstate[postgresql]``).
+    """
+    store: Store
+    if url == "memory:" or url == "memory://":
+        from cloudstate.proxy.stores.memory import MemoryStore
+
+        store = MemoryStore()
+    elif url.startswith("sqlite://"):
+        from cloudstate.proxy.stores.sqlite import SqliteStore
+
+        store = SqliteStore.from_url(url)
+    elif url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("the PostgreSQL store is not available yet in this version")
+    else:
+        raise ValueError(
+            f"unsupported store URL {url!r}: use memory:, sqlite:///PATH or postgresql://..."
+        )
+    await store.start()
+    return store
