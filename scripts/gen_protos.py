@@ -20,13 +20,20 @@ from cloudstate.protoc import run  # noqa: E402
 # (proto root, output root): protos under root/cloudstate/... generate into out/cloudstate/...
 PROTO_SETS = [
     (ROOT / "cloudstate" / "protos", ROOT),
+    (ROOT / "tests" / "rawuf" / "proto", ROOT / "tests" / "rawuf"),
 ]
 
 
 def generate(out_override: Path | None) -> list[Path]:
+    """Generate every set; returns the written files relative to ROOT.
+
+    With ``out_override`` the files go under that directory, mirroring their layout under ROOT.
+    """
     written: list[Path] = []
     for proto_root, out_root in PROTO_SETS:
-        out = out_override or out_root
+        rel_out = out_root.relative_to(ROOT)
+        out = out_override / rel_out if out_override else out_root
+        out.mkdir(parents=True, exist_ok=True)
         files = sorted(str(p.relative_to(proto_root)) for p in proto_root.rglob("*.proto"))
         code = run(
             [
@@ -42,7 +49,7 @@ def generate(out_override: Path | None) -> list[Path]:
         for f in files:
             stem = f[: -len(".proto")]
             for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py"):
-                written.append(Path(stem + suffix))
+                written.append(rel_out / (stem + suffix))
     return written
 
 
@@ -57,7 +64,8 @@ def main() -> None:
         stale = [
             str(rel)
             for rel in generate(Path(tmp))
-            if not (ROOT / rel).exists() or not filecmp.cmp(Path(tmp) / rel, ROOT / rel, shallow=False)
+            if not (ROOT / rel).exists()
+            or not filecmp.cmp(Path(tmp) / rel, ROOT / rel, shallow=False)
         ]
     if stale:
         raise SystemExit("stale generated code (run `make protos`): " + ", ".join(stale))

@@ -33,7 +33,7 @@ class StoreError(Exception):
 
 
 class ConcurrentWriteError(StoreError):
-    """A conditional write lost: the stored sequence or version is not the one the writer expected."""
+    """A conditional write lost: the stored sequence or version is not what the writer expected."""
 
     def __init__(self, persistence_id: str, entity_id: str, expected: int, actual: int) -> None:
         super().__init__(
@@ -174,7 +174,9 @@ class Store(ABC):
 
         With ``expected_version`` the write is conditional: if the stored version differs
         (a missing value has version 0) :class:`ConcurrentWriteError` is raised.
-        Versions keep growing across deletes so that a stale writer is always detected.
+        Versions keep growing across deletes so that a stale writer is always detected. A deleted
+        value matches both 0 (what a writer that loaded ``None`` knows) and the version its delete
+        returned (what the deleting writer knows); deleting a missing value still bumps the version.
         """
 
     # -- inspection ---------------------------------------------------------------------------
@@ -193,7 +195,8 @@ async def open_store(url: str) -> Store:
 
     * ``memory:`` — in-process, lost on exit (tests);
     * ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` — embedded, durable;
-    * ``postgresql://user:pass@host/db`` — shared by many proxy nodes (needs ``cloudstate[postgresql]``).
+    * ``postgresql://user:pass@host/db`` — shared by many proxy nodes
+      (needs ``cloudstate[postgresql]``).
     """
     store: Store
     if url == "memory:" or url == "memory://":

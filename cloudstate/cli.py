@@ -1,0 +1,154 @@
+"""The ``cloudstate`` command: run the proxy, or a user function together with a proxy.
+
+cloudstate proxy --user-function 127.0.0.1:8080 --port 9000 --store sqlite:///data/cs.db
+cloudstate run shoppingcart.shopping_cart --path examples/shoppingcart --port 9000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from cloudstate.proxy import config as proxy_config
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cmd_proxy(args: argparse.Namespace) -> int:
+    from cloudstate.proxy.server import Proxy
+
+    config = proxy_config.from_arguments(args)
+    _configure_logging(config.log_level)
+    try:
+        asyncio.run(Proxy(config).run_until_signalled())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """Start the user function module as a child process and a proxy in front of it."""
+    from cloudstate.proxy.server import Proxy
+
+    config = proxy_config.from_arguments(args)
+    _configure_logging(config.log_level)
+    uf_port = args.user_function_port or _free_port()
+    config.user_function = f"127.0.0.1:{uf_port}"
+    env = dict(os.environ, HOST="127.0.0.1", PORT=str(uf_port))
+    if args.path:
+        env["PYTHONPATH"] = os.pathsep.join(
+            [os.path.abspath(args.path), *filter(None, [env.get("PYTHONPATH")])]
+        )
+    child = subprocess.Popen([sys.executable, "-m", args.module], env=env)
+    log = logging.getLogger("cloudstate.run")
+    log.info("started user function %s (pid %d) on port %d", args.module, child.pid, uf_port)
+
+    async def serve() -> None:
+        proxy = Proxy(config)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        import signal
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await proxy.start()
+            assert proxy.model is not None
+            print(describe_services(proxy.model, config.host, proxy.port), flush=True)
+            child_exit = asyncio.ensure_future(asyncio.to_thread(child.wait))
+            stop_wait = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait(
+                {child_exit, stop_wait}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if child_exit in done:
+                log.error("the user function exited with code %s", child.returncode)
+            stop_wait.cancel()
+        finally:
+            await proxy.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+def describe_services(model: object, host: str, port: int) -> str:
+    """A readable list of what is served and how to call it."""
+    from cloudstate.proxy.model import UserFunctionModel
+
+    assert isinstance(model, UserFunctionModel)
+    lines = [f"Cloudstate proxy ready on {host}:{port} (gRPC, with server reflection)"]
+    for service in model.services.values():
+        lines.append(
+            f"  {service.name}  [{service.entity_type.rsplit('.', 1)[-1]}, "
+            f"persistence id {service.persistence_id}]"
+        )
+        for method in service.methods.values():
+            lines.append(
+                f"    rpc {method.name}({method.input_type.full_name}) "
+                f"returns ({method.output_type.full_name})"
+            )
+    lines.append(f"Call it with any gRPC client, e.g. grpcurl -plaintext {host}:{port} list")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cloudstate", description="Cloudstate for Python: proxy and developer tools."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    proxy = commands.add_parser(
+        "proxy",
+        help="run the proxy in front of a running user function",
+        description="Discover the user function, then serve its services to clients.",
+    )
+    proxy_config.add_arguments(proxy)
+    proxy.set_defaults(func=_cmd_proxy)
+    run = commands.add_parser(
+        "run",
+        help="run a user function module together with a proxy (development)",
+        description="Start `python -m MODULE` as the user function (HOST/PORT set for it) and a "
+        "proxy in front of it. Stops both on Ctrl-C.",
+    )
+    run.add_argument("module", help="the user function's module, e.g. shoppingcart.shopping_cart")
+    run.add_argument("--path", help="directory to put on the user function's PYTHONPATH")
+    run.add_argument(
+        "--user-function-port", type=int, help="port for the user function (default: free)"
+    )
+    proxy_config.add_arguments(run)
+    run.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

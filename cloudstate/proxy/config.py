@@ -1,0 +1,138 @@
+"""Proxy configuration: every setting, its default, and the flag / environment variable for it.
+
+Precedence: command-line flag, then environment variable, then default. The reference lives in
+docs/proxy-configuration.md; keep both in step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields
+
+
+@dataclass(slots=True)
+class ProxyConfig:
+    """Settings of one proxy process.
+
+    Example::
+
+        config = ProxyConfig(user_function="127.0.0.1:8080", port=9000,
+                             store="sqlite:///data/cloudstate.db")
+    """
+
+    #: host:port of the user function (env USER_FUNCTION_HOST / USER_FUNCTION_PORT).
+    user_function: str = "127.0.0.1:8080"
+    #: Interface the client-facing port binds to.
+    host: str = "127.0.0.1"
+    #: Client-facing port: gRPC (and, later, HTTP/JSON). 0 picks a free port.
+    port: int = 9000
+    #: Store URL: memory:, sqlite:///PATH, postgresql://...
+    store: str = "sqlite:///data/cloudstate.db"
+    #: Seconds an entity may stay idle before it is passivated (entity types may override).
+    passivation_timeout: float = 30.0
+    #: Seconds the user function may take to answer one command before it is restarted.
+    command_timeout: float = 30.0
+    #: Refuse user functions that report a protocol version other than 0.2 (default: warn on 0.x).
+    strict_protocol: bool = False
+    #: Longest chain of forwards / side effects before the call is cut off as a loop.
+    max_forward_depth: int = 32
+    #: Most asynchronous side effects running at once (further ones wait for a slot).
+    max_async_effects: int = 1024
+    #: Seconds to keep retrying discovery before giving up (0: retry forever).
+    discovery_timeout: float = 0.0
+    #: Seconds in-flight requests get to finish on SIGTERM.
+    shutdown_grace: float = 10.0
+    #: Log level name.
+    log_level: str = "INFO"
+
+
+_ENV = {
+    "host": "CLOUDSTATE_PROXY_HOST",
+    "port": "HTTP_PORT",
+    "store": "CLOUDSTATE_STORE",
+    "passivation_timeout": "CLOUDSTATE_PASSIVATION_TIMEOUT",
+    "command_timeout": "CLOUDSTATE_COMMAND_TIMEOUT",
+    "log_level": "CLOUDSTATE_LOG_LEVEL",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the proxy's flags to ``parser`` (used by ``cloudstate proxy`` and ``cloudstate run``)."""
+    d = ProxyConfig()
+    parser.add_argument(
+        "--user-function",
+        metavar="HOST:PORT",
+        help=f"where the user function listens (default {d.user_function}; "
+        "env USER_FUNCTION_HOST/USER_FUNCTION_PORT)",
+    )
+    parser.add_argument("--host", help=f"interface to bind (default {d.host})")
+    parser.add_argument(
+        "--port", type=int, help=f"client-facing port (default {d.port}; env HTTP_PORT)"
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help=f"memory:, sqlite:///PATH or postgresql://... (default {d.store})",
+    )
+    parser.add_argument(
+        "--passivation-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"idle time before an entity is passivated (default {d.passivation_timeout:g})",
+    )
+    parser.add_argument(
+        "--command-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"time a command may take in the user function (default {d.command_timeout:g})",
+    )
+    parser.add_argument(
+        "--strict-protocol",
+        action="store_true",
+        default=None,
+        help="refuse user functions not reporting protocol 0.2",
+    )
+    parser.add_argument(
+        "--max-forward-depth",
+        type=int,
+        metavar="N",
+        help=f"longest forward/effect chain (default {d.max_forward_depth})",
+    )
+    parser.add_argument(
+        "--discovery-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up if the user function does not answer (default: never)",
+    )
+    parser.add_argument("--log-level", help=f"DEBUG, INFO, WARNING, ERROR (default {d.log_level})")
+
+
+def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ProxyConfig:
+    """Build a config from parsed flags, the environment and defaults."""
+    env = dict(os.environ if environ is None else environ)
+    config = ProxyConfig()
+    for f in fields(ProxyConfig):
+        var = _ENV.get(f.name)
+        if var and env.get(var):
+            setattr(config, f.name, _convert(f.name, env[var]))
+    if env.get("USER_FUNCTION_HOST") or env.get("USER_FUNCTION_PORT"):
+        config.user_function = (
+            f"{env.get('USER_FUNCTION_HOST', '127.0.0.1')}:{env.get('USER_FUNCTION_PORT', '8080')}"
+        )
+    for f in fields(ProxyConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            setattr(config, f.name, value)
+    return config
+
+
+def _convert(name: str, text: str) -> object:
+    default = getattr(ProxyConfig(), name)
+    if isinstance(default, bool):
+        return text.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float):
+        return float(text)
+    return text

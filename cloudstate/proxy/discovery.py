@@ -1,0 +1,130 @@
+"""Discovery: ask the user function what it serves, check it, and build the proxy's model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+
+import cloudstate
+from cloudstate import entity_pb2, entity_pb2_grpc
+from cloudstate.proxy.errors import DiscoveryError
+from cloudstate.proxy.model import ALL_ENTITY_TYPES, UserFunctionModel, build_model
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_MAJOR = 0
+PROTOCOL_MINOR = 2
+PROXY_NAME = "cloudstate-python-proxy"
+
+
+def proxy_info(supported_types: tuple[str, ...] = ALL_ENTITY_TYPES) -> entity_pb2.ProxyInfo:
+    return entity_pb2.ProxyInfo(
+        protocol_major_version=PROTOCOL_MAJOR,
+        protocol_minor_version=PROTOCOL_MINOR,
+        proxy_name=PROXY_NAME,
+        proxy_version=cloudstate.__version__,
+        supported_entity_types=list(supported_types),
+    )
+
+
+def check_protocol_version(info: entity_pb2.ServiceInfo, strict: bool) -> None:
+    """Accept 0.x (old supports report 0.0) with a warning unless ``strict``; reject others."""
+    major, minor = info.protocol_major_version, info.protocol_minor_version
+    if (major, minor) == (PROTOCOL_MAJOR, PROTOCOL_MINOR):
+        return
+    message = (
+        f"incompatible protocol version {major}.{minor}, only "
+        f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR} is supported"
+    )
+    if strict or major != PROTOCOL_MAJOR:
+        raise DiscoveryError(message)
+    log.warning(
+        "user function %s (%s %s) reports protocol version %d.%d; serving it as %d.%d "
+        "(use --strict-protocol to refuse)",
+        info.service_name or "?",
+        info.support_library_name or "unknown library",
+        info.support_library_version,
+        major,
+        minor,
+        PROTOCOL_MAJOR,
+        PROTOCOL_MINOR,
+    )
+
+
+async def discover(
+    channel: grpc.aio.Channel,
+    *,
+    strict_protocol: bool = False,
+    supported_types: tuple[str, ...] = ALL_ENTITY_TYPES,
+    min_backoff: float = 0.2,
+    max_backoff: float = 10.0,
+    attempt_timeout: float = 5.0,
+    give_up_after: float | None = None,
+) -> UserFunctionModel:
+    """Call ``discover`` until the user function answers (retrying with exponential backoff on
+    transport errors), then validate the spec. An invalid spec is reported to the user function
+    with ``reportError`` and raised as DiscoveryError: retrying cannot fix it."""
+    stub = entity_pb2_grpc.EntityDiscoveryStub(channel)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    backoff = min_backoff
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            spec: entity_pb2.EntitySpec = await stub.discover(
+                proxy_info(supported_types), timeout=attempt_timeout, wait_for_ready=False
+            )
+            break
+        except grpc.aio.AioRpcError as e:
+            if give_up_after is not None and loop.time() - started > give_up_after:
+                raise DiscoveryError(
+                    f"user function did not answer discovery within {give_up_after:.0f}s: "
+                    f"{e.code().name} {e.details()}"
+                ) from e
+            level = logging.INFO if attempt <= 3 else logging.WARNING
+            log.log(
+                level,
+                "user function not reachable yet (%s: %s); retrying in %.1fs",
+                e.code().name,
+                e.details(),
+                backoff,
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)
+    try:
+        check_protocol_version(spec.service_info, strict_protocol)
+        model = build_model(spec, supported_types)
+    except DiscoveryError as e:
+        log.error("cannot serve the user function: %s", e)
+        try:
+            await stub.reportError(entity_pb2.UserFunctionError(message=str(e)), timeout=5)
+        except grpc.aio.AioRpcError as report_error:
+            log.warning("could not report the error to the user function: %s", report_error)
+        raise
+    info = spec.service_info
+    log.info(
+        "discovered %s: %s (library %s %s, runtime %s, protocol %d.%d)",
+        info.service_name or "user function",
+        ", ".join(
+            f"{s.name} [{s.entity_type.rsplit('.', 1)[-1]}]" for s in model.services.values()
+        ),
+        info.support_library_name or "?",
+        info.support_library_version or "?",
+        info.service_runtime or "?",
+        info.protocol_major_version,
+        info.protocol_minor_version,
+    )
+    return model
+
+
+async def report_error(channel: grpc.aio.Channel, message: str) -> None:
+    """Tell the user function about an error it caused; never raises."""
+    try:
+        await entity_pb2_grpc.EntityDiscoveryStub(channel).reportError(
+            entity_pb2.UserFunctionError(message=message), timeout=5
+        )
+    except grpc.aio.AioRpcError as e:
+        log.debug("reportError failed: %s", e)

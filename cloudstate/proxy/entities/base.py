@@ -1,0 +1,133 @@
+"""What every entity-type handler gives the router, and the pieces entity actors share."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import grpc
+from google.protobuf import any_pb2
+
+from cloudstate import entity_pb2
+from cloudstate.proxy.errors import ProxyError
+from cloudstate.proxy.model import MethodModel
+
+log = logging.getLogger(__name__)
+
+_EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]  # end-of-stream marker of grpc.aio
+
+# gRPC transport headers that are not request metadata for the user function.
+_TRANSPORT_HEADERS = frozenset(
+    {
+        ":authority",
+        ":path",
+        ":method",
+        ":scheme",
+        "content-type",
+        "te",
+        "user-agent",
+        "accept-encoding",
+        "grpc-accept-encoding",
+        "grpc-encoding",
+        "grpc-timeout",
+    }
+)
+
+
+def metadata_from_grpc(
+    pairs: Iterable[tuple[str, str | bytes]] | None,
+) -> entity_pb2.Metadata | None:
+    """Client request headers as protocol Metadata; None when there are none worth passing on
+    (so the Command's metadata stays unset, as the reference proxy leaves it)."""
+    if not pairs:
+        return None
+    entries = []
+    for key, value in pairs:
+        if key in _TRANSPORT_HEADERS:
+            continue
+        if isinstance(value, bytes):
+            entries.append(entity_pb2.MetadataEntry(key=key, bytes_value=value))
+        else:
+            entries.append(entity_pb2.MetadataEntry(key=key, string_value=value))
+    return entity_pb2.Metadata(entries=entries) if entries else None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What an entity answered for one command, after its state changes are durable."""
+
+    client_action: entity_pb2.ClientAction
+    side_effects: list[entity_pb2.SideEffect] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PendingCommand:
+    """A command waiting for its entity: the request and the future its outcome goes to."""
+
+    method: MethodModel
+    payload: bytes
+    metadata: entity_pb2.Metadata | None
+    future: asyncio.Future[Outcome]
+
+    def payload_any(self) -> any_pb2.Any:
+        return any_pb2.Any(type_url=self.method.input_type_url, value=self.payload)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
+
+    def succeed(self, outcome: Outcome) -> None:
+        if not self.future.done():
+            self.future.set_result(outcome)
+
+
+class EntityHandler(Protocol):
+    """Routes commands for one entity service (one per service the user function reports)."""
+
+    async def handle(
+        self,
+        method: MethodModel,
+        entity_id: str,
+        payload: bytes,
+        metadata: entity_pb2.Metadata | None,
+    ) -> Outcome: ...
+
+    async def close(self) -> None: ...
+
+
+def rpc_failed(error: BaseException) -> bool:
+    """True for the errors a broken gRPC stream raises on read or write."""
+    return isinstance(error, grpc.aio.AioRpcError | asyncio.InvalidStateError | grpc.aio.UsageError)
+
+
+async def finish_stream(call: Any, grace: float = 1.0) -> None:
+    """Half-close an entity stream and wait briefly for the user function to close its side.
+
+    Some language supports never complete their side after the proxy half-closes it, so after
+    ``grace`` seconds the call is cancelled instead of waiting forever.
+    """
+    try:
+        with contextlib.suppress(Exception):
+            await call.done_writing()
+        async with asyncio.timeout(grace):
+            while True:
+                message = await call.read()
+                if message is _EOF:
+                    return
+                log.debug("ignoring message after half-close: %s", message)
+    except (TimeoutError, Exception):
+        call.cancel()
+
+
+def failure_error(failure: entity_pb2.Failure, default: grpc.StatusCode) -> ProxyError:
+    """The client-facing error for a user failure."""
+    from cloudstate.proxy.errors import CommandFailed, status_from_number
+
+    return CommandFailed(
+        failure.description or "command failed",
+        status_from_number(failure.grpc_status_code, default),
+    )

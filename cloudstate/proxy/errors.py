@@ -1,0 +1,84 @@
+"""Errors the proxy returns to clients, each carrying its gRPC status.
+
+How failures reach clients (documented in docs/proxy-configuration.md):
+
+=====================================================  =========================================
+What happened                                          gRPC status
+=====================================================  =========================================
+user function failed the command (``ctx.fail``)         ``Failure.grpc_status_code`` if set, else
+                                                       INVALID_ARGUMENT, with the description
+unknown service or method                              UNIMPLEMENTED
+request bytes do not parse / entity key missing/empty  INVALID_ARGUMENT, naming the field
+user function unreachable or its stream broke          UNAVAILABLE (command not applied)
+user function broke the protocol / crashed an entity   INTERNAL
+command took longer than the command timeout           DEADLINE_EXCEEDED (entity restarted)
+store failed to write                                  UNAVAILABLE (command not applied)
+concurrent writer on another node                      ABORTED (retry)
+=====================================================  =========================================
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class ProxyError(Exception):
+    """An error with the gRPC status a client should see."""
+
+    status: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str, status: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class CommandFailed(ProxyError):
+    """The user function failed the command on purpose (``ClientAction.failure``)."""
+
+    status = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class BadRequest(ProxyError):
+    """The client's request cannot be routed: bad bytes, missing entity key, ..."""
+
+    status = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class UnknownMethod(ProxyError):
+    status = grpc.StatusCode.UNIMPLEMENTED
+
+
+class UserFunctionUnavailable(ProxyError):
+    """The user function could not be reached, or its entity stream broke mid-command."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+
+
+class ProtocolError(ProxyError):
+    """The user function sent something the protocol does not allow."""
+
+    status = grpc.StatusCode.INTERNAL
+
+
+class CommandTimeout(ProxyError):
+    status = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class StoreUnavailable(ProxyError):
+    status = grpc.StatusCode.UNAVAILABLE
+
+
+class DiscoveryError(Exception):
+    """The user function's entity spec cannot be served (reported to it with reportError)."""
+
+
+_CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def status_from_number(number: int, default: grpc.StatusCode) -> grpc.StatusCode:
+    """Map a google.rpc.Code number to a StatusCode; 0 (OK) or unknown numbers give ``default``."""
+    if number == 0:
+        return default
+    return _CODES_BY_NUMBER.get(number, default)

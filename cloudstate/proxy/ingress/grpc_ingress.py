@@ -1,0 +1,85 @@
+"""Serves the user's services to clients over gRPC, without generated code.
+
+Requests arrive as raw bytes (no deserializer): the router parses only what it needs (the entity
+key) and the user function's reply bytes are returned verbatim. The same server carries gRPC
+server reflection (built from the discovered descriptors, so ``grpcurl`` works) and the standard
+health service.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from cloudstate.proxy.entities.base import metadata_from_grpc
+from cloudstate.proxy.errors import ProxyError
+from cloudstate.proxy.model import MethodModel, UserFunctionModel
+from cloudstate.proxy.router import Router
+
+log = logging.getLogger(__name__)
+
+_Handler = grpc.RpcMethodHandler[Any, Any]
+
+
+class UserServicesHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+    """Maps ``/package.Service/Method`` paths to the router; unknown paths get UNIMPLEMENTED."""
+
+    def __init__(self, model: UserFunctionModel, router: Router) -> None:
+        self._handlers: dict[str, _Handler] = {}
+        for path, method in model.methods_by_path.items():
+            self._handlers[path] = self._method_handler(method, router)
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> _Handler | None:
+        return self._handlers.get(handler_call_details.method)
+
+    @staticmethod
+    def _method_handler(method: MethodModel, router: Router) -> _Handler:
+        if method.client_streaming or method.server_streaming:
+
+            async def unsupported(
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> None:
+                await context.abort(
+                    grpc.StatusCode.UNIMPLEMENTED,
+                    f"streamed method {method.service.name}.{method.name} is not supported by "
+                    "this proxy version",
+                )
+
+            if method.client_streaming and method.server_streaming:
+                return grpc.stream_stream_rpc_method_handler(unsupported)
+            if method.client_streaming:
+                return grpc.stream_unary_rpc_method_handler(unsupported)
+            return grpc.unary_stream_rpc_method_handler(unsupported)
+
+        async def unary(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+            try:
+                metadata = metadata_from_grpc(context.invocation_metadata())
+                return await router.call(method, request, metadata)
+            except ProxyError as e:
+                await context.abort(e.status, e.message)
+                raise  # unreachable: abort raises
+
+        return grpc.unary_unary_rpc_method_handler(unary)
+
+
+async def add_user_services(
+    server: grpc.aio.Server, model: UserFunctionModel, router: Router
+) -> HealthServicer:
+    """Register the user's services, reflection and health on ``server``."""
+    server.add_generic_rpc_handlers((UserServicesHandler(model, router),))
+    names = sorted(model.services)
+    reflection.enable_server_reflection(
+        [reflection.SERVICE_NAME, *names],
+        server,
+        pool=model.pool,
+    )
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    for name in ("", *names):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return health

@@ -1,0 +1,128 @@
+"""The proxy process: store, discovery, entity handlers, router and the client-facing server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+
+from cloudstate.proxy.config import ProxyConfig
+from cloudstate.proxy.discovery import discover, report_error
+from cloudstate.proxy.entities.base import EntityHandler
+from cloudstate.proxy.entities.event_sourced import EntitySettings, EventSourcedEntities
+from cloudstate.proxy.ingress.grpc_ingress import add_user_services
+from cloudstate.proxy.model import EVENT_SOURCED, UserFunctionModel
+from cloudstate.proxy.router import Router
+from cloudstate.proxy.stores.base import Store, open_store
+
+log = logging.getLogger(__name__)
+
+#: Entity types this proxy serves (advertised to the user function in ProxyInfo).
+SUPPORTED_ENTITY_TYPES = (EVENT_SOURCED,)
+
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+]
+
+
+class Proxy:
+    """A running proxy.
+
+    Example::
+
+        proxy = Proxy(ProxyConfig(user_function="127.0.0.1:8080", port=0, store="memory:"))
+        await proxy.start()          # discovers the user function, then serves
+        print(proxy.port)
+        await proxy.stop()
+    """
+
+    def __init__(self, config: ProxyConfig) -> None:
+        self.config = config
+        self.port = 0
+        self.store: Store | None = None
+        self.model: UserFunctionModel | None = None
+        self.router: Router | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self._server: grpc.aio.Server | None = None
+        self._handlers: dict[str, EntityHandler] = {}
+        self._health = None
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        config = self.config
+        self.store = await open_store(config.store)
+        self._channel = grpc.aio.insecure_channel(config.user_function, options=_CHANNEL_OPTIONS)
+        channel = self._channel
+
+        async def report(message: str) -> None:
+            await report_error(channel, message)
+
+        self.model = await discover(
+            channel,
+            strict_protocol=config.strict_protocol,
+            supported_types=SUPPORTED_ENTITY_TYPES,
+            give_up_after=config.discovery_timeout or None,
+        )
+        settings = EntitySettings(
+            passivation_timeout=config.passivation_timeout,
+            command_timeout=config.command_timeout,
+        )
+        for service in self.model.services.values():
+            if service.entity_type == EVENT_SOURCED:
+                self._handlers[service.name] = EventSourcedEntities(
+                    service, channel, self.store, settings, report
+                )
+        self.router = Router(
+            self.model,
+            self._handlers,
+            report,
+            max_forward_depth=config.max_forward_depth,
+            max_async_effects=config.max_async_effects,
+        )
+        self._server = grpc.aio.server(options=_CHANNEL_OPTIONS)
+        self._health = await add_user_services(self._server, self.model, self.router)
+        address = f"{config.host}:{config.port}"
+        self.port = self._server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot bind the proxy to {address}")
+        await self._server.start()
+        log.info(
+            "proxy serving %s on %s:%d (store %s)",
+            ", ".join(self.model.services),
+            config.host,
+            self.port,
+            self.store.name,
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting calls, let in-flight ones finish, passivate entities, close the store."""
+        grace = self.config.shutdown_grace if grace is None else grace
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+        for handler in self._handlers.values():
+            await handler.close()
+        if self.router is not None:
+            await self.router.drain()
+        if self._channel is not None:
+            await self._channel.close(None)
+        if self.store is not None:
+            await self.store.close()
+        self._stopped.set()
+
+    async def run_until_signalled(self) -> None:
+        """Start, serve until SIGTERM or SIGINT, then stop gracefully."""
+        loop = asyncio.get_running_loop()
+        stop_requested = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_requested.set)
+        try:
+            await self.start()
+            await stop_requested.wait()
+            log.info("stopping the proxy")
+        finally:
+            await self.stop()
