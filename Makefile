@@ -1,0 +1,48 @@
+# Cloudstate for Python. Everything installs into .venv; only python3 and make are needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 9000
+# Parallel test workers (xdist); the suite is sized for a 2-core machine.
+WORKERS ?= 2
+
+.PHONY: install run test lint protos protos-check bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: the shopping-cart example (user function + proxy) on SQLite under ./data, gRPC on $(PORT)
+run: $(STAMP)
+	@mkdir -p data
+	@echo "Starting the shopping cart on port $(PORT). In another terminal try:"
+	@echo "  $(PY) examples/shoppingcart/client.py --port $(PORT) add alice apple 'Red apple' 3"
+	@echo "  $(PY) examples/shoppingcart/client.py --port $(PORT) get alice"
+	@echo "Ctrl-C stops it; the carts stay in data/shoppingcart.db."
+	$(VENV)/bin/cloudstate run shoppingcart.shopping_cart --path examples/shoppingcart \
+		--port $(PORT) --store sqlite:///data/shoppingcart.db
+
+## test: lint, type-check, generated-code check and the whole suite
+test: $(STAMP)
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) scripts/gen_protos.py --check
+
+## protos: regenerate the Python code of every .proto in the repo
+protos: $(STAMP)
+	$(PY) scripts/gen_protos.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
