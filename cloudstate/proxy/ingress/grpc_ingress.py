@@ -9,7 +9,7 @@ health service.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -23,7 +23,8 @@ from cloudstate.proxy.router import Router
 
 log = logging.getLogger(__name__)
 
-_Handler = grpc.RpcMethodHandler[Any, Any]
+if TYPE_CHECKING:
+    _Handler = grpc.RpcMethodHandler[Any, Any]
 
 
 class UserServicesHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]

@@ -1,0 +1,174 @@
+"""The proxy against a user function it did not write: the hand-written raw protocol server.
+
+The raw user function reports, in every reply, how many events were replayed into its stream and
+whether init carried a snapshot — so these tests assert on what the user function received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from cloudstate.proxy.stores.sqlite import SqliteStore
+from tests.e2e.rawuf_client import CounterClient
+from tests.processes import Process, raw_user_function
+
+PID = "raw-counter"
+
+
+@pytest.fixture
+def rawuf(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    started: list[Process] = []
+
+    def start(*flags: str, port: int | None = None) -> Process:
+        process = raw_user_function(tmp_path, *flags, port=port).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.terminate()
+
+
+def journal(db: Path, entity_id: str) -> list[tuple[int, str]]:
+    async def read() -> list[tuple[int, str]]:
+        store = SqliteStore.from_url(f"sqlite:///{db}")
+        await store.start()
+        try:
+            return [
+                (e.sequence, e.payload.type_url) async for e in store.read_events(PID, entity_id)
+            ]
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def test_commands_events_and_snapshot_replay(
+    tmp_path: Path, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    uf = rawuf("--snapshot-every", "3")
+    proxy = start_proxy(uf.port)
+    client = CounterClient(proxy.port)
+    for i in range(1, 8):
+        value = client.increase("c1", i)
+    assert value.value == sum(range(1, 8))
+    assert value.events_seen == 0 and not value.from_snapshot
+    client.close()
+    proxy.terminate()
+    assert journal(tmp_path / "proxy.db", "c1") == [
+        (seq, "type.googleapis.com/rawuf.Increased") for seq in range(1, 8)
+    ]
+
+    # A new proxy activates the entity from the snapshot at sequence 6 plus the one event after it.
+    proxy = start_proxy(uf.port)
+    client = CounterClient(proxy.port)
+    value = client.get("c1")
+    assert value.value == 28
+    assert value.from_snapshot
+    assert value.events_seen == 1
+    client.close()
+
+
+def test_failure_reaches_client_and_persists_nothing(
+    tmp_path: Path, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    uf = rawuf()
+    proxy = start_proxy(uf.port)
+    client = CounterClient(proxy.port)
+    client.increase("f", 2)
+    with pytest.raises(grpc.RpcError) as error:
+        client.increase("f", -1)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "by must be positive" in error.value.details()
+    with pytest.raises(grpc.RpcError) as error:
+        client.fail("f")
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert client.get("f").value == 2
+    client.close()
+    proxy.terminate()
+    assert len(journal(tmp_path / "proxy.db", "f")) == 1
+
+
+def test_several_entity_keys_are_joined_unambiguously(
+    rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    uf = rawuf()
+    client = CounterClient(start_proxy(uf.port).port)
+    assert client.entity_id_of("acme", "bob") == "acme-bob"
+    # Without escaping, ("a-b", "c") and ("a", "b-c") would both be "a-b-c".
+    assert client.entity_id_of("a-b", "c") == "a\\-b-c"
+    assert client.entity_id_of("a", "b-c") == "a-b\\-c"
+    client.close()
+
+
+def test_bad_requests_get_clear_statuses_and_the_proxy_keeps_serving(
+    rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    uf = rawuf()
+    client = CounterClient(start_proxy(uf.port).port)
+    cases = [
+        ("/rawuf.Nope/Get", b"", grpc.StatusCode.UNIMPLEMENTED, None),
+        ("/rawuf.Counter/Nope", b"", grpc.StatusCode.UNIMPLEMENTED, None),
+        ("/rawuf.Counter/Get", b"", grpc.StatusCode.INVALID_ARGUMENT, "counter_id"),
+        ("/rawuf.Counter/Get", b"\x0a\x05ab", grpc.StatusCode.INVALID_ARGUMENT, "rawuf.GetRequest"),
+        ("/rawuf.Counter/Get", b"\xff\xff\xff", grpc.StatusCode.INVALID_ARGUMENT, None),
+    ]
+    for method, data, code, mentions in cases:
+        with pytest.raises(grpc.RpcError) as error:
+            client.raw(method, data)
+        assert error.value.code() == code, (method, data, error.value.details())
+        if mentions:
+            assert mentions in (error.value.details() or ""), error.value.details()
+    assert client.increase("still-ok", 1).value == 1
+    client.close()
+
+
+def test_user_function_killed_mid_command(
+    rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    uf = rawuf("--crash-on-command", "Fail")
+    client = CounterClient(start_proxy(uf.port).port)
+    client.increase("k", 5)
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as error:
+        client.fail("k")
+    assert time.monotonic() - started < 10
+    assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert not uf.alive
+    # The user function comes back (same port): the next command replays and succeeds.
+    rawuf(port=uf.port)
+    value = client.increase("k", 1)
+    assert value.value == 6
+    assert value.events_seen == 1
+    client.close()
+
+
+def test_protocol_version_0_0_is_served_with_a_warning_and_refused_when_strict(
+    tmp_path: Path, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    uf = rawuf("--protocol-version", "0.0")
+    proxy = start_proxy(uf.port)
+    client = CounterClient(proxy.port)
+    assert client.increase("v", 3).value == 3
+    client.close()
+    assert "protocol version 0.0" in proxy.log()
+
+    with pytest.raises(RuntimeError) as error:
+        start_proxy(
+            uf.port,
+            "--strict-protocol",
+            "--discovery-timeout",
+            "5",
+            store=f"sqlite:///{tmp_path}/strict.db",
+        )
+    assert "incompatible protocol version 0.0" in str(error.value)
+    deadline = time.monotonic() + 5
+    while "REPORTED ERROR" not in uf.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "REPORTED ERROR: incompatible protocol version 0.0" in uf.log()

@@ -1,0 +1,167 @@
+"""Start the real processes the end-to-end tests talk to: user functions and proxies.
+
+Every process gets a free loopback port, its output goes to a log file next to the test's data
+(printed when a start fails), and it is stopped with SIGTERM or killed with SIGKILL on request.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOPPINGCART_DIR = ROOT / "examples" / "shoppingcart"
+RAWUF_SERVER = ROOT / "tests" / "rawuf" / "server.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
+
+
+class Process:
+    """A child process with a port, a log file and stop/kill helpers."""
+
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        port: int,
+        log_path: Path,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.args = list(args)
+        self.port = port
+        self.log_path = log_path
+        self.cwd = cwd
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready: float = 30.0) -> Process:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(self.env or {}))
+        self.process = subprocess.Popen(
+            self.args, cwd=self.cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        try:
+            wait_for_port(self.port, self.process, ready)
+        except Exception as e:
+            self.kill()
+            raise RuntimeError(f"{self.name} did not start: {e}\n--- log ---\n{self.log()}") from e
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def terminate(self, timeout: float = 15.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no flush — what a crash or an OOM kill looks like."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+
+def shoppingcart_user_function(tmp: Path, port: int | None = None) -> Process:
+    port = port or free_port()
+    return Process(
+        "shopping-cart user function",
+        [sys.executable, "-m", "shoppingcart.shopping_cart"],
+        port,
+        tmp / f"shoppingcart-uf-{port}.log",
+        cwd=SHOPPINGCART_DIR,
+        env={"HOST": "127.0.0.1", "PORT": str(port)},
+    )
+
+
+def raw_user_function(tmp: Path, *flags: str, port: int | None = None) -> Process:
+    port = port or free_port()
+    return Process(
+        "raw user function",
+        [sys.executable, str(RAWUF_SERVER), "--port", str(port), *flags],
+        port,
+        tmp / f"rawuf-{port}.log",
+    )
+
+
+def proxy(
+    tmp: Path, user_function_port: int, store: str, *flags: str, port: int | None = None
+) -> Process:
+    port = port or free_port()
+    return Process(
+        "proxy",
+        [
+            sys.executable,
+            "-m",
+            "cloudstate.proxy",
+            "--user-function",
+            f"127.0.0.1:{user_function_port}",
+            "--port",
+            str(port),
+            "--store",
+            store,
+            *flags,
+        ],
+        port,
+        tmp / f"proxy-{port}.log",
+    )
+
+
+def wait_serving(port: int, timeout: float = 30.0) -> None:
+    """Wait until the proxy's health service says SERVING (discovery done)."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                response = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if response.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"proxy on {port} not serving after {timeout}s")
+            time.sleep(0.05)
