@@ -63,7 +63,7 @@ class Process:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, ready: float = 30.0) -> Process:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.log_path, "ab")
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(self.env or {}))
         self.process = subprocess.Popen(
             self.args, cwd=self.cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT
