@@ -43,6 +43,11 @@ class CounterClient:
             "Fail", counter_pb2.IncreaseRequest(counter_id=counter_id, by=1), counter_pb2.Value
         )  # type: ignore[return-value]
 
+    def fail_with(self, counter_id: str, by: int) -> counter_pb2.Value:
+        return self._call(  # type: ignore[return-value]
+            "Fail", counter_pb2.IncreaseRequest(counter_id=counter_id, by=by), counter_pb2.Value
+        )
+
     def entity_id_of(self, tenant: str, name: str) -> str:
         reply = self._call(
             "EntityIdOf",

@@ -172,3 +172,61 @@ def test_protocol_version_0_0_is_served_with_a_warning_and_refused_when_strict(
     while "REPORTED ERROR" not in uf.log() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "REPORTED ERROR: incompatible protocol version 0.0" in uf.log()
+
+
+def test_failure_with_restart_replays_into_a_fresh_stream(
+    tmp_path: Path, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    uf = rawuf()
+    client = CounterClient(start_proxy(uf.port).port)
+    client.increase("r", 4)
+    with pytest.raises(grpc.RpcError) as error:
+        client.fail_with("r", 100)  # the user function applied +100, then failed with restart
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "failed after emitting" in error.value.details()
+    value = client.get("r")
+    assert value.value == 4  # the discarded event is gone: the entity was replayed
+    assert value.events_seen == 1
+    client.close()
+    assert len(journal(tmp_path / "proxy.db", "r")) == 1
+
+
+def test_entity_passivates_after_its_own_timeout_and_reactivates(
+    rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    uf = rawuf("--passivation-ms", "200")
+    client = CounterClient(start_proxy(uf.port).port)
+    client.increase("p", 1)
+    assert client.get("p").events_seen == 0  # same stream: nothing replayed
+    time.sleep(1.0)
+    value = client.get("p")
+    assert value.value == 1
+    assert value.events_seen == 1  # a new stream replayed the journal
+    client.close()
+
+
+def test_proxy_default_passivation_timeout(
+    rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    uf = rawuf()
+    client = CounterClient(start_proxy(uf.port, "--passivation-timeout", "0.2").port)
+    client.increase("q", 2)
+    time.sleep(1.0)
+    assert client.get("q").events_seen == 1
+    client.close()
+
+
+def test_command_timeout_fails_the_command_and_restarts_the_entity(
+    rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    uf = rawuf("--hang-on-command", "Fail")
+    client = CounterClient(start_proxy(uf.port, "--command-timeout", "1").port)
+    client.increase("t", 3)
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as error:
+        client.fail("t")
+    assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < 5
+    value = client.get("t")
+    assert value.value == 3 and value.events_seen == 1
+    client.close()

@@ -35,13 +35,14 @@ from google.protobuf import any_pb2, descriptor, descriptor_pb2, empty_pb2, mess
 # `rawuf` is the generated package next to this file (tests/rawuf/rawuf/).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from rawuf import counter_pb2
+
 from cloudstate import (
     entity_pb2,
     entity_pb2_grpc,
     event_sourced_pb2,
     event_sourced_pb2_grpc,
 )
-from rawuf import counter_pb2
 
 EVENT_SOURCED = "cloudstate.eventsourced.EventSourced"
 SERVICE_NAME = "rawuf.Counter"
@@ -99,7 +100,8 @@ def file_descriptor_set(root: descriptor.FileDescriptor) -> descriptor_pb2.FileD
 
 
 class Discovery(entity_pb2_grpc.EntityDiscoveryServicer):
-    def __init__(self, protocol_major: int, protocol_minor: int) -> None:
+    def __init__(self, protocol_major: int, protocol_minor: int, passivation_ms: int = 0) -> None:
+        self.passivation_ms = passivation_ms
         self.protocol_major = protocol_major
         self.protocol_minor = protocol_minor
 
@@ -118,6 +120,15 @@ class Discovery(entity_pb2_grpc.EntityDiscoveryServicer):
                     entity_type=EVENT_SOURCED,
                     service_name=SERVICE_NAME,
                     persistence_id=PERSISTENCE_ID,
+                    passivation_strategy=(
+                        entity_pb2.EntityPassivationStrategy(
+                            timeout=entity_pb2.TimeoutPassivationStrategy(
+                                timeout=self.passivation_ms
+                            )
+                        )
+                        if self.passivation_ms
+                        else None
+                    ),
                 )
             ],
             service_info=entity_pb2.ServiceInfo(
@@ -189,9 +200,12 @@ def client_reply(command_id: int, payload: message.Message) -> event_sourced_pb2
 
 
 class EventSourced(event_sourced_pb2_grpc.EventSourcedServicer):
-    def __init__(self, snapshot_every: int, crash_on_command: str | None) -> None:
+    def __init__(
+        self, snapshot_every: int, crash_on_command: str | None, hang_on_command: str | None = None
+    ) -> None:
         self.snapshot_every = snapshot_every
         self.crash_on_command = crash_on_command
+        self.hang_on_command = hang_on_command
 
     def handle(
         self,
@@ -256,6 +270,9 @@ class EventSourced(event_sourced_pb2_grpc.EventSourcedServicer):
         if self.crash_on_command is not None and cmd.name == self.crash_on_command:
             log(f"rawuf: crashing on command {cmd.name} (--crash-on-command)")
             os._exit(1)
+        if self.hang_on_command is not None and cmd.name == self.hang_on_command:
+            log(f"rawuf: hanging on command {cmd.name} (--hang-on-command)")
+            time.sleep(3600)
         state.commands_started = True
         if cmd.id != state.next_command_id:
             raise ProtocolViolation(
@@ -292,6 +309,14 @@ class EventSourced(event_sourced_pb2_grpc.EventSourcedServicer):
         if cmd.name == "Get":
             return reply_out(client_reply(cmd.id, state.as_value()))
         if cmd.name == "Fail":
+            assert isinstance(request, counter_pb2.IncreaseRequest)
+            if request.by >= 100:
+                # Apply an event, then fail: our state now holds an event the proxy will not
+                # persist, so ask for a restart (the proxy must replay into a fresh stream).
+                state.value += request.by
+                failed = command_failure(cmd.id, "failed after emitting")
+                failed.reply.client_action.failure.restart = True
+                return failed
             return command_failure(cmd.id, "failed on purpose")
         # EntityIdOf: show the caller which entity id the proxy derived from the key fields.
         assert isinstance(request, counter_pb2.MultiKeyRequest)
@@ -328,6 +353,17 @@ def main(argv: list[str] | None = None) -> None:
         help="os._exit(1) as soon as a command with this name arrives",
     )
     parser.add_argument(
+        "--hang-on-command",
+        metavar="NAME",
+        help="block (never answer) when a command with this name arrives",
+    )
+    parser.add_argument(
+        "--passivation-ms",
+        type=int,
+        default=0,
+        help="report this passivation timeout (ms) for the entity (default: none)",
+    )
+    parser.add_argument(
         "--max-workers",
         type=int,
         default=64,
@@ -337,9 +373,11 @@ def main(argv: list[str] | None = None) -> None:
 
     major, minor = args.protocol_version
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.max_workers))
-    entity_pb2_grpc.add_EntityDiscoveryServicer_to_server(Discovery(major, minor), server)
+    entity_pb2_grpc.add_EntityDiscoveryServicer_to_server(
+        Discovery(major, minor, args.passivation_ms), server
+    )
     event_sourced_pb2_grpc.add_EventSourcedServicer_to_server(
-        EventSourced(args.snapshot_every, args.crash_on_command), server
+        EventSourced(args.snapshot_every, args.crash_on_command, args.hang_on_command), server
     )
     port = server.add_insecure_port(f"{args.host}:{args.port}")
 

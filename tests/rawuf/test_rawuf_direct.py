@@ -29,6 +29,8 @@ if _outer is not None and Path(getattr(_outer, "__file__", "") or "").resolve().
     # ``rawuf``, shadowing the generated package tests/rawuf/rawuf: let it expose both.
     _outer.__path__.append(str(HERE / "rawuf"))
 
+from rawuf import counter_pb2  # noqa: E402
+
 from cloudstate import (  # noqa: E402
     entity_key_pb2,
     entity_pb2,
@@ -37,7 +39,6 @@ from cloudstate import (  # noqa: E402
     event_sourced_pb2_grpc,
     legacy_entity_key_pb2,
 )
-from rawuf import counter_pb2  # noqa: E402
 
 PREFIX = "type.googleapis.com/"
 StreamIn = event_sourced_pb2.EventSourcedStreamIn
