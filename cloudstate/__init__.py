@@ -1,7 +1,67 @@
 """Cloudstate for Python: stateful serverless services.
 
 The SDK (entities, contexts, the :class:`~cloudstate.cloudstate.CloudState` server) lives in this
-package; the proxy in :mod:`cloudstate.proxy`.
+package; the proxy in :mod:`cloudstate.proxy`. The SDK names below are imported lazily, so
+importing :mod:`cloudstate` (e.g. for the proxy) does not load the SDK::
+
+    from cloudstate import CloudState, EventSourcedEntity, EventSourcedCommandContext
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.3.0"
+
+_EXPORTS = {
+    "CloudState": "cloudstate.cloudstate",
+    "CloudStateServer": "cloudstate.cloudstate",
+    "EventSourcedEntity": "cloudstate.event_sourced_entity",
+    "EventSourcedCommandContext": "cloudstate.event_sourced_context",
+    "EventSourcedEventContext": "cloudstate.event_sourced_context",
+    "EventSourcedContext": "cloudstate.event_sourced_context",
+    "Metadata": "cloudstate.metadata",
+    "CommandFailure": "cloudstate.errors",
+    "CloudStateError": "cloudstate.errors",
+    "UnknownTypeError": "cloudstate.errors",
+    "AnySupport": "cloudstate.any_support",
+    "Json": "cloudstate.any_support",
+}
+
+__all__ = [
+    "AnySupport",
+    "CloudState",
+    "CloudStateError",
+    "CloudStateServer",
+    "CommandFailure",
+    "EventSourcedCommandContext",
+    "EventSourcedContext",
+    "EventSourcedEntity",
+    "EventSourcedEventContext",
+    "Json",
+    "Metadata",
+    "UnknownTypeError",
+    "__version__",
+]
+
+if TYPE_CHECKING:
+    from cloudstate.any_support import AnySupport, Json
+    from cloudstate.cloudstate import CloudState, CloudStateServer
+    from cloudstate.errors import CloudStateError, CommandFailure, UnknownTypeError
+    from cloudstate.event_sourced_context import (
+        EventSourcedCommandContext,
+        EventSourcedContext,
+        EventSourcedEventContext,
+    )
+    from cloudstate.event_sourced_entity import EventSourcedEntity
+    from cloudstate.metadata import Metadata
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cloudstate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

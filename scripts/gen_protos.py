@@ -20,6 +20,7 @@ from cloudstate.protoc import run  # noqa: E402
 # (proto root, output root): protos under root/cloudstate/... generate into out/cloudstate/...
 PROTO_SETS = [
     (ROOT / "cloudstate" / "protos", ROOT),
+    (ROOT / "examples" / "shoppingcart" / "proto", ROOT / "examples" / "shoppingcart"),
     (ROOT / "tests" / "rawuf" / "proto", ROOT / "tests" / "rawuf"),
 ]
 

@@ -1,0 +1,184 @@
+"""The user-function server: registers entities and serves the Cloudstate protocol over gRPC.
+
+Blocking, for a service's main module::
+
+    CloudState().register_event_sourced_entity(entity).start()
+
+Async, for tests and embedding::
+
+    server = await CloudState(port=0).register_event_sourced_entity(entity).serve_async()
+    print(server.port)
+    await server.stop()
+
+Address: the ``host``/``port`` arguments, else the ``HOST``/``PORT`` environment variables, else
+``127.0.0.1:8080``. ``service_name``/``service_version`` (reported to the proxy) default to the
+``CLOUDSTATE_SERVICE_NAME``/``CLOUDSTATE_SERVICE_VERSION`` variables, else the first entity's
+service name and an empty version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Sequence
+
+import grpc
+
+from cloudstate import entity_pb2_grpc
+from cloudstate.discovery import EntityDiscoveryServicer
+from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate.registry import EntityDefinition, EntityKind
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+class CloudStateServer:
+    """A running server (from :meth:`CloudState.serve_async`)."""
+
+    def __init__(self, server: grpc.aio.Server, host: str, port: int, grace: float) -> None:
+        self._server = server
+        self._grace = grace
+        #: The interface the server listens on.
+        self.host = host
+        #: The bound port (the real one when 0 was asked for).
+        self.port = port
+
+    @property
+    def address(self) -> str:
+        """``host:port``, usable as a gRPC channel target."""
+        return _address(self.host, self.port)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting calls, give running ones ``grace`` seconds, then cancel them."""
+        await self._server.stop(self._grace if grace is None else grace)
+
+    async def wait_for_termination(self) -> None:
+        """Wait until the server has stopped."""
+        await self._server.wait_for_termination()
+
+
+class CloudState:
+    """A user function: a set of entities served on one gRPC port.
+
+    :param host: interface to listen on (default ``$HOST`` or ``127.0.0.1``).
+    :param port: port to listen on; 0 picks a free one (default ``$PORT`` or 8080).
+    :param service_name: reported to the proxy in discovery.
+    :param service_version: reported to the proxy in discovery.
+    :param shutdown_grace: seconds in-flight calls get to finish on shutdown.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        service_name: str | None = None,
+        service_version: str | None = None,
+        shutdown_grace: float = 5.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.service_name = service_name or os.environ.get("CLOUDSTATE_SERVICE_NAME") or None
+        self.service_version = (
+            service_version or os.environ.get("CLOUDSTATE_SERVICE_VERSION") or None
+        )
+        self.shutdown_grace = shutdown_grace
+        self._entities: list[EntityDefinition] = []
+
+    @property
+    def entities(self) -> Sequence[EntityDefinition]:
+        """The registered entities, in registration order."""
+        return tuple(self._entities)
+
+    def register_event_sourced_entity(self, entity: EventSourcedEntity) -> CloudState:
+        """Serve ``entity``; returns ``self`` so calls chain."""
+        if not isinstance(entity, EventSourcedEntity):
+            raise TypeError(f"expected an EventSourcedEntity, got {type(entity).__name__}")
+        return self.register_entity(entity)
+
+    def register_entity(self, entity: EntityDefinition) -> CloudState:
+        """Serve any kind of entity (see :mod:`cloudstate.registry`); returns ``self``."""
+        name = entity.service_descriptor.full_name
+        if any(e.service_descriptor.full_name == name for e in self._entities):
+            raise ValueError(f"an entity for service {name} is already registered")
+        self._entities.append(entity)
+        return self
+
+    def discovery_servicer(self) -> EntityDiscoveryServicer:
+        """The discovery service for the registered entities."""
+        return EntityDiscoveryServicer(self._entities, self.service_name, self.service_version)
+
+    async def serve_async(
+        self, host: str | None = None, port: int | None = None
+    ) -> CloudStateServer:
+        """Start serving in the running event loop and return the running server."""
+        if not self._entities:
+            raise ValueError("no entity registered: call register_event_sourced_entity() first")
+        for entity in self._entities:
+            entity.validate()
+        bind_host = host or self.host or os.environ.get("HOST") or DEFAULT_HOST
+        if port is None:
+            port = self.port
+        if port is None:
+            port = int(os.environ.get("PORT", DEFAULT_PORT))
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        discovery = self.discovery_servicer()
+        entity_pb2_grpc.add_EntityDiscoveryServicer_to_server(discovery, server)  # type: ignore[attr-defined]
+        by_kind: dict[EntityKind, list[EntityDefinition]] = {}
+        for entity in self._entities:
+            by_kind.setdefault(entity.kind, []).append(entity)
+        for kind, entities in by_kind.items():
+            kind.add_servicer(server, entities)
+        try:
+            bound = server.add_insecure_port(_address(bind_host, port))
+        except RuntimeError as e:
+            raise OSError(f"cannot listen on {_address(bind_host, port)}: {e}") from e
+        if bound == 0:
+            raise OSError(f"cannot listen on {_address(bind_host, port)}")
+        await server.start()
+        names = ", ".join(e.service_descriptor.full_name for e in self._entities)
+        log.info("Cloudstate user function serving %s on %s", names, _address(bind_host, bound))
+        return CloudStateServer(server, bind_host, bound, self.shutdown_grace)
+
+    def start(self) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully (blocks)."""
+        asyncio.run(self._serve_until_signal())
+
+    async def _serve_until_signal(self) -> None:
+        server = await self.serve_async()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, _request_stop, stopping, sig)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread / platform
+                pass
+        try:
+            await stopping.wait()
+            log.info("Shutting down (in-flight calls get %ss)", self.shutdown_grace)
+            await server.stop()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+        log.info("Stopped")
+
+
+def _request_stop(event: asyncio.Event, sig: signal.Signals) -> None:
+    log.info("Received %s", sig.name)
+    event.set()
+
+
+def _address(host: str, port: int) -> str:
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+__all__ = ["CloudState", "CloudStateServer"]

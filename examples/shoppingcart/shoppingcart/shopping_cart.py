@@ -1,0 +1,15 @@
+"""Run the shopping-cart user function: ``python -m shoppingcart.shopping_cart``.
+
+Listens on ``$HOST:$PORT`` (default 127.0.0.1:8080) for the Cloudstate proxy.
+"""
+
+import logging
+
+from cloudstate.cloudstate import CloudState
+from shoppingcart.shopping_cart_entity import entity as shopping_cart_entity
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    CloudState().register_event_sourced_entity(shopping_cart_entity).start()
