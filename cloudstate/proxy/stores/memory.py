@@ -1,0 +1,152 @@
+"""In-process store: plain dicts behind an asyncio lock. Lost on exit; used by tests and demos.
+
+It implements exactly the semantics of the durable backends (conditional writes, store-wide offsets,
+versions that keep growing across deletes) so that tests written against it stay valid for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections.abc import AsyncIterator, Sequence
+
+from cloudstate.proxy.stores.base import (
+    ConcurrentWriteError,
+    Payload,
+    Store,
+    StoredEvent,
+    StoredSnapshot,
+    StoredValue,
+    StoreError,
+)
+
+_Key = tuple[str, str]
+
+
+class MemoryStore(Store):
+    """A :class:`Store` kept in dictionaries of this process."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._journals: dict[_Key, list[StoredEvent]] = {}
+        # Per persistence id, every event in offset order: the feed for read_all_events.
+        self._feeds: dict[str, list[tuple[str, StoredEvent]]] = {}
+        self._snapshots: dict[_Key, StoredSnapshot] = {}
+        # (payload or None when deleted, version); tombstones keep the version growing.
+        self._values: dict[_Key, tuple[Payload | None, int]] = {}
+        self._last_offset = 0
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the memory store is closed")
+
+    async def close(self) -> None:
+        # Taking the lock lets a write that is in progress finish first.
+        async with self._lock:
+            self._closed = True
+
+    # -- journal ------------------------------------------------------------------------------
+
+    async def append_events(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        expected_sequence: int,
+        events: Sequence[Payload],
+        snapshot: Payload | None = None,
+    ) -> int:
+        if not events:
+            raise ValueError("append_events needs at least one event")
+        async with self._lock:
+            self._check_open()
+            key = (persistence_id, entity_id)
+            journal = self._journals.get(key)
+            actual = journal[-1].sequence if journal else 0
+            if actual != expected_sequence:
+                raise ConcurrentWriteError(persistence_id, entity_id, expected_sequence, actual)
+            now = time.time()
+            feed = self._feeds.setdefault(persistence_id, [])
+            stored: list[StoredEvent] = []
+            for index, payload in enumerate(events):
+                self._last_offset += 1
+                event = StoredEvent(expected_sequence + index + 1, payload, self._last_offset, now)
+                stored.append(event)
+                feed.append((entity_id, event))
+            # Created only now so that a lost conditional write leaves no trace of the entity.
+            self._journals.setdefault(key, []).extend(stored)
+            highest = expected_sequence + len(events)
+            if snapshot is not None:
+                self._snapshots[key] = StoredSnapshot(highest, snapshot)
+            return highest
+
+    async def read_events(
+        self, persistence_id: str, entity_id: str, after_sequence: int = 0
+    ) -> AsyncIterator[StoredEvent]:
+        self._check_open()
+        # Sequences are 1-based and gap-free, so the list index is sequence - 1. Slicing copies, so
+        # appends made while the caller iterates do not disturb it.
+        journal = self._journals.get((persistence_id, entity_id), [])
+        for event in journal[max(after_sequence, 0) :]:
+            yield event
+
+    async def highest_sequence(self, persistence_id: str, entity_id: str) -> int:
+        self._check_open()
+        journal = self._journals.get((persistence_id, entity_id))
+        return journal[-1].sequence if journal else 0
+
+    async def load_snapshot(self, persistence_id: str, entity_id: str) -> StoredSnapshot | None:
+        self._check_open()
+        return self._snapshots.get((persistence_id, entity_id))
+
+    async def read_all_events(
+        self, persistence_id: str, after_offset: int = 0, limit: int = 1000
+    ) -> AsyncIterator[tuple[str, StoredEvent]]:
+        self._check_open()
+        feed = self._feeds.get(persistence_id, [])
+        start = bisect.bisect_right(feed, after_offset, key=lambda item: item[1].offset)
+        for item in feed[start : start + max(limit, 0)]:
+            yield item
+
+    # -- value entities -----------------------------------------------------------------------
+
+    async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:
+        self._check_open()
+        payload, version = self._values.get((persistence_id, entity_id), (None, 0))
+        return None if payload is None else StoredValue(payload, version)
+
+    async def save_value(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        value: Payload | None,
+        expected_version: int | None = None,
+    ) -> int:
+        async with self._lock:
+            self._check_open()
+            key = (persistence_id, entity_id)
+            payload, version = self._values.get(key, (None, 0))
+            if expected_version is not None and not (
+                expected_version == version or (payload is None and expected_version == 0)
+            ):
+                raise ConcurrentWriteError(persistence_id, entity_id, expected_version, version)
+            self._values[key] = (value, version + 1)
+            return version + 1
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    def _entity_keys(self) -> set[_Key]:
+        keys = set(self._journals) | set(self._snapshots)
+        keys.update(key for key, (payload, _) in self._values.items() if payload is not None)
+        return keys
+
+    async def list_persistence_ids(self) -> list[str]:
+        self._check_open()
+        return sorted({persistence_id for persistence_id, _ in self._entity_keys()})
+
+    async def list_entity_ids(self, persistence_id: str) -> list[str]:
+        self._check_open()
+        return sorted({eid for pid, eid in self._entity_keys() if pid == persistence_id})

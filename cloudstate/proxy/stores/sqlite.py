@@ -1,0 +1,575 @@
+"""Embedded, durable store on SQLite (stdlib ``sqlite3``), for single-node proxies.
+
+Threading model, chosen so that the event loop never blocks on the database:
+
+* **One writer thread** owns the only write connection. ``append_events`` and ``save_value`` put a
+  request on a queue and await a future. The writer takes everything that is queued and commits it
+  in one transaction (group commit): one fsync serves many concurrent writers. Each request runs in
+  its own ``SAVEPOINT`` so that a request that fails (e.g. a lost conditional write) is rolled back
+  alone. Futures are resolved only after ``COMMIT`` returned, so an acknowledged write is durable.
+* **Readers** run on a small thread pool, each thread with its own connection. WAL mode lets them
+  read committed data while the writer writes.
+
+The database runs with ``journal_mode=WAL`` and ``synchronous=FULL`` (fsync on every commit). The
+schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` lists the steps to reach the
+current version, so later versions only append to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cloudstate.proxy.stores.base import (
+    ConcurrentWriteError,
+    Payload,
+    Store,
+    StoredEvent,
+    StoredSnapshot,
+    StoredValue,
+    StoreError,
+)
+
+_T = TypeVar("_T")
+
+#: Schema migrations: ``MIGRATIONS[n]`` takes the database from ``user_version`` n to n + 1.
+#: Never edit a released step; append new ones (CRDT state, eventing offsets, topics, ...).
+#: ``offset`` and ``values`` are SQL keywords, hence quoted.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE events (
+            "offset" INTEGER PRIMARY KEY AUTOINCREMENT,
+            persistence_id TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            type_url TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            timestamp REAL NOT NULL,
+            UNIQUE (persistence_id, entity_id, sequence)
+        )
+        """,
+        'CREATE INDEX events_by_offset ON events (persistence_id, "offset")',
+        """
+        CREATE TABLE snapshots (
+            persistence_id TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            type_url TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (persistence_id, entity_id)
+        ) WITHOUT ROWID
+        """,
+        # A delete keeps the row (deleted = 1, no payload) so that the version keeps growing.
+        """
+        CREATE TABLE "values" (
+            persistence_id TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            type_url TEXT,
+            payload BLOB,
+            version INTEGER NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (persistence_id, entity_id)
+        ) WITHOUT ROWID
+        """,
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# An operation of a write request: runs on the writer connection inside a savepoint and gets the
+# batch's commit timestamp.
+_Operation = Callable[[sqlite3.Connection, float], int]
+
+
+@dataclass(slots=True)
+class _WriteRequest:
+    operation: _Operation
+    future: asyncio.Future[int]
+
+
+def _settle(future: asyncio.Future[int], result: int | BaseException) -> None:
+    # Runs on the event loop. The caller may have been cancelled meanwhile; the write stands anyway.
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+class SqliteStore(Store):
+    """A :class:`Store` in one SQLite database file."""
+
+    name = "sqlite"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        busy_timeout: float = 5.0,
+        readers: int = 4,
+        page_size: int = 256,
+        max_batch: int = 1000,
+    ) -> None:
+        if str(path) in ("", ":memory:"):
+            # Every connection would get its own private database; use the memory store instead.
+            raise ValueError("SqliteStore needs a file path (use the memory: store for tests)")
+        self.path = Path(path)
+        self._busy_timeout_ms = int(busy_timeout * 1000)
+        self._page_size = page_size
+        self._max_batch = max_batch
+        #: Transactions committed by the writer and write requests they carried (group commit).
+        self.commits = 0
+        self.writes = 0
+        self._queue: queue.Queue[_WriteRequest | None] = queue.Queue()
+        # Guards the accepting flag together with queue puts, so nothing is queued after the stop
+        # sentinel and nothing is left in the queue when the writer exits.
+        self._submit_lock = threading.Lock()
+        self._accepting = False
+        self._started = False
+        self._ready = False  # opened and migrated: reads may run
+        self._closed = False
+        self._writer: threading.Thread | None = None
+        self._writer_done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._reader_count = readers
+        self._readers: concurrent.futures.ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_connections: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> SqliteStore:
+        """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
+        prefix = "sqlite:///"
+        if not url.startswith(prefix) or len(url) == len(prefix) or url.endswith("/"):
+            raise ValueError(
+                f"bad SQLite store URL {url!r}: use sqlite:///relative/path.db or "
+                "sqlite:////absolute/path.db"
+            )
+        return cls(url[len(prefix) :], **options)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        if self._closed:
+            raise StoreError("the SQLite store is closed")
+        self._started = True
+        self._readers = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self._reader_count, thread_name_prefix="sqlite-reader"
+        )
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._writer = threading.Thread(
+            target=self._writer_main, args=(ready,), name=f"sqlite-writer:{self.path}", daemon=True
+        )
+        self._writer.start()
+        await asyncio.wrap_future(ready)  # raises if the database could not be opened or migrated
+        with self._submit_lock:
+            if self._closed:  # close() ran while we were starting
+                raise StoreError("the SQLite store is closed")
+            self._accepting = self._ready = True
+
+    async def close(self) -> None:
+        with self._submit_lock:
+            self._accepting = False
+            if self._writer is not None and not self._closed:
+                # FIFO: the writer commits every request queued before this sentinel, then exits.
+                self._queue.put(None)
+            self._closed = True
+        if self._writer is not None:
+            await asyncio.wrap_future(self._writer_done)
+        readers = self._readers
+        if readers is not None:
+            # Waits for reads in progress; their connections are closed only after.
+            await asyncio.to_thread(readers.shutdown, True)
+        with self._reader_lock:
+            connections, self._reader_connections = self._reader_connections, []
+        for connection in connections:
+            connection.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: no implicit transactions, the writer issues BEGIN/COMMIT itself and
+        # every reader SELECT sees the latest commit. check_same_thread=False only so that close()
+        # can close reader connections; each connection is used by one thread at a time.
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        return connection
+
+    # -- writer thread ------------------------------------------------------------------------
+
+    def _open_writer(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = self._connect()
+        try:
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.path}: cannot enable WAL journal mode (got {mode})")
+            connection.execute("PRAGMA synchronous = FULL")
+            self._migrate(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _migrate(self, connection: sqlite3.Connection) -> None:
+        # IMMEDIATE takes the write lock first, so two processes starting at once migrate in turn.
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}; this version of cloudstate "
+                    f"supports up to {SCHEMA_VERSION}"
+                )
+            for step in MIGRATIONS[version:]:
+                for statement in step:
+                    connection.execute(statement)
+            if version != SCHEMA_VERSION:
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            connection.execute("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            raise
+
+    def _writer_main(self, ready: concurrent.futures.Future[None]) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            try:
+                connection = self._open_writer()
+            except sqlite3.Error as error:
+                ready.set_exception(StoreError(f"cannot open {self.path}: {error}"))
+                return
+            except BaseException as error:
+                ready.set_exception(error)
+                return
+            ready.set_result(None)
+            stop = False
+            while not stop:
+                request = self._queue.get()
+                if request is None:
+                    break
+                batch = [request]
+                while len(batch) < self._max_batch:
+                    try:
+                        request = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if request is None:
+                        stop = True
+                        break
+                    batch.append(request)
+                self._commit_batch(connection, batch)
+        finally:
+            # Normally the queue is empty here; if the writer died, fail whoever still waits.
+            with self._submit_lock:
+                self._accepting = False
+            while True:
+                try:
+                    leftover = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if leftover is not None:
+                    self._resolve(leftover, StoreError("the SQLite store writer stopped"))
+            if connection is not None:
+                connection.close()
+            self._writer_done.set_result(None)
+
+    def _commit_batch(self, connection: sqlite3.Connection, batch: list[_WriteRequest]) -> None:
+        results: list[int | BaseException] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            now = time.time()
+            for request in batch:
+                connection.execute("SAVEPOINT request")
+                try:
+                    results.append(request.operation(connection, now))
+                except (StoreError, ValueError) as error:
+                    connection.execute("ROLLBACK TO request")
+                    results.append(error)
+                except sqlite3.Error as error:
+                    # If SQLite rolled back the whole transaction, ROLLBACK TO raises and the
+                    # batch fails below, as it must.
+                    connection.execute("ROLLBACK TO request")
+                    failure = StoreError(f"write to {self.path} failed: {error}")
+                    failure.__cause__ = error
+                    results.append(failure)
+                connection.execute("RELEASE request")
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            if connection.in_transaction:
+                with suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+            failure = StoreError(f"commit to {self.path} failed: {error}")
+            failure.__cause__ = error
+            for request in batch:
+                self._resolve(request, failure)
+            return
+        self.commits += 1
+        self.writes += len(batch)
+        for request, result in zip(batch, results, strict=True):
+            self._resolve(request, result)
+
+    @staticmethod
+    def _resolve(request: _WriteRequest, result: int | BaseException) -> None:
+        with suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            request.future.get_loop().call_soon_threadsafe(_settle, request.future, result)
+
+    async def _submit(self, operation: _Operation) -> int:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        with self._submit_lock:
+            if not self._accepting:
+                state = "closed" if self._closed else "not started"
+                raise StoreError(f"the SQLite store is {state}")
+            self._queue.put(_WriteRequest(operation, future))
+        return await future
+
+    # -- readers ------------------------------------------------------------------------------
+
+    def _reader_connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            connection.execute("PRAGMA query_only = ON")
+            self._local.connection = connection
+            with self._reader_lock:
+                self._reader_connections.append(connection)
+        return connection
+
+    async def _read(self, query: Callable[[sqlite3.Connection], _T]) -> _T:
+        def run() -> _T:
+            try:
+                return query(self._reader_connection())
+            except sqlite3.Error as error:
+                raise StoreError(f"read from {self.path} failed: {error}") from error
+
+        if self._closed or not self._ready or self._readers is None:
+            state = "closed" if self._closed else "not started"
+            raise StoreError(f"the SQLite store is {state}")
+        try:
+            pending = asyncio.get_running_loop().run_in_executor(self._readers, run)
+        except RuntimeError as error:  # the pool was shut down by close()
+            raise StoreError("the SQLite store is closed") from error
+        return await pending
+
+    # -- journal ------------------------------------------------------------------------------
+
+    async def append_events(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        expected_sequence: int,
+        events: Sequence[Payload],
+        snapshot: Payload | None = None,
+    ) -> int:
+        if not events:
+            raise ValueError("append_events needs at least one event")
+        if expected_sequence < 0:
+            raise ValueError(f"expected_sequence must be >= 0, not {expected_sequence}")
+        batch = tuple(events)  # the caller may mutate its list while the writer works
+
+        def append(connection: sqlite3.Connection, now: float) -> int:
+            actual = int(
+                connection.execute(
+                    "SELECT COALESCE(MAX(sequence), 0) FROM events "
+                    "WHERE persistence_id = ? AND entity_id = ?",
+                    (persistence_id, entity_id),
+                ).fetchone()[0]
+            )
+            if actual != expected_sequence:
+                raise ConcurrentWriteError(persistence_id, entity_id, expected_sequence, actual)
+            connection.executemany(
+                "INSERT INTO events "
+                "(persistence_id, entity_id, sequence, type_url, payload, timestamp) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (persistence_id, entity_id, expected_sequence + i, p.type_url, p.value, now)
+                    for i, p in enumerate(batch, start=1)
+                ],
+            )
+            highest = expected_sequence + len(batch)
+            if snapshot is not None:
+                connection.execute(
+                    "INSERT INTO snapshots "
+                    "(persistence_id, entity_id, sequence, type_url, payload) "
+                    "VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (persistence_id, entity_id) DO UPDATE SET "
+                    "sequence = excluded.sequence, type_url = excluded.type_url, "
+                    "payload = excluded.payload",
+                    (persistence_id, entity_id, highest, snapshot.type_url, snapshot.value),
+                )
+            return highest
+
+        return await self._submit(append)
+
+    async def read_events(
+        self, persistence_id: str, entity_id: str, after_sequence: int = 0
+    ) -> AsyncIterator[StoredEvent]:
+        page_size = self._page_size
+
+        def fetch(connection: sqlite3.Connection, after: int) -> list[StoredEvent]:
+            return [
+                StoredEvent(sequence, Payload(type_url, payload), offset, timestamp)
+                for sequence, type_url, payload, offset, timestamp in connection.execute(
+                    'SELECT sequence, type_url, payload, "offset", timestamp FROM events '
+                    "WHERE persistence_id = ? AND entity_id = ? AND sequence > ? "
+                    "ORDER BY sequence LIMIT ?",
+                    (persistence_id, entity_id, after, page_size),
+                )
+            ]
+
+        after = after_sequence
+        while True:
+            events = await self._read(functools.partial(fetch, after=after))
+            for event in events:
+                yield event
+            if len(events) < page_size:
+                return
+            after = events[-1].sequence
+
+    async def highest_sequence(self, persistence_id: str, entity_id: str) -> int:
+        def query(connection: sqlite3.Connection) -> int:
+            return int(
+                connection.execute(
+                    "SELECT COALESCE(MAX(sequence), 0) FROM events "
+                    "WHERE persistence_id = ? AND entity_id = ?",
+                    (persistence_id, entity_id),
+                ).fetchone()[0]
+            )
+
+        return await self._read(query)
+
+    async def load_snapshot(self, persistence_id: str, entity_id: str) -> StoredSnapshot | None:
+        def query(connection: sqlite3.Connection) -> StoredSnapshot | None:
+            row = connection.execute(
+                "SELECT sequence, type_url, payload FROM snapshots "
+                "WHERE persistence_id = ? AND entity_id = ?",
+                (persistence_id, entity_id),
+            ).fetchone()
+            return None if row is None else StoredSnapshot(row[0], Payload(row[1], row[2]))
+
+        return await self._read(query)
+
+    async def read_all_events(
+        self, persistence_id: str, after_offset: int = 0, limit: int = 1000
+    ) -> AsyncIterator[tuple[str, StoredEvent]]:
+        def fetch(
+            connection: sqlite3.Connection, after: int, count: int
+        ) -> list[tuple[str, StoredEvent]]:
+            return [
+                (entity_id, StoredEvent(sequence, Payload(type_url, payload), offset, timestamp))
+                for entity_id, sequence, type_url, payload, offset, timestamp in connection.execute(
+                    'SELECT entity_id, sequence, type_url, payload, "offset", timestamp '
+                    'FROM events WHERE persistence_id = ? AND "offset" > ? '
+                    'ORDER BY "offset" LIMIT ?',
+                    (persistence_id, after, count),
+                )
+            ]
+
+        after, remaining = after_offset, limit
+        while remaining > 0:
+            count = min(remaining, self._page_size)
+            rows = await self._read(functools.partial(fetch, after=after, count=count))
+            for row in rows:
+                yield row
+            if len(rows) < count:
+                return
+            remaining -= len(rows)
+            after = rows[-1][1].offset
+
+    # -- value entities -----------------------------------------------------------------------
+
+    async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:
+        def query(connection: sqlite3.Connection) -> StoredValue | None:
+            row = connection.execute(
+                'SELECT type_url, payload, version FROM "values" '
+                "WHERE persistence_id = ? AND entity_id = ? AND deleted = 0",
+                (persistence_id, entity_id),
+            ).fetchone()
+            return None if row is None else StoredValue(Payload(row[0], row[1]), row[2])
+
+        return await self._read(query)
+
+    async def save_value(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        value: Payload | None,
+        expected_version: int | None = None,
+    ) -> int:
+        def save(connection: sqlite3.Connection, now: float) -> int:
+            row = connection.execute(
+                'SELECT version, deleted FROM "values" WHERE persistence_id = ? AND entity_id = ?',
+                (persistence_id, entity_id),
+            ).fetchone()
+            version, deleted = (int(row[0]), bool(row[1])) if row is not None else (0, True)
+            # A deleted value matches 0 (writer saw None) and its tombstone version (the deleter).
+            if expected_version is not None and not (
+                expected_version == version or (deleted and expected_version == 0)
+            ):
+                raise ConcurrentWriteError(persistence_id, entity_id, expected_version, version)
+            connection.execute(
+                'INSERT INTO "values" '
+                "(persistence_id, entity_id, type_url, payload, version, deleted) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (persistence_id, entity_id) DO UPDATE SET "
+                "type_url = excluded.type_url, payload = excluded.payload, "
+                "version = excluded.version, deleted = excluded.deleted",
+                (
+                    persistence_id,
+                    entity_id,
+                    None if value is None else value.type_url,
+                    None if value is None else value.value,
+                    version + 1,
+                    int(value is None),
+                ),
+            )
+            return version + 1
+
+        return await self._submit(save)
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    async def list_persistence_ids(self) -> list[str]:
+        def query(connection: sqlite3.Connection) -> list[str]:
+            return [
+                row[0]
+                for row in connection.execute(
+                    "SELECT persistence_id FROM events "
+                    "UNION SELECT persistence_id FROM snapshots "
+                    'UNION SELECT persistence_id FROM "values" WHERE deleted = 0 '
+                    "ORDER BY 1"
+                )
+            ]
+
+        return await self._read(query)
+
+    async def list_entity_ids(self, persistence_id: str) -> list[str]:
+        def query(connection: sqlite3.Connection) -> list[str]:
+            return [
+                row[0]
+                for row in connection.execute(
+                    "SELECT entity_id FROM events WHERE persistence_id = ?1 "
+                    "UNION SELECT entity_id FROM snapshots WHERE persistence_id = ?1 "
+                    'UNION SELECT entity_id FROM "values" WHERE persistence_id = ?1 '
+                    "AND deleted = 0 ORDER BY 1",
+                    (persistence_id,),
+                )
+            ]
+
+        return await self._read(query)

@@ -1,0 +1,320 @@
+"""The behaviour every :class:`Store` backend must have, as one abstract test suite.
+
+Each backend's test module subclasses :class:`StoreContract` and overrides the ``store`` fixture
+(the class name does not start with ``Test``, so pytest does not collect it on its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from cloudstate.proxy.stores.base import (
+    ConcurrentWriteError,
+    Payload,
+    Store,
+    StoredEvent,
+    StoreError,
+)
+
+EVENT_URL = "type.googleapis.com/test.Event"
+STATE_URL = "type.googleapis.com/test.State"
+
+
+def event(n: int) -> Payload:
+    return Payload(EVENT_URL, f"event-{n}".encode())
+
+
+def state(n: int) -> Payload:
+    return Payload(STATE_URL, f"state-{n}".encode())
+
+
+async def events_of(
+    store: Store, persistence_id: str, entity_id: str, after: int = 0
+) -> list[StoredEvent]:
+    return [e async for e in store.read_events(persistence_id, entity_id, after)]
+
+
+async def feed_of(
+    store: Store, persistence_id: str, after_offset: int = 0, limit: int = 1000
+) -> list[tuple[str, StoredEvent]]:
+    return [item async for item in store.read_all_events(persistence_id, after_offset, limit)]
+
+
+class StoreContract:
+    """Abstract suite: subclasses provide a started, empty store through the ``store`` fixture."""
+
+    @pytest_asyncio.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[Store]:
+        """A started, empty store; ``tmp_path`` is the backend's private directory."""
+        raise NotImplementedError("backend test classes override the store fixture")
+        yield  # pragma: no cover - makes this an async generator like the overrides
+
+    # -- journal ------------------------------------------------------------------------------
+
+    async def test_empty_entity(self, store: Store) -> None:
+        assert await events_of(store, "carts", "nobody") == []
+        assert await store.highest_sequence("carts", "nobody") == 0
+        assert await store.load_snapshot("carts", "nobody") is None
+        assert await feed_of(store, "carts") == []
+
+    async def test_append_and_read_in_order(self, store: Store) -> None:
+        assert await store.append_events("carts", "alice", 0, [event(1), event(2)]) == 2
+        assert await store.append_events("carts", "alice", 2, [event(3)]) == 3
+        stored = await events_of(store, "carts", "alice")
+        assert [e.sequence for e in stored] == [1, 2, 3]
+        assert [e.payload for e in stored] == [event(1), event(2), event(3)]
+        offsets = [e.offset for e in stored]
+        assert offsets == sorted(offsets) and len(set(offsets)) == 3 and offsets[0] > 0
+        assert all(e.timestamp > 0 for e in stored)
+
+    async def test_entities_are_separate(self, store: Store) -> None:
+        await store.append_events("carts", "alice", 0, [event(1)])
+        await store.append_events("carts", "bob", 0, [event(10), event(11)])
+        await store.append_events("orders", "alice", 0, [event(20)])
+        assert [e.payload for e in await events_of(store, "carts", "alice")] == [event(1)]
+        assert [e.sequence for e in await events_of(store, "carts", "bob")] == [1, 2]
+        assert [e.payload for e in await events_of(store, "orders", "alice")] == [event(20)]
+
+    async def test_read_after_sequence(self, store: Store) -> None:
+        await store.append_events("carts", "alice", 0, [event(n) for n in range(1, 6)])
+        assert [e.sequence for e in await events_of(store, "carts", "alice", 3)] == [4, 5]
+        assert await events_of(store, "carts", "alice", 5) == []
+        assert len(await events_of(store, "carts", "alice", 0)) == 5
+
+    async def test_read_many_events_across_pages(self, store: Store) -> None:
+        # More than one page of the SQLite reader (256 rows).
+        expected = 0
+        for chunk in range(7):
+            payloads = [event(chunk * 100 + n) for n in range(100)]
+            expected = await store.append_events("carts", "big", expected, payloads)
+        stored = await events_of(store, "carts", "big")
+        assert [e.sequence for e in stored] == list(range(1, 701))
+        assert stored[-1].payload == event(699)
+        assert [e.sequence for e in await events_of(store, "carts", "big", 300)][:2] == [301, 302]
+
+    async def test_highest_sequence(self, store: Store) -> None:
+        await store.append_events("carts", "alice", 0, [event(1), event(2), event(3)])
+        assert await store.highest_sequence("carts", "alice") == 3
+        await store.append_events("carts", "alice", 3, [event(4)])
+        assert await store.highest_sequence("carts", "alice") == 4
+
+    async def test_concurrent_write_error_writes_nothing(self, store: Store) -> None:
+        await store.append_events("carts", "alice", 0, [event(1), event(2)])
+        with pytest.raises(ConcurrentWriteError) as caught:
+            await store.append_events("carts", "alice", 1, [event(99)], snapshot=state(99))
+        error = caught.value
+        assert (error.persistence_id, error.entity_id) == ("carts", "alice")
+        assert (error.expected, error.actual) == (1, 2)
+        assert isinstance(error, StoreError)
+        with pytest.raises(ConcurrentWriteError) as caught:
+            await store.append_events("carts", "alice", 5, [event(99)])
+        assert (caught.value.expected, caught.value.actual) == (5, 2)
+        assert [e.payload for e in await events_of(store, "carts", "alice")] == [event(1), event(2)]
+        assert await store.highest_sequence("carts", "alice") == 2
+        assert await store.load_snapshot("carts", "alice") is None
+        assert len(await feed_of(store, "carts")) == 2
+
+    async def test_conflict_on_new_entity_leaves_no_trace(self, store: Store) -> None:
+        with pytest.raises(ConcurrentWriteError):
+            await store.append_events("carts", "ghost", 3, [event(1)])
+        assert await store.list_entity_ids("carts") == []
+        assert await store.list_persistence_ids() == []
+
+    async def test_empty_events_rejected(self, store: Store) -> None:
+        with pytest.raises(ValueError):
+            await store.append_events("carts", "alice", 0, [])
+        with pytest.raises(ValueError):
+            await store.append_events("carts", "alice", 0, [], snapshot=state(1))
+        assert await store.load_snapshot("carts", "alice") is None
+        assert await store.list_persistence_ids() == []
+
+    async def test_snapshot_saved_with_events(self, store: Store) -> None:
+        await store.append_events("carts", "alice", 0, [event(1), event(2)], snapshot=state(2))
+        snapshot = await store.load_snapshot("carts", "alice")
+        assert snapshot is not None
+        assert (snapshot.sequence, snapshot.payload) == (2, state(2))
+        # An append without a snapshot keeps the old one.
+        await store.append_events("carts", "alice", 2, [event(3)])
+        snapshot = await store.load_snapshot("carts", "alice")
+        assert snapshot is not None and snapshot.sequence == 2
+        # A newer snapshot replaces it.
+        await store.append_events("carts", "alice", 3, [event(4), event(5)], snapshot=state(5))
+        snapshot = await store.load_snapshot("carts", "alice")
+        assert snapshot is not None
+        assert (snapshot.sequence, snapshot.payload) == (5, state(5))
+        assert await store.load_snapshot("carts", "bob") is None
+
+    async def test_read_all_events_in_offset_order(self, store: Store) -> None:
+        await store.append_events("carts", "alice", 0, [event(1), event(2)])
+        await store.append_events("carts", "bob", 0, [event(3)])
+        await store.append_events("orders", "alice", 0, [event(100)])
+        await store.append_events("carts", "alice", 2, [event(4)])
+        feed = await feed_of(store, "carts")
+        assert [(eid, e.payload) for eid, e in feed] == [
+            ("alice", event(1)),
+            ("alice", event(2)),
+            ("bob", event(3)),
+            ("alice", event(4)),
+        ]
+        assert [e.sequence for _, e in feed] == [1, 2, 1, 3]
+        offsets = [e.offset for _, e in feed]
+        assert offsets == sorted(offsets) and len(set(offsets)) == 4
+        # Offsets are store-wide: the other persistence id's event sits between them.
+        (other,) = await feed_of(store, "orders")
+        assert offsets[2] < other[1].offset < offsets[3]
+
+    async def test_read_all_events_after_offset_and_limit(self, store: Store) -> None:
+        for n in range(10):
+            await store.append_events("carts", f"e{n % 3}", n // 3, [event(n)])
+        feed = await feed_of(store, "carts")
+        assert [e.payload for _, e in feed] == [event(n) for n in range(10)]
+        offsets = [e.offset for _, e in feed]
+        assert [e.offset for _, e in await feed_of(store, "carts", offsets[3])] == offsets[4:]
+        assert [e.offset for _, e in await feed_of(store, "carts", 0, 4)] == offsets[:4]
+        assert [e.offset for _, e in await feed_of(store, "carts", offsets[6], 2)] == offsets[7:9]
+        assert await feed_of(store, "carts", offsets[-1]) == []
+        assert await feed_of(store, "carts", 0, 0) == []
+        # Resuming page by page visits every event once.
+        resumed: list[int] = []
+        after = 0
+        while page := await feed_of(store, "carts", after, 3):
+            resumed.extend(e.offset for _, e in page)
+            after = page[-1][1].offset
+        assert resumed == offsets
+
+    async def test_read_all_events_large_limit_spans_pages(self, store: Store) -> None:
+        expected = 0
+        for chunk in range(6):
+            payloads = [event(chunk * 100 + n) for n in range(100)]
+            expected = await store.append_events("carts", "big", expected, payloads)
+        feed = await feed_of(store, "carts", 0, 550)
+        assert [e.sequence for _, e in feed] == list(range(1, 551))
+        assert len(await feed_of(store, "carts", 0, 10_000)) == 600
+
+    # -- value entities -----------------------------------------------------------------------
+
+    async def test_value_create_replace_delete(self, store: Store) -> None:
+        assert await store.load_value("counters", "c1") is None
+        assert await store.save_value("counters", "c1", state(1)) == 1
+        stored = await store.load_value("counters", "c1")
+        assert stored is not None and (stored.payload, stored.version) == (state(1), 1)
+        assert await store.save_value("counters", "c1", state(2)) == 2
+        stored = await store.load_value("counters", "c1")
+        assert stored is not None and (stored.payload, stored.version) == (state(2), 2)
+        assert await store.save_value("counters", "c1", None) == 3
+        assert await store.load_value("counters", "c1") is None
+
+    async def test_value_versions_grow_across_delete(self, store: Store) -> None:
+        await store.save_value("counters", "c1", state(1))
+        await store.save_value("counters", "c1", None)
+        assert await store.save_value("counters", "c1", state(3)) == 3
+        stored = await store.load_value("counters", "c1")
+        assert stored is not None and (stored.payload, stored.version) == (state(3), 3)
+        # Deleting a value that never existed is a write too.
+        assert await store.save_value("counters", "never", None) == 1
+        assert await store.load_value("counters", "never") is None
+
+    async def test_value_conditional_writes(self, store: Store) -> None:
+        assert await store.save_value("counters", "c1", state(1), expected_version=0) == 1
+        with pytest.raises(ConcurrentWriteError) as caught:
+            await store.save_value("counters", "c1", state(9), expected_version=0)
+        assert (caught.value.expected, caught.value.actual) == (0, 1)
+        assert await store.save_value("counters", "c1", state(2), expected_version=1) == 2
+        with pytest.raises(ConcurrentWriteError):
+            await store.save_value("counters", "c1", None, expected_version=1)
+        stored = await store.load_value("counters", "c1")
+        assert stored is not None and (stored.payload, stored.version) == (state(2), 2)
+        with pytest.raises(ConcurrentWriteError):
+            await store.save_value("counters", "new", state(1), expected_version=1)
+        assert await store.load_value("counters", "new") is None
+
+    async def test_value_conditional_writes_after_delete(self, store: Store) -> None:
+        await store.save_value("counters", "c1", state(1))
+        assert await store.save_value("counters", "c1", None, expected_version=1) == 2
+        # A writer that held the value from before the delete is stale.
+        with pytest.raises(ConcurrentWriteError) as caught:
+            await store.save_value("counters", "c1", state(9), expected_version=1)
+        assert caught.value.actual == 2
+        # The deleter knows version 2; a writer that loaded None knows 0. Both may write.
+        assert await store.save_value("counters", "c1", state(3), expected_version=2) == 3
+        await store.save_value("counters", "c1", None)
+        assert await store.save_value("counters", "c1", state(5), expected_version=0) == 5
+        stored = await store.load_value("counters", "c1")
+        assert stored is not None and (stored.payload, stored.version) == (state(5), 5)
+
+    async def test_values_do_not_appear_in_journal(self, store: Store) -> None:
+        await store.save_value("counters", "c1", state(1))
+        assert await store.highest_sequence("counters", "c1") == 0
+        assert await feed_of(store, "counters") == []
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    async def test_listing(self, store: Store) -> None:
+        assert await store.list_persistence_ids() == []
+        await store.append_events("carts", "bob", 0, [event(1)])
+        await store.append_events("carts", "alice", 0, [event(1)], snapshot=state(1))
+        await store.save_value("counters", "c2", state(1))
+        await store.save_value("counters", "c1", state(1))
+        await store.save_value("gone", "x", state(1))
+        await store.save_value("gone", "x", None)
+        await store.save_value("counters", "deleted", state(1))
+        await store.save_value("counters", "deleted", None)
+        assert await store.list_persistence_ids() == ["carts", "counters"]
+        assert await store.list_entity_ids("carts") == ["alice", "bob"]
+        assert await store.list_entity_ids("counters") == ["c1", "c2"]
+        assert await store.list_entity_ids("gone") == []
+        assert await store.list_entity_ids("unknown") == []
+
+    # -- concurrency and lifecycle ------------------------------------------------------------
+
+    async def test_concurrent_appenders(self, store: Store) -> None:
+        entities = [f"entity-{n:03}" for n in range(200)]
+        rounds = 5
+
+        async def appender(entity_id: str) -> None:
+            sequence = 0
+            for n in range(rounds):
+                snapshot = state(n) if n == rounds - 1 else None
+                payload = Payload(EVENT_URL, f"{entity_id}:{n}".encode())
+                sequence = await store.append_events(
+                    "load", entity_id, sequence, [payload], snapshot=snapshot
+                )
+
+        await asyncio.gather(*(appender(entity_id) for entity_id in entities))
+        for entity_id in entities:
+            stored = await events_of(store, "load", entity_id)
+            assert [e.sequence for e in stored] == list(range(1, rounds + 1))
+            assert [e.payload.value for e in stored] == [
+                f"{entity_id}:{n}".encode() for n in range(rounds)
+            ]
+            snapshot = await store.load_snapshot("load", entity_id)
+            assert snapshot is not None and snapshot.sequence == rounds
+        feed = await feed_of(store, "load", 0, 10_000)
+        assert len(feed) == 200 * rounds
+        offsets = [e.offset for _, e in feed]
+        assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
+        assert await store.list_entity_ids("load") == entities
+
+    async def test_racing_writers_one_wins(self, store: Store) -> None:
+        await store.append_events("carts", "alice", 0, [event(1)])
+        results = await asyncio.gather(
+            *(store.append_events("carts", "alice", 1, [event(100 + n)]) for n in range(10)),
+            return_exceptions=True,
+        )
+        assert results.count(2) == 1
+        assert all(isinstance(r, ConcurrentWriteError) for r in results if r != 2)
+        assert await store.highest_sequence("carts", "alice") == 2
+
+    async def test_writes_after_close_fail(self, store: Store) -> None:
+        await store.append_events("carts", "alice", 0, [event(1)])
+        await store.close()
+        with pytest.raises(StoreError):
+            await store.append_events("carts", "alice", 1, [event(2)])
+        with pytest.raises(StoreError):
+            await store.save_value("counters", "c1", state(1))
+        await store.close()  # closing twice is harmless

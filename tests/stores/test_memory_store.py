@@ -1,0 +1,22 @@
+"""The store contract, run against the in-memory backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from cloudstate.proxy.stores.base import Store, open_store
+from cloudstate.proxy.stores.memory import MemoryStore
+
+from .contract import StoreContract
+
+
+class TestMemoryStore(StoreContract):
+    @pytest_asyncio.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[Store]:
+        store = await open_store("memory:")
+        assert isinstance(store, MemoryStore) and store.name == "memory"
+        yield store
+        await store.close()
