@@ -31,7 +31,7 @@ def run(args: list[str]) -> int:
     try:
         from grpc_tools import protoc
     except ImportError:  # pragma: no cover - depends on the environment
-        print("cloudstate.protoc needs grpcio-tools: pip install 'cloudstate[dev]'", file=sys.stderr)
+        print("cloudstate.protoc needs grpcio-tools: pip install grpcio-tools", file=sys.stderr)
         return 2
     argv = ["grpc_tools.protoc", *args, *(f"-I{path}" for path in include_paths())]
     return int(protoc.main(argv))
