@@ -9,8 +9,9 @@ Rules, per parameter:
 
 1. annotated with the context class (or a base of it) -> the context;
 2. annotated with the message type -> the message;
-3. annotated with the state type, or with anything else -> the state (a protobuf message type
-   other than the expected message is rejected when the state type is known);
+3. annotated with the state type, or with anything else -> the state (when the state type is
+   known, a protobuf message type other than the expected message is rejected, and another
+   annotation on a parameter with a default keeps the default);
 4. unannotated and named ``ctx`` or ``context`` -> the context;
 5. other unannotated parameters take the values nobody claimed, in the order state, message,
    context (so ``def handler(state, command, ctx)`` works without annotations);
@@ -177,6 +178,8 @@ def resolve_handler(
                 return [Param.STATE]
             if message_type is not ANY_MESSAGE and _matches(annotation, message_type):
                 return [Param.MESSAGE]
+            if param.default is not inspect.Parameter.empty:
+                return []  # keep the default
             return None  # an unresolvable forward reference: fall back to position
         is_state = _matches(annotation, state_type)
         if message_type is ANY_MESSAGE:
@@ -202,6 +205,8 @@ def resolve_handler(
                 f"it is annotated {annotation.__name__}, which is neither the state type "
                 f"{state_type.__name__} nor the message type {expected}",
             )
+        if state_type is not None and param.default is not inspect.Parameter.empty:
+            return []  # e.g. `retries: int = 3`: not something we inject, keep the default
         if Param.STATE in kinds:
             return [Param.STATE]
         raise fail(param.name, f"nothing of type {annotation!r} is available here")
