@@ -65,6 +65,10 @@ class CloudStateServer:
 class CloudState:
     """A user function: a set of entities served on one gRPC port.
 
+    ::
+
+        CloudState().register_event_sourced_entity(entity).start()
+
     :param host: interface to listen on (default ``$HOST`` or ``127.0.0.1``).
     :param port: port to listen on; 0 picks a free one (default ``$PORT`` or 8080).
     :param service_name: reported to the proxy in discovery.

@@ -30,6 +30,7 @@ def library_version() -> str:
             version = "unknown"
     return str(version)
 
+
 PROTOCOL_MAJOR_VERSION = 0
 PROTOCOL_MINOR_VERSION = 2
 SUPPORT_LIBRARY_NAME = "cloudstate-python"

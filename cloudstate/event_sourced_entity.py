@@ -53,6 +53,14 @@ EVENT_SOURCED = EntityKind(entity_type=EVENT_SOURCED_ENTITY_TYPE, add_servicer=_
 class EventSourcedEntity:
     """An event-sourced entity for one gRPC service.
 
+    ::
+
+        entity = EventSourcedEntity(_SHOPPINGCART, [FILE_DESCRIPTOR], init, snapshot_every=5)
+
+        @entity.command_handler("GetCart")
+        def get_cart(state: ShoppingCartState) -> Cart:
+            return Cart(items=state.cart.values())
+
     :param service_descriptor: the user service (``shoppingcart_pb2._SHOPPINGCART`` or
         ``DESCRIPTOR.services_by_name["ShoppingCart"]``); its methods are the commands.
     :param file_descriptors: the ``DESCRIPTOR`` of every generated module whose types the entity
@@ -112,9 +120,8 @@ class EventSourcedEntity:
     def kind(self) -> EntityKind:
         return EVENT_SOURCED
 
-    @property
     def entity_type(self) -> str:
-        """``cloudstate.eventsourced.EventSourced``."""
+        """``cloudstate.eventsourced.EventSourced`` (a method, as in the original SDK)."""
         return EVENT_SOURCED_ENTITY_TYPE
 
     @property
