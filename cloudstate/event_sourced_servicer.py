@@ -260,12 +260,15 @@ class EventSourcedServicer:
                 command_id = 0
                 if instance is None:
                     if which != "init":
-                        raise _ProtocolError(f"expected init as the first message, got {which}")
+                        raise _protocol_error(f"expected init as the first message, got {which}")
                     init = message.init
                     where = f"entity {init.service_name} (id {init.entity_id!r})"
                     instance = await self._start(init)
                 elif which == "event":
-                    where = f"{instance.entity.name} (id {instance.entity_id!r})"
+                    where = (
+                        f"{instance.entity.name} (id {instance.entity_id!r}) applying event "
+                        f"{message.event.sequence}"
+                    )
                     await instance.replay(message.event)
                 elif which == "command":
                     command = message.command
@@ -275,21 +278,21 @@ class EventSourcedServicer:
                         f"{command.name!r} (id {command.id})"
                     )
                     if instance.stale:
-                        raise _ProtocolError(
-                            "the state could not be rolled back after a failed command; "
-                            "the entity must be restarted"
+                        raise _StreamError(
+                            "Restart required for",
+                            "the state could not be rolled back after a failed command",
                         )
                     yield event_sourced_pb2.EventSourcedStreamOut(
                         reply=await instance.handle_command(command)
                     )
                 elif which == "init":
-                    raise _ProtocolError("received a second init message")
+                    raise _protocol_error("received a second init message")
                 else:
-                    raise _ProtocolError("received an empty EventSourcedStreamIn message")
+                    raise _protocol_error("received an empty EventSourcedStreamIn message")
         except Exception as e:
-            if isinstance(e, _ProtocolError):
-                log.error("Event-sourced protocol error in %s: %s", where, e)
-                description = f"Protocol error in event-sourced {where}: {e}"
+            if isinstance(e, _StreamError):
+                description = f"{e.prefix} event-sourced {where}: {e}"
+                log.error("%s", description)
             else:
                 log.exception("Unexpected error in event-sourced %s", where)
                 description = f"Unexpected error in event-sourced {where}: {type(e).__name__}: {e}"
@@ -298,7 +301,7 @@ class EventSourcedServicer:
     async def _start(self, init: event_sourced_pb2.EventSourcedInit) -> _Instance:
         entity = self._entities.get(init.service_name)
         if entity is None:
-            raise _ProtocolError(
+            raise _protocol_error(
                 f"unknown service {init.service_name!r}; this user function serves "
                 f"{sorted(self._entities)}"
             )
@@ -309,8 +312,16 @@ class EventSourcedServicer:
         return instance
 
 
-class _ProtocolError(Exception):
-    pass
+class _StreamError(Exception):
+    """Ends the stream with a top-level failure, without a traceback in the log."""
+
+    def __init__(self, prefix: str, message: str) -> None:
+        super().__init__(message)
+        self.prefix = prefix
+
+
+def _protocol_error(message: str) -> _StreamError:
+    return _StreamError("Protocol error in", message)
 
 
 def add_event_sourced_servicer(server: Any, entities: Sequence[EventSourcedEntity]) -> None:
