@@ -70,9 +70,7 @@ async def discover(
     loop = asyncio.get_running_loop()
     started = loop.time()
     backoff = min_backoff
-    attempt = 0
     while True:
-        attempt += 1
         try:
             spec: entity_pb2.EntitySpec = await stub.discover(
                 proxy_info(supported_types), timeout=attempt_timeout, wait_for_ready=False
@@ -84,7 +82,9 @@ async def discover(
                     f"user function did not answer discovery within {give_up_after:.0f}s: "
                     f"{e.code().name} {e.details()}"
                 ) from e
-            level = logging.INFO if attempt <= 3 else logging.WARNING
+            # A user function started together with the proxy takes a moment: stay quiet first.
+            waited = loop.time() - started
+            level = logging.DEBUG if waited < 3 else logging.INFO if waited < 30 else logging.WARNING
             log.log(
                 level,
                 "user function not reachable yet (%s: %s); retrying in %.1fs",
