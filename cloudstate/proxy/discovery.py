@@ -84,7 +84,9 @@ async def discover(
                 ) from e
             # A user function started together with the proxy takes a moment: stay quiet first.
             waited = loop.time() - started
-            level = logging.DEBUG if waited < 3 else logging.INFO if waited < 30 else logging.WARNING
+            level = (
+                logging.DEBUG if waited < 3 else (logging.INFO if waited < 30 else logging.WARNING)
+            )
             log.log(
                 level,
                 "user function not reachable yet (%s: %s); retrying in %.1fs",
