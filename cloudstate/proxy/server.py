@@ -10,17 +10,18 @@ import grpc
 
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.discovery import discover, report_error
+from cloudstate.proxy.entities import HANDLER_FACTORIES
 from cloudstate.proxy.entities.base import EntityHandler
-from cloudstate.proxy.entities.event_sourced import EntitySettings, EventSourcedEntities
+from cloudstate.proxy.entities.event_sourced import EntitySettings
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
-from cloudstate.proxy.model import EVENT_SOURCED, UserFunctionModel
+from cloudstate.proxy.model import UserFunctionModel
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.stores.base import Store, open_store
 
 log = logging.getLogger(__name__)
 
 #: Entity types this proxy serves (advertised to the user function in ProxyInfo).
-SUPPORTED_ENTITY_TYPES = (EVENT_SOURCED,)
+SUPPORTED_ENTITY_TYPES = tuple(HANDLER_FACTORIES)
 
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -71,10 +72,8 @@ class Proxy:
             command_timeout=config.command_timeout,
         )
         for service in self.model.services.values():
-            if service.entity_type == EVENT_SOURCED:
-                self._handlers[service.name] = EventSourcedEntities(
-                    service, channel, self.store, settings, report
-                )
+            factory = HANDLER_FACTORIES[service.entity_type]  # discovery admitted only these
+            self._handlers[service.name] = factory(service, channel, self.store, settings, report)
         self.router = Router(
             self.model,
             self._handlers,

@@ -1,0 +1,27 @@
+"""Entity-type handlers: one module per entity type, registered in :data:`HANDLER_FACTORIES`.
+
+A factory builds the :class:`~cloudstate.proxy.entities.base.EntityHandler` of one discovered
+service. The proxy advertises exactly the entity types listed here to the user function, so adding
+an entity type is: write its module, add one line below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from cloudstate.proxy.entities.base import EntityHandler
+from cloudstate.proxy.entities.event_sourced import EntitySettings, EventSourcedEntities
+from cloudstate.proxy.model import EVENT_SOURCED, ServiceModel
+from cloudstate.proxy.stores.base import Store
+
+ReportError = Callable[[str], Awaitable[None]]
+HandlerFactory = Callable[
+    [ServiceModel, grpc.aio.Channel, Store, EntitySettings, ReportError], EntityHandler
+]
+
+#: entity type (protocol service full name) -> factory of the handler for one service of that type
+HANDLER_FACTORIES: dict[str, HandlerFactory] = {
+    EVENT_SOURCED: EventSourcedEntities,
+}
