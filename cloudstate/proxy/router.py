@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from cloudstate import entity_pb2
 from cloudstate.proxy.entities.base import EntityHandler
@@ -15,13 +16,26 @@ from cloudstate.proxy.model import MethodModel, UserFunctionModel
 log = logging.getLogger(__name__)
 
 
+@dataclass(slots=True)
+class RouterReply:
+    """A reply for the client: the serialized output message and optional reply metadata
+    (which ingresses turn into response headers)."""
+
+    payload: bytes
+    metadata: entity_pb2.Metadata | None = None
+
+
+_EMPTY_REPLY = RouterReply(b"")
+
+
 class Router:
     """Dispatches commands to the handler of their service.
 
     Example::
 
         router = Router(model, {"com.example.ShoppingCart": handler}, report_error)
-        response_bytes = await router.call(method, request_bytes, metadata)
+        reply = await router.call(method, request_bytes, metadata)
+        reply.payload, reply.metadata  # response bytes, response headers (or None)
     """
 
     def __init__(
@@ -37,7 +51,7 @@ class Router:
         self.handlers = handlers
         self.report_error = report_error
         self.max_forward_depth = max_forward_depth
-        self._async_effects: set[asyncio.Task[bytes]] = set()
+        self._async_effects: set[asyncio.Task[RouterReply]] = set()
         self._async_effect_slots = asyncio.Semaphore(max_async_effects)
 
     def method(self, service_name: str, method_name: str) -> MethodModel:
@@ -53,8 +67,8 @@ class Router:
         metadata: entity_pb2.Metadata | None,
         depth: int = 0,
         trace: str = "",
-    ) -> bytes:
-        """Call ``method`` with serialized request bytes and return the serialized response."""
+    ) -> RouterReply:
+        """Call ``method`` with serialized request bytes; returns the serialized response."""
         handler = self.handlers.get(method.service.name)
         if handler is None:
             raise UnknownMethod(
@@ -76,7 +90,9 @@ class Router:
                 )
                 log.warning("%s", problem)
                 await self.report_error("Warning: " + problem)
-            return bytes(reply.payload.value)
+            return RouterReply(
+                bytes(reply.payload.value), reply.metadata if reply.HasField("metadata") else None
+            )
         if kind == "forward":
             forward = action.forward
             if depth >= self.max_forward_depth:
@@ -102,7 +118,7 @@ class Router:
                 f" (forwarded from {where})",
             )
         # No client action: a unary client still needs a message; send the empty output message.
-        return b""
+        return _EMPTY_REPLY
 
     def _check_payload_type(self, target: MethodModel, type_url: str, context: str) -> None:
         if type_url and type_url.rsplit("/", 1)[-1] != target.input_type.full_name:
@@ -137,7 +153,7 @@ class Router:
         self._async_effects.add(task)
         task.add_done_callback(self._async_effect_done)
 
-    def _async_effect_done(self, task: asyncio.Task[bytes]) -> None:
+    def _async_effect_done(self, task: asyncio.Task[RouterReply]) -> None:
         self._async_effects.discard(task)
         self._async_effect_slots.release()
         if task.cancelled():

@@ -56,6 +56,21 @@ def metadata_from_grpc(
     return entity_pb2.Metadata(entries=entries) if entries else None
 
 
+def headers_from_metadata(metadata: entity_pb2.Metadata) -> list[tuple[str, str | bytes]]:
+    """Reply metadata as response headers: string entries as they are, bytes entries under keys
+    ending in ``-bin`` (gRPC's rule for binary headers); transport headers are dropped."""
+    headers: list[tuple[str, str | bytes]] = []
+    for entry in metadata.entries:
+        key = entry.key.lower()
+        if key in _TRANSPORT_HEADERS or key.startswith(("grpc-", ":")):
+            continue
+        if entry.WhichOneof("value") == "bytes_value":
+            headers.append((key if key.endswith("-bin") else key + "-bin", entry.bytes_value))
+        else:
+            headers.append((key, entry.string_value))
+    return headers
+
+
 @dataclass(slots=True)
 class Outcome:
     """What an entity answered for one command, after its state changes are durable."""

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from cloudstate.proxy.entities.base import metadata_from_grpc
+from cloudstate.proxy.entities.base import headers_from_metadata, metadata_from_grpc
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import MethodModel, UserFunctionModel
 from cloudstate.proxy.router import Router
@@ -60,7 +60,10 @@ class UserServicesHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         async def unary(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
             try:
                 metadata = metadata_from_grpc(context.invocation_metadata())
-                return await router.call(method, request, metadata)
+                reply = await router.call(method, request, metadata)
+                if reply.metadata is not None:
+                    await context.send_initial_metadata(headers_from_metadata(reply.metadata))
+                return reply.payload
             except ProxyError as e:
                 await context.abort(e.status, e.message)
                 raise  # unreachable: abort raises
