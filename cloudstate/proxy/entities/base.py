@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -112,6 +112,25 @@ class EntityHandler(Protocol):
     ) -> Outcome: ...
 
     async def close(self) -> None: ...
+
+
+class StreamingEntityHandler(EntityHandler, Protocol):
+    """A handler that also serves streamed methods (actions of every shape, CRDT server streams).
+
+    ``requests`` is the single request of a server-streaming call, or an async iterator of the
+    requests of a client-streaming / duplex call. Each yielded Outcome is one message for the
+    client (its side effects run first; an Outcome without a client action sends nothing). The
+    iterator ends when the stream ends; the caller cancelling it (``aclose``) must cancel the
+    user function's stream.
+    """
+
+    def handle_streamed(
+        self,
+        method: MethodModel,
+        entity_id: str,
+        requests: bytes | AsyncIterator[bytes],
+        metadata: entity_pb2.Metadata | None,
+    ) -> AsyncIterator[Outcome]: ...
 
 
 def rpc_failed(error: BaseException) -> bool:
