@@ -1,0 +1,368 @@
+"""The actor machinery shared by entity types with one user-function stream per active entity.
+
+An entity type (event sourced, value entity, ...) subclasses two classes:
+
+* :class:`EntityManager` — routes the commands of one service to its actors: get-or-create the
+  actor of an entity id, hand it the command, close them all at shutdown.
+* :class:`EntityActor` — one active entity: a queue of commands, a wakeup event and a loop that
+
+  1. **activates** the entity (:meth:`EntityActor._activate`: load its state from the store, open
+     the stream and send what must come before commands — :meth:`EntityActor._open_stream` does
+     the error handling);
+  2. feeds **commands one at a time** in arrival order (:meth:`EntityActor._process` sends the
+     command and reads the matching reply; the subclass's :meth:`EntityActor._apply_reply` makes
+     its state changes durable before the outcome is released);
+  3. **restarts** on a broken stream, a command timeout, a top-level failure or a protocol
+     violation: the command in flight fails, and if more are queued a fresh stream is opened
+     (command ids restart at 1);
+  4. **passivates** after the idle timeout: it unregisters itself *synchronously* (before any
+     await, so a new command finds either this live actor or none) and half-closes the stream.
+
+A crash inside the loop fails every waiting command instead of leaving clients hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import grpc
+
+from cloudstate import entity_pb2
+from cloudstate.proxy.entities.base import _EOF, Outcome, PendingCommand, finish_stream, rpc_failed
+from cloudstate.proxy.errors import (
+    CommandTimeout,
+    ProtocolError,
+    ProxyError,
+    StoreUnavailable,
+    UserFunctionUnavailable,
+)
+from cloudstate.proxy.model import MethodModel, ServiceModel
+from cloudstate.proxy.stores.base import ConcurrentWriteError, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+ReportError = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySettings:
+    """Tunables shared by the entity actors of one proxy."""
+
+    passivation_timeout: float = 30.0  # seconds idle before an entity is passivated
+    command_timeout: float = 30.0  # seconds a user function may take for one command
+    failure_status: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT  # for user failures
+
+
+class Next(enum.Enum):
+    """What the actor loop does when serving a stream ends."""
+
+    PASSIVATE = 1  # idle or stopping: end the actor
+    RESTART = 2  # the stream is unusable: open a new one if commands are waiting
+
+
+ActorT = TypeVar("ActorT", bound="EntityActor[Any]")
+ManagerT = TypeVar("ManagerT", bound="EntityManager[Any]")
+
+
+class EntityManager(ABC, Generic[ActorT]):
+    """Routes the commands of one entity service to its actors (one per active entity id).
+
+    Subclasses create the protocol stub they need and implement :meth:`_new_actor`::
+
+        class CounterEntities(EntityManager["CounterEntity"]):
+            def __init__(self, service, channel, store, settings, report_error):
+                super().__init__(service, channel, store, settings, report_error)
+                self.stub = counter_pb2_grpc.CounterStub(channel)
+
+            def _new_actor(self, entity_id):
+                return CounterEntity(self, entity_id)
+    """
+
+    def __init__(
+        self,
+        service: ServiceModel,
+        channel: grpc.aio.Channel,
+        store: Store,
+        settings: EntitySettings,
+        report_error: ReportError,
+    ) -> None:
+        self.service = service
+        self.store = store
+        self.settings = settings
+        self.report_error = report_error
+        self.passivation_timeout = service.passivation_timeout or settings.passivation_timeout
+        self._actors: dict[str, ActorT] = {}
+        self._closed = False
+
+    @abstractmethod
+    def _new_actor(self, entity_id: str) -> ActorT:
+        """Create (and thereby start) the actor of ``entity_id``."""
+
+    @property
+    def active_entities(self) -> int:
+        return len(self._actors)
+
+    async def handle(
+        self,
+        method: MethodModel,
+        entity_id: str,
+        payload: bytes,
+        metadata: entity_pb2.Metadata | None,
+    ) -> Outcome:
+        if self._closed:
+            raise UserFunctionUnavailable("the proxy is shutting down")
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        actor = self._actors.get(entity_id)
+        if actor is None:
+            actor = self._new_actor(entity_id)
+            self._actors[entity_id] = actor
+        actor.enqueue(PendingCommand(method, payload, metadata, future))
+        return await future
+
+    def _unregister(self, actor: ActorT) -> None:
+        if self._actors.get(actor.entity_id) is actor:
+            del self._actors[actor.entity_id]
+
+    async def close(self) -> None:
+        """Let every actor finish its queued commands, then close their streams."""
+        self._closed = True
+        actors = list(self._actors.values())
+        for actor in actors:
+            actor.stop()
+        await asyncio.gather(*(a.task for a in actors), return_exceptions=True)
+
+
+class EntityActor(ABC, Generic[ManagerT]):
+    """The actor of one active entity; see the module docstring for its life.
+
+    Subclasses implement :meth:`_activate`, :meth:`_command_in` and :meth:`_apply_reply`. The
+    actor's task starts running at the first await after construction, so a subclass sets its own
+    attributes in ``__init__`` (before or after calling ``super().__init__``) without racing it.
+    """
+
+    def __init__(self, manager: ManagerT, entity_id: str) -> None:
+        self.manager = manager
+        self.entity_id = entity_id
+        self.persistence_id: str = manager.service.persistence_id
+        self._queue: deque[PendingCommand] = deque()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._call: Any = None
+        self._command_id = 0
+        self.task = asyncio.create_task(
+            self._run(), name=f"entity {self.persistence_id}|{entity_id}"
+        )
+
+    # -- what an entity type provides ---------------------------------------------------------
+
+    @abstractmethod
+    async def _activate(self) -> None:
+        """Load the entity's state and open its stream (with :meth:`_open_stream`).
+
+        Raise a :class:`ProxyError` (e.g. :class:`StoreUnavailable`) if that is impossible: the
+        queued commands fail with it and the actor ends.
+        """
+
+    @abstractmethod
+    def _command_in(self, command: entity_pb2.Command) -> Any:
+        """The stream-in message that carries ``command``."""
+
+    @abstractmethod
+    async def _apply_reply(self, command: PendingCommand, reply: Any) -> bool:
+        """Make the reply's state changes durable, then resolve ``command``.
+
+        Returns False if the stream must be restarted (the subclass then cancels it).
+        """
+
+    # -- the machinery ------------------------------------------------------------------------
+
+    def enqueue(self, command: PendingCommand) -> None:
+        self._queue.append(command)
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+
+    def _describe(self) -> str:
+        return f"entity {self.entity_id!r} of {self.manager.service.name}"
+
+    async def _open_stream(
+        self, stub_handle: Callable[[], Any], first: AsyncIterable[Any], store_problem: str
+    ) -> None:
+        """Open a stream with ``stub_handle()`` and write the ``first`` messages (init, replay).
+
+        A store error while producing them becomes :class:`StoreUnavailable` ("cannot
+        ``store_problem`` ..."); a broken stream :class:`UserFunctionUnavailable`. Command ids
+        restart at 1 on every stream.
+        """
+        self._command_id = 0
+        self._call = call = stub_handle()
+        try:
+            async for message in first:
+                await call.write(message)
+        except StoreError as e:
+            call.cancel()
+            raise StoreUnavailable(f"cannot {store_problem} {self._describe()}: {e}") from e
+        except Exception as e:
+            if not rpc_failed(e):
+                raise
+            call.cancel()
+            raise UserFunctionUnavailable(
+                f"cannot open the stream for {self._describe()}: {rpc_details(e)}"
+            ) from e
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    await self._activate()
+                except ProxyError as error:
+                    log.warning("could not activate %s: %s", self._describe(), error.message)
+                    self._fail_queued(error)
+                    return
+                if await self._serve() is Next.PASSIVATE or not self._queue:
+                    return
+        except Exception as error:  # a bug here must not leave clients waiting forever
+            log.exception("%s crashed", self._describe())
+            self._fail_queued(ProtocolError(f"{self._describe()} crashed: {error}"))
+        finally:
+            self.manager._unregister(self)
+            self._fail_queued(UserFunctionUnavailable(f"{self._describe()} stopped"))
+            if self._call is not None:
+                await finish_stream(self._call)
+
+    def _fail_queued(self, error: ProxyError) -> None:
+        while self._queue:
+            self._queue.popleft().fail(error)
+
+    async def _serve(self) -> Next:
+        timeout = self.manager.passivation_timeout
+        while True:
+            if not self._queue:
+                if self._stopping:
+                    return Next.PASSIVATE
+                self._wakeup.clear()
+                try:
+                    async with asyncio.timeout(timeout):
+                        await self._wakeup.wait()
+                except TimeoutError:
+                    if not self._queue:
+                        # Unregister before any await: new commands now start a new actor.
+                        self.manager._unregister(self)
+                        log.debug("passivating %s", self._describe())
+                        return Next.PASSIVATE
+                continue
+            command = self._queue.popleft()
+            if command.future.cancelled():
+                continue
+            if not await self._process(command):
+                return Next.RESTART
+
+    async def _process(self, command: PendingCommand) -> bool:
+        """Run one command; False if the stream must be restarted."""
+        self._command_id += 1
+        command_id = self._command_id
+        message = entity_pb2.Command(
+            entity_id=self.entity_id,
+            id=command_id,
+            name=command.method.name,
+            payload=command.payload_any(),
+        )
+        if command.metadata is not None:
+            message.metadata.CopyFrom(command.metadata)
+        call = self._call
+        try:
+            await call.write(self._command_in(message))
+            async with asyncio.timeout(self.manager.settings.command_timeout):
+                out = await call.read()
+        except TimeoutError:
+            command.fail(
+                CommandTimeout(
+                    f"{self._describe()} did not answer {command.method.name} within "
+                    f"{self.manager.settings.command_timeout:g}s; the entity was restarted"
+                )
+            )
+            call.cancel()
+            return False
+        except Exception as e:
+            if not rpc_failed(e):
+                raise
+            command.fail(
+                UserFunctionUnavailable(
+                    f"the user function's stream for {self._describe()} broke during "
+                    f"{command.method.name} ({rpc_details(e)}); the command was not applied"
+                )
+            )
+            call.cancel()
+            return False
+        if out is _EOF:
+            command.fail(
+                UserFunctionUnavailable(
+                    f"the user function closed the stream of {self._describe()} during "
+                    f"{command.method.name}; the command was not applied"
+                )
+            )
+            return False
+        kind = out.WhichOneof("message")
+        if kind == "failure":
+            description = out.failure.description or "no description"
+            log.error(
+                "user function failed %s during %s: %s",
+                self._describe(),
+                command.method.name,
+                description,
+            )
+            command.fail(
+                ProtocolError(
+                    f"{self._describe()} failed while handling {command.method.name}: {description}"
+                )
+            )
+            call.cancel()
+            return False
+        if kind != "reply" or out.reply.command_id != command_id:
+            problem = (
+                f"unexpected message for {self._describe()}: expected the reply to command "
+                f"{command_id}, got {kind or 'an empty message'}"
+                + (f" for command {out.reply.command_id}" if kind == "reply" else "")
+            )
+            await self.manager.report_error(problem)
+            command.fail(ProtocolError(problem))
+            call.cancel()
+            return False
+        return await self._apply_reply(command, out.reply)
+
+    def _write_failed(self, command: PendingCommand, error: StoreError, what: str) -> bool:
+        """Fail ``command`` after a lost store write of ``what`` and cancel the stream (the user
+        function's state now holds changes the store does not). Returns False (restart)."""
+        if isinstance(error, ConcurrentWriteError):
+            command.fail(
+                ProxyError(
+                    f"{self._describe()} was changed concurrently elsewhere; retry ({error})",
+                    grpc.StatusCode.ABORTED,
+                )
+            )
+        else:
+            log.error("store write failed for %s: %s", self._describe(), error)
+            command.fail(
+                StoreUnavailable(
+                    f"could not persist {what} of {self._describe()}: {error}; "
+                    "the command was not applied"
+                )
+            )
+        self._call.cancel()
+        return False
+
+
+def rpc_details(error: BaseException) -> str:
+    """A short description of a gRPC stream error for messages."""
+    if isinstance(error, grpc.aio.AioRpcError):
+        return f"{error.code().name}: {error.details()}"
+    return str(error) or type(error).__name__
