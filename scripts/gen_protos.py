@@ -22,6 +22,7 @@ PROTO_SETS = [
     (ROOT / "cloudstate" / "protos", ROOT),
     (ROOT / "examples" / "shoppingcart" / "proto", ROOT / "examples" / "shoppingcart"),
     (ROOT / "tests" / "rawuf" / "proto", ROOT / "tests" / "rawuf"),
+    (ROOT / "tests" / "rawcrdt" / "proto", ROOT / "tests" / "rawcrdt"),
 ]
 
 

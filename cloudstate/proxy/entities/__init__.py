@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from cloudstate.proxy.entities.base import EntityHandler
+from cloudstate.proxy.entities.crdt import CrdtEntities
 from cloudstate.proxy.entities.event_sourced import EntitySettings, EventSourcedEntities
-from cloudstate.proxy.model import EVENT_SOURCED, ServiceModel
+from cloudstate.proxy.entities.value_entity import ValueEntities
+from cloudstate.proxy.model import CRDT, EVENT_SOURCED, VALUE_ENTITY, ServiceModel
 from cloudstate.proxy.stores.base import Store
 
 ReportError = Callable[[str], Awaitable[None]]
@@ -24,4 +26,6 @@ HandlerFactory = Callable[
 #: entity type (protocol service full name) -> factory of the handler for one service of that type
 HANDLER_FACTORIES: dict[str, HandlerFactory] = {
     EVENT_SOURCED: EventSourcedEntities,
+    VALUE_ENTITY: ValueEntities,
+    CRDT: CrdtEntities,
 }

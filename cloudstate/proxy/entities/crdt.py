@@ -1,0 +1,525 @@
+"""CRDT entities: per active entity a replica of the merged state and one ``Crdt.handle`` stream.
+
+Unlike event-sourced and value entities, CRDT commands are not serialized: several may be in
+flight at the user function at once and replies may come back in any order. The actor therefore
+has a reader task that dispatches every message of the stream by command id.
+
+* **State** is the proxy's CRDT (:mod:`cloudstate.proxy.crdt.types`), loaded from the store on
+  activation and sent to the user function as the ``init`` delta. A reply's ``update`` delta is
+  applied to it and the whole state is written to the store — durable before the reply is released,
+  whatever the write consistency (on one node LOCAL, MAJORITY and ALL all mean "committed to the
+  store"; the PostgreSQL store extends the same rule to several nodes).
+* **Remote changes** (another node's state, merged with :meth:`CrdtEntity.merge_remote`) are pushed
+  to the user function as deltas only while none of its mutations is outstanding ("taking turns",
+  §1.5); meanwhile they wait.
+* **Streamed commands**: a reply with ``streamed`` keeps the client's stream open; every
+  ``CrdtStreamedMessage`` for that command id goes to it, ``end_stream`` closes it, and a client
+  cancellation sends ``StreamCancelled`` and applies the user function's cancel response.
+* **Delete** removes the stored state and ends the stream; the next command starts a new, empty
+  entity. **Passivation** happens only when no command and no streamed call is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from cloudstate import crdt_pb2, crdt_pb2_grpc, entity_pb2
+from cloudstate.proxy.crdt import codec
+from cloudstate.proxy.crdt.types import Crdt, IncompatibleDelta
+from cloudstate.proxy.crdt.wire import apply_delta, diff, full_delta, view
+from cloudstate.proxy.entities.base import (
+    _EOF,
+    Outcome,
+    failure_error,
+    finish_stream,
+    rpc_failed,
+)
+from cloudstate.proxy.entities.event_sourced import EntitySettings
+from cloudstate.proxy.errors import (
+    CommandTimeout,
+    ProtocolError,
+    ProxyError,
+    StoreUnavailable,
+    UserFunctionUnavailable,
+)
+from cloudstate.proxy.model import MethodModel, ServiceModel
+from cloudstate.proxy.stores.base import Payload, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+StreamIn = crdt_pb2.CrdtStreamIn
+#: CRDT state lives in the value table under this prefix of the service's persistence id.
+STORE_PREFIX = "crdt:"
+#: This proxy's replica id in CRDT states (one node; the PostgreSQL store gives each node its own).
+DEFAULT_NODE = "node-1"
+
+
+@dataclass(slots=True)
+class _Stream:
+    """A client's streamed call: messages for it, and whether the user function keeps it open."""
+
+    queue: asyncio.Queue[Outcome | BaseException | None] = field(default_factory=asyncio.Queue)
+    open: bool = True
+
+
+class CrdtEntities:
+    """Routes the commands of one CRDT service to its entity replicas."""
+
+    def __init__(
+        self,
+        service: ServiceModel,
+        channel: grpc.aio.Channel,
+        store: Store,
+        settings: EntitySettings,
+        report_error: Callable[[str], Awaitable[None]],
+        node: str = DEFAULT_NODE,
+    ) -> None:
+        self.service = service
+        self.store = store
+        self.settings = settings
+        self.report_error = report_error
+        self.node = node
+        self.stub = crdt_pb2_grpc.CrdtStub(channel)
+        self.passivation_timeout = service.passivation_timeout or settings.passivation_timeout
+        self.store_id = STORE_PREFIX + service.persistence_id
+        self._actors: dict[str, CrdtEntity] = {}
+        self._closed = False
+        #: Runs the side effects of a cancelled stream's response (set once the router exists).
+        self.on_cancel_effects: Callable[[list[entity_pb2.SideEffect]], Awaitable[None]] | None = (
+            None
+        )
+
+    @property
+    def active_entities(self) -> int:
+        return len(self._actors)
+
+    def _actor(self, entity_id: str) -> CrdtEntity:
+        if self._closed:
+            raise UserFunctionUnavailable("the proxy is shutting down")
+        actor = self._actors.get(entity_id)
+        if actor is None:
+            actor = CrdtEntity(self, entity_id)
+            self._actors[entity_id] = actor
+        return actor
+
+    async def handle(
+        self,
+        method: MethodModel,
+        entity_id: str,
+        payload: bytes,
+        metadata: entity_pb2.Metadata | None,
+    ) -> Outcome:
+        return await self._actor(entity_id).command(method, payload, metadata)
+
+    async def handle_streamed(
+        self,
+        method: MethodModel,
+        entity_id: str,
+        requests: bytes | AsyncIterator[bytes],
+        metadata: entity_pb2.Metadata | None,
+    ) -> AsyncIterator[Outcome]:
+        if not isinstance(requests, bytes):
+            raise ProtocolError(
+                f"{method.service.name}.{method.name}: client streaming is not "
+                "allowed on CRDT entities"
+            )
+        async for outcome in self._actor(entity_id).streamed_command(method, requests, metadata):
+            yield outcome
+
+    def _unregister(self, actor: CrdtEntity) -> None:
+        if self._actors.get(actor.entity_id) is actor:
+            del self._actors[actor.entity_id]
+
+    async def close(self) -> None:
+        self._closed = True
+        actors = list(self._actors.values())
+        for actor in actors:
+            actor.stop()
+        await asyncio.gather(*(a.task for a in actors), return_exceptions=True)
+
+
+class CrdtEntity:
+    """The replica and user-function stream of one active CRDT entity."""
+
+    def __init__(self, manager: CrdtEntities, entity_id: str) -> None:
+        self.manager = manager
+        self.entity_id = entity_id
+        self.state: Crdt | None = None
+        self._version = 0  # stored version of the state
+        self._uf_view: Any = None  # what the user function holds (None: nothing yet)
+        self._call: Any = None
+        self._command_id = 0
+        self._pending: dict[int, asyncio.Future[crdt_pb2.CrdtReply]] = {}
+        self._cancels: dict[int, asyncio.Future[crdt_pb2.CrdtStreamCancelledResponse]] = {}
+        self._streams: dict[int, _Stream] = {}
+        self._outstanding = 0  # mutations (commands, cancellations) at the user function
+        self._remote: list[Crdt] = []  # remote states waiting for our turn
+        self._write_lock = asyncio.Lock()
+        self._dirty = False
+        self._activity = asyncio.Event()
+        self._stopping = False
+        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.task = asyncio.create_task(
+            self._run(), name=f"crdt {manager.service.name}|{entity_id}"
+        )
+
+    def _describe(self) -> str:
+        return f"CRDT entity {self.entity_id!r} of {self.manager.service.name}"
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._activity.set()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        error: ProxyError = UserFunctionUnavailable(f"{self._describe()} stopped")
+        try:
+            await self._activate()
+            self._ready.set_result(None)
+            reader = asyncio.create_task(self._read())
+            idle = asyncio.create_task(self._idle())
+            done, _ = await asyncio.wait({reader, idle}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (reader, idle):
+                task.cancel()
+            for task in done:
+                if not task.cancelled() and isinstance(task.exception(), ProxyError):
+                    error = task.exception()  # type: ignore[assignment]
+        except ProxyError as e:
+            error = e
+            log.warning("%s: %s", self._describe(), e.message)
+        except Exception as e:  # a bug here must not leave clients waiting forever
+            log.exception("%s crashed", self._describe())
+            error = ProtocolError(f"{self._describe()} crashed: {e}")
+        finally:
+            self.manager._unregister(self)
+            if not self._ready.done():
+                self._ready.set_exception(error)
+                self._ready.exception()  # retrieved: no "never retrieved" warning
+            self._fail_all(error)
+            if self._call is not None:
+                await finish_stream(self._call)
+
+    def _fail_all(self, error: ProxyError) -> None:
+        futures: list[asyncio.Future[Any]] = [*self._pending.values(), *self._cancels.values()]
+        for future in futures:
+            if not future.done():
+                future.set_exception(error)
+        for stream in self._streams.values():
+            stream.queue.put_nowait(error)
+        self._pending.clear()
+        self._cancels.clear()
+        self._streams.clear()
+
+    async def _activate(self) -> None:
+        manager = self.manager
+        try:
+            stored = await manager.store.load_value(manager.store_id, self.entity_id)
+        except StoreError as e:
+            raise StoreUnavailable(f"cannot load {self._describe()}: {e}") from e
+        init = crdt_pb2.CrdtInit(service_name=manager.service.name, entity_id=self.entity_id)
+        if stored is not None:
+            self.state = codec.decode(stored.payload.value)
+            self._version = stored.version
+            init.delta.CopyFrom(full_delta(self.state, manager.node))
+            self._uf_view = view(self.state, manager.node)
+        self._call = manager.stub.handle()
+        try:
+            await self._call.write(StreamIn(init=init))
+        except Exception as e:
+            if not rpc_failed(e):
+                raise
+            raise UserFunctionUnavailable(
+                f"cannot open the stream for {self._describe()}: {e}"
+            ) from e
+
+    async def _idle(self) -> None:
+        """Return when the entity should passivate (idle, no open streams) or stop."""
+        timeout = self.manager.passivation_timeout
+        while True:
+            self._activity.clear()
+            if self._stopping and not self._pending and not self._cancels:
+                return
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._activity.wait()
+            except TimeoutError:
+                if not self._pending and not self._streams and not self._cancels:
+                    self.manager._unregister(self)  # before any await: new commands start anew
+                    return
+
+    async def _read(self) -> None:
+        """Dispatch every message from the user function; raises ProxyError when the stream ends."""
+        while True:
+            try:
+                out = await self._call.read()
+            except Exception as e:
+                if not rpc_failed(e):
+                    raise
+                raise UserFunctionUnavailable(
+                    f"the user function's stream for {self._describe()} broke: {e}"
+                ) from e
+            if out is _EOF:
+                if self._pending or self._streams:
+                    raise UserFunctionUnavailable(
+                        f"the user function closed the stream of {self._describe()}"
+                    )
+                return
+            kind = out.WhichOneof("message")
+            if kind == "reply":
+                await self._resolve(self._pending, out.reply.command_id, out.reply)
+            elif kind == "streamed_message":
+                await self._on_streamed_message(out.streamed_message)
+            elif kind == "stream_cancelled_response":
+                response = out.stream_cancelled_response
+                await self._resolve(self._cancels, response.command_id, response)
+            elif kind == "failure":
+                await self._on_failure(out.failure)
+            else:
+                await self._protocol_violation("an empty CrdtStreamOut message")
+
+    async def _resolve(self, futures: dict[int, Any], command_id: int, message: Any) -> None:
+        future = futures.pop(command_id, None)
+        if future is None:
+            await self._protocol_violation(f"a reply for unknown command id {command_id}")
+            return
+        if not future.done():
+            future.set_result(message)
+
+    async def _on_failure(self, failure: entity_pb2.Failure) -> None:
+        description = failure.description or "no description"
+        log.error("user function failed %s: %s", self._describe(), description)
+        raise ProtocolError(f"{self._describe()} failed: {description}")
+
+    async def _protocol_violation(self, what: str) -> None:
+        problem = f"unexpected message for {self._describe()}: {what}"
+        await self.manager.report_error(problem)
+        log.error("%s", problem)
+        if self._call is not None:
+            self._call.cancel()
+
+    # -- commands -----------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: MethodModel,
+        payload: bytes,
+        metadata: entity_pb2.Metadata | None,
+        streamed: bool,
+    ) -> int:
+        await asyncio.shield(self._ready)
+        self._command_id += 1
+        command_id = self._command_id
+        command = entity_pb2.Command(
+            entity_id=self.entity_id,
+            id=command_id,
+            name=method.name,
+            streamed=streamed,
+        )
+        command.payload.type_url = method.input_type_url
+        command.payload.value = payload
+        if metadata is not None:
+            command.metadata.CopyFrom(metadata)
+        self._pending[command_id] = asyncio.get_running_loop().create_future()
+        self._outstanding += 1
+        self._activity.set()
+        try:
+            await self._call.write(StreamIn(command=command))
+        except Exception as e:
+            self._pending.pop(command_id, None)
+            self._outstanding -= 1
+            if not rpc_failed(e):
+                raise
+            raise UserFunctionUnavailable(f"cannot send to {self._describe()}: {e}") from e
+        return command_id
+
+    async def command(
+        self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
+    ) -> Outcome:
+        command_id = await self._send(method, payload, metadata, streamed=False)
+        try:
+            reply = await self._pending_reply(command_id)
+            if reply.streamed:
+                await self._protocol_violation(
+                    f"reply to unary command {command_id} asked to stream"
+                )
+                raise ProtocolError(f"{self._describe()} tried to stream a unary reply")
+            return await self._apply_reply(reply)
+        finally:
+            await self._mutation_done()
+
+    async def _pending_reply(self, command_id: int) -> crdt_pb2.CrdtReply:
+        future = self._pending.get(command_id)
+        assert future is not None
+        timeout = self.manager.settings.command_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            self._pending.pop(command_id, None)
+            raise CommandTimeout(
+                f"{self._describe()} did not answer command {command_id} within {timeout:g}s"
+            ) from None
+
+    async def streamed_command(
+        self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
+    ) -> AsyncIterator[Outcome]:
+        command_id = await self._send(method, payload, metadata, streamed=True)
+        stream = _Stream()
+        self._streams[command_id] = stream
+        try:
+            try:
+                reply = await self._pending_reply(command_id)
+                outcome = await self._apply_reply(reply)
+            finally:
+                await self._mutation_done()
+            yield outcome
+            if not reply.streamed:
+                return
+            while True:
+                item = await stream.queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if self._streams.pop(command_id, None) is not None and stream.open:
+                await self._cancel(command_id)
+            self._activity.set()
+
+    async def _on_streamed_message(self, message: crdt_pb2.CrdtStreamedMessage) -> None:
+        stream = self._streams.get(message.command_id)
+        if stream is None:
+            # The client went away already: cancellation is on its way.
+            return
+        if message.HasField("client_action") or message.side_effects:
+            stream.queue.put_nowait(Outcome(message.client_action, list(message.side_effects)))
+        if message.end_stream:
+            stream.open = False
+            stream.queue.put_nowait(None)
+
+    async def _cancel(self, command_id: int) -> None:
+        """The client cancelled its stream: tell the user function and apply its answer."""
+        if self._call is None or self.task.done():
+            return
+        future: asyncio.Future[crdt_pb2.CrdtStreamCancelledResponse] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._cancels[command_id] = future
+        self._outstanding += 1
+        try:
+            await self._call.write(
+                StreamIn(
+                    stream_cancelled=entity_pb2.StreamCancelled(
+                        entity_id=self.entity_id,
+                        id=command_id,
+                    )
+                )
+            )
+            async with asyncio.timeout(self.manager.settings.command_timeout):
+                response = await future
+            if response.HasField("state_action"):
+                await self._apply_state_action(response.state_action)
+            if response.side_effects and self.manager.on_cancel_effects is not None:
+                await self.manager.on_cancel_effects(list(response.side_effects))
+        except (ProxyError, TimeoutError, grpc.aio.AioRpcError, asyncio.InvalidStateError) as e:
+            log.warning("cancelling stream %d of %s failed: %s", command_id, self._describe(), e)
+        finally:
+            self._cancels.pop(command_id, None)
+            await self._mutation_done()
+
+    async def _apply_reply(self, reply: crdt_pb2.CrdtReply) -> Outcome:
+        action = reply.client_action
+        if action.WhichOneof("action") == "failure":
+            raise failure_error(action.failure, self.manager.settings.failure_status)
+        if reply.HasField("state_action"):
+            await self._apply_state_action(reply.state_action)
+        return Outcome(action, list(reply.side_effects))
+
+    async def _apply_state_action(self, state_action: crdt_pb2.CrdtStateAction) -> None:
+        which = state_action.WhichOneof("action")
+        if which == "update":
+            try:
+                self.state = apply_delta(self.state, state_action.update, self.manager.node)
+            except IncompatibleDelta as e:
+                problem = f"{self._describe()} sent an incompatible delta: {e}"
+                await self.manager.report_error(problem)
+                raise ProtocolError(problem) from e
+            # The user function applied its own delta: its view now matches our state, except
+            # for remote changes still waiting for our turn (kept out of self.state until then).
+            self._uf_view = view(self.state, self.manager.node)
+            await self._persist()
+        elif which == "delete":
+            await self._delete()
+
+    async def _persist(self) -> None:
+        """Write the current state; concurrent callers share one write (durable on return)."""
+        self._dirty = True
+        async with self._write_lock:
+            if not self._dirty or self.state is None:
+                return
+            self._dirty = False
+            payload = Payload(codec.TYPE_URL, codec.encode(self.state))
+            try:
+                self._version = await self.manager.store.save_value(
+                    self.manager.store_id, self.entity_id, payload
+                )
+            except StoreError as e:
+                self._dirty = True
+                raise StoreUnavailable(
+                    f"could not persist {self._describe()}: {e}; the update was not applied"
+                ) from e
+
+    async def _delete(self) -> None:
+        try:
+            async with self._write_lock:
+                await self.manager.store.save_value(self.manager.store_id, self.entity_id, None)
+        except StoreError as e:
+            raise StoreUnavailable(f"could not delete {self._describe()}: {e}") from e
+        self.state = None
+        self._uf_view = None
+        # The entity is gone: a new command starts a fresh one. End this stream after the reply.
+        self.manager._unregister(self)
+        self.stop()
+        asyncio.get_running_loop().call_soon(self._end_after_delete)
+
+    def _end_after_delete(self) -> None:
+        for stream in self._streams.values():
+            stream.open = False
+            stream.queue.put_nowait(None)
+
+    # -- replication --------------------------------------------------------------------------
+
+    async def merge_remote(self, remote: Crdt) -> None:
+        """Merge another replica's state; pushed to the user function when it is our turn."""
+        self._remote.append(remote)
+        if self._outstanding == 0:
+            await self._push_remote()
+
+    async def _mutation_done(self) -> None:
+        self._outstanding -= 1
+        self._activity.set()
+        if self._outstanding == 0 and self._remote:
+            await self._push_remote()
+
+    async def _push_remote(self) -> None:
+        remote, self._remote = self._remote, []
+        if self.state is None:
+            self.state = remote[0].copy()
+            remote = remote[1:]
+        for other in remote:
+            self.state.merge(other)
+        delta = diff(self._uf_view, self.state, self.manager.node)
+        if delta is None:
+            return
+        self._uf_view = view(self.state, self.manager.node)
+        with contextlib.suppress(Exception):
+            await self._call.write(StreamIn(delta=delta))
