@@ -1,0 +1,144 @@
+"""Value entities: one actor per active entity, owning one ``ValueEntity.handle`` stream.
+
+The queue, the one-at-a-time loop, passivation and restarts are the shared machinery of
+:mod:`cloudstate.proxy.entities.actor`. What is specific to a value entity:
+
+1. **Activation** — load the stored value once, open the stream and send ``init``. Its ``state``
+   is always present; ``state.value`` is set only if the entity has a stored value.
+2. **Replies** — a reply's ``state_action`` (``update`` or ``delete``) is written to the store,
+   conditional on the version loaded at activation (or written since), and is durable *before*
+   the outcome is handed back. A reply without a state action changes nothing.
+3. **Failures change nothing** — a reply whose client action is a failure reaches the client as
+   an error and any state action sent with it is ignored. ``restart`` in the failure is honoured
+   (the user function says its in-memory state is no longer trustworthy): the stream is replaced
+   and the next command starts from the stored value.
+4. **Protocol violations** — an ``update`` without a value or a state action that is neither
+   update nor delete (empty, or a kind this proxy does not know) is reported to the user
+   function, fails the command with INTERNAL, writes nothing and restarts the entity.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+
+from cloudstate import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
+from cloudstate.proxy.entities.actor import EntityActor, EntityManager, EntitySettings, ReportError
+from cloudstate.proxy.entities.base import Outcome, PendingCommand, failure_error
+from cloudstate.proxy.errors import ProtocolError, StoreUnavailable
+from cloudstate.proxy.model import ServiceModel
+from cloudstate.proxy.stores.base import Payload, Store, StoreError
+
+__all__ = ["ValueEntities", "ValueEntity"]
+
+log = logging.getLogger(__name__)
+
+StreamIn = value_entity_pb2.ValueEntityStreamIn
+
+
+class ValueEntities(EntityManager["ValueEntity"]):
+    """Routes commands of one value-entity service to its entity actors.
+
+    Example (what the proxy does for every discovered value-entity service)::
+
+        handler = ValueEntities(service, channel, store, EntitySettings(), report_error)
+        outcome = await handler.handle(method, "alice", request_bytes, None)
+        await handler.close()
+    """
+
+    def __init__(
+        self,
+        service: ServiceModel,
+        channel: grpc.aio.Channel,
+        store: Store,
+        settings: EntitySettings,
+        report_error: ReportError,
+    ) -> None:
+        super().__init__(service, channel, store, settings, report_error)
+        self.stub = value_entity_pb2_grpc.ValueEntityStub(channel)
+
+    def _new_actor(self, entity_id: str) -> ValueEntity:
+        return ValueEntity(self, entity_id)
+
+
+class ValueEntity(EntityActor[ValueEntities]):
+    """The actor of one active value entity. Created by :class:`ValueEntities`."""
+
+    def __init__(self, manager: ValueEntities, entity_id: str) -> None:
+        super().__init__(manager, entity_id)
+        # The stored version this actor last read or wrote: the condition of its next write.
+        self._version = 0
+
+    async def _activate(self) -> None:
+        try:
+            stored = await self.manager.store.load_value(self.persistence_id, self.entity_id)
+        except StoreError as e:
+            raise StoreUnavailable(f"cannot load {self._describe()}: {e}") from e
+        init = value_entity_pb2.ValueEntityInit(
+            service_name=self.manager.service.name, entity_id=self.entity_id
+        )
+        init.state.SetInParent()  # always present, even when there is no value
+        self._version = 0
+        if stored is not None:
+            init.state.value.type_url = stored.payload.type_url
+            init.state.value.value = stored.payload.value
+            self._version = stored.version
+        await self._open_stream(self.manager.stub.handle, _messages(StreamIn(init=init)), "load")
+
+    def _command_in(self, command: entity_pb2.Command) -> value_entity_pb2.ValueEntityStreamIn:
+        return StreamIn(command=command)
+
+    async def _apply_reply(
+        self, command: PendingCommand, reply: value_entity_pb2.ValueEntityReply
+    ) -> bool:
+        action = reply.client_action
+        name = command.method.name
+        if action.WhichOneof("action") == "failure":
+            # A failed command changes nothing: a state action sent with it is ignored.
+            command.fail(failure_error(action.failure, self.manager.settings.failure_status))
+            if action.failure.restart:
+                self._call.cancel()
+                return False
+            return True
+        if reply.HasField("state_action"):
+            state_action = reply.state_action
+            kind = state_action.WhichOneof("action")
+            value: Payload | None
+            if kind == "update" and state_action.update.HasField("value"):
+                update = state_action.update.value
+                value = Payload(update.type_url, update.value)
+            elif kind == "delete":
+                value = None
+            else:
+                problem = (
+                    f"the user function replied to {name} of {self._describe()} with "
+                    + (
+                        "a state update that has no value"
+                        if kind == "update"
+                        else "a state action that is neither update nor delete"
+                    )
+                    + "; nothing was written and the entity was restarted. Fix the user "
+                    "function: an update must carry the new state, use delete to remove it"
+                )
+                log.error("%s", problem)
+                await self.manager.report_error(problem)
+                command.fail(ProtocolError(problem))
+                self._call.cancel()
+                return False
+            try:
+                self._version = await self.manager.store.save_value(
+                    self.persistence_id, self.entity_id, value, expected_version=self._version
+                )
+            except StoreError as e:
+                return self._write_failed(command, e, "the new state")
+        command.succeed(Outcome(action, list(reply.side_effects)))
+        return True
+
+
+async def _messages(
+    *messages: value_entity_pb2.ValueEntityStreamIn,
+) -> AsyncIterator[value_entity_pb2.ValueEntityStreamIn]:
+    for message in messages:
+        yield message
