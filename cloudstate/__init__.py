@@ -25,6 +25,8 @@ _EXPORTS = {
     "CommandFailure": "cloudstate.errors",
     "CloudStateError": "cloudstate.errors",
     "UnknownTypeError": "cloudstate.errors",
+    "ValueEntity": "cloudstate.value_entity",
+    "ValueEntityCommandContext": "cloudstate.value_entity_context",
     "AnySupport": "cloudstate.any_support",
     "Json": "cloudstate.any_support",
 }
@@ -42,6 +44,8 @@ __all__ = [
     "Json",
     "Metadata",
     "UnknownTypeError",
+    "ValueEntity",
+    "ValueEntityCommandContext",
     "__version__",
 ]
 
@@ -56,6 +60,8 @@ if TYPE_CHECKING:
     )
     from cloudstate.event_sourced_entity import EventSourcedEntity
     from cloudstate.metadata import Metadata
+    from cloudstate.value_entity import ValueEntity
+    from cloudstate.value_entity_context import ValueEntityCommandContext
 
 
 def __getattr__(name: str) -> Any:

@@ -30,6 +30,7 @@ from cloudstate import entity_pb2_grpc
 from cloudstate.discovery import EntityDiscoveryServicer
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.registry import EntityDefinition, EntityKind
+from cloudstate.value_entity import ValueEntity
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,15 @@ class CloudState:
         """Serve ``entity``; returns ``self`` so calls chain."""
         if not isinstance(entity, EventSourcedEntity):
             raise TypeError(f"expected an EventSourcedEntity, got {type(entity).__name__}")
+        return self.register_entity(entity)
+
+    def register_value_entity(self, entity: ValueEntity) -> CloudState:
+        """Serve the value entity ``entity``; returns ``self`` so calls chain::
+
+        CloudState().register_value_entity(cart_entity).start()
+        """
+        if not isinstance(entity, ValueEntity):
+            raise TypeError(f"expected a ValueEntity, got {type(entity).__name__}")
         return self.register_entity(entity)
 
     def register_entity(self, entity: EntityDefinition) -> CloudState:

@@ -27,7 +27,7 @@ from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 
 from cloudstate import entity_pb2, event_sourced_pb2
 from cloudstate.event_sourced_context import EventSourcedCommandContext, EventSourcedEventContext
-from cloudstate.handler import ANY_MESSAGE, Handler, Param, resolve_handler
+from cloudstate.handler import ANY_MESSAGE, Handler, Param, resolve_handler, takes_an_argument
 from cloudstate.handler import return_annotation as _return_annotation
 from cloudstate.registry import EntityKind
 
@@ -108,7 +108,7 @@ class EventSourcedEntity:
         hint = _return_annotation(init_state)
         #: The state type used for parameter injection (``None`` if ``init`` is unannotated).
         self.state_type: type | None = hint if inspect.isclass(hint) else None
-        self._init_takes_id = _takes_an_argument(init_state)
+        self._init_takes_id = takes_an_argument(init_state)
         self.command_handlers: dict[str, Handler] = {}
         self._event_handlers: dict[type, Handler] = {}
         self.snapshot_function: Handler | None = None
@@ -294,13 +294,3 @@ class EventSourcedEntity:
 
     def __repr__(self) -> str:
         return f"EventSourcedEntity({self.name}, persistence_id={self.persistence_id!r})"
-
-
-def _takes_an_argument(function: Callable[..., Any]) -> bool:
-    try:
-        params = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(
-        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
-    )

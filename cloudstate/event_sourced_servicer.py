@@ -26,15 +26,14 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
-from google.protobuf import message_factory
-from google.protobuf.message import Message
 
 from cloudstate import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
-from cloudstate.any_support import PROTOBUF_PREFIX, AnySupport, pack, pack_message
+from cloudstate.any_support import AnySupport, pack
 from cloudstate.errors import CommandFailure
 from cloudstate.event_sourced_context import EventSourcedCommandContext, EventSourcedEventContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.handler import Handler
+from cloudstate.replies import reply_payload
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +166,7 @@ class _Instance:
                 )
             reply.client_action.forward.CopyFrom(ctx._forward)
         else:
-            payload = _reply_payload(handler, self.entity, command.name, result)
+            payload = reply_payload(handler, self.entity.service_descriptor, command.name, result)
             reply.client_action.reply.payload.CopyFrom(payload)
         every = self.entity.snapshot_every
         if every > 0 and any(seq % every == 0 for seq in ctx._event_sequences):
@@ -211,26 +210,6 @@ def _failure_reply(
         )
     )
     return reply
-
-
-def _reply_payload(
-    handler: Handler, entity: EventSourcedEntity, command_name: str, result: Any
-) -> Any:
-    output = entity.service_descriptor.methods_by_name[command_name].output_type
-    if output.full_name == "google.protobuf.Any":
-        if result is None:
-            raise TypeError(f"{handler.description} returned None; its method returns an Any")
-        inner = pack(result)
-        return pack_message(inner)
-    if result is None:
-        return pack_message(message_factory.GetMessageClass(output)())
-    if isinstance(result, Message) and result.DESCRIPTOR.full_name == output.full_name:
-        return pack_message(result)
-    got = result.DESCRIPTOR.full_name if isinstance(result, Message) else type(result).__name__
-    raise TypeError(
-        f"{handler.description} returned {got}, but {entity.name}.{command_name} returns "
-        f"{output.full_name} (reply type url would not be {PROTOBUF_PREFIX}{output.full_name})"
-    )
 
 
 def _top_failure(command_id: int, description: str) -> event_sourced_pb2.EventSourcedStreamOut:

@@ -107,6 +107,17 @@ def return_annotation(function: Callable[..., Any]) -> Any:
     return hint
 
 
+def takes_an_argument(function: Callable[..., Any]) -> bool:
+    """True if ``function`` takes a positional argument: ``init(entity_id)``, not ``init()``."""
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
+    )
+
+
 def _matches(annotation: Any, expected: type | None) -> bool:
     if expected is None:
         return False

@@ -1,0 +1,40 @@
+"""Turning what a command handler returned into the protocol's reply payload (shared by the
+servicers of every entity kind)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import any_pb2, message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+
+from cloudstate.any_support import PROTOBUF_PREFIX, pack, pack_message
+from cloudstate.handler import Handler
+
+
+def reply_payload(
+    handler: Handler, service: ServiceDescriptor, command_name: str, result: Any
+) -> any_pb2.Any:
+    """The ``Reply.payload`` for ``result``, checked against the method's output type.
+
+    ``None`` gives the empty output message; a method returning ``google.protobuf.Any`` takes any
+    packable value. Anything else must be an instance of the output type::
+
+        payload = reply_payload(handler, _SHOPPINGCART, "GetCart", Cart(items=[...]))
+    """
+    output = service.methods_by_name[command_name].output_type
+    if output.full_name == "google.protobuf.Any":
+        if result is None:
+            raise TypeError(f"{handler.description} returned None; its method returns an Any")
+        inner = pack(result)
+        return pack_message(inner)
+    if result is None:
+        return pack_message(message_factory.GetMessageClass(output)())
+    if isinstance(result, Message) and result.DESCRIPTOR.full_name == output.full_name:
+        return pack_message(result)
+    got = result.DESCRIPTOR.full_name if isinstance(result, Message) else type(result).__name__
+    raise TypeError(
+        f"{handler.description} returned {got}, but {service.full_name}.{command_name} returns "
+        f"{output.full_name} (reply type url would not be {PROTOBUF_PREFIX}{output.full_name})"
+    )
