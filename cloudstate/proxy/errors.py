@@ -12,6 +12,7 @@ request bytes do not parse / entity key missing/empty  INVALID_ARGUMENT, naming 
 user function unreachable or its stream broke          UNAVAILABLE (command not applied)
 user function broke the protocol / crashed an entity   INTERNAL
 command took longer than the command timeout           DEADLINE_EXCEEDED (entity restarted)
+forward / side-effect chain over --max-forward-depth   INTERNAL, naming the hops
 store failed to write                                  UNAVAILABLE (command not applied)
 concurrent writer on another node                      ABORTED (retry)
 =====================================================  =========================================
@@ -58,6 +59,12 @@ class UserFunctionUnavailable(ProxyError):
 
 class ProtocolError(ProxyError):
     """The user function sent something the protocol does not allow."""
+
+    status = grpc.StatusCode.INTERNAL
+
+
+class ForwardLoop(ProxyError):
+    """A chain of forwards / side effects exceeded ``--max-forward-depth`` (probably a loop)."""
 
     status = grpc.StatusCode.INTERNAL
 

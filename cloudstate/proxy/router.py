@@ -1,19 +1,46 @@
-"""Routes a call to the entity that owns it, then performs what the entity asked for: side
-effects, then the reply or a forward to another method (whose reply becomes the caller's)."""
+"""Routes a call to the entity that owns it, then performs what the entity asked for.
+
+For every outcome of a component (an entity's reply, after its state change is durable, or an
+action's response), in this order:
+
+0. a **failure** fails the call at once: none of the side effects are performed;
+1. **synchronous side effects**, one after the other in the order given; each is a full call of
+   its target (with its own effects and forwards). If one fails, the call fails with that error —
+   the component's own state change is already durable and is *not* undone — and the effects
+   after it (and all asynchronous ones) are not performed;
+2. the **client action**: a reply, a **forward** (the target is called with the forward's payload;
+   its reply becomes the caller's, so forwards chain), a failure, or nothing;
+3. **asynchronous side effects**, started once the reply exists; they never delay it. At most
+   ``max_async_effects`` run at once, more wait for a slot (up to a backlog of
+   ``ASYNC_BACKLOG_FACTOR`` times that; beyond it they are dropped with an error in the log).
+   Their failures are logged.
+
+Every forward or side effect is one hop; a chain longer than ``max_forward_depth`` hops is cut
+with :class:`ForwardLoop` naming the hops. The metadata of the call flows along forwards and side
+effects; entries the forward / side effect sets itself replace entries of the same key.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+import grpc
+
 from cloudstate import entity_pb2
-from cloudstate.proxy.entities.base import EntityHandler
-from cloudstate.proxy.errors import BadRequest, ProtocolError, ProxyError, UnknownMethod
+from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
+from cloudstate.proxy.errors import ForwardLoop, ProtocolError, ProxyError, UnknownMethod
 from cloudstate.proxy.model import MethodModel, UserFunctionModel
 
 log = logging.getLogger(__name__)
+
+#: Asynchronous side effects may wait for a slot up to this many times ``max_async_effects``.
+ASYNC_BACKLOG_FACTOR = 8
+#: Hops named at each end of the chain in a ForwardLoop message.
+_CHAIN_SHOWN = 4
 
 
 @dataclass(slots=True)
@@ -28,6 +55,16 @@ class RouterReply:
 _EMPTY_REPLY = RouterReply(b"")
 
 
+@dataclass(slots=True)
+class _Effect:
+    """A side effect whose target has been resolved."""
+
+    target: MethodModel
+    payload: bytes
+    metadata: entity_pb2.Metadata | None
+    synchronous: bool
+
+
 class Router:
     """Dispatches commands to the handler of their service.
 
@@ -36,6 +73,9 @@ class Router:
         router = Router(model, {"com.example.ShoppingCart": handler}, report_error)
         reply = await router.call(method, request_bytes, metadata)
         reply.payload, reply.metadata  # response bytes, response headers (or None)
+
+        async for reply in router.stream(method, request_bytes_or_async_iterator, metadata):
+            ...  # one RouterReply per message for the client
     """
 
     def __init__(
@@ -51,8 +91,10 @@ class Router:
         self.handlers = handlers
         self.report_error = report_error
         self.max_forward_depth = max_forward_depth
-        self._async_effects: set[asyncio.Task[RouterReply]] = set()
-        self._async_effect_slots = asyncio.Semaphore(max_async_effects)
+        self.max_async_effects = max(1, max_async_effects)
+        self._async_effects: set[asyncio.Task[None]] = set()
+        self._async_effect_slots = asyncio.Semaphore(self.max_async_effects)
+        self._async_backlog = self.max_async_effects * ASYNC_BACKLOG_FACTOR
 
     def method(self, service_name: str, method_name: str) -> MethodModel:
         method = self.model.method(service_name, method_name)
@@ -60,110 +102,322 @@ class Router:
             raise UnknownMethod(f"unknown method {service_name}/{method_name}")
         return method
 
+    @property
+    def async_effects_in_flight(self) -> int:
+        """Asynchronous side effects running or waiting for a slot."""
+        return len(self._async_effects)
+
+    def _handler(self, method: MethodModel) -> EntityHandler:
+        handler = self.handlers.get(method.service.name)
+        if handler is None:
+            raise UnknownMethod(
+                f"{method.service.name} ({method.service.entity_type}) is not served by this proxy"
+            )
+        return handler
+
     async def call(
         self,
         method: MethodModel,
         payload: bytes,
         metadata: entity_pb2.Metadata | None,
         depth: int = 0,
-        trace: str = "",
+        trace: tuple[str, ...] = (),
     ) -> RouterReply:
-        """Call ``method`` with serialized request bytes; returns the serialized response."""
-        handler = self.handlers.get(method.service.name)
-        if handler is None:
-            raise UnknownMethod(
-                f"{method.service.name} ({method.service.entity_type}) is not served by this proxy"
-            )
+        """Call the unary ``method`` with serialized request bytes; returns the serialized
+        response (the empty output message if the component sent no reply).
+
+        ``depth`` and ``trace`` (the hops so far) are for forwards and side effects."""
+        handler = self._handler(method)
         entity_id = method.entity_id(payload) if method.key_fields else ""
         outcome = await handler.handle(method, entity_id, payload, metadata)
-        where = f"{method.service.name}.{method.name}" + trace
-        for effect in outcome.side_effects:
-            await self._side_effect(effect, depth, where)
+        chain = (*trace, f"{method.service.name}.{method.name}")
+        reply = await self._perform(method, outcome, metadata, depth, chain)
+        return _EMPTY_REPLY if reply is None else reply
+
+    async def stream(
+        self,
+        method: MethodModel,
+        requests: bytes | AsyncIterator[bytes],
+        metadata: entity_pb2.Metadata | None,
+    ) -> AsyncGenerator[RouterReply, None]:
+        """Call a streamed method; yields one RouterReply per message for the client.
+
+        ``requests`` is the one request of a server-streaming call (bytes), or an async iterator
+        of the requests of a client-streaming or duplex call (bytes are accepted there too, as a
+        stream of one message). A client-streaming method yields exactly one reply; a unary
+        method may be called this way too (one reply). Errors are raised as
+        :class:`~cloudstate.proxy.errors.ProxyError` and end the stream. Closing the iterator
+        early (``aclose()``, or cancelling the task consuming it) cancels the user function's
+        stream::
+
+            async with contextlib.aclosing(router.stream(method, body, metadata)) as replies:
+                async for reply in replies:
+                    send(reply.payload)
+        """
+        if not method.client_streaming and not method.server_streaming:
+            if not isinstance(requests, bytes):
+                raise TypeError(f"{method.service.name}.{method.name} is unary: pass one request")
+            yield await self.call(method, requests, metadata)
+            return
+        handler = self._handler(method)
+        handle_streamed = getattr(handler, "handle_streamed", None)
+        if handle_streamed is None:
+            raise UnknownMethod(
+                f"streamed method {method.service.name}.{method.name} cannot be served: "
+                f"{method.service.entity_type} services only take unary calls here"
+            )
+        if method.client_streaming and isinstance(requests, bytes):
+            requests = _one(requests)
+        if not method.client_streaming and not isinstance(requests, bytes):
+            raise TypeError(
+                f"{method.service.name}.{method.name} is server-streaming: pass one request"
+            )
+        entity_id = ""
+        if method.key_fields and isinstance(requests, bytes):
+            entity_id = method.entity_id(requests)
+        chain = (f"{method.service.name}.{method.name}",)
+        outcomes: AsyncIterator[Outcome] = handle_streamed(method, entity_id, requests, metadata)
+        replied = False
+        try:
+            async for outcome in outcomes:
+                reply = await self._perform(method, outcome, metadata, 0, chain)
+                if reply is None:
+                    continue
+                if replied and not method.server_streaming:
+                    raise ProtocolError(
+                        f"{method.service.name}.{method.name} is client-streaming but the user "
+                        "function sent more than one reply"
+                    )
+                replied = True
+                yield reply
+        finally:
+            aclose = getattr(outcomes, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if not replied and not method.server_streaming:
+            yield _EMPTY_REPLY
+
+    async def _perform(
+        self,
+        method: MethodModel,
+        outcome: Outcome,
+        metadata: entity_pb2.Metadata | None,
+        depth: int,
+        chain: tuple[str, ...],
+    ) -> RouterReply | None:
+        """Side effects, then the client action, then the asynchronous effects (module doc).
+        Returns None when the component sent no reply."""
         action = outcome.client_action
         kind = action.WhichOneof("action")
+        if kind == "failure":  # a failed command or action performs none of its side effects
+            raise failure_error(action.failure, grpc.StatusCode.INVALID_ARGUMENT)
+        effects = [
+            await self._resolve_effect(effect, metadata, depth, chain)
+            for effect in outcome.side_effects
+        ]
+        for effect in effects:
+            if effect.synchronous:
+                await self._synchronous_effect(effect, depth, chain)
+        reply: RouterReply | None = None
         if kind == "reply":
-            reply = action.reply
-            if reply.payload.type_url and reply.payload.type_url != method.output_type_url:
-                problem = (
-                    f"{where} replied with {reply.payload.type_url} but the method returns "
-                    f"{method.output_type.full_name}"
-                )
-                log.warning("%s", problem)
-                await self.report_error("Warning: " + problem)
-            return RouterReply(
-                bytes(reply.payload.value), reply.metadata if reply.HasField("metadata") else None
-            )
-        if kind == "forward":
-            forward = action.forward
-            if depth >= self.max_forward_depth:
-                raise ProtocolError(
-                    f"forward chain longer than {self.max_forward_depth} at {where}: "
-                    "probably a forwarding loop"
-                )
-            target = self.model.method(forward.service_name, forward.command_name)
-            if target is None:
-                problem = (
-                    f"{where} forwarded to unknown method "
-                    f"{forward.service_name}/{forward.command_name}"
-                )
-                await self.report_error(problem)
-                raise ProtocolError(problem)
-            self._check_payload_type(target, forward.payload.type_url, f"forward from {where}")
-            forward_metadata = forward.metadata if forward.HasField("metadata") else metadata
-            return await self.call(
-                target,
-                bytes(forward.payload.value),
-                forward_metadata,
-                depth + 1,
-                f" (forwarded from {where})",
-            )
-        # No client action: a unary client still needs a message; send the empty output message.
-        return _EMPTY_REPLY
+            reply = await self._reply(method, action.reply, chain)
+        elif kind == "forward":
+            reply = await self._forward(method, action.forward, metadata, depth, chain)
+        for effect in effects:
+            if not effect.synchronous:
+                self._start_async_effect(effect, depth, chain)
+        return reply
 
-    def _check_payload_type(self, target: MethodModel, type_url: str, context: str) -> None:
+    async def _reply(
+        self, method: MethodModel, reply: entity_pb2.Reply, chain: tuple[str, ...]
+    ) -> RouterReply:
+        if reply.payload.type_url and reply.payload.type_url != method.output_type_url:
+            problem = (
+                f"{_describe(chain)} replied with {reply.payload.type_url} but "
+                f"{method.service.name}.{method.name} returns {method.output_type.full_name}"
+            )
+            log.warning("%s", problem)
+            await self.report_error("Warning: " + problem)
+        return RouterReply(
+            bytes(reply.payload.value), reply.metadata if reply.HasField("metadata") else None
+        )
+
+    async def _forward(
+        self,
+        method: MethodModel,
+        forward: entity_pb2.Forward,
+        metadata: entity_pb2.Metadata | None,
+        depth: int,
+        chain: tuple[str, ...],
+    ) -> RouterReply:
+        what = f"forward from {_describe(chain)}"
+        target = await self._target(
+            what, forward.service_name, forward.command_name, forward.payload.type_url
+        )
+        if target.output_type.full_name != method.output_type.full_name:
+            await self._user_function_error(
+                f"{what} to {target.service.name}.{target.name}: the target returns "
+                f"{target.output_type.full_name} but {method.service.name}.{method.name} must "
+                f"reply with {method.output_type.full_name}"
+            )
+        await self._check_depth(what, target, depth, chain)
+        forward_metadata = merge_metadata(
+            metadata, forward.metadata if forward.HasField("metadata") else None
+        )
+        return await self.call(
+            target, bytes(forward.payload.value), forward_metadata, depth + 1, chain
+        )
+
+    async def _resolve_effect(
+        self,
+        effect: entity_pb2.SideEffect,
+        metadata: entity_pb2.Metadata | None,
+        depth: int,
+        chain: tuple[str, ...],
+    ) -> _Effect:
+        what = f"side effect of {_describe(chain)}"
+        target = await self._target(
+            what, effect.service_name, effect.command_name, effect.payload.type_url
+        )
+        await self._check_depth(what, target, depth, chain)
+        return _Effect(
+            target,
+            bytes(effect.payload.value),
+            merge_metadata(metadata, effect.metadata if effect.HasField("metadata") else None),
+            effect.synchronous,
+        )
+
+    async def _target(
+        self, what: str, service_name: str, command_name: str, type_url: str
+    ) -> MethodModel:
+        """The method a forward or side effect names; reported to the user function and raised
+        as a ProtocolError if it does not exist, streams or takes another message type."""
+        target = self.model.method(service_name, command_name)
+        if target is None:
+            known = ", ".join(sorted(self.model.services)) or "none"
+            await self._user_function_error(
+                f"{what} targets unknown method {service_name}/{command_name} "
+                f"(services of this user function: {known})"
+            )
+        assert target is not None
+        if target.client_streaming or target.server_streaming:
+            await self._user_function_error(
+                f"{what} targets {target.service.name}.{target.name}, a streamed method; "
+                "forwards and side effects can only call unary methods"
+            )
         if type_url and type_url.rsplit("/", 1)[-1] != target.input_type.full_name:
-            raise BadRequest(
-                f"{context}: payload is {type_url} but {target.service.name}.{target.name} "
+            await self._user_function_error(
+                f"{what}: payload is {type_url} but {target.service.name}.{target.name} "
                 f"takes {target.input_type.full_name}"
             )
+        return target
 
-    async def _side_effect(self, effect: entity_pb2.SideEffect, depth: int, where: str) -> None:
-        target = self.model.method(effect.service_name, effect.command_name)
-        if target is None:
-            problem = (
-                f"side effect of {where} targets unknown method "
-                f"{effect.service_name}/{effect.command_name}"
-            )
-            await self.report_error(problem)
-            raise ProtocolError(problem)
-        if depth >= self.max_forward_depth:
-            raise ProtocolError(
-                f"side-effect chain longer than {self.max_forward_depth} at {where}"
-            )
-        self._check_payload_type(target, effect.payload.type_url, f"side effect of {where}")
-        metadata = effect.metadata if effect.HasField("metadata") else None
-        coro = self.call(
-            target, bytes(effect.payload.value), metadata, depth + 1, f" (side effect of {where})"
+    async def _check_depth(
+        self, what: str, target: MethodModel, depth: int, chain: tuple[str, ...]
+    ) -> None:
+        if depth < self.max_forward_depth:
+            return
+        hops = (*chain, f"{target.service.name}.{target.name}")
+        if len(hops) > 2 * _CHAIN_SHOWN:
+            shown = " -> ".join((*hops[:_CHAIN_SHOWN], "...", *hops[-_CHAIN_SHOWN:]))
+        else:
+            shown = " -> ".join(hops)
+        problem = (
+            f"{what} cut off: the chain of forwards and side effects is longer than "
+            f"{self.max_forward_depth} hops (--max-forward-depth), probably a loop: {shown}"
         )
-        if effect.synchronous:
-            await coro
-            return
-        await self._async_effect_slots.acquire()
-        task = asyncio.create_task(coro)
-        self._async_effects.add(task)
-        task.add_done_callback(self._async_effect_done)
+        log.warning("%s", problem)
+        with contextlib.suppress(Exception):
+            await self.report_error(problem)
+        raise ForwardLoop(problem)
 
-    def _async_effect_done(self, task: asyncio.Task[RouterReply]) -> None:
-        self._async_effects.discard(task)
-        self._async_effect_slots.release()
-        if task.cancelled():
+    async def _user_function_error(self, problem: str) -> None:
+        log.error("%s", problem)
+        with contextlib.suppress(Exception):
+            await self.report_error(problem)
+        raise ProtocolError(problem)
+
+    async def _synchronous_effect(
+        self, effect: _Effect, depth: int, chain: tuple[str, ...]
+    ) -> None:
+        try:
+            await self.call(effect.target, effect.payload, effect.metadata, depth + 1, chain)
+        except ProxyError as error:
+            if isinstance(error, ForwardLoop):
+                raise
+            raise ProxyError(
+                f"synchronous side effect {effect.target.service.name}.{effect.target.name} of "
+                f"{_describe(chain)} failed: {error.message} (the command itself was applied; "
+                "its state change is kept)",
+                error.status,
+            ) from error
+
+    def _start_async_effect(self, effect: _Effect, depth: int, chain: tuple[str, ...]) -> None:
+        name = f"{effect.target.service.name}.{effect.target.name}"
+        if len(self._async_effects) >= self._async_backlog:
+            log.error(
+                "asynchronous side effect %s of %s dropped: %d are already running or waiting "
+                "(raise --max-async-effects?)",
+                name,
+                _describe(chain),
+                len(self._async_effects),
+            )
             return
-        error = task.exception()
-        if error is not None:
-            message = error.message if isinstance(error, ProxyError) else repr(error)
-            log.warning("asynchronous side effect failed: %s", message)
+        task = asyncio.create_task(
+            self._run_async_effect(effect, depth, chain), name=f"side effect {name}"
+        )
+        self._async_effects.add(task)
+        task.add_done_callback(self._async_effects.discard)
+
+    async def _run_async_effect(self, effect: _Effect, depth: int, chain: tuple[str, ...]) -> None:
+        async with self._async_effect_slots:
+            try:
+                await self.call(effect.target, effect.payload, effect.metadata, depth + 1, chain)
+            except ProxyError as error:
+                log.warning(
+                    "asynchronous side effect %s.%s of %s failed: %s",
+                    effect.target.service.name,
+                    effect.target.name,
+                    _describe(chain),
+                    error.message,
+                )
+            except Exception:
+                log.exception(
+                    "asynchronous side effect %s.%s of %s failed",
+                    effect.target.service.name,
+                    effect.target.name,
+                    _describe(chain),
+                )
 
     async def drain(self) -> None:
         """Wait for running asynchronous side effects (at shutdown)."""
-        if self._async_effects:
+        while self._async_effects:
             await asyncio.gather(*self._async_effects, return_exceptions=True)
+
+
+def merge_metadata(
+    base: entity_pb2.Metadata | None, extra: entity_pb2.Metadata | None
+) -> entity_pb2.Metadata | None:
+    """``base`` with the entries of ``extra`` replacing every entry of the same key
+    (case-insensitive); None when both are None."""
+    if extra is None or not extra.entries:
+        return base if base is not None else extra
+    if base is None or not base.entries:
+        return extra
+    replaced = {entry.key.lower() for entry in extra.entries}
+    merged = entity_pb2.Metadata(
+        entries=[entry for entry in base.entries if entry.key.lower() not in replaced]
+    )
+    merged.entries.extend(extra.entries)
+    return merged
+
+
+def _describe(chain: tuple[str, ...]) -> str:
+    """``Svc.M`` for the first hop, ``Svc.M (via A.X -> B.Y)`` further down a chain."""
+    if len(chain) <= 1:
+        return chain[-1] if chain else "?"
+    return f"{chain[-1]} (via {' -> '.join(chain[:-1])})"
+
+
+async def _one(request: bytes) -> AsyncIterator[bytes]:
+    yield request

@@ -11,11 +11,12 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
+from cloudstate.proxy.entities.action import ActionHandler
 from cloudstate.proxy.entities.base import EntityHandler
 from cloudstate.proxy.entities.crdt import CrdtEntities
 from cloudstate.proxy.entities.event_sourced import EntitySettings, EventSourcedEntities
 from cloudstate.proxy.entities.value_entity import ValueEntities
-from cloudstate.proxy.model import CRDT, EVENT_SOURCED, VALUE_ENTITY, ServiceModel
+from cloudstate.proxy.model import ACTION, CRDT, EVENT_SOURCED, VALUE_ENTITY, ServiceModel
 from cloudstate.proxy.stores.base import Store
 
 ReportError = Callable[[str], Awaitable[None]]
@@ -28,4 +29,5 @@ HANDLER_FACTORIES: dict[str, HandlerFactory] = {
     EVENT_SOURCED: EventSourcedEntities,
     VALUE_ENTITY: ValueEntities,
     CRDT: CrdtEntities,
+    ACTION: ActionHandler,
 }

@@ -8,7 +8,9 @@ health service.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -41,21 +43,7 @@ class UserServicesHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     @staticmethod
     def _method_handler(method: MethodModel, router: Router) -> _Handler:
         if method.client_streaming or method.server_streaming:
-
-            async def unsupported(
-                request: Any, context: grpc.aio.ServicerContext[Any, Any]
-            ) -> None:
-                await context.abort(
-                    grpc.StatusCode.UNIMPLEMENTED,
-                    f"streamed method {method.service.name}.{method.name} is not supported by "
-                    "this proxy version",
-                )
-
-            if method.client_streaming and method.server_streaming:
-                return grpc.stream_stream_rpc_method_handler(unsupported)
-            if method.client_streaming:
-                return grpc.stream_unary_rpc_method_handler(unsupported)
-            return grpc.unary_stream_rpc_method_handler(unsupported)
+            return _streamed_method_handler(method, router)
 
         async def unary(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
             try:
@@ -69,6 +57,41 @@ class UserServicesHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
                 raise  # unreachable: abort raises
 
         return grpc.unary_unary_rpc_method_handler(unary)
+
+
+def _streamed_method_handler(method: MethodModel, router: Router) -> _Handler:
+    """Server-, client-streaming and duplex methods through :meth:`Router.stream`.
+
+    Replies are written as they come (the first one's metadata becomes the response headers). When
+    the client cancels, the handler's task is cancelled and the reply stream is closed, which
+    cancels the user function's stream.
+    """
+
+    async def relay(
+        requests: bytes | AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> bytes | None:
+        metadata = metadata_from_grpc(context.invocation_metadata())
+        first = True
+        single: bytes | None = None
+        try:
+            async with contextlib.aclosing(router.stream(method, requests, metadata)) as replies:
+                async for reply in replies:
+                    if first and reply.metadata is not None:
+                        await context.send_initial_metadata(headers_from_metadata(reply.metadata))
+                    first = False
+                    if method.server_streaming:
+                        await context.write(reply.payload)
+                    else:
+                        single = reply.payload
+        except ProxyError as e:
+            await context.abort(e.status, e.message)
+        return single
+
+    if method.client_streaming and method.server_streaming:
+        return grpc.stream_stream_rpc_method_handler(relay)
+    if method.client_streaming:
+        return grpc.stream_unary_rpc_method_handler(relay)
+    return grpc.unary_stream_rpc_method_handler(relay)
 
 
 async def add_user_services(
