@@ -21,7 +21,9 @@ from cloudstate.protoc import run  # noqa: E402
 PROTO_SETS = [
     (ROOT / "cloudstate" / "protos", ROOT),
     (ROOT / "examples" / "shoppingcart" / "proto", ROOT / "examples" / "shoppingcart"),
+    (ROOT / "examples" / "valueentity" / "proto", ROOT / "examples" / "valueentity"),
     (ROOT / "tests" / "rawuf" / "proto", ROOT / "tests" / "rawuf"),
+    (ROOT / "tests" / "http" / "proto", ROOT / "tests" / "http"),
     (ROOT / "tests" / "rawcrdt" / "proto", ROOT / "tests" / "rawcrdt"),
 ]
 

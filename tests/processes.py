@@ -165,3 +165,18 @@ def wait_serving(port: int, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"proxy on {port} not serving after {timeout}s")
             time.sleep(0.05)
+
+
+HTTP_ECHO_SERVER = ROOT / "tests" / "http" / "echo_uf.py"
+
+
+def http_echo_user_function(tmp: Path, port: int | None = None) -> Process:
+    """The HTTP tests' echo entity (tests/http/echo_uf.py)."""
+    port = port or free_port()
+    return Process(
+        "http echo user function",
+        [sys.executable, str(HTTP_ECHO_SERVER)],
+        port,
+        tmp / f"http-echo-uf-{port}.log",
+        env={"HOST": "127.0.0.1", "PORT": str(port)},
+    )

@@ -45,6 +45,16 @@ class ProxyConfig:
     shutdown_grace: float = 10.0
     #: Log level name.
     log_level: str = "INFO"
+    #: HTTP/JSON replies keep proto field names (``user_id``) instead of lowerCamelCase.
+    http_proto_names: bool = False
+    #: HTTP/JSON replies include fields holding their default value.
+    http_emit_defaults: bool = False
+    #: Comma-separated origins allowed by CORS (HTTP/JSON and gRPC-web); ``*`` allows any.
+    cors_origins: str = ""
+    #: Largest HTTP request body accepted, in bytes.
+    http_max_body: int = 4 * 1024 * 1024
+    #: Also serve native gRPC directly (no relay) on this port; -1: off, 0: a free port.
+    grpc_port: int = -1
 
 
 _ENV = {
@@ -54,6 +64,8 @@ _ENV = {
     "passivation_timeout": "CLOUDSTATE_PASSIVATION_TIMEOUT",
     "command_timeout": "CLOUDSTATE_COMMAND_TIMEOUT",
     "log_level": "CLOUDSTATE_LOG_LEVEL",
+    "cors_origins": "CLOUDSTATE_CORS_ORIGINS",
+    "grpc_port": "CLOUDSTATE_GRPC_PORT",
 }
 
 
@@ -106,6 +118,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="give up if the user function does not answer (default: never)",
     )
     parser.add_argument("--log-level", help=f"DEBUG, INFO, WARNING, ERROR (default {d.log_level})")
+    parser.add_argument(
+        "--http-proto-names",
+        action="store_true",
+        default=None,
+        help="HTTP/JSON replies keep proto field names instead of lowerCamelCase",
+    )
+    parser.add_argument(
+        "--http-emit-defaults",
+        action="store_true",
+        default=None,
+        help="HTTP/JSON replies include fields holding their default value",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        dest="cors_origins",
+        metavar="ORIGINS",
+        help="comma-separated origins allowed by CORS, '*' for any (default: none)",
+    )
+    parser.add_argument(
+        "--http-max-body",
+        type=int,
+        metavar="BYTES",
+        help=f"largest HTTP request body (default {d.http_max_body})",
+    )
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        metavar="PORT",
+        help="also serve native gRPC directly on this port, skipping the relay (default: off)",
+    )
 
 
 def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ProxyConfig:

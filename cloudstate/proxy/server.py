@@ -14,6 +14,7 @@ from cloudstate.proxy.entities import HANDLER_FACTORIES
 from cloudstate.proxy.entities.base import EntityHandler
 from cloudstate.proxy.entities.event_sourced import EntitySettings
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
+from cloudstate.proxy.ingress.http_ingress import ClientIngress
 from cloudstate.proxy.model import UserFunctionModel
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.stores.base import Store, open_store
@@ -50,11 +51,16 @@ class Proxy:
         self._server: grpc.aio.Server | None = None
         self._handlers: dict[str, EntityHandler] = {}
         self._health = None
+        self._ingress: ClientIngress | None = None
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
         config = self.config
         self.store = await open_store(config.store)
+        # The client port listens from the start (HTTP /health/live answers during discovery);
+        # calls wait for / are refused until discovery is done (see ingress/http_ingress.py).
+        self._ingress = ClientIngress(config)
+        self.port = await self._ingress.bind()
         self._channel = grpc.aio.insecure_channel(config.user_function, options=_CHANNEL_OPTIONS)
         channel = self._channel
 
@@ -81,13 +87,12 @@ class Proxy:
             max_forward_depth=config.max_forward_depth,
             max_async_effects=config.max_async_effects,
         )
+        await self._ingress.activate(self.model, self.router, report)
         self._server = grpc.aio.server(options=_CHANNEL_OPTIONS)
         self._health = await add_user_services(self._server, self.model, self.router)
-        address = f"{config.host}:{config.port}"
-        self.port = self._server.add_insecure_port(address)
-        if self.port == 0:
-            raise OSError(f"cannot bind the proxy to {address}")
+        self._ingress.add_grpc_ports(self._server)  # internal socket (+ --grpc-port)
         await self._server.start()
+        self._ingress.grpc_started()
         log.info(
             "proxy serving %s on %s:%d (store %s)",
             ", ".join(self.model.services),
@@ -99,10 +104,15 @@ class Proxy:
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting calls, let in-flight ones finish, passivate entities, close the store."""
         grace = self.config.shutdown_grace if grace is None else grace
+        if self._ingress is not None:
+            self._ingress.set_draining()
+            await self._ingress.stop_accepting()
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         if self._server is not None:
             await self._server.stop(grace)
+        if self._ingress is not None:
+            await self._ingress.close(grace)
         for handler in self._handlers.values():
             await handler.close()
         if self.router is not None:

@@ -1,0 +1,327 @@
+"""The client port: native gRPC, HTTP/1.1 (JSON, gRPC-web) and h2c on ONE listening socket.
+
+grpc.aio's server only speaks gRPC over HTTP/2 and cannot adopt a socket, so it listens on a
+private unix socket and this asyncio server owns the public port. Each new connection is
+classified once, by its first bytes:
+
+* not the HTTP/2 preface → HTTP/1.x: the connection is handed to aiohttp's protocol
+  (``transport.set_protocol``; nothing is copied);
+* the HTTP/2 preface → we answer with an empty SETTINGS frame (gRPC clients wait for the server's
+  SETTINGS before their first request) and read up to the first HEADERS block: a ``content-type``
+  of ``application/grpc`` (or ``application/grpc+proto``...) means native gRPC, and the connection
+  is relayed byte for byte to grpc.aio (the client's ACK of our SETTINGS is the only frame
+  dropped); anything else (gRPC-web, JSON) goes to the h2 server of :mod:`.h2c`.
+
+The relay does no per-message work: large reads, one write per read, flow control through
+pause/resume of the other side. Example::
+
+    port = ClientPort(api, "127.0.0.1", 9000, "/tmp/cs/grpc.sock")
+    bound = await port.start()                 # listening; HTTP health answers from now on
+    port.grpc_ready.set()                      # once grpc.aio listens on the unix socket
+    await port.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+from collections.abc import Callable
+
+import hpack
+from aiohttp import web
+
+from cloudstate.proxy.http.api import HttpApi
+from cloudstate.proxy.http.h1 import http1_server
+from cloudstate.proxy.http.h2c import H2Protocol
+
+log = logging.getLogger(__name__)
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type SETTINGS, no flags
+_FRAME = struct.Struct(">I")
+_HEADERS, _CONTINUATION, _SETTINGS = 0x1, 0x9, 0x4
+_SNIFF_LIMIT = 256 * 1024  # bytes read while looking for the first HEADERS block
+_IDLE_TIMEOUT = 60.0  # seconds a connection may stay silent before it is classified
+
+
+def _frames(data: bytes, start: int) -> list[tuple[int, int, int, int, int]]:
+    """Complete frames from ``start``: (type, flags, stream, payload start, payload end)."""
+    found = []
+    pos = start
+    while pos + 9 <= len(data):
+        length = _FRAME.unpack_from(data, pos)[0] >> 8
+        kind, flags = data[pos + 3], data[pos + 4]
+        stream = _FRAME.unpack_from(data, pos + 5)[0] & 0x7FFFFFFF
+        if pos + 9 + length > len(data):
+            break
+        found.append((kind, flags, stream, pos + 9, pos + 9 + length))
+        pos += 9 + length
+    return found
+
+
+def first_request_is_grpc(data: bytes) -> bool | None:
+    """From the bytes of an HTTP/2 connection: is its first request native gRPC? None while the
+    first HEADERS block is incomplete."""
+    block = b""
+    collecting = False
+    for kind, flags, _, start, end in _frames(data, len(PREFACE)):
+        payload = data[start:end]
+        if kind == _HEADERS and not collecting:
+            pad = 0
+            if flags & 0x8:  # PADDED
+                pad = payload[0]
+                payload = payload[1:]
+            if flags & 0x20:  # PRIORITY
+                payload = payload[5:]
+            block = payload[: len(payload) - pad] if pad else payload
+            collecting = True
+        elif kind == _CONTINUATION and collecting:
+            block += payload
+        else:
+            continue
+        if flags & 0x4:  # END_HEADERS
+            decoder = hpack.Decoder()
+            decoder.max_allowed_table_size = 1 << 20
+            try:
+                headers = decoder.decode(block, raw=True)
+            except Exception:
+                return True  # let grpc.aio answer whatever this is
+            for name, value in headers:
+                if name == b"content-type":
+                    text = bytes(value)
+                    return text.startswith(b"application/grpc") and not text.startswith(
+                        b"application/grpc-web"
+                    )
+            return False
+    return None
+
+
+class _Upstream(asyncio.Protocol):
+    """The grpc.aio side of a relayed connection."""
+
+    def __init__(self, client: _Sniffer) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.client.write_to_client(data)
+
+    def eof_received(self) -> bool | None:
+        self.client.close()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.close()
+
+    def pause_writing(self) -> None:
+        self.client.pause_client_reading()
+
+    def resume_writing(self) -> None:
+        self.client.resume_client_reading()
+
+
+class _Sniffer(asyncio.Protocol):
+    """Reads a new connection until it can be classified, then hands it over or relays it."""
+
+    def __init__(self, port: ClientPort) -> None:
+        self.port = port
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.state = "sniff"  # sniff → connecting → relay | closed
+        self.upstream: asyncio.Transport | None = None
+        self.drop_ack = False  # the client's ACK of our SETTINGS is still to come
+        self.idle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.port.connections.add(self)
+        self.idle = asyncio.get_running_loop().call_later(_IDLE_TIMEOUT, self.close)
+
+    def data_received(self, data: bytes) -> None:
+        if self.state == "relay":
+            assert self.upstream is not None
+            if self.drop_ack:
+                self.buffer += data
+                self._forward_buffer()
+            else:
+                self.upstream.write(data)
+            return
+        self.buffer += data
+        if self.state != "sniff":
+            return
+        if not PREFACE.startswith(bytes(self.buffer[: len(PREFACE)])):
+            self._hand_over(self.port.http1())
+            return
+        if len(self.buffer) < len(PREFACE):
+            return
+        if not self.drop_ack:
+            assert self.transport is not None
+            self.transport.write(EMPTY_SETTINGS)
+            self.drop_ack = True
+        verdict = first_request_is_grpc(bytes(self.buffer))
+        if verdict is None and len(self.buffer) < _SNIFF_LIMIT:
+            return
+        if verdict is False:
+            self._hand_over(H2Protocol(self.port.api))
+            return
+        self.state = "connecting"
+        asyncio.get_running_loop().create_task(self._connect())
+
+    def _hand_over(self, protocol: asyncio.Protocol) -> None:
+        assert self.transport is not None
+        self._stop_idle()
+        self.port.connections.discard(self)
+        self.state = "handed-over"
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        self.transport.set_protocol(protocol)
+        protocol.connection_made(self.transport)
+        if data:
+            protocol.data_received(data)
+
+    async def _connect(self) -> None:
+        assert self.transport is not None
+        self._stop_idle()
+        self.transport.pause_reading()
+        try:
+            await self.port.grpc_ready.wait()
+            loop = asyncio.get_running_loop()
+            upstream, _ = await loop.create_unix_connection(
+                lambda: _Upstream(self), self.port.grpc_socket
+            )
+        except (OSError, asyncio.CancelledError) as e:
+            log.warning("cannot relay a gRPC connection to the internal server: %s", e)
+            self.close()
+            return
+        if self.state == "closed":
+            upstream.close()
+            return
+        self.upstream = upstream
+        self._set_nodelay(self.transport)
+        self.state = "relay"
+        self._forward_buffer()
+        self.transport.resume_reading()
+
+    @staticmethod
+    def _set_nodelay(transport: asyncio.Transport) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _forward_buffer(self) -> None:
+        """Forward buffered bytes, dropping the client's first SETTINGS ACK (it acknowledges
+        our empty SETTINGS, which grpc.aio never sent)."""
+        assert self.upstream is not None
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        if not self.drop_ack:
+            if data:
+                self.upstream.write(data)
+            return
+        start = len(PREFACE) if data.startswith(PREFACE) else 0
+        if start:
+            self.upstream.write(data[:start])
+        pos = start
+        for kind, flags, _, _, end in _frames(data, start):
+            if kind == _SETTINGS and flags & 0x1:
+                self.upstream.write(data[start : end - 9])
+                self.drop_ack = False
+                self.upstream.write(data[end:])
+                return
+            pos = end
+        self.upstream.write(data[start:pos])
+        self.buffer += data[pos:]
+
+    def write_to_client(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def pause_client_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_client_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.resume_reading()
+
+    def eof_received(self) -> bool | None:
+        if self.upstream is not None and self.upstream.can_write_eof():
+            self.upstream.write_eof()
+            return True
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.close()
+
+    def _stop_idle(self) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
+
+    def close(self) -> None:
+        if self.state == "closed":
+            return
+        self.state = "closed"
+        self._stop_idle()
+        self.port.connections.discard(self)
+        if self.transport is not None:
+            self.transport.close()
+        if self.upstream is not None:
+            self.upstream.close()
+
+
+class ClientPort:
+    """The public listener; see the module docstring."""
+
+    def __init__(self, api: HttpApi, host: str, port: int, grpc_socket: str) -> None:
+        self.api = api
+        self.host = host
+        self.port = port
+        self.grpc_socket = grpc_socket
+        self.grpc_ready = asyncio.Event()
+        self.connections: set[_Sniffer] = set()
+        self._server: asyncio.Server | None = None
+        self._http1: web.Server = http1_server(api)
+        self.http1: Callable[[], asyncio.Protocol] = self._http1
+
+    async def start(self) -> int:
+        """Bind and listen; returns the bound port."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Sniffer(self), self.host, self.port, reuse_address=True, backlog=1024
+        )
+        sockets = self._server.sockets
+        self.port = int(sockets[0].getsockname()[1])
+        return self.port
+
+    async def stop_accepting(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop listening, let HTTP/1.1 requests in flight finish, close relays."""
+        await self.stop_accepting()
+        with contextlib.suppress(Exception):
+            await self._http1.shutdown(grace)
+        for connection in list(self.connections):
+            connection.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)

@@ -1,0 +1,108 @@
+"""Wires the client port together: the public listener (HTTP/1.1, h2c, relayed native gRPC),
+the HTTP API, and the internal unix socket of the grpc.aio server.
+
+Lifecycle (driven by :class:`cloudstate.proxy.server.Proxy`)::
+
+    ingress = ClientIngress(config)
+    port = await ingress.bind()                   # listening: /health/live answers
+    ...discovery, router...
+    await ingress.activate(model, router, report) # routes compiled (HttpRuleError → reported)
+    ingress.add_grpc_ports(grpc_server)           # unix socket (+ --grpc-port if set)
+    await grpc_server.start(); ingress.grpc_started()   # /health/ready turns 200
+    ...
+    ingress.set_draining(); await ingress.close(grace)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from cloudstate.proxy.config import ProxyConfig
+from cloudstate.proxy.errors import DiscoveryError
+from cloudstate.proxy.http.api import HttpApi, HttpOptions, RouterLike
+from cloudstate.proxy.http.listener import ClientPort
+from cloudstate.proxy.http.rules import HttpRuleError
+from cloudstate.proxy.http.transcode import JsonOptions
+from cloudstate.proxy.model import UserFunctionModel
+
+log = logging.getLogger(__name__)
+
+
+def http_options(config: ProxyConfig) -> HttpOptions:
+    origins = tuple(o.strip() for o in config.cors_origins.split(",") if o.strip())
+    return HttpOptions(
+        json=JsonOptions(
+            proto_names=config.http_proto_names, emit_defaults=config.http_emit_defaults
+        ),
+        cors_origins=origins,
+        max_body=config.http_max_body,
+    )
+
+
+class ClientIngress:
+    """See the module docstring."""
+
+    def __init__(self, config: ProxyConfig) -> None:
+        self.config = config
+        self.api = HttpApi(http_options(config))
+        self._dir = tempfile.mkdtemp(prefix="cloudstate-proxy-")
+        self.grpc_socket = os.path.join(self._dir, "grpc.sock")
+        self.port = ClientPort(self.api, config.host, config.port, self.grpc_socket)
+        self.grpc_port: int | None = None
+
+    async def bind(self) -> int:
+        """Listen on the client port; returns the bound port."""
+        try:
+            return await self.port.start()
+        except OSError as e:
+            raise OSError(
+                f"cannot bind the proxy to {self.config.host}:{self.config.port}: {e}"
+            ) from e
+
+    async def activate(
+        self,
+        model: UserFunctionModel,
+        router: RouterLike,
+        report: Callable[[str], Awaitable[None]],
+    ) -> None:
+        """Compile the HTTP routes; a bad ``google.api.http`` rule is reported to the user
+        function and stops the start (DiscoveryError)."""
+        try:
+            self.api.activate(model, router)
+        except HttpRuleError as e:
+            message = f"HTTP rule cannot be served: {e}"
+            await report(message)
+            raise DiscoveryError(message) from e
+        for binding in self.api.bindings:
+            if binding.default_rule:
+                log.debug("default HTTP rule %s", binding.describe())
+
+    def add_grpc_ports(self, server: grpc.aio.Server) -> None:
+        """Bind the grpc.aio server to the internal socket (and ``--grpc-port`` if set)."""
+        if not server.add_insecure_port(f"unix:{self.grpc_socket}"):
+            raise OSError(f"cannot bind the internal gRPC socket {self.grpc_socket}")
+        if self.config.grpc_port >= 0:
+            address = f"{self.config.host}:{self.config.grpc_port}"
+            self.grpc_port = server.add_insecure_port(address)
+            if not self.grpc_port:
+                raise OSError(f"cannot bind the direct gRPC port {address}")
+
+    def grpc_started(self) -> None:
+        """grpc.aio is serving: relayed gRPC connections may proceed."""
+        self.port.grpc_ready.set()
+
+    def set_draining(self) -> None:
+        self.api.set_draining()
+
+    async def stop_accepting(self) -> None:
+        await self.port.stop_accepting()
+
+    async def close(self, grace: float) -> None:
+        await self.port.close(grace)
+        shutil.rmtree(self._dir, ignore_errors=True)
