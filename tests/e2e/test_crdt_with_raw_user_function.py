@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -153,7 +152,7 @@ CASES: dict[str, tuple[list[crdt_pb2.CrdtDelta], list[str]]] = {
 
 @pytest.mark.parametrize("kind", sorted(CASES))
 def test_every_type_round_trips_through_proxy_store_and_init(
-    kind: str, tmp_path: Path, crdt_uf: Process, start_proxy: Callable[..., Process]
+    kind: str, store_url: str, crdt_uf: Process, start_proxy: Callable[..., Process]
 ) -> None:
     deltas, expected = CASES[kind]
     proxy = start_proxy(crdt_uf.port)
@@ -173,7 +172,7 @@ def test_every_type_round_trips_through_proxy_store_and_init(
     model.close()
 
     async def stored() -> Any:
-        store = await open_store(f"sqlite:///{tmp_path}/proxy.db")
+        store = await open_store(store_url)
         try:
             return await store.load_value("crdt:raw-crdt", entity)
         finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cloudstate.proxy.stores.sqlite import SqliteStore
+from cloudstate.proxy.stores.base import open_store
 from tests.e2e.rawuf_client import CounterClient
 from tests.processes import Process, raw_user_function
 
@@ -35,10 +35,9 @@ def rawuf(tmp_path: Path) -> Iterator[Callable[..., Process]]:
         process.terminate()
 
 
-def journal(db: Path, entity_id: str) -> list[tuple[int, str]]:
+def journal(url: str, entity_id: str) -> list[tuple[int, str]]:
     async def read() -> list[tuple[int, str]]:
-        store = SqliteStore.from_url(f"sqlite:///{db}")
-        await store.start()
+        store = await open_store(url)
         try:
             return [
                 (e.sequence, e.payload.type_url) async for e in store.read_events(PID, entity_id)
@@ -50,7 +49,7 @@ def journal(db: Path, entity_id: str) -> list[tuple[int, str]]:
 
 
 def test_commands_events_and_snapshot_replay(
-    tmp_path: Path, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+    store_url: str, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
 ) -> None:
     uf = rawuf("--snapshot-every", "3")
     proxy = start_proxy(uf.port)
@@ -61,7 +60,7 @@ def test_commands_events_and_snapshot_replay(
     assert value.events_seen == 0 and not value.from_snapshot
     client.close()
     proxy.terminate()
-    assert journal(tmp_path / "proxy.db", "c1") == [
+    assert journal(store_url, "c1") == [
         (seq, "type.googleapis.com/rawuf.Increased") for seq in range(1, 8)
     ]
 
@@ -76,7 +75,7 @@ def test_commands_events_and_snapshot_replay(
 
 
 def test_failure_reaches_client_and_persists_nothing(
-    tmp_path: Path, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+    store_url: str, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
 ) -> None:
     uf = rawuf()
     proxy = start_proxy(uf.port)
@@ -92,7 +91,7 @@ def test_failure_reaches_client_and_persists_nothing(
     assert client.get("f").value == 2
     client.close()
     proxy.terminate()
-    assert len(journal(tmp_path / "proxy.db", "f")) == 1
+    assert len(journal(store_url, "f")) == 1
 
 
 def test_several_entity_keys_are_joined_unambiguously(
@@ -175,7 +174,7 @@ def test_protocol_version_0_0_is_served_with_a_warning_and_refused_when_strict(
 
 
 def test_failure_with_restart_replays_into_a_fresh_stream(
-    tmp_path: Path, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+    store_url: str, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
 ) -> None:
     uf = rawuf()
     client = CounterClient(start_proxy(uf.port).port)
@@ -188,7 +187,7 @@ def test_failure_with_restart_replays_into_a_fresh_stream(
     assert value.value == 4  # the discarded event is gone: the entity was replayed
     assert value.events_seen == 1
     client.close()
-    assert len(journal(tmp_path / "proxy.db", "r")) == 1
+    assert len(journal(store_url, "r")) == 1
 
 
 def test_entity_passivates_after_its_own_timeout_and_reactivates(

@@ -1,4 +1,6 @@
-"""The shopping-cart example end to end: SDK user function + proxy + SQLite, real processes."""
+"""The shopping-cart example end to end: SDK user function + proxy + store, real processes.
+
+Each test runs against every store backend (``store_url``: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -16,8 +17,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 from shoppingcart import domain_pb2, shoppingcart_pb2, shoppingcart_pb2_grpc
 
-from cloudstate.proxy.stores.base import StoredEvent, StoredSnapshot
-from cloudstate.proxy.stores.sqlite import SqliteStore
+from cloudstate.proxy.stores.base import StoredEvent, StoredSnapshot, open_store
 from tests.processes import Process, shoppingcart_user_function
 
 PID = "shopping-cart"
@@ -60,10 +60,9 @@ class Cart:
         self.channel.close()
 
 
-def read_store(db: Path, entity_id: str) -> tuple[list[StoredEvent], StoredSnapshot | None]:
+def read_store(url: str, entity_id: str) -> tuple[list[StoredEvent], StoredSnapshot | None]:
     async def read() -> tuple[list[StoredEvent], StoredSnapshot | None]:
-        store = SqliteStore.from_url(f"sqlite:///{db}")
-        await store.start()
+        store = await open_store(url)
         try:
             events = [e async for e in store.read_events(PID, entity_id)]
             return events, await store.load_snapshot(PID, entity_id)
@@ -110,7 +109,7 @@ def test_reflection_describes_the_served_services(
 
 
 def test_invalid_commands_fail_clearly_and_persist_nothing(
-    tmp_path: Path, cart_uf: Process, start_proxy: Callable[..., Process]
+    store_url: str, cart_uf: Process, start_proxy: Callable[..., Process]
 ) -> None:
     cart = Cart(start_proxy(cart_uf.port).port)
     cart.add("carol", "tea", 1)
@@ -128,7 +127,7 @@ def test_invalid_commands_fail_clearly_and_persist_nothing(
     assert "user_id" in error.value.details()
     assert cart.items("carol") == [("tea", 1)]
     cart.close()
-    events, _ = read_store(tmp_path / "proxy.db", "carol")
+    events, _ = read_store(store_url, "carol")
     assert added_products(events) == ["tea"]
 
 
@@ -154,14 +153,14 @@ def test_state_survives_restart_and_sigkill(
 
 
 def test_snapshots_are_written_every_five_events_and_used(
-    tmp_path: Path, cart_uf: Process, start_proxy: Callable[..., Process]
+    store_url: str, cart_uf: Process, start_proxy: Callable[..., Process]
 ) -> None:
     proxy = start_proxy(cart_uf.port)
     cart = Cart(proxy.port)
     for i in range(7):
         cart.add("erin", f"p{i}", i + 1)
     cart.close()
-    events, snapshot = read_store(tmp_path / "proxy.db", "erin")
+    events, snapshot = read_store(store_url, "erin")
     assert [e.sequence for e in events] == list(range(1, 8))
     assert snapshot is not None and snapshot.sequence == 5
     snapshot_cart = domain_pb2.Cart.FromString(snapshot.payload.value)
@@ -173,7 +172,7 @@ def test_snapshots_are_written_every_five_events_and_used(
 
 
 def test_every_acknowledged_command_survives_a_sigkill_under_load(
-    tmp_path: Path, cart_uf: Process, start_proxy: Callable[..., Process]
+    store_url: str, cart_uf: Process, start_proxy: Callable[..., Process]
 ) -> None:
     proxy = start_proxy(cart_uf.port)
     acknowledged: list[tuple[str, str]] = []
@@ -213,7 +212,7 @@ def test_every_acknowledged_command_survives_a_sigkill_under_load(
 
     journaled: set[tuple[str, str]] = set()
     for n in range(20):
-        events, _ = read_store(tmp_path / "proxy.db", f"load-{n}")
+        events, _ = read_store(store_url, f"load-{n}")
         assert [e.sequence for e in events] == list(range(1, len(events) + 1))
         journaled.update((f"load-{n}", p) for p in added_products(events))
     missing = set(acknowledged) - journaled
@@ -221,7 +220,7 @@ def test_every_acknowledged_command_survives_a_sigkill_under_load(
 
 
 def test_200_entities_hammered_concurrently_keep_order(
-    tmp_path: Path, cart_uf: Process, start_proxy: Callable[..., Process]
+    store_url: str, cart_uf: Process, start_proxy: Callable[..., Process]
 ) -> None:
     proxy = start_proxy(cart_uf.port)
     per_entity = 10
@@ -256,6 +255,6 @@ def test_200_entities_hammered_concurrently_keep_order(
             mine = [p for p, _ in items if p.startswith(prefix)]
             assert mine == [f"{prefix}{i}" for i in range(per_entity // 2)], (n, items)
     for n in (0, 99, 199):
-        events, _ = read_store(tmp_path / "proxy.db", f"ham-{n}")
+        events, _ = read_store(store_url, f"ham-{n}")
         assert [e.sequence for e in events] == list(range(1, per_entity + 1))
         assert sorted(added_products(events)) == sorted(p for p, _ in carts[n])

@@ -103,6 +103,9 @@ class Store(ABC):
 
     #: Short backend name, e.g. "sqlite", "memory", "postgresql".
     name: str = "abstract"
+    #: True if several proxy processes may use the store at once (the entity actors then check
+    #: that their state is still the latest before answering; see docs/scale-out.md).
+    shared: bool = False
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections and create or migrate the schema. Called once before use."""
@@ -195,8 +198,9 @@ async def open_store(url: str) -> Store:
 
     * ``memory:`` — in-process, lost on exit (tests);
     * ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` — embedded, durable;
-    * ``postgresql://user:pass@host/db`` — shared by many proxy nodes
-      (needs ``cloudstate[postgresql]``).
+    * ``postgresql://user:pass@host/db?schema=NAME`` — shared by many proxy nodes (needs
+      ``cloudstate[postgresql]``); anything missing from the URL comes from the ``PG*``
+      environment variables, so ``postgresql://`` alone uses them entirely.
     """
     store: Store
     if url == "memory:" or url == "memory://":
@@ -208,7 +212,9 @@ async def open_store(url: str) -> Store:
 
         store = SqliteStore.from_url(url)
     elif url.startswith(("postgresql://", "postgres://")):
-        raise ValueError("the PostgreSQL store is not available yet in this version")
+        from cloudstate.proxy.stores.postgres import PostgresStore
+
+        store = PostgresStore.from_url(url)
     else:
         raise ValueError(
             f"unsupported store URL {url!r}: use memory:, sqlite:///PATH or postgresql://..."

@@ -1,0 +1,628 @@
+"""Shared, durable store on PostgreSQL (asyncpg), for many proxy nodes on one database.
+
+Design, mirroring the SQLite store where it can:
+
+* **Group commit.** ``append_events`` and ``save_value`` queue a request and await a future. One
+  writer task per store takes everything queued and commits it in one transaction: one commit (one
+  WAL flush) serves many concurrent writers. Futures are resolved only after ``COMMIT`` returned.
+* **Per-request isolation without savepoints.** Every request is one call of a server-side function
+  (:mod:`postgres_schema`) that checks its condition and writes, or writes nothing and reports the
+  actual sequence / version. A lost condition therefore never aborts the batch, and a batch of N
+  requests is pipelined in one round trip per kind (``fetchmany``). Should a request fail
+  unexpectedly (bad data), the batch is rolled back and re-run with one savepoint per request, so
+  only the bad request fails.
+* **Commit-ordered offsets.** A batch with journal appends first takes a transaction-level advisory
+  lock (per schema). Offsets come from an identity column, so they are assigned while the lock is
+  held and committed in the same order: a consumer that has read up to offset X never later finds
+  an event below X. The same lock makes the sequence check exact, so two nodes never both commit
+  sequence N (the primary key ``(persistence_id, entity_id, sequence)`` guarantees it too).
+* **Lock order.** Within a batch, requests run sorted by kind then key, so two nodes' batches
+  always take row locks in the same order and cannot deadlock.
+* **Failures.** A connection lost before ``COMMIT`` was sent, a deadlock or a serialization failure
+  re-runs the batch (nothing was committed); a connection lost during ``COMMIT`` fails the batch
+  with an outcome-unknown :class:`StoreError`. Reads retry once on a fresh connection. An
+  unreachable server fails requests quickly (connect timeout) and the pool reconnects by itself.
+* **Migrations** run at start-up in one transaction under a transaction-level advisory lock, so
+  several nodes starting at once apply each step exactly once.
+
+URL: ``postgresql://user:password@host:port/database?schema=NAME&pool_size=10&connect_timeout=5
+&command_timeout=10``. Anything missing comes from the usual ``PG*`` environment variables
+(``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``, ``PGSSLMODE``, ...); other
+query parameters are passed to asyncpg (e.g. ``sslmode``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from cloudstate.proxy.stores.base import (
+    ConcurrentWriteError,
+    Payload,
+    Store,
+    StoredEvent,
+    StoredSnapshot,
+    StoredValue,
+    StoreError,
+)
+from cloudstate.proxy.stores.postgres_schema import (
+    JOURNAL_LOCK_NAME,
+    MIGRATION_LOCK_NAME,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    VERSION_TABLE,
+)
+
+try:
+    import asyncpg
+except ImportError:  # pragma: no cover - depends on the installed extras
+    asyncpg = None
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+# SQLSTATEs after which a batch is simply run again: nothing of it was committed.
+_RETRY_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+_BATCH_ATTEMPTS = 3
+
+_APPEND_SQL = "SELECT cloudstate_append_events($1, $2, $3, $4, $5, $6, $7)"
+_SAVE_VALUE_SQL = "SELECT cloudstate_save_value($1, $2, $3, $4, $5)"
+
+
+def lock_key(name: str, schema: str) -> int:
+    """A stable signed 64-bit advisory-lock key for ``name`` within ``schema``."""
+    digest = hashlib.blake2b(f"{name}:{schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    """True if ``error`` means the connection (or server) is gone, not that the SQL was wrong."""
+    if isinstance(error, OSError | TimeoutError | ConnectionError):
+        return True
+    if asyncpg is None:
+        return False
+    if isinstance(error, asyncpg.InterfaceError):  # includes ConnectionDoesNotExistError
+        return True
+    if isinstance(error, asyncpg.PostgresError):
+        state = getattr(error, "sqlstate", "") or ""
+        # 08: connection exception; 57P0x: admin shutdown / crash / cannot connect now.
+        return state.startswith("08") or state.startswith("57P")
+    return False
+
+
+@dataclass(slots=True)
+class _Request:
+    """One queued write: a server-side function call and how to read its result."""
+
+    kind: int  # execution order of kinds within a batch (appends first)
+    sql: str
+    args: tuple[Any, ...]
+    journal: bool  # needs the journal lock
+    conflict: Callable[[int], ConcurrentWriteError]  # built from the actual sequence / version
+    future: asyncio.Future[int]
+    key: tuple[str, str] = field(default=("", ""))
+
+    def result_of(self, value: int) -> int | BaseException:
+        return value if value >= 0 else self.conflict(-1 - value)
+
+
+class PostgresStore(Store):
+    """A :class:`Store` in a PostgreSQL database, safe to share between proxy nodes.
+
+    Example::
+
+        store = PostgresStore.from_url("postgresql://cloudstate@db/cloudstate?schema=shop")
+        await store.start()          # connects and migrates the schema
+        await store.append_events("carts", "alice", 0, [Payload(url, data)])
+        await store.close()
+    """
+
+    name = "postgresql"
+    shared = True
+
+    def __init__(
+        self,
+        dsn: str = "",
+        *,
+        schema: str = "public",
+        pool_size: int = 10,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 10.0,
+        page_size: int = 500,
+        max_batch: int = 1000,
+    ) -> None:
+        if asyncpg is None:
+            raise StoreError(
+                "the PostgreSQL store needs asyncpg: pip install 'cloudstate[postgresql]'"
+            )
+        if not schema:
+            raise ValueError("the PostgreSQL schema name must not be empty")
+        self.dsn = dsn
+        self.schema = schema
+        self._pool_size = max(2, pool_size)
+        self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
+        self._page_size = page_size
+        self._max_batch = max_batch
+        self._journal_lock = lock_key(JOURNAL_LOCK_NAME, schema)
+        #: Transactions committed by the writer and write requests they carried (group commit).
+        self.commits = 0
+        self.writes = 0
+        self._pool: Any = None
+        self._pending: list[_Request] = []
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._started = False
+        self._accepting = False
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> PostgresStore:
+        """Build a store from ``postgresql://...`` (or ``postgres://``); see the module docs."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"not a PostgreSQL URL: {url!r}")
+        own: dict[str, Any] = {}
+        passed: list[tuple[str, str]] = []
+        conversions: dict[str, Callable[[str], Any]] = {
+            "schema": str,
+            "pool_size": int,
+            "connect_timeout": float,
+            "command_timeout": float,
+        }
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key in conversions:
+                try:
+                    own[key] = conversions[key](value)
+                except ValueError as error:
+                    raise ValueError(f"bad {key}={value!r} in the store URL: {error}") from None
+            else:
+                passed.append((key, value))
+        dsn = urlunsplit(
+            ("postgresql", parts.netloc, parts.path, urlencode(passed), parts.fragment)
+        )
+        return cls(dsn, **{**own, **options})
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self.dsn)
+        host = parts.hostname or "(PGHOST)"
+        return f"PostgresStore({host}{parts.path or ''}, schema={self.schema!r})"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        if self._closed:
+            raise StoreError("the PostgreSQL store is closed")
+        self._started = True
+        try:
+            await self._migrate()
+            self._pool = await asyncpg.create_pool(
+                self.dsn or None,
+                min_size=1,
+                max_size=self._pool_size,
+                timeout=self._connect_timeout,
+                command_timeout=self._command_timeout,
+                server_settings={"search_path": self.schema},
+            )
+        except Exception as error:
+            self._closed = True
+            if isinstance(error, StoreError):
+                raise
+            raise StoreError(f"cannot open the PostgreSQL store {self!r}: {error}") from error
+        if self._closed:  # close() ran while we were connecting
+            await self._pool.close()
+            raise StoreError("the PostgreSQL store was closed while starting")
+        self._accepting = True
+        self._writer = asyncio.create_task(self._writer_main(), name=f"{self!r} writer")
+
+    async def _migrate(self) -> None:
+        connection = await asyncpg.connect(
+            self.dsn or None, timeout=self._connect_timeout, command_timeout=60
+        )
+        try:
+            schema = _quote_ident(self.schema)
+            async with connection.transaction():
+                # Nodes starting together queue here; each step is applied exactly once.
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock($1)", lock_key(MIGRATION_LOCK_NAME, self.schema)
+                )
+                await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                await connection.execute(f"SET LOCAL search_path TO {schema}")
+                await connection.execute(
+                    f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} ("
+                    "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                )
+                version = int(
+                    await connection.fetchval(
+                        f"SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}"
+                    )
+                )
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"the database schema {self.schema!r} has schema version {version}, newer "
+                        f"than this proxy's {SCHEMA_VERSION}: upgrade the proxy"
+                    )
+                for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                    for statement in step:
+                        await connection.execute(statement)
+                    await connection.execute(
+                        f"INSERT INTO {VERSION_TABLE} (version) VALUES ($1)", number
+                    )
+                    log.info("migrated %r to schema version %d", self, number)
+        finally:
+            await connection.close()
+
+    async def close(self) -> None:
+        if self._closed and self._pool is None:
+            return
+        self._closed = True
+        self._accepting = False
+        self._wakeup.set()
+        if self._writer is not None:
+            # The writer commits what is queued, then exits.
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), timeout=self._command_timeout)
+            except Exception:  # a dead server must not hang shutdown
+                pool.terminate()
+
+    # -- the writer ---------------------------------------------------------------------------
+
+    async def _submit(self, request: _Request) -> int:
+        if not self._accepting:
+            state = "closed" if self._closed else "not started"
+            raise StoreError(f"the PostgreSQL store is {state}")
+        self._pending.append(request)
+        self._wakeup.set()
+        return await request.future
+
+    async def _writer_main(self) -> None:
+        try:
+            while True:
+                if not self._pending:
+                    if not self._accepting:
+                        return
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                await self._commit(batch)
+        except BaseException as error:
+            self._accepting = False
+            failure = StoreError(f"the PostgreSQL store writer stopped: {error}")
+            for request in self._pending:
+                _settle(request.future, failure)
+            self._pending.clear()
+            if not isinstance(error, Exception):
+                raise
+
+    async def _commit(self, batch: list[_Request]) -> None:
+        ordered = sorted(batch, key=lambda r: (r.kind, r.key))
+        isolated = False
+        for attempt in range(1, _BATCH_ATTEMPTS + 1):
+            committing = False
+            try:
+                async with self._pool.acquire() as connection:
+                    transaction = connection.transaction()
+                    await transaction.start()
+                    try:
+                        if isolated:
+                            results = await self._run_isolated(connection, ordered)
+                        else:
+                            results = await self._run_pipelined(connection, ordered)
+                    except BaseException:
+                        if not connection.is_closed():
+                            await transaction.rollback()
+                        raise
+                    committing = True
+                    await transaction.commit()
+            except Exception as error:
+                retry = False
+                if committing and _is_connection_error(error):
+                    failure = StoreError(
+                        f"the connection to PostgreSQL broke while committing ({error}); "
+                        "the write may or may not have been applied"
+                    )
+                elif _is_connection_error(error) or getattr(error, "sqlstate", None) in (
+                    _RETRY_STATES
+                ):
+                    retry = attempt < _BATCH_ATTEMPTS
+                    failure = StoreError(f"write to PostgreSQL failed: {_describe(error)}")
+                elif (
+                    not isolated
+                    and asyncpg is not None
+                    and isinstance(error, asyncpg.PostgresError)
+                ):
+                    # Something in one request is wrong (e.g. bad text): find it with savepoints.
+                    isolated = True
+                    continue
+                else:
+                    failure = StoreError(f"write to PostgreSQL failed: {_describe(error)}")
+                if retry:
+                    log.info("retrying a write batch after: %s", _describe(error))
+                    await asyncio.sleep(0.05 * attempt)
+                    continue
+                failure.__cause__ = error
+                for request in batch:
+                    _settle(request.future, failure)
+                return
+            self.commits += 1
+            self.writes += len(batch)
+            for request, result in zip(ordered, results, strict=True):
+                _settle(request.future, result)
+            return
+
+    async def _run_pipelined(
+        self, connection: Any, ordered: list[_Request]
+    ) -> list[int | BaseException]:
+        if any(r.journal for r in ordered):
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", self._journal_lock)
+        results: list[int | BaseException] = []
+        start = 0
+        while start < len(ordered):
+            end = start
+            while end < len(ordered) and ordered[end].sql == ordered[start].sql:
+                end += 1
+            group = ordered[start:end]
+            rows = await connection.fetchmany(group[0].sql, [r.args for r in group])
+            results.extend(r.result_of(int(row[0])) for r, row in zip(group, rows, strict=True))
+            start = end
+        return results
+
+    async def _run_isolated(
+        self, connection: Any, ordered: list[_Request]
+    ) -> list[int | BaseException]:
+        if any(r.journal for r in ordered):
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", self._journal_lock)
+        results: list[int | BaseException] = []
+        for request in ordered:
+            try:
+                async with connection.transaction():  # a savepoint inside the batch
+                    value = int(await connection.fetchval(request.sql, *request.args))
+                results.append(request.result_of(value))
+            except asyncpg.PostgresError as error:
+                if _is_connection_error(error):
+                    raise
+                failure = StoreError(
+                    f"PostgreSQL refused the write to {request.key[0]}|{request.key[1]}: "
+                    f"{_describe(error)}"
+                )
+                failure.__cause__ = error
+                results.append(failure)
+        return results
+
+    # -- readers ------------------------------------------------------------------------------
+
+    async def _read(self, query: Callable[[Any], Awaitable[_T]]) -> _T:
+        if self._closed or self._pool is None:
+            state = "closed" if self._closed else "not started"
+            raise StoreError(f"the PostgreSQL store is {state}")
+        for attempt in (1, 2):
+            try:
+                async with self._pool.acquire() as connection:
+                    return await query(connection)
+            except Exception as error:
+                if attempt == 1 and _is_connection_error(error) and not self._closed:
+                    continue  # a stale pooled connection: try once more on a fresh one
+                raise StoreError(f"read from PostgreSQL failed: {_describe(error)}") from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- journal ------------------------------------------------------------------------------
+
+    async def append_events(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        expected_sequence: int,
+        events: Sequence[Payload],
+        snapshot: Payload | None = None,
+    ) -> int:
+        if not events:
+            raise ValueError("append_events needs at least one event")
+        if expected_sequence < 0:
+            raise ValueError(f"expected_sequence must be >= 0, not {expected_sequence}")
+        loop = asyncio.get_running_loop()
+        return await self._submit(
+            _Request(
+                kind=0,
+                sql=_APPEND_SQL,
+                args=(
+                    persistence_id,
+                    entity_id,
+                    expected_sequence,
+                    [p.type_url for p in events],
+                    [p.value for p in events],
+                    None if snapshot is None else snapshot.type_url,
+                    None if snapshot is None else snapshot.value,
+                ),
+                journal=True,
+                conflict=lambda actual: ConcurrentWriteError(
+                    persistence_id, entity_id, expected_sequence, actual
+                ),
+                future=loop.create_future(),
+                key=(persistence_id, entity_id),
+            )
+        )
+
+    async def read_events(
+        self, persistence_id: str, entity_id: str, after_sequence: int = 0
+    ) -> AsyncIterator[StoredEvent]:
+        after = after_sequence
+        while True:
+
+            async def fetch(connection: Any, after: int = after) -> list[Any]:
+                return list(
+                    await connection.fetch(
+                        'SELECT sequence, type_url, payload, "offset", '
+                        "extract(epoch FROM written_at)::float8 FROM events "
+                        "WHERE persistence_id = $1 AND entity_id = $2 AND sequence > $3 "
+                        "ORDER BY sequence LIMIT $4",
+                        persistence_id,
+                        entity_id,
+                        after,
+                        self._page_size,
+                    )
+                )
+
+            rows = await self._read(fetch)
+            for sequence, type_url, payload, offset, timestamp in rows:
+                yield StoredEvent(sequence, Payload(type_url, bytes(payload)), offset, timestamp)
+            if len(rows) < self._page_size:
+                return
+            after = rows[-1][0]
+
+    async def highest_sequence(self, persistence_id: str, entity_id: str) -> int:
+        async def query(connection: Any) -> int:
+            return int(
+                await connection.fetchval(
+                    "SELECT COALESCE(MAX(sequence), 0) FROM events "
+                    "WHERE persistence_id = $1 AND entity_id = $2",
+                    persistence_id,
+                    entity_id,
+                )
+            )
+
+        return await self._read(query)
+
+    async def load_snapshot(self, persistence_id: str, entity_id: str) -> StoredSnapshot | None:
+        async def query(connection: Any) -> StoredSnapshot | None:
+            row = await connection.fetchrow(
+                "SELECT sequence, type_url, payload FROM snapshots "
+                "WHERE persistence_id = $1 AND entity_id = $2",
+                persistence_id,
+                entity_id,
+            )
+            return None if row is None else StoredSnapshot(row[0], Payload(row[1], bytes(row[2])))
+
+        return await self._read(query)
+
+    async def read_all_events(
+        self, persistence_id: str, after_offset: int = 0, limit: int = 1000
+    ) -> AsyncIterator[tuple[str, StoredEvent]]:
+        after, remaining = after_offset, limit
+        while remaining > 0:
+            count = min(remaining, self._page_size)
+
+            async def fetch(connection: Any, after: int = after, count: int = count) -> list[Any]:
+                return list(
+                    await connection.fetch(
+                        'SELECT entity_id, sequence, type_url, payload, "offset", '
+                        "extract(epoch FROM written_at)::float8 FROM events "
+                        'WHERE persistence_id = $1 AND "offset" > $2 ORDER BY "offset" LIMIT $3',
+                        persistence_id,
+                        after,
+                        count,
+                    )
+                )
+
+            rows = await self._read(fetch)
+            for entity_id, sequence, type_url, payload, offset, timestamp in rows:
+                yield (
+                    entity_id,
+                    StoredEvent(sequence, Payload(type_url, bytes(payload)), offset, timestamp),
+                )
+            if len(rows) < count:
+                return
+            remaining -= len(rows)
+            after = rows[-1][4]
+
+    # -- value entities -----------------------------------------------------------------------
+
+    async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:
+        async def query(connection: Any) -> StoredValue | None:
+            row = await connection.fetchrow(
+                'SELECT type_url, payload, version FROM "values" '
+                "WHERE persistence_id = $1 AND entity_id = $2 AND NOT deleted",
+                persistence_id,
+                entity_id,
+            )
+            return None if row is None else StoredValue(Payload(row[0], bytes(row[1])), row[2])
+
+        return await self._read(query)
+
+    async def save_value(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        value: Payload | None,
+        expected_version: int | None = None,
+    ) -> int:
+        loop = asyncio.get_running_loop()
+        return await self._submit(
+            _Request(
+                kind=1,
+                sql=_SAVE_VALUE_SQL,
+                args=(
+                    persistence_id,
+                    entity_id,
+                    None if value is None else value.type_url,
+                    None if value is None else value.value,
+                    expected_version,
+                ),
+                journal=False,
+                conflict=lambda actual: ConcurrentWriteError(
+                    persistence_id, entity_id, expected_version or 0, actual
+                ),
+                future=loop.create_future(),
+                key=(persistence_id, entity_id),
+            )
+        )
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    async def list_persistence_ids(self) -> list[str]:
+        async def query(connection: Any) -> list[str]:
+            rows = await connection.fetch(
+                "SELECT persistence_id FROM events "
+                "UNION SELECT persistence_id FROM snapshots "
+                'UNION SELECT persistence_id FROM "values" WHERE NOT deleted '
+                "ORDER BY 1"
+            )
+            return [row[0] for row in rows]
+
+        return await self._read(query)
+
+    async def list_entity_ids(self, persistence_id: str) -> list[str]:
+        async def query(connection: Any) -> list[str]:
+            rows = await connection.fetch(
+                "SELECT entity_id FROM events WHERE persistence_id = $1 "
+                "UNION SELECT entity_id FROM snapshots WHERE persistence_id = $1 "
+                'UNION SELECT entity_id FROM "values" WHERE persistence_id = $1 AND NOT deleted '
+                "ORDER BY 1",
+                persistence_id,
+            )
+            return [row[0] for row in rows]
+
+        return await self._read(query)
+
+
+def _settle(future: asyncio.Future[int], result: int | BaseException) -> None:
+    # The caller may have been cancelled meanwhile; the write stands anyway.
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    state = getattr(error, "sqlstate", None)
+    return f"{text} (SQLSTATE {state})" if state else text

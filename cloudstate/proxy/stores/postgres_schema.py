@@ -1,0 +1,141 @@
+"""The PostgreSQL store's schema: versioned migrations and the functions the writer calls.
+
+``MIGRATIONS[n]`` takes a database from schema version n to n + 1. Never edit a released step;
+append new ones. Planned later steps (their features do not exist yet), so that the layout stays
+one family of tables keyed by ``(persistence_id, entity_id)``:
+
+* CRDT state rows — ``crdt_state (service, entity_id, state bytea, version bigint, ...)``, merged
+  with a conditional update like ``cloudstate_save_value`` plus ``NOTIFY`` for change notices;
+* eventing consumer offsets — ``eventing_offsets (consumer, partition, "offset" bigint)`` and an
+  ownership row or advisory lock per consumer partition;
+* topic log — ``topic_messages`` with its own commit-ordered offset (same journal-lock rule);
+* views — ``view_rows (view, key, payload, version)``.
+
+Two server-side functions do the conditional writes in a single statement each, so a whole batch
+of writes is pipelined in one round trip (``fetchmany``) and a lost condition never raises (no
+savepoint, no subtransaction per request): they return the new sequence / version, or
+``-1 - actual`` when the condition failed.
+"""
+
+from __future__ import annotations
+
+#: Journal appends run under this transaction-level advisory lock (combined with a hash of the
+#: schema name), so offsets are committed in the order they are assigned — see postgres.py.
+JOURNAL_LOCK_NAME = "cloudstate.journal"
+#: Migrations run under this transaction-level advisory lock (per schema).
+MIGRATION_LOCK_NAME = "cloudstate.migrate"
+
+VERSION_TABLE = "cloudstate_schema_version"
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE events (
+            "offset" BIGINT GENERATED ALWAYS AS IDENTITY,
+            persistence_id TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            sequence BIGINT NOT NULL,
+            type_url TEXT NOT NULL,
+            payload BYTEA NOT NULL,
+            written_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (persistence_id, entity_id, sequence),
+            UNIQUE ("offset")
+        )
+        """,
+        'CREATE INDEX events_by_offset ON events (persistence_id, "offset")',
+        """
+        CREATE TABLE snapshots (
+            persistence_id TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            sequence BIGINT NOT NULL,
+            type_url TEXT NOT NULL,
+            payload BYTEA NOT NULL,
+            PRIMARY KEY (persistence_id, entity_id)
+        )
+        """,
+        # A delete keeps the row (deleted, no payload) so that the version keeps growing.
+        """
+        CREATE TABLE "values" (
+            persistence_id TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            type_url TEXT,
+            payload BYTEA,
+            version BIGINT NOT NULL,
+            deleted BOOLEAN NOT NULL DEFAULT FALSE,
+            PRIMARY KEY (persistence_id, entity_id)
+        )
+        """,
+        # Runs under the journal lock: the MAX read sees every committed append, so the check is
+        # exact and the INSERT cannot hit the primary key.
+        """
+        CREATE FUNCTION cloudstate_append_events(
+            p_persistence_id TEXT, p_entity_id TEXT, p_expected BIGINT,
+            p_type_urls TEXT[], p_payloads BYTEA[], p_snapshot_type_url TEXT, p_snapshot BYTEA
+        ) RETURNS BIGINT LANGUAGE plpgsql AS $$
+        DECLARE
+            actual BIGINT;
+            highest BIGINT := p_expected + cardinality(p_type_urls);
+        BEGIN
+            SELECT COALESCE(MAX(sequence), 0) INTO actual FROM events
+                WHERE persistence_id = p_persistence_id AND entity_id = p_entity_id;
+            IF actual <> p_expected THEN
+                RETURN -1 - actual;
+            END IF;
+            INSERT INTO events (persistence_id, entity_id, sequence, type_url, payload)
+                SELECT p_persistence_id, p_entity_id, p_expected + e.n, e.type_url, e.payload
+                FROM unnest(p_type_urls, p_payloads) WITH ORDINALITY AS e(type_url, payload, n)
+                ORDER BY e.n;
+            IF p_snapshot IS NOT NULL THEN
+                INSERT INTO snapshots (persistence_id, entity_id, sequence, type_url, payload)
+                    VALUES (p_persistence_id, p_entity_id, highest, p_snapshot_type_url,
+                            p_snapshot)
+                    ON CONFLICT (persistence_id, entity_id) DO UPDATE SET
+                        sequence = excluded.sequence, type_url = excluded.type_url,
+                        payload = excluded.payload;
+            END IF;
+            RETURN highest;
+        END
+        $$
+        """,
+        # Conditional on the version; a deleted value matches 0 and its tombstone version. Both
+        # branches are single statements that PostgreSQL makes atomic against concurrent writers
+        # (ON CONFLICT for racing creators, the re-checked WHERE for racing updaters).
+        """
+        CREATE FUNCTION cloudstate_save_value(
+            p_persistence_id TEXT, p_entity_id TEXT, p_type_url TEXT, p_payload BYTEA,
+            p_expected BIGINT
+        ) RETURNS BIGINT LANGUAGE plpgsql AS $$
+        DECLARE
+            written BIGINT;
+            actual BIGINT;
+        BEGIN
+            IF p_expected IS NULL OR p_expected = 0 THEN
+                INSERT INTO "values" AS v
+                    (persistence_id, entity_id, type_url, payload, version, deleted)
+                    VALUES (p_persistence_id, p_entity_id, p_type_url, p_payload, 1,
+                            p_payload IS NULL)
+                    ON CONFLICT (persistence_id, entity_id) DO UPDATE SET
+                        type_url = excluded.type_url, payload = excluded.payload,
+                        version = v.version + 1, deleted = excluded.deleted
+                    WHERE p_expected IS NULL OR v.deleted
+                    RETURNING v.version INTO written;
+            ELSE
+                UPDATE "values" SET type_url = p_type_url, payload = p_payload,
+                        version = version + 1, deleted = p_payload IS NULL
+                    WHERE persistence_id = p_persistence_id AND entity_id = p_entity_id
+                        AND version = p_expected
+                    RETURNING version INTO written;
+            END IF;
+            IF written IS NULL THEN
+                SELECT version INTO actual FROM "values"
+                    WHERE persistence_id = p_persistence_id AND entity_id = p_entity_id;
+                RETURN -1 - COALESCE(actual, 0);
+            END IF;
+            RETURN written;
+        END
+        $$
+        """,
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

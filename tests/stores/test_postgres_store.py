@@ -1,0 +1,257 @@
+"""The store contract against PostgreSQL, plus what a shared, group-committing store must do.
+
+Every test gets a store in a fresh schema of the session's test server (``fresh_postgres_url``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from cloudstate.proxy.stores.base import (
+    ConcurrentWriteError,
+    Payload,
+    Store,
+    StoreError,
+    open_store,
+)
+from cloudstate.proxy.stores.postgres import PostgresStore
+from cloudstate.proxy.stores.postgres_schema import SCHEMA_VERSION, VERSION_TABLE
+
+from .contract import EVENT_URL, StoreContract, event, events_of, feed_of, state
+
+
+def plain_dsn(url: str) -> str:
+    """The URL without our own query parameters, for a raw asyncpg connection."""
+    return PostgresStore.from_url(url).dsn
+
+
+class TestPostgresStore(StoreContract):
+    @pytest_asyncio.fixture
+    async def store(self, tmp_path: Path, fresh_postgres_url: str) -> AsyncIterator[Store]:
+        store = await open_store(fresh_postgres_url)
+        assert isinstance(store, PostgresStore) and store.name == "postgresql" and store.shared
+        yield store
+        await store.close()
+
+    async def test_group_commit_batches_concurrent_writes(self, store: Store) -> None:
+        assert isinstance(store, PostgresStore)
+        commits, writes = store.commits, store.writes
+        await asyncio.gather(
+            *(store.append_events("batch", f"e{n}", 0, [event(n)]) for n in range(200)),
+            *(store.save_value("batch", f"v{n}", state(n)) for n in range(50)),
+        )
+        assert store.writes - writes == 250
+        assert store.commits - commits < 250
+
+    async def test_a_bad_request_fails_alone(self, store: Store) -> None:
+        # PostgreSQL text cannot hold NUL: that request fails; its batch-mates commit.
+        results = await asyncio.gather(
+            *(store.append_events("batch", f"good{n}", 0, [event(n)]) for n in range(10)),
+            store.append_events("batch", "bad\x00id", 0, [event(0)]),
+            store.save_value("batch", "value", state(1)),
+            return_exceptions=True,
+        )
+        assert results[:10] == [1] * 10
+        assert isinstance(results[10], StoreError) and "bad" in str(results[10])
+        assert results[11] == 1
+        assert len(await store.list_entity_ids("batch")) == 11
+
+    async def test_close_commits_queued_writes(self, store: Store) -> None:
+        tasks = [
+            asyncio.ensure_future(store.append_events("close", f"e{n}", 0, [event(n)]))
+            for n in range(50)
+        ]
+        await asyncio.sleep(0)
+        await store.close()
+        assert await asyncio.gather(*tasks) == [1] * 50
+        with pytest.raises(StoreError):
+            await store.highest_sequence("close", "e1")
+
+
+async def test_two_nodes_never_commit_the_same_sequence(fresh_postgres_url: str) -> None:
+    # Two stores are two proxy nodes: racing appenders on the same entities, all conditional.
+    nodes = [await open_store(fresh_postgres_url) for _ in range(2)]
+    wins: dict[str, list[int]] = {f"e{n}": [] for n in range(5)}
+
+    async def writer(store: Store, entity_id: str, rounds: int) -> None:
+        for _ in range(rounds):
+            expected = await store.highest_sequence("race", entity_id)
+            try:
+                written = await store.append_events("race", entity_id, expected, [event(0)])
+            except ConcurrentWriteError:
+                continue
+            wins[entity_id].append(written)
+
+    try:
+        await asyncio.gather(
+            *(writer(node, entity_id, 30) for node in nodes for entity_id in wins for _ in "ab")
+        )
+        for entity_id, written in wins.items():
+            stored = await events_of(nodes[0], "race", entity_id)
+            assert [e.sequence for e in stored] == list(range(1, len(stored) + 1))
+            assert sorted(written) == [e.sequence for e in stored]  # each committed once
+    finally:
+        for node in nodes:
+            await node.close()
+
+
+async def test_offsets_are_committed_in_order_across_nodes(fresh_postgres_url: str) -> None:
+    # A consumer tailing the feed while two nodes append must see every event exactly once:
+    # no event may commit with an offset below one the consumer already passed.
+    writers = [await open_store(fresh_postgres_url) for _ in range(2)]
+    reader = await open_store(fresh_postgres_url)
+    done = asyncio.Event()
+    seen: list[int] = []
+
+    async def append(store: Store, prefix: str) -> None:
+        await asyncio.gather(
+            *(
+                _append_many(store, f"{prefix}{n}", 20)  # 20 events each, one by one
+                for n in range(10)
+            )
+        )
+
+    async def tail() -> None:
+        after = 0
+        while True:
+            finished = done.is_set()
+            page = await feed_of(reader, "feed", after, 100)
+            seen.extend(e.offset for _, e in page)
+            if page:
+                after = page[-1][1].offset
+            elif finished:
+                return
+            else:
+                await asyncio.sleep(0.005)
+
+    try:
+        consumer = asyncio.ensure_future(tail())
+        await asyncio.gather(append(writers[0], "a"), append(writers[1], "b"))
+        done.set()
+        await consumer
+        everything = [e.offset for _, e in await feed_of(reader, "feed", 0, 10_000)]
+        assert len(everything) == 400
+        assert seen == everything
+    finally:
+        for store in [*writers, reader]:
+            await store.close()
+
+
+async def _append_many(store: Store, entity_id: str, count: int) -> None:
+    sequence = 0
+    for n in range(count):
+        payload = Payload(EVENT_URL, f"{entity_id}:{n}".encode())
+        sequence = await store.append_events("feed", entity_id, sequence, [payload])
+
+
+async def test_nodes_starting_together_migrate_once(fresh_postgres_url: str) -> None:
+    stores = await asyncio.gather(*(open_store(fresh_postgres_url) for _ in range(4)))
+    try:
+        await stores[0].append_events("m", "e", 0, [event(1)])
+        assert await stores[3].highest_sequence("m", "e") == 1
+        assert isinstance(stores[0], PostgresStore)
+        connection = await asyncpg.connect(plain_dsn(fresh_postgres_url))
+        try:
+            versions = await connection.fetch(
+                f'SELECT version FROM "{stores[0].schema}".{VERSION_TABLE} ORDER BY version'
+            )
+        finally:
+            await connection.close()
+        assert [row[0] for row in versions] == list(range(1, SCHEMA_VERSION + 1))
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_newer_schema_is_refused(fresh_postgres_url: str) -> None:
+    store = await open_store(fresh_postgres_url)
+    assert isinstance(store, PostgresStore)
+    await store.close()
+    connection = await asyncpg.connect(plain_dsn(fresh_postgres_url))
+    try:
+        await connection.execute(
+            f'INSERT INTO "{store.schema}".{VERSION_TABLE} (version) VALUES ($1)',
+            SCHEMA_VERSION + 1,
+        )
+    finally:
+        await connection.close()
+    with pytest.raises(StoreError, match="schema version"):
+        await open_store(fresh_postgres_url)
+
+
+async def test_credentials_from_pg_environment(
+    fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed = PostgresStore.from_url(fresh_postgres_url)
+    connection = await asyncpg.connect(parsed.dsn)
+    address = connection._addr  # the (host, port) asyncpg used
+    user = connection._params.user
+    database = connection._params.database
+    await connection.close()
+    monkeypatch.setenv("PGHOST", address[0])
+    monkeypatch.setenv("PGPORT", str(address[1]))
+    monkeypatch.setenv("PGUSER", user)
+    monkeypatch.setenv("PGDATABASE", database)
+    store = await open_store(f"postgresql://?schema={parsed.schema}&pool_size=3")
+    try:
+        await store.save_value("env", "x", state(1))
+        value = await store.load_value("env", "x")
+        assert value is not None and value.version == 1
+    finally:
+        await store.close()
+
+
+def test_url_options() -> None:
+    store = PostgresStore.from_url(
+        "postgres://u:p@db.example:6543/shop?schema=cart&pool_size=4&connect_timeout=2"
+        "&command_timeout=3&sslmode=disable"
+    )
+    assert store.dsn == "postgresql://u:p@db.example:6543/shop?sslmode=disable"
+    assert store.schema == "cart"
+    assert "p@" not in repr(store)  # no password in logs
+    with pytest.raises(ValueError, match="pool_size"):
+        PostgresStore.from_url("postgresql://db/x?pool_size=many")
+
+
+async def test_unreachable_server_fails_fast() -> None:
+    from tests.processes import free_port
+
+    store = PostgresStore.from_url(f"postgresql://nobody@127.0.0.1:{free_port()}/x")
+    with pytest.raises(StoreError, match="cannot open"):
+        async with asyncio.timeout(10):
+            await store.start()
+    with pytest.raises(StoreError):
+        await store.append_events("carts", "alice", 0, [event(1)])
+
+
+async def test_terminated_connections_are_replaced(fresh_postgres_url: str) -> None:
+    # Only this store's connections are killed: the server is shared with other tests.
+    name = "victim-" + fresh_postgres_url.rsplit("=", 1)[1]
+    store = await open_store(f"{fresh_postgres_url}&application_name={name}")
+    assert isinstance(store, PostgresStore)
+    try:
+        await store.append_events("kill", "a", 0, [event(1)])
+        assert await store.highest_sequence("kill", "a") == 1
+        admin = await asyncpg.connect(plain_dsn(fresh_postgres_url))
+        try:
+            # Every connection of the store's pool: what a database failover looks like.
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = $1",
+                name,
+            )
+        finally:
+            await admin.close()
+        assert killed >= 1
+        # Reads retry on a fresh connection; writes re-run their uncommitted batch.
+        assert await store.highest_sequence("kill", "a") == 1
+        assert await store.append_events("kill", "a", 1, [event(2)]) == 2
+        assert [e.sequence for e in await events_of(store, "kill", "a")] == [1, 2]
+    finally:
+        await store.close()
