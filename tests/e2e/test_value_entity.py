@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from cloudstate.proxy.stores.base import StoredValue
@@ -261,3 +262,51 @@ def test_100_clients_updating_10_entities_sum_up(
         assert cart.items(user) == [("coin", expected[user])]
         assert stored_items(db, user) == [("coin", expected[user])]
     cart.close()
+
+
+def test_create_update_delete_and_read_after_delete_over_http(
+    db: Path, cart_uf: Process, start_sqlite_proxy: Callable[..., Process]
+) -> None:
+    """The same life cycle through the HTTP/JSON API of the example's ``/ve/...`` annotations."""
+    port = start_sqlite_proxy(cart_uf.port).port
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+
+        def add(product: str, quantity: int) -> httpx.Response:
+            return http.post(
+                "/ve/cart/hugo/items/add",
+                json={"productId": product, "name": product.title(), "quantity": quantity},
+            )
+
+        assert http.get("/ve/carts/hugo").json() == {}
+        assert stored(db, "hugo") is None
+        assert add("apple", 3).status_code == 200
+        assert add("pear", 1).status_code == 200
+        assert http.get("/ve/carts/hugo").json() == {
+            "items": [
+                {"productId": "apple", "name": "Apple", "quantity": 3},
+                {"productId": "pear", "name": "Pear", "quantity": 1},
+            ]
+        }
+        assert stored_items(db, "hugo") == [("apple", 3), ("pear", 1)]
+        assert http.post("/ve/cart/hugo/items/pear/remove").status_code == 200
+        assert http.get("/ve/carts/hugo/items").json() == [
+            {"productId": "apple", "name": "Apple", "quantity": 3}
+        ]
+
+        before = stored(db, "hugo")
+        refused = add("apple", -1)
+        assert refused.status_code == 400
+        assert refused.json()["message"] == "Quantity for item apple must be greater than zero."
+        missing = http.post("/ve/cart/hugo/items/kiwi/remove")
+        assert missing.status_code == 404
+        assert missing.json()["message"] == "Item kiwi is not in the cart."
+        assert stored(db, "hugo") == before
+
+        assert http.post("/ve/carts/hugo/remove").status_code == 200
+        assert stored(db, "hugo") is None
+        assert http.get("/ve/carts/hugo").json() == {}
+        assert add("plum", 2).status_code == 200
+        assert http.get("/ve/carts/hugo/items").json() == [
+            {"productId": "plum", "name": "Plum", "quantity": 2}
+        ]
+        assert stored_items(db, "hugo") == [("plum", 2)]

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from cloudstate.proxy.stores.base import StoredValue
@@ -240,3 +241,18 @@ def test_the_raw_server_rejects_a_missing_init_state(
         assert "state must always be present" in out[0].failure.description
     finally:
         uf.terminate()
+
+
+def test_a_bad_reply_over_http_is_a_500_with_the_explanation(raw: Setup) -> None:
+    """Through the HTTP API's default binding (``POST /rawuf.Register/<Method>``)."""
+    raw.set("r-http", 6)
+    before = raw.stored("r-http")
+    with httpx.Client(base_url=f"http://127.0.0.1:{raw.proxy.port}", timeout=10) as http:
+        bad = http.post(
+            "/rawuf.Register/BadReply", json={"registerId": "r-http", "kind": "empty-action"}
+        )
+        assert bad.status_code == 500
+        assert "a state action that is neither update nor delete" in bad.json()["message"]
+        assert raw.stored("r-http") == before
+        after = http.post("/rawuf.Register/Get", json={"registerId": "r-http"}).json()
+        assert after["value"] == "6" and after["commandId"] == "1"  # int64 as JSON strings
