@@ -130,8 +130,9 @@ class HttpApi:
         self._openapi = b""
         self._pool: descriptor_pool.DescriptorPool | None = None
 
-    def activate(self, model: UserFunctionModel, router: RouterLike) -> None:
-        """Compile the routes of the discovered services; from now on requests are served.
+    def activate(self, model: UserFunctionModel, router: RouterLike, ready: bool = True) -> None:
+        """Compile the routes of the discovered services; from now on requests are served
+        (``/health/ready`` says 200 once ``ready`` is true, or :attr:`ready` is set).
         Raises :class:`~.rules.HttpRuleError` if an annotation cannot be served."""
         bindings = all_bindings(model)
         self.routes = build_routes(bindings)
@@ -142,7 +143,7 @@ class HttpApi:
         for binding in bindings:
             if binding.template.text in _RESERVED:
                 log.warning("%s is reserved by the proxy and not routed", binding.describe())
-        self.ready = True
+        self.ready = ready
 
     def set_draining(self) -> None:
         """Shutdown has begun: readiness turns 503, calls in flight finish."""
@@ -158,7 +159,11 @@ class HttpApi:
             log.exception("unexpected error serving %s %s", request.method, request.path)
             response = error(grpc.StatusCode.INTERNAL, "internal error in the proxy (logged)")
         origin = request.header("origin")
-        if origin and self._origin_allowed(origin):
+        if (
+            origin
+            and self._origin_allowed(origin)
+            and not any(name == "access-control-allow-origin" for name, _ in response.headers)
+        ):
             names = {name for name, _ in response.headers if name != "content-type"}
             response.headers += [
                 ("access-control-allow-origin", origin),
@@ -184,7 +189,7 @@ class HttpApi:
         path = request.path
         if path in _RESERVED and method in ("GET", "HEAD"):
             return self._reserved(path)
-        if not self.ready or self.router is None:
+        if self.router is None:
             return error(
                 grpc.StatusCode.UNAVAILABLE,
                 "the proxy is starting: the user function has not been discovered yet; retry",
@@ -217,7 +222,7 @@ class HttpApi:
                 return HttpResponse(200, [("content-type", JSON)], b'{"status":"ready"}')
             state = b"stopping" if self.draining else b"starting"
             return HttpResponse(503, [("content-type", JSON)], b'{"status":"' + state + b'"}')
-        if not self.ready:
+        if self.router is None:
             return error(grpc.StatusCode.UNAVAILABLE, "the proxy is starting; retry")
         return HttpResponse(200, [("content-type", JSON)], self._openapi)
 
@@ -378,7 +383,7 @@ class HttpApi:
 
         if request.method != "POST":
             return failed(grpc.StatusCode.UNIMPLEMENTED, "gRPC-web calls use POST")
-        if not self.ready or self.model is None or self.router is None:
+        if self.model is None or self.router is None:
             return failed(grpc.StatusCode.UNAVAILABLE, "the proxy is starting; retry")
         method = self.model.methods_by_path.get(request.path)
         if method is None:

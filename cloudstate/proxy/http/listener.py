@@ -45,6 +45,7 @@ _FRAME = struct.Struct(">I")
 _HEADERS, _CONTINUATION, _SETTINGS = 0x1, 0x9, 0x4
 _SNIFF_LIMIT = 256 * 1024  # bytes read while looking for the first HEADERS block
 _IDLE_TIMEOUT = 60.0  # seconds a connection may stay silent before it is classified
+_RELAY_BUFFER = 256 * 1024  # bytes per read of a relayed connection
 
 
 def _frames(data: bytes, start: int) -> list[tuple[int, int, int, int, int]]:
@@ -99,32 +100,48 @@ def first_request_is_grpc(data: bytes) -> bool | None:
     return None
 
 
-class _Upstream(asyncio.Protocol):
-    """The grpc.aio side of a relayed connection."""
+class _Pipe(asyncio.BufferedProtocol):
+    """One side of a relayed connection: reads into its own buffer (no allocation per read) and
+    writes what it read to the other side; flow control pauses the other side's reading."""
 
-    def __init__(self, client: _Sniffer) -> None:
-        self.client = client
+    def __init__(self, owner: _Sniffer) -> None:
+        self.owner = owner
+        self.view = memoryview(bytearray(_RELAY_BUFFER))
         self.transport: asyncio.Transport | None = None
+        self.peer: asyncio.Transport | None = None
+        self.filtering = False  # client side, until our SETTINGS' ACK has been dropped
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def data_received(self, data: bytes) -> None:
-        self.client.write_to_client(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = bytes(self.view[:nbytes])  # a copy: the transport may keep it queued
+        if self.filtering:
+            self.owner.buffer += data
+            self.owner.forward_buffer()
+        elif self.peer is not None:
+            self.peer.write(data)
 
     def eof_received(self) -> bool | None:
-        self.client.close()
+        if self.peer is not None and self.peer.can_write_eof() and not self.peer.is_closing():
+            self.peer.write_eof()
+            return True
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.client.close()
+        self.owner.close()
 
     def pause_writing(self) -> None:
-        self.client.pause_client_reading()
+        if self.peer is not None and not self.peer.is_closing():
+            self.peer.pause_reading()
 
     def resume_writing(self) -> None:
-        self.client.resume_client_reading()
+        if self.peer is not None and not self.peer.is_closing():
+            self.peer.resume_reading()
 
 
 class _Sniffer(asyncio.Protocol):
@@ -138,6 +155,7 @@ class _Sniffer(asyncio.Protocol):
         self.upstream: asyncio.Transport | None = None
         self.drop_ack = False  # the client's ACK of our SETTINGS is still to come
         self.idle: asyncio.TimerHandle | None = None
+        self.client_pipe: _Pipe | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -146,14 +164,6 @@ class _Sniffer(asyncio.Protocol):
         self.idle = asyncio.get_running_loop().call_later(_IDLE_TIMEOUT, self.close)
 
     def data_received(self, data: bytes) -> None:
-        if self.state == "relay":
-            assert self.upstream is not None
-            if self.drop_ack:
-                self.buffer += data
-                self._forward_buffer()
-            else:
-                self.upstream.write(data)
-            return
         self.buffer += data
         if self.state != "sniff":
             return
@@ -191,11 +201,12 @@ class _Sniffer(asyncio.Protocol):
         assert self.transport is not None
         self._stop_idle()
         self.transport.pause_reading()
+        upstream_pipe = _Pipe(self)
         try:
             await self.port.grpc_ready.wait()
             loop = asyncio.get_running_loop()
             upstream, _ = await loop.create_unix_connection(
-                lambda: _Upstream(self), self.port.grpc_socket
+                lambda: upstream_pipe, self.port.grpc_socket
             )
         except (OSError, asyncio.CancelledError) as e:
             log.warning("cannot relay a gRPC connection to the internal server: %s", e)
@@ -207,7 +218,13 @@ class _Sniffer(asyncio.Protocol):
         self.upstream = upstream
         self._set_nodelay(self.transport)
         self.state = "relay"
-        self._forward_buffer()
+        client_pipe = _Pipe(self)
+        client_pipe.peer, upstream_pipe.peer = upstream, self.transport
+        client_pipe.filtering = self.drop_ack
+        self.client_pipe = client_pipe
+        self.transport.set_protocol(client_pipe)
+        client_pipe.connection_made(self.transport)
+        self.forward_buffer()
         self.transport.resume_reading()
 
     @staticmethod
@@ -217,7 +234,7 @@ class _Sniffer(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def _forward_buffer(self) -> None:
+    def forward_buffer(self) -> None:
         """Forward buffered bytes, dropping the client's first SETTINGS ACK (it acknowledges
         our empty SETTINGS, which grpc.aio never sent)."""
         assert self.upstream is not None
@@ -235,37 +252,13 @@ class _Sniffer(asyncio.Protocol):
             if kind == _SETTINGS and flags & 0x1:
                 self.upstream.write(data[start : end - 9])
                 self.drop_ack = False
+                if self.client_pipe is not None:
+                    self.client_pipe.filtering = False
                 self.upstream.write(data[end:])
                 return
             pos = end
         self.upstream.write(data[start:pos])
         self.buffer += data[pos:]
-
-    def write_to_client(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def pause_client_reading(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.pause_reading()
-
-    def resume_client_reading(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
-
-    def pause_writing(self) -> None:
-        if self.upstream is not None:
-            self.upstream.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.upstream is not None:
-            self.upstream.resume_reading()
-
-    def eof_received(self) -> bool | None:
-        if self.upstream is not None and self.upstream.can_write_eof():
-            self.upstream.write_eof()
-            return True
-        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.close()

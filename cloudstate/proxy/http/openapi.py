@@ -16,7 +16,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from cloudstate.proxy.http.rules import HTTP_BODY, Binding, is_map, message_name, message_of
+from cloudstate.proxy.http.rules import Binding, is_map, message_name, message_of
 from cloudstate.proxy.http.transcode import JsonOptions
 from cloudstate.proxy.model import UserFunctionModel
 
@@ -61,6 +61,8 @@ _WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.StringValue": {"type": "string", "nullable": True},
     "google.protobuf.BytesValue": {"type": "string", "format": "byte", "nullable": True},
 }
+
+_OPENAPI_VERBS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -223,11 +225,12 @@ def openapi_document(
         )
         item = paths.setdefault(binding.template.openapi_path(), {})
         for verb in verbs:
-            if verb in item:
-                continue
-            item[verb] = _operation(schemas, binding, operation_id)
-            if binding.method.input_type.full_name == HTTP_BODY:
-                item[verb]["summary"] += " — raw body"
+            operation = _operation(schemas, binding, operation_id)
+            if verb not in _OPENAPI_VERBS:
+                # OpenAPI 3.0 has no custom methods: listed under an extension instead.
+                item.setdefault("x-custom-methods", {}).setdefault(verb.upper(), operation)
+            elif verb not in item:
+                item[verb] = operation
     title = model.service_info.service_name or ", ".join(sorted(model.services)) or "cloudstate"
     return {
         "openapi": "3.0.3",

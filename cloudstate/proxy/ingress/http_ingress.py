@@ -74,7 +74,7 @@ class ClientIngress:
         """Compile the HTTP routes; a bad ``google.api.http`` rule is reported to the user
         function and stops the start (DiscoveryError)."""
         try:
-            self.api.activate(model, router)
+            self.api.activate(model, router, ready=False)
         except HttpRuleError as e:
             message = f"HTTP rule cannot be served: {e}"
             await report(message)
@@ -96,6 +96,7 @@ class ClientIngress:
     def grpc_started(self) -> None:
         """grpc.aio is serving: relayed gRPC connections may proceed."""
         self.port.grpc_ready.set()
+        self.api.ready = True
 
     def set_draining(self) -> None:
         self.api.set_draining()
