@@ -1,0 +1,43 @@
+"""Testing Cloudstate entities: in-process unit tests and in-process end-to-end services.
+
+Unit tests drive one entity instance without proxy or network (:class:`EventSourcedTestKit`,
+:class:`ValueEntityTestKit`, ...; :func:`kit_for` picks the kit for any entity)::
+
+    from cloudstate.testkit import EventSourcedTestKit
+
+    kit = EventSourcedTestKit(shopping_cart_entity, "alice")
+    result = kit.add_item(user_id="alice", product_id="apple", name="Apple", quantity=3)
+    assert result.events and kit.state.cart["apple"].quantity == 3
+
+End-to-end tests run the user function and a proxy in-process (:func:`run_service`, or the
+``cloudstate_service`` / ``cloudstate_client`` pytest fixtures) and call the services through a
+typed :class:`~cloudstate.client.ServiceClient`. See ``docs/testing.md``.
+"""
+
+from __future__ import annotations
+
+from cloudstate.testkit.base import EntityTestKit, kit_for, register_kind
+from cloudstate.testkit.event_sourced import EventSourcedTestKit
+from cloudstate.testkit.results import (
+    CommandResult,
+    EventSourcedResult,
+    Failure,
+    Forward,
+    SideEffect,
+    ValueEntityResult,
+)
+from cloudstate.testkit.value_entity import ValueEntityTestKit
+
+__all__ = [
+    "CommandResult",
+    "EntityTestKit",
+    "EventSourcedResult",
+    "EventSourcedTestKit",
+    "Failure",
+    "Forward",
+    "SideEffect",
+    "ValueEntityResult",
+    "ValueEntityTestKit",
+    "kit_for",
+    "register_kind",
+]

@@ -1,0 +1,170 @@
+"""The part every entity kind's test kit shares: building commands, calling by method name or
+snake_case attribute, sync and async entry points, and the registry that picks the kit for an
+entity.
+
+A kind plugs in by subclassing :class:`EntityTestKit` (implementing :meth:`_handle`) and calling
+:func:`register_kind` with its ``entity_type``::
+
+    register_kind(EVENT_SOURCED_ENTITY_TYPE, EventSourcedTestKit)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
+
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+
+from cloudstate import entity_pb2
+from cloudstate.any_support import AnySupport, pack
+from cloudstate.client import build_request, snake_case
+from cloudstate.registry import EntityDefinition
+from cloudstate.testkit._sync import run_sync
+from cloudstate.testkit.results import CommandResult
+
+R = TypeVar("R", bound=CommandResult)
+
+#: Metadata for a command: a mapping or ``(key, value)`` pairs; bytes values stay binary.
+MetadataArg = Mapping[str, str | bytes] | Iterable[tuple[str, str | bytes]] | None
+
+_KINDS: dict[str, Callable[..., EntityTestKit[Any]]] = {}
+
+
+def register_kind(entity_type: str, factory: Callable[..., EntityTestKit[Any]]) -> None:
+    """Make :func:`kit_for` build ``factory(entity, entity_id, ...)`` for ``entity_type``."""
+    _KINDS[entity_type] = factory
+
+
+def kit_for(entity: EntityDefinition, entity_id: str = "test", **options: Any) -> Any:
+    """The test kit for any kind of entity, chosen by its entity type::
+
+    kit = kit_for(shopping_cart_entity, "alice")
+    kit.add_item(AddLineItem(user_id="alice", product_id="apple", name="Apple", quantity=1))
+    """
+    entity_type = entity.kind.entity_type
+    factory = _KINDS.get(entity_type)
+    if factory is None:
+        raise ValueError(
+            f"no test kit for {entity_type} entities (service "
+            f"{entity.service_descriptor.full_name}); kits exist for {sorted(_KINDS)}"
+        )
+    return factory(entity, entity_id, **options)
+
+
+class EntityTestKit(Generic[R]):
+    """Drives one instance of an entity in-process: no proxy, no network.
+
+    Call commands by method name (``kit.call("AddItem", message)``) or as snake_case methods
+    (``kit.add_item(message)``); pass the request message or its fields as keywords
+    (``kit.add_item(product_id="apple", quantity=3)``). Every call returns a result describing
+    the reply or failure and what the command changed. From ``async def`` code, use
+    ``await kit.call_async(...)``.
+
+    A handler raising anything other than ``ctx.fail`` is a bug: the exception propagates to the
+    test, and the instance is rebuilt from what was persisted before the next command, as the
+    proxy would do.
+    """
+
+    def __init__(self, entity: EntityDefinition, entity_id: str = "test") -> None:
+        self.entity = entity
+        #: The id of the entity instance under test.
+        self.entity_id = entity_id
+        self.any_support = AnySupport(entity.file_descriptors)
+        self._service: ServiceDescriptor = entity.service_descriptor
+        self._methods = {snake_case(name): name for name in self._service.methods_by_name}
+        self._next_command_id = 1
+
+    # -- calling commands -----------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        message: Any = None,
+        /,
+        *,
+        metadata: MetadataArg = None,
+        **fields: Any,
+    ) -> R:
+        """Handle one command and return what it did (see the class documentation)."""
+        command = self._command(method, message, metadata, fields)
+        return run_sync(self._handle(command), f"kit.call_async({method!r}, ...)")
+
+    async def call_async(
+        self,
+        method: str,
+        message: Any = None,
+        /,
+        *,
+        metadata: MetadataArg = None,
+        **fields: Any,
+    ) -> R:
+        """:meth:`call` for ``async def`` tests."""
+        return await self._handle(self._command(method, message, metadata, fields))
+
+    def __getattr__(self, name: str) -> Callable[..., R]:
+        methods = self.__dict__.get("_methods")
+        if methods is None or name.startswith("_"):
+            raise AttributeError(name)
+        method = methods.get(name)
+        if method is None:
+            raise AttributeError(
+                f"{type(self).__name__} of {self._service.full_name} has no attribute {name!r}; "
+                f"its commands: {', '.join(sorted(methods))}"
+            )
+
+        def invoke(message: Any = None, /, *, metadata: MetadataArg = None, **fields: Any) -> R:
+            return self.call(method, message, metadata=metadata, **fields)
+
+        invoke.__name__ = name
+        invoke.__doc__ = f"Handle a {self._service.full_name}.{method} command."
+        return invoke
+
+    def __dir__(self) -> Iterable[str]:
+        return [*super().__dir__(), *self._methods]
+
+    # -- for the kinds ----------------------------------------------------------------------------
+
+    async def _handle(self, command: entity_pb2.Command) -> R:
+        """Run ``command`` through the SDK and return its decoded result."""
+        raise NotImplementedError
+
+    def decode(self, payload: Any) -> Any:
+        """An ``Any`` payload as a Python value (the raw ``Any`` if its type is unknown)."""
+        try:
+            return self.any_support.unpack(payload)
+        except LookupError:
+            return payload
+
+    def method(self, name: str) -> MethodDescriptor:
+        """The service's method ``name`` (or its snake_case spelling)."""
+        found = self._service.methods_by_name.get(name) or self._service.methods_by_name.get(
+            self._methods.get(name, "")
+        )
+        if found is None:
+            raise ValueError(
+                f"{self._service.full_name} has no method {name!r}; its methods: "
+                f"{', '.join(self._service.methods_by_name)}"
+            )
+        return found
+
+    def _command(
+        self, name: str, message: Any, metadata: MetadataArg, fields: Mapping[str, Any]
+    ) -> entity_pb2.Command:
+        method = self.method(name)
+        message = build_request(method, message, fields)
+        command = entity_pb2.Command(
+            entity_id=self.entity_id,
+            id=self._next_command_id,
+            name=method.name,
+            payload=pack(message),
+        )
+        self._next_command_id += 1
+        if metadata:
+            items = metadata.items() if isinstance(metadata, Mapping) else metadata
+            for key, value in items:
+                entry = command.metadata.entries.add(key=key)
+                if isinstance(value, bytes):
+                    entry.bytes_value = value
+                else:
+                    entry.string_value = str(value)
+        return command

@@ -1,0 +1,185 @@
+"""What one command did, as a test sees it: the reply or failure, forwards, side effects, and the
+state changes of the entity's kind (events, a new value, a CRDT delta).
+
+Every value is decoded: messages are instances of your generated classes, JSON and primitive
+payloads are Python values. Results print readably, so a failed assertion shows what happened::
+
+    result = kit.add_item(AddLineItem(user_id="alice", product_id="apple", quantity=3))
+    assert result.events == [ItemAdded(item=LineItem(productId="apple", quantity=3))]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from cloudstate import entity_pb2
+from cloudstate.any_support import AnySupport
+
+
+def status_code(number: int) -> grpc.StatusCode | None:
+    """The ``grpc.StatusCode`` for a ``google.rpc.Code`` number; ``None`` for 0 (unset).
+
+    >>> status_code(3)
+    <StatusCode.INVALID_ARGUMENT: (3, 'invalid argument')>
+    """
+    for code in grpc.StatusCode:
+        if code.value[0] == number:
+            return None if number == 0 else code
+    return grpc.StatusCode.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed command: what the client would see.
+
+    ``code`` is the status the entity chose (``ctx.fail(..., code=...)``), or ``None`` when it
+    left the choice to the proxy (ours answers ``INVALID_ARGUMENT``).
+    """
+
+    description: str
+    code: grpc.StatusCode | None = None
+    #: True when the entity asked the proxy to restart it (it had emitted events).
+    restart: bool = False
+
+    @staticmethod
+    def from_proto(failure: entity_pb2.Failure) -> Failure:
+        return Failure(failure.description, status_code(failure.grpc_status_code), failure.restart)
+
+
+@dataclass(frozen=True)
+class Forward:
+    """``ctx.forward(...)``: the command the reply is handed on to."""
+
+    service: str
+    method: str
+    message: Any
+
+    @staticmethod
+    def from_proto(forward: entity_pb2.Forward, any_support: AnySupport) -> Forward:
+        return Forward(
+            forward.service_name, forward.command_name, _decode(forward.payload, any_support)
+        )
+
+
+@dataclass(frozen=True)
+class SideEffect:
+    """``ctx.effect(...)``: a command the proxy calls after this one succeeds."""
+
+    service: str
+    method: str
+    message: Any
+    synchronous: bool = False
+
+    @staticmethod
+    def from_proto(effect: entity_pb2.SideEffect, any_support: AnySupport) -> SideEffect:
+        return SideEffect(
+            effect.service_name,
+            effect.command_name,
+            _decode(effect.payload, any_support),
+            effect.synchronous,
+        )
+
+
+@dataclass
+class CommandResult:
+    """The outcome of one command, common to every entity kind.
+
+    Exactly one of ``reply``, ``forward`` and ``failure`` describes the client's answer (``reply``
+    is also ``None`` when the entity chose not to reply).
+    """
+
+    #: The method name, e.g. ``"AddItem"``.
+    command: str
+    #: The reply message (``None`` on failure, forward or no reply).
+    reply: Any = None
+    failure: Failure | None = None
+    forward: Forward | None = None
+    effects: list[SideEffect] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        """True unless the command failed."""
+        return self.failure is None
+
+    @property
+    def failed(self) -> bool:
+        return self.failure is not None
+
+    def __str__(self) -> str:
+        return f"{self.command}: " + ", ".join(
+            f"{name}={value!r}" for name, value in self._shown().items()
+        )
+
+    def _shown(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {}
+        if self.failure is not None:
+            shown["failure"] = self.failure
+        elif self.forward is not None:
+            shown["forward"] = self.forward
+        else:
+            shown["reply"] = _one_line(self.reply)
+        if self.effects:
+            shown["effects"] = self.effects
+        return shown
+
+
+@dataclass
+class EventSourcedResult(CommandResult):
+    """A command of an event-sourced entity: also the events it emitted (and persisted, unless
+    it failed) and the snapshot taken after it, if one was due."""
+
+    events: list[Any] = field(default_factory=list)
+    snapshot: Any = None
+
+    def _shown(self) -> dict[str, Any]:
+        shown = super()._shown()
+        if self.events:
+            shown["events"] = [_one_line(e) for e in self.events]
+        if self.snapshot is not None:
+            shown["snapshot"] = _one_line(self.snapshot)
+        return shown
+
+
+@dataclass
+class ValueEntityResult(CommandResult):
+    """A command of a value entity: also whether it replaced or deleted the state."""
+
+    #: True when the command called ``ctx.update_state`` (``new_state`` is the value stored).
+    updated: bool = False
+    #: True when the command called ``ctx.delete_state``.
+    deleted: bool = False
+    #: The value stored by ``ctx.update_state`` (``None`` if not updated).
+    new_state: Any = None
+
+    def _shown(self) -> dict[str, Any]:
+        shown = super()._shown()
+        if self.updated:
+            shown["new_state"] = _one_line(self.new_state)
+        if self.deleted:
+            shown["deleted"] = True
+        return shown
+
+
+def _decode(payload: Any, any_support: AnySupport) -> Any:
+    try:
+        return any_support.unpack(payload)
+    except LookupError:
+        return payload  # a type the entity's descriptors do not know: the raw Any
+
+
+def _one_line(value: Any) -> Any:
+    from google.protobuf import text_format
+    from google.protobuf.message import Message
+
+    if isinstance(value, Message):
+        text = text_format.MessageToString(value, as_one_line=True)
+        return _Shown(f"{value.DESCRIPTOR.name}({text})")
+    return value
+
+
+class _Shown(str):
+    def __repr__(self) -> str:
+        return str(self)
