@@ -142,6 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     proxy_config.add_arguments(run)
     run.set_defaults(func=_cmd_run)
+    tck = commands.add_parser(
+        "tck",
+        help="run the conformance kit against a language support or a proxy",
+        description="Check a user function (language-support) or a proxy (proxy) against the "
+        "Cloudstate protocol; see docs/tck.md.",
+    )
+    from cloudstate.tck.cli import add_arguments as add_tck_arguments
+    from cloudstate.tck.cli import run_from_args as run_tck
+
+    add_tck_arguments(tck)
+    tck.set_defaults(func=run_tck)
     return parser
 
 

@@ -1,0 +1,3 @@
+from cloudstate.tck.cli import main
+
+main()

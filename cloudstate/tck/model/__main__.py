@@ -1,0 +1,3 @@
+from cloudstate.tck.model.server import main
+
+main()

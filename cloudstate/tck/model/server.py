@@ -1,0 +1,51 @@
+"""The TCK model user function built with the Python SDK: every model service our SDK supports.
+
+Run it (``HOST``/``PORT`` or the flags choose the address, default ``127.0.0.1:8080``)::
+
+    python -m cloudstate.tck.model --port 8080
+
+or embed it::
+
+    server = await model_user_function().serve_async(port=0)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from cloudstate.cloudstate import CloudState
+from cloudstate.registry import EntityDefinition
+from cloudstate.tck.model import event_sourced
+
+log = logging.getLogger(__name__)
+
+
+def model_entities() -> list[EntityDefinition]:
+    """Fresh definitions of every model service implemented so far."""
+    return [*event_sourced.entities()]
+
+
+def model_user_function(host: str | None = None, port: int | None = None) -> CloudState:
+    """A :class:`CloudState` serving the TCK model."""
+    server = CloudState(host, port, service_name="cloudstate-tck-model")
+    for entity in model_entities():
+        server.register_entity(entity)
+    return server
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m cloudstate.tck.model",
+        description="Serve the Cloudstate TCK model services, implemented with the Python SDK.",
+    )
+    parser.add_argument("--host", help="interface to listen on (default $HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default $PORT or 8080)")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    model_user_function(args.host, args.port).start()
