@@ -69,6 +69,7 @@ class Process:
             self.args, cwd=self.cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
+        _STARTED[self.port] = self
         try:
             wait_for_port(self.port, self.process, ready)
         except Exception as e:
@@ -103,6 +104,10 @@ class Process:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
+
+
+#: Started processes by port: wait_serving gives up at once when its process has exited.
+_STARTED: dict[int, Process] = {}
 
 
 def shoppingcart_user_function(tmp: Path, port: int | None = None) -> Process:
@@ -151,11 +156,19 @@ def proxy(
 
 
 def wait_serving(port: int, timeout: float = 30.0) -> None:
-    """Wait until the proxy's health service says SERVING (discovery done)."""
+    """Wait until the proxy's health service says SERVING (discovery done).
+
+    The proxy listens before discovery, so a proxy that exits (discovery refused) is noticed
+    here rather than by a timeout."""
     deadline = time.monotonic() + timeout
+    started = _STARTED.get(port)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
+            if started is not None and started.process is not None:
+                code = started.process.poll()
+                if code is not None:
+                    raise TimeoutError(f"proxy on {port} exited with {code} before serving")
             try:
                 response = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                 if response.status == health_pb2.HealthCheckResponse.SERVING:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -130,8 +131,18 @@ class Proxy:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_requested.set)
         try:
-            await self.start()
-            await stop_requested.wait()
+            # A signal during discovery (the client port already listens) stops the start too.
+            starting = asyncio.ensure_future(self.start())
+            stopping = asyncio.ensure_future(stop_requested.wait())
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                stopping.cancel()
+                starting.result()
+                await stop_requested.wait()
+            else:
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
             log.info("stopping the proxy")
         finally:
             await self.stop()

@@ -86,6 +86,7 @@ DROPPED_REQUEST_HEADERS = frozenset(
         "grpc-encoding",
         "grpc-accept-encoding",
         "x-grpc-web",
+        "x-user-agent",
     }
 )
 
