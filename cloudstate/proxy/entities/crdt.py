@@ -312,8 +312,10 @@ class CrdtEntity:
         method: MethodModel,
         payload: bytes,
         metadata: entity_pb2.Metadata | None,
-        streamed: bool,
-    ) -> int:
+        stream: _Stream | None = None,
+    ) -> tuple[int, asyncio.Future[crdt_pb2.CrdtReply]]:
+        """Send a command; its reply future and (for streamed calls) stream are registered
+        before the write, so the reader can never see a reply it cannot place."""
         await asyncio.shield(self._ready)
         self._command_id += 1
         command_id = self._command_id
@@ -321,31 +323,35 @@ class CrdtEntity:
             entity_id=self.entity_id,
             id=command_id,
             name=method.name,
-            streamed=streamed,
+            streamed=stream is not None,
         )
         command.payload.type_url = method.input_type_url
         command.payload.value = payload
         if metadata is not None:
             command.metadata.CopyFrom(metadata)
-        self._pending[command_id] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[crdt_pb2.CrdtReply] = asyncio.get_running_loop().create_future()
+        self._pending[command_id] = future
+        if stream is not None:
+            self._streams[command_id] = stream
         self._outstanding += 1
         self._activity.set()
         try:
             await self._call.write(StreamIn(command=command))
         except Exception as e:
             self._pending.pop(command_id, None)
+            self._streams.pop(command_id, None)
             self._outstanding -= 1
             if not rpc_failed(e):
                 raise
             raise UserFunctionUnavailable(f"cannot send to {self._describe()}: {e}") from e
-        return command_id
+        return command_id, future
 
     async def command(
         self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
     ) -> Outcome:
-        command_id = await self._send(method, payload, metadata, streamed=False)
+        command_id, future = await self._send(method, payload, metadata)
         try:
-            reply = await self._pending_reply(command_id)
+            reply = await self._pending_reply(command_id, future)
             if reply.streamed:
                 await self._protocol_violation(
                     f"reply to unary command {command_id} asked to stream"
@@ -355,9 +361,9 @@ class CrdtEntity:
         finally:
             await self._mutation_done()
 
-    async def _pending_reply(self, command_id: int) -> crdt_pb2.CrdtReply:
-        future = self._pending.get(command_id)
-        assert future is not None
+    async def _pending_reply(
+        self, command_id: int, future: asyncio.Future[crdt_pb2.CrdtReply]
+    ) -> crdt_pb2.CrdtReply:
         timeout = self.manager.settings.command_timeout
         try:
             async with asyncio.timeout(timeout):
@@ -371,12 +377,13 @@ class CrdtEntity:
     async def streamed_command(
         self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
     ) -> AsyncIterator[Outcome]:
-        command_id = await self._send(method, payload, metadata, streamed=True)
         stream = _Stream()
-        self._streams[command_id] = stream
+        command_id, future = await self._send(method, payload, metadata, stream)
         try:
             try:
-                reply = await self._pending_reply(command_id)
+                reply = await self._pending_reply(command_id, future)
+                if not reply.streamed:
+                    stream.open = False  # a plain reply: the user function keeps no stream
                 outcome = await self._apply_reply(reply)
             finally:
                 await self._mutation_done()
