@@ -378,3 +378,26 @@ def test_registration_errors() -> None:
         ValueEntity(m.FILE, [m.FILE], m.model_init)  # type: ignore[arg-type]
     assert entity.persistence_id == "Model"
     assert entity.state_type is m.Persisted
+
+
+async def test_value_and_event_sourced_entities_side_by_side() -> None:
+    from tests.sdk import model as es_model
+    from tests.sdk.protocol import EntityStream
+
+    server = await (
+        CloudState()
+        .register_value_entity(m.model)
+        .register_event_sourced_entity(es_model.model)
+        .serve_async(host="127.0.0.1", port=0)
+    )
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            ve = await Stream(channel, MODEL, "both").init()
+            assert await run(ve, update("v")) == reply(1, R("v"), update=P("v"))
+            await ve.close()
+            es = await EntityStream(channel, "sdktest.Model", "both").init()
+            answer = await es.command("Process", es_model.Request(id="both"))
+            assert answer.client_action.reply.payload == pack(es_model.Response())
+            await es.close()
+    finally:
+        await server.stop(0)

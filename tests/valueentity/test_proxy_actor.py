@@ -1,0 +1,169 @@
+"""The proxy's value-entity actor in process: ``ValueEntities`` in front of the SDK's test model
+(a real gRPC server on a free port) and a real SQLite store in ``tmp_path``.
+
+These cover what is hard to provoke from outside: a second writer changing the stored value behind
+the actor's back, and a store that fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from cloudstate.any_support import pack
+from cloudstate.cloudstate import CloudState, CloudStateServer
+from cloudstate.proxy.discovery import discover
+from cloudstate.proxy.entities.actor import EntitySettings
+from cloudstate.proxy.entities.value_entity import ValueEntities
+from cloudstate.proxy.errors import ProxyError
+from cloudstate.proxy.model import VALUE_ENTITY
+from cloudstate.proxy.stores.base import Payload, StoredValue, StoreError
+from cloudstate.proxy.stores.sqlite import SqliteStore
+from tests.sdk import valueentity_model as m
+
+PID = "ve-model"
+
+
+@pytest.fixture(scope="module")
+async def user_function() -> AsyncIterator[CloudStateServer]:
+    server = (
+        await CloudState()
+        .register_value_entity(m.model)
+        .register_value_entity(m.two)
+        .register_value_entity(m.probe)
+        .serve_async(host="127.0.0.1", port=0)
+    )
+    yield server
+    await server.stop(0)
+
+
+class FlakyStore(SqliteStore):
+    """A SQLite store whose reads or writes can be made to fail."""
+
+    fail_loads = False
+    fail_saves = False
+
+    async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:
+        if self.fail_loads:
+            raise StoreError("disk on fire (load)")
+        return await super().load_value(persistence_id, entity_id)
+
+    async def save_value(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        value: Payload | None,
+        expected_version: int | None = None,
+    ) -> int:
+        if self.fail_saves:
+            raise StoreError("disk on fire (save)")
+        return await super().save_value(persistence_id, entity_id, value, expected_version)
+
+
+class Harness:
+    def __init__(self, handler: ValueEntities, probe: ValueEntities, store: FlakyStore) -> None:
+        self.handler = handler
+        self.probe = probe
+        self.store = store
+        self.method = handler.service.methods["Process"]
+
+    async def append_a(self, entity_id: str) -> str:
+        """Probe.AsyncUpdate: the new state is the current one plus "a" (depends on the state)."""
+        request = m.Request(id=entity_id).SerializeToString()
+        method = self.probe.service.methods["AsyncUpdate"]
+        outcome = await self.probe.handle(method, entity_id, request, None)
+        return str(m.Response.FromString(outcome.client_action.reply.payload.value).message)
+
+    async def process(self, entity_id: str, *actions: Any) -> str:
+        request = m.Request(id=entity_id, actions=actions)
+        outcome = await self.handler.handle(
+            self.method, entity_id, request.SerializeToString(), None
+        )
+        return str(m.Response.FromString(outcome.client_action.reply.payload.value).message)
+
+
+@pytest.fixture
+async def harness(user_function: CloudStateServer, tmp_path: Path) -> AsyncIterator[Harness]:
+    store = FlakyStore(tmp_path / "proxy.db")
+    await store.start()
+
+    async def report(message: str) -> None:
+        pass
+
+    async with grpc.aio.insecure_channel(user_function.address) as channel:
+        model = await discover(channel, supported_types=(VALUE_ENTITY,))
+        settings = EntitySettings()
+        handler = ValueEntities(
+            model.services["sdktest.ve.Model"], channel, store, settings, report
+        )
+        probe = ValueEntities(model.services["sdktest.ve.Probe"], channel, store, settings, report)
+        yield Harness(handler, probe, store)
+        await handler.close()
+        await probe.close()
+    await store.close()
+
+
+def update(value: str) -> Any:
+    return m.RequestAction(update={"value": value})
+
+
+async def test_a_concurrent_writer_is_never_overwritten_with_a_stale_result(
+    harness: Harness,
+) -> None:
+    """Another writer (another proxy node, say) replaces the value behind the actor's back. The
+    actor's next write is conditional on the version it knows, so the store refuses it; the
+    command is then either re-run on the latest value or failed with ABORTED — never applied to
+    the stale value."""
+    assert await harness.append_a("c") == "a"
+    await harness.store.save_value("Probe", "c", Payload(*_packed(m.Persisted(value="theirs"))))
+    try:
+        result = await harness.append_a("c")
+    except ProxyError as error:
+        assert error.status == grpc.StatusCode.ABORTED
+        assert "concurrently" in error.message
+        result = await harness.append_a("c")  # the entity restarted from the stored value
+    assert result == "theirsa"
+    stored = await harness.store.load_value("Probe", "c")
+    assert stored is not None and m.Persisted.FromString(stored.payload.value).value == "theirsa"
+
+
+async def test_a_failing_store_write_fails_the_command_and_changes_nothing(
+    harness: Harness,
+) -> None:
+    assert await harness.process("w", update("kept")) == "kept"
+    harness.store.fail_saves = True
+    with pytest.raises(ProxyError) as error:
+        await harness.process("w", update("never"))
+    assert error.value.status == grpc.StatusCode.UNAVAILABLE
+    assert "disk on fire (save)" in error.value.message
+    assert "the command was not applied" in error.value.message
+    harness.store.fail_saves = False
+    assert await harness.process("w") == "kept"  # restarted from the stored value
+
+
+async def test_a_failing_store_read_fails_activation(harness: Harness) -> None:
+    harness.store.fail_loads = True
+    with pytest.raises(ProxyError) as error:
+        await harness.process("r")
+    assert error.value.status == grpc.StatusCode.UNAVAILABLE
+    assert "cannot load entity 'r' of sdktest.ve.Model" in error.value.message
+    harness.store.fail_loads = False
+    assert await harness.process("r", update("ok")) == "ok"
+
+
+async def test_commands_of_one_entity_run_one_at_a_time_in_order(harness: Harness) -> None:
+    import asyncio
+
+    results = await asyncio.gather(*(harness.process("o", update(str(i))) for i in range(20)))
+    assert results == [str(i) for i in range(20)]
+    stored = await harness.store.load_value(PID, "o")
+    assert stored is not None and stored.version == 20
+
+
+def _packed(message: Any) -> tuple[str, bytes]:
+    packed = pack(message)
+    return packed.type_url, packed.value
