@@ -9,7 +9,7 @@ Unit tests drive one entity instance without proxy or network (:class:`EventSour
     result = kit.add_item(user_id="alice", product_id="apple", name="Apple", quantity=3)
     assert result.events and kit.state.cart["apple"].quantity == 3
 
-End-to-end tests run the user function and a proxy in-process (:func:`run_service`, or the
+End-to-end tests run the user function and a proxy in-process (:class:`LocalService`, or the
 ``cloudstate_service`` / ``cloudstate_client`` pytest fixtures) and call the services through a
 typed :class:`~cloudstate.client.ServiceClient`. See ``docs/testing.md``.
 """
@@ -26,6 +26,7 @@ from cloudstate.testkit.results import (
     SideEffect,
     ValueEntityResult,
 )
+from cloudstate.testkit.service import LocalService
 from cloudstate.testkit.value_entity import ValueEntityTestKit
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "EventSourcedTestKit",
     "Failure",
     "Forward",
+    "LocalService",
     "SideEffect",
     "ValueEntityResult",
     "ValueEntityTestKit",

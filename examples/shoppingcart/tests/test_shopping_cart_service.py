@@ -1,0 +1,27 @@
+"""End-to-end tests of the shopping cart: the user function and a real proxy run in-process
+(the ``cloudstate_client`` fixture), and the test calls the cart over gRPC as a client would."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from shoppingcart.shoppingcart_pb2 import AddLineItem, Cart, LineItem
+
+from cloudstate.client import ServiceClient
+
+
+async def test_add_and_get_items_through_the_proxy(cloudstate_client: ServiceClient) -> None:
+    cart = cloudstate_client
+    await cart.add_item(AddLineItem(user_id="alice", product_id="apple", name="Apple", quantity=2))
+    await cart.add_item(user_id="alice", product_id="apple", name="Apple", quantity=1)
+    await cart.add_item(user_id="bob", product_id="pear", name="Pear", quantity=7)
+    assert await cart.get_cart(user_id="alice") == Cart(
+        items=[LineItem(product_id="apple", name="Apple", quantity=3)]
+    )
+
+
+async def test_errors_reach_the_client_with_their_status(cloudstate_client: ServiceClient) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await cloudstate_client.add_item(user_id="alice", product_id="apple", quantity=0)
+    assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert failed.value.details() == "Quantity for item apple must be greater than zero."
