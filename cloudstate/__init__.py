@@ -15,6 +15,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.3.0"
 
 _EXPORTS = {
+    "Action": "cloudstate.action",
+    "ActionContext": "cloudstate.action_context",
+    "NO_REPLY": "cloudstate.action_context",
+    "ServiceRef": "cloudstate.targets",
+    "service": "cloudstate.targets",
     "CloudState": "cloudstate.cloudstate",
     "CloudStateServer": "cloudstate.cloudstate",
     "EventSourcedEntity": "cloudstate.event_sourced_entity",
@@ -32,6 +37,9 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "NO_REPLY",
+    "Action",
+    "ActionContext",
     "AnySupport",
     "CloudState",
     "CloudStateError",
@@ -43,13 +51,17 @@ __all__ = [
     "EventSourcedEventContext",
     "Json",
     "Metadata",
+    "ServiceRef",
     "UnknownTypeError",
     "ValueEntity",
     "ValueEntityCommandContext",
     "__version__",
+    "service",
 ]
 
 if TYPE_CHECKING:
+    from cloudstate.action import Action
+    from cloudstate.action_context import NO_REPLY, ActionContext
     from cloudstate.any_support import AnySupport, Json
     from cloudstate.cloudstate import CloudState, CloudStateServer
     from cloudstate.errors import CloudStateError, CommandFailure, UnknownTypeError
@@ -60,6 +72,7 @@ if TYPE_CHECKING:
     )
     from cloudstate.event_sourced_entity import EventSourcedEntity
     from cloudstate.metadata import Metadata
+    from cloudstate.targets import ServiceRef, service
     from cloudstate.value_entity import ValueEntity
     from cloudstate.value_entity_context import ValueEntityCommandContext
 

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import grpc
 
 from cloudstate import entity_pb2_grpc
+from cloudstate.action import Action
 from cloudstate.discovery import EntityDiscoveryServicer
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.registry import EntityDefinition, EntityKind
@@ -105,6 +106,15 @@ class CloudState:
         if not isinstance(entity, EventSourcedEntity):
             raise TypeError(f"expected an EventSourcedEntity, got {type(entity).__name__}")
         return self.register_entity(entity)
+
+    def register_action(self, action: Action) -> CloudState:
+        """Serve the stateless ``action``; returns ``self`` so calls chain::
+
+        CloudState().register_action(cart_actions).register_event_sourced_entity(cart).start()
+        """
+        if not isinstance(action, Action):
+            raise TypeError(f"expected an Action, got {type(action).__name__}")
+        return self.register_entity(action)
 
     def register_value_entity(self, entity: ValueEntity) -> CloudState:
         """Serve the value entity ``entity``; returns ``self`` so calls chain::

@@ -11,9 +11,9 @@ action's response), in this order:
 2. the **client action**: a reply, a **forward** (the target is called with the forward's payload;
    its reply becomes the caller's, so forwards chain), a failure, or nothing;
 3. **asynchronous side effects**, started once the reply exists; they never delay it. At most
-   ``max_async_effects`` run at once, more wait for a slot (up to a backlog of
-   ``ASYNC_BACKLOG_FACTOR`` times that; beyond it they are dropped with an error in the log).
-   Their failures are logged.
+   ``max_async_effects`` run at once and more wait for a slot, up to ``ASYNC_BACKLOG_FACTOR``
+   times that many in flight (running or waiting); beyond that they are dropped with an error in
+   the log. Their failures are logged.
 
 Every forward or side effect is one hop; a chain longer than ``max_forward_depth`` hops is cut
 with :class:`ForwardLoop` naming the hops. The metadata of the call flows along forwards and side
@@ -37,7 +37,7 @@ from cloudstate.proxy.model import MethodModel, UserFunctionModel
 
 log = logging.getLogger(__name__)
 
-#: Asynchronous side effects may wait for a slot up to this many times ``max_async_effects``.
+#: At most this many times ``max_async_effects`` asynchronous side effects run or wait at once.
 ASYNC_BACKLOG_FACTOR = 8
 #: Hops named at each end of the chain in a ForwardLoop message.
 _CHAIN_SHOWN = 4
@@ -260,7 +260,7 @@ class Router:
                 f"{target.output_type.full_name} but {method.service.name}.{method.name} must "
                 f"reply with {method.output_type.full_name}"
             )
-        await self._check_depth(what, target, depth, chain)
+        await self._check_depth("forward", target, depth, chain)
         forward_metadata = merge_metadata(
             metadata, forward.metadata if forward.HasField("metadata") else None
         )
@@ -279,7 +279,7 @@ class Router:
         target = await self._target(
             what, effect.service_name, effect.command_name, effect.payload.type_url
         )
-        await self._check_depth(what, target, depth, chain)
+        await self._check_depth("side effect", target, depth, chain)
         return _Effect(
             target,
             bytes(effect.payload.value),
@@ -313,7 +313,7 @@ class Router:
         return target
 
     async def _check_depth(
-        self, what: str, target: MethodModel, depth: int, chain: tuple[str, ...]
+        self, kind: str, target: MethodModel, depth: int, chain: tuple[str, ...]
     ) -> None:
         if depth < self.max_forward_depth:
             return
@@ -323,8 +323,10 @@ class Router:
         else:
             shown = " -> ".join(hops)
         problem = (
-            f"{what} cut off: the chain of forwards and side effects is longer than "
-            f"{self.max_forward_depth} hops (--max-forward-depth), probably a loop: {shown}"
+            f"{kind} from {chain[-1]} to {hops[-1]} cut off: the chain of forwards and side "
+            f"effects is longer than {self.max_forward_depth} hops (--max-forward-depth), "
+            f"probably a loop: {shown}. Break the loop, or raise --max-forward-depth if the "
+            "chain is meant to be this long"
         )
         log.warning("%s", problem)
         with contextlib.suppress(Exception):
@@ -373,6 +375,8 @@ class Router:
         async with self._async_effect_slots:
             try:
                 await self.call(effect.target, effect.payload, effect.metadata, depth + 1, chain)
+            except ForwardLoop:
+                pass  # logged where the chain was cut
             except ProxyError as error:
                 log.warning(
                     "asynchronous side effect %s.%s of %s failed: %s",
@@ -413,10 +417,14 @@ def merge_metadata(
 
 
 def _describe(chain: tuple[str, ...]) -> str:
-    """``Svc.M`` for the first hop, ``Svc.M (via A.X -> B.Y)`` further down a chain."""
+    """``Svc.M`` for the first hop, ``Svc.M (via A.X -> B.Y)`` further down a chain (long chains
+    abbreviated to their ends)."""
     if len(chain) <= 1:
         return chain[-1] if chain else "?"
-    return f"{chain[-1]} (via {' -> '.join(chain[:-1])})"
+    via = chain[:-1]
+    if len(via) > 3:
+        return f"{chain[-1]} (via {via[0]} -> ... -> {via[-1]}, {len(via)} hops)"
+    return f"{chain[-1]} (via {' -> '.join(via)})"
 
 
 async def _one(request: bytes) -> AsyncIterator[bytes]:
