@@ -82,6 +82,8 @@ class Connection:
     incoming: asyncio.Queue[Message | End] = field(default_factory=asyncio.Queue)
     outgoing: asyncio.Queue[Message | End] = field(default_factory=asyncio.Queue)
     first_seen: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Both directions interleaved in arrival order: ("in" | "out", message or End).
+    log: list[tuple[str, Message | End]] = field(default_factory=list)
     _in_ended: bool = False
     _out_ended: bool = False
 
@@ -103,20 +105,24 @@ class Connection:
             self.first = message
             self.first_seen.set()
         self.incoming.put_nowait(message)
+        self.log.append(("in", message))
 
     def end_in(self, status: str = "OK") -> None:
         if not self._in_ended:
             self._in_ended = True
             self.incoming.put_nowait(End(status))
+            self.log.append(("in", End(status)))
             self.first_seen.set()
 
     def record_out(self, message: Message) -> None:
         self.outgoing.put_nowait(message)
+        self.log.append(("out", message))
 
     def end_out(self, status: str = "OK") -> None:
         if not self._out_ended:
             self._out_ended = True
             self.outgoing.put_nowait(End(status))
+            self.log.append(("out", End(status)))
 
     # -- expectations (case side) ----------------------------------------------------------------
 

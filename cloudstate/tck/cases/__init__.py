@@ -1,6 +1,14 @@
-"""The TCK's cases, one module per group; importing this package registers them all."""
+"""The TCK's cases, one module per group; importing this package registers them all, in the
+order below (which is the order they run in)."""
 
-from cloudstate.tck.cases import (  # noqa: F401
-    discovery,
-    event_sourced_model,
-)
+import importlib
+
+_MODULES = [
+    "discovery",
+    "event_sourced_model",
+    "proxy_discovery",
+    "event_sourced_proxy",
+]
+
+for _name in _MODULES:
+    importlib.import_module(f"{__name__}.{_name}")
