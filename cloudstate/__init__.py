@@ -32,6 +32,8 @@ _EXPORTS = {
     "UnknownTypeError": "cloudstate.errors",
     "ValueEntity": "cloudstate.value_entity",
     "ValueEntityCommandContext": "cloudstate.value_entity_context",
+    "CrdtEntity": "cloudstate.crdt",
+    "CrdtCommandContext": "cloudstate.crdt",
     "AnySupport": "cloudstate.any_support",
     "Json": "cloudstate.any_support",
 }
@@ -45,6 +47,8 @@ __all__ = [
     "CloudStateError",
     "CloudStateServer",
     "CommandFailure",
+    "CrdtCommandContext",
+    "CrdtEntity",
     "EventSourcedCommandContext",
     "EventSourcedContext",
     "EventSourcedEntity",
@@ -64,6 +68,7 @@ if TYPE_CHECKING:
     from cloudstate.action_context import NO_REPLY, ActionContext
     from cloudstate.any_support import AnySupport, Json
     from cloudstate.cloudstate import CloudState, CloudStateServer
+    from cloudstate.crdt import CrdtCommandContext, CrdtEntity
     from cloudstate.errors import CloudStateError, CommandFailure, UnknownTypeError
     from cloudstate.event_sourced_context import (
         EventSourcedCommandContext,

@@ -128,6 +128,24 @@ def pack(value: AnyValue) -> any_pb2.Any:
     )
 
 
+def stable_key(value: AnyValue) -> tuple[str, bytes]:
+    """The identity of ``value`` under its stable encoding: ``(type_url, bytes)`` of :func:`pack`.
+
+    Equal values give equal keys (CRDT set elements and map keys are compared this way), so
+    values need not be hashable:
+
+    >>> stable_key({"b": 1, "a": 2}) == stable_key({"a": 2, "b": 1})
+    True
+    """
+    packed = pack(value)
+    return packed.type_url, packed.value
+
+
+def from_stable_key(key: tuple[str, bytes]) -> any_pb2.Any:
+    """The ``Any`` a :func:`stable_key` was taken from."""
+    return any_pb2.Any(type_url=key[0], value=key[1])
+
+
 class AnySupport:
     """Unpacks ``Any`` payloads using the descriptor pools of the registered file descriptors.
 
@@ -189,3 +207,11 @@ class AnySupport:
         if not full_name:
             raise UnknownTypeError(f"malformed type url {type_url!r}")
         return self.message_class(full_name).FromString(payload.value)
+
+    def unpack_lenient(self, payload: any_pb2.Any) -> AnyValue:
+        """Like :meth:`unpack`, but a protobuf type no pool knows comes back as the ``Any``
+        itself (which :func:`pack` passes through unchanged, so it re-encodes identically)."""
+        try:
+            return self.unpack(payload)
+        except UnknownTypeError:
+            return payload

@@ -28,6 +28,7 @@ import grpc
 
 from cloudstate import entity_pb2_grpc
 from cloudstate.action import Action
+from cloudstate.crdt.entity import CrdtEntity
 from cloudstate.discovery import EntityDiscoveryServicer
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.registry import EntityDefinition, EntityKind
@@ -123,6 +124,15 @@ class CloudState:
         """
         if not isinstance(entity, ValueEntity):
             raise TypeError(f"expected a ValueEntity, got {type(entity).__name__}")
+        return self.register_entity(entity)
+
+    def register_crdt_entity(self, entity: CrdtEntity) -> CloudState:
+        """Serve the CRDT entity ``entity``; returns ``self`` so calls chain::
+
+        CloudState().register_crdt_entity(likes_entity).start()
+        """
+        if not isinstance(entity, CrdtEntity):
+            raise TypeError(f"expected a CrdtEntity, got {type(entity).__name__}")
         return self.register_entity(entity)
 
     def register_entity(self, entity: EntityDefinition) -> CloudState:

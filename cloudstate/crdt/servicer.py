@@ -1,0 +1,356 @@
+"""The ``cloudstate.crdt.Crdt`` gRPC service: one stream per CRDT entity instance.
+
+Stream protocol (``crdt.proto``): ``init`` first (with the replicated value as a delta, if the
+proxy has one); then, in any order, ``delta`` (another replica's changes), ``command``,
+``stream_cancelled`` (a streamed command's client went away) and ``delete`` (the CRDT was
+deleted elsewhere: the state is cleared, nothing is answered). Messages are handled one at a
+time, in order.
+
+For each command: exactly one ``CrdtReply`` carrying one aggregated delta of the command's
+changes (or the deletion), then a ``CrdtStreamedMessage`` for each streamed command whose
+``on_change`` callback has something to send. ``ctx.fail()`` gives a reply with only
+``client_action.failure`` and undoes the command's changes. Any other exception (or a protocol
+violation) is logged, answered with a top-level ``Failure`` and ends the stream; the proxy then
+restarts the instance from its replicated state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import grpc
+
+from cloudstate import crdt_pb2, crdt_pb2_grpc, entity_pb2
+from cloudstate.any_support import AnySupport
+from cloudstate.crdt.base import Crdt, WriteConsistency, crdt_from_delta
+from cloudstate.crdt.context import (
+    CrdtCommandContext,
+    StreamCancelledContext,
+    SubscriptionContext,
+)
+from cloudstate.crdt.entity import CrdtEntity
+from cloudstate.errors import CommandFailure
+from cloudstate.handler import Handler
+from cloudstate.replies import reply_payload
+
+log = logging.getLogger(__name__)
+
+_NOT_FOUND_CODE = grpc.StatusCode.UNIMPLEMENTED.value[0]
+Out = crdt_pb2.CrdtStreamOut
+
+
+@dataclass
+class _Subscription:
+    """A streamed command still open: its callbacks and the message it was called with."""
+
+    command: entity_pb2.Command
+    message: Any
+    on_change: Handler | None
+    on_cancel: Handler | None
+
+
+class _StreamError(Exception):
+    """Ends the stream with a top-level failure, without a traceback in the log."""
+
+    def __init__(self, prefix: str, message: str) -> None:
+        super().__init__(message)
+        self.prefix = prefix
+
+
+def _protocol_error(message: str) -> _StreamError:
+    return _StreamError("Protocol error in", message)
+
+
+class _Instance:
+    """A live CRDT entity instance: its CRDT and its open streamed commands."""
+
+    def __init__(
+        self, entity: CrdtEntity, entity_id: str, state: Crdt | None, any_support: AnySupport
+    ) -> None:
+        self.entity = entity
+        self._entity_id = entity_id
+        self._state = state
+        self._any_support = any_support
+        self._subscriptions: dict[int, _Subscription] = {}
+        self._streamed_ids: set[int] = set()
+
+    # -- _LiveEntity protocol (used by the contexts) --------------------------------------------
+
+    @property
+    def entity_id(self) -> str:
+        return self._entity_id
+
+    @property
+    def state(self) -> Crdt | None:
+        return self._state
+
+    @property
+    def any_support(self) -> AnySupport:
+        return self._any_support
+
+    # -- stream messages ----------------------------------------------------------------------
+
+    async def apply_delta(self, delta: crdt_pb2.CrdtDelta) -> list[Out]:
+        """A replicated change: apply it, then let the streamed commands react."""
+        if self._state is None:
+            self._state = crdt_from_delta(delta, self._any_support)
+        else:
+            self._state._apply_delta(delta, self._any_support)
+        return await self._notify()
+
+    def delete(self) -> None:
+        """The CRDT was deleted: forget it and every open stream (nothing is answered)."""
+        self._state = None
+        self._subscriptions.clear()
+
+    async def handle_command(self, command: entity_pb2.Command) -> list[Out]:
+        handler = self.entity.command_handlers.get(command.name)
+        if handler is None:
+            return [
+                _failure_reply(
+                    command.id,
+                    f"CRDT entity {self.entity.name} has no handler for command {command.name!r}",
+                    _NOT_FOUND_CODE,
+                )
+            ]
+        if command.streamed:
+            self._streamed_ids.add(command.id)
+        message = self._any_support.unpack(command.payload)
+        ctx = CrdtCommandContext(self, command)
+        state = self._state
+        token = state._checkpoint() if state is not None else None
+        try:
+            result = await handler.call(state, message, ctx)
+            failure = ctx._failure
+        except CommandFailure as e:
+            failure = e
+        finally:
+            ctx._finish()
+        if failure is not None:
+            if state is not None:
+                state._rollback(token)
+            return [_failure_reply(command.id, failure.description, failure.status_code)]
+        if ctx._new_state is not None:
+            self._state = ctx._new_state
+        reply = crdt_pb2.CrdtReply(command_id=command.id)
+        if ctx._forward is not None:
+            reply.client_action.forward.CopyFrom(ctx._forward)
+        elif result is not None or not command.streamed:
+            payload = reply_payload(handler, self.entity.service_descriptor, command.name, result)
+            reply.client_action.reply.payload.CopyFrom(payload)
+        reply.side_effects.extend(ctx._effects)
+        changed = self._take_state_action(reply.state_action, ctx._deleted, ctx._write_consistency)
+        subscription: _Subscription | None = None
+        if (
+            command.streamed
+            and not ctx._deleted
+            and not ctx._stream_ended
+            and (ctx._on_change is not None or ctx._on_cancel is not None)
+        ):
+            subscription = _Subscription(
+                command=entity_pb2.Command(
+                    entity_id=command.entity_id, id=command.id, name=command.name
+                ),
+                message=message,
+                on_change=self._callback(ctx._on_change, command.name, cancel=False),
+                on_cancel=self._callback(ctx._on_cancel, command.name, cancel=True),
+            )
+            reply.streamed = True
+        out = [Out(reply=reply)]
+        if changed:  # the others hear of the change; the new subscription starts after it
+            out.extend(await self._notify())
+        if subscription is not None:
+            self._subscriptions[command.id] = subscription
+        return out
+
+    async def cancel(self, cancelled: entity_pb2.StreamCancelled) -> list[Out]:
+        """A streamed command's client went away: run its ``on_cancel`` callback, if any."""
+        command_id = cancelled.id
+        if command_id not in self._streamed_ids:
+            raise _protocol_error(
+                f"stream_cancelled for command id {command_id}, which is not a streamed command "
+                "of this entity"
+            )
+        subscription = self._subscriptions.pop(command_id, None)
+        response = crdt_pb2.CrdtStreamCancelledResponse(command_id=command_id)
+        if subscription is None or subscription.on_cancel is None:
+            return [Out(stream_cancelled_response=response)]
+        ctx = StreamCancelledContext(self, subscription.command)
+        try:
+            await subscription.on_cancel.call(self._state, subscription.message, ctx)
+        finally:
+            ctx._finish()
+        response.side_effects.extend(ctx._effects)
+        changed = self._take_state_action(
+            response.state_action, ctx._deleted, ctx._write_consistency
+        )
+        out = [Out(stream_cancelled_response=response)]
+        if changed:
+            out.extend(await self._notify())
+        return out
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _callback(self, function: Any, command_name: str, *, cancel: bool) -> Handler | None:
+        return None if function is None else self.entity.callback(function, command_name, cancel)
+
+    def _take_state_action(
+        self, action: crdt_pb2.CrdtStateAction, deleted: bool, consistency: WriteConsistency
+    ) -> bool:
+        """Fill ``action`` with the deletion or the pending delta; True if the CRDT changed."""
+        if deleted:
+            action.delete.SetInParent()
+            action.write_consistency = cast(crdt_pb2.CrdtWriteConsistency, int(consistency))
+            self.delete()
+            return False
+        state = self._state
+        if state is None or not state._has_delta():
+            return False
+        action.update.CopyFrom(state._delta())
+        action.write_consistency = cast(crdt_pb2.CrdtWriteConsistency, int(consistency))
+        state._reset_delta()
+        return True
+
+    async def _notify(self) -> list[Out]:
+        """Run the ``on_change`` callbacks; the streamed messages they produce."""
+        out: list[Out] = []
+        state = self._state
+        for command_id, subscription in list(self._subscriptions.items()):
+            callback = subscription.on_change
+            if callback is None:
+                continue
+            ctx = SubscriptionContext(self, subscription.command)
+            failure: CommandFailure | None = None
+            result: Any = None
+            try:
+                result = await callback.call(state, subscription.message, ctx)
+            except CommandFailure as e:
+                failure = e
+            finally:
+                ctx._finish()
+            if state is not None and state._has_delta():
+                raise _StreamError(
+                    "Callback error in",
+                    f"{callback.description} changed the CRDT; on_change callbacks may only "
+                    "read it (change it in a command handler or an on_cancel callback)",
+                )
+            message = crdt_pb2.CrdtStreamedMessage(command_id=command_id)
+            if failure is not None:
+                del self._subscriptions[command_id]
+                message.client_action.failure.CopyFrom(
+                    entity_pb2.Failure(
+                        command_id=command_id,
+                        description=failure.description,
+                        grpc_status_code=failure.status_code,
+                    )
+                )
+                out.append(Out(streamed_message=message))
+                continue
+            if ctx._forward is not None:
+                message.client_action.forward.CopyFrom(ctx._forward)
+            elif result is not None:
+                message.client_action.reply.payload.CopyFrom(
+                    reply_payload(
+                        callback,
+                        self.entity.service_descriptor,
+                        subscription.command.name,
+                        result,
+                    )
+                )
+            message.side_effects.extend(ctx._effects)
+            if ctx._ended:
+                message.end_stream = True
+                del self._subscriptions[command_id]
+            if message.HasField("client_action") or message.side_effects or message.end_stream:
+                out.append(Out(streamed_message=message))
+        return out
+
+
+def _failure_reply(command_id: int, description: str, code: int) -> Out:
+    reply = crdt_pb2.CrdtReply(command_id=command_id)
+    reply.client_action.failure.CopyFrom(
+        entity_pb2.Failure(command_id=command_id, description=description, grpc_status_code=code)
+    )
+    return Out(reply=reply)
+
+
+class CrdtServicer:
+    """Serves every registered CRDT entity (dispatching on ``init.service_name``)."""
+
+    def __init__(self, entities: Sequence[CrdtEntity]) -> None:
+        self._entities = {entity.name: entity for entity in entities}
+        self._any_support = {e.name: AnySupport(e.file_descriptors) for e in entities}
+
+    async def handle(
+        self,
+        request_iterator: AsyncIterator[crdt_pb2.CrdtStreamIn],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[Out]:
+        instance: _Instance | None = None
+        where = "starting a CRDT entity stream"
+        command_id = 0
+        try:
+            async for message in request_iterator:
+                which = message.WhichOneof("message")
+                command_id = 0
+                if instance is None:
+                    if which != "init":
+                        raise _protocol_error(f"expected init as the first message, got {which}")
+                    init = message.init
+                    where = f"CRDT entity {init.service_name} (id {init.entity_id!r})"
+                    instance = await self._start(init)
+                    continue
+                name = f"{instance.entity.name} (id {instance.entity_id!r})"
+                outputs: list[Out] = []
+                if which == "command":
+                    command = message.command
+                    command_id = command.id
+                    where = f"{name} handling command {command.name!r} (id {command.id})"
+                    outputs = await instance.handle_command(command)
+                elif which == "delta":
+                    where = f"{name} applying a replicated delta"
+                    outputs = await instance.apply_delta(message.delta)
+                elif which == "stream_cancelled":
+                    command_id = message.stream_cancelled.id
+                    where = f"{name} cancelling streamed command {command_id}"
+                    outputs = await instance.cancel(message.stream_cancelled)
+                elif which == "delete":
+                    instance.delete()
+                elif which == "init":
+                    raise _protocol_error("received a second init message")
+                else:
+                    raise _protocol_error("received an empty CrdtStreamIn message")
+                for out in outputs:
+                    yield out
+        except Exception as e:
+            if isinstance(e, _StreamError):
+                description = f"{e.prefix} {where}: {e}"
+                log.error("%s", description)
+            else:
+                log.exception("Unexpected error in %s", where)
+                description = f"Unexpected error in {where}: {type(e).__name__}: {e}"
+            yield Out(failure=entity_pb2.Failure(command_id=command_id, description=description))
+
+    async def _start(self, init: crdt_pb2.CrdtInit) -> _Instance:
+        entity = self._entities.get(init.service_name)
+        if entity is None:
+            raise _protocol_error(
+                f"unknown service {init.service_name!r}; this user function serves "
+                f"{sorted(self._entities)}"
+            )
+        any_support = self._any_support[entity.name]
+        state: Crdt | None
+        if init.HasField("delta"):
+            state = crdt_from_delta(init.delta, any_support)
+        else:
+            state = await entity.create_state(init.entity_id)
+        return _Instance(entity, init.entity_id, state, any_support)
+
+
+def add_crdt_servicer(server: Any, entities: Sequence[CrdtEntity]) -> None:
+    """Add the ``Crdt`` servicer for ``entities`` to a ``grpc.aio.Server``."""
+    servicer = CrdtServicer(entities)
+    crdt_pb2_grpc.add_CrdtServicer_to_server(servicer, server)  # type: ignore[attr-defined]
