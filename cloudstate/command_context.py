@@ -16,13 +16,13 @@ from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
-from google.protobuf.message import Message
 
 from cloudstate import entity_pb2
-from cloudstate.any_support import AnySupport, pack
+from cloudstate.any_support import AnySupport
 from cloudstate.errors import CommandFailure, status_code_number
 from cloudstate.handler import Context
 from cloudstate.metadata import Metadata
+from cloudstate.targets import make_forward, make_side_effect
 
 
 class CommandContext(Context):
@@ -85,26 +85,27 @@ class CommandContext(Context):
 
     def forward(
         self,
-        service: str | ServiceDescriptor | MethodDescriptor,
+        service: str | ServiceDescriptor | MethodDescriptor | Any,
         method: str | Any = None,
         message: Any = None,
     ) -> None:
         """Reply by forwarding to another command instead of returning a message.
 
-        Either ``ctx.forward("com.example.Svc", "Method", message)`` or
-        ``ctx.forward(METHOD_DESCRIPTOR, message)``. State changes and side effects are kept.
+        ``ctx.forward(ShoppingCart.AddItem, message)`` (a :func:`cloudstate.targets.service`
+        attribute or a method descriptor), ``ctx.forward("com.example.Svc", "Method", message)``
+        or ``ctx.forward("com.example.Svc/Method", message)``; see :mod:`cloudstate.targets`.
+        The target and message type are checked. State changes and side effects are kept.
         """
         self._check_active("forward")
         if self._forward is not None:
             raise RuntimeError(f"command {self._command_name!r} already forwarded")
-        service_name, command_name, payload = self._target("forward", service, method, message)
-        self._forward = entity_pb2.Forward(
-            service_name=service_name, command_name=command_name, payload=payload
+        self._forward = make_forward(
+            "ctx.forward()", service, method, message, any_support=self._command_any_support
         )
 
     def effect(
         self,
-        service: str | ServiceDescriptor | MethodDescriptor,
+        service: str | ServiceDescriptor | MethodDescriptor | Any,
         method: str | Any = None,
         message: Any = None,
         *,
@@ -116,13 +117,14 @@ class CommandContext(Context):
         Same target forms as :meth:`forward`. Side effects of a failed command are dropped.
         """
         self._check_active("effect")
-        service_name, command_name, payload = self._target("effect", service, method, message)
         self._effects.append(
-            entity_pb2.SideEffect(
-                service_name=service_name,
-                command_name=command_name,
-                payload=payload,
+            make_side_effect(
+                "ctx.effect()",
+                service,
+                method,
+                message,
                 synchronous=synchronous,
+                any_support=self._command_any_support,
             )
         )
 
@@ -139,47 +141,3 @@ class CommandContext(Context):
 
     def _finish(self) -> None:
         self._active = False
-
-    def _target(
-        self,
-        operation: str,
-        service: str | ServiceDescriptor | MethodDescriptor,
-        method: str | Any,
-        message: Any,
-    ) -> tuple[str, str, Any]:
-        descriptor: MethodDescriptor | None
-        if isinstance(service, MethodDescriptor):
-            if message is None and not isinstance(method, str):
-                message = method
-            descriptor = service
-            service_name, method_name = service.containing_service.full_name, service.name
-        else:
-            if not isinstance(method, str):
-                raise TypeError(
-                    f"ctx.{operation}(): pass a method name after the service name, or a method "
-                    "descriptor alone"
-                )
-            if isinstance(service, ServiceDescriptor):
-                service_descriptor: ServiceDescriptor | None = service
-            else:
-                service_descriptor = self._command_any_support.find_service(service)
-            service_name, method_name = str(service), method
-            descriptor = None
-            if service_descriptor is not None:
-                service_name = service_descriptor.full_name
-                descriptor = service_descriptor.methods_by_name.get(method)
-                if descriptor is None:
-                    raise ValueError(
-                        f"ctx.{operation}(): service {service_name} has no method {method!r}; "
-                        f"its methods: {sorted(service_descriptor.methods_by_name)}"
-                    )
-        if message is None:
-            raise TypeError(f"ctx.{operation}() needs the message to send")
-        if descriptor is not None and isinstance(message, Message):
-            expected = descriptor.input_type.full_name
-            if message.DESCRIPTOR.full_name != expected:
-                raise TypeError(
-                    f"ctx.{operation}(): {service_name}.{method_name} takes {expected}, "
-                    f"not {message.DESCRIPTOR.full_name}"
-                )
-        return service_name, method_name, pack(message)
