@@ -1,4 +1,4 @@
-"""Fixtures of the HTTP tests: the echo user function and proxies in front of it (module scope),
+"""Fixtures of the HTTP tests: the echo user function and proxies in front of it (session scope),
 and in-process HTTP APIs over a fake router (see support.py)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class Running:
         return f"http://127.0.0.1:{port}{path}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     tmp: Path = tmp_path_factory.mktemp("http-echo")
     uf = http_echo_user_function(tmp).start()

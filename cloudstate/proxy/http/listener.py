@@ -312,6 +312,7 @@ class ClientPort:
         """Stop listening, let HTTP/1.1 requests in flight finish, close relays."""
         await self.stop_accepting()
         with contextlib.suppress(Exception):
+            self._http1.pre_shutdown()  # idle keep-alive connections close now
             await self._http1.shutdown(grace)
         for connection in list(self.connections):
             connection.close()
