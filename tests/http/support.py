@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from google.api.httpbody_pb2 import HttpBody
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FileDescriptor
 
@@ -63,6 +64,7 @@ class FakeRouter:
     def __init__(self) -> None:
         self.calls: list[tuple[str, bytes, entity_pb2.Metadata | None]] = []
         self.fail_with: ProxyError | None = None
+        self.closed_streams = 0  # server streams whose generator was closed (finished or not)
 
     async def call(
         self, method: object, payload: bytes, metadata: entity_pb2.Metadata | None
@@ -101,18 +103,11 @@ class FakeRouter:
             request = echo_pb2.TickRequest.FromString(requests)
             if request.fail_at == "start":
                 raise ProxyError("ticker refused to start", _status("NOT_FOUND"))
-            for n in range(request.count):
-                if request.fail_at == str(n):
-                    raise ProxyError(f"tick {n} failed", _status("UNAVAILABLE"))
-                await asyncio.sleep(0)
-                if name == "Files":
-                    from google.api.httpbody_pb2 import HttpBody
-
-                    body = HttpBody(content_type="text/plain", data=f"chunk{n};".encode())
-                    yield RouterReply(body.SerializeToString(), first_metadata if n == 0 else None)
-                else:
-                    tick = echo_pb2.Tick(n=n)
-                    yield RouterReply(tick.SerializeToString(), first_metadata if n == 0 else None)
+            try:
+                async for reply in self._ticks(name, request, first_metadata):
+                    yield reply
+            finally:
+                self.closed_streams += 1
             return
         assert not isinstance(requests, bytes)
         total = 0
@@ -123,6 +118,20 @@ class FakeRouter:
                 yield RouterReply(echo_pb2.Tick(n=tick.n * 10).SerializeToString())
         if name == "Sum":
             yield RouterReply(echo_pb2.Tick(n=total).SerializeToString(), first_metadata)
+
+    async def _ticks(
+        self, name: str, request: echo_pb2.TickRequest, first_metadata: entity_pb2.Metadata
+    ) -> AsyncIterator[RouterReply]:
+        for n in range(request.count):
+            if request.fail_at == str(n):
+                raise ProxyError(f"tick {n} failed", _status("UNAVAILABLE"))
+            await asyncio.sleep(0.05 if request.fail_at == "slow" else 0)
+            metadata = first_metadata if n == 0 else None
+            if name == "Files":
+                body = HttpBody(content_type="text/plain", data=f"chunk{n};".encode())
+                yield RouterReply(body.SerializeToString(), metadata)
+            else:
+                yield RouterReply(echo_pb2.Tick(n=n).SerializeToString(), metadata)
 
 
 def _status(name: str) -> object:

@@ -5,6 +5,7 @@ these tests do not depend on."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import struct
@@ -74,6 +75,24 @@ async def test_stream_failure_midway_ends_the_stream_with_an_error(
     assert sse.text.endswith(
         'event: error\ndata: {"code":14,"message":"tick 1 failed","details":[]}\n\n'
     )
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
+async def test_client_going_away_closes_the_router_stream(
+    served: tuple[str, FakeRouter], http2: bool
+) -> None:
+    base, router = served
+    before = router.closed_streams
+    async with httpx.AsyncClient(http1=not http2, http2=http2) as client:
+        async with client.stream("GET", base + "/v1/ticks?count=1000&fail_at=slow") as response:
+            async for line in response.aiter_lines():
+                assert line == "{}"
+                break  # leave after the first tick: the connection/stream is closed
+    for _ in range(200):
+        if router.closed_streams > before:
+            break
+        await asyncio.sleep(0.02)
+    assert router.closed_streams == before + 1
 
 
 async def test_http_body_stream_is_raw_chunks(served: tuple[str, FakeRouter]) -> None:

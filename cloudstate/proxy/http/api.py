@@ -366,6 +366,8 @@ class HttpApi:
                 yield b'{"error":' + body + b"}\n"
             else:
                 raise
+        finally:
+            await _close(replies)  # the client went away or the stream ended: free the call
 
     # -- gRPC-web ------------------------------------------------------------------------
 
@@ -438,7 +440,15 @@ class HttpApi:
         except ProxyError as e:
             yield finish(grpcweb.trailer_frame(code_number(e.status), e.message))
             return
+        finally:
+            await _close(replies)
         yield finish(grpcweb.trailer_frame(0, ""))
+
+
+async def _close(iterator: AsyncIterator[Any]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def _iterate(items: list[bytes]) -> AsyncIterator[bytes]:

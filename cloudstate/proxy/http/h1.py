@@ -63,8 +63,13 @@ async def _send(request: web.BaseRequest, response: HttpResponse) -> web.StreamR
     if response.stream is None:
         return web.Response(status=response.status, body=response.body, headers=headers)
     stream = web.StreamResponse(status=response.status, headers=headers)
-    await stream.prepare(request)
-    async for chunk in response.stream:
-        await stream.write(chunk)
-    await stream.write_eof()
+    try:
+        await stream.prepare(request)
+        async for chunk in response.stream:
+            await stream.write(chunk)
+        await stream.write_eof()
+    finally:
+        aclose = getattr(response.stream, "aclose", None)
+        if aclose is not None:
+            await aclose()  # a client that went away ends the call upstream
     return stream

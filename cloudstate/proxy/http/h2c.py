@@ -162,8 +162,13 @@ class H2Protocol(asyncio.Protocol):
             if response.body:
                 await self._send(stream_id, stream, response.body, end=True)
             return
-        async for chunk in response.stream:
-            await self._send(stream_id, stream, chunk, end=False)
+        try:
+            async for chunk in response.stream:
+                await self._send(stream_id, stream, chunk, end=False)
+        finally:
+            aclose = getattr(response.stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
         self.conn.end_stream(stream_id)
         self._flush()
 
