@@ -44,6 +44,7 @@ protos: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/bench_store.py
+	$(PY) benchmarks/bench_http.py
 	$(PY) benchmarks/bench_valueentity.py
 
 clean:
