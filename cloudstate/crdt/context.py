@@ -61,7 +61,7 @@ class _StateChanges:
     def delete(self) -> None:
         """Delete the CRDT on every replica once the command succeeds (wins over changes).
 
-        The proxy then ends the entity's stream; later commands find no state.
+        The proxy then ends the entity's stream.
         """
         self._check_active("delete")
         self._deleted = True
