@@ -4,7 +4,9 @@ Starts the value-entity shopping cart (``examples/valueentity``) and a proxy on 
 (fsync on commit). For each concurrency it runs two phases over 1,000 carts: **update**
 (``AddItem``: the proxy stores the new cart value before replying) and **get** (``GetCart``: no
 write). Each client sends its next request as soon as the previous one is answered. Records
-throughput, latency percentiles and the proxy's CPU seconds per 1,000 commands. Results go to
+throughput, latency percentiles and the proxy's CPU seconds per 1,000 commands. A last part
+measures ``SqliteStore.save_value`` alone (one writer per entity, conditional on the version it
+wrote last) to show the group commit: values per commit. Results go to
 ``benchmarks/results/valueentity.json`` and a table on stdout.
 
     python benchmarks/bench_valueentity.py [--seconds 4] [--concurrency 1 16 64]
@@ -37,6 +39,8 @@ sys.path.insert(0, str(ROOT / "examples" / "valueentity"))
 
 from valueentity import shoppingcart_pb2, shoppingcart_pb2_grpc  # noqa: E402
 
+from cloudstate.proxy.stores.base import Payload  # noqa: E402
+from cloudstate.proxy.stores.sqlite import SqliteStore  # noqa: E402
 from tests.processes import Process, free_port, proxy, wait_serving  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -128,6 +132,40 @@ async def warm_up(port: int) -> None:
             )
 
 
+async def store_level(directory: Path, concurrency: int, seconds: float) -> dict[str, Any]:
+    """``save_value`` alone: ``concurrency`` writers, each replacing its own entity's value."""
+    store = SqliteStore(directory / f"values-c{concurrency}.db")
+    await store.start()
+    value = Payload("type.googleapis.com/bench.Cart", b"x" * 200)
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def writer(entity_id: str) -> None:
+        version = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            version = await store.save_value("bench", entity_id, value, expected_version=version)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(writer(f"entity-{n}") for n in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        commits, writes = store.commits, store.writes
+    finally:
+        await store.close()
+    latencies.sort()
+    return {
+        "scenario": "sqlite-save-value",
+        "concurrency": concurrency,
+        "ops": len(latencies),
+        "ops_per_s": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "values_per_commit": writes / max(commits, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0)
@@ -165,6 +203,15 @@ def main() -> None:
         finally:
             px.terminate()
             uf.terminate()
+        for concurrency in args.concurrency:
+            result = asyncio.run(store_level(tmp, concurrency, args.seconds))
+            runs.append(result)
+            print(
+                f"store  c={concurrency:<4} {result['ops_per_s']:8.0f} ops/s  "
+                f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
+                f"values/commit {result['values_per_commit']:.1f}",
+                flush=True,
+            )
     report = {
         "machine": {
             "cpus": os.cpu_count(),
