@@ -238,7 +238,8 @@ def main() -> None:
                     print(
                         f"{command:<8} {transport:<17} {result['ops_per_s']:7.0f} ops/s  "
                         f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
-                        f"errors {result['errors']}  proxy cpu/1k {result['proxy_cpu_s_per_1k']:.2f}s",
+                        f"errors {result['errors']}  "
+                        f"proxy cpu/1k {result['proxy_cpu_s_per_1k']:.2f}s",
                         flush=True,
                     )
         finally:
