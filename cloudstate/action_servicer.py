@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -36,6 +37,8 @@ _ANY = "google.protobuf.Any"
 _UNIMPLEMENTED = grpc.StatusCode.UNIMPLEMENTED.value[0]
 _INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT.value[0]
 _INTERNAL = grpc.StatusCode.INTERNAL.value[0]
+#: Loop iterations to wait, at the end of a request stream, for a cancellation (see _payloads).
+_CANCEL_TICKS = 3
 
 Response = action_pb2.ActionResponse
 
@@ -303,6 +306,11 @@ async def _payloads(
     async for command in requests:
         if command.HasField("payload"):
             yield call.decode(command.payload)
+    # grpc.aio ends the request stream the same way when the proxy half-closes it and when it
+    # cancels the call; a cancellation reaches this task a moment later. Waiting a few loop
+    # iterations lets it arrive here, so the handler sees a cancellation, not a completed stream.
+    for _ in range(_CANCEL_TICKS):
+        await asyncio.sleep(0)
 
 
 async def _write_all(call: _Call, context: Any, values: Any) -> None:

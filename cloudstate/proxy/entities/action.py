@@ -44,6 +44,9 @@ from cloudstate.proxy.stores.base import Store
 
 log = logging.getLogger(__name__)
 
+#: Loop iterations a request pump waits for a client cancellation before half-closing.
+_CANCEL_TICKS = 3
+
 
 def outcome_of(response: action_pb2.ActionResponse) -> Outcome:
     """The router's view of an ``ActionResponse`` (an unset response means "no reply")."""
@@ -209,6 +212,7 @@ class _RequestPump:
         header = action_pb2.ActionCommand(service_name=method.service.name, name=method.name)
         if metadata is not None:
             header.metadata.CopyFrom(metadata)
+        self._owner = asyncio.current_task()
         self._task = asyncio.create_task(self._run(header), name=f"requests of {_name(method)}")
 
     async def _run(self, header: action_pb2.ActionCommand) -> None:
@@ -220,6 +224,8 @@ class _RequestPump:
                 await call.write(
                     action_pb2.ActionCommand(payload=any_pb2.Any(type_url=type_url, value=request))
                 )
+            if await self._consumer_cancelled():
+                return  # the client cancelled: the consumer cancels the call, no half-close
             await call.done_writing()
         except asyncio.CancelledError:
             raise
@@ -228,6 +234,22 @@ class _RequestPump:
                 return  # the user function's side ended: the reading side reports why
             self.error = error
             call.cancel()
+
+    async def _consumer_cancelled(self) -> bool:
+        """Whether the task consuming the responses is being cancelled.
+
+        grpc.aio ends a server's request stream the same way when the client half-closes and when
+        it cancels; the cancellation reaches the handler's task a moment later. Looking for it for
+        a few loop iterations before half-closing keeps a cancelled client call from reaching the
+        user function as a completed request stream (almost always; a late cancellation still
+        cancels the user function's stream right after).
+        """
+        owner = self._owner
+        for _ in range(_CANCEL_TICKS):
+            if owner is None or owner.done() or owner.cancelling():
+                return owner is not None
+            await asyncio.sleep(0)
+        return owner is not None and (owner.done() or owner.cancelling() > 0)
 
     async def stop(self) -> None:
         self._task.cancel()
