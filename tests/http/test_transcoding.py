@@ -179,6 +179,15 @@ CASES = [
         "bad-json", "POST", "/v1/echo/a", body=b"{nope", status=400, code=3, error="not valid JSON"
     ),
     Case("json-not-object", "POST", "/v1/echo/a", body=[1], status=400, error="JSON object"),
+    Case("json-too-deep", "POST", "/v1/echo/a", body=b"[" * 100_000, status=400, error="JSON"),
+    Case(
+        "json-deep-struct",
+        "POST",
+        "/v1/echo/a",
+        body=b'{"labels": ' + b'{"a": ' * 2000 + b"1" + b"}" * 2001,
+        status=400,
+        error="request body",
+    ),
     Case(
         "unknown-body-field",
         "POST",

@@ -106,7 +106,7 @@ def _merge_body(
         return  # an empty body is an empty message
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise BadRequest(f"request body for {where} is not valid JSON: {e}") from None
     if binding.body == "*":
         if not isinstance(document, dict):
@@ -118,7 +118,7 @@ def _merge_body(
         document = {binding.body: document}
     try:
         json_format.ParseDict(document, message, descriptor_pool=pool)
-    except json_format.ParseError as e:
+    except (json_format.ParseError, RecursionError) as e:
         raise BadRequest(f"request body for {where}: {e}") from None
 
 
