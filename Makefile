@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_store.py
 	$(PY) benchmarks/bench_http.py
 	$(PY) benchmarks/bench_valueentity.py
+	$(PY) benchmarks/bench_postgres.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,12 @@ An entity type (event sourced, value entity, ...) subclasses two classes:
      (command ids restart at 1);
   4. **passivates** after the idle timeout: it unregisters itself *synchronously* (before any
      await, so a new command finds either this live actor or none) and half-closes the stream.
+  5. **catches up** when the store is shared by several proxy nodes (``Store.shared``): a reply
+     that writes is conditional on the state the actor holds, and a reply that writes nothing is
+     released only after :meth:`EntityActor._is_current` confirmed that state is still the stored
+     one. Otherwise another node changed the entity: the command goes back to the head of the
+     queue and runs again on a fresh stream with the latest state (bounded, with jittered
+     backoff; then ABORTED). See docs/scale-out.md.
 
 A crash inside the loop fails every waiting command instead of leaving clients hanging.
 """
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import random
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable
@@ -44,9 +51,17 @@ from cloudstate.proxy.errors import (
     UserFunctionUnavailable,
 )
 from cloudstate.proxy.model import MethodModel, ServiceModel
-from cloudstate.proxy.stores.base import ConcurrentWriteError, Store, StoreError
+from cloudstate.proxy.stores.base import (
+    ConcurrentWriteError,
+    Store,
+    StoreError,
+    WriteOutcomeUnknown,
+)
 
 log = logging.getLogger(__name__)
+
+#: Times a command is re-run on the latest state after another node changed its entity first.
+MAX_CONFLICT_RETRIES = 20
 
 ReportError = Callable[[str], Awaitable[None]]
 
@@ -156,6 +171,7 @@ class EntityActor(ABC, Generic[ManagerT]):
         self._stopping = False
         self._call: Any = None
         self._command_id = 0
+        self._conflicts = 0  # consecutive catch-ups: the backoff before the next activation
         self.task = asyncio.create_task(
             self._run(), name=f"entity {self.persistence_id}|{entity_id}"
         )
@@ -180,6 +196,14 @@ class EntityActor(ABC, Generic[ManagerT]):
 
         Returns False if the stream must be restarted (the subclass then cancels it).
         """
+
+    async def _is_current(self) -> bool:
+        """True if the state this actor's stream holds is still the latest stored one.
+
+        Only asked when the store is shared by several nodes; entity types whose replies always
+        write (conditionally) need not override it.
+        """
+        return True
 
     # -- the machinery ------------------------------------------------------------------------
 
@@ -222,6 +246,9 @@ class EntityActor(ABC, Generic[ManagerT]):
     async def _run(self) -> None:
         try:
             while True:
+                if self._conflicts:
+                    # Lost a race with another node: let it finish before catching up.
+                    await asyncio.sleep(random.uniform(0, 0.002 * min(self._conflicts, 10)))
                 try:
                     await self._activate()
                 except ProxyError as error:
@@ -265,6 +292,7 @@ class EntityActor(ABC, Generic[ManagerT]):
                 continue
             if not await self._process(command):
                 return Next.RESTART
+            self._conflicts = 0
 
     async def _process(self, command: PendingCommand) -> bool:
         """Run one command; False if the stream must be restarted."""
@@ -339,24 +367,64 @@ class EntityActor(ABC, Generic[ManagerT]):
             return False
         return await self._apply_reply(command, out.reply)
 
-    def _write_failed(self, command: PendingCommand, error: StoreError, what: str) -> bool:
-        """Fail ``command`` after a lost store write of ``what`` and cancel the stream (the user
-        function's state now holds changes the store does not). Returns False (restart)."""
-        if isinstance(error, ConcurrentWriteError):
-            command.fail(
-                ProxyError(
-                    f"{self._describe()} was changed concurrently elsewhere; retry ({error})",
-                    grpc.StatusCode.ABORTED,
-                )
-            )
-        else:
-            log.error("store write failed for %s: %s", self._describe(), error)
+    async def _confirm_current(self, command: PendingCommand) -> bool:
+        """Before releasing a reply that writes nothing: on a shared store, check that the state
+        it was computed from is still the latest. If not, ``command`` is queued to run again on
+        the latest state and False is returned (restart); the caller then returns False."""
+        if not self.manager.store.shared:
+            return True
+        try:
+            current = await self._is_current()
+        except StoreError as error:
+            log.error("store read failed for %s: %s", self._describe(), error)
             command.fail(
                 StoreUnavailable(
-                    f"could not persist {what} of {self._describe()}: {error}; "
-                    "the command was not applied"
+                    f"could not confirm the state of {self._describe()} is current: {error}; retry"
                 )
             )
+            self._call.cancel()
+            return False
+        if current:
+            return True
+        return self._retry_on_latest(command, "another node changed it")
+
+    def _retry_on_latest(self, command: PendingCommand, why: str) -> bool:
+        """Queue ``command`` to run again first, on a fresh stream with the latest state; fail it
+        with ABORTED once it has lost :data:`MAX_CONFLICT_RETRIES` races. Returns False."""
+        self._call.cancel()
+        self._conflicts += 1
+        if command.attempts < MAX_CONFLICT_RETRIES:
+            command.attempts += 1
+            log.debug("%s: %s; re-running %s", self._describe(), why, command.method.name)
+            self._queue.appendleft(command)
+            return False
+        command.fail(
+            ProxyError(
+                f"{self._describe()} was changed concurrently on other proxy nodes "
+                f"{command.attempts + 1} times while {command.method.name} ran ({why}); "
+                "nothing was applied, retry",
+                grpc.StatusCode.ABORTED,
+            )
+        )
+        return False
+
+    def _write_failed(self, command: PendingCommand, error: StoreError, what: str) -> bool:
+        """Fail ``command`` after a lost store write of ``what`` and cancel the stream (the user
+        function's state now holds changes the store does not). Returns False (restart).
+
+        A lost conditional write (another node wrote first) re-runs the command on the latest
+        state instead (:meth:`_retry_on_latest`)."""
+        if isinstance(error, ConcurrentWriteError):
+            return self._retry_on_latest(command, str(error))
+        log.error("store write failed for %s: %s", self._describe(), error)
+        outcome = (
+            "check whether the command took effect before retrying"
+            if isinstance(error, WriteOutcomeUnknown)
+            else "the command was not applied"
+        )
+        command.fail(
+            StoreUnavailable(f"could not persist {what} of {self._describe()}: {error}; {outcome}")
+        )
         self._call.cancel()
         return False
 

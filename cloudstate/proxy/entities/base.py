@@ -87,6 +87,8 @@ class PendingCommand:
     payload: bytes
     metadata: entity_pb2.Metadata | None
     future: asyncio.Future[Outcome]
+    #: How often the command was re-run because another proxy node changed its entity first.
+    attempts: int = 0
 
     def payload_any(self) -> any_pb2.Any:
         return any_pb2.Any(type_url=self.method.input_type_url, value=self.payload)

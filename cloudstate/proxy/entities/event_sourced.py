@@ -11,6 +11,9 @@ The queue, the one-at-a-time loop, passivation and restarts are the shared machi
 3. **Restart** — besides the shared causes (broken stream, timeout, top-level failure), a failure
    with ``restart`` or a lost journal write ends the stream; the command in flight fails (nothing
    of it was persisted) and the next command replays into a fresh stream.
+4. **Several nodes** — the append is conditional on the sequence this actor replayed to; a reply
+   that journals nothing is released only if the journal's highest sequence is still that one.
+   Otherwise the command re-runs on a fresh stream replayed to the latest sequence.
 """
 
 from __future__ import annotations
@@ -100,11 +103,21 @@ class EventSourcedEntity(EntityActor[EventSourcedEntities]):
     def _command_in(self, command: entity_pb2.Command) -> event_sourced_pb2.EventSourcedStreamIn:
         return StreamIn(command=command)
 
+    async def _is_current(self) -> bool:
+        return (
+            await self.manager.store.highest_sequence(self.persistence_id, self.entity_id)
+            == self._sequence
+        )
+
     async def _apply_reply(
         self, command: PendingCommand, reply: event_sourced_pb2.EventSourcedReply
     ) -> bool:
         action = reply.client_action
-        if action.WhichOneof("action") == "failure":
+        failed = action.WhichOneof("action") == "failure"
+        # Several nodes: an answer that journals nothing must come from the latest state.
+        if (failed or not reply.events) and not await self._confirm_current(command):
+            return False
+        if failed:
             command.fail(failure_error(action.failure, self.manager.settings.failure_status))
             if action.failure.restart:
                 # The user function's state includes events it then discarded: replay.

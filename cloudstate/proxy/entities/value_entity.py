@@ -12,7 +12,10 @@ The queue, the one-at-a-time loop, passivation and restarts are the shared machi
    an error and any state action sent with it is ignored. ``restart`` in the failure is honoured
    (the user function says its in-memory state is no longer trustworthy): the stream is replaced
    and the next command starts from the stored value.
-4. **Protocol violations** — an ``update`` without a value or a state action that is neither
+4. **Several nodes** — the write is conditional on the version this actor loaded or wrote; a
+   reply that writes nothing is released only if the stored value still has that version.
+   Otherwise the command re-runs on a fresh stream initialised with the latest value.
+5. **Protocol violations** — an ``update`` without a value or a state action that is neither
    update nor delete (empty, or a kind this proxy does not know) is reported to the user
    function, fails the command with INTERNAL, writes nothing and restarts the entity.
 """
@@ -70,6 +73,7 @@ class ValueEntity(EntityActor[ValueEntities]):
         super().__init__(manager, entity_id)
         # The stored version this actor last read or wrote: the condition of its next write.
         self._version = 0
+        self._has_value = False  # whether the state the user function holds is a value or none
 
     async def _activate(self) -> None:
         try:
@@ -81,6 +85,7 @@ class ValueEntity(EntityActor[ValueEntities]):
         )
         init.state.SetInParent()  # always present, even when there is no value
         self._version = 0
+        self._has_value = stored is not None
         if stored is not None:
             init.state.value.type_url = stored.payload.type_url
             init.state.value.value = stored.payload.value
@@ -90,12 +95,24 @@ class ValueEntity(EntityActor[ValueEntities]):
     def _command_in(self, command: entity_pb2.Command) -> value_entity_pb2.ValueEntityStreamIn:
         return StreamIn(command=command)
 
+    async def _is_current(self) -> bool:
+        stored = await self.manager.store.load_value(self.persistence_id, self.entity_id)
+        if stored is None:
+            return not self._has_value  # none here and none stored: the same state
+        return self._has_value and stored.version == self._version
+
     async def _apply_reply(
         self, command: PendingCommand, reply: value_entity_pb2.ValueEntityReply
     ) -> bool:
         action = reply.client_action
         name = command.method.name
-        if action.WhichOneof("action") == "failure":
+        failed = action.WhichOneof("action") == "failure"
+        # Several nodes: an answer that writes nothing must come from the latest state.
+        if (failed or not reply.HasField("state_action")) and not await self._confirm_current(
+            command
+        ):
+            return False
+        if failed:
             # A failed command changes nothing: a state action sent with it is ignored.
             command.fail(failure_error(action.failure, self.manager.settings.failure_status))
             if action.failure.restart:
@@ -133,6 +150,7 @@ class ValueEntity(EntityActor[ValueEntities]):
                 )
             except StoreError as e:
                 return self._write_failed(command, e, "the new state")
+            self._has_value = value is not None
         command.succeed(Outcome(action, list(reply.side_effects)))
         return True
 

@@ -46,6 +46,11 @@ class ConcurrentWriteError(StoreError):
         self.actual = actual
 
 
+class WriteOutcomeUnknown(StoreError):
+    """The connection to the database broke while a write was committing: it may or may not have
+    been applied. Readers find out by reading (an entity actor re-reads its state anyway)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Payload:
     """A serialized protobuf ``Any``: its type URL and bytes."""

@@ -39,7 +39,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
@@ -49,6 +49,7 @@ from cloudstate.proxy.stores.base import (
     StoredSnapshot,
     StoredValue,
     StoreError,
+    WriteOutcomeUnknown,
 )
 from cloudstate.proxy.stores.postgres_schema import (
     JOURNAL_LOCK_NAME,
@@ -91,7 +92,9 @@ def _is_connection_error(error: BaseException) -> bool:
         return True
     if asyncpg is None:
         return False
-    if isinstance(error, asyncpg.InterfaceError):  # includes ConnectionDoesNotExistError
+    if isinstance(error, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError):
+        # ConnectionDoesNotExistError, or a connection left in a broken state by the server
+        # closing it while idle (e.g. pg_terminate_backend).
         return True
     if isinstance(error, asyncpg.PostgresError):
         state = getattr(error, "sqlstate", "") or ""
@@ -188,9 +191,9 @@ class PostgresStore(Store):
                     raise ValueError(f"bad {key}={value!r} in the store URL: {error}") from None
             else:
                 passed.append((key, value))
-        dsn = urlunsplit(
-            ("postgresql", parts.netloc, parts.path, urlencode(passed), parts.fragment)
-        )
+        # Built by hand: urlunsplit drops the "//" of an empty host, which libpq URLs need.
+        query = urlencode(passed)
+        dsn = f"postgresql://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
         return cls(dsn, **{**own, **options})
 
     def __repr__(self) -> str:
@@ -315,7 +318,9 @@ class PostgresStore(Store):
     async def _commit(self, batch: list[_Request]) -> None:
         ordered = sorted(batch, key=lambda r: (r.kind, r.key))
         isolated = False
-        for attempt in range(1, _BATCH_ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             committing = False
             try:
                 async with self._pool.acquire() as connection:
@@ -334,8 +339,9 @@ class PostgresStore(Store):
                     await transaction.commit()
             except Exception as error:
                 retry = False
+                failure: StoreError
                 if committing and _is_connection_error(error):
-                    failure = StoreError(
+                    failure = WriteOutcomeUnknown(
                         f"the connection to PostgreSQL broke while committing ({error}); "
                         "the write may or may not have been applied"
                     )
@@ -351,9 +357,12 @@ class PostgresStore(Store):
                 ):
                     # Something in one request is wrong (e.g. bad text): find it with savepoints.
                     isolated = True
+                    attempt -= 1  # not a failed attempt: the next run tells which request
                     continue
                 else:
                     failure = StoreError(f"write to PostgreSQL failed: {_describe(error)}")
+                if _is_connection_error(error):
+                    await self._expire_connections()
                 if retry:
                     log.info("retrying a write batch after: %s", _describe(error))
                     await asyncio.sleep(0.05 * attempt)
@@ -367,6 +376,12 @@ class PostgresStore(Store):
             for request, result in zip(ordered, results, strict=True):
                 _settle(request.future, result)
             return
+
+    async def _expire_connections(self) -> None:
+        """After a lost connection the pool's other idle connections are likely dead too (server
+        restart, failover): have them all replaced on their next use."""
+        if self._pool is not None:
+            await self._pool.expire_connections()
 
     async def _run_pipelined(
         self, connection: Any, ordered: list[_Request]
@@ -418,8 +433,10 @@ class PostgresStore(Store):
                 async with self._pool.acquire() as connection:
                     return await query(connection)
             except Exception as error:
-                if attempt == 1 and _is_connection_error(error) and not self._closed:
-                    continue  # a stale pooled connection: try once more on a fresh one
+                if _is_connection_error(error):
+                    await self._expire_connections()
+                    if attempt == 1 and not self._closed:
+                        continue  # the pool's connections were stale: once more on a fresh one
                 raise StoreError(f"read from PostgreSQL failed: {_describe(error)}") from error
         raise AssertionError("unreachable")  # pragma: no cover
 
