@@ -17,6 +17,7 @@ restarts the instance from its replicated state.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -39,6 +40,7 @@ from cloudstate.replies import reply_payload
 log = logging.getLogger(__name__)
 
 _NOT_FOUND_CODE = grpc.StatusCode.UNIMPLEMENTED.value[0]
+_ENDED_REMEMBERED = 1024
 Out = crdt_pb2.CrdtStreamOut
 
 
@@ -75,7 +77,9 @@ class _Instance:
         self._state = state
         self._any_support = any_support
         self._subscriptions: dict[int, _Subscription] = {}
-        self._streamed_ids: set[int] = set()
+        # Streamed commands whose stream ended on our side (end_stream, failure, no callbacks,
+        # delete): the proxy may still cancel them, which is answered. Bounded: oldest forgotten.
+        self._ended: OrderedDict[int, None] = OrderedDict()
 
     # -- _LiveEntity protocol (used by the contexts) --------------------------------------------
 
@@ -104,10 +108,14 @@ class _Instance:
     def delete(self) -> None:
         """The CRDT was deleted: forget it and every open stream (nothing is answered)."""
         self._state = None
-        self._subscriptions.clear()
+        for command_id in list(self._subscriptions):
+            self._end(command_id)
 
     async def handle_command(self, command: entity_pb2.Command) -> list[Out]:
         handler = self.entity.command_handlers.get(command.name)
+        if command.streamed:  # ended unless it subscribes below
+            self._ended[command.id] = None
+            self._forget_old_ends()
         if handler is None:
             return [
                 _failure_reply(
@@ -116,8 +124,6 @@ class _Instance:
                     _NOT_FOUND_CODE,
                 )
             ]
-        if command.streamed:
-            self._streamed_ids.add(command.id)
         message = self._any_support.unpack(command.payload)
         ctx = CrdtCommandContext(self, command)
         state = self._state
@@ -163,18 +169,21 @@ class _Instance:
         if changed:  # the others hear of the change; the new subscription starts after it
             out.extend(await self._notify())
         if subscription is not None:
+            self._ended.pop(command.id, None)
             self._subscriptions[command.id] = subscription
         return out
 
     async def cancel(self, cancelled: entity_pb2.StreamCancelled) -> list[Out]:
         """A streamed command's client went away: run its ``on_cancel`` callback, if any."""
         command_id = cancelled.id
-        if command_id not in self._streamed_ids:
-            raise _protocol_error(
-                f"stream_cancelled for command id {command_id}, which is not a streamed command "
-                "of this entity"
-            )
         subscription = self._subscriptions.pop(command_id, None)
+        if subscription is None:
+            if command_id not in self._ended:
+                raise _protocol_error(
+                    f"stream_cancelled for command id {command_id}, which is not a streamed "
+                    "command of this entity"
+                )
+            del self._ended[command_id]
         response = crdt_pb2.CrdtStreamCancelledResponse(command_id=command_id)
         if subscription is None or subscription.on_cancel is None:
             return [Out(stream_cancelled_response=response)]
@@ -193,6 +202,16 @@ class _Instance:
         return out
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _end(self, command_id: int) -> None:
+        """The stream of a streamed command ended on our side."""
+        self._subscriptions.pop(command_id, None)
+        self._ended[command_id] = None
+        self._forget_old_ends()
+
+    def _forget_old_ends(self) -> None:
+        while len(self._ended) > _ENDED_REMEMBERED:
+            self._ended.popitem(last=False)
 
     def _callback(self, function: Any, command_name: str, *, cancel: bool) -> Handler | None:
         return None if function is None else self.entity.callback(function, command_name, cancel)
@@ -239,7 +258,7 @@ class _Instance:
                 )
             message = crdt_pb2.CrdtStreamedMessage(command_id=command_id)
             if failure is not None:
-                del self._subscriptions[command_id]
+                self._end(command_id)
                 message.client_action.failure.CopyFrom(
                     entity_pb2.Failure(
                         command_id=command_id,
@@ -263,7 +282,7 @@ class _Instance:
             message.side_effects.extend(ctx._effects)
             if ctx._ended:
                 message.end_stream = True
-                del self._subscriptions[command_id]
+                self._end(command_id)
             if message.HasField("client_action") or message.side_effects or message.end_stream:
                 out.append(Out(streamed_message=message))
         return out

@@ -142,12 +142,15 @@ async def test_an_on_change_callback_may_forward(crdt_stream: Streams) -> None:
 
 async def test_end_stream_in_the_handler_replies_not_streamed(crdt_stream: Streams) -> None:
     stream = await crdt_stream("GCounter-p11", PROBE).init(gcounter(1))
-    command_id = await probe(stream, "EndAtOnce", streamed=True)
-    await stream.expect(reply(command_id, R(gc(1))))
+    ended = await probe(stream, "EndAtOnce", streamed=True)
+    await stream.expect(reply(ended, R(gc(1))))
     await stream.delta(gcounter(1))  # no subscription: nothing is streamed
     command_id = await probe(stream, "Create")
     await stream.expect(reply(command_id, R(gc(2))))
-    await stream.close()
+    await stream.cancel(ended)  # the proxy may still cancel it: answered, once
+    await stream.expect(cancelled(ended))
+    await stream.cancel(ended)
+    assert "not a streamed command" in (await stream.expect_failure()).description
 
 
 async def test_an_on_cancel_callback_may_delete_with_effects(crdt_stream: Streams) -> None:
@@ -182,6 +185,19 @@ async def test_connection_tracking_with_a_vote(crdt_stream: Streams) -> None:
     await stream.cancel(monitor)
     await stream.expect(cancelled(monitor))
     await check(stream, [pb.RequestAction(delete={})], vt(False, 0, 1), delete=True)
+    await stream.close()
+
+
+async def test_a_deletion_ends_the_open_streams(crdt_stream: Streams) -> None:
+    stream = await crdt_stream("GCounter-p17").init(gcounter(1))
+    watcher = await stream.send("ProcessStreamed", StreamedRequest(id="x"), streamed=True)
+    await stream.expect(reply(watcher, R(gc(1)), streamed=True))
+    await stream.delete()  # replicated deletion: no output, the stream is over
+    await stream.delta(gcounter(4))  # (re-created elsewhere) nobody is notified
+    command_id = await send(stream)
+    await stream.expect(reply(command_id, R(gc(4))))
+    await stream.cancel(watcher)
+    await stream.expect(cancelled(watcher))
     await stream.close()
 
 
