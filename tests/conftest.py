@@ -20,23 +20,12 @@ from pathlib import Path
 import pytest
 
 from tests import postgres_server
+from tests.backends import BACKENDS, new_store_url, schema_url
 from tests.processes import SHOPPINGCART_DIR, Process, proxy, wait_serving
 
 # The example's generated code and entity are imported as `shoppingcart.*`, as users do.
 if str(SHOPPINGCART_DIR) not in sys.path:
     sys.path.insert(0, str(SHOPPINGCART_DIR))
-
-
-BACKENDS = tuple(
-    name.strip()
-    for name in os.environ.get("CLOUDSTATE_TEST_BACKENDS", "sqlite,postgresql").split(",")
-    if name.strip()
-)
-
-
-def schema_url(base: str, schema: str) -> str:
-    """``base`` (a PostgreSQL URL) with ``schema`` selected: a private, empty store."""
-    return f"{base}{'&' if '?' in base else '?'}schema={schema}"
 
 
 @pytest.fixture(scope="session")
@@ -73,11 +62,7 @@ def store_backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def store_url(store_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """The store URL proxies of this test use by default: a fresh store of ``store_backend``."""
-    if store_backend == "sqlite":
-        return f"sqlite:///{tmp_path}/proxy.db"
-    if store_backend == "postgresql":
-        return str(request.getfixturevalue("fresh_postgres_url"))
-    raise ValueError(f"unknown store backend {store_backend!r} in CLOUDSTATE_TEST_BACKENDS")
+    return new_store_url(store_backend, tmp_path, request)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
-"""The value-entity shopping cart end to end: SDK user function + proxy + SQLite, real processes.
+"""The value-entity shopping cart end to end: SDK user function + proxy + store, real processes.
 
-The stored value is checked directly in the proxy's SQLite file (through ``SqliteStore``), not
-only through the service.
+The stored value is checked directly in the proxy's store (through ``open_store``), not only
+through the service. Every test runs on each store backend (``store_url``: SQLite, PostgreSQL).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import grpc
 import httpx
 import pytest
 
-from cloudstate.proxy.stores.base import StoredValue
-from cloudstate.proxy.stores.sqlite import SqliteStore
+from cloudstate.proxy.stores.base import StoredValue, open_store
 from tests.processes import ROOT, Process, free_port, proxy, wait_serving
 
 VALUE_ENTITY_DIR = ROOT / "examples" / "valueentity"
@@ -55,17 +54,18 @@ def cart_uf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "proxy.db"
+def db(store_url: str) -> str:
+    """This test's store URL (a SQLite file or a PostgreSQL schema)."""
+    return store_url
 
 
 @pytest.fixture
-def start_sqlite_proxy(tmp_path: Path, db: Path) -> Iterator[Callable[..., Process]]:
-    """``start_sqlite_proxy(uf_port, *flags)``: a proxy on this test's SQLite file."""
+def start_sqlite_proxy(tmp_path: Path, db: str) -> Iterator[Callable[..., Process]]:
+    """``start_sqlite_proxy(uf_port, *flags)``: a proxy on this test's store (``db``)."""
     started: list[Process] = []
 
     def start(uf_port: int, *flags: str) -> Process:
-        process = proxy(tmp_path, uf_port, f"sqlite:///{db}", *flags).start()
+        process = proxy(tmp_path, uf_port, db, *flags).start()
         started.append(process)
         try:
             wait_serving(process.port)
@@ -78,12 +78,11 @@ def start_sqlite_proxy(tmp_path: Path, db: Path) -> Iterator[Callable[..., Proce
         process.terminate()
 
 
-def stored(db: Path, user: str) -> StoredValue | None:
-    """The cart of ``user`` as the proxy's SQLite file holds it."""
+def stored(db: str, user: str) -> StoredValue | None:
+    """The cart of ``user`` as the proxy's store holds it."""
 
     async def read() -> StoredValue | None:
-        store = SqliteStore.from_url(f"sqlite:///{db}")
-        await store.start()
+        store = await open_store(db)
         try:
             return await store.load_value(PID, user)
         finally:
@@ -92,7 +91,7 @@ def stored(db: Path, user: str) -> StoredValue | None:
     return asyncio.run(read())
 
 
-def stored_items(db: Path, user: str) -> list[tuple[str, int]] | None:
+def stored_items(db: str, user: str) -> list[tuple[str, int]] | None:
     value = stored(db, user)
     if value is None:
         return None
@@ -133,7 +132,7 @@ class Cart:
 
 
 def test_create_update_delete_and_read_after_delete(
-    db: Path, cart_uf: Process, start_sqlite_proxy: Callable[..., Process]
+    db: str, cart_uf: Process, start_sqlite_proxy: Callable[..., Process]
 ) -> None:
     cart = Cart(start_sqlite_proxy(cart_uf.port).port)
     assert cart.items("alice") == []
@@ -163,7 +162,7 @@ def test_create_update_delete_and_read_after_delete(
 
 
 def test_a_failed_command_leaves_the_stored_value_untouched(
-    db: Path, cart_uf: Process, start_sqlite_proxy: Callable[..., Process]
+    db: str, cart_uf: Process, start_sqlite_proxy: Callable[..., Process]
 ) -> None:
     cart = Cart(start_sqlite_proxy(cart_uf.port).port)
     cart.add("carol", "tea", 2)
@@ -185,7 +184,7 @@ def test_a_failed_command_leaves_the_stored_value_untouched(
 
 
 def test_state_survives_a_proxy_sigkill_under_load(
-    db: Path, cart_uf: Process, start_sqlite_proxy: Callable[..., Process]
+    db: str, cart_uf: Process, start_sqlite_proxy: Callable[..., Process]
 ) -> None:
     """Every acknowledged update is in the SQLite file after the proxy is SIGKILLed mid-load;
     at most the one update per client that was in flight may be there without an ack."""
@@ -230,7 +229,7 @@ def test_state_survives_a_proxy_sigkill_under_load(
 
 
 def test_100_clients_updating_10_entities_sum_up(
-    db: Path, cart_uf: Process, start_sqlite_proxy: Callable[..., Process]
+    db: str, cart_uf: Process, start_sqlite_proxy: Callable[..., Process]
 ) -> None:
     """100 concurrent clients (one channel each) add random quantities to 10 carts; every final
     quantity is the sum of that cart's acknowledged additions — no update lost or doubled."""
@@ -265,7 +264,7 @@ def test_100_clients_updating_10_entities_sum_up(
 
 
 def test_create_update_delete_and_read_after_delete_over_http(
-    db: Path, cart_uf: Process, start_sqlite_proxy: Callable[..., Process]
+    db: str, cart_uf: Process, start_sqlite_proxy: Callable[..., Process]
 ) -> None:
     """The same life cycle through the HTTP/JSON API of the example's ``/ve/...`` annotations."""
     port = start_sqlite_proxy(cart_uf.port).port

@@ -18,8 +18,8 @@ import grpc
 import httpx
 import pytest
 
-from cloudstate.proxy.stores.base import StoredValue
-from cloudstate.proxy.stores.sqlite import SqliteStore
+from cloudstate.proxy.stores.base import StoredValue, open_store
+from tests.backends import BACKENDS, new_store_url
 from tests.processes import ROOT, Process, free_port, proxy, wait_serving
 
 RAWUF_DIR = ROOT / "tests" / "rawuf"
@@ -45,8 +45,8 @@ def value_user_function(tmp: Path, *flags: str) -> Process:
     )
 
 
-def start_proxy(tmp: Path, uf_port: int, db: Path) -> Process:
-    process = proxy(tmp, uf_port, f"sqlite:///{db}").start()
+def start_proxy(tmp: Path, uf_port: int, db: str) -> Process:
+    process = proxy(tmp, uf_port, db).start()
     try:
         wait_serving(process.port)
     except TimeoutError as e:
@@ -56,10 +56,10 @@ def start_proxy(tmp: Path, uf_port: int, db: Path) -> Process:
 
 
 class Setup:
-    """A raw value-entity user function, a proxy on a SQLite file, and a client."""
+    """A raw value-entity user function, a proxy on a store (``db``: its URL), and a client."""
 
-    def __init__(self, tmp: Path, *flags: str) -> None:
-        self.db = tmp / "proxy.db"
+    def __init__(self, tmp: Path, db: str, *flags: str) -> None:
+        self.db = db
         self.uf = value_user_function(tmp, *flags).start()
         self.proxy = start_proxy(tmp, self.uf.port, self.db)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.proxy.port}")
@@ -86,8 +86,7 @@ class Setup:
 
     def stored(self, register: str) -> StoredValue | None:
         async def read() -> StoredValue | None:
-            store = SqliteStore.from_url(f"sqlite:///{self.db}")
-            await store.start()
+            store = await open_store(self.db)
             try:
                 return await store.load_value(PID, register)
             finally:
@@ -108,9 +107,12 @@ class Setup:
         self.uf.terminate()
 
 
-@pytest.fixture(scope="module")
-def raw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    setup = Setup(tmp_path_factory.mktemp("ve-raw"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def raw(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Setup]:
+    tmp = tmp_path_factory.mktemp("ve-raw")
+    setup = Setup(tmp, new_store_url(request.param, tmp, request))
     yield setup
     setup.close()
 
@@ -199,8 +201,8 @@ def test_a_bad_reply_fails_clearly_restarts_the_entity_and_stores_nothing(
     )
 
 
-def test_passivation_reloads_the_stored_value(tmp_path: Path) -> None:
-    setup = Setup(tmp_path, "--passivation-ms", "200")
+def test_passivation_reloads_the_stored_value(tmp_path: Path, store_url: str) -> None:
+    setup = Setup(tmp_path, store_url, "--passivation-ms", "200")
     try:
         setup.set("r-passive", 9)
         time.sleep(1.0)  # well past the 200 ms idle timeout: the entity is passivated

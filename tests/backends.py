@@ -1,0 +1,32 @@
+"""Store backends the end-to-end tests run on, and fresh stores of each (see tests/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+BACKENDS = tuple(
+    name.strip()
+    for name in os.environ.get("CLOUDSTATE_TEST_BACKENDS", "sqlite,postgresql").split(",")
+    if name.strip()
+)
+
+
+def schema_url(base: str, schema: str) -> str:
+    """``base`` (a PostgreSQL URL) with ``schema`` selected: a private, empty store."""
+    return f"{base}{'&' if '?' in base else '?'}schema={schema}"
+
+
+def new_store_url(backend: str, directory: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty store of ``backend``: a SQLite file in ``directory`` or a new PostgreSQL
+    schema. For fixtures of any scope (module-scoped ones parametrise with ``BACKENDS``)."""
+    if backend == "sqlite":
+        return f"sqlite:///{directory}/proxy.db"
+    if backend == "postgresql":
+        return schema_url(
+            str(request.getfixturevalue("postgres_url")), f"t_{uuid.uuid4().hex[:16]}"
+        )
+    raise ValueError(f"unknown store backend {backend!r} in CLOUDSTATE_TEST_BACKENDS")
