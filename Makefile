@@ -7,7 +7,7 @@ PORT ?= 9000
 # Parallel test workers (xdist); the suite is sized for a 2-core machine.
 WORKERS ?= 2
 
-.PHONY: install run test lint protos protos-check bench clean
+.PHONY: install run run-actions test lint protos protos-check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ run: $(STAMP)
 	@echo "Ctrl-C stops it; the carts stay in data/shoppingcart.db."
 	$(VENV)/bin/cloudstate run shoppingcart.shopping_cart --path examples/shoppingcart \
 		--port $(PORT) --store sqlite:///data/shoppingcart.db
+
+## run-actions: the actions example (stateless actions in front of the cart), gRPC/HTTP on $(PORT)
+run-actions: $(STAMP)
+	@mkdir -p data
+	@echo "Starting the actions example on port $(PORT). In another terminal try:"
+	@echo "  $(PY) examples/actions/client.py --port $(PORT) add alice apple 3"
+	@echo "  $(PY) examples/actions/client.py --port $(PORT) catalog --delay-ms 300"
+	@echo "  curl -N -H 'Accept: text/event-stream' localhost:$(PORT)/actions/catalog"
+	$(VENV)/bin/cloudstate run cartactions.main --path examples/actions \
+		--port $(PORT) --store sqlite:///data/actions.db
 
 ## test: lint, type-check, generated-code check and the whole suite
 test: $(STAMP)

@@ -22,6 +22,7 @@ PROTO_SETS = [
     (ROOT / "cloudstate" / "protos", ROOT),
     (ROOT / "examples" / "shoppingcart" / "proto", ROOT / "examples" / "shoppingcart"),
     (ROOT / "examples" / "valueentity" / "proto", ROOT / "examples" / "valueentity"),
+    (ROOT / "examples" / "actions" / "proto", ROOT / "examples" / "actions"),
     (ROOT / "tests" / "rawuf" / "proto", ROOT / "tests" / "rawuf"),
     (ROOT / "tests" / "http" / "proto", ROOT / "tests" / "http"),
     (ROOT / "tests" / "rawcrdt" / "proto", ROOT / "tests" / "rawcrdt"),
