@@ -1,7 +1,10 @@
-"""The ``cloudstate`` command: run the proxy, or a user function together with a proxy.
+"""The ``cloudstate`` command: run the proxy, or a user function together with a proxy, and
+the developer tools (``inspect``, ``call``, ``tck``).
 
 cloudstate proxy --user-function 127.0.0.1:8080 --port 9000 --store sqlite:///data/cs.db
-cloudstate run shoppingcart.shopping_cart --path examples/shoppingcart --port 9000
+cloudstate run shoppingcart.shopping_cart --path examples/shoppingcart --port 9000 --reload
+cloudstate call ShoppingCart.AddItem '{"user_id": "alice", "product_id": "apple", "quantity": 1}'
+cloudstate inspect --store sqlite:///data/cs.db shopping-cart alice
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _configure_logging(config.log_level)
     uf_port = args.user_function_port or _free_port()
     config.user_function = f"127.0.0.1:{uf_port}"
+    if args.reload:
+        return _run_with_reload(args, config, uf_port)
     env = dict(os.environ, HOST="127.0.0.1", PORT=str(uf_port))
     if args.path:
         env["PYTHONPATH"] = os.pathsep.join(
@@ -82,18 +87,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
             stop_wait.cancel()
         finally:
             await proxy.stop()
+            # Here, not after asyncio.run: that waits for the thread blocked in child.wait().
+            await asyncio.to_thread(_stop_child, child)
 
     try:
         asyncio.run(serve())
     except KeyboardInterrupt:
         pass
     finally:
-        if child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop_child(child)
+    return 0
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _run_with_reload(args: argparse.Namespace, config: proxy_config.ProxyConfig, port: int) -> int:
+    from pathlib import Path
+
+    from cloudstate.tools.devserver import serve_with_reload
+
+    watch = [Path(p).resolve() for p in (args.watch or [args.path or "."])]
+    try:
+        asyncio.run(
+            serve_with_reload(args.module, args.path, port, config, watch, describe_services)
+        )
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -117,9 +144,25 @@ def describe_services(model: object, host: str, port: int) -> str:
     return "\n".join(lines)
 
 
+_EXAMPLES = """\
+examples:
+  cloudstate run shoppingcart.shopping_cart --path examples/shoppingcart --reload
+                     user function + proxy on :9000, restarted when the code changes
+  cloudstate call    list what the proxy on :9000 serves
+  cloudstate call ShoppingCart.AddItem '{"user_id": "alice", "product_id": "apple", "quantity": 1}'
+  cloudstate inspect --store sqlite:///data/cloudstate.db shopping-cart alice
+  cloudstate proxy --user-function 127.0.0.1:8080 --store sqlite:///data/cloudstate.db
+
+'cloudstate COMMAND --help' describes each command.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cloudstate", description="Cloudstate for Python: proxy and developer tools."
+        prog="cloudstate",
+        description="Cloudstate for Python: the proxy and the developer tools.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     proxy = commands.add_parser(
@@ -140,6 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--user-function-port", type=int, help="port for the user function (default: free)"
     )
+    run.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the user function when a .py file changes (the proxy keeps running)",
+    )
+    run.add_argument(
+        "--watch",
+        action="append",
+        metavar="DIR",
+        help="with --reload: directory to watch (repeatable; default: --path, else the current "
+        "directory)",
+    )
     proxy_config.add_arguments(run)
     run.set_defaults(func=_cmd_run)
     tck = commands.add_parser(
@@ -153,6 +208,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tck_arguments(tck)
     tck.set_defaults(func=run_tck)
+    inspect = commands.add_parser(
+        "inspect",
+        help="show what a store holds: entity types, ids, journals, snapshots, values",
+        description="Read a store (never writing to it) and show its contents decoded to JSON. "
+        "No argument: the entity types; PERSISTENCE_ID: its entity ids; PERSISTENCE_ID "
+        "ENTITY_ID: that entity's snapshot, journal and value.",
+        epilog="example: cloudstate inspect --store sqlite:///data/cloudstate.db "
+        "--module shoppingcart.shopping_cart --path examples/shoppingcart shopping-cart alice",
+    )
+    from cloudstate.tools import inspector
+
+    inspector.add_arguments(inspect)
+    inspect.set_defaults(func=inspector.run_from_args)
+    call = commands.add_parser(
+        "call",
+        help="call a method through the proxy with a JSON request",
+        description="Invoke a method of a service the proxy serves, finding its types through "
+        "server reflection, and print the reply as JSON. Without METHOD: list the methods.",
+        epilog="example: cloudstate call ShoppingCart.AddItem "
+        '\'{"user_id": "alice", "product_id": "apple", "name": "Apple", "quantity": 1}\'',
+    )
+    from cloudstate.tools import call as call_tool
+
+    call_tool.add_arguments(call)
+    call.set_defaults(func=call_tool.run_from_args)
     return parser
 
 
