@@ -255,9 +255,69 @@ def test_a_failing_asynchronous_effect_is_logged_and_does_not_affect_the_reply(
 
 def test_health_and_reflection_list_the_actions(client: Client) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
     health = health_pb2_grpc.HealthStub(client.channel)
     status = health.Check(health_pb2.HealthCheckRequest(service="acttest.Streams"), timeout=5)
     assert status.status == health_pb2.HealthCheckResponse.SERVING
-    open_streams = client.unary("/acttest.Streams/Open", empty_pb2.Empty(), pb.OpenStreams)
-    assert open_streams.open >= 0
+    reflection = reflection_pb2_grpc.ServerReflectionStub(client.channel)
+    responses = reflection.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+    )
+    names = {s.name for r in responses for s in r.list_services_response.service}
+    assert {"acttest.Streams", "acttest.Relay", "acttest.Counter"} <= names
+
+
+# -- over HTTP/JSON --------------------------------------------------------------------------------
+
+
+def test_unary_and_server_streaming_over_http(stack: tuple[Process, Process]) -> None:
+    import json
+
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{stack[1].port}", timeout=10) as http:
+        # Services without HTTP annotations get POST /<service>/<method> with a JSON body.
+        hops = {"services": ["Relay2", "Counter:http"]}
+        reply = http.post("/acttest.Relay/Call", json=hops, headers={"x-trace": "h"})
+        assert (reply.status_code, reply.json()) == (200, {"message": "total 1"})
+        failed = http.post(
+            "/acttest.TckModel/ProcessUnary",
+            json={"groups": [{"steps": [{"fail": {"message": "boom"}}]}]},
+        )
+        assert failed.status_code == 400
+        assert failed.json()["message"] == "boom"
+        items = http.post("/acttest.Streams/Out", json={"prefix": "h", "count": 3})
+        assert [json.loads(line)["text"] for line in items.text.splitlines()] == ["h0", "h1", "h2"]
+        with http.stream(
+            "POST",
+            "/acttest.Streams/Out",
+            json={"prefix": "e", "count": 2},
+            headers={"Accept": "text/event-stream"},
+        ) as events:
+            data = [line for line in events.iter_lines() if line.startswith("data: ")]
+        assert [json.loads(d[len("data: ") :])["text"] for d in data] == ["e0", "e1"]
+
+
+def test_closing_an_http_stream_cancels_the_user_function_stream(
+    client: Client, stack: tuple[Process, Process]
+) -> None:
+    import httpx
+
+    before = client.unary("/acttest.Streams/Open", empty_pb2.Empty(), pb.OpenStreams)
+    with httpx.Client(base_url=f"http://127.0.0.1:{stack[1].port}", timeout=10) as http:
+        endless = {"prefix": "x", "count": 1_000_000, "delayMs": 10}
+        with http.stream(
+            "POST", "/acttest.Streams/Out", json=endless, headers={"Accept": "text/event-stream"}
+        ) as events:
+            lines = events.iter_lines()
+            assert next(line for line in lines if line.startswith("data: "))
+            during = client.unary("/acttest.Streams/Open", empty_pb2.Empty(), pb.OpenStreams)
+            assert during.open == before.open + 1
+    deadline = time.monotonic() + 10
+    while True:
+        after = client.unary("/acttest.Streams/Open", empty_pb2.Empty(), pb.OpenStreams)
+        if after.open == before.open or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert (after.open, after.cancelled) == (before.open, before.cancelled + 1)
