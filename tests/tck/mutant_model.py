@@ -1,0 +1,195 @@
+"""Deliberately broken variants of the TCK model user function, to prove the TCK catches them.
+
+``python -m tests.tck.mutant_model MUTANT`` serves the mutant on ``$HOST:$PORT``. Two kinds:
+
+* code mutants — the model written with the SDK, with a bug (:data:`CODE_MUTANTS`);
+* wire mutants — the correct model behind an in-process relay that tampers with what it sends
+  (:data:`WIRE_MUTANTS`), for bugs our SDK makes impossible to write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+
+from cloudstate import entity_pb2, entity_pb2_grpc, event_sourced_pb2, event_sourced_pb2_grpc
+from cloudstate.cloudstate import CloudState
+from cloudstate.event_sourced_context import EventSourcedCommandContext
+from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate.registry import EntityDefinition
+from cloudstate.tck.messages import ES_TWO, any_message, side_effect
+from cloudstate.tck.model import event_sourced
+from cloudstate.tck.model import eventsourced_pb2 as pb
+from cloudstate.tck.model.server import model_entities
+
+_EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
+
+
+def _drop_last_event() -> EventSourcedEntity:
+    """The model, except that Process emits every value of a request but the last one (when it
+    has several)."""
+    entity = EventSourcedEntity(
+        event_sourced.MODEL,
+        [pb.DESCRIPTOR],
+        lambda entity_id: "",
+        persistence_id="event-sourced-tck-model",
+        snapshot_every=5,
+    )
+
+    def persisted(state: str, event: pb.Persisted) -> str:
+        return state + event.value
+
+    def snapshot(state: str) -> pb.Persisted:
+        return pb.Persisted(value=state)
+
+    def restore(state: str, snapshot: pb.Persisted) -> str:
+        return str(snapshot.value)
+
+    def process(request: pb.Request, ctx: EventSourcedCommandContext) -> pb.Response:
+        emitted = [a.emit.value for a in request.actions if a.WhichOneof("action") == "emit"]
+        for value in emitted[:-1] if len(emitted) > 1 else emitted:
+            ctx.emit(pb.Persisted(value=value))
+        return pb.Response(message=ctx.state)
+
+    entity.event_handler(pb.Persisted)(persisted)
+    entity.snapshot(snapshot)
+    entity.snapshot_handler(restore)
+    entity.command_handler("Process")(process)
+    return entity
+
+
+def _with_model_entity(factory: Callable[[], EventSourcedEntity]) -> list[EntityDefinition]:
+    replaced = factory()
+    return [
+        replaced if e.service_descriptor is replaced.service_descriptor else e
+        for e in model_entities()
+    ]
+
+
+CODE_MUTANTS: dict[str, Callable[[], list[EntityDefinition]]] = {
+    "drop-last-event": lambda: _with_model_entity(_drop_last_event),
+    "no-snapshots": lambda: _with_model_entity(
+        lambda: event_sourced.model_entity(snapshot_every=0)
+    ),
+    "snapshot-every-4": lambda: _with_model_entity(
+        lambda: event_sourced.model_entity(snapshot_every=4)
+    ),
+}
+
+
+# -- wire mutants: tamper with the event-sourced replies -------------------------------------------
+
+Tamper = Callable[
+    [event_sourced_pb2.EventSourcedStreamOut], event_sourced_pb2.EventSourcedStreamOut
+]
+
+
+def _reverse_events(
+    out: event_sourced_pb2.EventSourcedStreamOut,
+) -> event_sourced_pb2.EventSourcedStreamOut:
+    events = list(out.reply.events)
+    del out.reply.events[:]
+    out.reply.events.extend(reversed(events))
+    return out
+
+
+def _effects_on_failure(
+    out: event_sourced_pb2.EventSourcedStreamOut,
+) -> event_sourced_pb2.EventSourcedStreamOut:
+    if out.reply.client_action.HasField("failure"):
+        out.reply.side_effects.append(side_effect(ES_TWO, "Call", pb.Request(id="leaked")))
+    return out
+
+
+def _events_on_failure(
+    out: event_sourced_pb2.EventSourcedStreamOut,
+) -> event_sourced_pb2.EventSourcedStreamOut:
+    if out.reply.client_action.HasField("failure"):
+        out.reply.events.append(any_message(pb.Persisted(value="leaked")))
+    return out
+
+
+def _empty_reply_metadata(
+    out: event_sourced_pb2.EventSourcedStreamOut,
+) -> event_sourced_pb2.EventSourcedStreamOut:
+    if out.reply.client_action.HasField("reply"):
+        out.reply.client_action.reply.metadata.SetInParent()
+    return out
+
+
+WIRE_MUTANTS: dict[str, Tamper] = {
+    "reverse-events": _reverse_events,
+    "side-effects-on-failure": _effects_on_failure,
+    "events-on-failure": _events_on_failure,
+    "empty-reply-metadata": _empty_reply_metadata,
+}
+
+
+class _Tampering(event_sourced_pb2_grpc.EventSourcedServicer):  # type: ignore[misc]
+    def __init__(self, channel: grpc.aio.Channel, tamper: Tamper) -> None:
+        self.stub = event_sourced_pb2_grpc.EventSourcedStub(channel)
+        self.tamper = tamper
+
+    async def handle(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        call = self.stub.handle()
+
+        async def pump() -> None:
+            async for message in requests:
+                await call.write(message)
+            await call.done_writing()
+
+        task = asyncio.create_task(pump())
+        try:
+            while (message := await call.read()) is not _EOF:
+                yield self.tamper(message)
+        finally:
+            task.cancel()
+
+
+class _Discovery(entity_pb2_grpc.EntityDiscoveryServicer):  # type: ignore[misc]
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.stub = entity_pb2_grpc.EntityDiscoveryStub(channel)
+
+    async def discover(self, request: Any, context: Any) -> entity_pb2.EntitySpec:
+        return await self.stub.discover(request)
+
+    async def reportError(self, request: Any, context: Any) -> Any:
+        return await self.stub.reportError(request)
+
+
+async def _serve_wire_mutant(tamper: Tamper, host: str, port: int) -> None:
+    model = (
+        await CloudState(service_name="mutant")
+        .register_entity(event_sourced.model_entity())
+        .register_entity(event_sourced.two_entity())
+        .register_entity(event_sourced.configured_entity())
+        .serve_async(host="127.0.0.1", port=0)
+    )
+    channel = grpc.aio.insecure_channel(model.address)
+    server = grpc.aio.server()
+    entity_pb2_grpc.add_EntityDiscoveryServicer_to_server(_Discovery(channel), server)
+    event_sourced_pb2_grpc.add_EventSourcedServicer_to_server(_Tampering(channel, tamper), server)
+    server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+def main() -> None:
+    name = sys.argv[1]
+    host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])
+    if name in CODE_MUTANTS:
+        server = CloudState(host, port)
+        for entity in CODE_MUTANTS[name]():
+            server.register_entity(entity)
+        server.start()
+    else:
+        asyncio.run(_serve_wire_mutant(WIRE_MUTANTS[name], host, port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Deliberately broken variants of our proxy, to prove the TCK's proxy cases catch them.
+
+``python tests/tck/mutant_proxy.py MUTANT --store URL`` patches one thing in the proxy, then runs
+``cloudstate proxy`` (user function and port from ``USER_FUNCTION_HOST``/``USER_FUNCTION_PORT``
+and ``HTTP_PORT``, as the TCK's ``--proxy-command`` provides them).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from cloudstate import cli
+from cloudstate.proxy.entities import actor, base, event_sourced
+from cloudstate.proxy.ingress import grpc_ingress
+from cloudstate.proxy.stores import sqlite
+from cloudstate.proxy.stores.base import Payload, StoredEvent
+
+
+def forget_events() -> None:
+    """Acknowledge events without writing them (a reply before anything is durable)."""
+
+    async def append_events(
+        self: Any,
+        persistence_id: str,
+        entity_id: str,
+        expected_sequence: int,
+        events: Sequence[Payload],
+        snapshot: Payload | None = None,
+    ) -> int:
+        return expected_sequence + len(events)
+
+    sqlite.SqliteStore.append_events = append_events  # type: ignore[method-assign]
+
+
+def no_replay() -> None:
+    """Activate entities without replaying their journal."""
+
+    async def read_events(
+        self: Any, persistence_id: str, entity_id: str, after_sequence: int = 0
+    ) -> AsyncIterator[StoredEvent]:
+        return
+        yield
+
+    sqlite.SqliteStore.read_events = read_events  # type: ignore[method-assign,assignment]
+
+
+def unknown_status() -> None:
+    """Give user failures UNKNOWN, as the original proxy did, instead of INVALID_ARGUMENT."""
+    original = base.failure_error
+
+    def failure_error(failure: Any, default: grpc.StatusCode) -> Any:
+        return original(failure, grpc.StatusCode.UNKNOWN)
+
+    event_sourced.failure_error = failure_error  # type: ignore[assignment]
+
+
+def ignore_passivation_strategy() -> None:
+    """Use the proxy-wide passivation timeout even where the entity asks for its own."""
+    original = actor.EntityManager.__init__
+
+    def init(self: Any, service: Any, *args: Any) -> None:
+        original(self, service, *args)
+        self.passivation_timeout = self.settings.passivation_timeout
+
+    actor.EntityManager.__init__ = init  # type: ignore[method-assign]
+
+
+def drop_metadata() -> None:
+    """Never pass request headers on to entities."""
+    grpc_ingress.metadata_from_grpc = lambda pairs: None  # type: ignore[assignment,misc]
+
+
+def always_metadata() -> None:
+    """Send a metadata entry with every command, even when the client sent no header."""
+    original = base.metadata_from_grpc
+
+    def metadata_from_grpc(pairs: Any) -> Any:
+        return original([*(pairs or ()), ("x-mutant", "always")])
+
+    grpc_ingress.metadata_from_grpc = metadata_from_grpc  # type: ignore[assignment]
+
+
+MUTANTS: dict[str, Callable[[], None]] = {
+    "forget-events": forget_events,
+    "no-replay": no_replay,
+    "unknown-status": unknown_status,
+    "ignore-passivation-strategy": ignore_passivation_strategy,
+    "drop-metadata": drop_metadata,
+    "always-metadata": always_metadata,
+}
+
+if __name__ == "__main__":
+    MUTANTS[sys.argv[1]]()
+    cli.main(["proxy", *sys.argv[2:]])

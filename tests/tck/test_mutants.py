@@ -1,0 +1,157 @@
+"""The TCK can fail: deliberately broken user functions and proxies are caught by the cases that
+check what they break (and only by those).
+
+Mutants live in ``mutant_model.py`` (user functions) and ``mutant_proxy.py`` (proxies).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from cloudstate.tck.framework import LANGUAGE_SUPPORT, PROXY, Outcome
+from cloudstate.tck.runner import run
+from cloudstate.tck.session import TckSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+LS = "language-support/event-sourced-model/"
+PX = "proxy/event-sourced-proxy/"
+
+USER_FUNCTION_MUTANTS = [
+    # mutant, cases to run, the cases that must fail
+    (
+        "drop-last-event",
+        ["multiple-emitted-events", "single-emitted-event"],
+        {f"{LS}multiple-emitted-events", f"{LS}multiple-emitted-events-and-snapshots"},
+    ),
+    (
+        "no-snapshots",
+        ["snapshot", "initial-empty-state"],
+        {
+            f"{LS}multiple-emitted-events-and-snapshots",
+            f"{LS}forward-with-emitted-events-and-snapshot",
+            f"{LS}reply-with-multiple-side-effects-events-and-snapshot",
+        },
+    ),
+    (
+        "snapshot-every-4",
+        ["multiple-emitted-events-and-snapshots", "initial-snapshot"],
+        {f"{LS}multiple-emitted-events-and-snapshots"},
+    ),
+    (
+        "reverse-events",
+        ["multiple-emitted-events", "single-emitted-event"],
+        {f"{LS}multiple-emitted-events", f"{LS}multiple-emitted-events-and-snapshots"},
+    ),
+    (
+        "side-effects-on-failure",
+        ["failure", "reply-with-side-effect"],
+        {
+            f"{LS}failure-action",
+            f"{LS}connection-after-failure-action",
+            f"{LS}failure-actions-do-not-retain-emitted-events-may-request-entity-restart",
+            f"{LS}failure-actions-do-not-allow-side-effects",
+        },
+    ),
+    (
+        "events-on-failure",
+        ["failure-actions-do-not-retain", "single-emitted-event"],
+        {f"{LS}failure-actions-do-not-retain-emitted-events-may-request-entity-restart"},
+    ),
+    (
+        "empty-reply-metadata",
+        ["initial-empty-state", "forward-to-second-service", "forward-with-emitted-events"],
+        {
+            f"{LS}initial-empty-state",
+            f"{LS}forward-to-second-service",
+            f"{LS}forward-with-emitted-events-and-snapshot",
+        },
+    ),
+]
+
+PROXY_MUTANTS = [
+    (
+        "forget-events",
+        ["failures", "durable", "state-changes"],
+        {f"{PX}failures", f"{PX}events-are-durable-when-the-reply-arrives"},
+    ),
+    (
+        "no-replay",
+        ["failures", "durable", "state-changes"],
+        {f"{PX}failures", f"{PX}events-are-durable-when-the-reply-arrives"},
+    ),
+    ("unknown-status", ["failures", "state-changes"], {f"{PX}failures"}),
+    (
+        "ignore-passivation-strategy",
+        ["passivation-timeout", "state-changes"],
+        {f"{PX}passivation-timeout"},
+    ),
+    ("drop-metadata", ["metadata", "state-changes"], {f"{PX}request-metadata-reaches-the-entity"}),
+    (
+        "always-metadata",
+        ["metadata", "state-changes", "reflection"],
+        {f"{PX}state-changes", f"{PX}request-metadata-reaches-the-entity"},
+    ),
+]
+
+
+async def _failed(settings: TckSettings) -> tuple[set[str], str]:
+    out = io.StringIO()
+    results = await run(settings, out)
+    assert any(r.outcome is Outcome.PASS for r in results), out.getvalue()
+    assert not any(r.outcome is Outcome.ERROR for r in results), out.getvalue()
+    return {r.case.id for r in results if r.outcome is Outcome.FAIL}, out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("mutant", "patterns", "expected"),
+    USER_FUNCTION_MUTANTS,
+    ids=[m[0] for m in USER_FUNCTION_MUTANTS],
+)
+async def test_broken_user_function_is_caught(
+    mutant: str, patterns: list[str], expected: set[str], unused_tcp_port: int
+) -> None:
+    settings = TckSettings(
+        targets=(LANGUAGE_SUPPORT,),
+        user_function=f"127.0.0.1:{unused_tcp_port}",
+        user_function_command=f"{sys.executable} -m tests.tck.mutant_model {mutant}",
+        patterns=tuple(patterns),
+    )
+    failed, report = await _failed(settings)
+    assert failed == expected, report
+
+
+@pytest.mark.parametrize(
+    ("mutant", "patterns", "expected"), PROXY_MUTANTS, ids=[m[0] for m in PROXY_MUTANTS]
+)
+async def test_broken_proxy_is_caught(
+    mutant: str, patterns: list[str], expected: set[str], unused_tcp_port: int, tmp_path: Path
+) -> None:
+    script = ROOT / "tests" / "tck" / "mutant_proxy.py"
+    settings = TckSettings(
+        targets=(PROXY,),
+        user_function=f"127.0.0.1:{unused_tcp_port}",
+        user_function_command=f"{sys.executable} -m cloudstate.tck.model",
+        proxy_command=f"{sys.executable} {script} {mutant} --store sqlite:///{tmp_path}/proxy.db",
+        patterns=tuple(patterns),
+    )
+    failed, report = await _failed(settings)
+    assert failed == expected, report
+
+
+async def test_the_unbroken_proxy_passes_the_same_cases(
+    unused_tcp_port: int, tmp_path: Path
+) -> None:
+    """The control: the same cases pass against our proxy as it is, run the same way."""
+    settings = TckSettings(
+        targets=(PROXY,),
+        user_function=f"127.0.0.1:{unused_tcp_port}",
+        user_function_command=f"{sys.executable} -m cloudstate.tck.model",
+        proxy_command=f"{sys.executable} -m cloudstate.proxy --store sqlite:///{tmp_path}/proxy.db",
+        patterns=("failures", "durable", "passivation", "metadata", "state-changes"),
+    )
+    failed, report = await _failed(settings)
+    assert failed == set(), report
