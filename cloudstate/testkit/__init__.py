@@ -1,7 +1,8 @@
 """Testing Cloudstate entities: in-process unit tests and in-process end-to-end services.
 
 Unit tests drive one entity instance without proxy or network (:class:`EventSourcedTestKit`,
-:class:`ValueEntityTestKit`, ...; :func:`kit_for` picks the kit for any entity)::
+:class:`ValueEntityTestKit`, :class:`ActionTestKit`, ...; :func:`kit_for` picks the kit for any
+entity)::
 
     from cloudstate.testkit import EventSourcedTestKit
 
@@ -16,6 +17,7 @@ typed :class:`~cloudstate.client.ServiceClient`. See ``docs/testing.md``.
 
 from __future__ import annotations
 
+from cloudstate.testkit.action import ActionTestKit
 from cloudstate.testkit.base import EntityTestKit, kit_for, register_kind
 from cloudstate.testkit.event_sourced import EventSourcedTestKit
 from cloudstate.testkit.results import (
@@ -30,6 +32,7 @@ from cloudstate.testkit.service import LocalService
 from cloudstate.testkit.value_entity import ValueEntityTestKit
 
 __all__ = [
+    "ActionTestKit",
     "CommandResult",
     "EntityTestKit",
     "EventSourcedResult",

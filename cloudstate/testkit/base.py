@@ -19,6 +19,7 @@ from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport, pack
 from cloudstate.client import build_request, snake_case
 from cloudstate.registry import EntityDefinition
+from cloudstate.targets import metadata_proto
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.results import CommandResult
 
@@ -86,8 +87,9 @@ class EntityTestKit(Generic[R]):
         **fields: Any,
     ) -> R:
         """Handle one command and return what it did (see the class documentation)."""
-        command = self._command(method, message, metadata, fields)
-        return run_sync(self._handle(command), f"kit.call_async({method!r}, ...)")
+        return run_sync(
+            self._invoke(method, message, metadata, fields), f"kit.call_async({method!r}, ...)"
+        )
 
     async def call_async(
         self,
@@ -99,7 +101,7 @@ class EntityTestKit(Generic[R]):
         **fields: Any,
     ) -> R:
         """:meth:`call` for ``async def`` tests."""
-        return await self._handle(self._command(method, message, metadata, fields))
+        return await self._invoke(method, message, metadata, fields)
 
     def __getattr__(self, name: str) -> Callable[..., R]:
         methods = self.__dict__.get("_methods")
@@ -123,6 +125,12 @@ class EntityTestKit(Generic[R]):
         return [*super().__dir__(), *self._methods]
 
     # -- for the kinds ----------------------------------------------------------------------------
+
+    async def _invoke(
+        self, method: str, message: Any, metadata: MetadataArg, fields: Mapping[str, Any]
+    ) -> R:
+        """Build the command and handle it (kinds with other call shapes override this)."""
+        return await self._handle(self._command(method, message, metadata, fields))
 
     async def _handle(self, command: entity_pb2.Command) -> R:
         """Run ``command`` through the SDK and return its decoded result."""
@@ -159,12 +167,7 @@ class EntityTestKit(Generic[R]):
             payload=pack(message),
         )
         self._next_command_id += 1
-        if metadata:
-            items = metadata.items() if isinstance(metadata, Mapping) else metadata
-            for key, value in items:
-                entry = command.metadata.entries.add(key=key)
-                if isinstance(value, bytes):
-                    entry.bytes_value = value
-                else:
-                    entry.string_value = str(value)
+        proto = metadata_proto(metadata) if metadata else None
+        if proto is not None:
+            command.metadata.CopyFrom(proto)
         return command
