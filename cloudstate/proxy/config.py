@@ -37,7 +37,8 @@ class ProxyConfig:
     strict_protocol: bool = False
     #: Longest chain of forwards / side effects before the call is cut off as a loop.
     max_forward_depth: int = 32
-    #: Most asynchronous side effects running at once (further ones wait for a slot).
+    #: Most asynchronous side effects running at once (further ones wait for a slot, up to 8 times
+    #: as many in flight; beyond that they are dropped and logged).
     max_async_effects: int = 1024
     #: Seconds to keep retrying discovery before giving up (0: retry forever).
     discovery_timeout: float = 0.0
@@ -110,6 +111,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help=f"longest forward/effect chain (default {d.max_forward_depth})",
+    )
+    parser.add_argument(
+        "--max-async-effects",
+        type=int,
+        metavar="N",
+        help=f"asynchronous side effects running at once (default {d.max_async_effects})",
     )
     parser.add_argument(
         "--discovery-timeout",

@@ -12,6 +12,7 @@ import, so parallel test workers and the user-function subprocess never share ge
 * ``counter`` (``acttest.Counter``): event sourced; its commands add note side effects and may
   forward to ``Relay.Call``.
 * ``streams`` (``acttest.Streams``): the streamed shapes, counting open and cancelled streams.
+* ``echo`` (``acttest.Echo``): replies with its request (the proxy-overhead benchmark).
 """
 
 from __future__ import annotations
@@ -255,4 +256,14 @@ def open_streams(request: Any) -> Any:
     return pb.OpenStreams(open=OPEN["open"], cancelled=OPEN["cancelled"])
 
 
-ACTIONS = (tck, two, recorder, relay, relay2, relay3, streams)
+# -- the benchmark's echo ------------------------------------------------------------------------
+
+echo = Action(_service("Echo"), [FILE])
+
+
+@echo.unary("Echo")
+def echo_item(item: Any) -> Any:
+    return item
+
+
+ACTIONS = (tck, two, recorder, relay, relay2, relay3, streams, echo)

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
-from google.protobuf.empty_pb2 import Empty
 from shoppingcart import shoppingcart_pb2
 from shoppingcart.shoppingcart_pb2 import AddLineItem
 
@@ -125,6 +124,3 @@ async def quote(
             line_cents=line,
             total_cents=total,
         )
-
-
-__all__ = ["CATALOG", "Empty", "action"]
