@@ -8,6 +8,15 @@ changes) are applied to the value without being echoed back.
 The methods starting with an underscore form the replication interface used by the SDK
 (servicer, :class:`~cloudstate.crdt.ORMap`) and the tests; user code only calls the public
 operations of each type.
+
+Every operation that changes a CRDT first calls :meth:`Crdt._touch`, which
+
+* registers the CRDT with the running :class:`Transaction` (the servicer runs each command in one)
+  so a failed command's changes can be undone: scalar types save their few fields, collections
+  return an :class:`UndoLog` in which each change records its inverse (no copy of the whole
+  collection);
+* marks the CRDT as changed in the :class:`~cloudstate.crdt.ORMap` holding it, so a map finds its
+  changed values without scanning all of them.
 """
 
 from __future__ import annotations
@@ -15,12 +24,19 @@ from __future__ import annotations
 import abc
 import copy
 import enum
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from google.protobuf.message import Message
 
 from cloudstate import crdt_pb2
 from cloudstate.any_support import AnySupport, from_stable_key, stable_key
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from cloudstate.crdt.ormap import ORMap
 
 
 class CrdtClock(enum.IntEnum):
@@ -53,12 +69,53 @@ class CrdtError(Exception):
 #: ``CrdtDelta`` oneof field name -> CRDT class (filled by :class:`Crdt` subclasses).
 _TYPES: dict[str, type[Crdt]] = {}
 
+#: The running transaction's journal: ``id(crdt) -> (crdt, checkpoint)``, first change first.
+_JOURNAL: ContextVar[dict[int, tuple[Crdt, Any]] | None] = ContextVar("crdt_journal", default=None)
+
+
+class Transaction:
+    """Records the CRDTs changed while it is active, so their changes can be undone.
+
+    ::
+
+        with Transaction() as changes:
+            counter.increment(5)
+            changes.rollback()  # counter is back where it was, pending delta included
+    """
+
+    def __init__(self) -> None:
+        self._journal: dict[int, tuple[Crdt, Any]] = {}
+        self._token: Token[dict[int, tuple[Crdt, Any]] | None] | None = None
+
+    def __enter__(self) -> Transaction:
+        self._token = _JOURNAL.set(self._journal)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _JOURNAL.reset(self._token)
+            self._token = None
+
+    def rollback(self) -> None:
+        """Undo every change made in the transaction so far (latest first)."""
+        for crdt, checkpoint in reversed(list(self._journal.values())):
+            crdt._rollback(checkpoint)
+        self._journal.clear()
+
 
 class Crdt(abc.ABC):
     """Base class of the eight CRDT types. Not instantiated directly."""
 
     #: The ``CrdtDelta`` oneof member of this type (``"gcounter"``, ``"ormap"``, ...).
     delta_field: ClassVar[str]
+    #: The map holding this CRDT as a value, and the key's encoding (set by the map).
+    _parent: ORMap | None = None
+    _parent_key: tuple[str, bytes] = ("", b"")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -90,11 +147,30 @@ class Crdt(abc.ABC):
 
     @abc.abstractmethod
     def _checkpoint(self) -> Any:
-        """An opaque token from which :meth:`_rollback` restores the value and pending delta."""
+        """A token from which :meth:`_rollback` restores this CRDT's own value and pending
+        delta (an ORMap's values take their own checkpoints when they change)."""
 
     @abc.abstractmethod
     def _rollback(self, token: Any) -> None:
         """Restore what :meth:`_checkpoint` saved (a failed command's changes are undone)."""
+
+    def _touch(self) -> UndoLog | None:
+        """Called by every operation just before it changes this CRDT (see the module doc).
+
+        Returns the undo log to record the change in, when the CRDT keeps one and a transaction
+        is running.
+        """
+        journal = _JOURNAL.get()
+        checkpoint = None
+        if journal is not None:
+            entry = journal.get(id(self))
+            if entry is None:
+                entry = journal[id(self)] = (self, self._checkpoint())
+            checkpoint = entry[1]
+        parent = self._parent
+        if parent is not None:
+            parent._child_touched(self._parent_key)
+        return checkpoint if isinstance(checkpoint, UndoLog) else None
 
     def _delta(self) -> crdt_pb2.CrdtDelta:
         """The pending delta wrapped in a ``CrdtDelta``."""
@@ -133,63 +209,68 @@ def crdt_from_delta(delta: crdt_pb2.CrdtDelta, any_support: AnySupport) -> Crdt:
     return crdt
 
 
-class Elements:
-    """An insertion-ordered collection of values identified by their stable encoding.
+class UndoLog(list[Callable[[], object]]):
+    """The inverse operations of a collection's changes in one transaction, oldest first."""
 
-    Set elements and map keys are Python values or protobuf messages; two values are the same
-    element when they encode to the same ``Any`` (see :func:`cloudstate.any_support.stable_key`).
-    Values received from the proxy keep the exact encoding they arrived with.
-    """
+    def undo(self) -> None:
+        for inverse in reversed(self):
+            inverse()
+        self.clear()
 
-    __slots__ = ("_items",)
 
-    def __init__(self, items: dict[tuple[str, bytes], Any] | None = None) -> None:
-        self._items: dict[tuple[str, bytes], Any] = {} if items is None else items
+def log_put(d: dict[Any, Any], key: Any, value: Any, log: UndoLog | None) -> None:
+    """``d[key] = value``, recording the inverse in ``log``."""
+    if log is not None:
+        if key in d:
+            old = d[key]
+            log.append(lambda: d.__setitem__(key, old))
+        else:
+            log.append(lambda: d.pop(key, None))
+    d[key] = value
 
-    @staticmethod
-    def key(value: Any) -> tuple[str, bytes]:
-        return stable_key(value)
 
-    @staticmethod
-    def decode(packed: Any, any_support: AnySupport) -> tuple[tuple[str, bytes], Any]:
-        return (packed.type_url, packed.value), any_support.unpack_lenient(packed)
+def log_pop(d: dict[Any, Any], key: Any, log: UndoLog | None) -> Any:
+    """``d.pop(key, None)``, recording the inverse in ``log``."""
+    if key not in d:
+        return None
+    old = d.pop(key)
+    if log is not None:
+        log.append(lambda: d.__setitem__(key, old))
+    return old
 
-    @staticmethod
-    def encode(key: tuple[str, bytes]) -> Any:
-        return from_stable_key(key)
 
-    def copy(self) -> Elements:
-        return Elements(dict(self._items))
+def log_clear(d: dict[Any, Any], log: UndoLog | None) -> None:
+    """``d.clear()``, recording the inverse in ``log``."""
+    if log is not None and d:
+        saved = dict(d)
+        log.append(lambda: d.update(saved))
+    d.clear()
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._items
 
-    def __len__(self) -> int:
-        return len(self._items)
+def log_attr(obj: object, name: str, value: Any, log: UndoLog | None) -> None:
+    """``setattr(obj, name, value)``, recording the inverse in ``log``."""
+    if log is not None:
+        old = getattr(obj, name)
+        log.append(lambda: setattr(obj, name, old))
+    setattr(obj, name, value)
 
-    def put(self, key: tuple[str, bytes], value: Any) -> None:
-        self._items[key] = value
 
-    def pop(self, key: tuple[str, bytes]) -> Any:
-        return self._items.pop(key)
+Key = tuple[str, bytes]
 
-    def discard(self, key: tuple[str, bytes]) -> None:
-        self._items.pop(key, None)
 
-    def clear(self) -> None:
-        self._items.clear()
+def element_key(value: Any) -> Key:
+    """The identity of a set element or map key: its stable encoding."""
+    return stable_key(value)
 
-    def keys(self) -> list[tuple[str, bytes]]:
-        return list(self._items)
 
-    def values(self) -> list[Any]:
-        return list(self._items.values())
+def decode_element(packed: Any, any_support: AnySupport) -> tuple[Key, Any]:
+    """A received element's identity (its exact encoding) and decoded value."""
+    return (packed.type_url, packed.value), any_support.unpack_lenient(packed)
 
-    def items(self) -> list[tuple[tuple[str, bytes], Any]]:
-        return list(self._items.items())
 
-    def anys(self) -> list[Any]:
-        return [from_stable_key(k) for k in self._items]
+def encode_keys(keys: Iterable[Key]) -> list[Any]:
+    """The ``Any`` of each identity."""
+    return [from_stable_key(k) for k in keys]
 
 
 class _Rendered(str):
@@ -215,7 +296,8 @@ __all__ = [
     "Crdt",
     "CrdtClock",
     "CrdtError",
-    "Elements",
+    "Transaction",
+    "UndoLog",
     "WriteConsistency",
     "crdt_from_delta",
 ]

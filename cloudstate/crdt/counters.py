@@ -48,6 +48,8 @@ class GCounter(Crdt):
             )
         if self._value + by > _UINT64_MAX:
             raise OverflowError(f"GCounter.increment({by}): the value would exceed 2**64 - 1")
+        if by:
+            self._touch()
         self._value += by
         self._pending += by
         return self._value
@@ -109,6 +111,8 @@ class PNCounter(Crdt):
         value = self._value + by
         if not _INT64_MIN <= value <= _INT64_MAX:
             raise OverflowError(f"PNCounter: {self._value} + {by} does not fit a signed 64-bit int")
+        if by:
+            self._touch()
         self._value = value
         self._pending += by
         return value

@@ -60,6 +60,7 @@ class LWWRegister(Crdt):
         key = _NO_VALUE if value is None else stable_key(value)
         if (key, clock, custom_clock_value) == (self._key, self._clock, self._custom_clock_value):
             return
+        self._touch()
         self._value = frozen_copy(value)
         self._key = key
         self._clock = clock
@@ -135,6 +136,7 @@ class Flag(Crdt):
     def enable(self) -> None:
         """Enable the flag (no-op if enabled)."""
         if not self._enabled:
+            self._touch()
             self._enabled = True
             self._dirty = True
 

@@ -26,7 +26,7 @@ import grpc
 
 from cloudstate import crdt_pb2, crdt_pb2_grpc, entity_pb2
 from cloudstate.any_support import AnySupport
-from cloudstate.crdt.base import Crdt, WriteConsistency, crdt_from_delta
+from cloudstate.crdt.base import Crdt, Transaction, WriteConsistency, crdt_from_delta
 from cloudstate.crdt.context import (
     CrdtCommandContext,
     StreamCancelledContext,
@@ -126,19 +126,17 @@ class _Instance:
             ]
         message = self._any_support.unpack(command.payload)
         ctx = CrdtCommandContext(self, command)
-        state = self._state
-        token = state._checkpoint() if state is not None else None
-        try:
-            result = await handler.call(state, message, ctx)
-            failure = ctx._failure
-        except CommandFailure as e:
-            failure = e
-        finally:
-            ctx._finish()
-        if failure is not None:
-            if state is not None:
-                state._rollback(token)
-            return [_failure_reply(command.id, failure.description, failure.status_code)]
+        with Transaction() as changes:
+            try:
+                result = await handler.call(self._state, message, ctx)
+                failure = ctx._failure
+            except CommandFailure as e:
+                failure = e
+            finally:
+                ctx._finish()
+            if failure is not None:
+                changes.rollback()
+                return [_failure_reply(command.id, failure.description, failure.status_code)]
         if ctx._new_state is not None:
             self._state = ctx._new_state
         reply = crdt_pb2.CrdtReply(command_id=command.id)

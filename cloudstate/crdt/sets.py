@@ -12,7 +12,20 @@ from typing import Any
 
 from cloudstate import crdt_pb2
 from cloudstate.any_support import AnySupport
-from cloudstate.crdt.base import Crdt, Elements, frozen_copy, short_repr
+from cloudstate.crdt.base import (
+    Crdt,
+    Key,
+    UndoLog,
+    decode_element,
+    element_key,
+    encode_keys,
+    frozen_copy,
+    log_attr,
+    log_clear,
+    log_pop,
+    log_put,
+    short_repr,
+)
 
 
 class GSet(Crdt, Set[Any]):
@@ -27,16 +40,17 @@ class GSet(Crdt, Set[Any]):
     delta_field = "gset"
 
     def __init__(self) -> None:
-        self._elements = Elements()
-        self._added = Elements()
+        self._elements: dict[Key, Any] = {}  # identity -> value
+        self._added: dict[Key, Any] = {}
 
     def add(self, value: Any) -> None:
         """Add ``value`` (no-op if present)."""
-        key = Elements.key(value)
+        key = element_key(value)
         if key not in self._elements:
+            log = self._touch()
             value = frozen_copy(value)
-            self._elements.put(key, value)
-            self._added.put(key, value)
+            log_put(self._elements, key, value, log)
+            log_put(self._added, key, value, log)
 
     def update(self, *values: Iterable[Any]) -> None:
         """Add every value of the given iterables."""
@@ -45,10 +59,10 @@ class GSet(Crdt, Set[Any]):
                 self.add(value)
 
     def __contains__(self, value: object) -> bool:
-        return Elements.key(value) in self._elements
+        return element_key(value) in self._elements
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._elements.values())
+        return iter(list(self._elements.values()))
 
     def __len__(self) -> int:
         return len(self._elements)
@@ -58,7 +72,7 @@ class GSet(Crdt, Set[Any]):
         return set(it)  # results of &, |, - are plain sets (of hashable elements)
 
     def __repr__(self) -> str:
-        return f"GSet({{{short_repr(self._elements.values())}}})"
+        return f"GSet({{{short_repr(list(self._elements.values()))}}})"
 
     # -- replication ------------------------------------------------------------------------
 
@@ -66,25 +80,24 @@ class GSet(Crdt, Set[Any]):
         return len(self._added) > 0
 
     def _delta_message(self) -> crdt_pb2.GSetDelta:
-        return crdt_pb2.GSetDelta(added=self._added.anys())
+        return crdt_pb2.GSetDelta(added=encode_keys(self._added))
 
     def _state_message(self) -> crdt_pb2.GSetDelta:
-        return crdt_pb2.GSetDelta(added=self._elements.anys())
+        return crdt_pb2.GSetDelta(added=encode_keys(self._elements))
 
     def _reset_delta(self) -> None:
         self._added.clear()
 
     def _apply(self, delta: Any, any_support: AnySupport) -> None:
         for packed in delta.added:
-            key, value = Elements.decode(packed, any_support)
-            if key not in self._elements:
-                self._elements.put(key, value)
+            key, value = decode_element(packed, any_support)
+            self._elements.setdefault(key, value)
 
     def _checkpoint(self) -> Any:
-        return self._elements.copy(), self._added.copy()
+        return UndoLog()
 
     def _rollback(self, token: Any) -> None:
-        self._elements, self._added = token
+        token.undo()
 
 
 class ORSet(Crdt, MutableSet[Any]):
@@ -99,43 +112,46 @@ class ORSet(Crdt, MutableSet[Any]):
     delta_field = "orset"
 
     def __init__(self) -> None:
-        self._elements = Elements()
-        self._added = Elements()
-        self._removed = Elements()
+        self._elements: dict[Key, Any] = {}  # identity -> value
+        self._added: dict[Key, Any] = {}
+        self._removed: dict[Key, Any] = {}
         self._cleared = False
 
     def add(self, value: Any) -> None:
         """Add ``value`` (no-op if present)."""
-        key = Elements.key(value)
+        key = element_key(value)
         if key in self._elements:
             return
+        log = self._touch()
         value = frozen_copy(value)
-        self._elements.put(key, value)
+        log_put(self._elements, key, value, log)
         if key in self._removed:  # removed then re-added in one command: nothing to send
-            self._removed.discard(key)
+            log_pop(self._removed, key, log)
         else:
-            self._added.put(key, value)
+            log_put(self._added, key, value, log)
 
     def discard(self, value: Any) -> None:
         """Remove ``value`` if present."""
-        key = Elements.key(value)
+        key = element_key(value)
         if key not in self._elements:
             return
         if len(self._elements) == 1:
             self.clear()
             return
-        removed = self._elements.pop(key)
+        log = self._touch()
+        removed = log_pop(self._elements, key, log)
         if key in self._added:  # added then removed in one command: nothing to send
-            self._added.discard(key)
+            log_pop(self._added, key, log)
         else:
-            self._removed.put(key, removed)
+            log_put(self._removed, key, removed, log)
 
     def clear(self) -> None:
         """Remove every element."""
-        self._elements.clear()
-        self._added.clear()
-        self._removed.clear()
-        self._cleared = True
+        log = self._touch()
+        log_clear(self._elements, log)
+        log_clear(self._added, log)
+        log_clear(self._removed, log)
+        log_attr(self, "_cleared", True, log)
 
     def update(self, *values: Iterable[Any]) -> None:
         """Add every value of the given iterables."""
@@ -144,10 +160,10 @@ class ORSet(Crdt, MutableSet[Any]):
                 self.add(value)
 
     def __contains__(self, value: object) -> bool:
-        return Elements.key(value) in self._elements
+        return element_key(value) in self._elements
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._elements.values())
+        return iter(list(self._elements.values()))
 
     def __len__(self) -> int:
         return len(self._elements)
@@ -157,7 +173,7 @@ class ORSet(Crdt, MutableSet[Any]):
         return set(it)
 
     def __repr__(self) -> str:
-        return f"ORSet({{{short_repr(self._elements.values())}}})"
+        return f"ORSet({{{short_repr(list(self._elements.values()))}}})"
 
     # -- replication ------------------------------------------------------------------------
 
@@ -166,11 +182,13 @@ class ORSet(Crdt, MutableSet[Any]):
 
     def _delta_message(self) -> crdt_pb2.ORSetDelta:
         return crdt_pb2.ORSetDelta(
-            cleared=self._cleared, removed=self._removed.anys(), added=self._added.anys()
+            cleared=self._cleared,
+            removed=encode_keys(self._removed),
+            added=encode_keys(self._added),
         )
 
     def _state_message(self) -> crdt_pb2.ORSetDelta:
-        return crdt_pb2.ORSetDelta(added=self._elements.anys())
+        return crdt_pb2.ORSetDelta(added=encode_keys(self._elements))
 
     def _reset_delta(self) -> None:
         self._added.clear()
@@ -181,17 +199,16 @@ class ORSet(Crdt, MutableSet[Any]):
         if delta.cleared:
             self._elements.clear()
         for packed in delta.removed:
-            self._elements.discard((packed.type_url, packed.value))
+            self._elements.pop((packed.type_url, packed.value), None)
         for packed in delta.added:
-            key, value = Elements.decode(packed, any_support)
-            if key not in self._elements:
-                self._elements.put(key, value)
+            key, value = decode_element(packed, any_support)
+            self._elements.setdefault(key, value)
 
     def _checkpoint(self) -> Any:
-        return self._elements.copy(), self._added.copy(), self._removed.copy(), self._cleared
+        return UndoLog()
 
     def _rollback(self, token: Any) -> None:
-        self._elements, self._added, self._removed, self._cleared = token
+        token.undo()
 
 
 __all__ = ["GSet", "ORSet"]

@@ -64,6 +64,7 @@ class Vote(Crdt):
         if not isinstance(value, bool):
             raise TypeError(f"Vote.vote() takes a bool, not {value!r}")
         if value != self._self_vote:
+            self._touch()
             self._self_vote = value
             self._votes_for += 1 if value else -1
 

@@ -218,7 +218,7 @@ def ormap(
     return d
 
 
-def _sorted_delta(delta: Delta) -> None:
+def sort_delta(delta: Delta) -> None:
     """Sort the lists of a delta in place (the kit's ``Delta.sorted``)."""
 
     def by_bytes(items: Any) -> list[Any]:
@@ -243,7 +243,7 @@ def _sorted_delta(delta: Delta) -> None:
             copies = [crdt_pb2.ORMapEntryDelta() for _ in entries]
             for copy, entry in zip(copies, entries, strict=True):
                 copy.CopyFrom(entry)
-                _sorted_delta(copy.delta)
+                sort_delta(copy.delta)
             del field[:]
             field.extend(copies)
 
@@ -256,5 +256,5 @@ def sorted_out(out: Out) -> Out:
     if which in ("reply", "stream_cancelled_response"):
         action = getattr(copy, which).state_action
         if action.HasField("update"):
-            _sorted_delta(action.update)
+            sort_delta(action.update)
     return copy
