@@ -23,9 +23,12 @@ from cloudstate.event_sourced_context import EventSourcedCommandContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.registry import EntityDefinition
 from cloudstate.tck.messages import ES_TWO, any_message, side_effect
-from cloudstate.tck.model import event_sourced
+from cloudstate.tck.model import event_sourced, value_entity
 from cloudstate.tck.model import eventsourced_pb2 as pb
+from cloudstate.tck.model import valueentity_pb2 as vpb
 from cloudstate.tck.model.server import model_entities
+from cloudstate.value_entity import ValueEntity
+from cloudstate.value_entity_context import ValueEntityCommandContext
 
 _EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
 
@@ -63,7 +66,29 @@ def _drop_last_event() -> EventSourcedEntity:
     return entity
 
 
-def _with_model_entity(factory: Callable[[], EventSourcedEntity]) -> list[EntityDefinition]:
+def _first_update_wins() -> ValueEntity:
+    """The value-entity model, except that several updates in one command keep the first."""
+    entity = ValueEntity(
+        value_entity.MODEL,
+        [vpb.DESCRIPTOR],
+        lambda entity_id: vpb.Persisted(),
+        persistence_id="value-entity-tck-model",
+    )
+
+    def process(request: vpb.Request, ctx: ValueEntityCommandContext) -> vpb.Response:
+        updated = False
+        for action in request.actions:
+            if action.WhichOneof("action") == "update" and not updated:
+                ctx.update_state(vpb.Persisted(value=action.update.value))
+                updated = True
+        state = ctx.state
+        return vpb.Response(message=state.value if state is not None else "")
+
+    entity.command_handler("Process")(process)
+    return entity
+
+
+def _with_model_entity(factory: Callable[[], EntityDefinition]) -> list[EntityDefinition]:
     replaced = factory()
     return [
         replaced if e.service_descriptor is replaced.service_descriptor else e
@@ -76,6 +101,7 @@ CODE_MUTANTS: dict[str, Callable[[], list[EntityDefinition]]] = {
     "no-snapshots": lambda: _with_model_entity(
         lambda: event_sourced.model_entity(snapshot_every=0)
     ),
+    "first-update-wins": lambda: _with_model_entity(_first_update_wins),
     "snapshot-every-4": lambda: _with_model_entity(
         lambda: event_sourced.model_entity(snapshot_every=4)
     ),

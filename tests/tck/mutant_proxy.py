@@ -39,6 +39,24 @@ def forget_events() -> None:
     sqlite.SqliteStore.append_events = append_events  # type: ignore[method-assign]
 
 
+def forget_deletes() -> None:
+    """Acknowledge value-entity deletes without deleting anything."""
+    original = sqlite.SqliteStore.save_value
+
+    async def save_value(
+        self: Any,
+        persistence_id: str,
+        entity_id: str,
+        value: Payload | None,
+        expected_version: int | None = None,
+    ) -> int:
+        if value is None:
+            return (expected_version or 0) + 1
+        return await original(self, persistence_id, entity_id, value, expected_version)
+
+    sqlite.SqliteStore.save_value = save_value  # type: ignore[method-assign]
+
+
 def no_replay() -> None:
     """Activate entities without replaying their journal."""
 
@@ -89,6 +107,7 @@ def always_metadata() -> None:
 
 MUTANTS: dict[str, Callable[[], None]] = {
     "forget-events": forget_events,
+    "forget-deletes": forget_deletes,
     "no-replay": no_replay,
     "unknown-status": unknown_status,
     "ignore-passivation-strategy": ignore_passivation_strategy,

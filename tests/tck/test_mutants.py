@@ -18,9 +18,20 @@ from cloudstate.tck.session import TckSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 LS = "language-support/event-sourced-model/"
+LSV = "language-support/value-entity-model/"
 PX = "proxy/event-sourced-proxy/"
+PXV = "proxy/value-entity-proxy/"
 
 USER_FUNCTION_MUTANTS = [
+    (
+        "first-update-wins",
+        ["value-entity-model/sub-invocations", "value-entity-model/update-state"],
+        {
+            f"{LSV}sub-invocations-with-multiple-update-states",
+            f"{LSV}sub-invocations-with-multiple-update-states-and-delete-states",
+            f"{LSV}sub-invocations-with-update-delete-and-update-states",
+        },
+    ),
     # mutant, cases to run, the cases that must fail
     (
         "drop-last-event",
@@ -73,6 +84,11 @@ USER_FUNCTION_MUTANTS = [
 ]
 
 PROXY_MUTANTS = [
+    (
+        "forget-deletes",
+        ["value-entity-proxy/state-is-durable", "value-entity-proxy/state-changes", "reflection"],
+        {f"{PXV}state-is-durable-when-the-reply-arrives", f"{PXV}state-changes"},
+    ),
     (
         "forget-events",
         ["failures", "durable", "state-changes"],

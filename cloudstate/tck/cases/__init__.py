@@ -6,8 +6,10 @@ import importlib
 _MODULES = [
     "discovery",
     "event_sourced_model",
+    "value_entity_model",
     "proxy_discovery",
     "event_sourced_proxy",
+    "value_entity_proxy",
 ]
 
 for _name in _MODULES:

@@ -8,14 +8,12 @@ one-command-at-a-time ordering under concurrent calls, request metadata, and err
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
-import aiohttp
 import grpc
-from google.protobuf import json_format
 
 from cloudstate import entity_pb2, event_sourced_pb2
+from cloudstate.tck.cases.proxy_support import expect_status, post_json, post_json_fails
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import PROXY, case
 from cloudstate.tck.messages import (
@@ -229,66 +227,38 @@ async def http_api(t: TckContext) -> None:
     the proxy's HTTP status for user failures (ours: 400, ``--failure-http-status``; the
     original: 500) with the description in the body."""
     eid = t.entity_id()
-    await _post(t, f"/tck/model/eventsourced/{eid}", {}, "")
+    await post_json(t, f"/tck/model/eventsourced/{eid}", {}, es.Response(message=""))
     conn = await t.relay.connection("eventsourced", ES_MODEL, eid)
     await conn.expect_in(es_init(ES_MODEL, eid))
     await command(conn, 1, es_request(eid), es_reply(1, es_response("")))
-    await _post(t, "/cloudstate.tck.model.EventSourcedTwo/Call", {"id": eid}, "")
+    await post_json(
+        t, "/cloudstate.tck.model.EventSourcedTwo/Call", {"id": eid}, es.Response(message="")
+    )
     two = await t.relay.connection("eventsourced", ES_TWO, eid)
     await two.expect_in(es_init(ES_TWO, eid))
     await command(two, 1, es.Request(id=eid), es_reply(1, es_response("")), name="Call")
-    await _post(t, f"/tck/model/eventsourced/{eid}", {"actions": [{"emit": {"value": "x"}}]}, "x")
+    await post_json(
+        t,
+        f"/tck/model/eventsourced/{eid}",
+        {"actions": [{"emit": {"value": "x"}}]},
+        es.Response(message="x"),
+    )
     await command(
         conn, 2, emits(eid, "x"), es_reply(2, es_response("x"), events=[es_persisted("x")])
     )
     body = {"actions": [{"fail": {"message": "expected failure"}}]}
-    await _post_fails(t, f"/tck/model/eventsourced/{eid}", body, "expected failure")
+    await post_json_fails(t, f"/tck/model/eventsourced/{eid}", body, "expected failure")
     await command(
         conn, 3, es_request(eid, es_fail("expected failure")), es_failure(3, "expected failure")
     )
-    await _post(t, f"/tck/model/eventsourced/{eid}", {"actions": [{"emit": {"value": "y"}}]}, "xy")
+    await post_json(
+        t,
+        f"/tck/model/eventsourced/{eid}",
+        {"actions": [{"emit": {"value": "y"}}]},
+        es.Response(message="xy"),
+    )
     await command(
         conn, 4, emits(eid, "y"), es_reply(4, es_response("xy"), events=[es_persisted("y")])
-    )
-
-
-async def _post(t: TckContext, path: str, body: dict[str, Any], message: str) -> None:
-    async with t.session.http.post(
-        t.http_url + path, json=body, timeout=aiohttp.ClientTimeout(total=t.timeout)
-    ) as response:
-        text = await response.text()
-        t.check(
-            response.status == 200, f"POST {path}: HTTP status", 200, f"{response.status} {text}"
-        )
-        t.check(
-            "application/json" in response.headers.get("Content-Type", ""),
-            f"POST {path}: Content-Type",
-            "application/json",
-            response.headers.get("Content-Type"),
-        )
-    try:
-        reply = json_format.Parse(text, es.Response())
-    except (json_format.ParseError, json.JSONDecodeError) as e:
-        t.fail(f"POST {path}: the body is not a JSON Response: {e}", "a JSON Response", text)
-    t.check(
-        reply == es.Response(message=message),
-        f"POST {path}: reply",
-        es.Response(message=message),
-        reply,
-    )
-
-
-async def _post_fails(t: TckContext, path: str, body: dict[str, Any], description: str) -> None:
-    async with t.session.http.post(
-        t.http_url + path, json=body, timeout=aiohttp.ClientTimeout(total=t.timeout)
-    ) as response:
-        text = await response.text()
-    expected = f"HTTP {t.failure_http_status} with {description!r} in the body"
-    t.check(
-        response.status == t.failure_http_status and description in text,
-        f"POST {path}: a user failure",
-        expected,
-        f"HTTP {response.status}: {text}",
     )
 
 
@@ -403,32 +373,19 @@ async def unroutable_requests(t: TckContext) -> None:
     bytes do not parse, fails with INVALID_ARGUMENT; an unknown method of a served service with
     UNIMPLEMENTED. No entity stream is opened for them."""
     no_key = t.proxy.unary_unary(f"/{ES_MODEL}/Process", None, None)
-    await _call_status(
+    await expect_status(
         t,
         no_key(es.Request().SerializeToString()),
         grpc.StatusCode.INVALID_ARGUMENT,
         "empty entity key",
     )
-    await _call_status(
+    await expect_status(
         t, no_key(b"\xff\xff\xff"), grpc.StatusCode.INVALID_ARGUMENT, "unparsable request"
     )
     unknown = t.proxy.unary_unary(f"/{ES_MODEL}/NoSuchMethod", None, None)
-    await _call_status(
+    await expect_status(
         t,
         unknown(es.Request(id="x").SerializeToString()),
         grpc.StatusCode.UNIMPLEMENTED,
         "unknown method",
     )
-
-
-async def _call_status(t: TckContext, call: Any, status: grpc.StatusCode, what: str) -> None:
-    try:
-        await asyncio.wait_for(call, t.timeout)
-    except grpc.aio.AioRpcError as e:
-        t.check(
-            e.code() == status, f"{what}: status", status.name, f"{e.code().name}: {e.details()}"
-        )
-        return
-    except TimeoutError:
-        t.fail(f"{what}: no answer within {t.timeout:g}s")
-    t.fail(f"{what}: expected an error", status.name, "a reply")
