@@ -1,8 +1,8 @@
 """Testing Cloudstate entities: in-process unit tests and in-process end-to-end services.
 
 Unit tests drive one entity instance without proxy or network (:class:`EventSourcedTestKit`,
-:class:`ValueEntityTestKit`, :class:`ActionTestKit`, ...; :func:`kit_for` picks the kit for any
-entity)::
+:class:`ValueEntityTestKit`, :class:`CrdtTestKit`, :class:`ActionTestKit`; :func:`kit_for`
+picks the kit for any entity)::
 
     from cloudstate.testkit import EventSourcedTestKit
 
@@ -19,13 +19,16 @@ from __future__ import annotations
 
 from cloudstate.testkit.action import ActionTestKit
 from cloudstate.testkit.base import EntityTestKit, kit_for, register_kind
+from cloudstate.testkit.crdt import CrdtTestKit
 from cloudstate.testkit.event_sourced import EventSourcedTestKit
 from cloudstate.testkit.results import (
     CommandResult,
+    CrdtResult,
     EventSourcedResult,
     Failure,
     Forward,
     SideEffect,
+    StreamedMessage,
     ValueEntityResult,
 )
 from cloudstate.testkit.service import LocalService
@@ -34,6 +37,8 @@ from cloudstate.testkit.value_entity import ValueEntityTestKit
 __all__ = [
     "ActionTestKit",
     "CommandResult",
+    "CrdtResult",
+    "CrdtTestKit",
     "EntityTestKit",
     "EventSourcedResult",
     "EventSourcedTestKit",
@@ -41,6 +46,7 @@ __all__ = [
     "Forward",
     "LocalService",
     "SideEffect",
+    "StreamedMessage",
     "ValueEntityResult",
     "ValueEntityTestKit",
     "kit_for",

@@ -163,6 +163,51 @@ class ValueEntityResult(CommandResult):
         return shown
 
 
+@dataclass
+class StreamedMessage:
+    """A message of a streamed CRDT command (``ctx.on_change``), after its first reply."""
+
+    #: The id of the streamed command (:attr:`CrdtResult.command_id` of its result).
+    command_id: int
+    reply: Any = None
+    failure: Failure | None = None
+    forward: Forward | None = None
+    effects: list[SideEffect] = field(default_factory=list)
+    #: True when the stream ended with this message (``ctx.end_stream()``, or a failure).
+    end_stream: bool = False
+
+
+@dataclass
+class CrdtResult(CommandResult):
+    """A command of a CRDT entity: also the delta it produced, and the streamed messages that
+    the change caused on open streamed commands."""
+
+    #: The command's id; a streamed command's later messages carry it.
+    command_id: int = 0
+    #: The aggregated change (a ``cloudstate.crdt.CrdtDelta``); ``None`` if nothing changed.
+    delta: Any = None
+    #: True when the command deleted the CRDT (``ctx.delete()``).
+    deleted: bool = False
+    #: The write consistency the change asked for (``WriteConsistency``), when it changed.
+    write_consistency: Any = None
+    #: True when the command stays open as a stream (it registered ``on_change``/``on_cancel``).
+    streamed: bool = False
+    #: Messages for open streamed commands, in order (this command's own change included).
+    messages: list[StreamedMessage] = field(default_factory=list)
+
+    def _shown(self) -> dict[str, Any]:
+        shown = super()._shown()
+        if self.delta is not None:
+            shown["delta"] = _one_line(self.delta)
+        if self.deleted:
+            shown["deleted"] = True
+        if self.streamed:
+            shown["streamed"] = True
+        if self.messages:
+            shown["messages"] = self.messages
+        return shown
+
+
 def _decode(payload: Any, any_support: AnySupport) -> Any:
     try:
         return any_support.unpack(payload)
