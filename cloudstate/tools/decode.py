@@ -27,12 +27,13 @@ CRDT_STATE_TYPE_URL = "type.cloudstate.io/proxy.CrdtState.v1"
 
 
 def import_user_modules(modules: Iterable[str], path: str | None = None) -> None:
-    """Import ``modules`` (with ``path`` first on ``sys.path``) so that their generated protobuf
-    code registers its descriptors. The modules are imported, not run as ``__main__``."""
-    if path:
-        resolved = str(Path(path).resolve())
-        if resolved not in sys.path:
-            sys.path.insert(0, resolved)
+    """Import ``modules`` (from ``path``, default the current directory) so that their generated
+    protobuf code registers its descriptors. The modules are imported, not run as ``__main__``."""
+    if not modules:
+        return
+    resolved = str(Path(path or ".").resolve())
+    if resolved not in sys.path:
+        sys.path.insert(0, resolved)
     for module in modules:
         try:
             importlib.import_module(module)

@@ -46,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="import MODULE (e.g. your user function's) so that payloads decode with its "
         "protobuf types; repeatable. Without it, unknown messages are shown raw (base64)",
     )
-    parser.add_argument("--path", metavar="DIR", help="directory to import --module from")
+    parser.add_argument(
+        "--path", metavar="DIR", help="directory to import --module from (default: the current one)"
+    )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON document instead of text"
     )
