@@ -155,9 +155,7 @@ class _Instance:
             and (ctx._on_change is not None or ctx._on_cancel is not None)
         ):
             subscription = _Subscription(
-                command=entity_pb2.Command(
-                    entity_id=command.entity_id, id=command.id, name=command.name
-                ),
+                command=_without_payload(command),
                 message=message,
                 on_change=self._callback(ctx._on_change, command.name, cancel=False),
                 on_cancel=self._callback(ctx._on_cancel, command.name, cancel=True),
@@ -284,6 +282,15 @@ class _Instance:
             if message.HasField("client_action") or message.side_effects or message.end_stream:
                 out.append(Out(streamed_message=message))
         return out
+
+
+def _without_payload(command: entity_pb2.Command) -> entity_pb2.Command:
+    """What a streamed command's callbacks see of it: id, name, metadata (the message is kept
+    decoded)."""
+    kept = entity_pb2.Command(entity_id=command.entity_id, id=command.id, name=command.name)
+    if command.HasField("metadata"):
+        kept.metadata.CopyFrom(command.metadata)
+    return kept
 
 
 def _failure_reply(command_id: int, description: str, code: int) -> Out:

@@ -285,3 +285,11 @@ def cancel_deletes(request: Request, ctx: CrdtCommandContext) -> None:
         ctx.delete()
 
     ctx.on_cancel(cancelled)
+
+
+@probe.command_handler("WatchMetadata")
+def watch_metadata(ctx: CrdtCommandContext) -> None:
+    @ctx.on_change
+    def changed(sub: SubscriptionContext) -> Any:
+        seen = f"{sub.command_name} {sub.command_id} {sub.metadata.get('user', '?')}"
+        return Response(state=State(lwwregister={"value": seen}))

@@ -53,7 +53,13 @@ class CrdtStream:
         await self.write(In(stream_cancelled=cancelled))
 
     async def send(
-        self, name: str, message: Message, *, streamed: bool = False, command_id: int | None = None
+        self,
+        name: str,
+        message: Message,
+        *,
+        streamed: bool = False,
+        command_id: int | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> int:
         if command_id is None:
             command_id = self.next_id
@@ -65,6 +71,8 @@ class CrdtStream:
             payload=pack(message),
             streamed=streamed,
         )
+        for key, value in (metadata or {}).items():
+            command.metadata.entries.add(key=key, string_value=value)
         await self.write(In(command=command))
         return command_id
 

@@ -20,7 +20,7 @@ from tests.crdt_sdk.protocol import (
     strm,
     vote,
 )
-from tests.crdt_sdk.steps import TWO, R, check, gc, inc, oadd, ors, request, send, vt
+from tests.crdt_sdk.steps import TWO, R, check, gc, inc, lw, oadd, ors, request, send, vt
 from tests.crdt_sdk.steps import vote as cast_vote
 
 Streams = Callable[..., CrdtStream]
@@ -232,3 +232,16 @@ async def test_protocol_errors_end_the_stream(crdt_channel: grpc.aio.Channel) ->
     stream = await CrdtStream(crdt_channel, "crdtsdk.CrdtModel", "GCounter-p15").init()
     await stream.write(In())
     assert "empty CrdtStreamIn" in (await stream.expect_failure()).description
+
+
+async def test_callbacks_see_the_streamed_commands_name_id_and_metadata(
+    crdt_stream: Streams,
+) -> None:
+    stream = await crdt_stream("GCounter-p18", PROBE).init(gcounter(1))
+    watcher = await stream.send(
+        "WatchMetadata", Request(id="x"), streamed=True, metadata={"user": "alice"}
+    )
+    await stream.expect(reply(watcher, streamed=True))
+    await stream.delta(gcounter(1))
+    await stream.expect(strm(watcher, R(lw(f"WatchMetadata {watcher} alice"))))
+    await stream.close()
