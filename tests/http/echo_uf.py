@@ -1,11 +1,13 @@
 """The HTTP tests' user function: an event-sourced ``httptest.Echo`` entity that replies with what
 it received (the request message and the request metadata), fails on request, and serves raw
-``google.api.HttpBody`` bytes. Run: ``python tests/http/echo_uf.py`` with $HOST/$PORT set."""
+``google.api.HttpBody`` bytes; and the ``httptest.Ticker`` action with the streamed call shapes.
+Run: ``python tests/http/echo_uf.py`` with $HOST/$PORT set."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -13,14 +15,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from google.api.httpbody_pb2 import HttpBody
 from httptest.echo_pb2 import (
     _ECHO,
+    _TICKER,
     DownloadRequest,
     EchoReply,
     EchoRequest,
     FailRequest,
+    Tick,
+    TickRequest,
     UploadRequest,
 )
 from httptest.echo_pb2 import DESCRIPTOR as ECHO_FILE
 
+from cloudstate.action import Action
 from cloudstate.cloudstate import CloudState
 from cloudstate.event_sourced_context import EventSourcedCommandContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
@@ -59,6 +65,32 @@ def download(request: DownloadRequest, ctx: EventSourcedCommandContext) -> HttpB
     return HttpBody(content_type=request.content_type or "text/plain", data=request.text.encode())
 
 
+ticker = Action(_TICKER, [ECHO_FILE])
+
+
+@ticker.streamed_out("Ticks")
+async def ticks(request: TickRequest) -> AsyncIterator[Tick]:
+    for n in range(request.count):
+        yield Tick(n=n)
+
+
+@ticker.streamed_in("Sum")
+async def total(requests: AsyncIterator[Tick]) -> Tick:
+    return Tick(n=sum([tick.n async for tick in requests]))
+
+
+@ticker.streamed("Chat")
+async def chat(requests: AsyncIterator[Tick]) -> AsyncIterator[Tick]:
+    async for tick in requests:
+        yield Tick(n=tick.n * 10)
+
+
+@ticker.streamed_out("Files")
+async def files(request: TickRequest) -> AsyncIterator[HttpBody]:
+    for n in range(request.count):
+        yield HttpBody(content_type="text/plain", data=f"chunk{n};".encode())
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    CloudState().register_event_sourced_entity(entity).start()
+    CloudState().register_event_sourced_entity(entity).register_action(ticker).start()
