@@ -58,7 +58,11 @@ class Node:
                 process.terminate()
 
     def log(self) -> str:
-        return self.proxy.log()[-4000:] if self.proxy is not None else ""
+        """The proxy's warnings and errors (the interesting part of its log)."""
+        if self.proxy is None:
+            return ""
+        lines = [line for line in self.proxy.log().splitlines() if "INFO" not in line]
+        return "\n".join(lines)[-3000:]
 
 
 @dataclass
@@ -70,6 +74,7 @@ class LoadResult:
     acked: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     unknown: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    examples: dict[str, str] = field(default_factory=dict)  # one error message per failure kind
     stale_reads: list[str] = field(default_factory=list)
     cross_node_reads: int = 0
 
@@ -110,6 +115,7 @@ async def run_load(
                 )
             except grpc.aio.AioRpcError as error:
                 result.failures[error.code().name] += 1
+                result.examples.setdefault(error.code().name, f"node {node}: {error.details()}")
                 result.unknown[user].add(product)
                 continue
             result.acked[user].add(product)
@@ -123,6 +129,9 @@ async def run_load(
                     )
                 except grpc.aio.AioRpcError as error:
                     result.failures["read " + error.code().name] += 1
+                    result.examples.setdefault(
+                        "read " + error.code().name, f"node {other}: {error.details()}"
+                    )
                     continue
                 result.cross_node_reads += 1
                 if product not in {item.product_id for item in cart.items}:

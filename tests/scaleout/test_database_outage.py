@@ -82,9 +82,10 @@ async def test_database_loss_unavailable_fast_then_recovers_without_losing_write
         # Only calls in flight at the kill may fail (their write's outcome is unknown).
         assert set(result.failures) <= {"UNAVAILABLE", "read UNAVAILABLE"}, (
             dict(result.failures),
+            result.examples,
             node.log(),
         )
-        assert result.total_acked >= 200, (dict(result.failures), node.log())
+        assert result.total_acked >= 200, (dict(result.failures), result.examples, node.log())
         journaled = await journals(store, "t", 5)
         for user, products in journaled.items():
             assert result.acked[user] <= set(products), user

@@ -49,9 +49,9 @@ async def test_three_nodes_same_entities_exactly_the_acknowledged_commands(
     ports = [node.port for node in cluster]
     result = await run_load(ports, entities=ENTITIES, clients=CLIENTS, commands_per_client=9)
     logs = "\n".join(node.log() for node in cluster)
-    assert result.total_acked > 0.95 * CLIENTS * 9, (dict(result.failures), logs)
+    assert result.total_acked > 0.95 * CLIENTS * 9, (dict(result.failures), result.examples, logs)
     # Only ABORTED (a command that lost too many races: nothing applied) may fail here.
-    assert set(result.failures) <= {"ABORTED"}, (dict(result.failures), logs)
+    assert set(result.failures) <= {"ABORTED"}, (dict(result.failures), result.examples, logs)
     assert not result.stale_reads, result.stale_reads[:5]
     assert result.cross_node_reads > 100
 
@@ -91,9 +91,10 @@ async def test_a_node_sigkilled_and_restarted_mid_run_loses_nothing(
     assert result.failures, "the kill should have failed some calls"
     assert set(result.failures) <= {"UNAVAILABLE", "ABORTED", "read UNAVAILABLE"}, (
         dict(result.failures),
+        result.examples,
         logs,
     )
-    assert result.total_acked > CLIENTS * 6, (dict(result.failures), logs)
+    assert result.total_acked > CLIENTS * 6, (dict(result.failures), result.examples, logs)
     assert not result.stale_reads, result.stale_reads[:5]
 
     journaled = await journals(fresh_postgres_url, "kill", ENTITIES)

@@ -295,6 +295,7 @@ class PostgresStore(Store):
         return await request.future
 
     async def _writer_main(self) -> None:
+        batch: list[_Request] = []
         try:
             while True:
                 if not self._pending:
@@ -309,8 +310,8 @@ class PostgresStore(Store):
         except BaseException as error:
             self._accepting = False
             failure = StoreError(f"the PostgreSQL store writer stopped: {error}")
-            for request in self._pending:
-                _settle(request.future, failure)
+            for request in [*batch, *self._pending]:
+                _settle(request.future, failure)  # no-op for requests already settled
             self._pending.clear()
             if not isinstance(error, Exception):
                 raise
