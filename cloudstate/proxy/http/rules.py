@@ -190,12 +190,14 @@ def field_chain(message: Descriptor, path: str, where: str) -> list[FieldDescrip
     return chain
 
 
-def _bindings_of(rule: http_pb2.HttpRule, nested: bool) -> Iterator[http_pb2.HttpRule]:
+def _bindings_of(rule: http_pb2.HttpRule, where: str) -> Iterator[http_pb2.HttpRule]:
     yield rule
     for extra in rule.additional_bindings:
-        if nested or extra.additional_bindings:
-            raise HttpRuleError("additional_bindings must not contain additional_bindings")
-        yield from _bindings_of(extra, True)
+        if extra.additional_bindings:
+            raise HttpRuleError(
+                f"{where}: additional_bindings must not contain additional_bindings"
+            )
+        yield extra
 
 
 def _make_binding(method: MethodModel, rule: http_pb2.HttpRule, default: bool) -> Binding:
@@ -264,7 +266,8 @@ def method_bindings(
     if rule is None:
         default = http_pb2.HttpRule(post=method.path, body="*")
         return [_make_binding(method, default, True)]
-    return [_make_binding(method, r, False) for r in _bindings_of(rule, False)]
+    where = f"{method.service.name}.{method.name}"
+    return [_make_binding(method, r, False) for r in _bindings_of(rule, where)]
 
 
 def all_bindings(model: UserFunctionModel) -> list[Binding]:
