@@ -5,16 +5,21 @@ No cluster and no Docker daemon run here, so this is what can be checked."""
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+import grpc
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
+from shoppingcart import shoppingcart_pb2, shoppingcart_pb2_grpc
 
 from cloudstate.proxy.config import _ENV
-from tests.processes import ROOT
+from tests.processes import ROOT, Process, free_port, shoppingcart_user_function, wait_serving
 
 DEPLOY = ROOT / "deploy"
 KUBERNETES_VERSION = "1.30.0"
@@ -41,7 +46,7 @@ def test_manifest_matches_the_kubernetes_schema(name: str, document: dict[str, A
 def test_the_schema_check_catches_mistakes() -> None:
     (deployment,) = by_kind("Deployment")
     broken = yaml.safe_load(yaml.safe_dump(deployment))
-    broken["spec"]["template"]["spec"]["containers"][1]["readinessProbe"]["grpc"]["prot"] = 1
+    broken["spec"]["template"]["spec"]["containers"][1]["readinessProbe"]["httpGet"]["pth"] = "/"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
 
@@ -73,8 +78,11 @@ def test_proxy_is_a_sidecar_of_the_user_function_with_probes_and_the_secret() ->
     # Probes on the proxy's serving port.
     proxy_port = int(env["HTTP_PORT"])
     assert {p["name"]: p["containerPort"] for p in proxy["ports"]}["grpc"] == proxy_port
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert proxy[probe]["grpc"]["port"] == proxy_port, probe
+    probes = {p: proxy[p]["httpGet"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
+    for name, probe in probes.items():
+        assert probe["port"] in ("grpc", proxy_port), name
+    assert probes["livenessProbe"]["path"] == "/health/live"
+    assert probes["readinessProbe"]["path"] == probes["startupProbe"]["path"] == "/health/ready"
     for probe in ("readinessProbe", "livenessProbe"):
         assert probe in uf, probe
     # The Service selects these pods and targets the proxy, never the user function.
@@ -109,3 +117,53 @@ def test_dockerfile_targets_and_entry_points() -> None:
     (deployment,) = by_kind("Deployment")
     uid = deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
     assert f"USER {uid}" in text
+
+
+def test_the_proxy_runs_as_the_manifest_configures_it(
+    tmp_path: Path, fresh_postgres_url: str
+) -> None:
+    """The proxy container's environment (store URL, ports, credentials from the Secret's PG*
+    variables) really starts a working proxy, and the probe paths answer as the probes expect."""
+    (deployment,) = by_kind("Deployment")
+    containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
+    proxy_spec = containers["cloudstate-proxy"]
+    env = {e["name"]: e["value"] for e in proxy_spec["env"]}
+    # This machine's ports and test database instead of the pod's.
+    uf = shoppingcart_user_function(tmp_path).start()
+    port = free_port()
+    env.update(HTTP_PORT=str(port), USER_FUNCTION_PORT=str(uf.port))
+    env["CLOUDSTATE_PROXY_HOST"] = "127.0.0.1"
+    target = urlsplit(fresh_postgres_url)
+    schema = dict(parse_qsl(target.query))["schema"]
+    env["CLOUDSTATE_STORE"] = env["CLOUDSTATE_STORE"].replace(
+        "schema=shoppingcart", f"schema={schema}"
+    )
+    env.update(
+        PGHOST=target.hostname or "",
+        PGPORT=str(target.port),
+        PGUSER=target.username or "",
+        PGDATABASE=target.path.lstrip("/"),
+    )
+    proxy = Process(
+        "proxy", [sys.executable, "-m", "cloudstate.proxy"], port, tmp_path / "p.log", env=env
+    )
+    try:
+        proxy.start()
+        wait_serving(port)
+        probes = {p: proxy_spec[p]["httpGet"]["path"] for p in ("readinessProbe", "livenessProbe")}
+        for name, path in probes.items():
+            assert httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10).status_code == 200, name
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = shoppingcart_pb2_grpc.ShoppingCartStub(channel)
+            stub.AddItem(
+                shoppingcart_pb2.AddLineItem(
+                    user_id="k8s", product_id="pod", name="Pod", quantity=3
+                ),
+                timeout=10,
+            )
+            cart = stub.GetCart(shoppingcart_pb2.GetShoppingCart(user_id="k8s"), timeout=10)
+        assert [(i.product_id, i.quantity) for i in cart.items] == [("pod", 3)]
+        assert "store postgresql" in proxy.log()
+    finally:
+        proxy.terminate()
+        uf.terminate()
