@@ -6,11 +6,12 @@ Usage: ``python benchmarks/bench_postgres.py [--seconds 5] [--postgres URL] [--s
    per append), on SQLite (WAL, synchronous=FULL) and on PostgreSQL (fsync on, synchronous_commit
    on): ops/s, latency, appends per commit.
 2. **End to end, 1 → 2 → 3 nodes** on one PostgreSQL: N pods (shopping-cart user function +
-   proxy), 64 closed-loop gRPC clients spreading 60% AddItem / 40% GetCart over the nodes; once
-   over 1,000 carts (little contention), once over 20 carts (every cart hot on every node). The
-   1-node SQLite figure is the baseline. Reports ops/s, latency, and how busy the machine's cores
-   were: on a 2-core machine the nodes compete for the same CPUs, so the scaling figure shows the
-   cost of coordination, not the capacity of more machines.
+   proxy), 64 closed-loop gRPC clients, 60% AddItem / 40% GetCart, over 1,000 carts routed to
+   random nodes (a cart's commands interleave across nodes: catch-ups) or with affinity (a cart's
+   commands always reach the same node, as behind a sticky ingress), and over 20 carts (every
+   cart hot on every node). The 1-node SQLite figure is the baseline. Reports ops/s, latency, and
+   how busy the machine's cores were: on a 2-core machine the nodes compete for the same CPUs,
+   so the scaling figure shows the cost of coordination, not the capacity of more machines.
 
 The PostgreSQL server is ``--postgres`` / ``CLOUDSTATE_TEST_POSTGRES`` if given, else a throw-away
 one started from the Debian binaries. Writes ``benchmarks/results/postgres.json``.
@@ -123,7 +124,9 @@ async def bench_store(postgres: str, seconds: float, tmp: Path) -> list[dict[str
 # -- 2. end to end, several nodes ---------------------------------------------------------------
 
 
-async def load(ports: list[int], carts: int, seconds: float, clients: int = 64) -> dict[str, Any]:
+async def load(
+    ports: list[int], carts: int, seconds: float, affinity: bool, clients: int = 64
+) -> dict[str, Any]:
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{p}") for p in ports]
     stubs = [shoppingcart_pb2_grpc.ShoppingCartStub(c) for c in channels]
     latencies: list[float] = []
@@ -134,8 +137,11 @@ async def load(ports: list[int], carts: int, seconds: float, clients: int = 64) 
         rng = random.Random(n)
         i = 0
         while time.perf_counter() < deadline:
-            stub = stubs[rng.randrange(len(stubs))]
-            user = f"cart-{rng.randrange(carts)}"
+            cart = rng.randrange(carts)
+            # Random routing: any node may get any cart. Affinity: a cart's commands always go
+            # to the same node (what a sticky ingress keyed on the entity id does).
+            stub = stubs[cart % len(stubs) if affinity else rng.randrange(len(stubs))]
+            user = f"cart-{cart}"
             started = time.perf_counter()
             try:
                 if rng.random() < 0.6:
@@ -174,12 +180,14 @@ async def load(ports: list[int], carts: int, seconds: float, clients: int = 64) 
 
 
 async def bench_nodes(postgres: str, seconds: float, tmp: Path) -> list[dict[str, Any]]:
-    scenarios: list[tuple[str, int, int]] = [("sqlite", 1, 1000)]
-    scenarios += [("postgresql", n, 1000) for n in (1, 2, 3)]
-    scenarios += [("postgresql", n, 20) for n in (1, 3)]
+    scenarios: list[tuple[str, int, int, bool]] = [("sqlite", 1, 1000, False)]
+    scenarios += [("postgresql", 1, 1000, False)]
+    scenarios += [("postgresql", n, 1000, affinity) for affinity in (False, True) for n in (2, 3)]
+    scenarios += [("postgresql", n, 20, False) for n in (1, 3)]
     results = []
-    for backend, count, carts in scenarios:
-        run_dir = tmp / f"{backend}-{count}-{carts}"
+    for backend, count, carts, affinity in scenarios:
+        routing = "affinity" if affinity else "random"
+        run_dir = tmp / f"{backend}-{count}-{carts}-{routing}"
         run_dir.mkdir()
         store = (
             f"sqlite:///{run_dir}/proxy.db"
@@ -190,14 +198,21 @@ async def bench_nodes(postgres: str, seconds: float, tmp: Path) -> list[dict[str
         try:
             for node in nodes:
                 await asyncio.to_thread(node.start)
-            measured = await load([node.port for node in nodes], carts, seconds)
+            measured = await load([node.port for node in nodes], carts, seconds, affinity)
         finally:
             for node in nodes:
                 await asyncio.to_thread(node.stop)
-        result = {"backend": backend, "nodes": count, "carts": carts, **measured}
+        result = {
+            "backend": backend,
+            "nodes": count,
+            "carts": carts,
+            "routing": routing,
+            **measured,
+        }
         results.append(result)
         print(
-            f"  {backend:>10} nodes {count} carts {carts:>4}: {result['ops_per_second']:>8.1f} "
+            f"  {backend:>10} nodes {count} carts {carts:>4} {routing:>8}: "
+            f"{result['ops_per_second']:>8.1f} "
             f"ops/s  p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
             f"CPU {result['cpu_busy_percent']:.0f}%  errors {result['errors'] or '-'}",
             flush=True,
