@@ -16,7 +16,7 @@ from cloudstate.proxy.entities.base import EntityHandler
 from cloudstate.proxy.entities.event_sourced import EntitySettings
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
 from cloudstate.proxy.ingress.http_ingress import ClientIngress
-from cloudstate.proxy.model import UserFunctionModel
+from cloudstate.proxy.model import CRDT, UserFunctionModel
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.stores.base import Store, open_store
 
@@ -81,6 +81,12 @@ class Proxy:
         for service in self.model.services.values():
             factory = HANDLER_FACTORIES[service.entity_type]  # discovery admitted only these
             self._handlers[service.name] = factory(service, channel, self.store, settings, report)
+            if service.entity_type == CRDT and self.store.shared:
+                log.warning(
+                    "%s is a CRDT service on a store shared by several proxy nodes: CRDT state is "
+                    "not replicated between nodes yet, so run it on one node (docs/scale-out.md)",
+                    service.name,
+                )
         self.router = Router(
             self.model,
             self._handlers,
