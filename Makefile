@@ -54,6 +54,7 @@ protos: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/bench_store.py
+	$(PY) benchmarks/bench_action.py
 	$(PY) benchmarks/bench_http.py
 	$(PY) benchmarks/bench_valueentity.py
 	$(PY) benchmarks/bench_postgres.py

@@ -10,7 +10,7 @@ import, so parallel test workers and the user-function subprocess never share ge
 * ``relay``, ``relay2``, ``relay3``: forward chains (``Hops``), a forward loop and an
   asynchronous side-effect loop.
 * ``counter`` (``acttest.Counter``): event sourced; its commands add note side effects and may
-  forward to ``Relay.Call``.
+  forward to ``Relay.Call``. ``register`` (``acttest.Register``): the same as a value entity.
 * ``streams`` (``acttest.Streams``): the streamed shapes, counting open and cancelled streams.
 * ``echo`` (``acttest.Echo``): replies with its request (the proxy-overhead benchmark).
 """
@@ -34,6 +34,8 @@ from cloudstate.event_sourced_context import EventSourcedCommandContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.protoc import run
 from cloudstate.targets import service
+from cloudstate.value_entity import ValueEntity
+from cloudstate.value_entity_context import ValueEntityCommandContext
 
 PROTO_ROOT = Path(__file__).resolve().parent / "proto"
 
@@ -199,6 +201,27 @@ def add(state: int, command: Any, ctx: EventSourcedCommandContext) -> Any:
 @counter.command_handler("Get")
 def get(state: int) -> Any:
     return pb.Total(total=state)
+
+
+# -- the value entity ----------------------------------------------------------------------------
+
+register = ValueEntity(_service("Register"), [FILE], lambda: pb.Total(), persistence_id="act-reg")
+
+
+@register.command_handler("Set")
+def set_value(state: Any, command: Any, ctx: ValueEntityCommandContext) -> Any:
+    ctx.update_state(pb.Total(total=command.amount))
+    for effect in command.effects:
+        ctx.effect(Recorder.Record, effect.note, synchronous=effect.synchronous)
+    if command.HasField("forward"):
+        ctx.forward(Relay.Call, command.forward)
+        return None
+    return pb.Response(message=f"value {command.amount}")
+
+
+@register.command_handler("Get")
+def get_value(state: Any) -> Any:
+    return state
 
 
 # -- streams --------------------------------------------------------------------------------------

@@ -253,6 +253,31 @@ def test_a_failing_asynchronous_effect_is_logged_and_does_not_affect_the_reply(
     assert client.total("async") == 2
 
 
+# -- side effects and forwards from a value entity ------------------------------------------------
+
+
+def test_value_entity_effects_and_forwards(client: Client) -> None:
+    def value(id_: str) -> int:
+        return int(client.unary("/acttest.Register/Get", pb.GetRequest(id=id_), pb.Total).total)
+
+    add = pb.AddRequest(id="ve", amount=7, effects=effects(("ve", "s", True), ("ve", "a", False)))
+    assert client.unary("/acttest.Register/Set", add, pb.Response).message == "value 7"
+    assert client.notes("ve")[0] == "s|"  # the synchronous one ran before the reply
+    assert client.eventually_notes("ve", 2) == ["s|", "a|"]
+
+    failing = pb.AddRequest(id="ve-fail", amount=3, effects=effects(("vf", "fail-x", True)))
+    with pytest.raises(grpc.RpcError) as error:
+        client.unary("/acttest.Register/Set", failing, pb.Response)
+    assert "(the command itself was applied; its state change is kept)" in error.value.details()
+    assert value("ve-fail") == 3  # stored before the side effect ran
+
+    forward = pb.AddRequest(id="ve-fwd", amount=4, forward=pb.Hops(message="via"))
+    assert client.unary("/acttest.Register/Set", forward, pb.Response).message == (
+        "via at acttest.Relay"
+    )
+    assert value("ve-fwd") == 4
+
+
 def test_health_and_reflection_list_the_actions(client: Client) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc

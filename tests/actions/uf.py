@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 
 from cloudstate.cloudstate import CloudState
-from tests.actions.model import ACTIONS, counter
+from tests.actions.model import ACTIONS, counter, register
 
 
 def build() -> CloudState:
     cloudstate = CloudState(service_name="action-tests")
     for action in ACTIONS:
         cloudstate.register_action(action)
+    cloudstate.register_value_entity(register)
     return cloudstate.register_event_sourced_entity(counter)
 
 
