@@ -9,9 +9,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 
-from cloudstate import entity_pb2
+from cloudstate import action_pb2, action_pb2_grpc, entity_pb2
 from cloudstate.tck.framework import Case, CaseFailed, CaseSkipped
-from cloudstate.tck.protocol import EventSourcedStream, ProtocolStream, ValueEntityStream
+from cloudstate.tck.protocol import (
+    ActionStream,
+    EventSourcedStream,
+    ProtocolStream,
+    ValueEntityStream,
+)
 
 if TYPE_CHECKING:
     from cloudstate.tck.relay import Relay
@@ -93,6 +98,35 @@ class TckContext:
 
     def value_entity(self, service: str, entity_id: str) -> ValueEntityStream:
         stream = ValueEntityStream(self.user_function, service, entity_id, self.timeout)
+        self._streams.append(stream)
+        return stream
+
+    async def action_unary(self, command: action_pb2.ActionCommand) -> action_pb2.ActionResponse:
+        """``ActionProtocol.handleUnary`` on the user function."""
+        stub = action_pb2_grpc.ActionProtocolStub(self.user_function)
+        try:
+            response: action_pb2.ActionResponse = await asyncio.wait_for(
+                stub.handleUnary(command), self.timeout
+            )
+        except TimeoutError:
+            raise CaseFailed(
+                f"handleUnary {command.name}: no response within {self.timeout:g}s"
+            ) from None
+        except grpc.aio.AioRpcError as e:
+            raise CaseFailed(
+                f"handleUnary {command.name} failed: {e.code().name}: {e.details()}"
+            ) from e
+        return response
+
+    def action_stream(
+        self, shape: str, command: action_pb2.ActionCommand | None = None
+    ) -> ActionStream:
+        """Open ``handleStreamedIn`` / ``handleStreamedOut`` (with ``command``) /
+        ``handleStreamed`` on the user function."""
+        stub = action_pb2_grpc.ActionProtocolStub(self.user_function)
+        method = getattr(stub, shape)
+        call = method(command) if command is not None else method()
+        stream = ActionStream(call, f"action {shape} call", self.timeout)
         self._streams.append(stream)
         return stream
 

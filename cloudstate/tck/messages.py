@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from google.protobuf import any_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
-from cloudstate import entity_pb2, event_sourced_pb2, value_entity_pb2
+from cloudstate import action_pb2, entity_pb2, event_sourced_pb2, value_entity_pb2
+from cloudstate.tck.model import action_pb2 as act
 from cloudstate.tck.model import eventsourced_pb2 as es
 from cloudstate.tck.model import valueentity_pb2 as ve
 
@@ -268,3 +269,89 @@ def ve_failure(command_id: int, description: str) -> value_entity_pb2.ValueEntit
             command_id=command_id, client_action=entity_pb2.ClientAction(failure=failure)
         )
     )
+
+
+# -- action ---------------------------------------------------------------------------------------
+
+ACTION_MODEL = "cloudstate.tck.model.action.ActionTckModel"
+ACTION_TWO = "cloudstate.tck.model.action.ActionTwo"
+
+
+def action_group(*steps: act.ProcessStep) -> act.ProcessGroup:
+    return act.ProcessGroup(steps=list(steps))
+
+
+def action_request(*groups: act.ProcessGroup) -> act.Request:
+    return act.Request(groups=list(groups))
+
+
+def action_reply_step(message: str) -> act.ProcessStep:
+    return act.ProcessStep(reply=act.Reply(message=message))
+
+
+def action_forward_step(target_id: str) -> act.ProcessStep:
+    return act.ProcessStep(forward=act.Forward(id=target_id))
+
+
+def action_fail_step(message: str) -> act.ProcessStep:
+    return act.ProcessStep(fail=act.Fail(message=message))
+
+
+def action_effect_step(target_id: str, synchronous: bool = False) -> act.ProcessStep:
+    return act.ProcessStep(effect=act.SideEffect(id=target_id, synchronous=synchronous))
+
+
+def action_command(
+    name: str, payload: Message | None = None, service: str = ACTION_MODEL
+) -> action_pb2.ActionCommand:
+    """A unary / streamed-out command, or (``payload`` None) the header of a streamed-in or
+    duplex call."""
+    command_ = action_pb2.ActionCommand(service_name=service, name=name)
+    if payload is not None:
+        command_.payload.CopyFrom(any_message(payload))
+    return command_
+
+
+def action_message(payload: Message) -> action_pb2.ActionCommand:
+    """A message of a streamed-in or duplex call after the header: only the payload."""
+    return action_pb2.ActionCommand(payload=any_message(payload))
+
+
+def action_effect(target_id: str, synchronous: bool = False) -> entity_pb2.SideEffect:
+    return side_effect(ACTION_TWO, "Call", act.OtherRequest(id=target_id), synchronous)
+
+
+def action_response(
+    *,
+    reply: str | None = None,
+    forward_to: str | None = None,
+    failure: str | None = None,
+    side_effects: Sequence[entity_pb2.SideEffect] = (),
+) -> action_pb2.ActionResponse:
+    """``ActionResponse``: a reply message, a forward to ``ActionTwo.Call``, a failure (command
+    id 0) or, with none of them, no reply."""
+    response = action_pb2.ActionResponse()
+    if reply is not None:
+        response.reply.payload.CopyFrom(any_message(act.Response(message=reply)))
+    elif forward_to is not None:
+        response.forward.CopyFrom(forward(ACTION_TWO, "Call", act.OtherRequest(id=forward_to)))
+    elif failure is not None:
+        response.failure.CopyFrom(entity_pb2.Failure(command_id=0, description=failure))
+    response.side_effects.extend(side_effects)
+    return response
+
+
+def without_metadata(message: Message) -> Message:
+    """A copy of an action message without its metadata (the proxy's request headers), which
+    action comparisons ignore, as the original TCK's interceptor did."""
+    copy = type(message)()
+    copy.CopyFrom(message)
+    if isinstance(copy, action_pb2.ActionCommand):
+        copy.ClearField("metadata")
+    elif isinstance(copy, action_pb2.ActionResponse):
+        kind = copy.WhichOneof("response")
+        if kind in ("reply", "forward"):
+            getattr(copy, kind).ClearField("metadata")
+        for effect in copy.side_effects:
+            effect.ClearField("metadata")
+    return copy

@@ -219,6 +219,34 @@ class ValueEntityStream(EntityStream):
         return m.ve_command(command_id, self.entity_id, payload, name)
 
 
+class ActionStream(ProtocolStream):
+    """A streamed ``ActionProtocol`` call: ``handleStreamedIn``, ``handleStreamedOut`` or
+    ``handleStreamed``."""
+
+    async def result(self) -> Message:
+        """The single response of a ``handleStreamedIn`` call (after :meth:`done`)."""
+        try:
+            response: Message = await asyncio.wait_for(self.call, self.timeout)
+        except TimeoutError:
+            raise CaseFailed(
+                f"{self.description}: no response within {self.timeout:g}s after {self.last_sent}"
+            ) from None
+        except grpc.aio.AioRpcError as e:
+            raise CaseFailed(
+                f"{self.description}: the call failed after {self.last_sent}: "
+                f"{e.code().name}: {e.details()}"
+            ) from e
+        return response
+
+    async def done(self) -> None:
+        """Half-close the request stream."""
+        self.last_sent = "the end of the request stream"
+        try:
+            await asyncio.wait_for(self.call.done_writing(), self.timeout)
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as e:
+            raise CaseFailed(f"{self.description}: could not half-close the stream: {e}") from e
+
+
 def _short(message: Message) -> str:
     text = render(message).splitlines()
     return text[0] + (" ..." if len(text) > 1 else "")
@@ -226,6 +254,7 @@ def _short(message: Message) -> str:
 
 __all__ = [
     "END_OF_STREAM",
+    "ActionStream",
     "EventSourcedStream",
     "ProtocolStream",
     "ValueEntityStream",

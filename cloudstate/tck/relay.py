@@ -162,6 +162,14 @@ class Connection:
     async def next_out(self) -> Message | End:
         return await self._next(self.outgoing, "sent by the user function")
 
+    async def expect_closed_in(self) -> None:
+        """The proxy must have completed its side of the stream (the client's end of input)."""
+        actual = await self._next(self.incoming, "ending the stream (proxy side)")
+        if not isinstance(actual, End) or actual.status != "OK":
+            raise CaseFailed(
+                f"{self.label}: expected the proxy to complete its side", END_OF_STREAM, actual
+            )
+
     async def expect_closed(self, *, allow_cancel: bool = True) -> None:
         """Both directions must end (the proxy closes or cancels, the user function completes).
 
@@ -257,18 +265,24 @@ class Relay:
         entity_id: str | None = None,
         *,
         name: str | None = None,
+        payload: Message | None = None,
         wait: float | None = None,
         what: str = "",
     ) -> Connection:
         """The oldest unclaimed recorded stream of ``kind`` for ``service`` (and ``entity_id``,
-        or for actions the command ``name``), waiting up to ``wait`` seconds for it to appear."""
+        or for actions the command ``name`` and ``payload``: an ``Any``), waiting up to ``wait``
+        seconds for it to appear."""
 
         def matches(c: Connection) -> bool:
             if c.claimed or not c.kind.startswith(kind) or c.first is None:
                 return False
             first: Any = c.first
             if isinstance(first, action_pb2.ActionCommand):
-                return first.service_name == service and (name is None or first.name == name)
+                return (
+                    first.service_name == service
+                    and (name is None or first.name == name)
+                    and (payload is None or first.payload == payload)
+                )
             if not first.HasField("init"):
                 return False
             init = first.init
@@ -285,6 +299,15 @@ class Relay:
                 or f"the proxy opened no {kind} stream for {target} "
                 f"within {wait or self.timeout:g}s"
             )
+        found.claimed = True
+        return found
+
+    async def find(self, matches: Matcher, what: str, wait: float | None = None) -> Connection:
+        """The oldest unclaimed recorded call for which ``matches`` is true (waiting up to
+        ``wait`` seconds); claims it. ``what`` describes it when none turns up."""
+        found = await self._wait_for(lambda c: not c.claimed and matches(c), wait)
+        if found is None:
+            raise CaseFailed(f"the proxy made no {what} within {wait or self.timeout:g}s")
         found.claimed = True
         return found
 

@@ -12,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
 
 from cloudstate import entity_pb2, entity_pb2_grpc, event_sourced_pb2, event_sourced_pb2_grpc
+from cloudstate.action import Action
+from cloudstate.action_context import ActionContext
 from cloudstate.cloudstate import CloudState
 from cloudstate.event_sourced_context import EventSourcedCommandContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.registry import EntityDefinition
 from cloudstate.tck.messages import ES_TWO, any_message, side_effect
+from cloudstate.tck.model import action as model_action
+from cloudstate.tck.model import action_pb2 as apb
 from cloudstate.tck.model import event_sourced, value_entity
 from cloudstate.tck.model import eventsourced_pb2 as pb
 from cloudstate.tck.model import valueentity_pb2 as vpb
@@ -88,6 +92,34 @@ def _first_update_wins() -> ValueEntity:
     return entity
 
 
+def _reversed_streamed_out() -> Action:
+    """The action model, except that streamed-out responses come in reverse order."""
+    action = Action(model_action.MODEL, [apb.DESCRIPTOR])
+
+    def unary(request: apb.Request, ctx: ActionContext) -> Any:
+        return model_action.respond(request.groups, ctx)
+
+    async def streamed_in(requests: AsyncIterator[apb.Request], ctx: ActionContext) -> Any:
+        return model_action.respond([g async for r in requests for g in r.groups], ctx)
+
+    def streamed_out(request: apb.Request, ctx: ActionContext) -> Iterator[Any]:
+        for group in reversed(request.groups):
+            yield model_action.respond([group], ctx)
+
+    async def streamed(
+        requests: AsyncIterator[apb.Request], ctx: ActionContext
+    ) -> AsyncIterator[Any]:
+        async for request in requests:
+            for group in request.groups:
+                yield model_action.respond([group], ctx)
+
+    action.unary("ProcessUnary")(unary)
+    action.streamed_in("ProcessStreamedIn")(streamed_in)
+    action.streamed_out("ProcessStreamedOut")(streamed_out)
+    action.streamed("ProcessStreamed")(streamed)
+    return action
+
+
 def _with_model_entity(factory: Callable[[], EntityDefinition]) -> list[EntityDefinition]:
     replaced = factory()
     return [
@@ -102,6 +134,7 @@ CODE_MUTANTS: dict[str, Callable[[], list[EntityDefinition]]] = {
         lambda: event_sourced.model_entity(snapshot_every=0)
     ),
     "first-update-wins": lambda: _with_model_entity(_first_update_wins),
+    "reversed-streamed-out": lambda: _with_model_entity(_reversed_streamed_out),
     "snapshot-every-4": lambda: _with_model_entity(
         lambda: event_sourced.model_entity(snapshot_every=4)
     ),

@@ -17,6 +17,7 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cloudstate import cli
+from cloudstate.proxy import router
 from cloudstate.proxy.entities import actor, base, event_sourced
 from cloudstate.proxy.ingress import grpc_ingress
 from cloudstate.proxy.stores import sqlite
@@ -105,7 +106,13 @@ def always_metadata() -> None:
     grpc_ingress.metadata_from_grpc = metadata_from_grpc  # type: ignore[assignment]
 
 
+def drop_async_effects() -> None:
+    """Never perform asynchronous side effects."""
+    router.Router._start_async_effect = lambda self, effect, depth, chain: None  # type: ignore[method-assign]
+
+
 MUTANTS: dict[str, Callable[[], None]] = {
+    "drop-async-effects": drop_async_effects,
     "forget-events": forget_events,
     "forget-deletes": forget_deletes,
     "no-replay": no_replay,

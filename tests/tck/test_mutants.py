@@ -19,10 +19,24 @@ from cloudstate.tck.session import TckSettings
 ROOT = Path(__file__).resolve().parents[2]
 LS = "language-support/event-sourced-model/"
 LSV = "language-support/value-entity-model/"
+LSA = "language-support/action-model/"
 PX = "proxy/event-sourced-proxy/"
 PXV = "proxy/value-entity-proxy/"
 
+# Seconds per expectation: what a mutant breaks often shows as a message that never comes.
+MUTANT_TIMEOUT = 2.0
+
 USER_FUNCTION_MUTANTS = [
+    (
+        "reversed-streamed-out",
+        ["streamed-out", "unary-command-reply"],
+        {
+            f"{LSA}streamed-out-command-replies-and-side-effects",
+            f"{LSA}streamed-out-command-no-replies-and-side-effects",
+            f"{LSA}streamed-out-command-forwards-and-side-effects",
+            f"{LSA}streamed-out-command-failures-and-side-effects",
+        },
+    ),
     (
         "first-update-wins",
         ["value-entity-model/sub-invocations", "value-entity-model/update-state"],
@@ -85,30 +99,43 @@ USER_FUNCTION_MUTANTS = [
 
 PROXY_MUTANTS = [
     (
+        "drop-async-effects",
+        [
+            "event-sourced-proxy/forwards-and-side-effects",
+            "action-proxy/unary-forwards-and-side-effects",
+            "reflection",
+        ],
+        {f"{PX}forwards-and-side-effects", "proxy/action-proxy/unary-forwards-and-side-effects"},
+    ),
+    (
         "forget-deletes",
         ["value-entity-proxy/state-is-durable", "value-entity-proxy/state-changes", "reflection"],
         {f"{PXV}state-is-durable-when-the-reply-arrives", f"{PXV}state-changes"},
     ),
     (
         "forget-events",
-        ["failures", "durable", "state-changes"],
+        [f"{PX}failures", f"{PX}events-are-durable", f"{PX}state-changes"],
         {f"{PX}failures", f"{PX}events-are-durable-when-the-reply-arrives"},
     ),
     (
         "no-replay",
-        ["failures", "durable", "state-changes"],
+        [f"{PX}failures", f"{PX}events-are-durable", f"{PX}state-changes"],
         {f"{PX}failures", f"{PX}events-are-durable-when-the-reply-arrives"},
     ),
-    ("unknown-status", ["failures", "state-changes"], {f"{PX}failures"}),
+    ("unknown-status", [f"{PX}failures", f"{PX}state-changes"], {f"{PX}failures"}),
     (
         "ignore-passivation-strategy",
-        ["passivation-timeout", "state-changes"],
+        [f"{PX}passivation-timeout", f"{PX}state-changes"],
         {f"{PX}passivation-timeout"},
     ),
-    ("drop-metadata", ["metadata", "state-changes"], {f"{PX}request-metadata-reaches-the-entity"}),
+    (
+        "drop-metadata",
+        [f"{PX}request-metadata", f"{PX}state-changes"],
+        {f"{PX}request-metadata-reaches-the-entity"},
+    ),
     (
         "always-metadata",
-        ["metadata", "state-changes", "reflection"],
+        [f"{PX}request-metadata", f"{PX}state-changes", "reflection"],
         {f"{PX}state-changes", f"{PX}request-metadata-reaches-the-entity"},
     ),
 ]
@@ -135,6 +162,7 @@ async def test_broken_user_function_is_caught(
         user_function=f"127.0.0.1:{unused_tcp_port}",
         user_function_command=f"{sys.executable} -m tests.tck.mutant_model {mutant}",
         patterns=tuple(patterns),
+        timeout=MUTANT_TIMEOUT,
     )
     failed, report = await _failed(settings)
     assert failed == expected, report
@@ -153,6 +181,7 @@ async def test_broken_proxy_is_caught(
         user_function_command=f"{sys.executable} -m cloudstate.tck.model",
         proxy_command=f"{sys.executable} {script} {mutant} --store sqlite:///{tmp_path}/proxy.db",
         patterns=tuple(patterns),
+        timeout=MUTANT_TIMEOUT,
     )
     failed, report = await _failed(settings)
     assert failed == expected, report
@@ -167,7 +196,7 @@ async def test_the_unbroken_proxy_passes_the_same_cases(
         user_function=f"127.0.0.1:{unused_tcp_port}",
         user_function_command=f"{sys.executable} -m cloudstate.tck.model",
         proxy_command=f"{sys.executable} -m cloudstate.proxy --store sqlite:///{tmp_path}/proxy.db",
-        patterns=("failures", "durable", "passivation", "metadata", "state-changes"),
+        patterns=(PX, f"{PXV}state-is-durable", f"{PXV}state-changes"),
     )
     failed, report = await _failed(settings)
     assert failed == set(), report

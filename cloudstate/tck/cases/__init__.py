@@ -7,9 +7,11 @@ _MODULES = [
     "discovery",
     "event_sourced_model",
     "value_entity_model",
+    "action_model",
     "proxy_discovery",
     "event_sourced_proxy",
     "value_entity_proxy",
+    "action_proxy",
 ]
 
 for _name in _MODULES:
