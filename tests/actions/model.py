@@ -10,7 +10,8 @@ import, so parallel test workers and the user-function subprocess never share ge
 * ``relay``, ``relay2``, ``relay3``: forward chains (``Hops``), a forward loop and an
   asynchronous side-effect loop.
 * ``counter`` (``acttest.Counter``): event sourced; its commands add note side effects and may
-  forward to ``Relay.Call``. ``register`` (``acttest.Register``): the same as a value entity.
+  forward to ``Relay.Call``. ``register`` (``acttest.Register``) and ``tally``
+  (``acttest.Tally``): the same as a value entity and as a CRDT (GCounter).
 * ``streams`` (``acttest.Streams``): the streamed shapes, counting open and cancelled streams.
 * ``echo`` (``acttest.Echo``): replies with its request (the proxy-overhead benchmark).
 """
@@ -30,6 +31,7 @@ from typing import Any
 
 from cloudstate.action import NO_REPLY, Action
 from cloudstate.action_context import ActionContext
+from cloudstate.crdt import CrdtCommandContext, CrdtEntity, GCounter
 from cloudstate.event_sourced_context import EventSourcedCommandContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.protoc import run
@@ -222,6 +224,27 @@ def set_value(state: Any, command: Any, ctx: ValueEntityCommandContext) -> Any:
 @register.command_handler("Get")
 def get_value(state: Any) -> Any:
     return state
+
+
+# -- the CRDT entity -------------------------------------------------------------------------------
+
+tally = CrdtEntity(_service("Tally"), [FILE], GCounter, persistence_id="act-tally")
+
+
+@tally.command_handler("Add")
+def tally_add(counter: GCounter, command: Any, ctx: CrdtCommandContext) -> Any:
+    counter.increment(command.amount)
+    for effect in command.effects:
+        ctx.effect(Recorder.Record, effect.note, synchronous=effect.synchronous)
+    if command.HasField("forward"):
+        ctx.forward(Relay.Call, command.forward)
+        return None
+    return pb.Response(message=f"tally {counter.value}")
+
+
+@tally.command_handler("Get")
+def tally_get(counter: GCounter) -> Any:
+    return pb.Total(total=counter.value)
 
 
 # -- streams --------------------------------------------------------------------------------------

@@ -278,6 +278,28 @@ def test_value_entity_effects_and_forwards(client: Client) -> None:
     assert value("ve-fwd") == 4
 
 
+def test_crdt_effects_and_forwards(client: Client) -> None:
+    def value(id_: str) -> int:
+        return int(client.unary("/acttest.Tally/Get", pb.GetRequest(id=id_), pb.Total).total)
+
+    add = pb.AddRequest(id="t", amount=2, effects=effects(("t", "s", True), ("t", "a", False)))
+    assert client.unary("/acttest.Tally/Add", add, pb.Response).message == "tally 2"
+    assert client.notes("t")[0] == "s|"
+    assert client.eventually_notes("t", 2) == ["s|", "a|"]
+
+    failing = pb.AddRequest(id="t-fail", amount=3, effects=effects(("tf", "fail-x", True)))
+    with pytest.raises(grpc.RpcError) as error:
+        client.unary("/acttest.Tally/Add", failing, pb.Response)
+    assert "(the command itself was applied; its state change is kept)" in error.value.details()
+    assert value("t-fail") == 3
+
+    forward = pb.AddRequest(id="t-fwd", amount=5, forward=pb.Hops(message="via"))
+    assert client.unary("/acttest.Tally/Add", forward, pb.Response).message == (
+        "via at acttest.Relay"
+    )
+    assert value("t-fwd") == 5
+
+
 def test_health_and_reflection_list_the_actions(client: Client) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc

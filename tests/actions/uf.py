@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from cloudstate.cloudstate import CloudState
-from tests.actions.model import ACTIONS, counter, register
+from tests.actions.model import ACTIONS, counter, register, tally
 
 
 def build() -> CloudState:
@@ -16,6 +16,7 @@ def build() -> CloudState:
     for action in ACTIONS:
         cloudstate.register_action(action)
     cloudstate.register_value_entity(register)
+    cloudstate.register_crdt_entity(tally)
     return cloudstate.register_event_sourced_entity(counter)
 
 
