@@ -237,7 +237,7 @@ def render(document: dict[str, Any], out: TextIO) -> None:
         if not types:
             out.write(f"{document['store']} holds no entities yet\n")
             return
-        width = max(len(t["persistence_id"]) for t in types)
+        width = max(len("PERSISTENCE ID"), *(len(t["persistence_id"]) for t in types))
         out.write(f"{'PERSISTENCE ID':<{width}}  {'KIND':<13}  ENTITIES\n")
         for t in types:
             out.write(f"{t['persistence_id']:<{width}}  {t['kind']:<13}  {t['entities']}\n")

@@ -1,0 +1,120 @@
+"""Every example in README.md and docs/ is executed by the test suite.
+
+* ``sh`` blocks: each belongs to a session of ``tests/docs/sessions.py`` (run by
+  ``test_doc_commands.py``) or to a replayed page (``test_getting_started.py``);
+* ``python`` and ``proto`` blocks: each is a verbatim excerpt of code the suite runs (the examples
+  and the tests), is a doctest (run here), or belongs to a replayed page, whose files the replay
+  writes and runs;
+* ``text`` blocks are diagrams and sample output (the outputs of the CLI page and of the
+  getting-started page are compared with real output by the tests that run their commands).
+
+Guides with their own snippet test (tests/sdk/test_docs.py, ...) are checked here too: this is
+the net under all of them.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import textwrap
+from functools import cache
+
+import pytest
+
+from tests.docs import sessions
+from tests.docs.markdown import ROOT, Block, all_blocks, find
+
+LANGUAGES = {"python", "proto", "sh", "text"}
+BLOCKS = all_blocks()
+
+
+def block_id(block: Block) -> str:
+    return block.where
+
+
+@cache
+def tested_sources() -> dict[str, str]:
+    """Text of every file the test suite runs: the examples and the tests."""
+    return {
+        str(path.relative_to(ROOT)): path.read_text()
+        for base in ("examples", "tests")
+        for pattern in ("*.py", "*.proto")
+        for path in (ROOT / base).rglob(pattern)
+    }
+
+
+def test_there_are_examples_to_check() -> None:
+    assert len(BLOCKS) > 100
+    assert {b.language for b in BLOCKS} >= LANGUAGES
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=block_id)
+def test_every_block_says_what_it_is(block: Block) -> None:
+    assert block.language in LANGUAGES, (
+        f"{block.where}: tag the block ```sh (commands, run by tests/docs/sessions.py), "
+        "```python / ```proto (code the tests run) or ```text (diagrams, sample output)"
+    )
+
+
+def claimed_shell_blocks() -> set[str]:
+    claimed = {
+        find(doc, containing).where
+        for blocks in sessions.SESSIONS.values()
+        for doc, containing in blocks
+    }
+    claimed |= {find(doc, containing).where for doc, containing in sessions.PROTOC}
+    return claimed
+
+
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.language == "sh"], ids=block_id)
+def test_every_command_block_is_run(block: Block) -> None:
+    if block.doc in sessions.REPLAYED:
+        return
+    assert block.where in claimed_shell_blocks(), (
+        f"{block.where}: no test runs these commands; add the block to a session in "
+        f"tests/docs/sessions.py:\n{block.text}"
+    )
+
+
+def test_commands_not_run_are_few_and_documented() -> None:
+    documented = {c for b in BLOCKS if b.language == "sh" for c in b.commands()}
+    for command in sessions.NOT_RUN:
+        assert any(c.startswith(command) for c in documented), f"{command!r} is not documented"
+    assert len(sessions.NOT_RUN) <= 1
+
+
+@pytest.mark.parametrize(
+    "block", [b for b in BLOCKS if b.language in ("python", "proto")], ids=block_id
+)
+def test_every_code_block_is_code_the_tests_run(block: Block) -> None:
+    if block.doc in sessions.REPLAYED:
+        return
+    text = block.text
+    if textwrap.dedent(text).lstrip().startswith(">>>"):
+        run_doctest(block)
+        return
+    found = [name for name, source in tested_sources().items() if text in source]
+    assert found, (
+        f"{block.where}: this {block.language} example is not an excerpt of the examples or "
+        f"tests (copy it from code the suite runs, or make it a doctest):\n{text}"
+    )
+
+
+def run_doctest(block: Block) -> None:
+    """Run a ``>>>`` example with the globals of the module whose docstring it comes from."""
+    modules = [
+        path
+        for path in (ROOT / "cloudstate").rglob("*.py")
+        if textwrap.dedent(block.text).strip().splitlines()[0] in path.read_text()
+    ]
+    assert modules, f"{block.where}: doctest not found in a cloudstate module"
+    name = ".".join(modules[0].relative_to(ROOT).with_suffix("").parts)
+    module = importlib.import_module(name)
+    package = importlib.import_module(name.rpartition(".")[0])
+    globs = {**vars(package), **vars(module)}  # the module and its package's exports
+    test = doctest.DocTestParser().get_doctest(
+        textwrap.dedent(block.text), globs, block.where, block.doc, block.line
+    )
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    assert runner.failures == 0, f"{block.where}: the doctest failed (see the output above)"
