@@ -131,14 +131,17 @@ def describe_services(model: object, host: str, port: int) -> str:
     assert isinstance(model, UserFunctionModel)
     lines = [f"Cloudstate proxy ready on {host}:{port} (gRPC, with server reflection)"]
     for service in model.services.values():
-        lines.append(
-            f"  {service.name}  [{service.entity_type.rsplit('.', 1)[-1]}, "
-            f"persistence id {service.persistence_id}]"
-        )
+        kind = service.entity_type.rsplit(".", 1)[-1]
+        if service.entity_type.endswith(".ActionProtocol"):  # stateless: no persistence id
+            lines.append(f"  {service.name}  [{kind}]")
+        else:
+            lines.append(f"  {service.name}  [{kind}, persistence id {service.persistence_id}]")
         for method in service.methods.values():
+            stream_in = "stream " if method.client_streaming else ""
+            stream_out = "stream " if method.server_streaming else ""
             lines.append(
-                f"    rpc {method.name}({method.input_type.full_name}) "
-                f"returns ({method.output_type.full_name})"
+                f"    rpc {method.name}({stream_in}{method.input_type.full_name}) "
+                f"returns ({stream_out}{method.output_type.full_name})"
             )
     lines.append(f"Call it with any gRPC client, e.g. grpcurl -plaintext {host}:{port} list")
     return "\n".join(lines)

@@ -152,3 +152,16 @@ async def test_wrong_reply_type_and_leftover_effects() -> None:
     assert [e.payload for e in context.written[1].side_effects] == [
         pack_message(pb.OtherRequest(id="late"))
     ]
+
+
+def test_cloudstate_run_describes_streamed_methods_and_actions() -> None:
+    from cloudstate.cli import describe_services
+    from cloudstate.proxy.model import ALL_ENTITY_TYPES, build_model
+    from tests.actions.uf import build
+
+    model = build_model(build().discovery_servicer().entity_spec(), ALL_ENTITY_TYPES)
+    text = describe_services(model, "127.0.0.1", 9000).splitlines()
+    assert "  acttest.Streams  [ActionProtocol]" in text
+    assert "  acttest.Counter  [EventSourced, persistence id act-counter]" in text
+    assert "    rpc Both(stream acttest.Item) returns (stream acttest.Item)" in text
+    assert "    rpc Out(acttest.StreamRequest) returns (stream acttest.Item)" in text
