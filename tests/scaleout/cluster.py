@@ -5,18 +5,60 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import grpc
 from shoppingcart import domain_pb2, shoppingcart_pb2, shoppingcart_pb2_grpc
 
 from cloudstate.proxy.stores.base import open_store
-from tests.processes import Process, free_port, proxy, shoppingcart_user_function, wait_serving
+from tests.processes import (
+    ROOT,
+    Process,
+    free_port,
+    proxy,
+    shoppingcart_user_function,
+    wait_serving,
+)
+
+VALUE_ENTITY_DIR = ROOT / "examples" / "valueentity"
+if str(VALUE_ENTITY_DIR) not in sys.path:
+    sys.path.insert(0, str(VALUE_ENTITY_DIR))
+
+from valueentity import domain_pb2 as ve_domain_pb2  # noqa: E402
+from valueentity import shoppingcart_pb2 as ve_shoppingcart_pb2  # noqa: E402
+from valueentity import shoppingcart_pb2_grpc as ve_shoppingcart_pb2_grpc  # noqa: E402
 
 PID = "shopping-cart"
+VALUE_PID = "value-entity-shopping-cart"
+#: (messages, stub class) of the two carts: event sourced and value entity (same shapes).
+EVENT_SOURCED_CART: tuple[ModuleType, Any] = (
+    shoppingcart_pb2,
+    shoppingcart_pb2_grpc.ShoppingCartStub,
+)
+VALUE_CART: tuple[ModuleType, Any] = (
+    ve_shoppingcart_pb2,
+    ve_shoppingcart_pb2_grpc.ShoppingCartStub,
+)
+
+
+def value_cart_user_function(tmp: Path, port: int | None = None) -> Process:
+    port = port or free_port()
+    return Process(
+        "value-entity cart user function",
+        [sys.executable, "-m", "valueentity.shopping_cart"],
+        port,
+        tmp / f"valueentity-uf-{port}.log",
+        cwd=VALUE_ENTITY_DIR,
+        env={"HOST": "127.0.0.1", "PORT": str(port)},
+    )
+
+
 # Fail fast while a node is down, reconnect quickly once it is back.
 CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
@@ -28,8 +70,15 @@ CHANNEL_OPTIONS = [
 class Node:
     """One pod: a shopping-cart user function and its proxy, on the shared store."""
 
-    def __init__(self, tmp: Path, store: str, *flags: str) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        store: str,
+        *flags: str,
+        user_function: Callable[..., Process] = shoppingcart_user_function,
+    ) -> None:
         self.tmp, self.store, self.flags = tmp, store, flags
+        self.user_function = user_function
         self.uf_port = free_port()
         self.port = free_port()
         while self.port == self.uf_port:
@@ -38,7 +87,7 @@ class Node:
         self.proxy: Process | None = None
 
     def start(self) -> Node:
-        self.uf = shoppingcart_user_function(self.tmp, port=self.uf_port).start()
+        self.uf = self.user_function(self.tmp, port=self.uf_port).start()
         self.proxy = proxy(self.tmp, self.uf_port, self.store, *self.flags, port=self.port).start()
         try:
             wait_serving(self.port)
@@ -92,13 +141,15 @@ async def run_load(
     prefix: str = "cart",
     progress: asyncio.Event | None = None,
     progress_at: int = 0,
+    api: tuple[ModuleType, Any] = EVENT_SOURCED_CART,
 ) -> LoadResult:
     """``clients`` concurrent clients, each sending ``commands_per_client`` AddItems for random
     entities (of ``entities``) to random nodes; after every third acknowledged add the client
     reads the cart through another node and checks the item is there."""
     result = LoadResult()
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{p}", options=CHANNEL_OPTIONS) for p in ports]
-    stubs = [shoppingcart_pb2_grpc.ShoppingCartStub(c) for c in channels]
+    messages, stub_class = api
+    stubs = [stub_class(c) for c in channels]
 
     async def client(n: int) -> None:
         rng = random.Random(n)
@@ -108,9 +159,7 @@ async def run_load(
             node = rng.randrange(len(stubs))
             try:
                 await stubs[node].AddItem(
-                    shoppingcart_pb2.AddLineItem(
-                        user_id=user, product_id=product, name="x", quantity=1
-                    ),
+                    messages.AddLineItem(user_id=user, product_id=product, name="x", quantity=1),
                     timeout=30,
                 )
             except grpc.aio.AioRpcError as error:
@@ -125,7 +174,7 @@ async def run_load(
                 other = (node + 1 + rng.randrange(max(1, len(stubs) - 1))) % len(stubs)
                 try:
                     cart = await stubs[other].GetCart(
-                        shoppingcart_pb2.GetShoppingCart(user_id=user), timeout=30
+                        messages.GetShoppingCart(user_id=user), timeout=30
                     )
                 except grpc.aio.AioRpcError as error:
                     result.failures["read " + error.code().name] += 1
@@ -164,13 +213,35 @@ async def journals(store_url: str, prefix: str, entities: int) -> dict[str, list
         await store.close()
 
 
-async def carts(port: int, prefix: str, entities: int) -> dict[str, list[str]]:
+async def stored_values(store_url: str, prefix: str, entities: int) -> dict[str, list[str]]:
+    """Every value-entity cart's products as the store holds them."""
+    store = await open_store(store_url)
+    try:
+        found: dict[str, list[str]] = {}
+        for n in range(entities):
+            user = f"{prefix}-{n}"
+            value = await store.load_value(VALUE_PID, user)
+            cart = (
+                ve_domain_pb2.Cart()
+                if value is None
+                else ve_domain_pb2.Cart.FromString(value.payload.value)
+            )
+            found[user] = [item.product_id for item in cart.items]
+        return found
+    finally:
+        await store.close()
+
+
+async def carts(
+    port: int, prefix: str, entities: int, api: tuple[ModuleType, Any] = EVENT_SOURCED_CART
+) -> dict[str, list[str]]:
     """Every entity's cart as one node serves it now."""
+    messages, stub_class = api
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = shoppingcart_pb2_grpc.ShoppingCartStub(channel)
+        stub = stub_class(channel)
         found = {}
         for n in range(entities):
             user = f"{prefix}-{n}"
-            cart = await stub.GetCart(shoppingcart_pb2.GetShoppingCart(user_id=user), timeout=30)
+            cart = await stub.GetCart(messages.GetShoppingCart(user_id=user), timeout=30)
             found[user] = [item.product_id for item in cart.items]
         return found

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.scaleout.cluster import Node, carts, journals, run_load
+from tests.scaleout.cluster import (
+    VALUE_CART,
+    Node,
+    carts,
+    journals,
+    run_load,
+    stored_values,
+    value_cart_user_function,
+)
 
 ENTITIES = 20
 CLIENTS = 64
@@ -105,3 +113,36 @@ async def test_a_node_sigkilled_and_restarted_mid_run_loses_nothing(
         assert not invented, f"{user}: journaled commands nobody sent: {sorted(invented)[:5]}"
     served = [await carts(port, "kill", ENTITIES) for port in ports]
     _check_journals_and_carts(journaled, served)
+
+
+async def test_value_entities_on_two_nodes_lose_no_update_and_read_nothing_stale(
+    tmp_path: Path, fresh_postgres_url: str
+) -> None:
+    nodes = [
+        Node(tmp_path / f"ve{n}", fresh_postgres_url, user_function=value_cart_user_function)
+        for n in range(2)
+    ]
+    try:
+        for node in nodes:
+            node.tmp.mkdir()
+            await asyncio.to_thread(node.start)
+        ports = [node.port for node in nodes]
+        result = await run_load(
+            ports, entities=10, clients=32, commands_per_client=9, prefix="ve", api=VALUE_CART
+        )
+        logs = "\n".join(node.log() for node in nodes)
+        assert set(result.failures) <= {"ABORTED"}, (dict(result.failures), result.examples, logs)
+        assert result.total_acked > 0.95 * 32 * 9
+        assert not result.stale_reads, result.stale_reads[:5]
+        stored = await stored_values(fresh_postgres_url, "ve", 10)
+        for user, products in stored.items():
+            assert len(products) == len(set(products)), user
+            assert set(products) == result.acked[user], f"{user}: lost or invented updates"
+        for port in ports:
+            served = await carts(port, "ve", 10, api=VALUE_CART)
+            assert {u: sorted(p) for u, p in served.items()} == {
+                u: sorted(p) for u, p in stored.items()
+            }
+    finally:
+        for node in nodes:
+            await asyncio.to_thread(node.stop)
