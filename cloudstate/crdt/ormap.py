@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, ItemsView, Iterator, MutableMapping, ValuesView
 from typing import Any, TypeVar
 
 from cloudstate import crdt_pb2
@@ -104,6 +104,12 @@ class ORMap(Crdt, MutableMapping[Any, Crdt]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def items(self) -> ItemsView[Any, Crdt]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[Crdt]:
+        return _Values(self)
 
     def __eq__(self, other: object) -> bool:
         return self is other  # keys need not be hashable, so no dict comparison
@@ -214,6 +220,20 @@ class ORMap(Crdt, MutableMapping[Any, Crdt]):
 
     def _rollback(self, token: Any) -> None:
         token.undo()
+
+
+class _Items(ItemsView[Any, Crdt]):
+    _mapping: ORMap
+
+    def __iter__(self) -> Iterator[tuple[Any, Crdt]]:
+        return iter(list(self._mapping._entries.values()))
+
+
+class _Values(ValuesView[Crdt]):
+    _mapping: ORMap
+
+    def __iter__(self) -> Iterator[Crdt]:
+        return iter([value for _, value in self._mapping._entries.values()])
 
 
 def _set_parent(value: Crdt, parent: tuple[ORMap, _Key] | None, log: UndoLog | None) -> None:
