@@ -109,8 +109,9 @@ class ActionContext(Context):
         """Hand the call to another method; its reply becomes the client's.
 
         Return (or yield) the result. Targets: ``ShoppingCart.AddItem`` (a
-        :func:`~cloudstate.targets.service` attribute or method descriptor), a generated
-        servicer method, ``"pkg.Service/Method"`` or ``("pkg.Service", "Method")``; see
+        :func:`~cloudstate.targets.service` attribute or method descriptor), a method of the
+        generated gRPC code (``shoppingcart_pb2_grpc.ShoppingCart.AddItem``),
+        ``"pkg.Service/Method"`` or ``("pkg.Service", "Method")``; see
         :mod:`cloudstate.targets`. ``metadata`` entries are added to the call's own metadata,
         which the proxy passes on.
         """

@@ -7,7 +7,7 @@ actions, ...) resolves its target here, so all accept the same forms and give th
 
     ctx.forward(ShoppingCart.AddItem, AddLineItem(user_id="alice", ...))      # a ServiceRef
     ctx.forward(shoppingcart_pb2._SHOPPINGCART.methods_by_name["AddItem"], msg)  # a descriptor
-    ctx.forward(ShoppingCartServicer.AddItem, msg)       # a method of the generated servicer
+    ctx.forward(shoppingcart_pb2_grpc.ShoppingCart.AddItem, msg)               # generated code
     ctx.forward("com.example.shoppingcart.ShoppingCart", "AddItem", msg)       # by name
     ctx.forward("com.example.shoppingcart.ShoppingCart/AddItem", msg)          # by path
 
@@ -126,7 +126,7 @@ def resolve_method(
     else:
         raise TypeError(
             f"{operation}: the target must be a method descriptor, a ServiceRef attribute "
-            f"(service(...).Method), a generated servicer method, 'pkg.Service/Method' or "
+            f"(service(...).Method), a method of the generated gRPC code, 'pkg.Service/Method' or "
             f"('pkg.Service', 'Method'); got {target!r}"
         )
     if message is None:
@@ -279,17 +279,19 @@ def _method_by_path(operation: str, path: str, support: AnySupport) -> MethodDes
 
 
 def _method_of_servicer_function(operation: str, function: Any) -> MethodDescriptor:
-    """``ShoppingCartServicer.AddItem`` (generated ``*_pb2_grpc`` code) -> its descriptor."""
+    """A method of generated ``*_pb2_grpc`` code -> its descriptor: ``ShoppingCart.AddItem`` (the
+    class of static methods gRPC generates per service) or ``ShoppingCartServicer.AddItem``."""
     qualname = getattr(function, "__qualname__", "")
     module = sys.modules.get(getattr(function, "__module__", "") or "")
     owner, _, method_name = qualname.rpartition(".")
-    if module is not None and owner.endswith("Servicer") and method_name:
-        service_name = owner[: -len("Servicer")]
+    if module is not None and owner and "." not in owner and method_name:
+        service_name = owner.removesuffix("Servicer")
         for value in vars(module).values():
             file = getattr(value, "DESCRIPTOR", None) if isinstance(value, ModuleType) else None
             if isinstance(file, FileDescriptor) and service_name in file.services_by_name:
                 return _method_of(operation, file.services_by_name[service_name], method_name)
     raise TypeError(
         f"{operation}: cannot tell which service method {qualname or function!r} is; pass a "
-        "method descriptor, service(...).Method or a method of a generated *Servicer class"
+        "method descriptor, service(...).Method or a method of the generated gRPC code "
+        "(shoppingcart_pb2_grpc.ShoppingCart.AddItem)"
     )

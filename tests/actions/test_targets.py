@@ -36,6 +36,7 @@ SUPPORT = AnySupport([shoppingcart_pb2.DESCRIPTOR, FILE])
         ("/com.example.shoppingcart.ShoppingCart/AddItem", ADD),
         ("com.example.shoppingcart.ShoppingCart.AddItem", ADD),
         (shoppingcart_pb2_grpc.ShoppingCartServicer.AddItem, ADD),
+        (shoppingcart_pb2_grpc.ShoppingCart.AddItem, ADD),
     ],
     ids=[
         "service ref",
@@ -49,6 +50,7 @@ SUPPORT = AnySupport([shoppingcart_pb2.DESCRIPTOR, FILE])
         "full path",
         "dotted method name",
         "generated servicer method",
+        "generated service class method",
     ],
 )
 def test_every_target_form_gives_the_same_forward(args: tuple[Any, ...]) -> None:
