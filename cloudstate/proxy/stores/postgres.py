@@ -37,6 +37,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -325,8 +326,11 @@ class PostgresStore(Store):
             committing = False
             try:
                 async with self._pool.acquire() as connection:
-                    transaction = connection.transaction()
-                    await transaction.start()
+                    # BEGIN and the journal lock in one round trip (simple query protocol).
+                    begin = "BEGIN"
+                    if any(r.journal for r in ordered):
+                        begin += f"; SELECT pg_advisory_xact_lock({int(self._journal_lock)})"
+                    await connection.execute(begin)
                     try:
                         if isolated:
                             results = await self._run_isolated(connection, ordered)
@@ -334,10 +338,11 @@ class PostgresStore(Store):
                             results = await self._run_pipelined(connection, ordered)
                     except BaseException:
                         if not connection.is_closed():
-                            await transaction.rollback()
+                            with suppress(Exception):
+                                await connection.execute("ROLLBACK")
                         raise
                     committing = True
-                    await transaction.commit()
+                    await connection.execute("COMMIT")
             except Exception as error:
                 retry = False
                 failure: StoreError
@@ -387,8 +392,6 @@ class PostgresStore(Store):
     async def _run_pipelined(
         self, connection: Any, ordered: list[_Request]
     ) -> list[int | BaseException]:
-        if any(r.journal for r in ordered):
-            await connection.execute("SELECT pg_advisory_xact_lock($1)", self._journal_lock)
         results: list[int | BaseException] = []
         start = 0
         while start < len(ordered):
@@ -404,17 +407,17 @@ class PostgresStore(Store):
     async def _run_isolated(
         self, connection: Any, ordered: list[_Request]
     ) -> list[int | BaseException]:
-        if any(r.journal for r in ordered):
-            await connection.execute("SELECT pg_advisory_xact_lock($1)", self._journal_lock)
         results: list[int | BaseException] = []
         for request in ordered:
+            await connection.execute("SAVEPOINT request")
             try:
-                async with connection.transaction():  # a savepoint inside the batch
-                    value = int(await connection.fetchval(request.sql, *request.args))
+                value = int(await connection.fetchval(request.sql, *request.args))
+                await connection.execute("RELEASE SAVEPOINT request")
                 results.append(request.result_of(value))
             except asyncpg.PostgresError as error:
                 if _is_connection_error(error):
                     raise
+                await connection.execute("ROLLBACK TO SAVEPOINT request")
                 failure = StoreError(
                     f"PostgreSQL refused the write to {request.key[0]}|{request.key[1]}: "
                     f"{_describe(error)}"
