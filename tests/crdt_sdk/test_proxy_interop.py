@@ -22,14 +22,9 @@ from cloudstate.proxy.crdt import wire
 from tests.crdt_sdk.ops import ANY_SUPPORT, TYPES, commands, view
 from tests.crdt_sdk.protocol import gset, ormap
 
-# The proxy's diff of an ORMap sends a nested delta (not ``added``) for an entry that was removed
-# and re-created with the same type since the user function's view, e.g. GSet {a} -> {b} gives
-# "updated +b" instead of a replacement (and a smaller GCounter fails). Reported to the proxy side;
-# test_proxy_diff_of_a_re_created_map_entry pins it down.
-RECREATED_ENTRY = pytest.mark.xfail(
-    reason="proxy wire.diff: re-created ORMap entry of the same type", strict=False
-)
-NAMES = [pytest.param(n, marks=RECREATED_ENTRY) if n == "ORMap" else n for n in sorted(TYPES)]
+# Every type, ORMap included: an entry removed and re-created since the user function's view
+# is replaced (removed + added) when a nested delta cannot express the change.
+NAMES = sorted(TYPES)
 
 
 def as_proxy_view(crdt: Crdt) -> Any:
@@ -76,7 +71,6 @@ def test_deltas_round_trip_through_the_proxy(type_name: str, data: st.DataObject
             assert as_proxy_view(local) == seen
 
 
-@pytest.mark.xfail(reason="proxy wire.diff: re-created ORMap entry of the same type", strict=True)
 def test_proxy_diff_of_a_re_created_map_entry() -> None:
     replica = wire.apply_delta(None, ormap(added={"GSet-1": gset("a")}), "n2", 1)
     update = wire.diff(None, replica, "n1")

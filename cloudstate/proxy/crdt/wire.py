@@ -217,13 +217,22 @@ def diff(old: View | None, state: Crdt, node: str) -> crdt_pb2.CrdtDelta | None:
 
 def _diff_ormap(out: crdt_pb2.ORMapDelta, old: dict[Elem, Any], state: ORMap, node: str) -> None:
     out.SetInParent()
-    for key in _sorted(old.keys()):
-        if key not in state.values or state.values[key].kind != old[key][0]:
-            out.removed.append(to_any(key))
-    for key in _sorted(state.values.keys()):
-        value = state.values[key]
+    values = state.values
+    # An entry removed and re-created between two views may have shrunk in a way no nested
+    # delta can express (a smaller GSet or GCounter, a disabled Flag): replace it instead.
+    replaced = {
+        key
+        for key, (kind, before) in old.items()
+        if key not in values
+        or values[key].kind != kind
+        or not _reachable(before, view(values[key], node), kind)
+    }
+    for key in _sorted(replaced):
+        out.removed.append(to_any(key))
+    for key in _sorted(values.keys()):
+        value = values[key]
         before = old.get(key)
-        if before is None or before[0] != value.kind:
+        if before is None or key in replaced:
             entry = out.added.add()
             entry.key.CopyFrom(to_any(key))
             entry.delta.CopyFrom(full_delta(value, node))
@@ -233,3 +242,14 @@ def _diff_ormap(out: crdt_pb2.ORMapDelta, old: dict[Elem, Any], state: ORMap, no
             entry = out.updated.add()
             entry.key.CopyFrom(to_any(key))
             entry.delta.CopyFrom(nested)
+
+
+def _reachable(old: View, new: View, kind: str) -> bool:
+    """Whether a delta of ``kind`` can take a user function from ``old`` to ``new``."""
+    if kind == "gcounter":
+        return bool(new >= old)
+    if kind == "gset":
+        return bool(old <= new)
+    if kind == "flag":
+        return bool(new or not old)
+    return True
