@@ -160,7 +160,14 @@ class CloudState:
             port = self.port
         if port is None:
             port = int(os.environ.get("PORT", DEFAULT_PORT))
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        # Whole CRDT values and snapshots travel in one message: allow more than gRPC's 4 MiB.
+        server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ]
+        )
         discovery = self.discovery_servicer()
         entity_pb2_grpc.add_EntityDiscoveryServicer_to_server(discovery, server)  # type: ignore[attr-defined]
         by_kind: dict[EntityKind, list[EntityDefinition]] = {}
