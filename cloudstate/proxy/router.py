@@ -197,6 +197,12 @@ class Router:
         if not replied and not method.server_streaming:
             yield _EMPTY_REPLY
 
+    async def run_side_effects(
+        self, method: MethodModel, effects: list[entity_pb2.SideEffect]
+    ) -> None:
+        """Perform side effects that come with no reply (e.g. a cancelled CRDT stream's)."""
+        await self._perform(method, Outcome(entity_pb2.ClientAction(), effects), None, 0, ())
+
     async def _perform(
         self,
         method: MethodModel,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import Any
 
 import grpc
 
@@ -94,6 +95,7 @@ class Proxy:
             max_forward_depth=config.max_forward_depth,
             max_async_effects=config.max_async_effects,
         )
+        self._attach_cancel_effects(self.router)
         await self._ingress.activate(self.model, self.router, report)
         self._server = grpc.aio.server(options=_CHANNEL_OPTIONS)
         self._health = await add_user_services(self._server, self.model, self.router)
@@ -107,6 +109,18 @@ class Proxy:
             self.port,
             self.store.name,
         )
+
+    def _attach_cancel_effects(self, router: Router) -> None:
+        """Let CRDT handlers run the side effects of cancelled streams through the router."""
+        assert self.model is not None
+        for name, handler in self._handlers.items():
+            if hasattr(handler, "on_cancel_effects"):
+                first = next(iter(self.model.services[name].methods.values()))
+
+                async def run(effects: list[Any], method: Any = first) -> None:
+                    await router.run_side_effects(method, effects)
+
+                handler.on_cancel_effects = run
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting calls, let in-flight ones finish, passivate entities, close the store."""
