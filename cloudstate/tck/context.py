@@ -13,6 +13,7 @@ from cloudstate import action_pb2, action_pb2_grpc, entity_pb2
 from cloudstate.tck.framework import Case, CaseFailed, CaseSkipped
 from cloudstate.tck.protocol import (
     ActionStream,
+    CrdtStream,
     EventSourcedStream,
     ProtocolStream,
     ValueEntityStream,
@@ -98,6 +99,11 @@ class TckContext:
 
     def value_entity(self, service: str, entity_id: str) -> ValueEntityStream:
         stream = ValueEntityStream(self.user_function, service, entity_id, self.timeout)
+        self._streams.append(stream)
+        return stream
+
+    def crdt(self, service: str, entity_id: str) -> CrdtStream:
+        stream = CrdtStream(self.user_function, service, entity_id, self.timeout)
         self._streams.append(stream)
         return stream
 

@@ -19,7 +19,13 @@ import grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from cloudstate import event_sourced_pb2_grpc, value_entity_pb2_grpc
+from cloudstate import (
+    crdt_pb2,
+    crdt_pb2_grpc,
+    entity_pb2,
+    event_sourced_pb2_grpc,
+    value_entity_pb2_grpc,
+)
 from cloudstate.tck import messages as m
 from cloudstate.tck.framework import CaseFailed
 from cloudstate.tck.render import render
@@ -219,6 +225,57 @@ class ValueEntityStream(EntityStream):
         return m.ve_command(command_id, self.entity_id, payload, name)
 
 
+class CrdtStream(EntityStream):
+    """A ``Crdt.handle`` stream. Expectations sort the unordered lists of deltas (set elements,
+    map entries) before comparing."""
+
+    def __init__(self, channel: grpc.aio.Channel, service: str, entity_id: str, timeout: float):
+        call = crdt_pb2_grpc.CrdtStub(channel).handle()
+        super().__init__(call, "CRDT", service, entity_id, timeout)
+
+    async def start(self, delta: crdt_pb2.CrdtDelta | None = None) -> CrdtStream:
+        """Send ``init`` (with the entity's current value as ``delta``, if it has one)."""
+        from cloudstate.tck.crdt_messages import crdt_init
+
+        await self.send(crdt_init(self.service, self.entity_id, delta), "init")
+        return self
+
+    async def delta(self, delta: crdt_pb2.CrdtDelta) -> None:
+        """A change made elsewhere, as the proxy sends it."""
+        await self.send(crdt_pb2.CrdtStreamIn(delta=delta), "a delta")
+
+    async def delete(self) -> None:
+        """The entity was deleted elsewhere."""
+        await self.send(crdt_pb2.CrdtStreamIn(delete=crdt_pb2.CrdtDelete()), "a delete")
+
+    async def streamed_command(self, payload: Message, name: str = "ProcessStreamed") -> int:
+        """Send the next command, as a streamed command (server-streaming method)."""
+        command_id = self.next_command_id
+        self.next_command_id += 1
+        message = crdt_pb2.CrdtStreamIn(
+            command=m.command(command_id, self.entity_id, name, payload, streamed=True)
+        )
+        await self.send(message, f"streamed command {command_id} ({name})")
+        return command_id
+
+    async def cancel_streamed(self, command_id: int) -> None:
+        """The client of streamed command ``command_id`` went away."""
+        message = crdt_pb2.CrdtStreamIn(
+            stream_cancelled=entity_pb2.StreamCancelled(entity_id=self.entity_id, id=command_id)
+        )
+        await self.send(message, f"the cancellation of streamed command {command_id}")
+
+    def _command_message(self, command_id: int, payload: Message, name: str) -> Message:
+        return crdt_pb2.CrdtStreamIn(command=m.command(command_id, self.entity_id, name, payload))
+
+    async def expect(
+        self, expected: Message, what: str | None = None, normalize: Normalizer | None = None
+    ) -> Message:
+        from cloudstate.tck.crdt_messages import sorted_crdt
+
+        return await super().expect(expected, what, normalize or sorted_crdt)
+
+
 class ActionStream(ProtocolStream):
     """A streamed ``ActionProtocol`` call: ``handleStreamedIn``, ``handleStreamedOut`` or
     ``handleStreamed``."""
@@ -255,6 +312,7 @@ def _short(message: Message) -> str:
 __all__ = [
     "END_OF_STREAM",
     "ActionStream",
+    "CrdtStream",
     "EventSourcedStream",
     "ProtocolStream",
     "ValueEntityStream",

@@ -21,12 +21,15 @@ from cloudstate import entity_pb2, entity_pb2_grpc, event_sourced_pb2, event_sou
 from cloudstate.action import Action
 from cloudstate.action_context import ActionContext
 from cloudstate.cloudstate import CloudState
+from cloudstate.crdt import Crdt, CrdtCommandContext, CrdtEntity
 from cloudstate.event_sourced_context import EventSourcedCommandContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.registry import EntityDefinition
 from cloudstate.tck.messages import ES_TWO, any_message, side_effect
 from cloudstate.tck.model import action as model_action
 from cloudstate.tck.model import action_pb2 as apb
+from cloudstate.tck.model import crdt as crdt_model
+from cloudstate.tck.model import crdt_pb2 as cpb
 from cloudstate.tck.model import event_sourced, value_entity
 from cloudstate.tck.model import eventsourced_pb2 as pb
 from cloudstate.tck.model import valueentity_pb2 as vpb
@@ -120,6 +123,25 @@ def _reversed_streamed_out() -> Action:
     return action
 
 
+def _orset_ignores_removes() -> CrdtEntity:
+    """The CRDT model's Process, except that ORSet removes are ignored."""
+    entity = CrdtEntity(
+        crdt_model.MODEL, [cpb.DESCRIPTOR], crdt_model.new_crdt, persistence_id="crdt-tck-model"
+    )
+
+    def process(crdt: Crdt, request: cpb.Request, ctx: CrdtCommandContext) -> cpb.Response:
+        for action in request.actions:
+            change = action.update
+            if change.WhichOneof("update") == "orset" and change.orset.HasField("remove"):
+                continue
+            if action.HasField("update"):
+                crdt_model.apply(crdt, change)
+        return cpb.Response(state=crdt_model.state_of(crdt))
+
+    entity.command_handler("Process")(process)
+    return entity
+
+
 def _with_model_entity(factory: Callable[[], EntityDefinition]) -> list[EntityDefinition]:
     replaced = factory()
     return [
@@ -134,6 +156,7 @@ CODE_MUTANTS: dict[str, Callable[[], list[EntityDefinition]]] = {
         lambda: event_sourced.model_entity(snapshot_every=0)
     ),
     "first-update-wins": lambda: _with_model_entity(_first_update_wins),
+    "orset-ignores-removes": lambda: _with_model_entity(_orset_ignores_removes),
     "reversed-streamed-out": lambda: _with_model_entity(_reversed_streamed_out),
     "snapshot-every-4": lambda: _with_model_entity(
         lambda: event_sourced.model_entity(snapshot_every=4)

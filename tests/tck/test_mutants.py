@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LS = "language-support/event-sourced-model/"
 LSV = "language-support/value-entity-model/"
 LSA = "language-support/action-model/"
+LSC = "language-support/crdt-model/"
 PX = "proxy/event-sourced-proxy/"
 PXV = "proxy/value-entity-proxy/"
 
@@ -27,6 +28,18 @@ PXV = "proxy/value-entity-proxy/"
 MUTANT_TIMEOUT = 2.0
 
 USER_FUNCTION_MUTANTS = [
+    (
+        "orset-ignores-removes",
+        ["crdt-model/orset", "crdt-model/gcounter-state-changes"],
+        {
+            f"{LSC}orset-state-changes",
+            f"{LSC}orset-initial-delta-in-init",
+            f"{LSC}orset-initial-empty-state-with-replicated-initial-delta",
+            f"{LSC}orset-mix-of-local-and-replicated-state-changes",
+            f"{LSC}orset-rehydration-after-passivation",
+            f"{LSC}orset-delete-action-received-from-entity",  # the mutant ignores deletes too
+        },
+    ),
     (
         "reversed-streamed-out",
         ["streamed-out", "unary-command-reply"],

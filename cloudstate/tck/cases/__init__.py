@@ -7,6 +7,7 @@ _MODULES = [
     "discovery",
     "event_sourced_model",
     "value_entity_model",
+    "crdt_model",
     "action_model",
     "proxy_discovery",
     "event_sourced_proxy",

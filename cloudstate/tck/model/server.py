@@ -17,14 +17,19 @@ from collections.abc import Sequence
 
 from cloudstate.cloudstate import CloudState
 from cloudstate.registry import EntityDefinition
-from cloudstate.tck.model import action, event_sourced, value_entity
+from cloudstate.tck.model import action, crdt, event_sourced, value_entity
 
 log = logging.getLogger(__name__)
 
 
 def model_entities() -> list[EntityDefinition]:
     """Fresh definitions of every model service implemented so far."""
-    return [*event_sourced.entities(), *value_entity.entities(), *action.actions()]
+    return [
+        *event_sourced.entities(),
+        *value_entity.entities(),
+        *crdt.entities(),
+        *action.actions(),
+    ]
 
 
 def model_user_function(host: str | None = None, port: int | None = None) -> CloudState:
