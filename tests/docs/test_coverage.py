@@ -33,7 +33,7 @@ def block_id(block: Block) -> str:
 
 
 @cache
-def tested_sources() -> dict[str, str]:
+def sources_run_by_tests() -> dict[str, str]:
     """Text of every file the test suite runs: the examples and the tests."""
     return {
         str(path.relative_to(ROOT)): path.read_text()
@@ -93,7 +93,7 @@ def test_every_code_block_is_code_the_tests_run(block: Block) -> None:
     if textwrap.dedent(text).lstrip().startswith(">>>"):
         run_doctest(block)
         return
-    found = [name for name, source in tested_sources().items() if text in source]
+    found = [name for name, source in sources_run_by_tests().items() if text in source]
     assert found, (
         f"{block.where}: this {block.language} example is not an excerpt of the examples or "
         f"tests (copy it from code the suite runs, or make it a doctest):\n{text}"
