@@ -50,7 +50,7 @@ from cloudstate.proxy.errors import (
     UserFunctionUnavailable,
 )
 from cloudstate.proxy.model import MethodModel, ServiceModel
-from cloudstate.proxy.stores.base import Payload, Store, StoreError
+from cloudstate.proxy.stores.base import ConcurrentWriteError, Payload, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -468,17 +468,37 @@ class CrdtEntity:
             await self._delete()
 
     async def _persist(self) -> None:
-        """Write the current state; concurrent callers share one write (durable on return)."""
+        """Write the current state; concurrent callers share one write (durable on return).
+
+        The write is conditional on the version last read. If another proxy node wrote the
+        entity meanwhile, its state is read back and merged in (CRDT merge never loses an
+        update), the merged state is written, and the remote part reaches the user function at
+        its next turn (:meth:`merge_remote` semantics).
+        """
         self._dirty = True
         async with self._write_lock:
             if not self._dirty or self.state is None:
                 return
             self._dirty = False
-            payload = Payload(codec.TYPE_URL, codec.encode(self.state))
+            store, store_id = self.manager.store, self.manager.store_id
+            to_write = self.state
             try:
-                self._version = await self.manager.store.save_value(
-                    self.manager.store_id, self.entity_id, payload
-                )
+                for _ in range(16):
+                    payload = Payload(codec.TYPE_URL, codec.encode(to_write))
+                    try:
+                        self._version = await store.save_value(
+                            store_id, self.entity_id, payload, expected_version=self._version
+                        )
+                        return
+                    except ConcurrentWriteError:
+                        stored = await store.load_value(store_id, self.entity_id)
+                        self._version = stored.version if stored is not None else 0
+                        if stored is not None:
+                            remote = codec.decode(stored.payload.value)
+                            self._remote.append(remote)
+                            to_write = to_write.copy()
+                            to_write.merge(remote)
+                raise StoreError("too many concurrent writers")
             except StoreError as e:
                 self._dirty = True
                 raise StoreUnavailable(
