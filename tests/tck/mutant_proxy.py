@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cloudstate import cli
 from cloudstate.proxy import router
-from cloudstate.proxy.entities import actor, base, event_sourced
+from cloudstate.proxy.entities import actor, base, crdt, event_sourced
 from cloudstate.proxy.ingress import grpc_ingress
 from cloudstate.proxy.stores import sqlite
 from cloudstate.proxy.stores.base import Payload, StoredEvent
@@ -111,7 +111,17 @@ def drop_async_effects() -> None:
     router.Router._start_async_effect = lambda self, effect, depth, chain: None  # type: ignore[method-assign]
 
 
+def ignore_stream_cancel() -> None:
+    """Do not tell the user function when a client cancels a streamed CRDT command."""
+
+    async def cancel(self: Any, command_id: int) -> None:
+        return None
+
+    crdt.CrdtEntity._cancel = cancel  # type: ignore[method-assign]
+
+
 MUTANTS: dict[str, Callable[[], None]] = {
+    "ignore-stream-cancel": ignore_stream_cancel,
     "drop-async-effects": drop_async_effects,
     "forget-events": forget_events,
     "forget-deletes": forget_deletes,

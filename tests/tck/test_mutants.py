@@ -112,6 +112,11 @@ USER_FUNCTION_MUTANTS = [
 
 PROXY_MUTANTS = [
     (
+        "ignore-stream-cancel",
+        ["crdt-proxy/streamed-responses", "crdt-proxy/state-changes"],
+        {"proxy/crdt-proxy/streamed-responses-for-connection-tracking"},
+    ),
+    (
         "drop-async-effects",
         [
             "event-sourced-proxy/forwards-and-side-effects",

@@ -12,6 +12,7 @@ _MODULES = [
     "proxy_discovery",
     "event_sourced_proxy",
     "value_entity_proxy",
+    "crdt_proxy",
     "action_proxy",
 ]
 
