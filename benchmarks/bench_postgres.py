@@ -56,6 +56,28 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL server process on the machine (the test server's)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
 def cpu_busy() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -125,8 +147,16 @@ async def bench_store(postgres: str, seconds: float, tmp: Path) -> list[dict[str
 
 
 async def load(
-    ports: list[int], carts: int, seconds: float, affinity: bool, clients: int = 64
+    nodes: list[Node], carts: int, seconds: float, affinity: bool, clients: int = 64
 ) -> dict[str, Any]:
+    ports = [node.port for node in nodes]
+    pids = {
+        kind: [p.process.pid for p in processes if p is not None and p.process is not None]
+        for kind, processes in (
+            ("proxy", [node.proxy for node in nodes]),
+            ("user_function", [node.uf for node in nodes]),
+        )
+    }
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{p}") for p in ports]
     stubs = [shoppingcart_pb2_grpc.ShoppingCartStub(c) for c in channels]
     latencies: list[float] = []
@@ -163,10 +193,15 @@ async def load(
     for stub in stubs:
         await stub.GetCart(shoppingcart_pb2.GetShoppingCart(user_id="warm"), timeout=30)
     busy0, total0 = cpu_busy()
+    cpu0 = {kind: sum(cpu_seconds(pid) for pid in group) for kind, group in pids.items()}
+    pg0 = postgres_cpu_seconds()
     started = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(clients)))
     elapsed = time.perf_counter() - started
     busy1, total1 = cpu_busy()
+    cpu1 = {kind: sum(cpu_seconds(pid) for pid in group) for kind, group in pids.items()}
+    pg1 = postgres_cpu_seconds()
+    thousands = max(1, len(latencies)) / 1000
     for channel in channels:
         await channel.close()
     return {
@@ -176,6 +211,10 @@ async def load(
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else 0.0,
         "errors": errors,
         "cpu_busy_percent": round(100 * (busy1 - busy0) / max(1.0, total1 - total0), 1),
+        # CPU seconds per 1,000 commands, all nodes together: the fair comparison on a busy box.
+        "proxy_cpu_s_per_1k": round((cpu1["proxy"] - cpu0["proxy"]) / thousands, 3),
+        "uf_cpu_s_per_1k": round((cpu1["user_function"] - cpu0["user_function"]) / thousands, 3),
+        "postgres_cpu_s_per_1k": round((pg1 - pg0) / thousands, 3),
     }
 
 
@@ -198,7 +237,7 @@ async def bench_nodes(postgres: str, seconds: float, tmp: Path) -> list[dict[str
         try:
             for node in nodes:
                 await asyncio.to_thread(node.start)
-            measured = await load([node.port for node in nodes], carts, seconds, affinity)
+            measured = await load(nodes, carts, seconds, affinity)
         finally:
             for node in nodes:
                 await asyncio.to_thread(node.stop)
@@ -214,7 +253,9 @@ async def bench_nodes(postgres: str, seconds: float, tmp: Path) -> list[dict[str
             f"  {backend:>10} nodes {count} carts {carts:>4} {routing:>8}: "
             f"{result['ops_per_second']:>8.1f} "
             f"ops/s  p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
-            f"CPU {result['cpu_busy_percent']:.0f}%  errors {result['errors'] or '-'}",
+            f"CPU {result['cpu_busy_percent']:.0f}%  CPU s/1k: proxy "
+            f"{result['proxy_cpu_s_per_1k']:.2f} uf {result['uf_cpu_s_per_1k']:.2f} "
+            f"postgres {result['postgres_cpu_s_per_1k']:.2f}  errors {result['errors'] or '-'}",
             flush=True,
         )
     return results
