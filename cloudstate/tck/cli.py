@@ -27,6 +27,12 @@ from cloudstate.tck.session import TckSettings, TckSetupError
 MODEL_COMMAND = f"{sys.executable} -m cloudstate.tck.model"
 
 
+def model_command(target: Target) -> str:
+    """How to start our TCK model for ``target``: with the event-log eventing services only for
+    the language-support target (our proxy does not deliver event logs yet)."""
+    return MODEL_COMMAND + (" --eventing" if target is LANGUAGE_SUPPORT else "")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``tck`` sub-commands to ``parser`` (the ``cloudstate tck`` parser)."""
     targets = parser.add_subparsers(dest="tck_target", required=True, metavar="TARGET")
@@ -129,7 +135,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> TckSettings:
     target = Target(args.tck_target)
-    command = MODEL_COMMAND if args.start_model else args.user_function_command
+    command = model_command(target) if args.start_model else args.user_function_command
     user_function = args.user_function
     if user_function is None:
         user_function = f"127.0.0.1:{_free_port()}" if command else "127.0.0.1:8080"

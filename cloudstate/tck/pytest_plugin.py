@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 
-from cloudstate.tck.cli import MODEL_COMMAND, _free_port
+from cloudstate.tck.cli import _free_port, model_command
 from cloudstate.tck.framework import Case, CaseResult, Outcome, Target, all_cases, select
 from cloudstate.tck.report import case_line
 from cloudstate.tck.session import Session, TckSettings
@@ -139,11 +139,13 @@ def _settings(config: pytest.Config, overrides: dict[str, Any]) -> dict[str, Any
 
 
 def _to_settings(values: dict[str, Any]) -> TckSettings:
-    command = MODEL_COMMAND if values.get("start_model") else values.get("user_function_command")
+    target = Target(values["target"])
+    command = (
+        model_command(target) if values.get("start_model") else values.get("user_function_command")
+    )
     user_function = values.get("user_function") or (
         f"127.0.0.1:{_free_port()}" if command else "127.0.0.1:8080"
     )
-    target = Target(values["target"])
     status = values.get("failure_status", "INVALID_ARGUMENT")
     return TckSettings(
         targets=(target,),

@@ -9,6 +9,7 @@ _MODULES = [
     "value_entity_model",
     "crdt_model",
     "action_model",
+    "eventing",
     "proxy_discovery",
     "event_sourced_proxy",
     "value_entity_proxy",

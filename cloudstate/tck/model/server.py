@@ -18,24 +18,29 @@ from collections.abc import Sequence
 from cloudstate.cloudstate import CloudState
 from cloudstate.registry import EntityDefinition
 from cloudstate.tck.model import action, crdt, event_sourced, value_entity
+from cloudstate.tck.model import eventing as model_eventing
 
 log = logging.getLogger(__name__)
 
 
-def model_entities() -> list[EntityDefinition]:
-    """Fresh definitions of every model service implemented so far."""
+def model_entities(eventing: bool = False) -> list[EntityDefinition]:
+    """Fresh definitions of every model service; the event-log eventing ones with
+    ``eventing`` (a proxy serving them must deliver event logs to the subscriber)."""
     return [
         *event_sourced.entities(),
         *value_entity.entities(),
         *crdt.entities(),
         *action.actions(),
+        *(model_eventing.entities() if eventing else []),
     ]
 
 
-def model_user_function(host: str | None = None, port: int | None = None) -> CloudState:
+def model_user_function(
+    host: str | None = None, port: int | None = None, eventing: bool = False
+) -> CloudState:
     """A :class:`CloudState` serving the TCK model."""
     server = CloudState(host, port, service_name="cloudstate-tck-model")
-    for entity in model_entities():
+    for entity in model_entities(eventing):
         server.register_entity(entity)
     return server
 
@@ -47,10 +52,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--host", help="interface to listen on (default $HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default $PORT or 8080)")
+    parser.add_argument(
+        "--eventing",
+        action="store_true",
+        help="also serve the event-log eventing model (the proxy must support event logs)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    model_user_function(args.host, args.port).start()
+    model_user_function(args.host, args.port, args.eventing).start()
