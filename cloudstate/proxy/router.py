@@ -201,7 +201,8 @@ class Router:
         self, method: MethodModel, effects: list[entity_pb2.SideEffect]
     ) -> None:
         """Perform side effects that come with no reply (e.g. a cancelled CRDT stream's)."""
-        await self._perform(method, Outcome(entity_pb2.ClientAction(), effects), None, 0, ())
+        chain = (f"{method.service.name}.{method.name}",)
+        await self._perform(method, Outcome(entity_pb2.ClientAction(), effects), None, 0, chain)
 
     async def _perform(
         self,
