@@ -112,8 +112,10 @@ def case(
     requires: Iterable[str] = (),
     original: str | None = None,
     needs: Iterable[str] = (),
+    description: str | None = None,
 ) -> Callable[[F], F]:
-    """Register the decorated coroutine function as a case; its docstring is the description."""
+    """Register the decorated coroutine function as a case; ``description`` defaults to its
+    docstring."""
 
     def register(func: F) -> F:
         case_id = f"{target.value}/{slug(group)}/{slug(name)}"
@@ -127,7 +129,7 @@ def case(
             func=func,
             requires=tuple(requires),
             original=original,
-            description=_dedent(func.__doc__ or ""),
+            description=_dedent(description or func.__doc__ or ""),
             needs=tuple(needs),
         )
         return func

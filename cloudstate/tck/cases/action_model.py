@@ -102,18 +102,23 @@ def _register_unary(
     name = f"unary {label}{suffix}"
     expected = outcome(kind, value if kind != "no reply" else "", effects)
 
-    @case(LANGUAGE_SUPPORT, GROUP, name, requires=[ACTION_MODEL], original=f"verify {name}")
+    @case(
+        LANGUAGE_SUPPORT,
+        GROUP,
+        name,
+        requires=[ACTION_MODEL],
+        original=f"verify {name}",
+        description=(
+            f"``handleUnary``: steps giving {kind}{suffix or ' and no side effect'} answer exactly "
+            "that response (side effects in order, kept on failures; failures have command id 0)."
+        ),
+    )
     async def unary(t: TckContext) -> None:
         request = action_request(action_group(*expected.steps))
         response = await t.action_unary(action_command("ProcessUnary", request))
         t.check(
             response == expected.response(), f"handleUnary: {name}", expected.response(), response
         )
-
-    unary.__doc__ = (
-        f"``handleUnary``: steps giving {kind}{suffix or ' and no side effect'} answer exactly "
-        "that response (side effects in order, kept on failures; failures have command id 0)."
-    )
 
 
 for _kind, _label in KINDS:
@@ -142,7 +147,18 @@ def _register_streamed_in(
 ) -> None:
     full = f"streamed-in command {name}"
 
-    @case(LANGUAGE_SUPPORT, GROUP, full, requires=[ACTION_MODEL], original=f"verify {full}")
+    @case(
+        LANGUAGE_SUPPORT,
+        GROUP,
+        full,
+        requires=[ACTION_MODEL],
+        original=f"verify {full}",
+        description=(
+            "``handleStreamedIn``: the header (service and method, no payload), then one message "
+            "per request, then the end of the stream; the groups of all messages fold into one "
+            f"response ({name})."
+        ),
+    )
     async def streamed_in(t: TckContext) -> None:
         call = t.action_stream("handleStreamedIn")
         await call.send(action_command("ProcessStreamedIn"), "the header")
@@ -151,12 +167,6 @@ def _register_streamed_in(
         await call.done()
         response = await call.result()
         t.check(response == expected, f"handleStreamedIn: {name}", expected, response)
-
-    streamed_in.__doc__ = (
-        "``handleStreamedIn``: the header (service and method, no payload), then one message "
-        "per request, then the end of the stream; the groups of all messages fold into one "
-        f"response ({name})."
-    )
 
 
 _register_streamed_in("reply", [[action_reply_step("one")]], action_response(reply="one"))
@@ -206,7 +216,17 @@ def four_outcomes(kind: str) -> list[Outcome]:
 def _register_streamed_out(label: str, kind: str) -> None:
     name = f"streamed-out command {label} and side effects"
 
-    @case(LANGUAGE_SUPPORT, GROUP, name, requires=[ACTION_MODEL], original=f"verify {name}")
+    @case(
+        LANGUAGE_SUPPORT,
+        GROUP,
+        name,
+        requires=[ACTION_MODEL],
+        original=f"verify {name}",
+        description=(
+            "``handleStreamedOut``: one response per group, in order, then the end of the stream "
+            f"({label}; after a failure the stream goes on)."
+        ),
+    )
     async def streamed_out(t: TckContext) -> None:
         outcomes = four_outcomes(kind)
         request = action_request(*(action_group(*o.steps) for o in outcomes))
@@ -215,16 +235,22 @@ def _register_streamed_out(label: str, kind: str) -> None:
             await call.expect(o.response(), f"response {n}")
         await call.expect_end()
 
-    streamed_out.__doc__ = (
-        "``handleStreamedOut``: one response per group, in order, then the end of the stream "
-        f"({label}; after a failure the stream goes on)."
-    )
-
 
 def _register_duplex(label: str, kind: str) -> None:
     name = f"streamed command {label} and side effects"
 
-    @case(LANGUAGE_SUPPORT, GROUP, name, requires=[ACTION_MODEL], original=f"verify {name}")
+    @case(
+        LANGUAGE_SUPPORT,
+        GROUP,
+        name,
+        requires=[ACTION_MODEL],
+        original=f"verify {name}",
+        description=(
+            "``handleStreamed``: the header, then each request answered by one response per group "
+            f"as it arrives (a request with two groups: two responses); {label}; the stream ends "
+            "when the requests do."
+        ),
+    )
     async def duplex(t: TckContext) -> None:
         outcomes = four_outcomes(kind)
         extra = [
@@ -244,12 +270,6 @@ def _register_duplex(label: str, kind: str) -> None:
             await call.expect(o.response(), f"response {n} to request 5")
         await call.done()
         await call.expect_end()
-
-    duplex.__doc__ = (
-        "``handleStreamed``: the header, then each request answered by one response per group "
-        f"as it arrives (a request with two groups: two responses); {label}; the stream ends "
-        "when the requests do."
-    )
 
 
 for _label, _kind in STREAM_KINDS:

@@ -152,11 +152,16 @@ async def run_script(t: TckContext, type_name: str, steps: Sequence[Step]) -> No
 def register(type_name: str, name: str, steps: Sequence[Step], description: str) -> None:
     full = f"{type_name} {name}"
 
-    @case(LANGUAGE_SUPPORT, GROUP, full, requires=[CRDT_MODEL], original=f"verify {full}")
+    @case(
+        LANGUAGE_SUPPORT,
+        GROUP,
+        full,
+        requires=[CRDT_MODEL],
+        original=f"verify {full}",
+        description=description,
+    )
     async def script(t: TckContext) -> None:
         await run_script(t, type_name, steps)
-
-    script.__doc__ = description
 
 
 # -- discovery ------------------------------------------------------------------------------------
@@ -848,11 +853,10 @@ def register_other(name: str, type_name: str, steps: list[Step], description: st
         name,
         requires=[CRDT_MODEL, CRDT_TWO],
         original=f"verify {name}",
+        description=description,
     )
     async def script(t: TckContext) -> None:
         await run_script(t, type_name, steps)
-
-    script.__doc__ = description
 
 
 register_other(
