@@ -310,6 +310,35 @@ class StoreContract:
         assert all(isinstance(r, ConcurrentWriteError) for r in results if r != 2)
         assert await store.highest_sequence("carts", "alice") == 2
 
+    # -- eventing offsets ---------------------------------------------------------------------
+
+    async def test_offsets_start_at_zero_and_are_per_consumer(self, store: Store) -> None:
+        assert await store.load_offset("projection|carts") == 0
+        await store.save_offset("projection|carts", 42)
+        await store.save_offset("other|carts", 7)
+        assert await store.load_offset("projection|carts") == 42
+        assert await store.load_offset("other|carts") == 7
+        await store.save_offset("projection|carts", 43)
+        assert await store.load_offset("projection|carts") == 43
+
+    async def test_offsets_never_move_back(self, store: Store) -> None:
+        await store.save_offset("c", 10)
+        await store.save_offset("c", 3)
+        assert await store.load_offset("c") == 10
+
+    async def test_offsets_do_not_appear_as_entities(self, store: Store) -> None:
+        await store.save_offset("c", 10)
+        assert await store.list_persistence_ids() == []
+
+    async def test_highest_offset_is_the_head_of_a_feed(self, store: Store) -> None:
+        assert await store.highest_offset("carts") == 0
+        await store.append_events("carts", "alice", 0, [event(1), event(2)])
+        await store.append_events("orders", "o1", 0, [event(3)])
+        feed = await feed_of(store, "carts")
+        assert await store.highest_offset("carts") == feed[-1][1].offset
+        orders = await feed_of(store, "orders")
+        assert await store.highest_offset("orders") == orders[-1][1].offset
+
     async def test_writes_after_close_fail(self, store: Store) -> None:
         await store.append_events("carts", "alice", 0, [event(1)])
         await store.close()
@@ -317,4 +346,6 @@ class StoreContract:
             await store.append_events("carts", "alice", 1, [event(2)])
         with pytest.raises(StoreError):
             await store.save_value("counters", "c1", state(1))
+        with pytest.raises(StoreError):
+            await store.save_offset("c", 1)
         await store.close()  # closing twice is harmless

@@ -5,7 +5,8 @@ inspection tools never know which database is underneath:
 
 * the **journal** of event-sourced entities and their **snapshots**;
 * the **values** of value entities;
-* later: CRDT state, eventing offsets and topic logs (added as further sections of this class).
+* the **offsets** of event-log consumers (eventing, projections);
+* later: CRDT state and topic logs (added as further sections of this class).
 
 Design rules that keep several proxy nodes on one database possible without a rewrite:
 
@@ -162,6 +163,25 @@ class Store(ABC):
 
         Only events with offset > ``after_offset`` are returned, at most ``limit`` of them. This is
         the feed for event-log consumers and projections.
+        """
+
+    @abstractmethod
+    async def highest_offset(self, persistence_id: str) -> int:
+        """The offset of the persistence id's latest event, 0 if it has none (the head an
+        event-log consumer's lag is measured against)."""
+
+    # -- eventing offsets ---------------------------------------------------------------------
+
+    @abstractmethod
+    async def load_offset(self, consumer_id: str) -> int:
+        """The offset ``consumer_id`` committed last, 0 if it never committed one."""
+
+    @abstractmethod
+    async def save_offset(self, consumer_id: str, offset: int) -> None:
+        """Durably record that ``consumer_id`` has processed everything up to ``offset``.
+
+        Returns once the offset is durable. Offsets only move forward: saving a lower offset than
+        the stored one leaves the stored one (a stale consumer instance cannot rewind another).
         """
 
     # -- value entities -----------------------------------------------------------------------

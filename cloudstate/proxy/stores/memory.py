@@ -39,6 +39,7 @@ class MemoryStore(Store):
         # (payload or None when deleted, version); tombstones keep the version growing.
         self._values: dict[_Key, tuple[Payload | None, int]] = {}
         self._last_offset = 0
+        self._consumer_offsets: dict[str, int] = {}
 
     def _check_open(self) -> None:
         if self._closed:
@@ -110,6 +111,23 @@ class MemoryStore(Store):
         start = bisect.bisect_right(feed, after_offset, key=lambda item: item[1].offset)
         for item in feed[start : start + max(limit, 0)]:
             yield item
+
+    async def highest_offset(self, persistence_id: str) -> int:
+        self._check_open()
+        feed = self._feeds.get(persistence_id)
+        return feed[-1][1].offset if feed else 0
+
+    # -- eventing offsets ---------------------------------------------------------------------
+
+    async def load_offset(self, consumer_id: str) -> int:
+        self._check_open()
+        return self._consumer_offsets.get(consumer_id, 0)
+
+    async def save_offset(self, consumer_id: str, offset: int) -> None:
+        async with self._lock:
+            self._check_open()
+            current = self._consumer_offsets.get(consumer_id, 0)
+            self._consumer_offsets[consumer_id] = max(current, offset)
 
     # -- value entities -----------------------------------------------------------------------
 

@@ -563,6 +563,42 @@ class PostgresStore(Store):
             remaining -= len(rows)
             after = rows[-1][4]
 
+    async def highest_offset(self, persistence_id: str) -> int:
+        async def query(connection: Any) -> int:
+            return int(
+                await connection.fetchval(
+                    'SELECT COALESCE(MAX("offset"), 0) FROM events WHERE persistence_id = $1',
+                    persistence_id,
+                )
+            )
+
+        return await self._read(query)
+
+    # -- eventing offsets ---------------------------------------------------------------------
+
+    async def load_offset(self, consumer_id: str) -> int:
+        async def query(connection: Any) -> int:
+            value = await connection.fetchval(
+                'SELECT "offset" FROM consumer_offsets WHERE consumer_id = $1', consumer_id
+            )
+            return 0 if value is None else int(value)
+
+        return await self._read(query)
+
+    async def save_offset(self, consumer_id: str, offset: int) -> None:
+        # One autocommitted, idempotent upsert (not the group-commit writer: offsets need no
+        # journal lock); _read retries it once on a fresh connection, which is safe.
+        async def upsert(connection: Any) -> None:
+            await connection.execute(
+                'INSERT INTO consumer_offsets (consumer_id, "offset") VALUES ($1, $2) '
+                'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
+                'updated_at = now() WHERE excluded."offset" > consumer_offsets."offset"',
+                consumer_id,
+                offset,
+            )
+
+        await self._read(upsert)
+
     # -- value entities -----------------------------------------------------------------------
 
     async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:

@@ -136,6 +136,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         $$
         """,
     ),
+    # 2: offsets of event-log consumers (eventing, projections).
+    (
+        """
+        CREATE TABLE consumer_offsets (
+            consumer_id TEXT PRIMARY KEY,
+            "offset" BIGINT NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -83,6 +83,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # 2: offsets of event-log consumers (eventing, projections).
+    (
+        """
+        CREATE TABLE consumer_offsets (
+            consumer_id TEXT PRIMARY KEY,
+            "offset" INTEGER NOT NULL,
+            updated REAL NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -491,6 +501,40 @@ class SqliteStore(Store):
                 return
             remaining -= len(rows)
             after = rows[-1][1].offset
+
+    async def highest_offset(self, persistence_id: str) -> int:
+        def query(connection: sqlite3.Connection) -> int:
+            return int(
+                connection.execute(
+                    'SELECT COALESCE(MAX("offset"), 0) FROM events WHERE persistence_id = ?',
+                    (persistence_id,),
+                ).fetchone()[0]
+            )
+
+        return await self._read(query)
+
+    # -- eventing offsets ---------------------------------------------------------------------
+
+    async def load_offset(self, consumer_id: str) -> int:
+        def query(connection: sqlite3.Connection) -> int:
+            row = connection.execute(
+                'SELECT "offset" FROM consumer_offsets WHERE consumer_id = ?', (consumer_id,)
+            ).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._read(query)
+
+    async def save_offset(self, consumer_id: str, offset: int) -> None:
+        def save(connection: sqlite3.Connection, now: float) -> int:
+            connection.execute(
+                'INSERT INTO consumer_offsets (consumer_id, "offset", updated) VALUES (?, ?, ?) '
+                'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
+                'updated = excluded.updated WHERE excluded."offset" > consumer_offsets."offset"',
+                (consumer_id, offset, now),
+            )
+            return offset
+
+        await self._submit(save)
 
     # -- value entities -----------------------------------------------------------------------
 
