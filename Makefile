@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_postgres.py
 	$(PY) benchmarks/bench_crdt_sdk.py
 	$(PY) benchmarks/bench_testkit.py
+	$(PY) benchmarks/bench_tck.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
