@@ -229,3 +229,17 @@ def test_command_timeout_fails_the_command_and_restarts_the_entity(
     value = client.get("t")
     assert value.value == 3 and value.events_seen == 1
     client.close()
+
+
+def test_stream_broken_while_idle_is_replayed_before_the_next_command(
+    rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    uf = rawuf()
+    client = CounterClient(start_proxy(uf.port).port)
+    client.increase("idle", 2)
+    uf.kill()  # the user function dies while the entity is idle...
+    rawuf(port=uf.port)  # ...and comes back
+    time.sleep(1.0)  # the proxy sees the old stream end
+    value = client.increase("idle", 3)  # not a failed command: replayed first, then sent
+    assert value.value == 5 and value.events_seen == 1
+    client.close()

@@ -287,6 +287,11 @@ class EntityActor(ABC, Generic[ManagerT]):
                         log.debug("passivating %s", self._describe())
                         return Next.PASSIVATE
                 continue
+            if self._call is not None and self._call.done():
+                # The stream ended while the entity was idle (the user function restarted, say):
+                # replay into a fresh stream before sending, instead of failing the command.
+                log.info("stream of %s ended while idle; reactivating", self._describe())
+                return Next.RESTART
             command = self._queue.popleft()
             if command.future.cancelled():
                 continue
