@@ -88,8 +88,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=400,
         help="HTTP status the proxy gives user failures (ours: 400; the original: 500)",
     )
+    protos = targets.add_parser(
+        "protos",
+        help="copy the TCK model protos (and the Cloudstate protos they import) to a directory",
+    )
+    protos.add_argument("out", help="directory to copy to (created if missing)")
     listing = targets.add_parser("list", help="list the cases and their original counterparts")
     listing.add_argument("-k", dest="patterns", action="append", default=[], metavar="TEXT")
+    listing.add_argument(
+        "--markdown", action="store_true", help="as Markdown tables, one per group (docs/tck.md)"
+    )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -191,9 +199,48 @@ def list_cases(patterns: list[str]) -> int:
     return 0
 
 
+def markdown_tables() -> str:
+    """The case list as Markdown: per group, each case's id and its original counterpart."""
+    lines: list[str] = []
+    group = None
+    for c in all_cases():
+        key = f"{c.target.value}: {c.group}"
+        if key != group:
+            group = key
+            lines += ["", f"#### {key}", "", "| case | original counterpart |", "| --- | --- |"]
+        original = f"`{c.original}`" if c.original else "new"
+        lines.append(f"| `{c.id.split('/', 2)[2]}` | {original} |")
+    return "\n".join(lines[1:]) + "\n"
+
+
+def copy_protos(out: str) -> int:
+    """Copy ``cloudstate/tck/model/*.proto`` and their Cloudstate imports under ``out``."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "protos"
+    files = sorted((root / "cloudstate" / "tck" / "model").glob("*.proto"))
+    files += [root / "cloudstate" / name for name in ("entity_key.proto", "eventing.proto")]
+    for source in files:
+        target = Path(out) / source.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        print(target)
+    print(
+        "They also import google/api/annotations.proto (googleapis) and Google's well-known types.",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """Entry point of ``cloudstate tck``; returns the exit status."""
+    if args.tck_target == "protos":
+        return copy_protos(args.out)
     if args.tck_target == "list":
+        if args.markdown:
+            print(markdown_tables(), end="")
+            return 0
         return list_cases(args.patterns)
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper(), logging.WARNING),

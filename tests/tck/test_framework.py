@@ -189,3 +189,14 @@ def test_list_names_the_original_counterparts() -> None:
     run = _tck("list", "-k", "reflection")
     assert run.returncode == 0
     assert "original: 'verify that the proxy supports server reflection'" in run.stdout
+
+
+def test_docs_case_list_is_up_to_date() -> None:
+    """docs/tck.md lists exactly the registered cases (regenerate with
+    ``cloudstate tck list --markdown``)."""
+    from cloudstate.tck.cli import markdown_tables
+
+    text = (ROOT / "docs" / "tck.md").read_text()
+    start = text.index("<!-- cases:begin -->") + len("<!-- cases:begin -->\n")
+    end = text.index("<!-- cases:end -->")
+    assert text[start:end] == markdown_tables()
