@@ -29,6 +29,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import any_pb2
 
 from cloudstate import entity_pb2
 from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
@@ -132,6 +133,25 @@ class Router:
         outcome = await handler.handle(method, entity_id, payload, metadata)
         chain = (*trace, f"{method.service.name}.{method.name}")
         reply = await self._perform(method, outcome, metadata, depth, chain)
+        return _EMPTY_REPLY if reply is None else reply
+
+    async def call_any(
+        self, method: MethodModel, payload: any_pb2.Any, metadata: entity_pb2.Metadata | None
+    ) -> RouterReply:
+        """Call the unary ``method`` with a message that is already an ``Any`` (eventing: the
+        consumed event itself). A method taking ``google.protobuf.Any`` gets exactly this ``Any``
+        where its handler can pass one on (actions: ``handle_any``); otherwise the ``Any``'s bytes
+        are the request (its type is the method's input type)."""
+        handler = self._handler(method)
+        handle_any = getattr(handler, "handle_any", None)
+        if method.input_type.full_name != "google.protobuf.Any" or handle_any is None:
+            data = payload.value
+            if method.input_type.full_name == "google.protobuf.Any":
+                data = payload.SerializeToString()
+            return await self.call(method, data, metadata)
+        outcome: Outcome = await handle_any(method, payload, metadata)
+        chain = (f"{method.service.name}.{method.name}",)
+        reply = await self._perform(method, outcome, metadata, 0, chain)
         return _EMPTY_REPLY if reply is None else reply
 
     async def stream(

@@ -15,6 +15,8 @@ from cloudstate.proxy.discovery import discover, report_error
 from cloudstate.proxy.entities import HANDLER_FACTORIES
 from cloudstate.proxy.entities.base import EntityHandler
 from cloudstate.proxy.entities.event_sourced import EntitySettings
+from cloudstate.proxy.errors import DiscoveryError
+from cloudstate.proxy.eventing import EventingManager
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
 from cloudstate.proxy.ingress.http_ingress import ClientIngress
 from cloudstate.proxy.model import CRDT, UserFunctionModel
@@ -49,6 +51,7 @@ class Proxy:
         self.store: Store | None = None
         self.model: UserFunctionModel | None = None
         self.router: Router | None = None
+        self.eventing: EventingManager | None = None
         self._channel: grpc.aio.Channel | None = None
         self._server: grpc.aio.Server | None = None
         self._handlers: dict[str, EntityHandler] = {}
@@ -96,6 +99,12 @@ class Proxy:
             max_async_effects=config.max_async_effects,
         )
         self._attach_cancel_effects(self.router)
+        self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)
+        try:
+            await self.eventing.start()
+        except DiscoveryError as error:
+            await report(str(error))
+            raise
         await self._ingress.activate(self.model, self.router, report)
         self._server = grpc.aio.server(options=_CHANNEL_OPTIONS)
         self._health = await add_user_services(self._server, self.model, self.router)
@@ -134,6 +143,8 @@ class Proxy:
             await self._server.stop(grace)
         if self._ingress is not None:
             await self._ingress.close(grace)
+        if self.eventing is not None:
+            await self.eventing.stop()
         for handler in self._handlers.values():
             await handler.close()
         if self.router is not None:

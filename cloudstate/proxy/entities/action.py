@@ -100,6 +100,19 @@ class ActionHandler:
             raise self._rpc_error(method, error) from error
         return outcome_of(response)
 
+    async def handle_any(
+        self, method: MethodModel, payload: any_pb2.Any, metadata: entity_pb2.Metadata | None
+    ) -> Outcome:
+        """Like :meth:`handle`, with the command's payload given as is (for a method taking
+        ``google.protobuf.Any``: eventing passes the consumed event itself)."""
+        command = _command(method, metadata, b"")
+        command.payload.CopyFrom(payload)
+        try:
+            response = await self.stub.handleUnary(command, timeout=self.settings.command_timeout)
+        except grpc.aio.AioRpcError as error:
+            raise self._rpc_error(method, error) from error
+        return outcome_of(response)
+
     async def handle_streamed(
         self,
         method: MethodModel,

@@ -19,7 +19,7 @@ The queue, the one-at-a-time loop, passivation and restarts are the shared machi
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from google.protobuf import any_pb2
@@ -56,6 +56,8 @@ class EventSourcedEntities(EntityManager["EventSourcedEntity"]):
     ) -> None:
         super().__init__(service, channel, store, settings, report_error)
         self.stub = event_sourced_pb2_grpc.EventSourcedStub(channel)
+        #: Called with the persistence id after events were journaled (wakes eventing consumers).
+        self.on_appended: Callable[[str], None] | None = None
 
     def _new_actor(self, entity_id: str) -> EventSourcedEntity:
         return EventSourcedEntity(self, entity_id)
@@ -138,5 +140,7 @@ class EventSourcedEntity(EntityActor[EventSourcedEntities]):
                 )
             except StoreError as e:
                 return self._write_failed(command, e, "the events")
+            if self.manager.on_appended is not None:
+                self.manager.on_appended(self.persistence_id)
         command.succeed(Outcome(action, list(reply.side_effects)))
         return True

@@ -1,0 +1,13 @@
+"""Eventing: methods that consume event logs (and, later, topics); see docs/eventing.md."""
+
+from cloudstate.proxy.eventing.event_log import ConsumerStatus, EventLogConsumer
+from cloudstate.proxy.eventing.manager import EventingManager
+from cloudstate.proxy.eventing.subscriptions import Subscription, event_subscriptions
+
+__all__ = [
+    "ConsumerStatus",
+    "EventLogConsumer",
+    "EventingManager",
+    "Subscription",
+    "event_subscriptions",
+]

@@ -1,0 +1,316 @@
+"""One event-log consumer: delivers every event of a persistence id to the consuming methods.
+
+The loop, per consumer (``Subscription`` of kind ``event_log``):
+
+1. load the committed offset (0 the first time) from the store;
+2. read the next batch of events after it, in store offset order;
+3. deliver the batch: the events of one entity one after the other (per-entity order), different
+   entities concurrently (at most ``parallelism`` at once). A delivery that fails is retried with
+   exponential backoff, logged every time, until it succeeds: an event is never skipped;
+4. only when the whole batch was handled, commit the offset of its last event. A crash before that
+   re-delivers the batch (at-least-once: handlers must tolerate duplicates);
+5. with nothing new, sleep until an event-sourced actor of this proxy reports an append, or for
+   ``poll_interval`` at most (events written by other nodes or processes).
+
+Each call carries CloudEvent metadata: ``ce-id`` (the offset), ``ce-source`` (the persistence id),
+``ce-specversion`` 1.0, ``ce-type`` (the event's type URL), ``ce-subject`` (the entity id),
+``ce-sequence`` (its sequence in the entity's journal), ``ce-time`` (RFC 3339, when it was
+journaled) and ``Content-Type: application/vnd.cloudstate.protobuf.any``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from google.protobuf import any_pb2
+
+from cloudstate import entity_pb2
+from cloudstate.proxy.eventing.subscriptions import Subscription
+from cloudstate.proxy.model import MethodModel
+from cloudstate.proxy.router import Router
+from cloudstate.proxy.stores.base import Store, StoredEvent
+
+log = logging.getLogger(__name__)
+
+_R = TypeVar("_R")
+
+CONTENT_TYPE = "application/vnd.cloudstate.protobuf.any"
+
+#: A delivery: method, the event, its CloudEvent metadata -> done (raises on failure).
+Deliver = Callable[[MethodModel, any_pb2.Any, entity_pb2.Metadata], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerStatus:
+    """Where a consumer stands; ``pending_since`` is when the oldest unhandled event was
+    journaled (None when it is caught up), so ``now - pending_since`` is its lag in seconds."""
+
+    consumer_id: str
+    source: str
+    committed_offset: int
+    head_offset: int
+    pending_since: float | None
+    delivered: int
+    failures: int
+    last_error: str | None
+
+    @property
+    def caught_up(self) -> bool:
+        return self.committed_offset >= self.head_offset
+
+    @property
+    def lag_seconds(self) -> float:
+        return 0.0 if self.pending_since is None else max(0.0, time.time() - self.pending_since)
+
+
+def cloud_event_metadata(
+    persistence_id: str, entity_id: str, event: StoredEvent
+) -> entity_pb2.Metadata:
+    """The CloudEvent attributes of one journaled event, as command metadata."""
+    when = datetime.datetime.fromtimestamp(event.timestamp, tz=datetime.UTC)
+    entries = {
+        "ce-id": str(event.offset),
+        "ce-source": persistence_id,
+        "ce-specversion": "1.0",
+        "ce-type": event.payload.type_url,
+        "ce-subject": entity_id,
+        "ce-sequence": str(event.sequence),
+        "ce-time": when.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "Content-Type": CONTENT_TYPE,
+    }
+    return entity_pb2.Metadata(
+        entries=[entity_pb2.MetadataEntry(key=k, string_value=v) for k, v in entries.items()]
+    )
+
+
+class EventLogConsumer:
+    """Feeds one persistence id's events to one subscription's methods. Started and stopped by
+    :class:`~cloudstate.proxy.eventing.manager.EventingManager`.
+
+    Example::
+
+        consumer = EventLogConsumer(subscription, store, router)
+        consumer.start()
+        consumer.notify()                 # new events were journaled
+        status = await consumer.status()  # committed offset vs head
+        await consumer.stop()
+    """
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        store: Store,
+        router: Router,
+        *,
+        batch_size: int = 500,
+        parallelism: int = 16,
+        poll_interval: float = 1.0,
+        min_backoff: float = 0.1,
+        max_backoff: float = 30.0,
+        lag_log_interval: float = 10.0,
+    ) -> None:
+        self.subscription = subscription
+        self.store = store
+        self.router = router
+        self.batch_size = max(1, batch_size)
+        self.parallelism = max(1, parallelism)
+        self.poll_interval = poll_interval
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.lag_log_interval = lag_log_interval
+        self.committed_offset = 0
+        self.delivered = 0
+        self.failures = 0
+        self.ignored = 0
+        self.last_error: str | None = None
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._ignored_types: set[str] = set()
+        self._last_lag_log = 0.0
+
+    @property
+    def consumer_id(self) -> str:
+        return self.subscription.consumer_id
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(
+                self._run(), name=f"event-log consumer {self.consumer_id}"
+            )
+
+    def notify(self) -> None:
+        """New events may be there: read now instead of at the next poll."""
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        """Stop consuming; a batch in progress is abandoned (re-delivered on the next start)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def status(self) -> ConsumerStatus:
+        """The consumer's committed offset against the head of its event log."""
+        source = self.subscription.source
+        head = await self.store.highest_offset(source)
+        pending_since: float | None = None
+        async for _, event in self.store.read_all_events(source, self.committed_offset, 1):
+            pending_since = event.timestamp
+        return ConsumerStatus(
+            self.consumer_id,
+            source,
+            self.committed_offset,
+            head,
+            pending_since,
+            self.delivered,
+            self.failures,
+            self.last_error,
+        )
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        source = self.subscription.source
+        self.committed_offset = await self._retrying("load the offset", self._load_offset)
+        log.info(
+            "eventing: %s starts after offset %d",
+            self.subscription.describe(),
+            self.committed_offset,
+        )
+        while True:
+            self._wakeup.clear()
+            batch = await self._retrying("read the event log", self._read_batch)
+            if not batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+                continue
+            await self._deliver_batch(batch)
+            last = batch[-1][1].offset
+            await self._retrying(
+                "commit the offset",
+                functools.partial(self.store.save_offset, self.consumer_id, last),
+            )
+            self.committed_offset = last
+            await self._maybe_log_lag(source)
+
+    async def _load_offset(self) -> int:
+        return await self.store.load_offset(self.consumer_id)
+
+    async def _read_batch(self) -> list[tuple[str, StoredEvent]]:
+        return [
+            item
+            async for item in self.store.read_all_events(
+                self.subscription.source, self.committed_offset, self.batch_size
+            )
+        ]
+
+    async def _deliver_batch(self, batch: list[tuple[str, StoredEvent]]) -> None:
+        by_entity: dict[str, list[StoredEvent]] = {}
+        for entity_id, event in batch:
+            by_entity.setdefault(entity_id, []).append(event)
+        slots = asyncio.Semaphore(self.parallelism)
+
+        async def entity_events(entity_id: str, events: list[StoredEvent]) -> None:
+            async with slots:
+                for event in events:
+                    await self._deliver(entity_id, event)
+
+        async with asyncio.TaskGroup() as group:
+            for entity_id, events in by_entity.items():
+                group.create_task(entity_events(entity_id, events))
+
+    async def _deliver(self, entity_id: str, event: StoredEvent) -> None:
+        subscription = self.subscription
+        method = subscription.route(event.payload.type_url)
+        if method is None:
+            self.ignored += 1
+            if event.payload.type_url not in self._ignored_types:
+                self._ignored_types.add(event.payload.type_url)
+                log.info(
+                    "eventing: %s has no method for events of type %s: they are passed over "
+                    "(add a method taking it, or one taking google.protobuf.Any)",
+                    subscription.describe(),
+                    event.payload.type_url,
+                )
+            return
+        payload = any_pb2.Any(type_url=event.payload.type_url, value=event.payload.value)
+        metadata = cloud_event_metadata(subscription.source, entity_id, event)
+        attempt = 0
+        while True:
+            try:
+                await self._call(method, payload, metadata)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                attempt += 1
+                self.failures += 1
+                delay = min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1))
+                self.last_error = (
+                    f"{method.service.name}.{method.name} failed on event {event.sequence} of "
+                    f"{subscription.source}|{entity_id} (offset {event.offset}): {error}"
+                )
+                log.warning(
+                    "eventing: %s; attempt %d, retrying in %.1fs (the event is not skipped: fix "
+                    "the handler or the data and it will be delivered)",
+                    self.last_error,
+                    attempt,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            self.delivered += 1
+            return
+
+    async def _call(
+        self, method: MethodModel, payload: any_pb2.Any, metadata: entity_pb2.Metadata
+    ) -> None:
+        if method.server_streaming or method.client_streaming:
+            data = payload.value
+            if method.input_type.full_name == "google.protobuf.Any":
+                data = payload.SerializeToString()
+            async with contextlib.aclosing(self.router.stream(method, data, metadata)) as replies:
+                async for _ in replies:
+                    pass
+            return
+        await self.router.call_any(method, payload, metadata)
+
+    async def _retrying(self, what: str, operation: Callable[[], Awaitable[_R]]) -> _R:
+        """Run a store operation until it succeeds (the database may be briefly away)."""
+        attempt = 0
+        while True:
+            try:
+                return await operation()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                attempt += 1
+                delay = min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1))
+                self.last_error = f"cannot {what} of {self.consumer_id}: {error}"
+                log.warning("eventing: %s; retrying in %.1fs", self.last_error, delay)
+                await asyncio.sleep(delay)
+
+    async def _maybe_log_lag(self, source: str) -> None:
+        now = time.monotonic()
+        if now - self._last_lag_log < self.lag_log_interval:
+            return
+        self._last_lag_log = now
+        with contextlib.suppress(Exception):
+            status = await self.status()
+            log.info(
+                "eventing: %s at offset %d of %d (lag %.1fs, %d delivered, %d failed attempts)",
+                self.subscription.describe(),
+                status.committed_offset,
+                status.head_offset,
+                status.lag_seconds,
+                status.delivered,
+                status.failures,
+            )

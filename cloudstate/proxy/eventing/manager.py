@@ -1,0 +1,96 @@
+"""Starts the consumers the user function declares and wakes them when events are journaled.
+
+Example::
+
+    eventing = EventingManager(model, router, store, handlers)
+    await eventing.start()                 # DiscoveryError if the options contradict each other
+    for status in await eventing.status():  # committed offset vs head, per consumer
+        print(status.consumer_id, status.committed_offset, status.head_offset)
+    await eventing.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from cloudstate.proxy.entities.base import EntityHandler
+from cloudstate.proxy.eventing.event_log import ConsumerStatus, EventLogConsumer
+from cloudstate.proxy.eventing.subscriptions import EVENT_LOG, Subscription, event_subscriptions
+from cloudstate.proxy.model import EVENT_SOURCED, UserFunctionModel
+from cloudstate.proxy.router import Router
+from cloudstate.proxy.stores.base import Store
+
+log = logging.getLogger(__name__)
+
+
+class EventingManager:
+    """Every eventing consumer of one proxy."""
+
+    def __init__(
+        self,
+        model: UserFunctionModel,
+        router: Router,
+        store: Store,
+        handlers: Mapping[str, EntityHandler],
+        **consumer_options: Any,
+    ) -> None:
+        self.model = model
+        self.router = router
+        self.store = store
+        self.handlers = handlers
+        self.consumer_options = consumer_options
+        self.subscriptions: list[Subscription] = []
+        self.consumers: list[EventLogConsumer] = []
+        self._by_source: dict[str, list[EventLogConsumer]] = {}
+
+    async def start(self) -> None:
+        """Read the eventing options, start one consumer per (service, consumer group, source)
+        and hook the event-sourced handlers' append notifications."""
+        self.subscriptions = event_subscriptions(self.model)
+        journaled = {
+            service.persistence_id
+            for service in self.model.services.values()
+            if service.entity_type == EVENT_SOURCED
+        }
+        for subscription in self.subscriptions:
+            if subscription.kind != EVENT_LOG:
+                log.warning(
+                    "eventing: %s is not consumed: topics are not supported by this proxy yet",
+                    subscription.describe(),
+                )
+                continue
+            if subscription.source not in journaled:
+                log.warning(
+                    "eventing: %s: no event-sourced service of this user function has persistence "
+                    "id %r; its events are consumed if another writer journals them in this store",
+                    subscription.describe(),
+                    subscription.source,
+                )
+            consumer = EventLogConsumer(
+                subscription, self.store, self.router, **self.consumer_options
+            )
+            self.consumers.append(consumer)
+            self._by_source.setdefault(subscription.source, []).append(consumer)
+        for handler in self.handlers.values():
+            if hasattr(handler, "on_appended"):
+                setattr(handler, "on_appended", self.notify)  # noqa: B010
+        for consumer in self.consumers:
+            consumer.start()
+
+    def notify(self, persistence_id: str) -> None:
+        """Events of ``persistence_id`` were journaled: wake its consumers."""
+        for consumer in self._by_source.get(persistence_id, ()):
+            consumer.notify()
+
+    async def status(self) -> list[ConsumerStatus]:
+        """Each consumer's committed offset, the head of its log and its lag."""
+        return [await consumer.status() for consumer in self.consumers]
+
+    async def stop(self) -> None:
+        for handler in self.handlers.values():
+            if getattr(handler, "on_appended", None) == self.notify:
+                setattr(handler, "on_appended", None)  # noqa: B010 - not every handler has it
+        for consumer in self.consumers:
+            await consumer.stop()
