@@ -16,7 +16,8 @@ function::
 ``tck_case`` is parametrized with the selected cases (ids like
 ``language-support/event-sourced-model/single-emitted-event``; filter with ``-k``). A test may
 override the command-line settings with a marker, e.g.
-``@pytest.mark.tck(target="proxy", start_model=True, start_proxy=True)``. All tests with the
+``@pytest.mark.tck(target="proxy", start_model=True, start_proxy=True)`` (``patterns=[...]``
+keeps only the cases whose id contains one of them). All tests with the
 same settings share one session (started on first use, stopped at the end of the run); under
 pytest-xdist the cases of one target are grouped on one worker.
 """
@@ -160,6 +161,7 @@ def _to_settings(values: dict[str, Any]) -> TckSettings:
         timeout=values.get("timeout") or 3.0,
         failure_status=status if isinstance(status, grpc.StatusCode) else grpc.StatusCode[status],
         failure_http_status=values.get("failure_http_status") or 400,
+        patterns=tuple(values.get("patterns", ())),
     )
 
 
@@ -177,7 +179,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     group = f"tck-{target.value}-{digest}"
     params = [
         pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(group))
-        for c in select(all_cases(), [target])
+        for c in select(all_cases(), [target], tuple(values.get("patterns", ())))
     ]
     metafunc.parametrize("tck_case", params)
 
