@@ -14,6 +14,7 @@ import aiohttp
 import grpc
 from google.protobuf.message import Message
 
+from cloudstate import entity_pb2
 from cloudstate.tck.cases.proxy_support import post_json
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import PROXY, case
@@ -335,3 +336,26 @@ async def unary_http(t: TckContext) -> None:
         "action.unary", ACTION_MODEL, payload=any_message(request(action_fail_step("boom")))
     )
     await expect_out(conn, action_response(failure="boom"))
+
+
+@case(PROXY, GROUP, "request metadata reaches the action", requires=[ACTION_MODEL])
+async def request_metadata(t: TckContext) -> None:
+    """New (the original's interceptor ignored action metadata): a client's custom request
+    header arrives as a string entry of ``ActionCommand.metadata``."""
+    stub = act_grpc.ActionTckModelStub(t.proxy)
+    message = f"meta {t.entity_id('meta')}"
+    req = request(action_reply_step(message))
+    reply = await t.call(
+        stub.ProcessUnary(req, metadata=(("x-tck-header", "tck value"),)), "ProcessUnary"
+    )
+    check_reply(t, reply, message, "the client's reply")
+    conn = await t.relay.connection("action.unary", ACTION_MODEL, payload=any_message(req))
+    first: Any = conn.first
+    wanted = entity_pb2.MetadataEntry(key="x-tck-header", string_value="tck value")
+    t.check(
+        wanted in list(first.metadata.entries),
+        "the action command must carry the client's header as metadata",
+        wanted,
+        first,
+    )
+    await expect_out(conn, action_response(reply=message))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudstate import entity_pb2, value_entity_pb2
 from cloudstate.tck.cases.proxy_support import post_json, post_json_fails
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import PROXY, case
@@ -223,3 +224,30 @@ async def durable_before_reply(t: TckContext) -> None:
     conn = await t.relay.connection("valueentity", VE_MODEL, deleted)
     await conn.expect_in(ve_init(VE_MODEL, deleted), "init of a deleted entity (no value)")
     await command(conn, 1, ve_request(deleted), ve_reply(1, ve_response("")))
+
+
+@case(PROXY, GROUP, "request metadata reaches the entity", requires=[VE_MODEL])
+async def request_metadata(t: TckContext) -> None:
+    """New (our proxy's documented behaviour; the original sent entities no metadata): a
+    client's custom request headers arrive as ``Command.metadata``; without them the command
+    has no ``metadata`` at all."""
+    client = Client(t)
+    eid = t.entity_id()
+    await client.process(ve_request(eid), "")
+    reply = await t.call(
+        client.model.Process(ve_request(eid), metadata=(("x-tck-header", "tck value"),)),
+        "Process with a custom header",
+    )
+    t.check(reply == ve.Response(), "the client's reply", ve.Response(), reply)
+    conn = await t.relay.connection("valueentity", VE_MODEL, eid)
+    await conn.expect_in(ve_init(VE_MODEL, eid))
+    await command(conn, 1, ve_request(eid), ve_reply(1, ve_response("")))
+    message = await conn.next_in()
+    entries = (
+        list(message.command.metadata.entries)
+        if isinstance(message, value_entity_pb2.ValueEntityStreamIn)
+        else []
+    )
+    wanted = entity_pb2.MetadataEntry(key="x-tck-header", string_value="tck value")
+    t.check(wanted in entries, "command 2 must carry the header as metadata", wanted, message)
+    await conn.expect_out(ve_reply(2, ve_response("")))
