@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_http.py
 	$(PY) benchmarks/bench_valueentity.py
 	$(PY) benchmarks/bench_postgres.py
+	$(PY) benchmarks/bench_eventing.py
 	$(PY) benchmarks/bench_crdt_sdk.py
 	$(PY) benchmarks/bench_testkit.py
 	$(PY) benchmarks/bench_tck.py

@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,8 @@ def projection(path: Path) -> Action:
 
     def record(kind: str, n: int, ctx: ActionContext) -> None:
         meta = {k.lower(): str(v) for k, v in ctx.metadata.items()}
-        line = {"pid": os.getpid(), "kind": kind, "subject": meta.get("ce-subject"), "n": n}
-        line["meta"] = meta  # type: ignore[assignment]
+        line: dict[str, Any] = {"pid": os.getpid(), "kind": kind, "subject": meta.get("ce-subject")}
+        line.update(n=n, at=time.time(), meta=meta)
         with open(path, "a") as f:
             f.write(json.dumps(line) + "\n")
 
