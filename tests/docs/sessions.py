@@ -41,6 +41,11 @@ SESSIONS: dict[str, list[tuple[str, str]]] = {
         ("docs/eventsourced.md", "python -m shoppingcart.shopping_cart"),
         ("docs/scale-out.md", "pip install 'cloudstate[postgresql]'"),
     ],
+    # docs/tck.md: the conformance kit against our model, directly and through our proxy.
+    "tck": [
+        ("docs/tck.md", "cloudstate tck language-support --start-model"),
+        ("docs/tck.md", "cloudstate tck proxy --start --start-model"),
+    ],
     # docs/cli.md: run --reload, call, inspect (outputs compared with the page).
     "cli": [
         ("docs/cli.md", "cloudstate run shoppingcart.shopping_cart"),

@@ -200,3 +200,13 @@ def test_docs_case_list_is_up_to_date() -> None:
     start = text.index("<!-- cases:begin -->") + len("<!-- cases:begin -->\n")
     end = text.index("<!-- cases:end -->")
     assert text[start:end] == markdown_tables()
+
+
+def test_protos_command_copies_the_model_and_its_imports(tmp_path: Path) -> None:
+    run = _tck("protos", str(tmp_path / "tck-protos"))
+    assert run.returncode == 0, run.stderr
+    copied = sorted(
+        str(p.relative_to(tmp_path / "tck-protos")) for p in (tmp_path / "tck-protos").rglob("*")
+    )
+    assert "cloudstate/tck/model/eventsourced.proto" in copied
+    assert "cloudstate/entity_key.proto" in copied and "cloudstate/eventing.proto" in copied
