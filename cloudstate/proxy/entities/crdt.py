@@ -161,7 +161,10 @@ class CrdtEntity:
         self._streams: dict[int, _Stream] = {}
         self._outstanding = 0  # mutations (commands, cancellations) at the user function
         self._remote: list[Crdt] = []  # remote states waiting for our turn
-        self._write_lock = asyncio.Lock()
+        self._write_lock = asyncio.Lock()  # store writes
+        # grpc.aio allows one write in flight per call: commands, cancellations and remote
+        # deltas come from different tasks, so their writes to the stream take turns.
+        self._send_lock = asyncio.Lock()
         self._dirty = False
         self._activity = asyncio.Event()
         self._stopping = False
@@ -336,7 +339,7 @@ class CrdtEntity:
         self._outstanding += 1
         self._activity.set()
         try:
-            await self._call.write(StreamIn(command=command))
+            await self._write(StreamIn(command=command))
         except Exception as e:
             self._pending.pop(command_id, None)
             self._streams.pop(command_id, None)
@@ -345,6 +348,10 @@ class CrdtEntity:
                 raise
             raise UserFunctionUnavailable(f"cannot send to {self._describe()}: {e}") from e
         return command_id, future
+
+    async def _write(self, message: StreamIn) -> None:
+        async with self._send_lock:
+            await self._call.write(message)
 
     async def command(
         self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
@@ -423,7 +430,7 @@ class CrdtEntity:
         self._cancels[command_id] = future
         self._outstanding += 1
         try:
-            await self._call.write(
+            await self._write(
                 StreamIn(
                     stream_cancelled=entity_pb2.StreamCancelled(
                         entity_id=self.entity_id,
@@ -549,4 +556,4 @@ class CrdtEntity:
             return
         self._uf_view = view(self.state, self.manager.node)
         with contextlib.suppress(Exception):
-            await self._call.write(StreamIn(delta=delta))
+            await self._write(StreamIn(delta=delta))
