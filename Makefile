@@ -7,7 +7,7 @@ PORT ?= 9000
 # Parallel test workers (xdist); the suite is sized for a 2-core machine.
 WORKERS ?= 2
 
-.PHONY: install run run-actions test lint protos protos-check bench clean
+.PHONY: install run run-actions run-crdts test lint protos protos-check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ run-actions: $(STAMP)
 	@echo "  curl -N -H 'Accept: text/event-stream' localhost:$(PORT)/actions/catalog"
 	$(VENV)/bin/cloudstate run cartactions.main --path examples/actions \
 		--port $(PORT) --store sqlite:///data/actions.db
+
+## run-crdts: the CRDT example (like counters, presence), gRPC/HTTP/SSE on $(PORT)
+run-crdts: $(STAMP)
+	@mkdir -p data
+	@echo "Starting the CRDT example on port $(PORT). In other terminals try:"
+	@echo "  $(PY) examples/crdts/client.py --port $(PORT) watch post-1"
+	@echo "  $(PY) examples/crdts/client.py --port $(PORT) like post-1"
+	@echo "  curl -N -H 'Accept: text/event-stream' 'localhost:$(PORT)/rooms/lobby/connect?user=alice'"
+	@echo "  curl localhost:$(PORT)/rooms/lobby/online"
+	$(VENV)/bin/cloudstate run crdts.main --path examples/crdts \
+		--port $(PORT) --store sqlite:///data/crdts.db
 
 ## test: lint, type-check, generated-code check and the whole suite
 test: $(STAMP)
