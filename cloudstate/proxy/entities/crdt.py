@@ -24,9 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -53,6 +53,7 @@ from cloudstate.proxy.model import MethodModel, ServiceModel
 from cloudstate.proxy.stores.base import ConcurrentWriteError, Payload, Store, StoreError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 StreamIn = crdt_pb2.CrdtStreamIn
 #: CRDT state lives in the value table under this prefix of the service's persistence id.
@@ -130,8 +131,10 @@ class CrdtEntities:
                 f"{method.service.name}.{method.name}: client streaming is not "
                 "allowed on CRDT entities"
             )
-        async for outcome in self._actor(entity_id).streamed_command(method, requests, metadata):
-            yield outcome
+        streamed = self._actor(entity_id).streamed_command(method, requests, metadata)
+        async with contextlib.aclosing(streamed) as outcomes:  # a client leaving closes it now
+            async for outcome in outcomes:
+                yield outcome
 
     def _unregister(self, actor: CrdtEntity) -> None:
         if self._actors.get(actor.entity_id) is actor:
@@ -165,6 +168,7 @@ class CrdtEntity:
         # grpc.aio allows one write in flight per call: commands, cancellations and remote
         # deltas come from different tasks, so their writes to the stream take turns.
         self._send_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()  # see _detach
         self._dirty = False
         self._activity = asyncio.Event()
         self._stopping = False
@@ -353,7 +357,31 @@ class CrdtEntity:
         async with self._send_lock:
             await self._call.write(message)
 
+    def _detach(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run ``coroutine`` in its own task, kept (and its outcome retrieved) until it ends.
+
+        What the user function has done must reach the replica whatever happens to the client's
+        call: a command it applied is applied here too, a cancellation is completed. The client's
+        task therefore waits for these tasks with :func:`asyncio.shield` and may be cancelled
+        without cutting them short (which would leave the user function's value ahead of the
+        replica and the store, and a pending command that blocks passivation forever).
+        """
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: its waiter may be gone; errors reach it otherwise
+
     async def command(
+        self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
+    ) -> Outcome:
+        return await asyncio.shield(self._detach(self._command(method, payload, metadata)))
+
+    async def _command(
         self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
     ) -> Outcome:
         command_id, future = await self._send(method, payload, metadata)
@@ -383,17 +411,16 @@ class CrdtEntity:
 
     async def streamed_command(
         self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
-    ) -> AsyncIterator[Outcome]:
+    ) -> AsyncGenerator[Outcome, None]:
         stream = _Stream()
-        command_id, future = await self._send(method, payload, metadata, stream)
+        start = self._detach(self._start_streamed(method, payload, metadata, stream))
         try:
-            try:
-                reply = await self._pending_reply(command_id, future)
-                if not reply.streamed:
-                    stream.open = False  # a plain reply: the user function keeps no stream
-                outcome = await self._apply_reply(reply)
-            finally:
-                await self._mutation_done()
+            command_id, reply, outcome = await asyncio.shield(start)
+        except asyncio.CancelledError:
+            # The client left while the command ran: cancel the stream once it exists.
+            self._detach(self._cancel_after(start, stream))
+            raise
+        try:
             yield outcome
             if not reply.streamed:
                 return
@@ -406,8 +433,41 @@ class CrdtEntity:
                 yield item
         finally:
             if self._streams.pop(command_id, None) is not None and stream.open:
-                await self._cancel(command_id)
+                await asyncio.shield(self._detach(self._cancel(command_id)))
             self._activity.set()
+
+    async def _start_streamed(
+        self,
+        method: MethodModel,
+        payload: bytes,
+        metadata: entity_pb2.Metadata | None,
+        stream: _Stream,
+    ) -> tuple[int, crdt_pb2.CrdtReply, Outcome]:
+        """Send a streamed command and apply its reply; ``stream`` receives what follows."""
+        command_id, future = await self._send(method, payload, metadata, stream)
+        try:
+            try:
+                reply = await self._pending_reply(command_id, future)
+                if not reply.streamed:
+                    stream.open = False  # a plain reply: the user function keeps no stream
+                outcome = await self._apply_reply(reply)
+            finally:
+                await self._mutation_done()
+        except BaseException:
+            if self._streams.pop(command_id, None) is not None and stream.open:
+                await self._cancel(command_id)
+            raise
+        return command_id, reply, outcome
+
+    async def _cancel_after(
+        self, start: asyncio.Task[tuple[int, crdt_pb2.CrdtReply, Outcome]], stream: _Stream
+    ) -> None:
+        """Cancel a streamed command whose client left before its reply was applied."""
+        with contextlib.suppress(Exception):
+            command_id = (await start)[0]
+            if self._streams.pop(command_id, None) is not None and stream.open:
+                await self._cancel(command_id)
+        self._activity.set()
 
     async def _on_streamed_message(self, message: crdt_pb2.CrdtStreamedMessage) -> None:
         stream = self._streams.get(message.command_id)
