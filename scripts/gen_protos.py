@@ -23,9 +23,11 @@ PROTO_SETS = [
     (ROOT / "examples" / "shoppingcart" / "proto", ROOT / "examples" / "shoppingcart"),
     (ROOT / "examples" / "valueentity" / "proto", ROOT / "examples" / "valueentity"),
     (ROOT / "examples" / "actions" / "proto", ROOT / "examples" / "actions"),
+    (ROOT / "examples" / "crdts" / "proto", ROOT / "examples" / "crdts"),
     (ROOT / "tests" / "rawuf" / "proto", ROOT / "tests" / "rawuf"),
     (ROOT / "tests" / "http" / "proto", ROOT / "tests" / "http"),
     (ROOT / "tests" / "rawcrdt" / "proto", ROOT / "tests" / "rawcrdt"),
+    (ROOT / "tests" / "crdt_e2e" / "proto", ROOT / "tests" / "crdt_e2e"),
 ]
 
 
