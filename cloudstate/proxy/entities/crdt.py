@@ -314,44 +314,53 @@ class CrdtEntity:
 
     # -- commands -----------------------------------------------------------------------------
 
-    async def _send(
-        self,
-        method: MethodModel,
-        payload: bytes,
-        metadata: entity_pb2.Metadata | None,
-        stream: _Stream | None = None,
+    def _register(
+        self, stream: _Stream | None = None
     ) -> tuple[int, asyncio.Future[crdt_pb2.CrdtReply]]:
-        """Send a command; its reply future and (for streamed calls) stream are registered
-        before the write, so the reader can never see a reply it cannot place."""
-        await asyncio.shield(self._ready)
+        """Register a new command (and, for a streamed call, its stream) before anything awaits.
+
+        Called in the same step that found this actor, so a command is never lost between the
+        lookup and a passivation; the reader can never see a reply it cannot place.
+        """
         self._command_id += 1
         command_id = self._command_id
-        command = entity_pb2.Command(
-            entity_id=self.entity_id,
-            id=command_id,
-            name=method.name,
-            streamed=stream is not None,
-        )
-        command.payload.type_url = method.input_type_url
-        command.payload.value = payload
-        if metadata is not None:
-            command.metadata.CopyFrom(metadata)
         future: asyncio.Future[crdt_pb2.CrdtReply] = asyncio.get_running_loop().create_future()
         self._pending[command_id] = future
         if stream is not None:
             self._streams[command_id] = stream
         self._outstanding += 1
         self._activity.set()
+        return command_id, future
+
+    async def _send(
+        self,
+        command_id: int,
+        future: asyncio.Future[crdt_pb2.CrdtReply],
+        method: MethodModel,
+        payload: bytes,
+        metadata: entity_pb2.Metadata | None,
+        streamed: bool = False,
+    ) -> None:
+        """Send a registered command once the stream is open; unregister it if that fails."""
         try:
+            await asyncio.shield(self._ready)
+            command = entity_pb2.Command(
+                entity_id=self.entity_id, id=command_id, name=method.name, streamed=streamed
+            )
+            command.payload.type_url = method.input_type_url
+            command.payload.value = payload
+            if metadata is not None:
+                command.metadata.CopyFrom(metadata)
             await self._write(StreamIn(command=command))
-        except Exception as e:
+        except BaseException as e:
             self._pending.pop(command_id, None)
             self._streams.pop(command_id, None)
             self._outstanding -= 1
-            if not rpc_failed(e):
+            if future.done() and not future.cancelled():
+                future.exception()  # failed by _fail_all; the error raised here says it all
+            if isinstance(e, ProxyError) or not rpc_failed(e):
                 raise
             raise UserFunctionUnavailable(f"cannot send to {self._describe()}: {e}") from e
-        return command_id, future
 
     async def _write(self, message: StreamIn) -> None:
         async with self._send_lock:
@@ -379,12 +388,19 @@ class CrdtEntity:
     async def command(
         self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
     ) -> Outcome:
-        return await asyncio.shield(self._detach(self._command(method, payload, metadata)))
+        command_id, future = self._register()
+        running = self._command(command_id, future, method, payload, metadata)
+        return await asyncio.shield(self._detach(running))
 
     async def _command(
-        self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
+        self,
+        command_id: int,
+        future: asyncio.Future[crdt_pb2.CrdtReply],
+        method: MethodModel,
+        payload: bytes,
+        metadata: entity_pb2.Metadata | None,
     ) -> Outcome:
-        command_id, future = await self._send(method, payload, metadata)
+        await self._send(command_id, future, method, payload, metadata)
         try:
             reply = await self._pending_reply(command_id, future)
             if reply.streamed:
@@ -413,12 +429,15 @@ class CrdtEntity:
         self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
     ) -> AsyncGenerator[Outcome, None]:
         stream = _Stream()
-        start = self._detach(self._start_streamed(method, payload, metadata, stream))
+        command_id, future = self._register(stream)
+        start = self._detach(
+            self._start_streamed(command_id, future, method, payload, metadata, stream)
+        )
         try:
-            command_id, reply, outcome = await asyncio.shield(start)
+            reply, outcome = await asyncio.shield(start)
         except asyncio.CancelledError:
             # The client left while the command ran: cancel the stream once it exists.
-            self._detach(self._cancel_after(start, stream))
+            self._detach(self._cancel_after(start, command_id, stream))
             raise
         try:
             yield outcome
@@ -438,13 +457,15 @@ class CrdtEntity:
 
     async def _start_streamed(
         self,
+        command_id: int,
+        future: asyncio.Future[crdt_pb2.CrdtReply],
         method: MethodModel,
         payload: bytes,
         metadata: entity_pb2.Metadata | None,
         stream: _Stream,
-    ) -> tuple[int, crdt_pb2.CrdtReply, Outcome]:
+    ) -> tuple[crdt_pb2.CrdtReply, Outcome]:
         """Send a streamed command and apply its reply; ``stream`` receives what follows."""
-        command_id, future = await self._send(method, payload, metadata, stream)
+        await self._send(command_id, future, method, payload, metadata, streamed=True)
         try:
             try:
                 reply = await self._pending_reply(command_id, future)
@@ -457,14 +478,14 @@ class CrdtEntity:
             if self._streams.pop(command_id, None) is not None and stream.open:
                 await self._cancel(command_id)
             raise
-        return command_id, reply, outcome
+        return reply, outcome
 
     async def _cancel_after(
-        self, start: asyncio.Task[tuple[int, crdt_pb2.CrdtReply, Outcome]], stream: _Stream
+        self, start: asyncio.Task[Any], command_id: int, stream: _Stream
     ) -> None:
         """Cancel a streamed command whose client left before its reply was applied."""
         with contextlib.suppress(Exception):
-            command_id = (await start)[0]
+            await start
             if self._streams.pop(command_id, None) is not None and stream.open:
                 await self._cancel(command_id)
         self._activity.set()
