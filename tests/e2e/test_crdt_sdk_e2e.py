@@ -481,8 +481,10 @@ async def test_sse_subscription_over_http(node: Process) -> None:
         in_room = presence_pb2.RoomRequest(room=room)
         connect = f"/rooms/{room}/connect?user=carol"
         async with http.stream("GET", connect, headers=sse) as response:
-            assert await anext(events(response)) == {"room": room, "users": ["carol"]}
+            received = events(response)  # kept: dropping it would close the response early
+            assert await anext(received) == {"room": room, "users": ["carol"]}
             assert list((await presence.Online(in_room)).users) == ["carol"]
+            await received.aclose()
         # Closing the HTTP connection ended the call: carol left the room.
         deadline = time.monotonic() + 10
         while (await presence.Online(in_room)).users:
