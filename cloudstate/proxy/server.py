@@ -86,9 +86,10 @@ class Proxy:
             factory = HANDLER_FACTORIES[service.entity_type]  # discovery admitted only these
             self._handlers[service.name] = factory(service, channel, self.store, settings, report)
             if service.entity_type == CRDT and self.store.shared:
-                log.warning(
-                    "%s is a CRDT service on a store shared by several proxy nodes: CRDT state is "
-                    "not replicated between nodes yet, so run it on one node (docs/scale-out.md)",
+                log.info(
+                    "%s is a CRDT service on a shared store: nodes merge their states on every "
+                    "write; a node sees other nodes' changes when it next writes or activates the "
+                    "entity (no push between nodes yet, docs/scale-out.md)",
                     service.name,
                 )
         self.router = Router(

@@ -220,7 +220,12 @@ class Vote(Crdt):
 
     def tally(self, node: str) -> tuple[bool, int, int]:
         """(this node's vote, votes for, total voters) over the current members."""
-        members = self.members if self.members is not None else frozenset(self.votes) | {node}
+        if self.members is not None:
+            members = self.members
+        else:
+            # Without a membership view, a replica counts itself and every replica whose latest
+            # vote is "for": a replica that left after voting "against" no longer counts.
+            members = frozenset(n for n, (_, vote) in self.votes.items() if vote) | {node}
         votes_for = sum(1 for m in members if self.votes.get(m, (0, False))[1])
         return self.votes.get(node, (0, False))[1], votes_for, len(members)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,7 +34,7 @@ import grpc
 from cloudstate import crdt_pb2, crdt_pb2_grpc, entity_pb2
 from cloudstate.proxy.crdt import codec
 from cloudstate.proxy.crdt.types import Crdt, IncompatibleDelta
-from cloudstate.proxy.crdt.wire import apply_delta, diff, full_delta, view
+from cloudstate.proxy.crdt.wire import apply_delta, diff, full_delta, now_millis, view
 from cloudstate.proxy.entities.base import (
     _EOF,
     Outcome,
@@ -58,8 +59,12 @@ T = TypeVar("T")
 StreamIn = crdt_pb2.CrdtStreamIn
 #: CRDT state lives in the value table under this prefix of the service's persistence id.
 STORE_PREFIX = "crdt:"
-#: This proxy's replica id in CRDT states (one node; the PostgreSQL store gives each node its own).
-DEFAULT_NODE = "node-1"
+#: Replica id in CRDT states of a proxy that owns its store alone (SQLite): stable across
+#: restarts, so a restarted proxy continues its own counts and votes.
+SOLE_NODE = "node-1"
+#: Replica id of this process on a store shared by several proxies: unique, so that nodes never
+#: write each other's entries (a restarted proxy is a new replica).
+PROCESS_NODE = f"proxy-{uuid.uuid4().hex[:12]}"
 
 
 @dataclass(slots=True)
@@ -80,13 +85,13 @@ class CrdtEntities:
         store: Store,
         settings: EntitySettings,
         report_error: Callable[[str], Awaitable[None]],
-        node: str = DEFAULT_NODE,
+        node: str | None = None,
     ) -> None:
         self.service = service
         self.store = store
         self.settings = settings
         self.report_error = report_error
-        self.node = node
+        self.node = node or (PROCESS_NODE if store.shared else SOLE_NODE)
         self.stub = crdt_pb2_grpc.CrdtStub(channel)
         self.passivation_timeout = service.passivation_timeout or settings.passivation_timeout
         self.store_id = STORE_PREFIX + service.persistence_id
@@ -163,7 +168,10 @@ class CrdtEntity:
         self._cancels: dict[int, asyncio.Future[crdt_pb2.CrdtStreamCancelledResponse]] = {}
         self._streams: dict[int, _Stream] = {}
         self._outstanding = 0  # mutations (commands, cancellations) at the user function
-        self._remote: list[Crdt] = []  # remote states waiting for our turn
+        # The state as the user function knows it: its own deltas, plus remote changes only
+        # once pushed to it. ``state`` holds everything (and is what gets persisted).
+        self._uf_state: Crdt | None = None
+        self._unpushed = False  # state holds remote changes the user function has not seen
         self._write_lock = asyncio.Lock()  # store writes
         # grpc.aio allows one write in flight per call: commands, cancellations and remote
         # deltas come from different tasks, so their writes to the stream take turns.
@@ -237,6 +245,7 @@ class CrdtEntity:
             self._version = stored.version
             init.delta.CopyFrom(full_delta(self.state, manager.node))
             self._uf_view = view(self.state, manager.node)
+            self._uf_state = self.state.copy()
         self._call = manager.stub.handle()
         try:
             await self._call.write(StreamIn(init=init))
@@ -543,14 +552,16 @@ class CrdtEntity:
         which = state_action.WhichOneof("action")
         if which == "update":
             try:
-                self.state = apply_delta(self.state, state_action.update, self.manager.node)
+                clock = now_millis()
+                node = self.manager.node
+                self.state = apply_delta(self.state, state_action.update, node, clock)
+                self._uf_state = apply_delta(self._uf_state, state_action.update, node, clock)
             except IncompatibleDelta as e:
                 problem = f"{self._describe()} sent an incompatible delta: {e}"
                 await self.manager.report_error(problem)
                 raise ProtocolError(problem) from e
-            # The user function applied its own delta: its view now matches our state, except
-            # for remote changes still waiting for our turn (kept out of self.state until then).
-            self._uf_view = view(self.state, self.manager.node)
+            # The user function applied its own delta; remote changes reach it at its turn.
+            self._uf_view = view(self._uf_state, self.manager.node)
             await self._persist()
         elif which == "delete":
             await self._delete()
@@ -569,10 +580,9 @@ class CrdtEntity:
                 return
             self._dirty = False
             store, store_id = self.manager.store, self.manager.store_id
-            to_write = self.state
             try:
                 for _ in range(16):
-                    payload = Payload(codec.TYPE_URL, codec.encode(to_write))
+                    payload = Payload(codec.TYPE_URL, codec.encode(self.state))
                     try:
                         self._version = await store.save_value(
                             store_id, self.entity_id, payload, expected_version=self._version
@@ -582,10 +592,8 @@ class CrdtEntity:
                         stored = await store.load_value(store_id, self.entity_id)
                         self._version = stored.version if stored is not None else 0
                         if stored is not None:
-                            remote = codec.decode(stored.payload.value)
-                            self._remote.append(remote)
-                            to_write = to_write.copy()
-                            to_write.merge(remote)
+                            self.state.merge(codec.decode(stored.payload.value))
+                            self._unpushed = True
                 raise StoreError("too many concurrent writers")
             except StoreError as e:
                 self._dirty = True
@@ -600,6 +608,7 @@ class CrdtEntity:
         except StoreError as e:
             raise StoreUnavailable(f"could not delete {self._describe()}: {e}") from e
         self.state = None
+        self._uf_state = None
         self._uf_view = None
         # The entity is gone: a new command starts a fresh one. End this stream after the reply.
         self.manager._unregister(self)
@@ -615,26 +624,28 @@ class CrdtEntity:
 
     async def merge_remote(self, remote: Crdt) -> None:
         """Merge another replica's state; pushed to the user function when it is our turn."""
-        self._remote.append(remote)
+        if self.state is None:
+            self.state = remote.copy()
+        else:
+            self.state.merge(remote)
+        self._unpushed = True
         if self._outstanding == 0:
             await self._push_remote()
 
     async def _mutation_done(self) -> None:
         self._outstanding -= 1
         self._activity.set()
-        if self._outstanding == 0 and self._remote:
+        if self._outstanding == 0 and self._unpushed:
             await self._push_remote()
 
     async def _push_remote(self) -> None:
-        remote, self._remote = self._remote, []
+        self._unpushed = False
         if self.state is None:
-            self.state = remote[0].copy()
-            remote = remote[1:]
-        for other in remote:
-            self.state.merge(other)
+            return
         delta = diff(self._uf_view, self.state, self.manager.node)
+        self._uf_state = self.state.copy()
+        self._uf_view = view(self.state, self.manager.node)
         if delta is None:
             return
-        self._uf_view = view(self.state, self.manager.node)
         with contextlib.suppress(Exception):
             await self._write(StreamIn(delta=delta))
