@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_postgres.py
 	$(PY) benchmarks/bench_eventing.py
 	$(PY) benchmarks/bench_crdt_sdk.py
+	$(PY) benchmarks/bench_crdt.py
 	$(PY) benchmarks/bench_testkit.py
 	$(PY) benchmarks/bench_tck.py
 
