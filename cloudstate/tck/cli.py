@@ -28,9 +28,8 @@ MODEL_COMMAND = f"{sys.executable} -m cloudstate.tck.model"
 
 
 def model_command(target: Target) -> str:
-    """How to start our TCK model for ``target``: with the event-log eventing services only for
-    the language-support target (our proxy does not deliver event logs yet)."""
-    return MODEL_COMMAND + (" --eventing" if target is LANGUAGE_SUPPORT else "")
+    """How to start our TCK model for ``target`` (the same model for both targets)."""
+    return MODEL_COMMAND
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from cloudstate import cli
 from cloudstate.proxy import router
 from cloudstate.proxy.entities import actor, base, crdt, event_sourced
+from cloudstate.proxy.eventing import event_log
 from cloudstate.proxy.ingress import grpc_ingress
 from cloudstate.proxy.stores import sqlite
 from cloudstate.proxy.stores.base import Payload, StoredEvent
@@ -120,7 +121,19 @@ def ignore_stream_cancel() -> None:
     crdt.CrdtEntity._cancel = cancel  # type: ignore[method-assign]
 
 
+def wrong_event_source() -> None:
+    """Put the entity id in the CloudEvent source of event-log events (instead of the
+    persistence id)."""
+    original = event_log.cloud_event_metadata
+
+    def cloud_event_metadata(persistence_id: str, entity_id: str, event: Any) -> Any:
+        return original(entity_id, entity_id, event)
+
+    event_log.cloud_event_metadata = cloud_event_metadata
+
+
 MUTANTS: dict[str, Callable[[], None]] = {
+    "wrong-event-source": wrong_event_source,
     "ignore-stream-cancel": ignore_stream_cancel,
     "drop-async-effects": drop_async_effects,
     "forget-events": forget_events,

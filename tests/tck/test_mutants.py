@@ -112,6 +112,11 @@ USER_FUNCTION_MUTANTS = [
 
 PROXY_MUTANTS = [
     (
+        "wrong-event-source",
+        ["eventing-proxy/"],
+        {"proxy/eventing-proxy/consume-an-event"},
+    ),
+    (
         "ignore-stream-cancel",
         ["crdt-proxy/streamed-responses", "crdt-proxy/state-changes"],
         {"proxy/crdt-proxy/streamed-responses-for-connection-tracking"},

@@ -9,12 +9,13 @@ _MODULES = [
     "value_entity_model",
     "crdt_model",
     "action_model",
-    "eventing",
+    "eventing_model",
     "proxy_discovery",
     "event_sourced_proxy",
     "value_entity_proxy",
     "crdt_proxy",
     "action_proxy",
+    "eventing_proxy",
 ]
 
 for _name in _MODULES:

@@ -8,8 +8,8 @@ event according to its steps, with the entity id taken from the CloudEvent subje
     for entity in entities():
         server.register_entity(entity)
 
-Served by ``python -m cloudstate.tck.model --eventing`` only: a proxy serving it must also
-deliver the event logs, which ours does not do yet.
+``python -m cloudstate.tck.model --no-eventing`` leaves these out, for proxies that cannot deliver
+event logs.
 """
 
 from __future__ import annotations

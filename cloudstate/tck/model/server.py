@@ -23,9 +23,9 @@ from cloudstate.tck.model import eventing as model_eventing
 log = logging.getLogger(__name__)
 
 
-def model_entities(eventing: bool = False) -> list[EntityDefinition]:
-    """Fresh definitions of every model service; the event-log eventing ones with
-    ``eventing`` (a proxy serving them must deliver event logs to the subscriber)."""
+def model_entities(eventing: bool = True) -> list[EntityDefinition]:
+    """Fresh definitions of every model service; the event-log eventing ones unless
+    ``eventing`` is false (a proxy serving them must deliver event logs to the subscriber)."""
     return [
         *event_sourced.entities(),
         *value_entity.entities(),
@@ -36,7 +36,7 @@ def model_entities(eventing: bool = False) -> list[EntityDefinition]:
 
 
 def model_user_function(
-    host: str | None = None, port: int | None = None, eventing: bool = False
+    host: str | None = None, port: int | None = None, eventing: bool = True
 ) -> CloudState:
     """A :class:`CloudState` serving the TCK model."""
     server = CloudState(host, port, service_name="cloudstate-tck-model")
@@ -53,9 +53,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", help="interface to listen on (default $HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default $PORT or 8080)")
     parser.add_argument(
-        "--eventing",
-        action="store_true",
-        help="also serve the event-log eventing model (the proxy must support event logs)",
+        "--no-eventing",
+        dest="eventing",
+        action="store_false",
+        help="leave out the event-log eventing model (for proxies without event-log support)",
     )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
