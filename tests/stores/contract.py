@@ -7,6 +7,7 @@ Each backend's test module subclasses :class:`StoreContract` and overrides the `
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cloudstate.proxy.stores.base import (
     Store,
     StoredEvent,
     StoreError,
+    TopicMessage,
 )
 
 EVENT_URL = "type.googleapis.com/test.Event"
@@ -339,6 +341,66 @@ class StoreContract:
         orders = await feed_of(store, "orders")
         assert await store.highest_offset("orders") == orders[-1][1].offset
 
+    # -- topic log ----------------------------------------------------------------------------
+
+    async def test_topic_round_trip_keeps_payload_and_attributes(self, store: Store) -> None:
+        assert await store.highest_topic_offset("orders") == 0
+        assert [m async for m in store.read_topic("orders")] == []
+        sent = [
+            TopicMessage(
+                Payload("type.googleapis.com/shop.Order", b"\x08\x01"),
+                id="o-1",
+                source="shop.Orders",
+                type="shop.Order",
+                subject="alice",
+                time="2026-01-02T03:04:05.000006Z",
+                content_type="application/protobuf",
+            ),
+            TopicMessage(Payload("json.cloudstate.io/Order", b'{"n": 2}'), id="o-2"),
+            TopicMessage(Payload("p.cloudstate.io/bytes", b"")),  # empty payload bytes
+        ]
+        last = await store.append_topic("orders", sent)
+        read = [m async for m in store.read_topic("orders")]
+        assert [m.offset for m in read][-1] == last == await store.highest_topic_offset("orders")
+        offsets = [m.offset for m in read]
+        assert offsets == sorted(offsets) and len(set(offsets)) == 3 and offsets[0] > 0
+        assert all(m.timestamp > 0 for m in read)
+        stripped = [dataclasses.replace(m, offset=0, timestamp=0.0) for m in read]
+        assert stripped == sent
+
+    async def test_topics_are_separate_and_read_after_offset(self, store: Store) -> None:
+        for n in range(6):
+            await store.append_topic("a", [TopicMessage(event(n), id=f"a{n}")])
+            await store.append_topic("b", [TopicMessage(event(n), id=f"b{n}")])
+        a = [m async for m in store.read_topic("a")]
+        assert [m.id for m in a] == [f"a{n}" for n in range(6)]
+        assert [m.id async for m in store.read_topic("a", a[2].offset)] == ["a3", "a4", "a5"]
+        assert [m.id async for m in store.read_topic("a", a[0].offset, 2)] == ["a1", "a2"]
+        assert [m async for m in store.read_topic("a", a[-1].offset)] == []
+        assert [m.id async for m in store.read_topic("b")] == [f"b{n}" for n in range(6)]
+        assert await store.list_persistence_ids() == []  # topics are not entities
+        assert await feed_of(store, "a") == []
+
+    async def test_concurrent_topic_appends_are_ordered_and_complete(self, store: Store) -> None:
+        async def publisher(n: int) -> int:
+            batch = [TopicMessage(event(n * 10 + i), id=f"{n}-{i}") for i in range(3)]
+            return await store.append_topic("load", batch)
+
+        lasts = await asyncio.gather(*(publisher(n) for n in range(50)))
+        read = [m async for m in store.read_topic("load", 0, 10_000)]
+        assert len(read) == 150
+        offsets = [m.offset for m in read]
+        assert offsets == sorted(offsets) and len(set(offsets)) == 150
+        assert sorted(lasts) == sorted(m.offset for m in read if m.id.endswith("-2"))
+        by_publisher: dict[str, list[str]] = {}
+        for m in read:
+            by_publisher.setdefault(m.id.split("-")[0], []).append(m.id)
+        assert all(ids == [f"{n}-{i}" for i in range(3)] for n, ids in by_publisher.items())
+
+    async def test_empty_topic_append_rejected(self, store: Store) -> None:
+        with pytest.raises(ValueError):
+            await store.append_topic("orders", [])
+
     async def test_writes_after_close_fail(self, store: Store) -> None:
         await store.append_events("carts", "alice", 0, [event(1)])
         await store.close()
@@ -348,4 +410,6 @@ class StoreContract:
             await store.save_value("counters", "c1", state(1))
         with pytest.raises(StoreError):
             await store.save_offset("c", 1)
+        with pytest.raises(StoreError):
+            await store.append_topic("t", [TopicMessage(event(1))])
         await store.close()  # closing twice is harmless

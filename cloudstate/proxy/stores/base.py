@@ -6,7 +6,8 @@ inspection tools never know which database is underneath:
 * the **journal** of event-sourced entities and their **snapshots**;
 * the **values** of value entities;
 * the **offsets** of event-log consumers (eventing, projections);
-* later: CRDT state and topic logs (added as further sections of this class).
+* the embedded **topic log** (``eventing.in.topic`` / ``eventing.out.topic``);
+* later: CRDT state (added as a further section of this class).
 
 Design rules that keep several proxy nodes on one database possible without a rewrite:
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 
 class StoreError(Exception):
@@ -68,6 +70,49 @@ class StoredEvent:
     payload: Payload
     offset: int = 0  # store-wide commit order (0 if the backend did not report it)
     timestamp: float = 0.0  # seconds since the epoch, at commit
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMessage:
+    """One message of a topic of the embedded topic log: the payload ``Any`` and its CloudEvent
+    attributes. ``offset`` and ``timestamp`` are set by the store (0 when publishing).
+
+    Example::
+
+        TopicMessage(Payload("json.cloudstate.io/Order", b'{"id": 1}'), id="o-1",
+                     source="shop.Orders", type="Order", content_type="application/json")
+    """
+
+    payload: Payload
+    id: str = ""
+    source: str = ""
+    type: str = ""
+    subject: str = ""
+    time: str = ""  # RFC 3339, as the publisher gave it
+    content_type: str = ""
+    offset: int = 0  # per store, commit order (set by read_topic)
+    timestamp: float = 0.0  # seconds since the epoch, at commit (set by read_topic)
+
+    #: The column order of :meth:`from_row` (SQL backends select in this order).
+    COLUMNS: ClassVar[str] = (
+        '"offset", type_url, payload, ce_id, ce_source, ce_type, ce_subject, ce_time, content_type'
+    )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any], timestamp: float) -> TopicMessage:
+        """A message from a row of :attr:`COLUMNS`."""
+        offset, type_url, payload, id_, source, type_, subject, time_, content_type = row
+        return cls(
+            Payload(str(type_url), bytes(payload)),
+            str(id_),
+            str(source),
+            str(type_),
+            str(subject),
+            str(time_),
+            str(content_type),
+            int(offset),
+            float(timestamp),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +228,27 @@ class Store(ABC):
         Returns once the offset is durable. Offsets only move forward: saving a lower offset than
         the stored one leaves the stored one (a stale consumer instance cannot rewind another).
         """
+
+    # -- topic log ----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def append_topic(self, topic: str, messages: Sequence[TopicMessage]) -> int:
+        """Durably append ``messages`` to ``topic`` in one transaction; the offset of the last one.
+
+        Offsets grow with commit order (a reader that has seen offset X never later finds a
+        message of the topic below X).
+        """
+
+    @abstractmethod
+    def read_topic(
+        self, topic: str, after_offset: int = 0, limit: int = 1000
+    ) -> AsyncIterator[TopicMessage]:
+        """Yield the messages of ``topic`` with offset > ``after_offset`` in offset order, at most
+        ``limit`` of them, with ``offset`` and ``timestamp`` filled in."""
+
+    @abstractmethod
+    async def highest_topic_offset(self, topic: str) -> int:
+        """The offset of the topic's latest message, 0 if it has none."""
 
     # -- value entities -----------------------------------------------------------------------
 

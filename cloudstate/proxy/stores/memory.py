@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Sequence
 
@@ -19,6 +20,7 @@ from cloudstate.proxy.stores.base import (
     StoredSnapshot,
     StoredValue,
     StoreError,
+    TopicMessage,
 )
 
 _Key = tuple[str, str]
@@ -40,6 +42,8 @@ class MemoryStore(Store):
         self._values: dict[_Key, tuple[Payload | None, int]] = {}
         self._last_offset = 0
         self._consumer_offsets: dict[str, int] = {}
+        self._topics: dict[str, list[TopicMessage]] = {}
+        self._last_topic_offset = 0
 
     def _check_open(self) -> None:
         if self._closed:
@@ -128,6 +132,36 @@ class MemoryStore(Store):
             self._check_open()
             current = self._consumer_offsets.get(consumer_id, 0)
             self._consumer_offsets[consumer_id] = max(current, offset)
+
+    # -- topic log ----------------------------------------------------------------------------
+
+    async def append_topic(self, topic: str, messages: Sequence[TopicMessage]) -> int:
+        if not messages:
+            raise ValueError("append_topic needs at least one message")
+        async with self._lock:
+            self._check_open()
+            log = self._topics.setdefault(topic, [])
+            now = time.time()
+            for message in messages:
+                self._last_topic_offset += 1
+                log.append(
+                    dataclasses.replace(message, offset=self._last_topic_offset, timestamp=now)
+                )
+            return self._last_topic_offset
+
+    async def read_topic(
+        self, topic: str, after_offset: int = 0, limit: int = 1000
+    ) -> AsyncIterator[TopicMessage]:
+        self._check_open()
+        log = self._topics.get(topic, [])
+        start = bisect.bisect_right(log, after_offset, key=lambda message: message.offset)
+        for message in log[start : start + max(limit, 0)]:
+            yield message
+
+    async def highest_topic_offset(self, topic: str) -> int:
+        self._check_open()
+        log = self._topics.get(topic)
+        return log[-1].offset if log else 0
 
     # -- value entities -----------------------------------------------------------------------
 

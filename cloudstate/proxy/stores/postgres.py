@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from cloudstate.proxy import metrics
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
     Payload,
@@ -50,6 +51,7 @@ from cloudstate.proxy.stores.base import (
     StoredSnapshot,
     StoredValue,
     StoreError,
+    TopicMessage,
     WriteOutcomeUnknown,
 )
 from cloudstate.proxy.stores.postgres_schema import (
@@ -75,6 +77,7 @@ _BATCH_ATTEMPTS = 3
 
 _APPEND_SQL = "SELECT cloudstate_append_events($1, $2, $3, $4, $5, $6, $7)"
 _SAVE_VALUE_SQL = "SELECT cloudstate_save_value($1, $2, $3, $4, $5)"
+_APPEND_TOPIC_SQL = "SELECT cloudstate_append_topic($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 
 
 def lock_key(name: str, schema: str) -> int:
@@ -158,6 +161,7 @@ class PostgresStore(Store):
         self._command_timeout = command_timeout
         self._page_size = page_size
         self._max_batch = max_batch
+        self._metrics = metrics.StoreMetrics("postgresql")
         self._journal_lock = lock_key(JOURNAL_LOCK_NAME, schema)
         #: Transactions committed by the writer and write requests they carried (group commit).
         self.commits = 0
@@ -321,6 +325,8 @@ class PostgresStore(Store):
         ordered = sorted(batch, key=lambda r: (r.kind, r.key))
         isolated = False
         attempt = 0
+        store_metrics = self._metrics
+        start = metrics.now()
         while True:
             attempt += 1
             committing = False
@@ -374,9 +380,12 @@ class PostgresStore(Store):
                     await asyncio.sleep(0.05 * attempt)
                     continue
                 failure.__cause__ = error
+                store_metrics.errors.inc()
                 for request in batch:
                     _settle(request.future, failure)
                 return
+            store_metrics.commit.observe(metrics.now() - start)
+            store_metrics.batch.observe(len(batch))
             self.commits += 1
             self.writes += len(batch)
             for request, result in zip(ordered, results, strict=True):
@@ -598,6 +607,99 @@ class PostgresStore(Store):
             )
 
         await self._read(upsert)
+
+    # -- topic log ----------------------------------------------------------------------------
+
+    async def append_topic(self, topic: str, messages: Sequence[TopicMessage]) -> int:
+        if not messages:
+            raise ValueError("append_topic needs at least one message")
+        loop = asyncio.get_running_loop()
+
+        def never_conflicts(actual: int) -> ConcurrentWriteError:  # pragma: no cover
+            raise AssertionError(f"cloudstate_append_topic returned {-1 - actual}")
+
+        # Through the writer under the journal lock: offsets are committed in assignment order.
+        return await self._submit(
+            _Request(
+                kind=2,
+                sql=_APPEND_TOPIC_SQL,
+                args=(
+                    topic,
+                    [m.payload.type_url for m in messages],
+                    [m.payload.value for m in messages],
+                    [m.id for m in messages],
+                    [m.source for m in messages],
+                    [m.type for m in messages],
+                    [m.subject for m in messages],
+                    [m.time for m in messages],
+                    [m.content_type for m in messages],
+                ),
+                journal=True,
+                conflict=never_conflicts,
+                future=loop.create_future(),
+                key=(topic, ""),
+            )
+        )
+
+    async def read_topic(
+        self, topic: str, after_offset: int = 0, limit: int = 1000
+    ) -> AsyncIterator[TopicMessage]:
+        after, remaining = after_offset, limit
+        while remaining > 0:
+            count = min(remaining, self._page_size)
+
+            async def fetch(connection: Any, after: int = after, count: int = count) -> list[Any]:
+                return list(
+                    await connection.fetch(
+                        'SELECT "offset", type_url, payload, ce_id, ce_source, ce_type, '
+                        "ce_subject, ce_time, content_type, "
+                        "extract(epoch FROM written_at)::float8 FROM topic_messages "
+                        'WHERE topic = $1 AND "offset" > $2 ORDER BY "offset" LIMIT $3',
+                        topic,
+                        after,
+                        count,
+                    )
+                )
+
+            rows = await self._read(fetch)
+            for (
+                offset,
+                type_url,
+                payload,
+                id_,
+                source,
+                type_,
+                subject,
+                time_,
+                content_type,
+                timestamp,
+            ) in rows:
+                yield TopicMessage(
+                    Payload(type_url, bytes(payload)),
+                    id_,
+                    source,
+                    type_,
+                    subject,
+                    time_,
+                    content_type,
+                    offset=offset,
+                    timestamp=timestamp,
+                )
+            if len(rows) < count:
+                return
+            remaining -= len(rows)
+            after = rows[-1][0]
+
+    async def highest_topic_offset(self, topic: str) -> int:
+        async def query(connection: Any) -> int:
+            return int(
+                await connection.fetchval(
+                    'SELECT COALESCE(MAX("offset"), 0) FROM topic_messages WHERE topic = $1',
+                    topic,
+                )
+            )
+
+        return await self._read(query)
 
     # -- value entities -----------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ one family of tables keyed by ``(persistence_id, entity_id)``:
   with a conditional update like ``cloudstate_save_value`` plus ``NOTIFY`` for change notices;
 * eventing consumer offsets — ``eventing_offsets (consumer, partition, "offset" bigint)`` and an
   ownership row or advisory lock per consumer partition;
-* topic log — ``topic_messages`` with its own commit-ordered offset (same journal-lock rule);
+* topic log — ``topic_messages`` with its own commit-ordered offset (same journal-lock rule),
+  added in step 3;
 * views — ``view_rows (view, key, payload, version)``.
 
 Two server-side functions do the conditional writes in a single statement each, so a whole batch
@@ -144,6 +145,51 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             "offset" BIGINT NOT NULL,
             updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
         )
+        """,
+    ),
+    # 3: the embedded topic log. Appends run under the journal lock (like event appends), so
+    # offsets are committed in the order they are assigned.
+    (
+        """
+        CREATE TABLE topic_messages (
+            "offset" BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            topic TEXT NOT NULL,
+            type_url TEXT NOT NULL,
+            payload BYTEA NOT NULL,
+            ce_id TEXT NOT NULL,
+            ce_source TEXT NOT NULL,
+            ce_type TEXT NOT NULL,
+            ce_subject TEXT NOT NULL,
+            ce_time TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            written_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        'CREATE INDEX topic_messages_by_offset ON topic_messages (topic, "offset")',
+        """
+        CREATE FUNCTION cloudstate_append_topic(
+            p_topic TEXT, p_type_urls TEXT[], p_payloads BYTEA[], p_ids TEXT[], p_sources TEXT[],
+            p_types TEXT[], p_subjects TEXT[], p_times TEXT[], p_content_types TEXT[]
+        ) RETURNS BIGINT LANGUAGE plpgsql AS $$
+        DECLARE
+            last_offset BIGINT;
+        BEGIN
+            WITH inserted AS (
+                INSERT INTO topic_messages (topic, type_url, payload, ce_id, ce_source, ce_type,
+                        ce_subject, ce_time, content_type)
+                    SELECT p_topic, m.type_url, m.payload, m.ce_id, m.ce_source, m.ce_type,
+                        m.ce_subject, m.ce_time, m.content_type
+                    FROM unnest(p_type_urls, p_payloads, p_ids, p_sources, p_types, p_subjects,
+                        p_times, p_content_types) WITH ORDINALITY
+                        AS m(type_url, payload, ce_id, ce_source, ce_type, ce_subject, ce_time,
+                            content_type, n)
+                    ORDER BY m.n
+                    RETURNING "offset"
+            )
+            SELECT MAX("offset") INTO last_offset FROM inserted;
+            RETURN last_offset;
+        END
+        $$
         """,
     ),
 )

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cloudstate.proxy import metrics
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
     Payload,
@@ -38,6 +39,7 @@ from cloudstate.proxy.stores.base import (
     StoredSnapshot,
     StoredValue,
     StoreError,
+    TopicMessage,
 )
 
 _T = TypeVar("_T")
@@ -93,6 +95,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # 3: the embedded topic log (eventing.in.topic / eventing.out.topic).
+    (
+        """
+        CREATE TABLE topic_messages (
+            "offset" INTEGER PRIMARY KEY AUTOINCREMENT,
+            topic TEXT NOT NULL,
+            type_url TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            ce_id TEXT NOT NULL,
+            ce_source TEXT NOT NULL,
+            ce_type TEXT NOT NULL,
+            ce_subject TEXT NOT NULL,
+            ce_time TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            timestamp REAL NOT NULL
+        )
+        """,
+        'CREATE INDEX topic_messages_by_offset ON topic_messages (topic, "offset")',
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -139,6 +160,7 @@ class SqliteStore(Store):
         self._busy_timeout_ms = int(busy_timeout * 1000)
         self._page_size = page_size
         self._max_batch = max_batch
+        self._metrics = metrics.StoreMetrics("sqlite")
         #: Transactions committed by the writer and write requests they carried (group commit).
         self.commits = 0
         self.writes = 0
@@ -302,6 +324,8 @@ class SqliteStore(Store):
 
     def _commit_batch(self, connection: sqlite3.Connection, batch: list[_WriteRequest]) -> None:
         results: list[int | BaseException] = []
+        store_metrics = self._metrics
+        start = metrics.now()
         try:
             connection.execute("BEGIN IMMEDIATE")
             now = time.time()
@@ -327,9 +351,12 @@ class SqliteStore(Store):
                     connection.execute("ROLLBACK")
             failure = StoreError(f"commit to {self.path} failed: {error}")
             failure.__cause__ = error
+            store_metrics.errors.inc()
             for request in batch:
                 self._resolve(request, failure)
             return
+        store_metrics.commit.observe(metrics.now() - start)
+        store_metrics.batch.observe(len(batch))
         self.commits += 1
         self.writes += len(batch)
         for request, result in zip(batch, results, strict=True):
@@ -535,6 +562,73 @@ class SqliteStore(Store):
             return offset
 
         await self._submit(save)
+
+    # -- topic log ----------------------------------------------------------------------------
+
+    async def append_topic(self, topic: str, messages: Sequence[TopicMessage]) -> int:
+        if not messages:
+            raise ValueError("append_topic needs at least one message")
+        batch = tuple(messages)
+
+        def append(connection: sqlite3.Connection, now: float) -> int:
+            last = 0
+            for m in batch:
+                cursor = connection.execute(
+                    "INSERT INTO topic_messages (topic, type_url, payload, ce_id, ce_source, "
+                    "ce_type, ce_subject, ce_time, content_type, timestamp) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        topic,
+                        m.payload.type_url,
+                        m.payload.value,
+                        m.id,
+                        m.source,
+                        m.type,
+                        m.subject,
+                        m.time,
+                        m.content_type,
+                        now,
+                    ),
+                )
+                last = int(cursor.lastrowid or 0)
+            return last
+
+        return await self._submit(append)
+
+    async def read_topic(
+        self, topic: str, after_offset: int = 0, limit: int = 1000
+    ) -> AsyncIterator[TopicMessage]:
+        def fetch(connection: sqlite3.Connection, after: int, count: int) -> list[TopicMessage]:
+            return [
+                TopicMessage.from_row(row[:-1], row[-1])
+                for row in connection.execute(
+                    f"SELECT {TopicMessage.COLUMNS}, timestamp FROM topic_messages "
+                    'WHERE topic = ? AND "offset" > ? ORDER BY "offset" LIMIT ?',
+                    (topic, after, count),
+                )
+            ]
+
+        after, remaining = after_offset, limit
+        while remaining > 0:
+            count = min(remaining, self._page_size)
+            rows = await self._read(functools.partial(fetch, after=after, count=count))
+            for row in rows:
+                yield row
+            if len(rows) < count:
+                return
+            remaining -= len(rows)
+            after = rows[-1].offset
+
+    async def highest_topic_offset(self, topic: str) -> int:
+        def query(connection: sqlite3.Connection) -> int:
+            return int(
+                connection.execute(
+                    'SELECT COALESCE(MAX("offset"), 0) FROM topic_messages WHERE topic = ?',
+                    (topic,),
+                ).fetchone()[0]
+            )
+
+        return await self._read(query)
 
     # -- value entities -----------------------------------------------------------------------
 
