@@ -56,6 +56,10 @@ class ProxyConfig:
     http_max_body: int = 4 * 1024 * 1024
     #: Also serve native gRPC directly (no relay) on this port; -1: off, 0: a free port.
     grpc_port: int = -1
+    #: Internal admin port serving ``/metrics`` (Prometheus); -1: off, 0: a free port.
+    admin_port: int = -1
+    #: Interface the admin port binds to (loopback: keep internal endpoints internal).
+    admin_host: str = "127.0.0.1"
 
 
 _ENV = {
@@ -67,6 +71,8 @@ _ENV = {
     "log_level": "CLOUDSTATE_LOG_LEVEL",
     "cors_origins": "CLOUDSTATE_CORS_ORIGINS",
     "grpc_port": "CLOUDSTATE_GRPC_PORT",
+    "admin_port": "CLOUDSTATE_ADMIN_PORT",
+    "admin_host": "CLOUDSTATE_ADMIN_HOST",
 }
 
 
@@ -154,6 +160,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="PORT",
         help="also serve native gRPC directly on this port, skipping the relay (default: off)",
+    )
+    parser.add_argument(
+        "--admin-port",
+        type=int,
+        metavar="PORT",
+        help="internal admin port serving /metrics (Prometheus); 0 picks a free port "
+        "(default: off; env CLOUDSTATE_ADMIN_PORT)",
+    )
+    parser.add_argument(
+        "--admin-host",
+        metavar="HOST",
+        help=f"interface of the admin port (default {d.admin_host}, loopback only)",
     )
 
 

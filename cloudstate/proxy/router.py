@@ -32,6 +32,7 @@ import grpc
 from google.protobuf import any_pb2
 
 from cloudstate import entity_pb2
+from cloudstate.proxy import metrics
 from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
 from cloudstate.proxy.errors import ForwardLoop, ProtocolError, ProxyError, UnknownMethod
 from cloudstate.proxy.model import MethodModel, UserFunctionModel
@@ -96,6 +97,16 @@ class Router:
         self._async_effects: set[asyncio.Task[None]] = set()
         self._async_effect_slots = asyncio.Semaphore(self.max_async_effects)
         self._async_backlog = self.max_async_effects * ASYNC_BACKLOG_FACTOR
+        self._metrics: dict[int, metrics.MethodMetrics] = {}  # by id(MethodModel)
+        self._in_flight = metrics.IN_FLIGHT
+
+    def _method_metrics(self, method: MethodModel) -> metrics.MethodMetrics:
+        bound = self._metrics.get(id(method))
+        if bound is None:
+            bound = self._metrics[id(method)] = metrics.method_metrics(
+                method.service.name, method.name
+            )
+        return bound
 
     def method(self, service_name: str, method_name: str) -> MethodModel:
         method = self.model.method(service_name, method_name)
@@ -128,6 +139,35 @@ class Router:
         response (the empty output message if the component sent no reply).
 
         ``depth`` and ``trace`` (the hops so far) are for forwards and side effects."""
+        if depth:
+            return await self._call(method, payload, metadata, depth, trace)
+        bound = self._method_metrics(method)
+        in_flight = self._in_flight
+        in_flight.inc()
+        start = metrics.now()
+        status = "UNKNOWN"
+        try:
+            reply = await self._call(method, payload, metadata, depth, trace)
+            status = "OK"
+            return reply
+        except ProxyError as error:
+            status = error.status.name
+            raise
+        except asyncio.CancelledError:
+            status = "CANCELLED"
+            raise
+        finally:
+            in_flight.dec()
+            bound.record(status, metrics.now() - start)
+
+    async def _call(
+        self,
+        method: MethodModel,
+        payload: bytes,
+        metadata: entity_pb2.Metadata | None,
+        depth: int,
+        trace: tuple[str, ...],
+    ) -> RouterReply:
         handler = self._handler(method)
         entity_id = method.entity_id(payload) if method.key_fields else ""
         outcome = await handler.handle(method, entity_id, payload, metadata)
@@ -179,6 +219,30 @@ class Router:
                 raise TypeError(f"{method.service.name}.{method.name} is unary: pass one request")
             yield await self.call(method, requests, metadata)
             return
+        bound = self._method_metrics(method)
+        self._in_flight.inc()
+        status = "UNKNOWN"
+        try:
+            async with contextlib.aclosing(self._stream(method, requests, metadata)) as replies:
+                async for reply in replies:
+                    yield reply
+            status = "OK"
+        except ProxyError as error:
+            status = error.status.name
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            status = "CANCELLED"
+            raise
+        finally:
+            self._in_flight.dec()
+            bound.record(status, None)
+
+    async def _stream(
+        self,
+        method: MethodModel,
+        requests: bytes | AsyncIterator[bytes],
+        metadata: entity_pb2.Metadata | None,
+    ) -> AsyncGenerator[RouterReply, None]:
         handler = self._handler(method)
         handle_streamed = getattr(handler, "handle_streamed", None)
         if handle_streamed is None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 
+from cloudstate.proxy import metrics
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.discovery import discover, report_error
 from cloudstate.proxy.entities import HANDLER_FACTORIES
@@ -58,6 +59,9 @@ class Proxy:
         self._health = None
         self._ingress: ClientIngress | None = None
         self._stopped = asyncio.Event()
+        self._admin: metrics.AdminServer | None = None
+        #: The admin port (``/metrics``), once started; 0 when off.
+        self.admin_port = 0
 
     async def start(self) -> None:
         config = self.config
@@ -66,6 +70,11 @@ class Proxy:
         # calls wait for / are refused until discovery is done (see ingress/http_ingress.py).
         self._ingress = ClientIngress(config)
         self.port = await self._ingress.bind()
+        if config.admin_port >= 0:
+            self._admin = metrics.AdminServer(
+                config.admin_host, config.admin_port, refresh=self._refresh_metrics
+            )
+            self.admin_port = await self._admin.start()
         self._channel = grpc.aio.insecure_channel(config.user_function, options=_CHANNEL_OPTIONS)
         channel = self._channel
 
@@ -120,6 +129,17 @@ class Proxy:
             self.store.name,
         )
 
+    async def _refresh_metrics(self) -> None:
+        """Read the gauges that are polled rather than pushed (eventing consumers' lag)."""
+        if self.eventing is None:
+            return
+        for status in await self.eventing.status():
+            labels = (status.consumer_id, status.source)
+            metrics.EVENTING_LAG.labels(*labels).set(status.lag_seconds)
+            pending = max(0, status.head_offset - status.committed_offset)
+            metrics.EVENTING_PENDING.labels(*labels).set(pending)
+            metrics.EVENTING_FAILURES.labels(*labels).set(status.failures)
+
     def _attach_cancel_effects(self, router: Router) -> None:
         """Let CRDT handlers run the side effects of cancelled streams through the router."""
         assert self.model is not None
@@ -154,6 +174,8 @@ class Proxy:
             await self._channel.close(None)
         if self.store is not None:
             await self.store.close()
+        if self._admin is not None:
+            await self._admin.close()
         self._stopped.set()
 
     async def run_until_signalled(self) -> None:

@@ -42,6 +42,7 @@ from typing import Any, Generic, TypeVar
 import grpc
 
 from cloudstate import entity_pb2
+from cloudstate.proxy import metrics
 from cloudstate.proxy.entities.base import _EOF, Outcome, PendingCommand, finish_stream, rpc_failed
 from cloudstate.proxy.errors import (
     CommandTimeout,
@@ -115,6 +116,7 @@ class EntityManager(ABC, Generic[ActorT]):
         self.passivation_timeout = service.passivation_timeout or settings.passivation_timeout
         self._actors: dict[str, ActorT] = {}
         self._closed = False
+        self.metrics = metrics.EntityMetrics(service.entity_type, service.name)
 
     @abstractmethod
     def _new_actor(self, entity_id: str) -> ActorT:
@@ -138,12 +140,14 @@ class EntityManager(ABC, Generic[ActorT]):
         if actor is None:
             actor = self._new_actor(entity_id)
             self._actors[entity_id] = actor
+            self.metrics.active.inc()
         actor.enqueue(PendingCommand(method, payload, metadata, future))
         return await future
 
     def _unregister(self, actor: ActorT) -> None:
         if self._actors.get(actor.entity_id) is actor:
             del self._actors[actor.entity_id]
+            self.metrics.active.dec()
 
     async def close(self) -> None:
         """Let every actor finish its queued commands, then close their streams."""
@@ -255,7 +259,12 @@ class EntityActor(ABC, Generic[ManagerT]):
                     log.warning("could not activate %s: %s", self._describe(), error.message)
                     self._fail_queued(error)
                     return
-                if await self._serve() is Next.PASSIVATE or not self._queue:
+                entity_metrics = self.manager.metrics
+                entity_metrics.activations.inc()
+                if await self._serve() is Next.PASSIVATE:
+                    return
+                entity_metrics.restarts.inc()
+                if not self._queue:
                     return
         except Exception as error:  # a bug here must not leave clients waiting forever
             log.exception("%s crashed", self._describe())
@@ -285,6 +294,7 @@ class EntityActor(ABC, Generic[ManagerT]):
                         # Unregister before any await: new commands now start a new actor.
                         self.manager._unregister(self)
                         log.debug("passivating %s", self._describe())
+                        self.manager.metrics.passivations.inc()
                         return Next.PASSIVATE
                 continue
             if self._call is not None and self._call.done():

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import grpc
 
 from cloudstate import crdt_pb2, crdt_pb2_grpc, entity_pb2
+from cloudstate.proxy import metrics
 from cloudstate.proxy.crdt import codec
 from cloudstate.proxy.crdt.types import Crdt, IncompatibleDelta
 from cloudstate.proxy.crdt.wire import apply_delta, diff, full_delta, now_millis, view
@@ -97,6 +98,7 @@ class CrdtEntities:
         self.store_id = STORE_PREFIX + service.persistence_id
         self._actors: dict[str, CrdtEntity] = {}
         self._closed = False
+        self.metrics = metrics.EntityMetrics(service.entity_type, service.name)
         #: Runs the side effects of a cancelled stream's response (set once the router exists).
         self.on_cancel_effects: Callable[[list[entity_pb2.SideEffect]], Awaitable[None]] | None = (
             None
@@ -113,6 +115,7 @@ class CrdtEntities:
         if actor is None:
             actor = CrdtEntity(self, entity_id)
             self._actors[entity_id] = actor
+            self.metrics.active.inc()
         return actor
 
     async def handle(
@@ -144,6 +147,7 @@ class CrdtEntities:
     def _unregister(self, actor: CrdtEntity) -> None:
         if self._actors.get(actor.entity_id) is actor:
             del self._actors[actor.entity_id]
+            self.metrics.active.dec()
 
     async def close(self) -> None:
         self._closed = True
@@ -198,6 +202,7 @@ class CrdtEntity:
         error: ProxyError = UserFunctionUnavailable(f"{self._describe()} stopped")
         try:
             await self._activate()
+            self.manager.metrics.activations.inc()
             self._ready.set_result(None)
             reader = asyncio.create_task(self._read())
             idle = asyncio.create_task(self._idle())
@@ -269,6 +274,7 @@ class CrdtEntity:
             except TimeoutError:
                 if not self._pending and not self._streams and not self._cancels:
                     self.manager._unregister(self)  # before any await: new commands start anew
+                    self.manager.metrics.passivations.inc()
                     return
 
     async def _read(self) -> None:

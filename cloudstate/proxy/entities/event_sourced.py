@@ -25,6 +25,7 @@ import grpc
 from google.protobuf import any_pb2
 
 from cloudstate import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
+from cloudstate.proxy import metrics
 from cloudstate.proxy.entities.actor import (
     EntityActor,
     EntityManager,
@@ -55,6 +56,10 @@ class EventSourcedEntities(EntityManager["EventSourcedEntity"]):
         report_error: ReportError,
     ) -> None:
         super().__init__(service, channel, store, settings, report_error)
+        self.replay_metrics = (
+            metrics.REPLAYED_EVENTS.labels(service.name),
+            metrics.REPLAY_SECONDS.labels(service.name),
+        )
         self.stub = event_sourced_pb2_grpc.EventSourcedStub(channel)
         #: Called with the persistence id after events were journaled (wakes eventing consumers).
         self.on_appended: Callable[[str], None] | None = None
@@ -71,6 +76,7 @@ class EventSourcedEntity(EntityActor[EventSourcedEntities]):
         self._sequence = 0
 
     async def _activate(self) -> None:
+        start = metrics.now()
         store = self.manager.store
         try:
             snapshot = await store.load_snapshot(self.persistence_id, self.entity_id)
@@ -85,7 +91,11 @@ class EventSourcedEntity(EntityActor[EventSourcedEntities]):
             init.snapshot.snapshot.type_url = snapshot.payload.type_url
             init.snapshot.snapshot.value = snapshot.payload.value
             self._sequence = snapshot.sequence
+        replayed_from = self._sequence
         await self._open_stream(self.manager.stub.handle, self._init_and_replay(init), "replay")
+        replay = self.manager.replay_metrics
+        replay[0].inc(self._sequence - replayed_from)
+        replay[1].observe(metrics.now() - start)
 
     async def _init_and_replay(
         self, init: event_sourced_pb2.EventSourcedInit

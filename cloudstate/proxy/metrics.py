@@ -1,0 +1,269 @@
+"""Prometheus metrics of the proxy, served at ``/metrics`` on the admin port (``--admin-port``).
+
+All metrics live in one registry of this process (:data:`REGISTRY`, not prometheus-client's
+global one). Hot paths use label children bound once (per method, per entity type, per store), so
+recording costs an attribute lookup and a lock-free-ish increment, never a dict of labels.
+
+Example::
+
+    from cloudstate.proxy import metrics
+    bound = metrics.method_metrics("com.example.ShoppingCart", "AddItem")
+    bound.record("OK", 0.003)
+    text = metrics.render()     # the Prometheus text exposition
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+log = logging.getLogger(__name__)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+REQUESTS = Counter(
+    "cloudstate_requests",
+    "Client requests (and eventing deliveries) by service, method and gRPC status",
+    ["service", "method", "status"],
+    registry=REGISTRY,
+)
+REQUEST_SECONDS = Histogram(
+    "cloudstate_request_duration_seconds",
+    "Time from a unary request reaching the router to its reply (forwards and synchronous "
+    "side effects included)",
+    ["service", "method"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+IN_FLIGHT = Gauge(
+    "cloudstate_requests_in_flight",
+    "Requests being handled by the router right now",
+    registry=REGISTRY,
+)
+REJECTED = Counter(
+    "cloudstate_requests_rejected",
+    "Requests refused by a limit (RESOURCE_EXHAUSTED / HTTP 429), by limit",
+    ["limit"],
+    registry=REGISTRY,
+)
+ACTIVATIONS = Counter(
+    "cloudstate_entity_activations",
+    "Entities activated (state loaded, stream opened)",
+    ["entity_type", "service"],
+    registry=REGISTRY,
+)
+PASSIVATIONS = Counter(
+    "cloudstate_entity_passivations",
+    "Entities passivated after their idle timeout",
+    ["entity_type", "service"],
+    registry=REGISTRY,
+)
+STREAM_RESTARTS = Counter(
+    "cloudstate_entity_stream_restarts",
+    "User-function entity streams restarted (broken stream, timeout, failure, conflict)",
+    ["entity_type", "service"],
+    registry=REGISTRY,
+)
+ACTIVE_ENTITIES = Gauge(
+    "cloudstate_entities_active",
+    "Entities currently active",
+    ["entity_type", "service"],
+    registry=REGISTRY,
+)
+REPLAYED_EVENTS = Counter(
+    "cloudstate_replayed_events",
+    "Journal events replayed into user-function streams on activation",
+    ["service"],
+    registry=REGISTRY,
+)
+REPLAY_SECONDS = Histogram(
+    "cloudstate_replay_duration_seconds",
+    "Time to load and replay an event-sourced entity (snapshot and events) on activation",
+    ["service"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+JOURNAL_BATCH = Histogram(
+    "cloudstate_store_write_batch_size",
+    "Write requests carried by one store transaction (group commit)",
+    ["store"],
+    buckets=_BATCH_BUCKETS,
+    registry=REGISTRY,
+)
+COMMIT_SECONDS = Histogram(
+    "cloudstate_store_commit_duration_seconds",
+    "Time to run and commit one store write transaction",
+    ["store"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+STORE_ERRORS = Counter(
+    "cloudstate_store_errors",
+    "Failed store transactions (the whole batch failed)",
+    ["store"],
+    registry=REGISTRY,
+)
+EVENTING_LAG = Gauge(
+    "cloudstate_eventing_lag_seconds",
+    "Age of the oldest event a consumer has not handled yet (0 when caught up)",
+    ["consumer", "source"],
+    registry=REGISTRY,
+)
+EVENTING_PENDING = Gauge(
+    "cloudstate_eventing_pending_events",
+    "Offsets between a consumer's committed offset and the head of its log",
+    ["consumer", "source"],
+    registry=REGISTRY,
+)
+EVENTING_FAILURES = Gauge(
+    "cloudstate_eventing_failures",
+    "Failed deliveries (retried) of a consumer since the proxy started",
+    ["consumer", "source"],
+    registry=REGISTRY,
+)
+
+
+class MethodMetrics:
+    """Label children of one method, bound once; ``record`` is the per-request cost."""
+
+    __slots__ = ("_by_status", "_latency", "_method", "_ok", "_service")
+
+    def __init__(self, service: str, method: str) -> None:
+        self._service = service
+        self._method = method
+        self._ok = REQUESTS.labels(service, method, "OK")
+        self._latency = REQUEST_SECONDS.labels(service, method)
+        self._by_status: dict[str, Any] = {"OK": self._ok}
+
+    def record(self, status: str, seconds: float | None) -> None:
+        """Count one request ending with ``status``; observe its latency when given."""
+        child = self._ok if status == "OK" else self._by_status.get(status)
+        if child is None:
+            child = self._by_status[status] = REQUESTS.labels(self._service, self._method, status)
+        child.inc()
+        if seconds is not None:
+            self._latency.observe(seconds)
+
+
+_methods: dict[tuple[str, str], MethodMetrics] = {}
+
+
+def method_metrics(service: str, method: str) -> MethodMetrics:
+    """The bound metrics of ``service.method`` (created on first use)."""
+    key = (service, method)
+    bound = _methods.get(key)
+    if bound is None:
+        bound = _methods[key] = MethodMetrics(service, method)
+    return bound
+
+
+class EntityMetrics:
+    """Label children of one entity type's service."""
+
+    __slots__ = ("activations", "active", "passivations", "restarts")
+
+    def __init__(self, entity_type: str, service: str) -> None:
+        short = entity_type.rsplit(".", 1)[-1]
+        self.activations = ACTIVATIONS.labels(short, service)
+        self.passivations = PASSIVATIONS.labels(short, service)
+        self.restarts = STREAM_RESTARTS.labels(short, service)
+        self.active = ACTIVE_ENTITIES.labels(short, service)
+
+
+class StoreMetrics:
+    """Label children of one store backend (``sqlite``, ``postgresql``)."""
+
+    __slots__ = ("batch", "commit", "errors")
+
+    def __init__(self, store: str) -> None:
+        self.batch = JOURNAL_BATCH.labels(store)
+        self.commit = COMMIT_SECONDS.labels(store)
+        self.errors = STORE_ERRORS.labels(store)
+
+
+#: Called before each scrape to refresh gauges that are read, not pushed (eventing lag).
+Refresher = Callable[[], Awaitable[None]]
+
+
+def render() -> bytes:
+    """The text exposition of every metric."""
+    return generate_latest(REGISTRY)
+
+
+class AdminServer:
+    """A tiny HTTP/1.1 server for internal endpoints (``/metrics``), on its own port.
+
+    Example::
+
+        admin = AdminServer("127.0.0.1", 9090, refresh=update_eventing_gauges)
+        port = await admin.start()
+        ...
+        await admin.close()
+    """
+
+    def __init__(self, host: str, port: int, refresh: Refresher | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.refresh = refresh
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("admin endpoints (/metrics) on %s:%d", self.host, self.port)
+        return self.port
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+                    return
+                request_line = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+                method, target = ([*request_line, "", ""])[:2]
+                path = target.split("?", 1)[0]
+                if method not in ("GET", "HEAD"):
+                    status, ctype, body = "405 Method Not Allowed", "text/plain", b"GET only\n"
+                elif path == "/metrics":
+                    if self.refresh is not None:
+                        try:
+                            await self.refresh()
+                        except Exception:
+                            log.exception("refreshing metrics failed")
+                    status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, render()
+                else:
+                    status, ctype, body = "404 Not Found", "text/plain", b"try /metrics\n"
+                headers = (
+                    f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                )
+                writer.write(headers.encode("latin-1") + (b"" if method == "HEAD" else body))
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+def now() -> float:
+    """The clock of every duration metric."""
+    return time.perf_counter()
