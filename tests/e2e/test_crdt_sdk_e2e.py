@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 import uuid
@@ -491,6 +492,29 @@ async def test_sse_subscription_over_http(node: Process) -> None:
             assert time.monotonic() < deadline, "carol still online after the SSE connection closed"
             await asyncio.sleep(0.05)
         await eventually(lambda: subscriptions(ch, 0), "the SSE streams cancelled")
+
+
+def test_the_example_client(node: Process) -> None:
+    post = unique("client-post")
+
+    def client(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLE / "client.py"), "--port", str(node.port), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert client("like", post) == f"{post}: 1 like(s)\n"
+    assert client("likes", post) == f"{post}: 1 like(s)\n"
+    assert client("--seconds", "0.5", "watch", post) == f"{post}: 1 like(s)\n"
+    room = unique("client-room")
+    assert client("--seconds", "0.5", "connect", room, "erin") == f"{room}: erin\n"
+    deadline = time.monotonic() + 10  # the cancellation travels on while the client exits
+    while (online := client("online", room)) != f"{room}: nobody\n":
+        assert time.monotonic() < deadline, online
 
 
 # -- durability ---------------------------------------------------------------------------------
