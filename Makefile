@@ -74,6 +74,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_crdt.py
 	$(PY) benchmarks/bench_testkit.py
 	$(PY) benchmarks/bench_tck.py
+	$(PY) benchmarks/bench_metrics.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -56,6 +56,15 @@ class ProxyConfig:
     http_max_body: int = 4 * 1024 * 1024
     #: Also serve native gRPC directly (no relay) on this port; -1: off, 0: a free port.
     grpc_port: int = -1
+    #: Requests handled at once (unary and streamed); more are refused with RESOURCE_EXHAUSTED /
+    #: HTTP 429 instead of queued. 0: no limit.
+    max_concurrent_requests: int = 10000
+    #: Commands one entity may hold (running or waiting); more are refused. 0: no limit.
+    max_requests_per_entity: int = 1000
+    #: Streamed calls open at once; more are refused. 0: no limit.
+    max_streams: int = 10000
+    #: Largest gRPC message a client may send, in bytes (HTTP bodies: ``http_max_body``).
+    max_message_size: int = 4 * 1024 * 1024
     #: Internal admin port serving ``/metrics`` (Prometheus); -1: off, 0: a free port.
     admin_port: int = -1
     #: Interface the admin port binds to (loopback: keep internal endpoints internal).
@@ -160,6 +169,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="PORT",
         help="also serve native gRPC directly on this port, skipping the relay (default: off)",
+    )
+    parser.add_argument(
+        "--max-concurrent-requests",
+        type=int,
+        metavar="N",
+        help="requests handled at once; more are refused with RESOURCE_EXHAUSTED / 429 "
+        f"(default {d.max_concurrent_requests}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--max-requests-per-entity",
+        type=int,
+        metavar="N",
+        help="commands one entity may hold, running or waiting; more are refused "
+        f"(default {d.max_requests_per_entity}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--max-streams",
+        type=int,
+        metavar="N",
+        help=f"streamed calls open at once; more are refused (default {d.max_streams}; 0: none)",
+    )
+    parser.add_argument(
+        "--max-message-size",
+        type=int,
+        metavar="BYTES",
+        help=f"largest gRPC request message (default {d.max_message_size})",
     )
     parser.add_argument(
         "--admin-port",

@@ -35,6 +35,13 @@ class ProxyError(Exception):
             self.status = status
 
 
+class Overloaded(ProxyError):
+    """A limit of the proxy was reached; the request was refused without being queued
+    (RESOURCE_EXHAUSTED, HTTP 429). Clients should back off and retry."""
+
+    status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class CommandFailed(ProxyError):
     """The user function failed the command on purpose (``ClientAction.failure``)."""
 

@@ -34,7 +34,13 @@ from google.protobuf import any_pb2
 from cloudstate import entity_pb2
 from cloudstate.proxy import metrics
 from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
-from cloudstate.proxy.errors import ForwardLoop, ProtocolError, ProxyError, UnknownMethod
+from cloudstate.proxy.errors import (
+    ForwardLoop,
+    Overloaded,
+    ProtocolError,
+    ProxyError,
+    UnknownMethod,
+)
 from cloudstate.proxy.model import MethodModel, UserFunctionModel
 
 log = logging.getLogger(__name__)
@@ -88,6 +94,8 @@ class Router:
         *,
         max_forward_depth: int = 32,
         max_async_effects: int = 1024,
+        max_requests: int = 0,
+        max_streams: int = 0,
     ) -> None:
         self.model = model
         self.handlers = handlers
@@ -99,6 +107,18 @@ class Router:
         self._async_backlog = self.max_async_effects * ASYNC_BACKLOG_FACTOR
         self._metrics: dict[int, metrics.MethodMetrics] = {}  # by id(MethodModel)
         self._in_flight = metrics.IN_FLIGHT
+        #: Requests (unary and streamed) being handled; above ``max_requests`` new ones are
+        #: refused with RESOURCE_EXHAUSTED instead of queued (0: no limit).
+        self.requests_in_flight = 0
+        self.max_requests = max_requests
+        #: Streamed calls open; above ``max_streams`` new ones are refused (0: no limit).
+        self.streams_open = 0
+        self.max_streams = max_streams
+        self._rejected_requests = metrics.REJECTED.labels("max_requests")
+        self._rejected_streams = metrics.REJECTED.labels("max_streams")
+        #: Called with every reply a method returns (eventing: ``out.topic`` publishing); the call
+        #: fails if it raises. Set by the EventingManager.
+        self.publish_reply: Callable[[MethodModel, RouterReply], Awaitable[None]] | None = None
 
     def _method_metrics(self, method: MethodModel) -> metrics.MethodMetrics:
         bound = self._metrics.get(id(method))
@@ -142,8 +162,13 @@ class Router:
         if depth:
             return await self._call(method, payload, metadata, depth, trace)
         bound = self._method_metrics(method)
+        if self.max_requests and self.requests_in_flight >= self.max_requests:
+            self._rejected_requests.inc()
+            bound.record("RESOURCE_EXHAUSTED", None)
+            raise self._overloaded(method)
         in_flight = self._in_flight
         in_flight.inc()
+        self.requests_in_flight += 1
         start = metrics.now()
         status = "UNKNOWN"
         try:
@@ -157,8 +182,16 @@ class Router:
             status = "CANCELLED"
             raise
         finally:
+            self.requests_in_flight -= 1
             in_flight.dec()
             bound.record(status, metrics.now() - start)
+
+    def _overloaded(self, method: MethodModel) -> Overloaded:
+        return Overloaded(
+            f"{method.service.name}.{method.name} refused: the proxy is handling "
+            f"{self.requests_in_flight} requests, its limit (--max-concurrent-requests); "
+            "retry later with backoff"
+        )
 
     async def _call(
         self,
@@ -173,6 +206,8 @@ class Router:
         outcome = await handler.handle(method, entity_id, payload, metadata)
         chain = (*trace, f"{method.service.name}.{method.name}")
         reply = await self._perform(method, outcome, metadata, depth, chain)
+        if reply is not None and self.publish_reply is not None:
+            await self.publish_reply(method, reply)
         return _EMPTY_REPLY if reply is None else reply
 
     async def call_any(
@@ -192,6 +227,8 @@ class Router:
         outcome: Outcome = await handle_any(method, payload, metadata)
         chain = (f"{method.service.name}.{method.name}",)
         reply = await self._perform(method, outcome, metadata, 0, chain)
+        if reply is not None and self.publish_reply is not None:
+            await self.publish_reply(method, reply)
         return _EMPTY_REPLY if reply is None else reply
 
     async def stream(
@@ -220,7 +257,20 @@ class Router:
             yield await self.call(method, requests, metadata)
             return
         bound = self._method_metrics(method)
+        if self.max_requests and self.requests_in_flight >= self.max_requests:
+            self._rejected_requests.inc()
+            bound.record("RESOURCE_EXHAUSTED", None)
+            raise self._overloaded(method)
+        if self.max_streams and self.streams_open >= self.max_streams:
+            self._rejected_streams.inc()
+            bound.record("RESOURCE_EXHAUSTED", None)
+            raise Overloaded(
+                f"{method.service.name}.{method.name} refused: {self.streams_open} streamed "
+                "calls are open, the limit (--max-streams); retry later or close streams"
+            )
         self._in_flight.inc()
+        self.requests_in_flight += 1
+        self.streams_open += 1
         status = "UNKNOWN"
         try:
             async with contextlib.aclosing(self._stream(method, requests, metadata)) as replies:
@@ -234,6 +284,8 @@ class Router:
             status = "CANCELLED"
             raise
         finally:
+            self.requests_in_flight -= 1
+            self.streams_open -= 1
             self._in_flight.dec()
             bound.record(status, None)
 
@@ -273,6 +325,8 @@ class Router:
                         "function sent more than one reply"
                     )
                 replied = True
+                if self.publish_reply is not None:
+                    await self.publish_reply(method, reply)
                 yield reply
         finally:
             aclose = getattr(outcomes, "aclose", None)

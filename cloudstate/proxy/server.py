@@ -90,6 +90,7 @@ class Proxy:
         settings = EntitySettings(
             passivation_timeout=config.passivation_timeout,
             command_timeout=config.command_timeout,
+            max_requests_per_entity=config.max_requests_per_entity,
         )
         for service in self.model.services.values():
             factory = HANDLER_FACTORIES[service.entity_type]  # discovery admitted only these
@@ -107,6 +108,8 @@ class Proxy:
             report,
             max_forward_depth=config.max_forward_depth,
             max_async_effects=config.max_async_effects,
+            max_requests=config.max_concurrent_requests,
+            max_streams=config.max_streams,
         )
         self._attach_cancel_effects(self.router)
         self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)
@@ -116,7 +119,12 @@ class Proxy:
             await report(str(error))
             raise
         await self._ingress.activate(self.model, self.router, report)
-        self._server = grpc.aio.server(options=_CHANNEL_OPTIONS)
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", config.max_message_size),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ]
+        )
         self._health = await add_user_services(self._server, self.model, self.router)
         self._ingress.add_grpc_ports(self._server)  # internal socket (+ --grpc-port)
         await self._server.start()

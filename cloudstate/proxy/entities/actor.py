@@ -46,6 +46,7 @@ from cloudstate.proxy import metrics
 from cloudstate.proxy.entities.base import _EOF, Outcome, PendingCommand, finish_stream, rpc_failed
 from cloudstate.proxy.errors import (
     CommandTimeout,
+    Overloaded,
     ProtocolError,
     ProxyError,
     StoreUnavailable,
@@ -74,6 +75,8 @@ class EntitySettings:
     passivation_timeout: float = 30.0  # seconds idle before an entity is passivated
     command_timeout: float = 30.0  # seconds a user function may take for one command
     failure_status: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT  # for user failures
+    #: Commands one entity may hold (running or waiting) before more are refused (0: no limit).
+    max_requests_per_entity: int = 0
 
 
 class Next(enum.Enum):
@@ -117,6 +120,8 @@ class EntityManager(ABC, Generic[ActorT]):
         self._actors: dict[str, ActorT] = {}
         self._closed = False
         self.metrics = metrics.EntityMetrics(service.entity_type, service.name)
+        self.max_requests_per_entity = settings.max_requests_per_entity
+        self._rejected = metrics.REJECTED.labels("per_entity")
 
     @abstractmethod
     def _new_actor(self, entity_id: str) -> ActorT:
@@ -141,8 +146,16 @@ class EntityManager(ABC, Generic[ActorT]):
             actor = self._new_actor(entity_id)
             self._actors[entity_id] = actor
             self.metrics.active.inc()
+        limit = self.max_requests_per_entity
+        if limit and actor.pending >= limit:
+            self._rejected.inc()
+            raise entity_overloaded(self.service.name, method.name, entity_id, limit)
         actor.enqueue(PendingCommand(method, payload, metadata, future))
-        return await future
+        actor.pending += 1
+        try:
+            return await future
+        finally:
+            actor.pending -= 1
 
     def _unregister(self, actor: ActorT) -> None:
         if self._actors.get(actor.entity_id) is actor:
@@ -171,6 +184,8 @@ class EntityActor(ABC, Generic[ManagerT]):
         self.entity_id = entity_id
         self.persistence_id: str = manager.service.persistence_id
         self._queue: deque[PendingCommand] = deque()
+        #: Commands accepted for this entity and not answered yet (running or queued).
+        self.pending = 0
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._call: Any = None
@@ -442,6 +457,14 @@ class EntityActor(ABC, Generic[ManagerT]):
         )
         self._call.cancel()
         return False
+
+
+def entity_overloaded(service: str, command: str, entity_id: str, limit: int) -> Overloaded:
+    """The error for a command refused because its entity already holds ``limit`` commands."""
+    return Overloaded(
+        f"{service}.{command} refused: entity {entity_id!r} already has {limit} commands "
+        "running or waiting (--max-requests-per-entity); retry later with backoff"
+    )
 
 
 def rpc_details(error: BaseException) -> str:

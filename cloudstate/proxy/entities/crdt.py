@@ -36,6 +36,7 @@ from cloudstate.proxy import metrics
 from cloudstate.proxy.crdt import codec
 from cloudstate.proxy.crdt.types import Crdt, IncompatibleDelta
 from cloudstate.proxy.crdt.wire import apply_delta, diff, full_delta, now_millis, view
+from cloudstate.proxy.entities.actor import entity_overloaded
 from cloudstate.proxy.entities.base import (
     _EOF,
     Outcome,
@@ -99,6 +100,7 @@ class CrdtEntities:
         self._actors: dict[str, CrdtEntity] = {}
         self._closed = False
         self.metrics = metrics.EntityMetrics(service.entity_type, service.name)
+        self._rejected = metrics.REJECTED.labels("per_entity")
         #: Runs the side effects of a cancelled stream's response (set once the router exists).
         self.on_cancel_effects: Callable[[list[entity_pb2.SideEffect]], Awaitable[None]] | None = (
             None
@@ -125,7 +127,15 @@ class CrdtEntities:
         payload: bytes,
         metadata: entity_pb2.Metadata | None,
     ) -> Outcome:
-        return await self._actor(entity_id).command(method, payload, metadata)
+        actor = self._actor(entity_id)
+        self._check_limit(actor, method, entity_id)
+        return await actor.command(method, payload, metadata)
+
+    def _check_limit(self, actor: CrdtEntity, method: MethodModel, entity_id: str) -> None:
+        limit = self.settings.max_requests_per_entity
+        if limit and len(actor._pending) >= limit:
+            self._rejected.inc()
+            raise entity_overloaded(self.service.name, method.name, entity_id, limit)
 
     async def handle_streamed(
         self,
@@ -139,7 +149,9 @@ class CrdtEntities:
                 f"{method.service.name}.{method.name}: client streaming is not "
                 "allowed on CRDT entities"
             )
-        streamed = self._actor(entity_id).streamed_command(method, requests, metadata)
+        actor = self._actor(entity_id)
+        self._check_limit(actor, method, entity_id)
+        streamed = actor.streamed_command(method, requests, metadata)
         async with contextlib.aclosing(streamed) as outcomes:  # a client leaving closes it now
             async for outcome in outcomes:
                 yield outcome

@@ -1,0 +1,161 @@
+"""Overload: ten times more concurrent requests than the limits allow.
+
+The excess is refused at once with RESOURCE_EXHAUSTED (gRPC) / 429 (HTTP), never queued; every
+accepted command completes and is durable (the carts hold exactly the accepted items); the
+proxy's memory does not grow from wave to wave; the refusals are counted in the metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from shoppingcart import shoppingcart_pb2, shoppingcart_pb2_grpc
+
+from tests.observability.scrape import scrape, value
+from tests.processes import Process, free_port, proxy, shoppingcart_user_function, wait_serving
+
+MAX_REQUESTS = 20
+PER_ENTITY = 4
+CONCURRENT = 10 * MAX_REQUESTS
+CARTS = 4
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, int]]:
+    tmp: Path = tmp_path_factory.mktemp("limits")
+    uf = shoppingcart_user_function(tmp).start()
+    admin = free_port()
+    px = proxy(
+        tmp,
+        uf.port,
+        f"sqlite:///{tmp}/limits.db",
+        "--admin-port",
+        str(admin),
+        "--max-concurrent-requests",
+        str(MAX_REQUESTS),
+        "--max-requests-per-entity",
+        str(PER_ENTITY),
+        "--max-message-size",
+        "65536",
+    ).start()
+    try:
+        wait_serving(px.port)
+        yield px, admin
+    finally:
+        px.terminate()
+        uf.terminate()
+
+
+def rss_kib(process: Process) -> int:
+    assert process.process is not None
+    for line in Path(f"/proc/{process.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def grpc_wave(port: int, wave: int) -> tuple[dict[str, int], list[str]]:
+    """CONCURRENT AddItems at once over CARTS carts; accepted adds per cart, refusal messages."""
+    accepted = {f"w{wave}-c{i}": 0 for i in range(CARTS)}
+    refusals: list[str] = []
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = shoppingcart_pb2_grpc.ShoppingCartStub(channel)
+
+        async def add(n: int) -> None:
+            user = f"w{wave}-c{n % CARTS}"
+            try:
+                await stub.AddItem(
+                    shoppingcart_pb2.AddLineItem(
+                        user_id=user, product_id="p", name="P", quantity=1
+                    ),
+                    timeout=60,
+                )
+                accepted[user] += 1
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+                refusals.append(error.details() or "")
+
+        await asyncio.gather(*(add(n) for n in range(CONCURRENT)))
+        for user, count in accepted.items():
+            cart = await stub.GetCart(shoppingcart_pb2.GetShoppingCart(user_id=user), timeout=30)
+            held = sum(item.quantity for item in cart.items)
+            assert held == count, f"{user}: {count} adds accepted, cart holds {held}"
+    return accepted, refusals
+
+
+def test_overload_refuses_excess_and_loses_nothing(limited: tuple[Process, int]) -> None:
+    px, admin = limited
+    before = scrape(admin)
+    sizes: list[int] = []
+    refused_total = 0
+    accepted_total = 0
+    for wave in range(3):
+        accepted, refusals = asyncio.run(grpc_wave(px.port, wave))
+        sizes.append(rss_kib(px))
+        assert refusals, "10x the limit at once, yet nothing was refused"
+        assert all("refused" in r and "--max-" in r for r in refusals), refusals[:3]
+        assert sum(accepted.values()) > 0
+        refused_total += len(refusals)
+        accepted_total += sum(accepted.values())
+        assert sum(accepted.values()) + len(refusals) == CONCURRENT
+    # Memory bounded: later waves do not grow the proxy beyond the first wave's footprint.
+    assert sizes[-1] - sizes[0] < 32 * 1024, sizes
+    after = scrape(admin)
+    rejected = sum(
+        value(after, "cloudstate_requests_rejected_total", limit=limit)
+        - value(before, "cloudstate_requests_rejected_total", limit=limit)
+        for limit in ("max_requests", "per_entity")
+    )
+    assert rejected == refused_total
+    add = {"service": "com.example.shoppingcart.ShoppingCart", "method": "AddItem"}
+    ok = value(after, "cloudstate_requests_total", **add, status="OK") - value(
+        before, "cloudstate_requests_total", **add, status="OK"
+    )
+    assert ok == accepted_total
+    assert value(after, "cloudstate_requests_in_flight") == 0
+
+
+def test_http_excess_gets_429(limited: tuple[Process, int]) -> None:
+    px, _ = limited
+
+    async def wave() -> list[int]:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{px.port}",
+            timeout=60,
+            limits=httpx.Limits(max_connections=CONCURRENT),
+        ) as client:
+
+            async def add(n: int) -> int:
+                reply = await client.post(
+                    f"/cart/http-c{n % CARTS}/items/add",
+                    json={"productId": "p", "name": "P", "quantity": 1},
+                )
+                return reply.status_code
+
+            return await asyncio.gather(*(add(n) for n in range(CONCURRENT)))
+
+    statuses = asyncio.run(wave())
+    assert set(statuses) <= {200, 429}, statuses
+    assert 429 in statuses and 200 in statuses
+
+
+def test_oversized_message_is_refused(limited: tuple[Process, int]) -> None:
+    px, _ = limited
+    with grpc.insecure_channel(f"127.0.0.1:{px.port}") as channel:
+        stub = shoppingcart_pb2_grpc.ShoppingCartStub(channel)
+        with pytest.raises(grpc.RpcError) as too_big:
+            stub.AddItem(
+                shoppingcart_pb2.AddLineItem(
+                    user_id="big", product_id="p", name="x" * 100_000, quantity=1
+                ),
+                timeout=10,
+            )
+        assert too_big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        stub.AddItem(
+            shoppingcart_pb2.AddLineItem(user_id="big", product_id="p", name="small", quantity=1),
+            timeout=10,
+        )
