@@ -32,7 +32,7 @@ import grpc
 from google.protobuf import any_pb2
 
 from cloudstate import entity_pb2
-from cloudstate.proxy import metrics
+from cloudstate.proxy import logs, metrics
 from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
 from cloudstate.proxy.errors import (
     ForwardLoop,
@@ -203,6 +203,9 @@ class Router:
     ) -> RouterReply:
         handler = self._handler(method)
         entity_id = method.entity_id(payload) if method.key_fields else ""
+        if logs.tagging and not depth:
+            request_id = logs.client_request_id(metadata) or logs.next_request_id()
+            logs.set_request(method.service.name, method.name, entity_id, request_id)
         outcome = await handler.handle(method, entity_id, payload, metadata)
         chain = (*trace, f"{method.service.name}.{method.name}")
         reply = await self._perform(method, outcome, metadata, depth, chain)

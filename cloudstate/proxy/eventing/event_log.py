@@ -1,6 +1,8 @@
-"""One event-log consumer: delivers every event of a persistence id to the consuming methods.
+"""One eventing consumer: delivers every event of a persistence id (or, through
+:class:`~cloudstate.proxy.eventing.topics.TopicSource`, every message of a topic) to the consuming
+methods.
 
-The loop, per consumer (``Subscription`` of kind ``event_log``):
+The loop, per consumer (``Subscription``):
 
 1. load the committed offset (0 the first time) from the store;
 2. read the next batch of events after it, in store offset order;
@@ -28,7 +30,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from google.protobuf import any_pb2
 
@@ -36,7 +38,7 @@ from cloudstate import entity_pb2
 from cloudstate.proxy.eventing.subscriptions import Subscription
 from cloudstate.proxy.model import MethodModel
 from cloudstate.proxy.router import Router
-from cloudstate.proxy.stores.base import Store, StoredEvent
+from cloudstate.proxy.stores.base import Payload, Store, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,65 @@ CONTENT_TYPE = "application/vnd.cloudstate.protobuf.any"
 
 #: A delivery: method, the event, its CloudEvent metadata -> done (raises on failure).
 Deliver = Callable[[MethodModel, any_pb2.Any, entity_pb2.Metadata], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One item of a consumed source: an event of an event log or a message of a topic."""
+
+    key: str  # deliveries with one key are handled in order (entity id; topic: subject)
+    offset: int
+    payload: Payload
+    metadata: entity_pb2.Metadata
+    timestamp: float
+    what: str  # for logs: "event 3 of carts|alice", "message o-1 of topic orders"
+
+
+class Source(Protocol):
+    """What a consumer reads: an event log (:class:`EventLogSource`) or a topic
+    (:class:`~cloudstate.proxy.eventing.topics.TopicSource`)."""
+
+    async def read(self, after_offset: int, limit: int) -> list[Delivery]:
+        """The next deliveries after ``after_offset``, in offset order."""
+        ...
+
+    async def head(self) -> int:
+        """The offset of the latest item, 0 if there is none."""
+        ...
+
+    async def pending_since(self, after_offset: int) -> float | None:
+        """When the first item after ``after_offset`` was stored, None if there is none."""
+        ...
+
+
+class EventLogSource:
+    """The events of one persistence id, from the journal."""
+
+    def __init__(self, store: Store, persistence_id: str) -> None:
+        self.store = store
+        self.persistence_id = persistence_id
+
+    async def read(self, after_offset: int, limit: int) -> list[Delivery]:
+        pid = self.persistence_id
+        return [
+            Delivery(
+                entity_id,
+                event.offset,
+                event.payload,
+                cloud_event_metadata(pid, entity_id, event),
+                event.timestamp,
+                f"event {event.sequence} of {pid}|{entity_id}",
+            )
+            async for entity_id, event in self.store.read_all_events(pid, after_offset, limit)
+        ]
+
+    async def head(self) -> int:
+        return await self.store.highest_offset(self.persistence_id)
+
+    async def pending_since(self, after_offset: int) -> float | None:
+        async for _, event in self.store.read_all_events(self.persistence_id, after_offset, 1):
+            return event.timestamp
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +171,7 @@ class EventLogConsumer:
         store: Store,
         router: Router,
         *,
+        source: Source | None = None,
         batch_size: int = 500,
         parallelism: int = 16,
         poll_interval: float = 1.0,
@@ -120,6 +182,7 @@ class EventLogConsumer:
         self.subscription = subscription
         self.store = store
         self.router = router
+        self.source: Source = source or EventLogSource(store, subscription.source)
         self.batch_size = max(1, batch_size)
         self.parallelism = max(1, parallelism)
         self.poll_interval = poll_interval
@@ -143,7 +206,7 @@ class EventLogConsumer:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(
-                self._run(), name=f"event-log consumer {self.consumer_id}"
+                self._run(), name=f"eventing consumer {self.consumer_id}"
             )
 
     def notify(self) -> None:
@@ -160,14 +223,11 @@ class EventLogConsumer:
 
     async def status(self) -> ConsumerStatus:
         """The consumer's committed offset against the head of its event log."""
-        source = self.subscription.source
-        head = await self.store.highest_offset(source)
-        pending_since: float | None = None
-        async for _, event in self.store.read_all_events(source, self.committed_offset, 1):
-            pending_since = event.timestamp
+        head = await self.source.head()
+        pending_since = await self.source.pending_since(self.committed_offset)
         return ConsumerStatus(
             self.consumer_id,
-            source,
+            self.subscription.source,
             self.committed_offset,
             head,
             pending_since,
@@ -179,7 +239,6 @@ class EventLogConsumer:
     # -- the loop -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        source = self.subscription.source
         self.committed_offset = await self._retrying("load the offset", self._load_offset)
         log.info(
             "eventing: %s starts after offset %d",
@@ -194,56 +253,51 @@ class EventLogConsumer:
                     await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
                 continue
             await self._deliver_batch(batch)
-            last = batch[-1][1].offset
+            last = batch[-1].offset
             await self._retrying(
                 "commit the offset",
                 functools.partial(self.store.save_offset, self.consumer_id, last),
             )
             self.committed_offset = last
-            await self._maybe_log_lag(source)
+            await self._maybe_log_lag()
 
     async def _load_offset(self) -> int:
         return await self.store.load_offset(self.consumer_id)
 
-    async def _read_batch(self) -> list[tuple[str, StoredEvent]]:
-        return [
-            item
-            async for item in self.store.read_all_events(
-                self.subscription.source, self.committed_offset, self.batch_size
-            )
-        ]
+    async def _read_batch(self) -> list[Delivery]:
+        return await self.source.read(self.committed_offset, self.batch_size)
 
-    async def _deliver_batch(self, batch: list[tuple[str, StoredEvent]]) -> None:
-        by_entity: dict[str, list[StoredEvent]] = {}
-        for entity_id, event in batch:
-            by_entity.setdefault(entity_id, []).append(event)
+    async def _deliver_batch(self, batch: list[Delivery]) -> None:
+        by_key: dict[str, list[Delivery]] = {}
+        for item in batch:
+            by_key.setdefault(item.key, []).append(item)
         slots = asyncio.Semaphore(self.parallelism)
 
-        async def entity_events(entity_id: str, events: list[StoredEvent]) -> None:
+        async def in_order(items: list[Delivery]) -> None:
             async with slots:
-                for event in events:
-                    await self._deliver(entity_id, event)
+                for item in items:
+                    await self._deliver(item)
 
         async with asyncio.TaskGroup() as group:
-            for entity_id, events in by_entity.items():
-                group.create_task(entity_events(entity_id, events))
+            for items in by_key.values():
+                group.create_task(in_order(items))
 
-    async def _deliver(self, entity_id: str, event: StoredEvent) -> None:
+    async def _deliver(self, item: Delivery) -> None:
         subscription = self.subscription
-        method = subscription.route(event.payload.type_url)
+        method = subscription.route(item.payload.type_url)
         if method is None:
             self.ignored += 1
-            if event.payload.type_url not in self._ignored_types:
-                self._ignored_types.add(event.payload.type_url)
+            if item.payload.type_url not in self._ignored_types:
+                self._ignored_types.add(item.payload.type_url)
                 log.info(
                     "eventing: %s has no method for events of type %s: they are passed over "
                     "(add a method taking it, or one taking google.protobuf.Any)",
                     subscription.describe(),
-                    event.payload.type_url,
+                    item.payload.type_url,
                 )
             return
-        payload = any_pb2.Any(type_url=event.payload.type_url, value=event.payload.value)
-        metadata = cloud_event_metadata(subscription.source, entity_id, event)
+        payload = any_pb2.Any(type_url=item.payload.type_url, value=item.payload.value)
+        metadata = item.metadata
         attempt = 0
         while True:
             try:
@@ -255,8 +309,8 @@ class EventLogConsumer:
                 self.failures += 1
                 delay = min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1))
                 self.last_error = (
-                    f"{method.service.name}.{method.name} failed on event {event.sequence} of "
-                    f"{subscription.source}|{entity_id} (offset {event.offset}): {error}"
+                    f"{method.service.name}.{method.name} failed on {item.what} "
+                    f"(offset {item.offset}): {error}"
                 )
                 log.warning(
                     "eventing: %s; attempt %d, retrying in %.1fs (the event is not skipped: fix "
@@ -298,7 +352,7 @@ class EventLogConsumer:
                 log.warning("eventing: %s; retrying in %.1fs", self.last_error, delay)
                 await asyncio.sleep(delay)
 
-    async def _maybe_log_lag(self, source: str) -> None:
+    async def _maybe_log_lag(self) -> None:
         now = time.monotonic()
         if now - self._last_lag_log < self.lag_log_interval:
             return

@@ -17,7 +17,13 @@ from typing import Any
 
 from cloudstate.proxy.entities.base import EntityHandler
 from cloudstate.proxy.eventing.event_log import ConsumerStatus, EventLogConsumer
-from cloudstate.proxy.eventing.subscriptions import EVENT_LOG, Subscription, event_subscriptions
+from cloudstate.proxy.eventing.subscriptions import (
+    EVENT_LOG,
+    TOPIC,
+    Subscription,
+    event_subscriptions,
+)
+from cloudstate.proxy.eventing.topics import TopicPublisher, TopicSource
 from cloudstate.proxy.model import EVENT_SOURCED, UserFunctionModel
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.stores.base import Store
@@ -43,7 +49,8 @@ class EventingManager:
         self.consumer_options = consumer_options
         self.subscriptions: list[Subscription] = []
         self.consumers: list[EventLogConsumer] = []
-        self._by_source: dict[str, list[EventLogConsumer]] = {}
+        self._by_source: dict[str, list[EventLogConsumer]] = {}  # "kind:source" -> consumers
+        self.publisher: TopicPublisher | None = None
 
     async def start(self) -> None:
         """Read the eventing options, start one consumer per (service, consumer group, source)
@@ -54,11 +61,20 @@ class EventingManager:
             for service in self.model.services.values()
             if service.entity_type == EVENT_SOURCED
         }
+        self.publisher = TopicPublisher(self.model, self.store)
+        self.publisher.on_published = self.notify_topic
+        if self.publisher.topics:
+            self.router.publish_reply = self.publisher.publish
         for subscription in self.subscriptions:
-            if subscription.kind != EVENT_LOG:
-                log.warning(
-                    "eventing: %s is not consumed: topics are not supported by this proxy yet",
-                    subscription.describe(),
+            if subscription.kind == TOPIC:
+                self._add(
+                    EventLogConsumer(
+                        subscription,
+                        self.store,
+                        self.router,
+                        source=TopicSource(self.store, subscription.source),
+                        **self.consumer_options,
+                    )
                 )
                 continue
             if subscription.source not in journaled:
@@ -68,20 +84,28 @@ class EventingManager:
                     subscription.describe(),
                     subscription.source,
                 )
-            consumer = EventLogConsumer(
-                subscription, self.store, self.router, **self.consumer_options
+            self._add(
+                EventLogConsumer(subscription, self.store, self.router, **self.consumer_options)
             )
-            self.consumers.append(consumer)
-            self._by_source.setdefault(subscription.source, []).append(consumer)
         for handler in self.handlers.values():
             if hasattr(handler, "on_appended"):
                 setattr(handler, "on_appended", self.notify)  # noqa: B010
         for consumer in self.consumers:
             consumer.start()
 
+    def _add(self, consumer: EventLogConsumer) -> None:
+        self.consumers.append(consumer)
+        key = consumer.subscription.kind + ":" + consumer.subscription.source
+        self._by_source.setdefault(key, []).append(consumer)
+
     def notify(self, persistence_id: str) -> None:
         """Events of ``persistence_id`` were journaled: wake its consumers."""
-        for consumer in self._by_source.get(persistence_id, ()):
+        for consumer in self._by_source.get(f"{EVENT_LOG}:{persistence_id}", ()):
+            consumer.notify()
+
+    def notify_topic(self, topic: str) -> None:
+        """Messages were published to ``topic`` by this proxy: wake its consumers."""
+        for consumer in self._by_source.get(f"{TOPIC}:{topic}", ()):
             consumer.notify()
 
     async def status(self) -> list[ConsumerStatus]:
@@ -89,6 +113,8 @@ class EventingManager:
         return [await consumer.status() for consumer in self.consumers]
 
     async def stop(self) -> None:
+        if self.publisher is not None and self.router.publish_reply == self.publisher.publish:
+            self.router.publish_reply = None
         for handler in self.handlers.values():
             if getattr(handler, "on_appended", None) == self.notify:
                 setattr(handler, "on_appended", None)  # noqa: B010 - not every handler has it
