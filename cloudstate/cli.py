@@ -21,11 +21,10 @@ from collections.abc import Sequence
 from cloudstate.proxy import config as proxy_config
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+def _configure_logging(level: str, log_format: str = "text") -> None:
+    from cloudstate.proxy import logs
+
+    logs.configure(level, log_format)
 
 
 def _free_port() -> int:
@@ -38,7 +37,7 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
     from cloudstate.proxy.server import Proxy
 
     config = proxy_config.from_arguments(args)
-    _configure_logging(config.log_level)
+    _configure_logging(config.log_level, config.log_format)
     try:
         asyncio.run(Proxy(config).run_until_signalled())
     except KeyboardInterrupt:
@@ -51,7 +50,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from cloudstate.proxy.server import Proxy
 
     config = proxy_config.from_arguments(args)
-    _configure_logging(config.log_level)
+    _configure_logging(config.log_level, config.log_format)
     uf_port = args.user_function_port or _free_port()
     config.user_function = f"127.0.0.1:{uf_port}"
     if args.reload:

@@ -46,6 +46,8 @@ class ProxyConfig:
     shutdown_grace: float = 10.0
     #: Log level name.
     log_level: str = "INFO"
+    #: ``text`` or ``json`` (one object per line, with service, command, entity and request id).
+    log_format: str = "text"
     #: HTTP/JSON replies keep proto field names (``user_id``) instead of lowerCamelCase.
     http_proto_names: bool = False
     #: HTTP/JSON replies include fields holding their default value.
@@ -78,6 +80,7 @@ _ENV = {
     "passivation_timeout": "CLOUDSTATE_PASSIVATION_TIMEOUT",
     "command_timeout": "CLOUDSTATE_COMMAND_TIMEOUT",
     "log_level": "CLOUDSTATE_LOG_LEVEL",
+    "log_format": "CLOUDSTATE_LOG_FORMAT",
     "cors_origins": "CLOUDSTATE_CORS_ORIGINS",
     "grpc_port": "CLOUDSTATE_GRPC_PORT",
     "admin_port": "CLOUDSTATE_ADMIN_PORT",
@@ -140,6 +143,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="give up if the user function does not answer (default: never)",
     )
     parser.add_argument("--log-level", help=f"DEBUG, INFO, WARNING, ERROR (default {d.log_level})")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="text, or json: one object per line with service, command, entity and request id "
+        f"(default {d.log_format})",
+    )
     parser.add_argument(
         "--http-proto-names",
         action="store_true",

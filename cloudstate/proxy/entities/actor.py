@@ -42,7 +42,7 @@ from typing import Any, Generic, TypeVar
 import grpc
 
 from cloudstate import entity_pb2
-from cloudstate.proxy import metrics
+from cloudstate.proxy import logs, metrics
 from cloudstate.proxy.entities.base import _EOF, Outcome, PendingCommand, finish_stream, rpc_failed
 from cloudstate.proxy.errors import (
     CommandTimeout,
@@ -326,6 +326,13 @@ class EntityActor(ABC, Generic[ManagerT]):
 
     async def _process(self, command: PendingCommand) -> bool:
         """Run one command; False if the stream must be restarted."""
+        if logs.tagging:
+            logs.set_request(
+                self.manager.service.name,
+                command.method.name,
+                self.entity_id,
+                logs.client_request_id(command.metadata),
+            )
         self._command_id += 1
         command_id = self._command_id
         message = entity_pb2.Command(
