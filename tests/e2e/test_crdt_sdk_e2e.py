@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import pytest
 from google.protobuf import empty_pb2
 
 from tests.backends import BACKENDS, new_store_url
+from tests.observability.scrape import scrape, value
 from tests.processes import ROOT, Process, free_port, proxy, wait_serving
 
 EXAMPLE = ROOT / "examples" / "crdts"
@@ -87,14 +89,34 @@ def user_function(tmp: Path) -> Process:
     )
 
 
-def start_proxy(tmp: Path, uf: Process, store: str) -> Process:
-    px = proxy(tmp, uf.port, store, "--passivation-timeout", str(PASSIVATION)).start()
+@dataclass
+class Node:
+    """A proxy and its admin port (``/metrics``)."""
+
+    process: Process
+    admin_port: int
+
+    @property
+    def port(self) -> int:
+        return self.process.port
+
+    def log(self) -> str:
+        return self.process.log()
+
+    def metric(self, name: str, **labels: str) -> float:
+        return value(scrape(self.admin_port), name, **labels)
+
+
+def start_proxy(tmp: Path, uf: Process, store: str) -> Node:
+    admin = free_port()
+    flags = ("--passivation-timeout", str(PASSIVATION), "--admin-port", str(admin))
+    px = proxy(tmp, uf.port, store, *flags).start()
     try:
         wait_serving(px.port)
     except TimeoutError as e:
         px.kill()
         raise RuntimeError(f"{e}\n--- proxy log ---\n{px.log()}") from e
-    return px
+    return Node(px, admin)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -115,15 +137,15 @@ def node(
     request: pytest.FixtureRequest,
     backend: str,
     uf: Process,
-) -> Iterator[Process]:
+) -> Iterator[Node]:
     tmp = tmp_path_factory.mktemp("crdt-e2e-proxy")
     px = start_proxy(tmp, uf, new_store_url(backend, tmp, request))
     yield px
-    px.terminate()
+    px.process.terminate()
 
 
 @pytest.fixture(scope="module")
-def channel(node: Process) -> Iterator[grpc.Channel]:
+def channel(node: Node) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(f"127.0.0.1:{node.port}") as ch:
         yield ch
 
@@ -300,7 +322,7 @@ def test_a_failed_command_changes_nothing(channel: grpc.Channel) -> None:
 
 
 async def test_commands_the_client_gave_up_on_are_applied_by_both_sides_or_neither(
-    node: Process,
+    node: Node,
 ) -> None:
     """A client's deadline cancels its call at the proxy while the user function may already
     have applied the command: the replica must take the reply's change all the same, or the
@@ -336,7 +358,7 @@ async def test_commands_the_client_gave_up_on_are_applied_by_both_sides_or_neith
 # -- streamed commands --------------------------------------------------------------------------
 
 
-def aio_channel(node: Process) -> grpc.aio.Channel:
+def aio_channel(node: Node) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(f"127.0.0.1:{node.port}")
 
 
@@ -345,7 +367,7 @@ async def next_message(call: Any, within: float = 10.0) -> Any:
         return await call.read()
 
 
-async def test_watchers_see_other_clients_likes_and_stop_when_cancelled(node: Process) -> None:
+async def test_watchers_see_other_clients_likes_and_stop_when_cancelled(node: Node) -> None:
     post = unique("post")
     watching = likes_pb2.PostRequest(post_id=post)
     async with aio_channel(node) as a, aio_channel(node) as b, aio_channel(node) as c:
@@ -372,7 +394,7 @@ async def test_watchers_see_other_clients_likes_and_stop_when_cancelled(node: Pr
         assert (await liker.GetLikes(watching)).likes == 4
 
 
-async def test_presence_follows_connections(node: Process) -> None:
+async def test_presence_follows_connections(node: Node) -> None:
     room = unique("room")
     in_room = presence_pb2.RoomRequest(room=room)
 
@@ -416,7 +438,27 @@ async def test_presence_follows_connections(node: Process) -> None:
         await eventually(lambda: subscriptions(ch, 0), "every stream cancelled")
 
 
-async def test_200_cancelled_streams_leave_nothing_behind(node: Process) -> None:
+def cancelled_calls(node: Node) -> float:
+    """Presence.Connect and Likes.WatchLikes calls the proxy counted as cancelled."""
+    return sum(
+        node.metric(
+            "cloudstate_requests_total",
+            service=f"com.example.crdts.{service}",
+            method=method,
+            status="CANCELLED",
+        )
+        for service, method in (("Presence", "Connect"), ("Likes", "WatchLikes"))
+    )
+
+
+async def test_200_cancelled_streams_leave_nothing_behind(node: Node) -> None:
+    in_flight = "cloudstate_requests_in_flight"
+
+    async def no_calls() -> bool:
+        return node.metric(in_flight) == 0
+
+    await eventually(no_calls, "earlier tests' calls finished")
+    cancelled_before = cancelled_calls(node)
     rooms = [unique("leak-room") for _ in range(4)]
     posts = [unique("leak-post") for _ in range(4)]
     async with aio_channel(node) as ch:
@@ -434,6 +476,7 @@ async def test_200_cancelled_streams_leave_nothing_behind(node: Process) -> None
         opened = await stats(ch)
         assert opened.subscriptions == 200
         assert ours <= set(opened.entity_streams)
+        assert node.metric(in_flight) == 200  # the proxy's own count of open calls
         online = await presence.Online(presence_pb2.RoomRequest(room=rooms[0]))
         assert len(online.users) == 25
         for call in calls:
@@ -452,10 +495,12 @@ async def test_200_cancelled_streams_leave_nothing_behind(node: Process) -> None
 
         # The proxy passivates an entity only when it holds no stream, command or cancellation.
         await eventually(passivated, "the 8 entities passivated", within=PASSIVATION + 15)
+    assert node.metric(in_flight) == 0
+    assert cancelled_calls(node) - cancelled_before == 200
     assert "cancelling stream" not in node.log()
 
 
-async def test_sse_subscription_over_http(node: Process) -> None:
+async def test_sse_subscription_over_http(node: Node) -> None:
     post, room = unique("sse-post"), unique("sse-room")
     sse = {"Accept": "text/event-stream"}
 
@@ -494,7 +539,7 @@ async def test_sse_subscription_over_http(node: Process) -> None:
         await eventually(lambda: subscriptions(ch, 0), "the SSE streams cancelled")
 
 
-def test_the_example_client(node: Process) -> None:
+def test_the_example_client(node: Node) -> None:
     post = unique("client-post")
 
     def client(*args: str) -> str:
@@ -550,7 +595,7 @@ def test_state_survives_a_proxy_sigkill(
             presence_pb2.ConnectRequest(room="kept", user="dave"), timeout=30
         )
         assert list(next(connect).users) == ["dave"]
-        px.kill()  # SIGKILL: every acknowledged change must already be in the store
+        px.process.kill()  # SIGKILL: every acknowledged change must already be in the store
         with pytest.raises(grpc.RpcError):
             next(connect)
 
@@ -571,4 +616,4 @@ def test_state_survives_a_proxy_sigkill(
             )
             assert list(online.users) == ["dave"]
     finally:
-        px.terminate()
+        px.process.terminate()
