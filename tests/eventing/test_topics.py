@@ -125,3 +125,54 @@ async def test_topic_round_trip_in_every_encoding_and_across_a_restart(
     assert [line["value"] for line in lines[4:]] == [{"id": "o-2", "quantity": 5}], lines
     final, urls = await wait_committed(store_url, 5)
     assert final > offset
+
+
+RELAY = "event_log:counter:evtest.topics.Relay"
+
+
+async def relay_state(url: str) -> tuple[int, int]:
+    """Events of the counter log the relay committed, then messages on the topic (read after)."""
+    store = await open_store(url)
+    try:
+        committed = await store.load_offset(RELAY)
+        events = [e async for _, e in store.read_all_events("counter") if e.offset <= committed]
+        published = [m async for m in store.read_topic("orders")]
+        return len(events), len(published)
+    finally:
+        await store.close()
+
+
+async def test_event_log_consumer_publishes_before_committing(
+    tmp_path: Path, store_url: str, processes: list[Process]
+) -> None:
+    out = tmp_path / "orders.jsonl"
+    uf = start(processes, topic_uf(tmp_path, out))
+    px = start_proxy(processes, tmp_path, uf.port, store_url)
+
+    async def add(counter_id: str, count: int) -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{px.port}") as channel:
+            stub = channel.unary_unary(
+                "/evtest.topics.Counter/Add",
+                request_serializer=lambda m: m.SerializeToString(),
+                response_deserializer=None,
+            )
+            for _ in range(count):
+                await stub(pb.AddRequest(counter_id=counter_id, count=1), timeout=30)
+
+    writers = asyncio.gather(add("c1", 10), add("c2", 10))
+    checks = 0
+    while not writers.done() or len(read_lines(out)) < 20:
+        committed, published = await relay_state(store_url)
+        # The relay's reply is on the topic before its offset moves past the event.
+        assert published >= committed, (committed, published)
+        checks += 1
+        await asyncio.sleep(0.02)
+        if checks > 1500:
+            raise AssertionError(f"only {len(read_lines(out))} of 20 orders arrived")
+    await writers
+    lines = read_lines(out)
+    assert len(lines) == 20, lines
+    for counter_id in ("c1", "c2"):
+        ids = [line["value"]["id"] for line in lines if line["value"]["id"].startswith(counter_id)]
+        assert ids == [f"{counter_id}-{n}" for n in range(1, 11)]  # one subject's order is kept
+    assert {line["meta"]["ce-source"] for line in lines} == {"evtest.topics.Relay"}

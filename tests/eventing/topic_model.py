@@ -1,5 +1,6 @@
 """The topic test user function: ``Shop`` publishes its replies to the topic ``orders``
-(protobuf, JSON, text, bytes) and ``OrderLog`` consumes that topic.
+(protobuf, JSON, text, bytes), ``Relay`` consumes the ``Counter`` entity's event log and publishes
+an ``Order`` per event to ``orders``, and ``OrderLog`` consumes that topic.
 
 ``OrderLog`` appends one JSON line per delivered message to ``$TOPIC_FILE``:
 ``{"pid": ..., "kind": "order"|"other", "value": ..., "meta": {...}}``.
@@ -27,6 +28,8 @@ from cloudstate.action import Action
 from cloudstate.action_context import ActionContext
 from cloudstate.any_support import Json
 from cloudstate.cloudstate import CloudState
+from cloudstate.event_sourced_context import EventSourcedCommandContext
+from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.protoc import run
 
 PROTO_ROOT = Path(__file__).resolve().parent / "proto"
@@ -64,6 +67,34 @@ def shop() -> Action:
     return action
 
 
+def counter() -> EventSourcedEntity:
+    entity = EventSourcedEntity(
+        FILE.services_by_name["Counter"], [FILE], lambda: 0, persistence_id="counter"
+    )
+
+    def add(state: int, request: Any, ctx: EventSourcedCommandContext) -> Any:
+        for i in range(1, request.count + 1):
+            ctx.emit(pb.Added(counter_id=request.counter_id, n=state + i))
+        return empty_pb2.Empty()
+
+    def added(state: int, event: Any) -> int:
+        return int(event.n)
+
+    entity.command_handler("Add")(add)
+    entity.event_handler(pb.Added)(added)
+    return entity
+
+
+def relay() -> Action:
+    action = Action(FILE.services_by_name["Relay"], [FILE])
+
+    def on_added(event: Any, ctx: ActionContext) -> Any:
+        return pb.Order(id=f"{event.counter_id}-{event.n}", quantity=event.n)
+
+    action.unary("OnAdded")(on_added)
+    return action
+
+
 def order_log(path: Path) -> Action:
     action = Action(FILE.services_by_name["OrderLog"], [FILE])
 
@@ -91,6 +122,8 @@ def order_log(path: Path) -> Action:
 def build(path: Path) -> CloudState:
     server = CloudState(service_name="topic-tests")
     server.register_action(shop())
+    server.register_event_sourced_entity(counter())
+    server.register_action(relay())
     return server.register_action(order_log(path))
 
 
