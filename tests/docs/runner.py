@@ -41,6 +41,7 @@ from tests.processes import Process, free_port, wait_for_port, wait_serving
 
 PROXY_PORT = "9000"
 USER_FUNCTION_PORT = "8080"
+ADMIN_PORT = "9090"
 _UF_MODULES = re.compile(r"^[\w.]+\.(shopping_cart|main)$")
 
 
@@ -153,6 +154,9 @@ class Shell:
             args[args.index("--port") + 1] = str(port)
         else:
             args = [*args, "--port", str(port)]
+        if "--admin-port" in args:
+            self.ports[ADMIN_PORT] = free_port()
+            args[args.index("--admin-port") + 1] = str(self.ports[ADMIN_PORT])
         self._last_args = list(args)
         argv = [*program, *args]
         process = Process(
@@ -248,6 +252,7 @@ class Shell:
         for documented, role in (
             (PROXY_PORT, PROXY_PORT),
             (USER_FUNCTION_PORT, USER_FUNCTION_PORT),
+            (ADMIN_PORT, ADMIN_PORT),
         ):
             if role in self.ports:
                 token = re.sub(rf"(?<!\d){documented}(?!\d)", str(self.ports[role]), token)

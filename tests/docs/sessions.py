@@ -31,6 +31,11 @@ SESSIONS: dict[str, list[tuple[str, str]]] = {
         ("docs/eventsourced.md", "python -m shoppingcart.shopping_cart"),
         ("docs/proxy-configuration.md", "cloudstate proxy --user-function"),
     ],
+    # docs/observability.md: a proxy with an admin port, then its /metrics.
+    "observability": [
+        ("docs/eventsourced.md", "python -m shoppingcart.shopping_cart"),
+        ("docs/observability.md", "cloudstate proxy --user-function"),
+    ],
     # The value-entity example: run, then its client and curl calls.
     "valueentity": [
         ("docs/valueentity.md", "cloudstate run valueentity.shopping_cart"),
