@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def order_log(path: Path) -> Action:
 
     def record(kind: str, value: Any, ctx: ActionContext) -> None:
         meta = {k.lower(): str(v) for k, v in ctx.metadata.items()}
-        line = {"pid": os.getpid(), "kind": kind, "value": value, "meta": meta}
+        line = {"pid": os.getpid(), "kind": kind, "value": value, "meta": meta, "at": time.time()}
         with open(path, "a") as f:
             f.write(json.dumps(line) + "\n")
 
