@@ -67,6 +67,10 @@ class ProxyConfig:
     max_streams: int = 10000
     #: Largest gRPC message a client may send, in bytes (HTTP bodies: ``http_max_body``).
     max_message_size: int = 4 * 1024 * 1024
+    #: PEM certificate chain and private key: the client port speaks TLS (gRPC, HTTP/JSON and
+    #: gRPC-web over TLS) instead of plaintext. Both or neither.
+    tls_cert: str = ""
+    tls_key: str = ""
     #: Internal admin port serving ``/metrics`` (Prometheus); -1: off, 0: a free port.
     admin_port: int = -1
     #: Interface the admin port binds to (loopback: keep internal endpoints internal).
@@ -84,6 +88,8 @@ _ENV = {
     "cors_origins": "CLOUDSTATE_CORS_ORIGINS",
     "grpc_port": "CLOUDSTATE_GRPC_PORT",
     "admin_port": "CLOUDSTATE_ADMIN_PORT",
+    "tls_cert": "CLOUDSTATE_TLS_CERT",
+    "tls_key": "CLOUDSTATE_TLS_KEY",
     "admin_host": "CLOUDSTATE_ADMIN_HOST",
 }
 
@@ -205,6 +211,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help=f"largest gRPC request message (default {d.max_message_size})",
     )
+    parser.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="certificate chain (PEM): serve TLS on the client port (with --tls-key)",
+    )
+    parser.add_argument("--tls-key", metavar="PEM", help="private key (PEM) of --tls-cert")
     parser.add_argument(
         "--admin-port",
         type=int,

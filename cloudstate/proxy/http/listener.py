@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import struct
 from collections.abc import Callable
 
@@ -283,8 +284,18 @@ class _Sniffer(asyncio.Protocol):
 class ClientPort:
     """The public listener; see the module docstring."""
 
-    def __init__(self, api: HttpApi, host: str, port: int, grpc_socket: str) -> None:
+    def __init__(
+        self,
+        api: HttpApi,
+        host: str,
+        port: int,
+        grpc_socket: str,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.api = api
+        #: Server TLS context: connections are decrypted by asyncio before they are classified
+        #: (ALPN offers h2 and http/1.1), so every protocol of the port works over TLS.
+        self.tls = tls
         self.host = host
         self.port = port
         self.grpc_socket = grpc_socket
@@ -298,7 +309,12 @@ class ClientPort:
         """Bind and listen; returns the bound port."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Sniffer(self), self.host, self.port, reuse_address=True, backlog=1024
+            lambda: _Sniffer(self),
+            self.host,
+            self.port,
+            reuse_address=True,
+            backlog=1024,
+            ssl=self.tls,
         )
         sockets = self._server.sockets
         self.port = int(sockets[0].getsockname()[1])

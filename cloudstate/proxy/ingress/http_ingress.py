@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
 
@@ -45,6 +46,19 @@ def http_options(config: ProxyConfig) -> HttpOptions:
     )
 
 
+def server_tls(config: ProxyConfig) -> ssl.SSLContext | None:
+    """The client port's TLS context from ``--tls-cert`` / ``--tls-key`` (None: plaintext)."""
+    if not config.tls_cert and not config.tls_key:
+        return None
+    if not (config.tls_cert and config.tls_key):
+        raise ValueError("TLS needs both --tls-cert and --tls-key (PEM files)")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    return context
+
+
 class ClientIngress:
     """See the module docstring."""
 
@@ -53,7 +67,9 @@ class ClientIngress:
         self.api = HttpApi(http_options(config))
         self._dir = tempfile.mkdtemp(prefix="cloudstate-proxy-")
         self.grpc_socket = os.path.join(self._dir, "grpc.sock")
-        self.port = ClientPort(self.api, config.host, config.port, self.grpc_socket)
+        self.port = ClientPort(
+            self.api, config.host, config.port, self.grpc_socket, tls=server_tls(config)
+        )
         self.grpc_port: int | None = None
 
     async def bind(self) -> int:
