@@ -17,6 +17,7 @@ from typing import Any
 
 from cloudstate.proxy.entities.base import EntityHandler
 from cloudstate.proxy.eventing.event_log import ConsumerStatus, EventLogConsumer
+from cloudstate.proxy.eventing.ownership import OwnedConsumer
 from cloudstate.proxy.eventing.subscriptions import (
     EVENT_LOG,
     TOPIC,
@@ -49,6 +50,8 @@ class EventingManager:
         self.consumer_options = consumer_options
         self.subscriptions: list[Subscription] = []
         self.consumers: list[EventLogConsumer] = []
+        #: One per consumer: runs it while this node owns it (always, on a single-node store).
+        self.owners: list[OwnedConsumer] = []
         self._by_source: dict[str, list[EventLogConsumer]] = {}  # "kind:source" -> consumers
         self.publisher: TopicPublisher | None = None
 
@@ -90,8 +93,9 @@ class EventingManager:
         for handler in self.handlers.values():
             if hasattr(handler, "on_appended"):
                 setattr(handler, "on_appended", self.notify)  # noqa: B010
-        for consumer in self.consumers:
-            consumer.start()
+        self.owners = [OwnedConsumer(consumer, self.store) for consumer in self.consumers]
+        for owner in self.owners:
+            owner.start()
 
     def _add(self, consumer: EventLogConsumer) -> None:
         self.consumers.append(consumer)
@@ -110,7 +114,7 @@ class EventingManager:
 
     async def status(self) -> list[ConsumerStatus]:
         """Each consumer's committed offset, the head of its log and its lag."""
-        return [await consumer.status() for consumer in self.consumers]
+        return [await owner.status() for owner in self.owners]
 
     async def stop(self) -> None:
         if self.publisher is not None and self.router.publish_reply == self.publisher.publish:
@@ -118,5 +122,5 @@ class EventingManager:
         for handler in self.handlers.values():
             if getattr(handler, "on_appended", None) == self.notify:
                 setattr(handler, "on_appended", None)  # noqa: B010 - not every handler has it
-        for consumer in self.consumers:
-            await consumer.stop()
+        for owner in self.owners:
+            await owner.stop()

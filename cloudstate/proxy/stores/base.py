@@ -25,10 +25,15 @@ Design rules that keep several proxy nodes on one database possible without a re
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+#: Called with ``(store_id, entity_id)`` when another node committed that entity's state; with
+#: ``("", "")`` when notices may have been missed (re-read everything you hold).
+ChangeCallback = Callable[[str, str], None]
 
 
 class StoreError(Exception):
@@ -272,6 +277,44 @@ class Store(ABC):
         value matches both 0 (what a writer that loaded ``None`` knows) and the version its delete
         returned (what the deleting writer knows); deleting a missing value still bumps the version.
         """
+
+    # -- several nodes (optional capabilities; a store owned by one process needs none) -------
+
+    async def try_own(self, name: str) -> asyncio.Event | None:
+        """Try to become the one node that runs ``name`` (e.g. an eventing consumer).
+
+        Returns an event that is set when ownership is lost (the node's lock connection died),
+        or None if another node owns it now (try again later). A store owned by one process
+        grants everything at once and never takes it back.
+
+        Example::
+
+            lost = await store.try_own("consumer:orders")
+            if lost is not None:
+                ...  # run it until lost.is_set(), then call store.disown("consumer:orders")
+        """
+        return asyncio.Event()
+
+    async def disown(self, name: str) -> None:  # noqa: B027 - optional hook
+        """Give up ``name`` (acquired with :meth:`try_own`) so another node may take it."""
+
+    def publish_change(self, store_id: str, entity_id: str) -> None:  # noqa: B027
+        """Tell the other nodes that this node committed ``entity_id``'s state (fire and forget;
+        used for CRDT replication). A no-op unless the store is shared."""
+
+    async def subscribe_changes(self, callback: ChangeCallback) -> Callable[[], Awaitable[None]]:
+        """Call ``callback`` for every change another node publishes; returns the unsubscribe.
+
+        Example::
+
+            unsubscribe = await store.subscribe_changes(lambda store_id, entity_id: ...)
+            await unsubscribe()
+        """
+
+        async def unsubscribe() -> None:
+            return None
+
+        return unsubscribe
 
     # -- inspection ---------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cloudstate.proxy import metrics
 from cloudstate.proxy.stores.base import (
+    ChangeCallback,
     ConcurrentWriteError,
     Payload,
     Store,
@@ -61,6 +62,7 @@ from cloudstate.proxy.stores.postgres_schema import (
     SCHEMA_VERSION,
     VERSION_TABLE,
 )
+from cloudstate.proxy.stores.postgres_session import NodeSession
 
 try:
     import asyncpg
@@ -167,6 +169,9 @@ class PostgresStore(Store):
         self.commits = 0
         self.writes = 0
         self._pool: Any = None
+        #: Ownership locks and change notices between nodes (a dedicated connection, opened on
+        #: first use).
+        self.session = NodeSession(dsn, schema=schema, connect_timeout=connect_timeout)
         self._pending: list[_Request] = []
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -282,6 +287,7 @@ class PostgresStore(Store):
             # The writer commits what is queued, then exits.
             await asyncio.gather(self._writer, return_exceptions=True)
             self._writer = None
+        await self.session.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
@@ -742,6 +748,23 @@ class PostgresStore(Store):
                 key=(persistence_id, entity_id),
             )
         )
+
+    # -- several nodes ------------------------------------------------------------------------
+
+    async def try_own(self, name: str) -> asyncio.Event | None:
+        if not self._accepting:
+            return None
+        return await self.session.try_own(name)
+
+    async def disown(self, name: str) -> None:
+        await self.session.disown(name)
+
+    def publish_change(self, store_id: str, entity_id: str) -> None:
+        if self._accepting:
+            self.session.publish(self._pool, store_id, entity_id)
+
+    async def subscribe_changes(self, callback: ChangeCallback) -> Callable[[], Awaitable[None]]:
+        return await self.session.subscribe(callback)
 
     # -- inspection ---------------------------------------------------------------------------
 
