@@ -71,6 +71,14 @@ class ProxyConfig:
     #: gRPC-web over TLS) instead of plaintext. Both or neither.
     tls_cert: str = ""
     tls_key: str = ""
+    #: JWT bearer authentication: file with the HMAC secret (HS256) or PEM public key (RS256 /
+    #: ES256) client tokens are signed with; "" turns authentication off.
+    jwt_key: str = ""
+    #: Required ``iss`` / ``aud`` claims ("" : not checked).
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    #: Comma-separated ``package.Service/Method``, ``package.Service/*`` callable without token.
+    jwt_allow_anonymous: str = ""
     #: Internal admin port serving ``/metrics`` (Prometheus); -1: off, 0: a free port.
     admin_port: int = -1
     #: Interface the admin port binds to (loopback: keep internal endpoints internal).
@@ -90,6 +98,7 @@ _ENV = {
     "admin_port": "CLOUDSTATE_ADMIN_PORT",
     "tls_cert": "CLOUDSTATE_TLS_CERT",
     "tls_key": "CLOUDSTATE_TLS_KEY",
+    "jwt_key": "CLOUDSTATE_JWT_KEY",
     "admin_host": "CLOUDSTATE_ADMIN_HOST",
 }
 
@@ -217,6 +226,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="certificate chain (PEM): serve TLS on the client port (with --tls-key)",
     )
     parser.add_argument("--tls-key", metavar="PEM", help="private key (PEM) of --tls-cert")
+    parser.add_argument(
+        "--jwt-key",
+        metavar="FILE",
+        help="require 'authorization: Bearer <JWT>' signed with this HMAC secret or PEM public "
+        "key (default: no authentication)",
+    )
+    parser.add_argument("--jwt-issuer", metavar="ISS", help="required iss claim")
+    parser.add_argument("--jwt-audience", metavar="AUD", help="required aud claim")
+    parser.add_argument(
+        "--jwt-allow-anonymous",
+        metavar="METHODS",
+        help="comma-separated package.Service/Method or package.Service/* open without a token",
+    )
     parser.add_argument(
         "--admin-port",
         type=int,

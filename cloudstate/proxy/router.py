@@ -33,6 +33,7 @@ from google.protobuf import any_pb2
 
 from cloudstate import entity_pb2
 from cloudstate.proxy import logs, metrics
+from cloudstate.proxy.auth import JwtAuthenticator
 from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
 from cloudstate.proxy.errors import (
     ForwardLoop,
@@ -115,6 +116,21 @@ class Router:
         self.streams_open = 0
         self.max_streams = max_streams
         self._rejected_requests = metrics.REJECTED.labels("max_requests")
+        #: Checks client requests' bearer tokens (``--jwt-key``); None: no authentication.
+        self.auth: JwtAuthenticator | None = None
+
+    def _authenticate(
+        self,
+        method: MethodModel,
+        metadata: entity_pb2.Metadata | None,
+        bound: metrics.MethodMetrics,
+    ) -> None:
+        assert self.auth is not None
+        try:
+            self.auth.check(method, metadata)
+        except ProxyError as error:
+            bound.record(error.status.name, None)
+            raise
         self._rejected_streams = metrics.REJECTED.labels("max_streams")
         #: Called with every reply a method returns (eventing: ``out.topic`` publishing); the call
         #: fails if it raises. Set by the EventingManager.
@@ -154,14 +170,19 @@ class Router:
         metadata: entity_pb2.Metadata | None,
         depth: int = 0,
         trace: tuple[str, ...] = (),
+        *,
+        internal: bool = False,
     ) -> RouterReply:
         """Call the unary ``method`` with serialized request bytes; returns the serialized
         response (the empty output message if the component sent no reply).
 
-        ``depth`` and ``trace`` (the hops so far) are for forwards and side effects."""
+        ``depth`` and ``trace`` (the hops so far) are for forwards and side effects;
+        ``internal`` calls (eventing) skip client authentication."""
         if depth:
             return await self._call(method, payload, metadata, depth, trace)
         bound = self._method_metrics(method)
+        if self.auth is not None and not internal:
+            self._authenticate(method, metadata, bound)
         if self.max_requests and self.requests_in_flight >= self.max_requests:
             self._rejected_requests.inc()
             bound.record("RESOURCE_EXHAUSTED", None)
@@ -226,7 +247,7 @@ class Router:
             data = payload.value
             if method.input_type.full_name == "google.protobuf.Any":
                 data = payload.SerializeToString()
-            return await self.call(method, data, metadata)
+            return await self.call(method, data, metadata, internal=True)
         outcome: Outcome = await handle_any(method, payload, metadata)
         chain = (f"{method.service.name}.{method.name}",)
         reply = await self._perform(method, outcome, metadata, 0, chain)
@@ -239,6 +260,8 @@ class Router:
         method: MethodModel,
         requests: bytes | AsyncIterator[bytes],
         metadata: entity_pb2.Metadata | None,
+        *,
+        internal: bool = False,
     ) -> AsyncGenerator[RouterReply, None]:
         """Call a streamed method; yields one RouterReply per message for the client.
 
@@ -257,9 +280,11 @@ class Router:
         if not method.client_streaming and not method.server_streaming:
             if not isinstance(requests, bytes):
                 raise TypeError(f"{method.service.name}.{method.name} is unary: pass one request")
-            yield await self.call(method, requests, metadata)
+            yield await self.call(method, requests, metadata, internal=internal)
             return
         bound = self._method_metrics(method)
+        if self.auth is not None and not internal:
+            self._authenticate(method, metadata, bound)
         if self.max_requests and self.requests_in_flight >= self.max_requests:
             self._rejected_requests.inc()
             bound.record("RESOURCE_EXHAUSTED", None)

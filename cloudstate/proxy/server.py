@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from cloudstate.proxy import metrics
+from cloudstate.proxy.auth import JwtAuthenticator
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.discovery import discover, report_error
 from cloudstate.proxy.entities import HANDLER_FACTORIES
@@ -111,6 +112,13 @@ class Proxy:
             max_requests=config.max_concurrent_requests,
             max_streams=config.max_streams,
         )
+        if config.jwt_key:
+            self.router.auth = JwtAuthenticator.from_file(
+                config.jwt_key,
+                issuer=config.jwt_issuer,
+                audience=config.jwt_audience,
+                anonymous=config.jwt_allow_anonymous.split(","),
+            )
         self._attach_cancel_effects(self.router)
         self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)
         try:

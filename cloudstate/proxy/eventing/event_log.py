@@ -331,7 +331,8 @@ class EventLogConsumer:
             data = payload.value
             if method.input_type.full_name == "google.protobuf.Any":
                 data = payload.SerializeToString()
-            async with contextlib.aclosing(self.router.stream(method, data, metadata)) as replies:
+            streamed = self.router.stream(method, data, metadata, internal=True)
+            async with contextlib.aclosing(streamed) as replies:
                 async for _ in replies:
                     pass
             return
