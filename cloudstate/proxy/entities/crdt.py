@@ -105,6 +105,25 @@ class CrdtEntities:
         self.on_cancel_effects: Callable[[list[entity_pb2.SideEffect]], Awaitable[None]] | None = (
             None
         )
+        # Change notices from the other nodes of a shared store (see :meth:`on_remote_change`).
+        self._unsubscribe: Callable[[], Awaitable[None]] | None = None
+        self._subscribing: asyncio.Task[None] | None = None
+        if store.shared:
+            self._subscribing = asyncio.get_running_loop().create_task(self._subscribe())
+
+    async def _subscribe(self) -> None:
+        self._unsubscribe = await self.store.subscribe_changes(self.on_remote_change)
+
+    def on_remote_change(self, store_id: str, entity_id: str) -> None:
+        """Another node committed ``entity_id``'s state (``("", "")``: anything may have
+        changed): the active replica re-reads it and merges it in."""
+        if store_id == "" and entity_id == "":
+            for actor in list(self._actors.values()):
+                actor.refresh_from_store()
+        elif store_id == self.store_id:
+            changed = self._actors.get(entity_id)
+            if changed is not None:
+                changed.refresh_from_store()
 
     @property
     def active_entities(self) -> int:
@@ -163,6 +182,12 @@ class CrdtEntities:
 
     async def close(self) -> None:
         self._closed = True
+        if self._subscribing is not None:
+            self._subscribing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._subscribing
+        if self._unsubscribe is not None:
+            await self._unsubscribe()
         actors = list(self._actors.values())
         for actor in actors:
             actor.stop()
@@ -194,6 +219,8 @@ class CrdtEntity:
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()  # see _detach
         self._dirty = False
+        self._refreshing: asyncio.Task[None] | None = None
+        self._refresh_again = False
         self._activity = asyncio.Event()
         self._stopping = False
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -605,6 +632,7 @@ class CrdtEntity:
                         self._version = await store.save_value(
                             store_id, self.entity_id, payload, expected_version=self._version
                         )
+                        store.publish_change(store_id, self.entity_id)
                         return
                     except ConcurrentWriteError:
                         stored = await store.load_value(store_id, self.entity_id)
@@ -649,6 +677,46 @@ class CrdtEntity:
         self._unpushed = True
         if self._outstanding == 0:
             await self._push_remote()
+
+    def refresh_from_store(self) -> None:
+        """Another node changed this entity: load the stored state and merge it in (at most one
+        load at a time; notices arriving meanwhile cause one more)."""
+        if self._stopping:
+            return
+        if self._refreshing is not None and not self._refreshing.done():
+            self._refresh_again = True
+            return
+        self._refreshing = self._detach(self._refresh())
+
+    async def _refresh(self) -> None:
+        while True:
+            self._refresh_again = False
+            try:
+                await asyncio.shield(self._ready)
+            except Exception:
+                return
+            manager = self.manager
+            async with self._write_lock:  # no write of ours in flight: the version is exact
+                try:
+                    stored = await manager.store.load_value(manager.store_id, self.entity_id)
+                except StoreError as e:
+                    log.warning("%s: cannot load a remote change: %s", self._describe(), e)
+                    return
+                changed = stored is not None and stored.version > self._version
+                if stored is not None and changed and not self._stopping:
+                    # Merged under the write lock: a write after this one contains the remote
+                    # state, so taking its version as the expected one loses nothing.
+                    remote = codec.decode(stored.payload.value)
+                    if self.state is None:
+                        self.state = remote
+                    else:
+                        self.state.merge(remote)
+                    self._version = stored.version
+                    self._unpushed = True
+            if self._unpushed and self._outstanding == 0:
+                await self._push_remote()
+            if not self._refresh_again:
+                return
 
     async def _mutation_done(self) -> None:
         self._outstanding -= 1
