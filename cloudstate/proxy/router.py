@@ -116,6 +116,10 @@ class Router:
         self.streams_open = 0
         self.max_streams = max_streams
         self._rejected_requests = metrics.REJECTED.labels("max_requests")
+        self._rejected_streams = metrics.REJECTED.labels("max_streams")
+        #: Called with every reply a method returns (eventing: ``out.topic`` publishing); the call
+        #: fails if it raises. Set by the EventingManager.
+        self.publish_reply: Callable[[MethodModel, RouterReply], Awaitable[None]] | None = None
         #: Checks client requests' bearer tokens (``--jwt-key``); None: no authentication.
         self.auth: JwtAuthenticator | None = None
 
@@ -131,10 +135,6 @@ class Router:
         except ProxyError as error:
             bound.record(error.status.name, None)
             raise
-        self._rejected_streams = metrics.REJECTED.labels("max_streams")
-        #: Called with every reply a method returns (eventing: ``out.topic`` publishing); the call
-        #: fails if it raises. Set by the EventingManager.
-        self.publish_reply: Callable[[MethodModel, RouterReply], Awaitable[None]] | None = None
 
     def _method_metrics(self, method: MethodModel) -> metrics.MethodMetrics:
         bound = self._metrics.get(id(method))
