@@ -21,6 +21,9 @@ from cloudstate.proxy.stores.base import (
     StoredEvent,
     StoreError,
     TopicMessage,
+    ViewFilter,
+    ViewRow,
+    ViewSelect,
 )
 
 EVENT_URL = "type.googleapis.com/test.Event"
@@ -400,6 +403,83 @@ class StoreContract:
     async def test_empty_topic_append_rejected(self, store: Store) -> None:
         with pytest.raises(ValueError):
             await store.append_topic("orders", [])
+
+    # -- views ----------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _products(store: Store) -> None:
+        rows = [
+            ViewRow("apple", b"A", {"s1": "fruit", "n1": 5, "n2": 1.5}),
+            ViewRow("bread", b"B", {"s1": "bakery", "n1": 12, "n2": 3.0}),
+            ViewRow("cherry", b"C", {"s1": "fruit", "n1": 5, "n2": 9.25}),
+            ViewRow("donut", b"D", {"s1": "bakery", "n1": 1, "n2": 2.0}),
+            ViewRow("eel", b"E", {"s1": "fish", "n1": 7, "n2": 30.0}),
+        ]
+        assert await store.apply_view_updates("products-v1", rows, "view:products", 3)
+
+    async def test_view_rows_round_trip_and_delete(self, store: Store) -> None:
+        await self._products(store)
+        assert await store.load_view_rows("products-v1", ["apple", "zebra", "eel"]) == {
+            "apple": b"A",
+            "eel": b"E",
+        }
+        update = [ViewRow("apple", b"A2", {"s1": "fruit", "n1": 6}), ViewRow("eel", None)]
+        assert await store.apply_view_updates("products-v1", update, "view:products", 4)
+        assert await store.load_view_rows("products-v1", ["apple", "eel"]) == {"apple": b"A2"}
+        assert await store.load_offset("view:products") == 4
+        assert await store.load_view_rows("other-view", ["apple"]) == {}
+
+    async def test_view_updates_apply_once_per_offset(self, store: Store) -> None:
+        await self._products(store)
+        stale = [ViewRow("apple", b"stale", {"s1": "fruit", "n1": 99})]
+        assert not await store.apply_view_updates("products-v1", stale, "view:products", 3)
+        assert not await store.apply_view_updates("products-v1", stale, "view:products", 2)
+        assert await store.load_view_rows("products-v1", ["apple"]) == {"apple": b"A"}
+        assert await store.load_offset("view:products") == 3
+
+    @pytest.mark.parametrize(
+        ("select", "expected"),
+        [
+            (ViewSelect(), [b"A", b"B", b"C", b"D", b"E"]),
+            (ViewSelect((ViewFilter("s1", "=", "fruit"),)), [b"A", b"C"]),
+            (ViewSelect((ViewFilter("s1", "!=", "fruit"),)), [b"B", b"D", b"E"]),
+            (ViewSelect((ViewFilter("n1", ">", 5),)), [b"B", b"E"]),
+            (ViewSelect((ViewFilter("n1", ">=", 5),)), [b"A", b"B", b"C", b"E"]),
+            (ViewSelect((ViewFilter("n1", "<", 5),)), [b"D"]),
+            (ViewSelect((ViewFilter("n2", "<=", 2.0),)), [b"A", b"D"]),
+            (ViewSelect((ViewFilter("s1", "IN", ("fish", "bakery")),)), [b"B", b"D", b"E"]),
+            (ViewSelect((ViewFilter("n1", "IN", (5, 1)),)), [b"A", b"C", b"D"]),
+            (ViewSelect((ViewFilter("s1", "IN", ()),)), []),
+            (
+                ViewSelect((ViewFilter("s1", "=", "fruit"), ViewFilter("n2", ">", 2))),
+                [b"C"],
+            ),
+            (ViewSelect(order_by=(("n1", True),)), [b"B", b"E", b"A", b"C", b"D"]),
+            (ViewSelect(order_by=(("s1", False), ("n2", True))), [b"B", b"D", b"E", b"C", b"A"]),
+            (ViewSelect(order_by=(("n1", True),), limit=2), [b"B", b"E"]),
+            (ViewSelect(order_by=(("n1", True),), limit=2, offset=2), [b"A", b"C"]),
+            (ViewSelect(order_by=(("n1", True),), offset=3), [b"C", b"D"]),
+            (ViewSelect(limit=0), []),
+        ],
+    )
+    async def test_view_queries(
+        self, store: Store, select: ViewSelect, expected: list[bytes]
+    ) -> None:
+        await self._products(store)
+        await store.apply_view_updates(
+            "other-view", [ViewRow("apple", b"X", {"s1": "fruit"})], "view:other", 1
+        )
+        assert await store.query_view("products-v1", select) == expected
+
+    async def test_view_query_values_are_parameters(self, store: Store) -> None:
+        await self._products(store)
+        tricky = "fruit' OR '1'='1"
+        assert (
+            await store.query_view("products-v1", ViewSelect((ViewFilter("s1", "=", tricky),)))
+            == []
+        )
+        with pytest.raises(ValueError):
+            await store.query_view("products-v1", ViewSelect((ViewFilter("s1; DROP", "=", 1),)))
 
     async def test_writes_after_close_fail(self, store: Store) -> None:
         await store.append_events("carts", "alice", 0, [event(1)])

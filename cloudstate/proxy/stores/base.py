@@ -7,6 +7,7 @@ inspection tools never know which database is underneath:
 * the **values** of value entities;
 * the **offsets** of event-log consumers (eventing, projections);
 * the embedded **topic log** (``eventing.in.topic`` / ``eventing.out.topic``);
+* the rows of **views** (``cloudstate.view``), with their consumer's offset;
 * later: CRDT state (added as a further section of this class).
 
 Design rules that keep several proxy nodes on one database possible without a rewrite:
@@ -28,7 +29,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 #: Called with ``(store_id, entity_id)`` when another node committed that entity's state; with
@@ -118,6 +119,57 @@ class TopicMessage:
             int(offset),
             float(timestamp),
         )
+
+
+#: The indexed columns of a view row: text values go to s1..s4, numbers (and booleans, enums) to
+#: n1..n4. A query filters and sorts on these only (cloudstate/proxy/views/compile.py maps the
+#: row's fields to them).
+VIEW_TEXT_SLOTS = ("s1", "s2", "s3", "s4")
+VIEW_NUMBER_SLOTS = ("n1", "n2", "n3", "n4")
+VIEW_SLOTS = VIEW_TEXT_SLOTS + VIEW_NUMBER_SLOTS
+VIEW_OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "IN")
+
+ViewValue = str | int | float
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRow:
+    """One row of a view to write: its key, the row message's bytes (None deletes the row) and
+    the values of its indexed columns by slot name (``{"s1": "alice", "n1": 3}``)."""
+
+    key: str
+    payload: bytes | None
+    columns: dict[str, ViewValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewFilter:
+    """``<slot> <op> <value>``; for ``IN`` the value is a tuple."""
+
+    slot: str
+    op: str
+    value: ViewValue | tuple[ViewValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ViewSelect:
+    """A view query with its parameters bound: filters (ANDed), sort order (slot, descending),
+    LIMIT (None: all) and OFFSET. Rows that sort equal are ordered by key."""
+
+    filters: tuple[ViewFilter, ...] = ()
+    order_by: tuple[tuple[str, bool], ...] = ()
+    limit: int | None = None
+    offset: int = 0
+
+    def check(self) -> None:
+        """ValueError unless every slot and operator is one of the known ones (they end up in
+        SQL text; values never do)."""
+        for f in self.filters:
+            if f.slot not in VIEW_SLOTS or f.op not in VIEW_OPERATORS:
+                raise ValueError(f"bad view filter {f.slot} {f.op}")
+        for slot, _ in self.order_by:
+            if slot not in VIEW_SLOTS:
+                raise ValueError(f"bad view sort column {slot}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +306,27 @@ class Store(ABC):
     @abstractmethod
     async def highest_topic_offset(self, topic: str) -> int:
         """The offset of the topic's latest message, 0 if it has none."""
+
+    # -- views ----------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def load_view_rows(self, view: str, keys: Sequence[str]) -> dict[str, bytes]:
+        """The stored rows of ``view`` with these keys (missing keys are left out)."""
+
+    @abstractmethod
+    async def apply_view_updates(
+        self, view: str, rows: Sequence[ViewRow], consumer_id: str, offset: int
+    ) -> bool:
+        """In one transaction: write ``rows`` (upsert, or delete where ``payload`` is None) and
+        move ``consumer_id``'s offset to ``offset``. Only if the stored offset is below
+        ``offset``; otherwise nothing is written and False is returned (the updates were applied
+        already, by this consumer before a crash or by another node)."""
+
+    @abstractmethod
+    async def query_view(self, view: str, select: ViewSelect) -> list[bytes]:
+        """The payloads of the rows of ``view`` that pass every filter, sorted by
+        ``select.order_by`` then key, after skipping ``select.offset`` and at most
+        ``select.limit`` of them."""
 
     # -- value entities -----------------------------------------------------------------------
 

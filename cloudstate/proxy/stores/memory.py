@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import dataclasses
+import functools
+import operator
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
@@ -21,6 +24,10 @@ from cloudstate.proxy.stores.base import (
     StoredValue,
     StoreError,
     TopicMessage,
+    ViewFilter,
+    ViewRow,
+    ViewSelect,
+    ViewValue,
 )
 
 _Key = tuple[str, str]
@@ -44,6 +51,7 @@ class MemoryStore(Store):
         self._consumer_offsets: dict[str, int] = {}
         self._topics: dict[str, list[TopicMessage]] = {}
         self._last_topic_offset = 0
+        self._views: dict[str, dict[str, ViewRow]] = {}
 
     def _check_open(self) -> None:
         if self._closed:
@@ -163,6 +171,43 @@ class MemoryStore(Store):
         log = self._topics.get(topic)
         return log[-1].offset if log else 0
 
+    # -- views ----------------------------------------------------------------------------------
+
+    async def load_view_rows(self, view: str, keys: Sequence[str]) -> dict[str, bytes]:
+        self._check_open()
+        rows = self._views.get(view, {})
+        return {key: rows[key].payload or b"" for key in keys if key in rows}
+
+    async def apply_view_updates(
+        self, view: str, rows: Sequence[ViewRow], consumer_id: str, offset: int
+    ) -> bool:
+        async with self._lock:
+            self._check_open()
+            if self._consumer_offsets.get(consumer_id, 0) >= offset:
+                return False
+            table = self._views.setdefault(view, {})
+            for row in rows:
+                if row.payload is None:
+                    table.pop(row.key, None)
+                else:
+                    table[row.key] = row
+            self._consumer_offsets[consumer_id] = offset
+            return True
+
+    async def query_view(self, view: str, select: ViewSelect) -> list[bytes]:
+        self._check_open()
+        select.check()
+        rows = [
+            row
+            for row in self._views.get(view, {}).values()
+            if all(_passes(row, f) for f in select.filters)
+        ]
+        rows.sort(key=lambda row: row.key)
+        for slot, descending in reversed(select.order_by):  # stable sorts, last key first
+            rows.sort(key=functools.partial(_sort_value, slot=slot), reverse=descending)
+        end = None if select.limit is None else select.offset + select.limit
+        return [row.payload or b"" for row in rows[select.offset : end]]
+
     # -- value entities -----------------------------------------------------------------------
 
     async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:
@@ -202,3 +247,32 @@ class MemoryStore(Store):
     async def list_entity_ids(self, persistence_id: str) -> list[str]:
         self._check_open()
         return sorted({eid for pid, eid in self._entity_keys() if pid == persistence_id})
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _passes(row: ViewRow, condition: ViewFilter) -> bool:
+    value = row.columns.get(condition.slot)
+    if value is None:  # as in SQL: NULL compares to nothing
+        return False
+    if condition.op == "IN":
+        wanted = condition.value if isinstance(condition.value, tuple) else (condition.value,)
+        return value in wanted
+    try:
+        return _COMPARE[condition.op](value, condition.value)
+    except TypeError:  # text against number: SQL would not match either
+        return False
+
+
+def _sort_value(row: ViewRow, *, slot: str) -> tuple[int, ViewValue]:
+    value = row.columns.get(slot)
+    # NULLs first ascending, as SQLite sorts them (PostgreSQL columns of a view are never NULL).
+    return (0, 0) if value is None else (1, value)

@@ -39,11 +39,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cloudstate.proxy import metrics
 from cloudstate.proxy.stores.base import (
+    VIEW_SLOTS,
     ChangeCallback,
     ConcurrentWriteError,
     Payload,
@@ -53,6 +55,8 @@ from cloudstate.proxy.stores.base import (
     StoredValue,
     StoreError,
     TopicMessage,
+    ViewRow,
+    ViewSelect,
     WriteOutcomeUnknown,
 )
 from cloudstate.proxy.stores.postgres_schema import (
@@ -63,6 +67,7 @@ from cloudstate.proxy.stores.postgres_schema import (
     VERSION_TABLE,
 )
 from cloudstate.proxy.stores.postgres_session import NodeSession
+from cloudstate.proxy.stores.view_sql import Placeholders, select_sql, upsert_sql
 
 try:
     import asyncpg
@@ -707,6 +712,66 @@ class PostgresStore(Store):
 
         return await self._read(query)
 
+    # -- views ----------------------------------------------------------------------------------
+
+    async def load_view_rows(self, view: str, keys: Sequence[str]) -> dict[str, bytes]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+
+        async def query(connection: Any) -> dict[str, bytes]:
+            rows = await connection.fetch(
+                "SELECT row_key, payload FROM view_rows WHERE view_id = $1 "
+                "AND row_key = ANY($2::text[])",
+                view,
+                wanted,
+            )
+            return {row[0]: bytes(row[1]) for row in rows}
+
+        return await self._read(query)
+
+    async def apply_view_updates(
+        self, view: str, rows: Sequence[ViewRow], consumer_id: str, offset: int
+    ) -> bool:
+        upserts = [
+            (view, row.key, row.payload, *(_numeric(row.columns.get(slot)) for slot in VIEW_SLOTS))
+            for row in rows
+            if row.payload is not None
+        ]
+        deletes = [(view, row.key) for row in rows if row.payload is None]
+
+        # The offset moves first, conditionally: a retry after a lost connection (or a stale
+        # owner on another node) finds it moved and writes nothing, so no update applies twice.
+        async def apply(connection: Any) -> bool:
+            async with connection.transaction():
+                moved = await connection.fetchval(
+                    'INSERT INTO consumer_offsets (consumer_id, "offset") VALUES ($1, $2) '
+                    'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
+                    'updated_at = now() WHERE excluded."offset" > consumer_offsets."offset" '
+                    "RETURNING 1",
+                    consumer_id,
+                    offset,
+                )
+                if moved is None:
+                    return False
+                if deletes:
+                    await connection.executemany(
+                        "DELETE FROM view_rows WHERE view_id = $1 AND row_key = $2", deletes
+                    )
+                if upserts:
+                    await connection.executemany(upsert_sql(Placeholders.DOLLAR), upserts)
+                return True
+
+        return await self._read(apply)
+
+    async def query_view(self, view: str, select: ViewSelect) -> list[bytes]:
+        sql, args = select_sql(select, view, Placeholders.DOLLAR, _numeric)
+
+        async def query(connection: Any) -> list[bytes]:
+            return [bytes(row[0]) for row in await connection.fetch(sql, *args)]
+
+        return await self._read(query)
+
     # -- value entities -----------------------------------------------------------------------
 
     async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:
@@ -808,3 +873,12 @@ def _describe(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     state = getattr(error, "sqlstate", None)
     return f"{text} (SQLSTATE {state})" if state else text
+
+
+def _numeric(value: Any) -> Any:
+    """NUMERIC parameters as Decimal (asyncpg's numeric codec); text and None unchanged."""
+    if isinstance(value, bool):
+        return Decimal(int(value))
+    if isinstance(value, int | float):
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    return value

@@ -10,7 +10,7 @@ one family of tables keyed by ``(persistence_id, entity_id)``:
   ownership row or advisory lock per consumer partition;
 * topic log — ``topic_messages`` with its own commit-ordered offset (same journal-lock rule),
   added in step 3;
-* views — ``view_rows (view, key, payload, version)``.
+* views — ``view_rows`` (step 4).
 
 Two server-side functions do the conditional writes in a single statement each, so a whole batch
 of writes is pipelined in one round trip (``fetchmany``) and a lost condition never raises (no
@@ -191,6 +191,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         END
         $$
         """,
+    ),
+    # 4: view rows (cloudstate.view): the row message's bytes and its indexed columns (s1..s4
+    # text in byte order, n1..n4 numbers), one index per slot so queries run as indexed SQL.
+    (
+        """
+        CREATE TABLE view_rows (
+            view_id TEXT NOT NULL,
+            row_key TEXT NOT NULL,
+            payload BYTEA NOT NULL,
+            s1 TEXT COLLATE "C", s2 TEXT COLLATE "C", s3 TEXT COLLATE "C", s4 TEXT COLLATE "C",
+            n1 NUMERIC, n2 NUMERIC, n3 NUMERIC, n4 NUMERIC,
+            PRIMARY KEY (view_id, row_key)
+        )
+        """,
+        *(
+            f"CREATE INDEX view_rows_{slot} ON view_rows (view_id, {slot})"
+            for slot in ("s1", "s2", "s3", "s4", "n1", "n2", "n3", "n4")
+        ),
     ),
 )
 

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from cloudstate.proxy import metrics
 from cloudstate.proxy.stores.base import (
+    VIEW_SLOTS,
     ConcurrentWriteError,
     Payload,
     Store,
@@ -40,7 +41,10 @@ from cloudstate.proxy.stores.base import (
     StoredValue,
     StoreError,
     TopicMessage,
+    ViewRow,
+    ViewSelect,
 )
+from cloudstate.proxy.stores.view_sql import Placeholders, select_sql, upsert_sql
 
 _T = TypeVar("_T")
 
@@ -113,6 +117,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
         'CREATE INDEX topic_messages_by_offset ON topic_messages (topic, "offset")',
+    ),
+    # 4: view rows (cloudstate.view): the row message's bytes and its indexed columns (s1..s4
+    # text, n1..n4 numbers), one index per slot so queries run as indexed SQL.
+    (
+        """
+        CREATE TABLE view_rows (
+            view_id TEXT NOT NULL,
+            row_key TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            s1 TEXT, s2 TEXT, s3 TEXT, s4 TEXT,
+            n1 NUMERIC, n2 NUMERIC, n3 NUMERIC, n4 NUMERIC,
+            PRIMARY KEY (view_id, row_key)
+        ) WITHOUT ROWID
+        """,
+        *(f"CREATE INDEX view_rows_{slot} ON view_rows (view_id, {slot})" for slot in VIEW_SLOTS),
     ),
 )
 
@@ -627,6 +646,64 @@ class SqliteStore(Store):
                     (topic,),
                 ).fetchone()[0]
             )
+
+        return await self._read(query)
+
+    # -- views ----------------------------------------------------------------------------------
+
+    async def load_view_rows(self, view: str, keys: Sequence[str]) -> dict[str, bytes]:
+        wanted = list(dict.fromkeys(keys))
+
+        def query(connection: sqlite3.Connection) -> dict[str, bytes]:
+            found: dict[str, bytes] = {}
+            for start in range(0, len(wanted), 500):  # SQLite's limit on parameters
+                chunk = wanted[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                for key, payload in connection.execute(
+                    f"SELECT row_key, payload FROM view_rows WHERE view_id = ? "
+                    f"AND row_key IN ({marks})",
+                    (view, *chunk),
+                ):
+                    found[key] = bytes(payload)
+            return found
+
+        return await self._read(query) if wanted else {}
+
+    async def apply_view_updates(
+        self, view: str, rows: Sequence[ViewRow], consumer_id: str, offset: int
+    ) -> bool:
+        batch = tuple(rows)
+        upsert = upsert_sql(Placeholders.QMARK)
+
+        def apply(connection: sqlite3.Connection, now: float) -> int:
+            stored = connection.execute(
+                'SELECT "offset" FROM consumer_offsets WHERE consumer_id = ?', (consumer_id,)
+            ).fetchone()
+            if stored is not None and int(stored[0]) >= offset:
+                return 0
+            for row in batch:
+                if row.payload is None:
+                    connection.execute(
+                        "DELETE FROM view_rows WHERE view_id = ? AND row_key = ?", (view, row.key)
+                    )
+                else:
+                    slots = tuple(row.columns.get(slot) for slot in VIEW_SLOTS)
+                    connection.execute(upsert, (view, row.key, row.payload, *slots))
+            connection.execute(
+                'INSERT INTO consumer_offsets (consumer_id, "offset", updated) VALUES (?, ?, ?) '
+                'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
+                "updated = excluded.updated",
+                (consumer_id, offset, now),
+            )
+            return 1
+
+        return bool(await self._submit(apply))
+
+    async def query_view(self, view: str, select: ViewSelect) -> list[bytes]:
+        sql, args = select_sql(select, view, Placeholders.QMARK)
+
+        def query(connection: sqlite3.Connection) -> list[bytes]:
+            return [bytes(row[0]) for row in connection.execute(sql, args)]
 
         return await self._read(query)
 
