@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -404,6 +405,86 @@ class StoreContract:
         with pytest.raises(ValueError):
             await store.append_topic("orders", [])
 
+    # -- outbox: topic messages in the entity's own transaction -------------------------------
+
+    async def test_outbox_with_events_is_written_with_them(self, store: Store) -> None:
+        outbox = [
+            ("orders", TopicMessage(state(1), id="o-1", subject="alice")),
+            ("audit", TopicMessage(state(2), id="a-1")),
+            ("orders", TopicMessage(state(3), id="o-2", subject="alice")),
+        ]
+        assert await store.append_events("carts", "alice", 0, [event(1)], state(9), outbox) == 1
+        orders = [m async for m in store.read_topic("orders")]
+        assert [m.id for m in orders] == ["o-1", "o-2"]
+        assert orders[0].payload == state(1) and orders[0].subject == "alice"
+        assert [m.id async for m in store.read_topic("audit")] == ["a-1"]
+        assert orders[0].offset < orders[1].offset
+        # A lost condition writes neither the events nor the messages.
+        with pytest.raises(ConcurrentWriteError):
+            await store.append_events(
+                "carts", "alice", 0, [event(2)], None, [("orders", TopicMessage(state(4)))]
+            )
+        assert [m.id async for m in store.read_topic("orders")] == ["o-1", "o-2"]
+        assert [e.sequence for e in await events_of(store, "carts", "alice")] == [1]
+
+    async def test_outbox_with_value_is_written_with_it(self, store: Store) -> None:
+        one = [("counts", TopicMessage(state(1), id="c-1"))]
+        assert await store.save_value("counters", "c1", state(1), 0, one) == 1
+        deleted = [("counts", TopicMessage(state(0), id="c-2"))]
+        assert await store.save_value("counters", "c1", None, 1, deleted) == 2
+        with pytest.raises(ConcurrentWriteError):  # stale version: no value, no message
+            await store.save_value(
+                "counters", "c1", state(5), 1, [("counts", TopicMessage(state(5)))]
+            )
+        assert await store.load_value("counters", "c1") is None
+        assert [m.id async for m in store.read_topic("counts")] == ["c-1", "c-2"]
+        # Offsets stay commit-ordered across plain appends and outbox writes.
+        await store.append_topic("counts", [TopicMessage(state(6), id="c-3")])
+        await store.save_value(
+            "counters", "c2", state(7), None, [("counts", TopicMessage(state(7), id="c-4"))]
+        )
+        read = [m async for m in store.read_topic("counts")]
+        assert [m.id for m in read] == ["c-1", "c-2", "c-3", "c-4"]
+        assert [m.offset for m in read] == sorted(m.offset for m in read)
+
+    async def test_concurrent_outbox_writes_are_all_there(self, store: Store) -> None:
+        async def write(n: int) -> None:
+            message = TopicMessage(state(n), id=f"m{n}", subject=f"e{n}")
+            if n % 2:
+                await store.append_events("load", f"e{n}", 0, [event(n)], None, [("t", message)])
+            else:
+                await store.save_value("load", f"e{n}", state(n), 0, [("t", message)])
+
+        await asyncio.gather(*(write(n) for n in range(60)))
+        read = [m async for m in store.read_topic("t", 0, 1000)]
+        assert sorted(m.id for m in read) == sorted(f"m{n}" for n in range(60))
+        assert await store.highest_topic_offset("t") == read[-1].offset
+
+    # -- topic retention ----------------------------------------------------------------------
+
+    async def test_trim_topic_only_below_the_consumers_and_beyond_the_limits(
+        self, store: Store
+    ) -> None:
+        for n in range(10):
+            await store.append_topic("t", [TopicMessage(event(n), id=f"t{n}")])
+        await store.append_topic("other", [TopicMessage(event(0), id="o0")])
+        offsets = [m.offset async for m in store.read_topic("t")]
+        assert await store.trim_topic("t", offsets[-1]) == 0  # no limit: nothing
+        # Keep the newest 7: t0..t2 may go, but consumers only passed t1.
+        assert await store.trim_topic("t", offsets[1], keep_last=7) == 2
+        assert [m.id async for m in store.read_topic("t")] == [f"t{n}" for n in range(2, 10)]
+        assert await store.trim_topic("t", offsets[-1], keep_last=7) == 1
+        assert [m.id async for m in store.read_topic("t", 0, 1)] == ["t3"]
+        # Age: everything is younger than an hour ago; everything is older than the future.
+        assert await store.trim_topic("t", offsets[-1], older_than=time.time() - 3600) == 0
+        assert await store.trim_topic("t", offsets[5], older_than=time.time() + 60) == 3
+        assert [m.id async for m in store.read_topic("t")] == ["t6", "t7", "t8", "t9"]
+        assert await store.highest_topic_offset("t") == offsets[-1]  # the head stays
+        assert [m.id async for m in store.read_topic("other")] == ["o0"]
+        # New messages keep growing offsets after a trim.
+        last = await store.append_topic("t", [TopicMessage(event(10), id="t10")])
+        assert last > offsets[-1]
+
     # -- views ----------------------------------------------------------------------------------
 
     @staticmethod
@@ -415,7 +496,7 @@ class StoreContract:
             ViewRow("donut", b"D", {"s1": "bakery", "n1": 1, "n2": 2.0}),
             ViewRow("eel", b"E", {"s1": "fish", "n1": 7, "n2": 30.0}),
         ]
-        assert await store.apply_view_updates("products-v1", rows, "view:products", 3)
+        assert await store.apply_view_updates({"products-v1": rows}, "view:products", 3)
 
     async def test_view_rows_round_trip_and_delete(self, store: Store) -> None:
         await self._products(store)
@@ -424,7 +505,7 @@ class StoreContract:
             "eel": b"E",
         }
         update = [ViewRow("apple", b"A2", {"s1": "fruit", "n1": 6}), ViewRow("eel", None)]
-        assert await store.apply_view_updates("products-v1", update, "view:products", 4)
+        assert await store.apply_view_updates({"products-v1": update}, "view:products", 4)
         assert await store.load_view_rows("products-v1", ["apple", "eel"]) == {"apple": b"A2"}
         assert await store.load_offset("view:products") == 4
         assert await store.load_view_rows("other-view", ["apple"]) == {}
@@ -432,10 +513,18 @@ class StoreContract:
     async def test_view_updates_apply_once_per_offset(self, store: Store) -> None:
         await self._products(store)
         stale = [ViewRow("apple", b"stale", {"s1": "fruit", "n1": 99})]
-        assert not await store.apply_view_updates("products-v1", stale, "view:products", 3)
-        assert not await store.apply_view_updates("products-v1", stale, "view:products", 2)
+        assert not await store.apply_view_updates({"products-v1": stale}, "view:products", 3)
+        assert not await store.apply_view_updates({"products-v1": stale}, "view:products", 2)
         assert await store.load_view_rows("products-v1", ["apple"]) == {"apple": b"A"}
         assert await store.load_offset("view:products") == 3
+
+    async def test_view_updates_of_several_views_commit_together(self, store: Store) -> None:
+        updates = {"a": [ViewRow("k", b"1")], "b": [ViewRow("k", b"2"), ViewRow("j", b"3")]}
+        assert await store.apply_view_updates(updates, "view:ab", 7)
+        assert await store.load_view_rows("a", ["k"]) == {"k": b"1"}
+        assert await store.load_view_rows("b", ["k", "j"]) == {"k": b"2", "j": b"3"}
+        assert await store.apply_view_updates({}, "view:ab", 8)  # only the offset moves
+        assert await store.load_offset("view:ab") == 8
 
     @pytest.mark.parametrize(
         ("select", "expected"),
@@ -467,7 +556,7 @@ class StoreContract:
     ) -> None:
         await self._products(store)
         await store.apply_view_updates(
-            "other-view", [ViewRow("apple", b"X", {"s1": "fruit"})], "view:other", 1
+            {"other-view": [ViewRow("apple", b"X", {"s1": "fruit"})]}, "view:other", 1
         )
         assert await store.query_view("products-v1", select) == expected
 

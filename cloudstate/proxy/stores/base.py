@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -315,12 +315,13 @@ class Store(ABC):
 
     @abstractmethod
     async def apply_view_updates(
-        self, view: str, rows: Sequence[ViewRow], consumer_id: str, offset: int
+        self, updates: Mapping[str, Sequence[ViewRow]], consumer_id: str, offset: int
     ) -> bool:
-        """In one transaction: write ``rows`` (upsert, or delete where ``payload`` is None) and
-        move ``consumer_id``'s offset to ``offset``. Only if the stored offset is below
-        ``offset``; otherwise nothing is written and False is returned (the updates were applied
-        already, by this consumer before a crash or by another node)."""
+        """In one transaction: write the rows of each view of ``updates`` (upsert, or delete
+        where ``payload`` is None) and move ``consumer_id``'s offset to ``offset``. Only if the
+        stored offset is below ``offset``; otherwise nothing is written and False is returned
+        (the updates were applied already, by this consumer before a crash or by another
+        node)."""
 
     @abstractmethod
     async def query_view(self, view: str, select: ViewSelect) -> list[bytes]:

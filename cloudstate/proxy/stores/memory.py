@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import operator
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from cloudstate.proxy.stores.base import (
@@ -179,18 +179,19 @@ class MemoryStore(Store):
         return {key: rows[key].payload or b"" for key in keys if key in rows}
 
     async def apply_view_updates(
-        self, view: str, rows: Sequence[ViewRow], consumer_id: str, offset: int
+        self, updates: Mapping[str, Sequence[ViewRow]], consumer_id: str, offset: int
     ) -> bool:
         async with self._lock:
             self._check_open()
             if self._consumer_offsets.get(consumer_id, 0) >= offset:
                 return False
-            table = self._views.setdefault(view, {})
-            for row in rows:
-                if row.payload is None:
-                    table.pop(row.key, None)
-                else:
-                    table[row.key] = row
+            for view, rows in updates.items():
+                table = self._views.setdefault(view, {})
+                for row in rows:
+                    if row.payload is None:
+                        table.pop(row.key, None)
+                    else:
+                        table[row.key] = row
             self._consumer_offsets[consumer_id] = offset
             return True
 

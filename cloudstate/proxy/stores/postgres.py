@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -731,14 +731,17 @@ class PostgresStore(Store):
         return await self._read(query)
 
     async def apply_view_updates(
-        self, view: str, rows: Sequence[ViewRow], consumer_id: str, offset: int
+        self, updates: Mapping[str, Sequence[ViewRow]], consumer_id: str, offset: int
     ) -> bool:
         upserts = [
             (view, row.key, row.payload, *(_numeric(row.columns.get(slot)) for slot in VIEW_SLOTS))
+            for view, rows in updates.items()
             for row in rows
             if row.payload is not None
         ]
-        deletes = [(view, row.key) for row in rows if row.payload is None]
+        deletes = [
+            (view, row.key) for view, rows in updates.items() for row in rows if row.payload is None
+        ]
 
         # The offset moves first, conditionally: a retry after a lost connection (or a stale
         # owner on another node) finds it moved and writes nothing, so no update applies twice.

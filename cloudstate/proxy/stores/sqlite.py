@@ -24,7 +24,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -670,9 +670,9 @@ class SqliteStore(Store):
         return await self._read(query) if wanted else {}
 
     async def apply_view_updates(
-        self, view: str, rows: Sequence[ViewRow], consumer_id: str, offset: int
+        self, updates: Mapping[str, Sequence[ViewRow]], consumer_id: str, offset: int
     ) -> bool:
-        batch = tuple(rows)
+        batch = [(view, row) for view, rows in updates.items() for row in rows]
         upsert = upsert_sql(Placeholders.QMARK)
 
         def apply(connection: sqlite3.Connection, now: float) -> int:
@@ -681,7 +681,7 @@ class SqliteStore(Store):
             ).fetchone()
             if stored is not None and int(stored[0]) >= offset:
                 return 0
-            for row in batch:
+            for view, row in batch:
                 if row.payload is None:
                     connection.execute(
                         "DELETE FROM view_rows WHERE view_id = ? AND row_key = ?", (view, row.key)
