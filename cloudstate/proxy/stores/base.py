@@ -32,6 +32,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+#: Topic messages written in the same transaction as an entity's state (the outbox):
+#: ``(topic, message)`` pairs, durable if and only if the entity's write is.
+Outbox = Sequence[tuple[str, "TopicMessage"]]
+
 #: Called with ``(store_id, entity_id)`` when another node committed that entity's state; with
 #: ``("", "")`` when notices may have been missed (re-read everything you hold).
 ChangeCallback = Callable[[str, str], None]
@@ -232,12 +236,14 @@ class Store(ABC):
         expected_sequence: int,
         events: Sequence[Payload],
         snapshot: Payload | None = None,
+        outbox: Outbox = (),
     ) -> int:
         """Atomically append ``events`` after ``expected_sequence`` (and save ``snapshot``).
 
         The events get sequences ``expected_sequence + 1 ...``. If ``snapshot`` is given it is the
-        state after the last of them and replaces any older snapshot. Either everything is durable
-        when this returns, or nothing was written. Returns the new highest sequence.
+        state after the last of them and replaces any older snapshot. The ``outbox`` messages are
+        appended to their topics in the same transaction. Either everything is durable when this
+        returns, or nothing was written. Returns the new highest sequence.
 
         Raises :class:`ConcurrentWriteError` if the stored highest sequence is not
         ``expected_sequence``, and ``ValueError`` if ``events`` is empty.
@@ -307,6 +313,26 @@ class Store(ABC):
     async def highest_topic_offset(self, topic: str) -> int:
         """The offset of the topic's latest message, 0 if it has none."""
 
+    @abstractmethod
+    async def trim_topic(
+        self,
+        topic: str,
+        up_to_offset: int,
+        *,
+        older_than: float | None = None,
+        keep_last: int | None = None,
+    ) -> int:
+        """Delete messages of ``topic`` with offset <= ``up_to_offset`` (what every consumer has
+        passed) that are older than ``older_than`` (seconds since the epoch) or not among the
+        topic's ``keep_last`` newest messages; with neither limit, nothing is deleted. Returns
+        how many were deleted.
+
+        Example (retention: one day, at most 100000 messages, only what consumers passed)::
+
+            await store.trim_topic("orders", min_consumer_offset,
+                                   older_than=time.time() - 86400, keep_last=100_000)
+        """
+
     # -- views ----------------------------------------------------------------------------------
 
     @abstractmethod
@@ -342,8 +368,12 @@ class Store(ABC):
         entity_id: str,
         value: Payload | None,
         expected_version: int | None = None,
+        outbox: Outbox = (),
     ) -> int:
         """Durably replace the value (``None`` deletes it). Returns the new version.
+
+        The ``outbox`` messages are appended to their topics in the same transaction: a lost
+        condition or a failed write appends none of them.
 
         With ``expected_version`` the write is conditional: if the stored version differs
         (a missing value has version 0) :class:`ConcurrentWriteError` is raised.

@@ -17,6 +17,7 @@ from typing import Any
 
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
+    Outbox,
     Payload,
     Store,
     StoredEvent,
@@ -71,6 +72,7 @@ class MemoryStore(Store):
         expected_sequence: int,
         events: Sequence[Payload],
         snapshot: Payload | None = None,
+        outbox: Outbox = (),
     ) -> int:
         if not events:
             raise ValueError("append_events needs at least one event")
@@ -94,6 +96,7 @@ class MemoryStore(Store):
             highest = expected_sequence + len(events)
             if snapshot is not None:
                 self._snapshots[key] = StoredSnapshot(highest, snapshot)
+            self._append_outbox(outbox, now)
             return highest
 
     async def read_events(
@@ -148,14 +151,42 @@ class MemoryStore(Store):
             raise ValueError("append_topic needs at least one message")
         async with self._lock:
             self._check_open()
-            log = self._topics.setdefault(topic, [])
-            now = time.time()
-            for message in messages:
-                self._last_topic_offset += 1
-                log.append(
-                    dataclasses.replace(message, offset=self._last_topic_offset, timestamp=now)
-                )
+            self._append_outbox([(topic, message) for message in messages], time.time())
             return self._last_topic_offset
+
+    def _append_outbox(self, outbox: Outbox, now: float) -> None:
+        # Called under the lock, after the entity's own write succeeded (so both or neither).
+        for topic, message in outbox:
+            self._last_topic_offset += 1
+            self._topics.setdefault(topic, []).append(
+                dataclasses.replace(message, offset=self._last_topic_offset, timestamp=now)
+            )
+
+    async def trim_topic(
+        self,
+        topic: str,
+        up_to_offset: int,
+        *,
+        older_than: float | None = None,
+        keep_last: int | None = None,
+    ) -> int:
+        async with self._lock:
+            self._check_open()
+            log = self._topics.get(topic, [])
+            if not log or (older_than is None and keep_last is None):
+                return 0
+            beyond_kept = len(log) - keep_last if keep_last is not None else 0
+            kept = [
+                message
+                for index, message in enumerate(log)
+                if message.offset > up_to_offset
+                or not (
+                    (older_than is not None and message.timestamp < older_than)
+                    or index < beyond_kept
+                )
+            ]
+            self._topics[topic] = kept
+            return len(log) - len(kept)
 
     async def read_topic(
         self, topic: str, after_offset: int = 0, limit: int = 1000
@@ -222,6 +253,7 @@ class MemoryStore(Store):
         entity_id: str,
         value: Payload | None,
         expected_version: int | None = None,
+        outbox: Outbox = (),
     ) -> int:
         async with self._lock:
             self._check_open()
@@ -232,6 +264,7 @@ class MemoryStore(Store):
             ):
                 raise ConcurrentWriteError(persistence_id, entity_id, expected_version, version)
             self._values[key] = (value, version + 1)
+            self._append_outbox(outbox, time.time())
             return version + 1
 
     # -- inspection ---------------------------------------------------------------------------

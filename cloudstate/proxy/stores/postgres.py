@@ -48,6 +48,7 @@ from cloudstate.proxy.stores.base import (
     VIEW_SLOTS,
     ChangeCallback,
     ConcurrentWriteError,
+    Outbox,
     Payload,
     Store,
     StoredEvent,
@@ -85,6 +86,27 @@ _BATCH_ATTEMPTS = 3
 _APPEND_SQL = "SELECT cloudstate_append_events($1, $2, $3, $4, $5, $6, $7)"
 _SAVE_VALUE_SQL = "SELECT cloudstate_save_value($1, $2, $3, $4, $5)"
 _APPEND_TOPIC_SQL = "SELECT cloudstate_append_topic($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+_APPEND_OUTBOX_SQL = (
+    "SELECT cloudstate_append_events_outbox(" + ", ".join(f"${n}" for n in range(1, 17)) + ")"
+)
+_SAVE_VALUE_OUTBOX_SQL = (
+    "SELECT cloudstate_save_value_outbox(" + ", ".join(f"${n}" for n in range(1, 15)) + ")"
+)
+
+
+def _outbox_args(outbox: Outbox) -> tuple[list[Any], ...]:
+    """The nine array arguments of the ``*_outbox`` functions (one element per message)."""
+    return (
+        [topic for topic, _ in outbox],
+        [m.payload.type_url for _, m in outbox],
+        [m.payload.value for _, m in outbox],
+        [m.id for _, m in outbox],
+        [m.source for _, m in outbox],
+        [m.type for _, m in outbox],
+        [m.subject for _, m in outbox],
+        [m.time for _, m in outbox],
+        [m.content_type for _, m in outbox],
+    )
 
 
 def lock_key(name: str, schema: str) -> int:
@@ -473,6 +495,7 @@ class PostgresStore(Store):
         expected_sequence: int,
         events: Sequence[Payload],
         snapshot: Payload | None = None,
+        outbox: Outbox = (),
     ) -> int:
         if not events:
             raise ValueError("append_events needs at least one event")
@@ -482,7 +505,7 @@ class PostgresStore(Store):
         return await self._submit(
             _Request(
                 kind=0,
-                sql=_APPEND_SQL,
+                sql=_APPEND_OUTBOX_SQL if outbox else _APPEND_SQL,
                 args=(
                     persistence_id,
                     entity_id,
@@ -491,6 +514,7 @@ class PostgresStore(Store):
                     [p.value for p in events],
                     None if snapshot is None else snapshot.type_url,
                     None if snapshot is None else snapshot.value,
+                    *(_outbox_args(outbox) if outbox else ()),
                 ),
                 journal=True,
                 conflict=lambda actual: ConcurrentWriteError(
@@ -712,6 +736,40 @@ class PostgresStore(Store):
 
         return await self._read(query)
 
+    async def trim_topic(
+        self,
+        topic: str,
+        up_to_offset: int,
+        *,
+        older_than: float | None = None,
+        keep_last: int | None = None,
+    ) -> int:
+        if older_than is None and keep_last is None:
+            return 0
+        reasons: list[str] = []
+        args: list[Any] = [topic, up_to_offset]
+        if older_than is not None:
+            args.append(older_than)
+            reasons.append(f"written_at < to_timestamp(${len(args)})")
+        if keep_last is not None:
+            args.append(max(0, keep_last))
+            # Offsets at or below the newest message that is not among the last keep_last.
+            reasons.append(
+                '"offset" <= (SELECT "offset" FROM topic_messages WHERE topic = $1 '
+                f'ORDER BY "offset" DESC LIMIT 1 OFFSET ${len(args)})'
+            )
+        sql = (
+            'DELETE FROM topic_messages WHERE topic = $1 AND "offset" <= $2 AND ('
+            + " OR ".join(reasons)
+            + ")"
+        )
+
+        async def trim(connection: Any) -> int:
+            status = await connection.execute(sql, *args)
+            return int(str(status).rsplit(" ", 1)[-1])  # "DELETE n"
+
+        return await self._read(trim)
+
     # -- views ----------------------------------------------------------------------------------
 
     async def load_view_rows(self, view: str, keys: Sequence[str]) -> dict[str, bytes]:
@@ -795,20 +853,23 @@ class PostgresStore(Store):
         entity_id: str,
         value: Payload | None,
         expected_version: int | None = None,
+        outbox: Outbox = (),
     ) -> int:
         loop = asyncio.get_running_loop()
         return await self._submit(
             _Request(
                 kind=1,
-                sql=_SAVE_VALUE_SQL,
+                sql=_SAVE_VALUE_OUTBOX_SQL if outbox else _SAVE_VALUE_SQL,
                 args=(
                     persistence_id,
                     entity_id,
                     None if value is None else value.type_url,
                     None if value is None else value.value,
                     expected_version,
+                    *(_outbox_args(outbox) if outbox else ()),
                 ),
-                journal=False,
+                # Topic messages take offsets: under the journal lock, like topic appends.
+                journal=bool(outbox),
                 conflict=lambda actual: ConcurrentWriteError(
                     persistence_id, entity_id, expected_version or 0, actual
                 ),

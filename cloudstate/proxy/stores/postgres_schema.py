@@ -210,6 +210,66 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             for slot in ("s1", "s2", "s3", "s4", "n1", "n2", "n3", "n4")
         ),
     ),
+    # 5: the outbox: topic messages appended in the same statement as an entity's write, only
+    # if the write's condition held (callers take the journal lock, as for topic appends).
+    (
+        """
+        CREATE FUNCTION cloudstate_insert_outbox(
+            o_topics TEXT[], o_type_urls TEXT[], o_payloads BYTEA[], o_ids TEXT[], o_sources TEXT[],
+            o_types TEXT[], o_subjects TEXT[], o_times TEXT[], o_content_types TEXT[]
+        ) RETURNS VOID LANGUAGE sql AS $$
+            INSERT INTO topic_messages (topic, type_url, payload, ce_id, ce_source, ce_type,
+                    ce_subject, ce_time, content_type)
+                SELECT m.topic, m.type_url, m.payload, m.ce_id, m.ce_source, m.ce_type,
+                    m.ce_subject, m.ce_time, m.content_type
+                FROM unnest(o_topics, o_type_urls, o_payloads, o_ids, o_sources, o_types,
+                    o_subjects, o_times, o_content_types) WITH ORDINALITY
+                    AS m(topic, type_url, payload, ce_id, ce_source, ce_type, ce_subject,
+                        ce_time, content_type, n)
+                ORDER BY m.n
+        $$
+        """,
+        """
+        CREATE FUNCTION cloudstate_append_events_outbox(
+            p_persistence_id TEXT, p_entity_id TEXT, p_expected BIGINT,
+            p_type_urls TEXT[], p_payloads BYTEA[], p_snapshot_type_url TEXT, p_snapshot BYTEA,
+            o_topics TEXT[], o_type_urls TEXT[], o_payloads BYTEA[], o_ids TEXT[], o_sources TEXT[],
+            o_types TEXT[], o_subjects TEXT[], o_times TEXT[], o_content_types TEXT[]
+        ) RETURNS BIGINT LANGUAGE plpgsql AS $$
+        DECLARE
+            written BIGINT;
+        BEGIN
+            written := cloudstate_append_events(p_persistence_id, p_entity_id, p_expected,
+                p_type_urls, p_payloads, p_snapshot_type_url, p_snapshot);
+            IF written >= 0 THEN
+                PERFORM cloudstate_insert_outbox(o_topics, o_type_urls, o_payloads, o_ids,
+                    o_sources, o_types, o_subjects, o_times, o_content_types);
+            END IF;
+            RETURN written;
+        END
+        $$
+        """,
+        """
+        CREATE FUNCTION cloudstate_save_value_outbox(
+            p_persistence_id TEXT, p_entity_id TEXT, p_type_url TEXT, p_payload BYTEA,
+            p_expected BIGINT,
+            o_topics TEXT[], o_type_urls TEXT[], o_payloads BYTEA[], o_ids TEXT[], o_sources TEXT[],
+            o_types TEXT[], o_subjects TEXT[], o_times TEXT[], o_content_types TEXT[]
+        ) RETURNS BIGINT LANGUAGE plpgsql AS $$
+        DECLARE
+            written BIGINT;
+        BEGIN
+            written := cloudstate_save_value(p_persistence_id, p_entity_id, p_type_url, p_payload,
+                p_expected);
+            IF written >= 0 THEN
+                PERFORM cloudstate_insert_outbox(o_topics, o_type_urls, o_payloads, o_ids,
+                    o_sources, o_types, o_subjects, o_times, o_content_types);
+            END IF;
+            RETURN written;
+        END
+        $$
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

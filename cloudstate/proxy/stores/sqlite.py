@@ -34,6 +34,7 @@ from cloudstate.proxy import metrics
 from cloudstate.proxy.stores.base import (
     VIEW_SLOTS,
     ConcurrentWriteError,
+    Outbox,
     Payload,
     Store,
     StoredEvent,
@@ -156,6 +157,31 @@ def _settle(future: asyncio.Future[int], result: int | BaseException) -> None:
         future.set_exception(result)
     else:
         future.set_result(result)
+
+
+def _insert_topic_messages(connection: sqlite3.Connection, outbox: Outbox, now: float) -> int:
+    """Append ``(topic, message)`` pairs on the writer connection; the offset of the last one."""
+    last = 0
+    for topic, m in outbox:
+        cursor = connection.execute(
+            "INSERT INTO topic_messages (topic, type_url, payload, ce_id, ce_source, "
+            "ce_type, ce_subject, ce_time, content_type, timestamp) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                topic,
+                m.payload.type_url,
+                m.payload.value,
+                m.id,
+                m.source,
+                m.type,
+                m.subject,
+                m.time,
+                m.content_type,
+                now,
+            ),
+        )
+        last = int(cursor.lastrowid or 0)
+    return last
 
 
 class SqliteStore(Store):
@@ -432,12 +458,14 @@ class SqliteStore(Store):
         expected_sequence: int,
         events: Sequence[Payload],
         snapshot: Payload | None = None,
+        outbox: Outbox = (),
     ) -> int:
         if not events:
             raise ValueError("append_events needs at least one event")
         if expected_sequence < 0:
             raise ValueError(f"expected_sequence must be >= 0, not {expected_sequence}")
         batch = tuple(events)  # the caller may mutate its list while the writer works
+        messages = tuple(outbox)
 
         def append(connection: sqlite3.Connection, now: float) -> int:
             actual = int(
@@ -469,6 +497,7 @@ class SqliteStore(Store):
                     "payload = excluded.payload",
                     (persistence_id, entity_id, highest, snapshot.type_url, snapshot.value),
                 )
+            _insert_topic_messages(connection, messages, now)
             return highest
 
         return await self._submit(append)
@@ -590,27 +619,7 @@ class SqliteStore(Store):
         batch = tuple(messages)
 
         def append(connection: sqlite3.Connection, now: float) -> int:
-            last = 0
-            for m in batch:
-                cursor = connection.execute(
-                    "INSERT INTO topic_messages (topic, type_url, payload, ce_id, ce_source, "
-                    "ce_type, ce_subject, ce_time, content_type, timestamp) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        topic,
-                        m.payload.type_url,
-                        m.payload.value,
-                        m.id,
-                        m.source,
-                        m.type,
-                        m.subject,
-                        m.time,
-                        m.content_type,
-                        now,
-                    ),
-                )
-                last = int(cursor.lastrowid or 0)
-            return last
+            return _insert_topic_messages(connection, [(topic, m) for m in batch], now)
 
         return await self._submit(append)
 
@@ -648,6 +657,40 @@ class SqliteStore(Store):
             )
 
         return await self._read(query)
+
+    async def trim_topic(
+        self,
+        topic: str,
+        up_to_offset: int,
+        *,
+        older_than: float | None = None,
+        keep_last: int | None = None,
+    ) -> int:
+        if older_than is None and keep_last is None:
+            return 0
+        reasons: list[str] = []
+        args: list[Any] = [topic, up_to_offset]
+        if older_than is not None:
+            reasons.append("timestamp < ?")
+            args.append(older_than)
+        if keep_last is not None:
+            # Offsets at or below the newest message that is not among the last keep_last.
+            reasons.append(
+                '"offset" <= (SELECT "offset" FROM topic_messages WHERE topic = ? '
+                'ORDER BY "offset" DESC LIMIT 1 OFFSET ?)'
+            )
+            args.extend([topic, max(0, keep_last)])
+
+        def trim(connection: sqlite3.Connection, now: float) -> int:
+            cursor = connection.execute(
+                'DELETE FROM topic_messages WHERE topic = ? AND "offset" <= ? AND ('
+                + " OR ".join(reasons)
+                + ")",
+                args,
+            )
+            return int(cursor.rowcount)
+
+        return await self._submit(trim)
 
     # -- views ----------------------------------------------------------------------------------
 
@@ -726,7 +769,10 @@ class SqliteStore(Store):
         entity_id: str,
         value: Payload | None,
         expected_version: int | None = None,
+        outbox: Outbox = (),
     ) -> int:
+        messages = tuple(outbox)
+
         def save(connection: sqlite3.Connection, now: float) -> int:
             row = connection.execute(
                 'SELECT version, deleted FROM "values" WHERE persistence_id = ? AND entity_id = ?',
@@ -754,6 +800,7 @@ class SqliteStore(Store):
                     int(value is None),
                 ),
             )
+            _insert_topic_messages(connection, messages, now)
             return version + 1
 
         return await self._submit(save)
