@@ -30,6 +30,7 @@ from cloudstate.action import Action, ActionMethod, FunctionKind, Shape
 from cloudstate.action_context import NO_REPLY, ActionContext, Failure, Forward
 from cloudstate.any_support import PROTOBUF_PREFIX, AnySupport, pack, pack_message
 from cloudstate.errors import CommandFailure, UnknownTypeError
+from cloudstate.replies import PackedReply
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ class _Call:
         )
 
     def _payload(self, value: Any) -> any_pb2.Any:
+        if isinstance(value, PackedReply):
+            return value.payload
         output = self.method.output_type
         if output.full_name == _ANY:
             return pack_message(pack(value))

@@ -13,6 +13,16 @@ from cloudstate.any_support import PROTOBUF_PREFIX, pack, pack_message
 from cloudstate.handler import Handler
 
 
+class PackedReply:
+    """A reply payload that is already packed and is sent as is, whatever the method's output
+    type (views: ``google.protobuf.Empty`` deletes the row, see cloudstate/view.py)."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: any_pb2.Any) -> None:
+        self.payload = payload
+
+
 def reply_payload(
     handler: Handler, service: ServiceDescriptor, command_name: str, result: Any
 ) -> any_pb2.Any:
