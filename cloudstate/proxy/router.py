@@ -230,7 +230,7 @@ class Router:
         outcome = await handler.handle(method, entity_id, payload, metadata)
         chain = (*trace, f"{method.service.name}.{method.name}")
         reply = await self._perform(method, outcome, metadata, depth, chain)
-        if reply is not None and self.publish_reply is not None:
+        if reply is not None and self.publish_reply is not None and not outcome.published:
             await self.publish_reply(method, reply)
         return _EMPTY_REPLY if reply is None else reply
 
@@ -251,7 +251,7 @@ class Router:
         outcome: Outcome = await handle_any(method, payload, metadata)
         chain = (f"{method.service.name}.{method.name}",)
         reply = await self._perform(method, outcome, metadata, 0, chain)
-        if reply is not None and self.publish_reply is not None:
+        if reply is not None and self.publish_reply is not None and not outcome.published:
             await self.publish_reply(method, reply)
         return _EMPTY_REPLY if reply is None else reply
 
@@ -353,7 +353,7 @@ class Router:
                         "function sent more than one reply"
                     )
                 replied = True
-                if self.publish_reply is not None:
+                if self.publish_reply is not None and not outcome.published:
                     await self.publish_reply(method, reply)
                 yield reply
         finally:

@@ -77,6 +77,9 @@ class Outcome:
 
     client_action: entity_pb2.ClientAction
     side_effects: list[entity_pb2.SideEffect] = field(default_factory=list)
+    #: The reply was published to its ``out.topic`` with the entity's write (the outbox): the
+    #: router must not publish it again.
+    published: bool = False
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import any_pb2
@@ -33,9 +34,12 @@ from cloudstate.proxy.entities.actor import (
     ReportError,
 )
 from cloudstate.proxy.entities.base import Outcome, PendingCommand, failure_error
-from cloudstate.proxy.errors import StoreUnavailable
+from cloudstate.proxy.errors import ProxyError, StoreUnavailable
 from cloudstate.proxy.model import ServiceModel
-from cloudstate.proxy.stores.base import Payload, Store, StoreError
+from cloudstate.proxy.stores.base import Payload, Store, StoreError, TopicMessage
+
+if TYPE_CHECKING:
+    from cloudstate.proxy.eventing.topics import TopicPublisher
 
 __all__ = ["EntitySettings", "EventSourcedEntities", "EventSourcedEntity"]
 
@@ -63,6 +67,9 @@ class EventSourcedEntities(EntityManager["EventSourcedEntity"]):
         self.stub = event_sourced_pb2_grpc.EventSourcedStub(channel)
         #: Called with the persistence id after events were journaled (wakes eventing consumers).
         self.on_appended: Callable[[str], None] | None = None
+        #: Set by eventing when methods publish (``out.topic``): replies go to their topic in the
+        #: same transaction as the events (the outbox).
+        self.outbox: TopicPublisher | None = None
 
     def _new_actor(self, entity_id: str) -> EventSourcedEntity:
         return EventSourcedEntity(self, entity_id)
@@ -137,6 +144,15 @@ class EventSourcedEntity(EntityActor[EventSourcedEntities]):
                 return False
             # A failed command changes nothing: any events sent with it are ignored.
             return True
+        outbox: list[tuple[str, TopicMessage]] = []
+        publisher = self.manager.outbox
+        if publisher is not None and action.WhichOneof("action") == "reply":
+            try:
+                outbox = publisher.outbox(command.method, action.reply, self.entity_id)
+            except ProxyError as error:  # nothing is written; the user function replays
+                command.fail(error)
+                self._call.cancel()
+                return False
         if reply.events:
             events = [Payload(e.type_url, e.value) for e in reply.events]
             snapshot = (
@@ -144,13 +160,23 @@ class EventSourcedEntity(EntityActor[EventSourcedEntities]):
                 if reply.HasField("snapshot")
                 else None
             )
+            # The outbox argument only when there is one (test doubles override append_events).
+            extra = {"outbox": outbox} if outbox else {}
             try:
                 self._sequence = await self.manager.store.append_events(
-                    self.persistence_id, self.entity_id, self._sequence, events, snapshot
+                    self.persistence_id, self.entity_id, self._sequence, events, snapshot, **extra
                 )
             except StoreError as e:
                 return self._write_failed(command, e, "the events")
             if self.manager.on_appended is not None:
                 self.manager.on_appended(self.persistence_id)
-        command.succeed(Outcome(action, list(reply.side_effects)))
+        elif outbox:  # a reply that journals nothing still publishes (on its own)
+            try:
+                for topic, message in outbox:
+                    await self.manager.store.append_topic(topic, [message])
+            except StoreError as e:
+                return self._write_failed(command, e, "the reply to its topic")
+        if publisher is not None and outbox:
+            publisher.committed(outbox)
+        command.succeed(Outcome(action, list(reply.side_effects), published=bool(outbox)))
         return True

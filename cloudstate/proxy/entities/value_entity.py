@@ -24,15 +24,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import grpc
 
 from cloudstate import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.proxy.entities.actor import EntityActor, EntityManager, EntitySettings, ReportError
 from cloudstate.proxy.entities.base import Outcome, PendingCommand, failure_error
-from cloudstate.proxy.errors import ProtocolError, StoreUnavailable
+from cloudstate.proxy.errors import ProtocolError, ProxyError, StoreUnavailable
 from cloudstate.proxy.model import ServiceModel
-from cloudstate.proxy.stores.base import Payload, Store, StoreError
+from cloudstate.proxy.stores.base import Payload, Store, StoreError, TopicMessage
+
+if TYPE_CHECKING:
+    from cloudstate.proxy.eventing.topics import TopicPublisher
 
 __all__ = ["ValueEntities", "ValueEntity"]
 
@@ -61,6 +65,9 @@ class ValueEntities(EntityManager["ValueEntity"]):
     ) -> None:
         super().__init__(service, channel, store, settings, report_error)
         self.stub = value_entity_pb2_grpc.ValueEntityStub(channel)
+        #: Set by eventing when methods publish (``out.topic``): replies go to their topic in the
+        #: same transaction as the new state (the outbox).
+        self.outbox: TopicPublisher | None = None
 
     def _new_actor(self, entity_id: str) -> ValueEntity:
         return ValueEntity(self, entity_id)
@@ -119,6 +126,15 @@ class ValueEntity(EntityActor[ValueEntities]):
                 self._call.cancel()
                 return False
             return True
+        outbox: list[tuple[str, TopicMessage]] = []
+        publisher = self.manager.outbox
+        if publisher is not None and action.WhichOneof("action") == "reply":
+            try:
+                outbox = publisher.outbox(command.method, action.reply, self.entity_id)
+            except ProxyError as error:  # nothing is written; the entity restarts from the store
+                command.fail(error)
+                self._call.cancel()
+                return False
         if reply.HasField("state_action"):
             state_action = reply.state_action
             kind = state_action.WhichOneof("action")
@@ -144,14 +160,28 @@ class ValueEntity(EntityActor[ValueEntities]):
                 command.fail(ProtocolError(problem))
                 self._call.cancel()
                 return False
+            # The outbox argument only when there is one (test doubles override save_value).
+            extra = {"outbox": outbox} if outbox else {}
             try:
                 self._version = await self.manager.store.save_value(
-                    self.persistence_id, self.entity_id, value, expected_version=self._version
+                    self.persistence_id,
+                    self.entity_id,
+                    value,
+                    expected_version=self._version,
+                    **extra,
                 )
             except StoreError as e:
                 return self._write_failed(command, e, "the new state")
             self._has_value = value is not None
-        command.succeed(Outcome(action, list(reply.side_effects)))
+        elif outbox:  # a reply that writes no state still publishes (on its own)
+            try:
+                for topic, message in outbox:
+                    await self.manager.store.append_topic(topic, [message])
+            except StoreError as e:
+                return self._write_failed(command, e, "the reply to its topic")
+        if publisher is not None and outbox:
+            publisher.committed(outbox)
+        command.succeed(Outcome(action, list(reply.side_effects), published=bool(outbox)))
         return True
 
 

@@ -97,6 +97,9 @@ class EventingManager:
         for owner in self.owners:
             owner.start()
 
+            if self.publisher.topics and hasattr(handler, "outbox"):
+                # Entities publish their replies in the transaction of their write (outbox).
+                setattr(handler, "outbox", self.publisher)  # noqa: B010
     def _add(self, consumer: EventLogConsumer) -> None:
         self.consumers.append(consumer)
         key = consumer.subscription.kind + ":" + consumer.subscription.source
@@ -124,3 +127,5 @@ class EventingManager:
                 setattr(handler, "on_appended", None)  # noqa: B010 - not every handler has it
         for owner in self.owners:
             await owner.stop()
+            if getattr(handler, "outbox", None) is self.publisher:
+                setattr(handler, "outbox", None)  # noqa: B010 - not every handler has it

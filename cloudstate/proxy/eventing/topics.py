@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import grpc
 from google.protobuf import any_pb2
@@ -83,8 +83,9 @@ def _now() -> str:
     return now.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def topic_message(method: MethodModel, reply: RouterReply) -> TopicMessage:
-    """The message a reply of ``method`` publishes: its payload and CloudEvent attributes."""
+def topic_message(method: MethodModel, reply: RouterReply, subject: str = "") -> TopicMessage:
+    """The message a reply of ``method`` publishes: its payload and CloudEvent attributes
+    (``subject``: the ``ce-subject`` unless the reply's metadata sets one; an entity's id)."""
     payload = reply_payload(method, reply)
     given: dict[str, str] = {}
     if reply.metadata is not None:
@@ -97,7 +98,7 @@ def topic_message(method: MethodModel, reply: RouterReply) -> TopicMessage:
         id=given.get("ce-id") or str(uuid.uuid4()),
         source=given.get("ce-source") or method.service.name,
         type=given.get("ce-type") or ce_type,
-        subject=given.get("ce-subject", ""),
+        subject=given.get("ce-subject", subject),
         time=given.get("ce-time") or _now(),
         content_type=given.get("content-type") or content_type,
     )
@@ -113,18 +114,47 @@ class TopicPublisher:
         #: Called with the topic after each publish (wakes this proxy's consumers of it).
         self.on_published: Callable[[str], None] | None = None
 
-    async def publish(self, method: MethodModel, reply: RouterReply) -> None:
-        topic = self.topics.get((method.service.name, method.name))
-        if topic is None:
-            return
+    def _message(
+        self, method: MethodModel, topic: str, reply: RouterReply, subject: str = ""
+    ) -> TopicMessage:
         try:
-            message = topic_message(method, reply)
+            return topic_message(method, reply, subject)
         except Exception as error:
             raise ProxyError(
                 f"{method.service.name}.{method.name} publishes to topic {topic!r} but its "
                 f"reply is not a valid google.protobuf.Any ({error}); reply with a packed "
                 "message, JSON or a primitive"
             ) from error
+
+    def outbox(
+        self, method: MethodModel, reply: entity_pb2.Reply, entity_id: str
+    ) -> list[tuple[str, TopicMessage]]:
+        """The ``(topic, message)`` an entity's reply publishes (none if ``method`` has no
+        ``out.topic``; ``ce-subject`` defaults to the entity id): the entity writes it in the
+        same transaction as its state (the outbox), then calls :meth:`committed`. Raises
+        ProxyError if the reply cannot be published."""
+        topic = self.topics.get((method.service.name, method.name))
+        if topic is None:
+            return []
+        metadata = reply.metadata if reply.HasField("metadata") else None
+        message = self._message(
+            method, topic, RouterReply(reply.payload.value, metadata), entity_id
+        )
+        return [(topic, message)]
+
+    def committed(self, outbox: Sequence[tuple[str, TopicMessage]]) -> None:
+        """An entity committed ``outbox`` with its state: count it and wake the consumers."""
+        self.published += len(outbox)
+        if self.on_published is not None:
+            for topic in dict.fromkeys(topic for topic, _ in outbox):
+                self.on_published(topic)
+
+    async def publish(self, method: MethodModel, reply: RouterReply) -> None:
+        """Publish the reply of an action (or a forwarded reply): after the call, on its own."""
+        topic = self.topics.get((method.service.name, method.name))
+        if topic is None:
+            return
+        message = self._message(method, topic, reply)
         try:
             await self.store.append_topic(topic, [message])
         except Exception as error:
