@@ -36,6 +36,7 @@ _EXPORTS = {
     "CrdtCommandContext": "cloudstate.crdt",
     "AnySupport": "cloudstate.any_support",
     "Json": "cloudstate.any_support",
+    "View": "cloudstate.view",
 }
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "UnknownTypeError",
     "ValueEntity",
     "ValueEntityCommandContext",
+    "View",
     "__version__",
     "service",
 ]
@@ -80,6 +82,7 @@ if TYPE_CHECKING:
     from cloudstate.targets import ServiceRef, service
     from cloudstate.value_entity import ValueEntity
     from cloudstate.value_entity_context import ValueEntityCommandContext
+    from cloudstate.view import View
 
 
 def __getattr__(name: str) -> Any:

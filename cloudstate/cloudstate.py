@@ -33,6 +33,7 @@ from cloudstate.discovery import EntityDiscoveryServicer
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.registry import EntityDefinition, EntityKind
 from cloudstate.value_entity import ValueEntity
+from cloudstate.view import View
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,16 @@ class CloudState:
         if not isinstance(action, Action):
             raise TypeError(f"expected an Action, got {type(action).__name__}")
         return self.register_entity(action)
+
+    def register_view(self, view: View) -> CloudState:
+        """Serve the update handlers of ``view`` (its queries are answered by the proxy);
+        returns ``self`` so calls chain::
+
+        CloudState().register_view(popular_products).register_event_sourced_entity(cart).start()
+        """
+        if not isinstance(view, View):
+            raise TypeError(f"expected a View, got {type(view).__name__}")
+        return self.register_entity(view)
 
     def register_value_entity(self, entity: ValueEntity) -> CloudState:
         """Serve the value entity ``entity``; returns ``self`` so calls chain::

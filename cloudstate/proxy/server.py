@@ -24,6 +24,7 @@ from cloudstate.proxy.ingress.http_ingress import ClientIngress
 from cloudstate.proxy.model import CRDT, UserFunctionModel
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.stores.base import Store, open_store
+from cloudstate.proxy.views import ViewManager
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Proxy:
         self.model: UserFunctionModel | None = None
         self.router: Router | None = None
         self.eventing: EventingManager | None = None
+        self.views: ViewManager | None = None
         self._channel: grpc.aio.Channel | None = None
         self._server: grpc.aio.Server | None = None
         self._handlers: dict[str, EntityHandler] = {}
@@ -103,6 +105,12 @@ class Proxy:
                     "entity (no push between nodes yet, docs/scale-out.md)",
                     service.name,
                 )
+        self.views = ViewManager(self.model, self.store)
+        try:
+            self.views.prepare(self._handlers)  # queries of view services are answered by it
+        except DiscoveryError as error:
+            await report(str(error))
+            raise
         self.router = Router(
             self.model,
             self._handlers,
@@ -121,11 +129,13 @@ class Proxy:
             )
         self._attach_cancel_effects(self.router)
         self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)
+        self.eventing.exclude_services = self.views.services
         try:
             await self.eventing.start()
         except DiscoveryError as error:
             await report(str(error))
             raise
+        await self.views.start(self.router, self.eventing)
         await self._ingress.activate(self.model, self.router, report)
         self._server = grpc.aio.server(
             options=[
@@ -149,7 +159,10 @@ class Proxy:
         """Read the gauges that are polled rather than pushed (eventing consumers' lag)."""
         if self.eventing is None:
             return
-        for status in await self.eventing.status():
+        statuses = await self.eventing.status()
+        if self.views is not None:
+            statuses += await self.views.status()  # views' consumers: lag per view and source
+        for status in statuses:
             labels = (status.consumer_id, status.source)
             metrics.EVENTING_LAG.labels(*labels).set(status.lag_seconds)
             pending = max(0, status.head_offset - status.committed_offset)
@@ -180,6 +193,8 @@ class Proxy:
             await self._server.stop(grace)
         if self._ingress is not None:
             await self._ingress.close(grace)
+        if self.views is not None:
+            await self.views.stop()
         if self.eventing is not None:
             await self.eventing.stop()
         for handler in self._handlers.values():

@@ -54,11 +54,15 @@ class EventingManager:
         self.owners: list[OwnedConsumer] = []
         self._by_source: dict[str, list[EventLogConsumer]] = {}  # "kind:source" -> consumers
         self.publisher: TopicPublisher | None = None
+        #: Services whose consumers run elsewhere (views: cloudstate/proxy/views/manager.py).
+        self.exclude_services: set[str] = set()
 
     async def start(self) -> None:
         """Read the eventing options, start one consumer per (service, consumer group, source)
         and hook the event-sourced handlers' append notifications."""
-        self.subscriptions = event_subscriptions(self.model)
+        self.subscriptions = [
+            s for s in event_subscriptions(self.model) if s.service not in self.exclude_services
+        ]
         journaled = {
             service.persistence_id
             for service in self.model.services.values()
@@ -93,13 +97,13 @@ class EventingManager:
         for handler in self.handlers.values():
             if hasattr(handler, "on_appended"):
                 setattr(handler, "on_appended", self.notify)  # noqa: B010
+            if self.publisher.topics and hasattr(handler, "outbox"):
+                # Entities publish their replies in the transaction of their write (outbox).
+                setattr(handler, "outbox", self.publisher)  # noqa: B010
         self.owners = [OwnedConsumer(consumer, self.store) for consumer in self.consumers]
         for owner in self.owners:
             owner.start()
 
-            if self.publisher.topics and hasattr(handler, "outbox"):
-                # Entities publish their replies in the transaction of their write (outbox).
-                setattr(handler, "outbox", self.publisher)  # noqa: B010
     def _add(self, consumer: EventLogConsumer) -> None:
         self.consumers.append(consumer)
         key = consumer.subscription.kind + ":" + consumer.subscription.source
@@ -125,7 +129,7 @@ class EventingManager:
         for handler in self.handlers.values():
             if getattr(handler, "on_appended", None) == self.notify:
                 setattr(handler, "on_appended", None)  # noqa: B010 - not every handler has it
-        for owner in self.owners:
-            await owner.stop()
             if getattr(handler, "outbox", None) is self.publisher:
                 setattr(handler, "outbox", None)  # noqa: B010 - not every handler has it
+        for owner in self.owners:
+            await owner.stop()

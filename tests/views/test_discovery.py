@@ -1,0 +1,167 @@
+"""A bad view annotation is a discovery-time error naming the service, the method and the
+offending token; the proxy reports it to the user function and refuses to start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from google.protobuf import descriptor_pb2
+
+from cloudstate import entity_pb2, eventing_pb2, view_pb2
+from cloudstate.discovery import EntityDiscoveryServicer
+from cloudstate.proxy.config import ProxyConfig
+from cloudstate.proxy.errors import DiscoveryError
+from cloudstate.proxy.model import UserFunctionModel, build_model
+from cloudstate.proxy.server import SUPPORTED_ENTITY_TYPES, Proxy
+from cloudstate.proxy.views.model import REPEATED, SINGLE, STREAM, discover_views
+from tests.views.model import build
+
+VIEW_FILE = "viewtest/views.proto"
+
+Change = Callable[[dict[str, descriptor_pb2.MethodDescriptorProto]], None]
+
+
+def spec_with(change: Change | None = None) -> entity_pb2.EntitySpec:
+    """The test user function's EntitySpec, with ``change`` applied to the methods of
+    viewtest.Popularity (by name) in its descriptor set."""
+    spec = entity_pb2.EntitySpec()
+    spec.CopyFrom(build().discovery_servicer().entity_spec())
+    files = descriptor_pb2.FileDescriptorSet.FromString(spec.proto)
+    for file in files.file:
+        if file.name != VIEW_FILE:
+            continue
+        for service in file.service:
+            if service.name == "Popularity" and change is not None:
+                change({m.name: m for m in service.method})
+    spec.proto = files.SerializeToString()
+    return spec
+
+
+def model_of(_file: Any = None, change: Change | None = None) -> UserFunctionModel:
+    return build_model(spec_with(change), SUPPORTED_ENTITY_TYPES)
+
+
+def set_query(method: str, query: str) -> Change:
+    def change(methods: dict[str, descriptor_pb2.MethodDescriptorProto]) -> None:
+        methods[method].options.Extensions[view_pb2.view].query.query = query
+
+    return change
+
+
+def discovery_error(change: Change) -> str:
+    with pytest.raises(DiscoveryError) as error:
+        discover_views(model_of(change=change))
+    return str(error.value)
+
+
+def test_the_test_model_is_valid() -> None:
+    views = discover_views(model_of())
+    assert set(views) == {"viewtest.Popularity", "viewtest.CatalogView"}
+    popularity = views["viewtest.Popularity"]
+    assert {n: q.mode for n, q in popularity.queries.items()} == {
+        "GetProduct": SINGLE,
+        "Top": REPEATED,
+        "StreamTop": STREAM,
+        "ByIds": REPEATED,
+    }
+    assert popularity.layouts["products"].slots == {
+        "product_id": "s1",
+        "quantity": "n1",
+        "name": "s2",
+    }
+    catalog = views["viewtest.CatalogView"]
+    assert catalog.layouts["catalog"].slots == {
+        "details.category": "s1",
+        "price": "n1",
+        "name": "s2",
+    }
+    assert not catalog.updates["OnProduct"].transform
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "expected"),
+    [
+        # syntax
+        ("Top", "SELECT * FORM products", "syntax error in query 'SELECT * FORM products'"),
+        ("Top", "SELECT name FROM products", "expected '*'"),
+        ("Top", "SELECT * FROM products WHERE", "expected a column name at position 28"),
+        ("Top", "SELECT * FROM products LIMIT -1", "found '-1'"),
+        ("Top", "SELECT * FROM products ORDER quantity", "expected BY"),
+        ("Top", "SELECT * FROM products WHERE name ~ 'x'", "unexpected character"),
+        # unknown table
+        ("Top", "SELECT * FROM prods", "unknown table 'prods' after FROM"),
+        # unknown or unusable column
+        ("Top", "SELECT * FROM products WHERE qty > 1", "unknown or unusable column 'qty'"),
+        ("Top", "SELECT * FROM products ORDER BY details", "is of type viewtest.Details"),
+        ("Top", "SELECT * FROM products WHERE details.colour = 'red'", "no field 'colour'"),
+        # unknown parameter
+        ("Top", "SELECT * FROM products WHERE name = :nam", "unknown or unusable parameter ':nam'"),
+        ("Top", "SELECT * FROM products LIMIT :limit", "unknown or unusable parameter ':limit'"),
+        # type mismatches
+        (
+            "Top",
+            "SELECT * FROM products WHERE quantity = 'ten'",
+            "type mismatch: column 'quantity'",
+        ),
+        ("Top", "SELECT * FROM products WHERE name = 3", "type mismatch: column 'name'"),
+        ("Top", "SELECT * FROM products WHERE name = :count", "parameter ':count' is a number"),
+        ("ByIds", "SELECT * FROM products WHERE product_id = :ids", "':ids' is repeated"),
+        ("Top", "SELECT * FROM products WHERE name IN :count", "must be a repeated field"),
+        # response shapes
+        (
+            "Top",
+            "SELECT * AS items FROM products",
+            "has no repeated viewtest.Product field 'items'",
+        ),
+        ("StreamTop", "SELECT * FROM products LIMIT 1", None),  # valid
+    ],
+)
+def test_bad_query_is_a_discovery_error(method: str, query: str, expected: str | None) -> None:
+    change = set_query(method, query)
+    if expected is None:
+        discover_views(model_of(change=change))
+        return
+    message = discovery_error(change)
+    assert f"viewtest.Popularity.{method}" in message, message
+    assert expected in message, message
+
+
+def test_bad_update_annotations_are_discovery_errors() -> None:
+    def no_source(methods: dict[str, descriptor_pb2.MethodDescriptorProto]) -> None:
+        methods["OnAdded"].options.ClearExtension(eventing_pb2.eventing)
+
+    assert "viewtest.Popularity.OnAdded: a view update method needs a source" in discovery_error(
+        no_source
+    )
+
+    def bad_key(methods: dict[str, descriptor_pb2.MethodDescriptorProto]) -> None:
+        methods["OnAdded"].options.Extensions[view_pb2.view].update.key = "sku"
+
+    assert "OnAdded: key 'sku': viewtest.ItemAdded has no field 'sku'" in discovery_error(bad_key)
+
+    def no_table(methods: dict[str, descriptor_pb2.MethodDescriptorProto]) -> None:
+        methods["OnRemoved"].options.Extensions[view_pb2.view].update.table = ""
+
+    assert "OnRemoved: (cloudstate.view).update.table is empty" in discovery_error(no_table)
+
+
+async def test_proxy_reports_a_bad_query_and_refuses_to_start(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = spec_with(set_query("Top", "SELECT * FROM products WHERE qty > 1"))
+    # The user function reports the broken descriptor.
+    monkeypatch.setattr(EntityDiscoveryServicer, "entity_spec", lambda self: spec)
+    uf = await build().serve_async("127.0.0.1", 0)
+    proxy = Proxy(ProxyConfig(user_function=uf.address, port=0, store="memory:", admin_port=-1))
+    try:
+        with caplog.at_level(logging.ERROR, logger="cloudstate.discovery"):
+            with pytest.raises(DiscoveryError, match=r"viewtest\.Popularity\.Top.*'qty'"):
+                await proxy.start()
+        reported = [r.getMessage() for r in caplog.records if "Proxy reported" in r.getMessage()]
+        assert any("unknown or unusable column 'qty'" in m for m in reported), reported
+    finally:
+        await proxy.stop(0.1)
+        await uf.stop(0.1)
