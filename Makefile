@@ -7,7 +7,7 @@ PORT ?= 9000
 # Parallel test workers (xdist); the suite is sized for a 2-core machine.
 WORKERS ?= 2
 
-.PHONY: install run run-actions run-crdts test lint protos protos-check bench clean
+.PHONY: install run run-actions run-crdts test lint protos protos-check bench bench-extra clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,12 +62,11 @@ lint: $(STAMP)
 protos: $(STAMP)
 	$(PY) scripts/gen_protos.py
 
+# run.py: every scenario x transport x concurrency with its baselines (benchmarks/README.md);
+# the others measure parts it does not (store alone, fan-out, eventing, kits, metrics).
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/bench_store.py
-	$(PY) benchmarks/bench_action.py
-	$(PY) benchmarks/bench_http.py
-	$(PY) benchmarks/bench_valueentity.py
 	$(PY) benchmarks/bench_postgres.py
 	$(PY) benchmarks/bench_eventing.py
 	$(PY) benchmarks/bench_topics.py
@@ -76,6 +75,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_testkit.py
 	$(PY) benchmarks/bench_tck.py
 	$(PY) benchmarks/bench_metrics.py
+
+# Older per-scenario scripts whose throughput tables run.py now covers (kept for their extras:
+# the relay vs --grpc-port comparison, save_value alone, hot-post CRDT and fan-out through the proxy).
+bench-extra: $(STAMP)
+	$(PY) benchmarks/bench_action.py
+	$(PY) benchmarks/bench_http.py
+	$(PY) benchmarks/bench_valueentity.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
