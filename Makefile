@@ -7,7 +7,7 @@ PORT ?= 9000
 # Parallel test workers (xdist); the suite is sized for a 2-core machine.
 WORKERS ?= 2
 
-.PHONY: install run run-actions run-crdts test lint protos protos-check bench bench-extra clean
+.PHONY: install run run-actions run-crdts run-views test lint protos protos-check bench bench-extra clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,17 @@ run-crdts: $(STAMP)
 	@echo "  curl localhost:$(PORT)/rooms/lobby/online"
 	$(VENV)/bin/cloudstate run crdts.main --path examples/crdts \
 		--port $(PORT) --store sqlite:///data/crdts.db
+
+## run-views: the views example (popular products, order confirmations), gRPC/HTTP on $(PORT)
+run-views: $(STAMP)
+	@mkdir -p data
+	@echo "Starting the views example on port $(PORT). In another terminal try:"
+	@echo "  $(PY) examples/shoppingcart_views/client.py --port $(PORT) add alice apple Apple 3"
+	@echo "  $(PY) examples/shoppingcart_views/client.py --port $(PORT) top 5"
+	@echo "  $(PY) examples/shoppingcart_views/client.py --port $(PORT) checkout alice"
+	@echo "  curl localhost:$(PORT)/confirmations/alice"
+	$(VENV)/bin/cloudstate run cartviews.main --path examples/shoppingcart_views \
+		--port $(PORT) --store sqlite:///data/views.db
 
 ## test: lint, type-check, generated-code check and the whole suite
 test: $(STAMP)
