@@ -31,6 +31,7 @@ from cloudstate.action_context import NO_REPLY, ActionContext, Failure, Forward
 from cloudstate.any_support import PROTOBUF_PREFIX, AnySupport, pack, pack_message
 from cloudstate.errors import CommandFailure, UnknownTypeError
 from cloudstate.replies import PackedReply
+from cloudstate.tracing import handler_span
 
 log = logging.getLogger(__name__)
 
@@ -229,9 +230,10 @@ class ActionServicer:
         except _CallFailed as e:
             return _failure(e.description, e.code)
         try:
-            result = call.invoke(call.decode(command.payload))
-            if inspect.isawaitable(result):
-                result = await result
+            with handler_span(call.action.name, command):
+                result = call.invoke(call.decode(command.payload))
+                if inspect.isawaitable(result):
+                    result = await result
             return call.response(result, unary=True)
         except Exception as e:
             return call.failed(e)
@@ -256,12 +258,13 @@ class ActionServicer:
             return _failure(e.description, e.code)
         try:
             stream = _payloads(call, header, requests)
-            if call.method.kind is FunctionKind.COROUTINE:
-                result = await call.invoke(stream)
-            else:
-                result = call.invoke([message async for message in stream])
-                if inspect.isawaitable(result):
-                    result = await result
+            with handler_span(call.action.name, header):
+                if call.method.kind is FunctionKind.COROUTINE:
+                    result = await call.invoke(stream)
+                else:
+                    result = call.invoke([message async for message in stream])
+                    if inspect.isawaitable(result):
+                        result = await result
             return call.response(result, unary=True)
         except Exception as e:
             return call.failed(e)
@@ -277,7 +280,8 @@ class ActionServicer:
         except _CallFailed as e:
             await context.write(_failure(e.description, e.code))
             return
-        await _write_all(call, context, lambda: call.values(call.invoke(message)))
+        with handler_span(call.action.name, command):
+            await _write_all(call, context, lambda: call.values(call.invoke(message)))
 
     async def handleStreamed(
         self,
@@ -293,10 +297,11 @@ class ActionServicer:
             await context.write(_failure(e.description, e.code))
             return
         stream = _payloads(call, header, requests)
-        if call.method.per_message:
-            await _write_all(call, context, lambda: call.per_message(stream))
-        else:
-            await _write_all(call, context, lambda: call.values(call.invoke(stream)))
+        with handler_span(call.action.name, header):
+            if call.method.per_message:
+                await _write_all(call, context, lambda: call.per_message(stream))
+            else:
+                await _write_all(call, context, lambda: call.values(call.invoke(stream)))
 
 
 async def _payloads(

@@ -14,6 +14,10 @@ Address: the ``host``/``port`` arguments, else the ``HOST``/``PORT`` environment
 ``127.0.0.1:8080``. ``service_name``/``service_version`` (reported to the proxy) default to the
 ``CLOUDSTATE_SERVICE_NAME``/``CLOUDSTATE_SERVICE_VERSION`` variables, else the first entity's
 service name and an empty version.
+
+Tracing (OpenTelemetry, :mod:`cloudstate.tracing`): ``tracer_provider=`` or ``tracing=True`` (env
+``CLOUDSTATE_TRACING=1``, OTLP export configured by ``OTEL_*``) starts a span per handler call,
+child of the proxy's span.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ import logging
 import os
 import signal
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 
-from cloudstate import entity_pb2_grpc
+from cloudstate import entity_pb2_grpc, tracing
 from cloudstate.action import Action
 from cloudstate.crdt.entity import CrdtEntity
 from cloudstate.discovery import EntityDiscoveryServicer
@@ -78,6 +83,9 @@ class CloudState:
     :param service_name: reported to the proxy in discovery.
     :param service_version: reported to the proxy in discovery.
     :param shutdown_grace: seconds in-flight calls get to finish on shutdown.
+    :param tracer_provider: an OpenTelemetry ``TracerProvider`` for handler spans.
+    :param tracing: export handler spans over OTLP (``OTEL_*`` variables); default
+        ``$CLOUDSTATE_TRACING``. Without either, a global tracer provider is used if installed.
     """
 
     def __init__(
@@ -88,6 +96,8 @@ class CloudState:
         service_name: str | None = None,
         service_version: str | None = None,
         shutdown_grace: float = 5.0,
+        tracer_provider: Any = None,
+        tracing: bool | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -96,6 +106,8 @@ class CloudState:
             service_version or os.environ.get("CLOUDSTATE_SERVICE_VERSION") or None
         )
         self.shutdown_grace = shutdown_grace
+        self.tracer_provider = tracer_provider
+        self.tracing = tracing
         self._entities: list[EntityDefinition] = []
 
     @property
@@ -166,6 +178,11 @@ class CloudState:
             raise ValueError("no entity registered: call register_event_sourced_entity() first")
         for entity in self._entities:
             entity.validate()
+        tracing.configure(
+            self.tracer_provider,
+            otlp=self.tracing,
+            service_name=self.service_name or self._entities[0].service_descriptor.full_name,
+        )
         bind_host = host or self.host or os.environ.get("HOST") or DEFAULT_HOST
         if port is None:
             port = self.port

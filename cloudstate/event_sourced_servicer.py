@@ -34,6 +34,7 @@ from cloudstate.event_sourced_context import EventSourcedCommandContext, EventSo
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.handler import Handler
 from cloudstate.replies import reply_payload
+from cloudstate.tracing import handler_span
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +143,9 @@ class _Instance:
         self._backup_failed = False
         failure: CommandFailure | None = None
         try:
-            result = await handler.call(self._state, message, ctx)
-            await ctx._drain()
+            with handler_span(self.entity.name, command, self._entity_id):
+                result = await handler.call(self._state, message, ctx)
+                await ctx._drain()
             failure = ctx._failure
         except CommandFailure as e:
             failure = e

@@ -31,6 +31,7 @@ from cloudstate import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.any_support import AnySupport
 from cloudstate.errors import CommandFailure
 from cloudstate.replies import reply_payload
+from cloudstate.tracing import handler_span
 from cloudstate.value_entity import ValueEntity
 from cloudstate.value_entity_context import ValueEntityCommandContext
 
@@ -74,7 +75,8 @@ class _Instance:
         ctx = ValueEntityCommandContext(self.entity_id, command, state, self._any_support)
         failure: CommandFailure | None = None
         try:
-            result = await handler.call(state, message, ctx)
+            with handler_span(self.entity.name, command, self.entity_id):
+                result = await handler.call(state, message, ctx)
             failure = ctx._failure
         except CommandFailure as e:
             failure = e

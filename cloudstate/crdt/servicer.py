@@ -36,6 +36,7 @@ from cloudstate.crdt.entity import CrdtEntity
 from cloudstate.errors import CommandFailure
 from cloudstate.handler import Handler
 from cloudstate.replies import reply_payload
+from cloudstate.tracing import handler_span
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,8 @@ class _Instance:
         ctx = CrdtCommandContext(self, command)
         with Transaction() as changes:
             try:
-                result = await handler.call(self._state, message, ctx)
+                with handler_span(self.entity.name, command, self.entity_id):
+                    result = await handler.call(self._state, message, ctx)
                 failure = ctx._failure
             except CommandFailure as e:
                 failure = e

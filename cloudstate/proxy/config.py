@@ -83,6 +83,14 @@ class ProxyConfig:
     admin_port: int = -1
     #: Interface the admin port binds to (loopback: keep internal endpoints internal).
     admin_host: str = "127.0.0.1"
+    #: OpenTelemetry tracing: export spans over OTLP (configured by the ``OTEL_*`` variables).
+    tracing: bool = False
+    #: mTLS to the user function: CA certificate (PEM) the user function's certificate must be
+    #: signed by; with it the proxy connects over TLS. ``uf_tls_cert``/``uf_tls_key``: the
+    #: proxy's client certificate and key (PEM), for user functions requiring client certificates.
+    uf_tls_ca: str = ""
+    uf_tls_cert: str = ""
+    uf_tls_key: str = ""
 
 
 _ENV = {
@@ -100,6 +108,10 @@ _ENV = {
     "tls_key": "CLOUDSTATE_TLS_KEY",
     "jwt_key": "CLOUDSTATE_JWT_KEY",
     "admin_host": "CLOUDSTATE_ADMIN_HOST",
+    "tracing": "CLOUDSTATE_TRACING",
+    "uf_tls_ca": "CLOUDSTATE_UF_TLS_CA",
+    "uf_tls_cert": "CLOUDSTATE_UF_TLS_CERT",
+    "uf_tls_key": "CLOUDSTATE_UF_TLS_KEY",
 }
 
 
@@ -251,6 +263,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST",
         help=f"interface of the admin port (default {d.admin_host}, loopback only)",
     )
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        default=None,
+        help="OpenTelemetry spans exported over OTLP, configured by OTEL_EXPORTER_OTLP_ENDPOINT, "
+        "OTEL_SERVICE_NAME, ... (needs cloudstate[otel]; env CLOUDSTATE_TRACING)",
+    )
+    parser.add_argument(
+        "--uf-tls-ca",
+        metavar="PEM",
+        help="connect to the user function over TLS, trusting this CA (default: plaintext)",
+    )
+    parser.add_argument(
+        "--uf-tls-cert",
+        metavar="PEM",
+        help="client certificate presented to the user function (mTLS; with --uf-tls-key)",
+    )
+    parser.add_argument("--uf-tls-key", metavar="PEM", help="private key of --uf-tls-cert")
 
 
 def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ProxyConfig:

@@ -62,10 +62,12 @@ async def discover(
     max_backoff: float = 10.0,
     attempt_timeout: float = 5.0,
     give_up_after: float | None = None,
+    hint: str = "",
 ) -> UserFunctionModel:
     """Call ``discover`` until the user function answers (retrying with exponential backoff on
     transport errors), then validate the spec. An invalid spec is reported to the user function
-    with ``reportError`` and raised as DiscoveryError: retrying cannot fix it."""
+    with ``reportError`` and raised as DiscoveryError: retrying cannot fix it. ``hint`` is added
+    to the messages about an unreachable user function (e.g. what to check with TLS)."""
     stub = entity_pb2_grpc.EntityDiscoveryStub(channel)
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -80,7 +82,7 @@ async def discover(
             if give_up_after is not None and loop.time() - started > give_up_after:
                 raise DiscoveryError(
                     f"user function did not answer discovery within {give_up_after:.0f}s: "
-                    f"{e.code().name} {e.details()}"
+                    f"{e.code().name} {e.details()}{hint}"
                 ) from e
             # A user function started together with the proxy takes a moment: stay quiet first.
             waited = loop.time() - started
@@ -89,9 +91,10 @@ async def discover(
             )
             log.log(
                 level,
-                "user function not reachable yet (%s: %s); retrying in %.1fs",
+                "user function not reachable yet (%s: %s%s); retrying in %.1fs",
                 e.code().name,
                 e.details(),
+                hint,
                 backoff,
             )
             await asyncio.sleep(backoff)

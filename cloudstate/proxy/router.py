@@ -27,6 +27,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import any_pb2
@@ -43,6 +44,9 @@ from cloudstate.proxy.errors import (
     UnknownMethod,
 )
 from cloudstate.proxy.model import MethodModel, UserFunctionModel
+
+if TYPE_CHECKING:
+    from cloudstate.proxy.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +126,8 @@ class Router:
         self.publish_reply: Callable[[MethodModel, RouterReply], Awaitable[None]] | None = None
         #: Checks client requests' bearer tokens (``--jwt-key``); None: no authentication.
         self.auth: JwtAuthenticator | None = None
+        #: OpenTelemetry spans (``--tracing``); None: off, one check per call.
+        self.tracing: Tracing | None = None
 
     def _authenticate(
         self,
@@ -172,12 +178,16 @@ class Router:
         trace: tuple[str, ...] = (),
         *,
         internal: bool = False,
+        traced: bool = False,
     ) -> RouterReply:
         """Call the unary ``method`` with serialized request bytes; returns the serialized
         response (the empty output message if the component sent no reply).
 
         ``depth`` and ``trace`` (the hops so far) are for forwards and side effects;
-        ``internal`` calls (eventing) skip client authentication."""
+        ``internal`` calls (eventing) skip client authentication. ``traced``: already inside
+        this call's span (tracing.py)."""
+        if self.tracing is not None and not traced:
+            return await self.tracing.call(self, method, payload, metadata, depth, trace, internal)
         if depth:
             return await self._call(method, payload, metadata, depth, trace)
         bound = self._method_metrics(method)
@@ -262,6 +272,7 @@ class Router:
         metadata: entity_pb2.Metadata | None,
         *,
         internal: bool = False,
+        traced: bool = False,
     ) -> AsyncGenerator[RouterReply, None]:
         """Call a streamed method; yields one RouterReply per message for the client.
 
@@ -281,6 +292,12 @@ class Router:
             if not isinstance(requests, bytes):
                 raise TypeError(f"{method.service.name}.{method.name} is unary: pass one request")
             yield await self.call(method, requests, metadata, internal=internal)
+            return
+        if self.tracing is not None and not traced:
+            spanned = self.tracing.stream(self, method, requests, metadata, internal)
+            async with contextlib.aclosing(spanned):
+                async for reply in spanned:
+                    yield reply
             return
         bound = self._method_metrics(method)
         if self.auth is not None and not internal:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -24,6 +25,7 @@ from cloudstate.proxy.ingress.http_ingress import ClientIngress
 from cloudstate.proxy.model import CRDT, UserFunctionModel
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.stores.base import Store, open_store
+from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,39 @@ _CHANNEL_OPTIONS = [
 ]
 
 
+_TLS_HINT = (
+    "; TLS to the user function: check that --uf-tls-ca signed its certificate (and that the "
+    "certificate names the --user-function host), and that --uf-tls-cert/--uf-tls-key are a "
+    "client certificate it accepts"
+)
+
+
+def user_function_channel(config: ProxyConfig) -> grpc.aio.Channel:
+    """The channel to the user function: plaintext, or TLS with ``--uf-tls-ca`` (plus a client
+    certificate with ``--uf-tls-cert``/``--uf-tls-key``: mTLS)."""
+    if not config.uf_tls_ca:
+        if config.uf_tls_cert or config.uf_tls_key:
+            raise ValueError("--uf-tls-cert/--uf-tls-key need --uf-tls-ca (the CA to trust)")
+        return grpc.aio.insecure_channel(config.user_function, options=_CHANNEL_OPTIONS)
+    if bool(config.uf_tls_cert) != bool(config.uf_tls_key):
+        raise ValueError("--uf-tls-cert and --uf-tls-key go together (client certificate and key)")
+    files = {"--uf-tls-ca": config.uf_tls_ca}
+    if config.uf_tls_cert:
+        files.update({"--uf-tls-cert": config.uf_tls_cert, "--uf-tls-key": config.uf_tls_key})
+    pem: dict[str, bytes] = {}
+    for flag, path in files.items():
+        try:
+            pem[flag] = Path(path).read_bytes()
+        except OSError as error:
+            raise ValueError(f"{flag} {path}: cannot read it ({error.strerror})") from None
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=pem["--uf-tls-ca"],
+        private_key=pem.get("--uf-tls-key"),
+        certificate_chain=pem.get("--uf-tls-cert"),
+    )
+    return grpc.aio.secure_channel(config.user_function, credentials, options=_CHANNEL_OPTIONS)
+
+
 class Proxy:
     """A running proxy.
 
@@ -48,8 +83,12 @@ class Proxy:
         await proxy.stop()
     """
 
-    def __init__(self, config: ProxyConfig) -> None:
+    def __init__(self, config: ProxyConfig, *, tracer_provider: Any = None) -> None:
         self.config = config
+        #: An OpenTelemetry TracerProvider for the proxy's spans (embedding, tests); else
+        #: ``config.tracing`` builds an OTLP-exporting one.
+        self.tracer_provider = tracer_provider
+        self.tracing: Tracing | None = None
         self.port = 0
         self.store: Store | None = None
         self.model: UserFunctionModel | None = None
@@ -78,7 +117,7 @@ class Proxy:
                 config.admin_host, config.admin_port, refresh=self._refresh_metrics
             )
             self.admin_port = await self._admin.start()
-        self._channel = grpc.aio.insecure_channel(config.user_function, options=_CHANNEL_OPTIONS)
+        self._channel = user_function_channel(config)
         channel = self._channel
 
         async def report(message: str) -> None:
@@ -89,6 +128,7 @@ class Proxy:
             strict_protocol=config.strict_protocol,
             supported_types=SUPPORTED_ENTITY_TYPES,
             give_up_after=config.discovery_timeout or None,
+            hint=_TLS_HINT if config.uf_tls_ca else "",
         )
         settings = EntitySettings(
             passivation_timeout=config.passivation_timeout,
@@ -127,6 +167,10 @@ class Proxy:
                 audience=config.jwt_audience,
                 anonymous=config.jwt_allow_anonymous.split(","),
             )
+        if self.tracer_provider is not None:
+            self.tracing = self.router.tracing = Tracing(self.tracer_provider)
+        elif config.tracing:
+            self.tracing = self.router.tracing = Tracing.otlp()
         self._attach_cancel_effects(self.router)
         self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)
         self.eventing.exclude_services = self.views.services
@@ -207,6 +251,8 @@ class Proxy:
             await self.store.close()
         if self._admin is not None:
             await self._admin.close()
+        if self.tracing is not None and self.tracer_provider is None:
+            self.tracing.shutdown()  # flushes the last spans to the exporter
         self._stopped.set()
 
     async def run_until_signalled(self) -> None:
