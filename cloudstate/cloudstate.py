@@ -18,6 +18,10 @@ service name and an empty version.
 Tracing (OpenTelemetry, :mod:`cloudstate.tracing`): ``tracer_provider=`` or ``tracing=True`` (env
 ``CLOUDSTATE_TRACING=1``, OTLP export configured by ``OTEL_*``) starts a span per handler call,
 child of the proxy's span.
+
+TLS (``tls=ServerTls(cert, key, client_ca)``, or the ``CLOUDSTATE_SERVER_TLS_CERT`` /
+``_KEY`` / ``_CLIENT_CA`` variables): the port speaks TLS; with a client CA, only proxies
+presenting a certificate signed by it are served (mTLS; the proxy's ``--uf-tls-*`` flags).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import logging
 import os
 import signal
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -44,6 +50,41 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """TLS of the user function's port: PEM file paths of its certificate chain and key, and
+    optionally of the CA that signs the proxy's client certificates (then required: mTLS)."""
+
+    cert: str
+    key: str
+    client_ca: str = ""
+
+    @classmethod
+    def from_env(cls) -> ServerTls | None:
+        """From ``CLOUDSTATE_SERVER_TLS_CERT`` / ``_KEY`` / ``_CLIENT_CA``; None if unset."""
+        cert = os.environ.get("CLOUDSTATE_SERVER_TLS_CERT", "")
+        key = os.environ.get("CLOUDSTATE_SERVER_TLS_KEY", "")
+        if not cert and not key:
+            return None
+        return cls(cert, key, os.environ.get("CLOUDSTATE_SERVER_TLS_CLIENT_CA", ""))
+
+    def credentials(self) -> grpc.ServerCredentials:
+        if not self.cert or not self.key:
+            raise ValueError("TLS needs both a certificate and its key (cert=, key=)")
+        pem = {}
+        for what, path in (("cert", self.cert), ("key", self.key), ("client_ca", self.client_ca)):
+            if path:
+                try:
+                    pem[what] = Path(path).read_bytes()
+                except OSError as e:
+                    raise ValueError(f"TLS {what} {path}: cannot read it ({e.strerror})") from None
+        return grpc.ssl_server_credentials(
+            [(pem["key"], pem["cert"])],
+            root_certificates=pem.get("client_ca"),
+            require_client_auth="client_ca" in pem,
+        )
 
 
 class CloudStateServer:
@@ -84,6 +125,7 @@ class CloudState:
     :param service_version: reported to the proxy in discovery.
     :param shutdown_grace: seconds in-flight calls get to finish on shutdown.
     :param tracer_provider: an OpenTelemetry ``TracerProvider`` for handler spans.
+    :param tls: serve TLS (and require proxy client certificates with ``client_ca``).
     :param tracing: export handler spans over OTLP (``OTEL_*`` variables); default
         ``$CLOUDSTATE_TRACING``. Without either, a global tracer provider is used if installed.
     """
@@ -98,6 +140,7 @@ class CloudState:
         shutdown_grace: float = 5.0,
         tracer_provider: Any = None,
         tracing: bool | None = None,
+        tls: ServerTls | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -108,6 +151,7 @@ class CloudState:
         self.shutdown_grace = shutdown_grace
         self.tracer_provider = tracer_provider
         self.tracing = tracing
+        self.tls = tls if tls is not None else ServerTls.from_env()
         self._entities: list[EntityDefinition] = []
 
     @property
@@ -204,14 +248,24 @@ class CloudState:
         for kind, entities in by_kind.items():
             kind.add_servicer(server, entities)
         try:
-            bound = server.add_insecure_port(_address(bind_host, port))
+            if self.tls is not None:
+                bound = server.add_secure_port(_address(bind_host, port), self.tls.credentials())
+            else:
+                bound = server.add_insecure_port(_address(bind_host, port))
         except RuntimeError as e:
             raise OSError(f"cannot listen on {_address(bind_host, port)}: {e}") from e
         if bound == 0:
             raise OSError(f"cannot listen on {_address(bind_host, port)}")
         await server.start()
         names = ", ".join(e.service_descriptor.full_name for e in self._entities)
-        log.info("Cloudstate user function serving %s on %s", names, _address(bind_host, bound))
+        log.info(
+            "Cloudstate user function serving %s on %s%s",
+            names,
+            _address(bind_host, bound),
+            ""
+            if self.tls is None
+            else (" (TLS, client certificates required)" if self.tls.client_ca else " (TLS)"),
+        )
         return CloudStateServer(server, bind_host, bound, self.shutdown_grace)
 
     def start(self) -> None:
@@ -250,4 +304,4 @@ def _address(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-__all__ = ["CloudState", "CloudStateServer"]
+__all__ = ["CloudState", "CloudStateServer", "ServerTls"]
