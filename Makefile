@@ -81,6 +81,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_postgres.py
 	$(PY) benchmarks/bench_eventing.py
 	$(PY) benchmarks/bench_topics.py
+	$(PY) benchmarks/bench_views.py
 	$(PY) benchmarks/bench_crdt_sdk.py
 	$(PY) benchmarks/bench_crdt.py
 	$(PY) benchmarks/bench_testkit.py

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from cloudstate.proxy import metrics
-from cloudstate.proxy.auth import JwtAuthenticator
+from cloudstate.proxy.auth import JwtAuthenticator, proto_rules
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.discovery import discover, report_error
 from cloudstate.proxy.entities import HANDLER_FACTORIES
@@ -166,6 +166,12 @@ class Proxy:
                 issuer=config.jwt_issuer,
                 audience=config.jwt_audience,
                 anonymous=config.jwt_allow_anonymous.split(","),
+            )
+            self.router.auth.use_proto_rules(self.model)
+        elif proto_rules(self.model):
+            log.warning(
+                "the user function declares cloudstate.auth rules but --jwt-key is not set: "
+                "every method is open"
             )
         if self.tracer_provider is not None:
             self.tracing = self.router.tracing = Tracing(self.tracer_provider)

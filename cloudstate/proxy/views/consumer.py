@@ -3,8 +3,9 @@
 A :class:`ViewConsumer` is an eventing consumer (same reading, retries, ownership across nodes and
 lag status) that handles a batch differently:
 
-1. the batch is applied **in offset order, one item after the other** (rows are keyed by a field
-   of the event, so events of different entities may update the same row);
+1. the updates of one row are applied in offset order, one after the other (rows are keyed by a
+   field of the event, so events of different entities may update the same row); updates of
+   different rows run concurrently (at most ``parallelism`` at once);
 2. for each item: its row key (the update method's ``key`` field of the event, else the entity id /
    subject), the current row (from the batch's earlier updates, else the store), then the new row:
    the event itself (``transform_updates: false``) or what the update method of the user function
@@ -95,13 +96,25 @@ class ViewConsumer(EventLogConsumer):
             )
             for key in keys:
                 rows[(table, key)] = found.get(key)
-        changed: dict[_RowKey, bytes | None] = {}
+        # A row's updates depend only on that row: the updates of one row run in offset order,
+        # different rows concurrently (at most ``parallelism`` at once).
+        by_row: dict[_RowKey, list[tuple[Delivery, UpdateMethod]]] = {}
         for item, update, _, row_key in planned:
-            current = rows[row_key]
-            new = await self._new_row(item, update, current)
-            if new is not _UNCHANGED:
-                rows[row_key] = changed[row_key] = new  # type: ignore[assignment]
-            self.delivered += 1
+            by_row.setdefault(row_key, []).append((item, update))
+        changed: dict[_RowKey, bytes | None] = {}
+        slots = asyncio.Semaphore(self.parallelism)
+
+        async def apply(row_key: _RowKey, updates: list[tuple[Delivery, UpdateMethod]]) -> None:
+            async with slots:
+                for item, update in updates:
+                    new = await self._new_row(item, update, rows[row_key])
+                    if new is not _UNCHANGED:
+                        rows[row_key] = changed[row_key] = new  # type: ignore[assignment]
+                    self.delivered += 1
+
+        async with asyncio.TaskGroup() as group:
+            for row_key, updates in by_row.items():
+                group.create_task(apply(row_key, updates))
         await self._write(changed, batch[-1].offset)
 
     def _pass_over(self, item: Delivery) -> None:
