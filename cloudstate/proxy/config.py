@@ -79,6 +79,16 @@ class ProxyConfig:
     jwt_audience: str = ""
     #: Comma-separated ``package.Service/Method``, ``package.Service/*`` callable without token.
     jwt_allow_anonymous: str = ""
+    #: External broker for topics (``nats://host:4222``, NATS JetStream); empty: the embedded
+    #: topic log only. ``broker_stream``: the JetStream stream; ``broker_subject_prefix``: topic
+    #: ``t`` is the subject ``<prefix>.t``.
+    broker: str = ""
+    broker_stream: str = "CLOUDSTATE"
+    broker_subject_prefix: str = "cloudstate"
+    #: Topic retention in the embedded log: an age (``7d``, ``12h``; empty or 0: forever) and/or
+    #: the newest N messages per topic (0: no limit); only what every reader has passed goes.
+    topic_retention: str = ""
+    topic_retention_messages: int = 0
     #: Internal admin port serving ``/metrics`` (Prometheus); -1: off, 0: a free port.
     admin_port: int = -1
     #: Interface the admin port binds to (loopback: keep internal endpoints internal).
@@ -107,6 +117,7 @@ _ENV = {
     "tls_cert": "CLOUDSTATE_TLS_CERT",
     "tls_key": "CLOUDSTATE_TLS_KEY",
     "jwt_key": "CLOUDSTATE_JWT_KEY",
+    "broker": "CLOUDSTATE_BROKER",
     "admin_host": "CLOUDSTATE_ADMIN_HOST",
     "tracing": "CLOUDSTATE_TRACING",
     "uf_tls_ca": "CLOUDSTATE_UF_TLS_CA",
@@ -250,6 +261,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--jwt-allow-anonymous",
         metavar="METHODS",
         help="comma-separated package.Service/Method or package.Service/* open without a token",
+    )
+    parser.add_argument(
+        "--broker",
+        metavar="URL",
+        help="external broker for topics: nats://HOST:PORT (NATS JetStream; needs "
+        "cloudstate[nats]; env CLOUDSTATE_BROKER). Default: the embedded topic log only",
+    )
+    parser.add_argument(
+        "--broker-stream",
+        metavar="NAME",
+        help=f"JetStream stream of the topics, created if missing (default {d.broker_stream})",
+    )
+    parser.add_argument(
+        "--broker-subject-prefix",
+        metavar="PREFIX",
+        help="topic T is the subject PREFIX.T; the stream takes PREFIX.> "
+        f"(default {d.broker_subject_prefix})",
+    )
+    parser.add_argument(
+        "--topic-retention",
+        metavar="AGE",
+        help="delete topic messages older than AGE (90s, 30m, 12h, 7d, 2w) once every reader "
+        "passed them (default: keep forever)",
+    )
+    parser.add_argument(
+        "--topic-retention-messages",
+        type=int,
+        metavar="N",
+        help="keep at most the newest N messages per topic (of those every reader passed; "
+        "default 0: no limit)",
     )
     parser.add_argument(
         "--admin-port",

@@ -179,6 +179,13 @@ class Proxy:
             self.tracing = self.router.tracing = Tracing.otlp()
         self._attach_cancel_effects(self.router)
         self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)
+        self.eventing.configure_topics(
+            broker=config.broker,
+            broker_stream=config.broker_stream,
+            broker_subject_prefix=config.broker_subject_prefix,
+            retention=config.topic_retention,
+            retention_messages=config.topic_retention_messages,
+        )
         self.eventing.exclude_services = self.views.services
         try:
             await self.eventing.start()

@@ -172,6 +172,7 @@ class EventLogConsumer:
         router: Router,
         *,
         source: Source | None = None,
+        consumer_id: str | None = None,
         batch_size: int = 500,
         parallelism: int = 16,
         poll_interval: float = 1.0,
@@ -183,6 +184,8 @@ class EventLogConsumer:
         self.store = store
         self.router = router
         self.source: Source = source or EventLogSource(store, subscription.source)
+        #: The key of the offset in the store (default: the subscription's).
+        self._consumer_id = consumer_id or subscription.consumer_id
         self.batch_size = max(1, batch_size)
         self.parallelism = max(1, parallelism)
         self.poll_interval = poll_interval
@@ -201,7 +204,10 @@ class EventLogConsumer:
 
     @property
     def consumer_id(self) -> str:
-        return self.subscription.consumer_id
+        return self._consumer_id
+
+    def describe(self) -> str:
+        return self.subscription.describe()
 
     def start(self) -> None:
         if self._task is None:
@@ -259,6 +265,9 @@ class EventLogConsumer:
                 functools.partial(self.store.save_offset, self.consumer_id, last),
             )
             self.committed_offset = last
+            committed = getattr(self.source, "committed", None)
+            if committed is not None:  # e.g. acknowledge the batch to the external broker
+                await committed(last)
             await self._maybe_log_lag()
 
     async def _load_offset(self) -> int:

@@ -21,19 +21,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
-from cloudstate.proxy.eventing.event_log import ConsumerStatus, EventLogConsumer
+from cloudstate.proxy.eventing.event_log import ConsumerStatus
 from cloudstate.proxy.stores.base import Store
 
 log = logging.getLogger(__name__)
 
 
+class Runnable(Protocol):
+    """What runs on one node at a time: an eventing consumer or a broker relay."""
+
+    committed_offset: int
+
+    @property
+    def consumer_id(self) -> str: ...
+
+    def describe(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def notify(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def status(self) -> ConsumerStatus: ...
+
+
 class OwnedConsumer:
     """Runs ``consumer`` while this node owns it."""
 
-    def __init__(
-        self, consumer: EventLogConsumer, store: Store, *, takeover_interval: float = 1.0
-    ) -> None:
+    def __init__(self, consumer: Runnable, store: Store, *, takeover_interval: float = 1.0) -> None:
         self.consumer = consumer
         self.store = store
         self.takeover_interval = takeover_interval
@@ -72,7 +90,7 @@ class OwnedConsumer:
                 continue
             self.owned = True
             if self.store.shared:
-                log.info("eventing: this node now runs %s", self.consumer.subscription.describe())
+                log.info("eventing: this node now runs %s", self.consumer.describe())
             self.consumer.start()
             try:
                 await lost.wait()
@@ -81,7 +99,7 @@ class OwnedConsumer:
                 await self.consumer.stop()
             log.warning(
                 "eventing: this node lost %s (database session ended); another node takes over",
-                self.consumer.subscription.describe(),
+                self.consumer.describe(),
             )
 
     async def stop(self) -> None:

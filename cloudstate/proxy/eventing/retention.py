@@ -1,0 +1,120 @@
+"""Topic retention (``--topic-retention AGE`` and/or ``--topic-retention-messages N``).
+
+Every ``interval`` seconds each topic this proxy publishes or consumes from the embedded topic log
+is trimmed: a message is deleted when it is older than the age **or** beyond the newest N of its
+topic, **and** every reader of the topic known to this proxy has passed it — the consumer groups
+its user function declares (their committed offsets) and, with ``--broker``, the relay to the
+external broker. A consumer group that has never committed holds everything back (its offset is
+0). Topics that only another deployment publishes and this proxy consumes through the external
+broker are left alone (their relay runs elsewhere). Deletes are idempotent, so every node may
+run this.
+
+Example::
+
+    retention = TopicRetention(store, max_age=7 * 86400, max_messages=100_000)
+    retention.readers["orders"] = ["topic:orders:shop.OrderLog"]
+    deleted = await retention.trim_once()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+
+from cloudstate.proxy.stores.base import Store
+
+log = logging.getLogger(__name__)
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+def parse_age(text: str) -> float:
+    """Seconds of an age like ``90s``, ``30m``, ``12h``, ``7d``, ``2w`` or plain seconds; ``0``
+    (or empty) means no age limit::
+
+    >>> parse_age("12h")
+    43200.0
+    """
+    if not text.strip():
+        return 0.0
+    match = _AGE.match(text.lower())
+    if match is None:
+        raise ValueError(
+            f"bad --topic-retention {text!r}: a number with an optional unit s, m, h, d or w "
+            "(e.g. 7d); 0 keeps messages forever"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+class TopicRetention:
+    """Trims the embedded topic log (see the module doc)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_age: float = 0.0,
+        max_messages: int = 0,
+        interval: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.max_age = max_age
+        self.max_messages = max_messages
+        self.interval = interval
+        #: topic -> the consumer ids whose committed offsets hold its messages back.
+        self.readers: dict[str, list[str]] = {}
+        self.deleted = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_age > 0 or self.max_messages > 0
+
+    async def trim_once(self) -> int:
+        """Trim every topic once; how many messages were deleted."""
+        if not self.enabled:
+            return 0
+        deleted = 0
+        for topic, readers in self.readers.items():
+            if readers:
+                up_to = min([await self.store.load_offset(reader) for reader in readers])
+            else:
+                up_to = await self.store.highest_topic_offset(topic)
+            if up_to <= 0:
+                continue
+            count = await self.store.trim_topic(
+                topic,
+                up_to,
+                older_than=time.time() - self.max_age if self.max_age > 0 else None,
+                keep_last=self.max_messages if self.max_messages > 0 else None,
+            )
+            if count:
+                log.info("topic retention: deleted %d messages of topic %r", count, topic)
+            deleted += count
+        self.deleted += deleted
+        return deleted
+
+    def start(self) -> None:
+        if self.enabled and self._task is None and self.readers:
+            self._task = asyncio.create_task(self._run(), name="topic retention")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.trim_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("topic retention: trimming failed (%s); trying again later", error)
+            await asyncio.sleep(self.interval)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
