@@ -13,6 +13,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from cloudstate.proxy import metrics
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.server import Proxy
 from cloudstate.proxy.stores.base import open_store
@@ -119,6 +120,16 @@ async def test_popularity_view_over_grpc_after_updates_and_deletes(running: Runn
         )
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     assert "no row matches" in (missing.value.details() or "")
+
+    # The projection lag of each view consumer is exported like an eventing consumer's.
+    await running.proxy._refresh_metrics()
+    assert running.proxy.views is not None
+    (status,) = [s for s in await running.proxy.views.status() if "Popularity" in s.consumer_id]
+    assert status.consumer_id.startswith("view:viewtest.Popularity:") and status.source == "vcart"
+    labels = {"consumer": status.consumer_id, "source": "vcart"}
+    pending = metrics.REGISTRY.get_sample_value("cloudstate_eventing_pending_events", labels)
+    lag = metrics.REGISTRY.get_sample_value("cloudstate_eventing_lag_seconds", labels)
+    assert (pending, lag) == (0, 0) and status.head_offset > 0
 
     # Update methods are for the view's source only.
     with pytest.raises(grpc.aio.AioRpcError) as refused:
