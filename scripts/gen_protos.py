@@ -29,6 +29,7 @@ PROTO_SETS = [
     (ROOT / "tests" / "http" / "proto", ROOT / "tests" / "http"),
     (ROOT / "tests" / "rawcrdt" / "proto", ROOT / "tests" / "rawcrdt"),
     (ROOT / "tests" / "crdt_e2e" / "proto", ROOT / "tests" / "crdt_e2e"),
+    (ROOT / "tests" / "observability" / "proto", ROOT / "tests" / "observability"),
 ]
 
 

@@ -2,32 +2,90 @@
 
 Every client request (gRPC, HTTP/JSON, gRPC-web) must carry ``authorization: Bearer <JWT>``
 signed with the configured key, unless its method is allowed anonymously
-(``--jwt-allow-anonymous``). Forwards, side effects and eventing deliveries are internal and not
-checked again. A refused request gets UNAUTHENTICATED (HTTP 401).
+(``--jwt-allow-anonymous``, or ``allow_anonymous`` in the proto: ``cloudstate/auth.proto``). A
+rule in the proto may also require claims (``require: { claim: "role" value: "admin" }``): a
+valid token without them gets PERMISSION_DENIED (HTTP 403). Forwards, side effects and eventing
+deliveries are internal and not checked again. A refused request gets UNAUTHENTICATED (HTTP 401).
 
 Example::
 
     auth = JwtAuthenticator(key=b"secret", anonymous=["com.example.Shop/ListProducts"])
+    auth.use_proto_rules(model)      # the cloudstate.auth options of the discovered methods
     auth.check(method, metadata)     # raises Unauthenticated, or returns the token's claims
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pb2
 
-from cloudstate import entity_pb2
+from cloudstate import auth_pb2, entity_pb2
 from cloudstate.proxy.errors import ProxyError
-from cloudstate.proxy.model import MethodModel
+from cloudstate.proxy.model import MethodModel, UserFunctionModel
 
 
 class Unauthenticated(ProxyError):
     """No valid bearer token (UNAUTHENTICATED, HTTP 401)."""
 
     status = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(ProxyError):
+    """A valid token without the claims the method requires (PERMISSION_DENIED, HTTP 403)."""
+
+    status = grpc.StatusCode.PERMISSION_DENIED
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRule:
+    """The ``cloudstate.auth`` rule of one method (its own, else its service's)."""
+
+    anonymous: bool = False
+    #: (claim, value) pairs the token must carry.
+    claims: tuple[tuple[str, str], ...] = ()
+
+
+_NO_RULE = AuthRule()
+
+
+def proto_rules(model: UserFunctionModel) -> dict[tuple[str, str], AuthRule]:
+    """The rules declared in the discovered protos, by (service, method); methods without one
+    (and whose service has none) are left out."""
+    method_ext: Any = auth_pb2.auth
+    service_ext: Any = auth_pb2.service_auth
+    rules: dict[tuple[str, str], AuthRule] = {}
+    for file in model.file_set.file:
+        for service_proto in file.service:
+            name = f"{file.package}.{service_proto.name}" if file.package else service_proto.name
+            if name not in model.services:
+                continue
+            # Re-parsed by the default pool, where the generated auth_pb2 registered 1083.
+            service_options = descriptor_pb2.ServiceOptions.FromString(
+                service_proto.options.SerializeToString()
+            )
+            default = None
+            if service_options.HasExtension(service_ext):
+                default = _rule(service_options.Extensions[service_ext])
+            for method_proto in service_proto.method:
+                options = descriptor_pb2.MethodOptions.FromString(
+                    method_proto.options.SerializeToString()
+                )
+                rule = default
+                if options.HasExtension(method_ext):
+                    rule = _rule(options.Extensions[method_ext])
+                if rule is not None:
+                    rules[(name, method_proto.name)] = rule
+    return rules
+
+
+def _rule(auth: Any) -> AuthRule:
+    claims = tuple((r.claim, r.value) for r in auth.require)
+    return AuthRule(anonymous=auth.allow_anonymous, claims=claims)
 
 
 class JwtAuthenticator:
@@ -62,6 +120,12 @@ class JwtAuthenticator:
         self.audience = audience or None
         self.anonymous = {p.strip() for p in anonymous if p.strip()}
         self._open: dict[int, bool] = {}  # by id(MethodModel)
+        self.rules: dict[tuple[str, str], AuthRule] = {}
+
+    def use_proto_rules(self, model: UserFunctionModel) -> None:
+        """Honour the ``cloudstate.auth`` options of the discovered methods."""
+        self.rules = proto_rules(model)
+        self._open.clear()
 
     @classmethod
     def from_file(cls, path: str, **options: Any) -> JwtAuthenticator:
@@ -76,6 +140,7 @@ class JwtAuthenticator:
         if open_ is None:
             service = method.service.name
             open_ = bool({"*", f"{service}/*", f"{service}/{method.name}"} & self.anonymous)
+            open_ = open_ or self.rules.get((service, method.name), _NO_RULE).anonymous
             self._open[id(method)] = open_
         return open_
 
@@ -102,7 +167,24 @@ class JwtAuthenticator:
             raise Unauthenticated(
                 f"{what} refused: the bearer token is not valid ({error}); get a fresh token"
             ) from None
+        rule = self.rules.get((method.service.name, method.name))
+        if rule is not None:
+            for claim, value in rule.claims:
+                if not _has_claim(claims.get(claim), value):
+                    raise PermissionDenied(
+                        f"{what} requires the token claim {claim}={value!r} "
+                        f"(cloudstate.auth option in the proto); the token has "
+                        f"{claim}={claims.get(claim)!r}"
+                    )
         return claims
+
+
+def _has_claim(actual: Any, wanted: str) -> bool:
+    if isinstance(actual, list | tuple):
+        return any(str(item) == wanted for item in actual)
+    if isinstance(actual, bool):  # JSON true/false against "true"/"false"
+        return str(actual).lower() == wanted.lower()
+    return actual is not None and str(actual) == wanted
 
 
 def _bearer(metadata: entity_pb2.Metadata | None) -> str | None:
