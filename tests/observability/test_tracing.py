@@ -168,9 +168,7 @@ async def test_grpc_request_continues_the_client_trace(stack: Stack) -> None:
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=pb.Response.FromString,
         )
-        reply = await add(
-            add_request("grpc"), metadata=(("traceparent", TRACEPARENT),), timeout=10
-        )
+        reply = await add(add_request("grpc"), metadata=(("traceparent", TRACEPARENT),), timeout=10)
     assert reply.message == "hello at acttest.Relay2"
     await stack.wait(proxy_count=5, uf_count=5)
     check_one_trace(stack, "grpc", continued=True)

@@ -137,9 +137,7 @@ def test_proxy_without_an_accepted_client_certificate_is_refused(
 
 
 def test_plaintext_proxy_is_refused(certs: dict[str, Path], tls_user_function: Process) -> None:
-    px = proxy(
-        certs["tmp"], tls_user_function.port, "memory:", "--discovery-timeout", "2"
-    ).start()
+    px = proxy(certs["tmp"], tls_user_function.port, "memory:", "--discovery-timeout", "2").start()
     try:
         assert px.process is not None
         started = time.monotonic()
