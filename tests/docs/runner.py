@@ -35,6 +35,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.docs.markdown import ROOT, Block
 from tests.processes import Process, free_port, wait_for_port, wait_serving
@@ -42,6 +45,7 @@ from tests.processes import Process, free_port, wait_for_port, wait_serving
 PROXY_PORT = "9000"
 USER_FUNCTION_PORT = "8080"
 ADMIN_PORT = "9090"
+NATS_PORT = "4222"
 _UF_MODULES = re.compile(r"^[\w.]+\.(shopping_cart|main)$")
 
 
@@ -82,6 +86,7 @@ class Shell:
     postgres_url: str | None = None
     ports: dict[str, int] = field(default_factory=dict)
     processes: list[Process] = field(default_factory=list)
+    nats_servers: list[Any] = field(default_factory=list)
     history: list[Ran] = field(default_factory=list)
     _last_args: list[str] = field(default_factory=list)
 
@@ -113,6 +118,8 @@ class Shell:
             ran = self._finish(line, ["curl", "-sS", *argv[1:]])
         elif program == "grpcurl":
             ran = self._grpcurl(line, argv)
+        elif program == "nats-server":
+            ran = self._nats_server(line, argv)
         else:
             raise AssertionError(f"no way to run the documented command {line!r}")
         self._check(ran, comment)
@@ -123,6 +130,8 @@ class Shell:
         for process in reversed(self.processes):
             if process.alive:
                 process.terminate()
+        for server in self.nats_servers:
+            server.stop()
 
     # -- the programs ---------------------------------------------------------------------------
 
@@ -204,6 +213,21 @@ class Shell:
                         importlib.metadata.distribution(required)  # raises if missing
         return Ran(line, argv, 0)
 
+    def _nats_server(self, line: str, argv: list[str]) -> Ran:
+        """``nats-server -js ...``: a real one (tests/nats_server.py) on a free port, its store
+        in the session's directory; the documented port 4222 then means that one."""
+        from tests import nats_server
+
+        if nats_server.find_binary() is None:
+            if os.environ.get("CI", "").lower() == "true":
+                raise AssertionError("CI must provide nats-server (.ci/run installs it)")
+            pytest.skip("no nats-server binary (apt-get install nats-server)")
+        assert "-js" in argv, f"{line!r}: the broker needs JetStream (-js)"
+        server = nats_server.start(self.tmp / "nats")
+        self.ports[NATS_PORT] = server.port
+        self.nats_servers.append(server)
+        return Ran(line, argv)
+
     def _grpcurl(self, line: str, argv: list[str]) -> Ran:
         if shutil.which("grpcurl"):
             return self._finish(line, argv)
@@ -253,6 +277,7 @@ class Shell:
             (PROXY_PORT, PROXY_PORT),
             (USER_FUNCTION_PORT, USER_FUNCTION_PORT),
             (ADMIN_PORT, ADMIN_PORT),
+            (NATS_PORT, NATS_PORT),
         ):
             if role in self.ports:
                 token = re.sub(rf"(?<!\d){documented}(?!\d)", str(self.ports[role]), token)

@@ -46,6 +46,11 @@ SESSIONS: dict[str, list[tuple[str, str]]] = {
         ("docs/eventsourced.md", "python -m shoppingcart.shopping_cart"),
         ("docs/scale-out.md", "pip install 'cloudstate[postgresql]'"),
     ],
+    # docs/eventing.md: a NATS JetStream server and a proxy using it as the external broker.
+    "nats-broker": [
+        ("docs/eventsourced.md", "python -m shoppingcart.shopping_cart"),
+        ("docs/eventing.md", "nats-server -js"),
+    ],
     # docs/tck.md: the conformance kit against our model, directly and through our proxy.
     "tck": [
         ("docs/tck.md", "cloudstate tck language-support --start-model"),
