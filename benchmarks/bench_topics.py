@@ -6,6 +6,12 @@
    proxy on SQLite; a client calls ``Shop.PlaceOrder`` (``out.topic = "orders"``) with 16 calls
    in flight; ``OrderLog`` (``in.topic = "orders"``) records when it handled each message.
    Reported: calls per second and lag = handled minus ``ce-time`` (when it was published).
+3. **NATS relay** (needs ``nats-server``): a real ``nats-server -js`` (its start-up time is
+   reported), ``--messages`` messages already in the embedded log, then the relay
+   (``cloudstate/proxy/eventing/nats.py``) forwards them to JetStream: messages per second until
+   its offset reaches the head.
+4. **end to end through NATS**: as 2, with ``--broker``: publish -> outbox -> relay -> JetStream
+   -> durable consumer -> ``OrderLog``; calls per second and lag p50/p99.
 
     python benchmarks/bench_topics.py [--messages 5000] [--calls 1000]
 
@@ -31,8 +37,10 @@ import grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cloudstate.proxy.eventing.nats import NatsBroker, NatsRelay  # noqa: E402
 from cloudstate.proxy.stores.base import Payload, TopicMessage  # noqa: E402
 from cloudstate.proxy.stores.sqlite import SqliteStore  # noqa: E402
+from tests import nats_server  # noqa: E402
 from tests.eventing.topic_model import pb  # noqa: E402
 from tests.processes import Process, free_port, proxy, wait_serving  # noqa: E402
 
@@ -80,8 +88,8 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-async def e2e_bench(tmp: Path, calls: int) -> dict[str, Any]:
-    out = tmp / "orders.jsonl"
+async def e2e_bench(tmp: Path, calls: int, *flags: str) -> dict[str, Any]:
+    out = tmp / f"orders{len(flags)}.jsonl"
     port = free_port()
     uf = Process(
         "topic user function",
@@ -91,7 +99,7 @@ async def e2e_bench(tmp: Path, calls: int) -> dict[str, Any]:
         cwd=ROOT,
         env={"HOST": "127.0.0.1", "PORT": str(port), "TOPIC_FILE": str(out)},
     ).start()
-    px = proxy(tmp, port, f"sqlite:///{tmp / 'e2e.db'}").start()
+    px = proxy(tmp, port, f"sqlite:///{tmp / f'e2e{len(flags)}.db'}", *flags).start()
     try:
         wait_serving(px.port)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{px.port}") as channel:
@@ -131,18 +139,65 @@ async def e2e_bench(tmp: Path, calls: int) -> dict[str, Any]:
         uf.terminate()
 
 
+def start_nats(tmp: Path) -> tuple[Any, float]:
+    """A real nats-server -js and its start-up time (seconds until it accepts connections)."""
+    start = time.perf_counter()
+    server = nats_server.start(tmp / "nats")
+    return server, time.perf_counter() - start
+
+
+async def relay_bench(tmp: Path, messages: int, url: str) -> dict[str, Any]:
+    store = SqliteStore.from_url(f"sqlite:///{tmp / 'bench-relay.db'}")
+    await store.start()
+    broker = NatsBroker(url, stream="BENCH", subject_prefix="bench")
+    try:
+        payload = Payload("type.googleapis.com/evtest.topics.Order", b"\x0a\x03o-1\x10\x02")
+        for first in range(0, messages, 500):
+            batch = [TopicMessage(payload, id=f"m-{n}") for n in range(first, first + 500)]
+            head = await store.append_topic("orders", batch[: messages - first])
+        await broker.connect(["orders"])
+        relay = NatsRelay(broker, store, "orders")
+        done = asyncio.Event()
+
+        def relayed(topic: str) -> None:
+            if relay.committed_offset >= head:
+                done.set()
+
+        relay.on_relayed = relayed
+        start = time.perf_counter()
+        relay.start()
+        await asyncio.wait_for(done.wait(), 300)
+        relaying = time.perf_counter() - start
+        await relay.stop()
+        assert await broker.head("orders") == messages
+        return {"messages": messages, "relay_msgs_per_s": round(messages / relaying)}
+    finally:
+        await broker.close()
+        await store.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--calls", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-topics-") as tmp:
-        results = {
+        results: dict[str, Any] = {
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
             f"{platform.python_version()}",
             "store_sqlite": await store_bench(Path(tmp), args.messages),
             "end_to_end_sqlite": await e2e_bench(Path(tmp), args.calls),
         }
+        if nats_server.find_binary() is not None:
+            server, started = start_nats(Path(tmp))
+            try:
+                results["nats_server_start_ms"] = round(started * 1000)
+                results["nats_relay"] = await relay_bench(Path(tmp), args.messages, server.url)
+                results["end_to_end_nats"] = await e2e_bench(
+                    Path(tmp), args.calls, "--broker", server.url
+                )
+            finally:
+                server.stop()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "topics.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
