@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import random
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +43,6 @@ sys.path.insert(0, str(ROOT))
 for example in ("shoppingcart", "valueentity", "crdts"):
     sys.path.insert(0, str(ROOT / "examples" / example))
 
-from crdts import likes_pb2  # noqa: E402
-from shoppingcart import domain_pb2, shoppingcart_pb2  # noqa: E402
-from valueentity import shoppingcart_pb2 as ve_pb2  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
     RESULTS,
@@ -60,302 +54,32 @@ from benchmarks.common import (  # noqa: E402
     machine,
     own_cpu_seconds,
     percentile,
-    proxy_errors,
-    rss_mb,
     write_results,
     wrk,
     wrk_available,
     wrk_summary,
 )
+from benchmarks.recovery import memory, recovery  # noqa: E402
+from benchmarks.scenarios import (  # noqa: E402
+    ACTION_UNARY,
+    ECHO,
+    ENTITIES,
+    SCENARIOS,
+    DirectProtocol,
+    Scenario,
+    _any,
+)
+from benchmarks.stack import Stack, measured, stack  # noqa: E402
 from cloudstate import (  # noqa: E402
     action_pb2,
-    crdt_pb2,
-    entity_pb2,
-    event_sourced_pb2,
-    value_entity_pb2,
 )
-from cloudstate.proxy.stores.base import Payload  # noqa: E402
-from cloudstate.proxy.stores.sqlite import SqliteStore  # noqa: E402
 from tests.actions.model import pb as action_model  # noqa: E402
 from tests.processes import (  # noqa: E402
     Process,
     free_port,
-    proxy,
-    shoppingcart_user_function,
-    wait_serving,
 )
 
 __all__ = ["cpu_seconds", "percentile"]  # imported from here by older bench scripts
-
-ENTITIES = 1000
-TYPE = "type.googleapis.com/"
-CART = "com.example.shoppingcart.ShoppingCart"
-VE_CART = "com.example.valueentity.shoppingcart.ShoppingCart"
-LIKES = "com.example.crdts.Likes"
-ITEM_ADDED = TYPE + "com.example.shoppingcart.persistence.ItemAdded"
-CART_STATE = TYPE + "com.example.shoppingcart.persistence.Cart"
-
-
-def _example(name: str, module: str) -> Callable[[Path], Process]:
-    def start(tmp: Path) -> Process:
-        port = free_port()
-        return Process(
-            f"{name} user function",
-            [sys.executable, "-m", module],
-            port,
-            tmp / f"{name}-uf-{port}.log",
-            cwd=ROOT / "examples" / name,
-            env={"HOST": "127.0.0.1", "PORT": str(port)},
-        )
-
-    return start
-
-
-def _action_uf(tmp: Path) -> Process:
-    from tests.actions.conftest import action_user_function
-
-    return action_user_function(tmp)
-
-
-def _any(type_name: str, message: Any) -> Any:
-    from google.protobuf import any_pb2
-
-    return any_pb2.Any(type_url=TYPE + type_name, value=message.SerializeToString())
-
-
-def _add_item(key: str) -> shoppingcart_pb2.AddLineItem:
-    return shoppingcart_pb2.AddLineItem(user_id=key, product_id="p1", name="item", quantity=1)
-
-
-_CART_HTTP = """
-request = function()
-  local user = "cart-" .. math.random(0, %(n)d - 1)
-  if math.random() < 0.4 then
-    return wrk.format("GET", "/carts/" .. user)
-  end
-  return wrk.format("POST", "/cart/" .. user .. "/items/add",
-    {["Content-Type"] = "application/json"}, '{"productId":"p1","name":"item","quantity":1}')
-end
-"""
-_VE_UPDATE_HTTP = """
-request = function()
-  return wrk.format("POST", "/ve/cart/ve-" .. math.random(0, %(n)d - 1) .. "/items/add",
-    {["Content-Type"] = "application/json"}, '{"productId":"p1","name":"item","quantity":1}')
-end
-"""
-_VE_GET_HTTP = """
-request = function()
-  return wrk.format("GET", "/ve/carts/ve-" .. math.random(0, %(n)d - 1))
-end
-"""
-_CRDT_HTTP = """
-request = function()
-  return wrk.format("POST", "/posts/post-" .. math.random(0, %(n)d - 1) .. "/like",
-    {["Content-Type"] = "application/json"}, '{}')
-end
-"""
-_ACTION_HTTP = """
-request = function()
-  return wrk.format("POST", "/acttest.Echo/Echo", {["Content-Type"] = "application/json"},
-    '{"text":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}')
-end
-"""
-
-
-#: entity key -> (protocol path, stream-in for init, n -> stream-in for command n, stream-out type)
-DirectSetup = tuple[str, Any, Callable[[int], Any], Any]
-DirectProtocol = Callable[[str], DirectSetup]
-ECHO = "/bench.Echo/Echo"
-ACTION_UNARY = "/cloudstate.action.ActionProtocol/handleUnary"
-
-
-@dataclass
-class Scenario:
-    """One workload: its user function, its gRPC requests (paths cycled by each h2load
-    connection; one body per entity), its HTTP requests (wrk Lua) and its direct baseline."""
-
-    name: str
-    what: str
-    user_function: Callable[[Path], Process]
-    grpc_paths: list[str]
-    grpc_body: Callable[[int], bytes]
-    http_lua: str
-    #: Direct baseline: (protocol path, stream-in for init, stream-in for the n-th command,
-    #: stream-out type) for entities; None for the action (driven with h2load instead).
-    direct: DirectProtocol | None = None
-    extra_grpc_port: bool = False
-    seeded: list[str] = field(default_factory=list)
-
-
-def _cart_direct(key: str) -> DirectSetup:
-    stream_in = event_sourced_pb2.EventSourcedStreamIn
-    add = _any("com.example.shoppingcart.AddLineItem", _add_item(key))
-    get = _any(
-        "com.example.shoppingcart.GetShoppingCart", shoppingcart_pb2.GetShoppingCart(user_id=key)
-    )
-
-    def command(n: int) -> Any:
-        name, payload = ("GetCart", get) if n % 5 in (1, 3) else ("AddItem", add)
-        command = entity_pb2.Command(entity_id=key, id=n, name=name, payload=payload)
-        return stream_in(command=command)
-
-    init = stream_in(init=event_sourced_pb2.EventSourcedInit(service_name=CART, entity_id=key))
-    out = event_sourced_pb2.EventSourcedStreamOut
-    return "/cloudstate.eventsourced.EventSourced/handle", init, command, out
-
-
-def _ve_direct(name: str) -> DirectProtocol:
-    def direct(key: str) -> DirectSetup:
-        stream_in = value_entity_pb2.ValueEntityStreamIn
-        if name == "AddItem":
-            payload = _any(
-                "com.example.valueentity.shoppingcart.AddLineItem",
-                ve_pb2.AddLineItem(user_id=key, product_id="p1", name="item", quantity=1),
-            )
-        else:
-            payload = _any(
-                "com.example.valueentity.shoppingcart.GetShoppingCart",
-                ve_pb2.GetShoppingCart(user_id=key),
-            )
-
-        def command(n: int) -> Any:
-            return stream_in(
-                command=entity_pb2.Command(entity_id=key, id=n, name=name, payload=payload)
-            )
-
-        init = stream_in(init=value_entity_pb2.ValueEntityInit(service_name=VE_CART, entity_id=key))
-        out = value_entity_pb2.ValueEntityStreamOut
-        return "/cloudstate.valueentity.ValueEntity/handle", init, command, out
-
-    return direct
-
-
-def _crdt_direct(key: str) -> DirectSetup:
-    payload = _any("com.example.crdts.LikeRequest", likes_pb2.LikeRequest(post_id=key))
-
-    def command(n: int) -> Any:
-        return crdt_pb2.CrdtStreamIn(
-            command=entity_pb2.Command(entity_id=key, id=n, name="Like", payload=payload)
-        )
-
-    init = crdt_pb2.CrdtStreamIn(init=crdt_pb2.CrdtInit(service_name=LIKES, entity_id=key))
-    return "/cloudstate.crdt.Crdt/handle", init, command, crdt_pb2.CrdtStreamOut
-
-
-SCENARIOS = [
-    Scenario(
-        "cart",
-        "event-sourced cart, 60% AddItem / 40% GetCart",
-        shoppingcart_user_function,
-        [f"/{CART}/{m}" for m in ("AddItem", "GetCart", "AddItem", "GetCart", "AddItem")],
-        # GetShoppingCart parses an AddLineItem's bytes (same field 1, the rest unknown fields),
-        # so one body per entity serves both methods.
-        lambda i: grpc_frame(_add_item(f"cart-{i}").SerializeToString()),
-        _CART_HTTP,
-        _cart_direct,
-        extra_grpc_port=True,
-    ),
-    Scenario(
-        "ve-update",
-        "value entity, AddItem (the new state written before the reply)",
-        _example("valueentity", "valueentity.shopping_cart"),
-        [f"/{VE_CART}/AddItem"],
-        lambda i: grpc_frame(
-            ve_pb2.AddLineItem(
-                user_id=f"ve-{i}", product_id="p1", name="item", quantity=1
-            ).SerializeToString()
-        ),
-        _VE_UPDATE_HTTP,
-        _ve_direct("AddItem"),
-    ),
-    Scenario(
-        "ve-get",
-        "value entity, GetCart",
-        _example("valueentity", "valueentity.shopping_cart"),
-        [f"/{VE_CART}/GetCart"],
-        lambda i: grpc_frame(ve_pb2.GetShoppingCart(user_id=f"ve-{i}").SerializeToString()),
-        _VE_GET_HTTP,
-        _ve_direct("GetCart"),
-    ),
-    Scenario(
-        "crdt",
-        "CRDT GCounter increment (Likes.Like, stored before the reply)",
-        _example("crdts", "crdts.main"),
-        [f"/{LIKES}/Like"],
-        lambda i: grpc_frame(likes_pb2.LikeRequest(post_id=f"post-{i}").SerializeToString()),
-        _CRDT_HTTP,
-        _crdt_direct,
-    ),
-    Scenario(
-        "action",
-        "action echo (acttest.Echo/Echo, 32-byte message)",
-        _action_uf,
-        ["/acttest.Echo/Echo"],
-        lambda i: grpc_frame(action_model.Item(text="x" * 30).SerializeToString()),
-        _ACTION_HTTP,
-        None,
-    ),
-]
-
-
-# -- the stack under test ------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    uf: Process
-    px: Process | None
-    grpc_port: int = 0
-    admin_port: int = 0
-
-    @property
-    def uf_pid(self) -> int:
-        assert self.uf.process is not None
-        return self.uf.process.pid
-
-    @property
-    def px_pid(self) -> int:
-        assert self.px is not None and self.px.process is not None
-        return self.px.process.pid
-
-
-@contextlib.contextmanager
-def stack(
-    tmp: Path, user_function: Callable[[Path], Process], db: str, *flags: str
-) -> Iterator[Stack]:
-    uf = user_function(tmp).start()
-    grpc_port, admin_port = free_port(), free_port()
-    px = proxy(
-        tmp, uf.port, f"sqlite:///{tmp}/{db}",
-        "--grpc-port", str(grpc_port), "--admin-port", str(admin_port),
-        "--passivation-timeout", "600", *flags,
-    )  # fmt: skip
-    try:
-        px.start()
-        wait_serving(px.port)
-        yield Stack(uf, px, grpc_port, admin_port)
-    finally:
-        px.terminate()
-        uf.terminate()
-
-
-def measured(
-    stk: Stack, run: Callable[[], LoadResult], summarize: Callable[[LoadResult], dict[str, float]]
-) -> dict[str, Any]:
-    """Run one load and add the processes' CPU per 1,000 ops and peak RSS."""
-    px_cpu = cpu_seconds(stk.px_pid) if stk.px else 0.0
-    uf_cpu = cpu_seconds(stk.uf_pid)
-    errors_before = proxy_errors(stk.admin_port) if stk.px else 0
-    result = run()
-    row: dict[str, Any] = summarize(result)
-    ops = max(result.ops, 1)
-    if stk.px:
-        row["proxy_cpu_s_per_1k"] = (cpu_seconds(stk.px_pid) - px_cpu) / ops * 1000
-        row["proxy_peak_rss_mb"] = rss_mb(stk.px_pid, "VmHWM")
-        row["errors"] += proxy_errors(stk.admin_port) - errors_before
-    row["uf_cpu_s_per_1k"] = (cpu_seconds(stk.uf_pid) - uf_cpu) / ops * 1000
-    row["uf_peak_rss_mb"] = rss_mb(stk.uf_pid, "VmHWM")
-    return row
 
 
 def print_row(row: dict[str, Any]) -> None:
@@ -517,126 +241,6 @@ def echo_baseline(levels: list[int], seconds: float, tmp: Path) -> list[dict[str
     return rows
 
 
-# -- recovery and memory -------------------------------------------------------------------------
-
-
-async def _journal(path: Path, events: int) -> None:
-    """Carts with ``events`` journaled ItemAdded events: ``plain-*`` without a snapshot, ``snap-*``
-    with a snapshot at the last event (what the entity's ``snapshot_every`` would have left)."""
-    store = SqliteStore(path)
-    await store.start()
-    try:
-        batch = 500
-        for kind in ("plain", "snap"):
-            for n in range(3):
-                key = f"{kind}-{n}"
-                cart: dict[str, int] = {}
-                sequence = 0
-                while sequence < events:
-                    payloads = []
-                    for i in range(sequence, min(events, sequence + batch)):
-                        product = f"p{i % 20}"
-                        cart[product] = cart.get(product, 0) + 1
-                        item = domain_pb2.ItemAdded(
-                            item=domain_pb2.LineItem(productId=product, name="item", quantity=1)
-                        )
-                        payloads.append(Payload(ITEM_ADDED, item.SerializeToString()))
-                    snapshot = None
-                    if kind == "snap" and sequence + len(payloads) == events:
-                        state = domain_pb2.Cart(
-                            items=[
-                                domain_pb2.LineItem(productId=p, name="item", quantity=q)
-                                for p, q in sorted(cart.items())
-                            ]
-                        )
-                        snapshot = Payload(CART_STATE, state.SerializeToString())
-                    sequence = await store.append_events(
-                        "shopping-cart", key, sequence, payloads, snapshot
-                    )
-    finally:
-        await store.close()
-
-
-def recovery(tmp: Path, events: int) -> dict[str, Any]:
-    asyncio.run(_journal(tmp / "recovery.db", events))
-    result: dict[str, Any] = {"events": events}
-    with stack(tmp, shoppingcart_user_function, "recovery.db") as stk:
-        assert stk.px is not None
-        with grpc.insecure_channel(f"127.0.0.1:{stk.px.port}") as channel:
-            get = channel.unary_unary(
-                f"/{CART}/GetCart",
-                request_serializer=lambda m: m.SerializeToString(),
-                response_deserializer=shoppingcart_pb2.Cart.FromString,
-            )
-            get(shoppingcart_pb2.GetShoppingCart(user_id="warm"), timeout=30)
-            for kind in ("plain", "snap"):
-                times = []
-                for n in range(3):
-                    started = time.perf_counter()
-                    cart = get(shoppingcart_pb2.GetShoppingCart(user_id=f"{kind}-{n}"), timeout=60)
-                    times.append(time.perf_counter() - started)
-                    total = sum(item.quantity for item in cart.items)
-                    assert total == events, f"{kind}-{n} recovered {total} items, not {events}"
-                started = time.perf_counter()
-                get(shoppingcart_pb2.GetShoppingCart(user_id=f"{kind}-0"), timeout=30)
-                warm = time.perf_counter() - started
-                key = "with_snapshot" if kind == "snap" else "without_snapshot"
-                result[key] = {
-                    "first_reply_ms": [t * 1000 for t in times],
-                    "median_ms": statistics.median(times) * 1000,
-                    "active_reply_ms": warm * 1000,
-                }
-                print(
-                    f"recovery {key:17} {events} events: first reply median "
-                    f"{statistics.median(times) * 1000:.1f} ms (runs "
-                    f"{', '.join(f'{t * 1000:.1f}' for t in times)}); active: {warm * 1000:.2f} ms",
-                    flush=True,
-                )
-    return result
-
-
-async def _activate(port: int, count: int) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        get = channel.unary_unary(
-            f"/{CART}/GetCart", request_serializer=lambda m: m.SerializeToString()
-        )
-        keys = iter(range(count))
-
-        async def worker() -> None:
-            for n in keys:
-                await get(shoppingcart_pb2.GetShoppingCart(user_id=f"mem-{n}"), timeout=60)
-
-        await asyncio.gather(*(worker() for _ in range(64)))
-
-
-def memory(tmp: Path, entities: int) -> dict[str, Any]:
-    with stack(tmp, shoppingcart_user_function, "memory.db") as stk:
-        assert stk.px is not None
-        asyncio.run(_activate(stk.px.port, 100))  # channels, first streams, caches
-        before = rss_mb(stk.px_pid), rss_mb(stk.uf_pid)
-        started = time.perf_counter()
-        asyncio.run(_activate(stk.px.port, entities))
-        elapsed = time.perf_counter() - started
-        after = rss_mb(stk.px_pid), rss_mb(stk.uf_pid)
-    per_10k = 10_000 / entities
-    result = {
-        "entities": entities,
-        "activations_per_s": entities / elapsed,
-        "proxy_rss_mb": [before[0], after[0]],
-        "uf_rss_mb": [before[1], after[1]],
-        "proxy_mb_per_10k": (after[0] - before[0]) * per_10k,
-        "uf_mb_per_10k": (after[1] - before[1]) * per_10k,
-    }
-    print(
-        f"memory: {entities} active carts: proxy +{after[0] - before[0]:.1f} MiB, user function "
-        f"+{after[1] - before[1]:.1f} MiB -> per 10,000: proxy {result['proxy_mb_per_10k']:.1f} "
-        f"MiB, user function {result['uf_mb_per_10k']:.1f} MiB ({result['activations_per_s']:.0f} "
-        "activations/s)",
-        flush=True,
-    )
-    return result
-
-
 # -- report --------------------------------------------------------------------------------------
 
 
@@ -696,17 +300,30 @@ def tables(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64, 256])
+    parser.add_argument("--seconds", type=float, help="per run (default 5; --quick: 2)")
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", help="default 1 16 64 256; --quick: 1 64"
+    )
     parser.add_argument("--scenarios", nargs="+", default=[s.name for s in SCENARIOS])
-    parser.add_argument("--quick", action="store_true", help="2 s per run, concurrency 1 and 64")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="shorter defaults: 2 s per run, c=1 and 64, 2,000 entities",
+    )
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--skip-recovery", action="store_true")
     parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--entities", type=int, default=10_000, help="for the memory figure")
+    parser.add_argument(
+        "--entities", type=int, help="active carts for the memory figure (default 10,000)"
+    )
     args = parser.parse_args()
-    if args.quick:
-        args.seconds, args.concurrency, args.entities = 2.0, [1, 64], 2_000
+    # Options given explicitly win over --quick's shorter defaults.
+    if args.seconds is None:
+        args.seconds = 2.0 if args.quick else 5.0
+    if args.concurrency is None:
+        args.concurrency = [1, 64] if args.quick else [1, 16, 64, 256]
+    if args.entities is None:
+        args.entities = 2_000 if args.quick else 10_000
     if not (h2load_available() and wrk_available()):
         sys.exit("needs h2load and wrk: apt-get install -y nghttp2-client wrk")
     unknown = set(args.scenarios) - {s.name for s in SCENARIOS}
