@@ -87,6 +87,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_testkit.py
 	$(PY) benchmarks/bench_tck.py
 	$(PY) benchmarks/bench_metrics.py
+	$(PY) benchmarks/bench_tracing.py
 
 # Older per-scenario scripts whose throughput tables run.py now covers (kept for their extras:
 # the relay vs --grpc-port comparison, save_value alone, hot-post CRDT and fan-out through the proxy).
