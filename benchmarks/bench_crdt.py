@@ -43,7 +43,7 @@ sys.path.insert(0, str(EXAMPLE))
 
 from crdts import likes_pb2, likes_pb2_grpc  # noqa: E402
 
-from benchmarks.run import cpu_seconds, percentile  # noqa: E402
+from benchmarks.common import cpu_seconds, percentile  # noqa: E402
 from tests.processes import Process, free_port, proxy, wait_serving  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "examples" / "shoppingcart"))
 
 from shoppingcart import shoppingcart_pb2, shoppingcart_pb2_grpc  # noqa: E402
 
-from benchmarks.run import cpu_seconds, percentile  # noqa: E402
+from benchmarks.common import cpu_seconds, percentile  # noqa: E402
 from tests.processes import free_port, proxy, shoppingcart_user_function, wait_serving  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"

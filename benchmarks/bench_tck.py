@@ -32,7 +32,7 @@ import grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.run import percentile  # noqa: E402
+from benchmarks.common import percentile  # noqa: E402
 from cloudstate.tck.model import eventsourced_pb2 as es  # noqa: E402
 from cloudstate.tck.model import eventsourced_pb2_grpc as es_grpc  # noqa: E402
 from cloudstate.tck.relay import Relay  # noqa: E402
