@@ -34,7 +34,13 @@ SESSIONS: dict[str, list[tuple[str, str]]] = {
     # docs/observability.md: a proxy with an admin port, then its /metrics.
     "observability": [
         ("docs/eventsourced.md", "python -m shoppingcart.shopping_cart"),
-        ("docs/observability.md", "cloudstate proxy --user-function"),
+        ("docs/observability.md", "--admin-port 9090"),
+    ],
+    # docs/observability.md: a proxy with --tracing (no collector: spans are dropped with a
+    # warning), called with a client traceparent.
+    "observability-tracing": [
+        ("docs/eventsourced.md", "python -m shoppingcart.shopping_cart"),
+        ("docs/observability.md", "--tracing"),
     ],
     # The value-entity example: run, then its client and curl calls.
     "valueentity": [
