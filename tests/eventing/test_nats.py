@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,10 +37,17 @@ def processes() -> Iterator[list[Process]]:
 
 
 def start_broker_proxy(
-    processes: list[Process], tmp: Path, uf_port: int, store: str, broker: str, *flags: str
+    processes: list[Process],
+    tmp: Path,
+    uf_port: int,
+    store: str,
+    broker: str,
+    *flags: str,
+    name: str = "",
 ) -> tuple[Process, str]:
-    """A proxy on ``broker`` with a stream and subject prefix of its own; (proxy, prefix)."""
-    name = f"t{uuid.uuid4().hex[:12]}"
+    """A proxy on ``broker`` with a stream and subject prefix of its own (``name``, default a
+    new one); (proxy, prefix)."""
+    name = name or f"t{uuid.uuid4().hex[:12]}"
     process = start(
         processes,
         proxy(
@@ -138,6 +146,21 @@ async def test_topic_round_trip_through_nats_in_every_encoding(
         )
     finally:
         await store.close()
+
+    # SIGKILL, and make the relay forget its offset: after the restart it sends every message
+    # again; JetStream drops them by Nats-Msg-Id, and the consumer resumes at its position.
+    px.kill()
+    with sqlite3.connect(tmp_path / "proxy.db") as connection:
+        connection.execute("DELETE FROM consumer_offsets WHERE consumer_id LIKE 'nats-relay:%'")
+    px, _ = start_broker_proxy(processes, tmp_path, uf.port, store_url, nats_url, name=prefix)
+    await deposit(px.port, "alice", 1)
+    wait_until(lambda: len(read_lines(audit)) >= 7, "the deposit after the restart")
+    await asyncio.sleep(0.3)  # a duplicate would arrive by now
+    lines = read_lines(audit)
+    assert [line["value"].get("balance") for line in lines[6:]] == [13], lines[6:]
+    on_nats = await stream_messages(nats_url, stream, f"{prefix}.deposits")
+    assert [pb.Deposited.FromString(m.data).balance for m in on_nats] == [5, 12, 13]
+    assert len(await stream_messages(nats_url, stream, f"{prefix}.notes")) == 4
 
 
 async def test_relay_lag_gauge_while_the_broker_is_down(
