@@ -20,7 +20,10 @@ from google.protobuf import any_pb2
 from cloudstate.proxy.stores.base import open_store
 from tests.eventing.outbox_model import pb
 from tests.eventing.test_event_log import read_lines, start, start_proxy, wait_until
-from tests.processes import ROOT, Process, free_port
+from tests.observability.scrape import scrape, value
+from tests.processes import ROOT, Process, free_port, proxy, wait_serving
+
+PENDING = "cloudstate_eventing_pending_events"
 
 
 def outbox_uf(tmp: Path, out: Path) -> Process:
@@ -167,3 +170,32 @@ async def test_acknowledged_writes_and_messages_survive_a_sigkill(
     wait_until(
         lambda: sum(1 for line in read_lines(audit) if line["topic"] == "notes") >= 4, "notes"
     )
+
+
+async def test_topic_consumer_lag_gauges_follow_a_stuck_consumer(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    """The embedded-log topic consumer's gauges: its handler fails (the audit directory does not
+    exist yet) so the messages wait; once it can write, the lag goes back to 0."""
+    audit = tmp_path / "later" / "audit.jsonl"
+    uf = start(processes, outbox_uf(tmp_path, audit))
+    admin = free_port()
+    px = start(
+        processes,
+        proxy(tmp_path, uf.port, f"sqlite:///{tmp_path}/lag.db", "--admin-port", str(admin)),
+    )
+    wait_serving(px.port)
+    consumer = {"consumer": "topic:deposits:evtest.outbox.Audit", "source": "deposits"}
+    assert value(scrape(admin), PENDING, **consumer) == 0
+    await deposit(px.port, "carol", 1)
+    await deposit(px.port, "carol", 2)
+    wait_until(
+        lambda: value(scrape(admin), "cloudstate_eventing_failures", **consumer) >= 1,
+        "a failed delivery",
+    )
+    samples = scrape(admin)
+    assert value(samples, PENDING, **consumer) == 2
+    assert value(samples, "cloudstate_eventing_lag_seconds", **consumer) > 0
+    audit.parent.mkdir()
+    wait_until(lambda: value(scrape(admin), PENDING, **consumer) == 0, "the consumer to catch up")
+    assert [line["value"]["balance"] for line in read_lines(audit)] == [1, 3]
