@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63loudstate/eventing.proto\x12\ncloudstate\x1a google/protobuf/descriptor.proto\"Z\n\x08\x45venting\x12#\n\x02in\x18\x01 \x01(\x0b\x32\x17.cloudstate.EventSource\x12)\n\x03out\x18\x02 \x01(\x0b\x32\x1c.cloudstate.EventDestination\"U\n\x0b\x45ventSource\x12\x16\n\x0e\x63onsumer_group\x18\x01 \x01(\t\x12\x0f\n\x05topic\x18\x02 \x01(\tH\x00\x12\x13\n\tevent_log\x18\x03 \x01(\tH\x00\x42\x08\n\x06source\"2\n\x10\x45ventDestination\x12\x0f\n\x05topic\x18\x01 \x01(\tH\x00\x42\r\n\x0b\x64\x65stination:G\n\x08\x65venting\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x08 \x01(\x0b\x32\x14.cloudstate.EventingB\x0f\n\rio.cloudstateb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63loudstate/eventing.proto\x12\ncloudstate\x1a google/protobuf/descriptor.proto\"Z\n\x08\x45venting\x12#\n\x02in\x18\x01 \x01(\x0b\x32\x17.cloudstate.EventSource\x12)\n\x03out\x18\x02 \x01(\x0b\x32\x1c.cloudstate.EventDestination\"m\n\x0b\x45ventSource\x12\x16\n\x0e\x63onsumer_group\x18\x01 \x01(\t\x12\x0f\n\x05topic\x18\x02 \x01(\tH\x00\x12\x13\n\tevent_log\x18\x03 \x01(\tH\x00\x12\x16\n\x0cvalue_entity\x18\x04 \x01(\tH\x00\x42\x08\n\x06source\"2\n\x10\x45ventDestination\x12\x0f\n\x05topic\x18\x01 \x01(\tH\x00\x42\r\n\x0b\x64\x65stination:G\n\x08\x65venting\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x08 \x01(\x0b\x32\x14.cloudstate.EventingB\x0f\n\rio.cloudstateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,7 +36,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTING']._serialized_start=75
   _globals['_EVENTING']._serialized_end=165
   _globals['_EVENTSOURCE']._serialized_start=167
-  _globals['_EVENTSOURCE']._serialized_end=252
-  _globals['_EVENTDESTINATION']._serialized_start=254
-  _globals['_EVENTDESTINATION']._serialized_end=304
+  _globals['_EVENTSOURCE']._serialized_end=276
+  _globals['_EVENTDESTINATION']._serialized_start=278
+  _globals['_EVENTDESTINATION']._serialized_end=328
 # @@protoc_insertion_point(module_scope)

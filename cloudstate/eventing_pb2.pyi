@@ -16,14 +16,16 @@ class Eventing(_message.Message):
     def __init__(self, out: _Optional[_Union[EventDestination, _Mapping]] = ..., **kwargs) -> None: ...
 
 class EventSource(_message.Message):
-    __slots__ = ("consumer_group", "topic", "event_log")
+    __slots__ = ("consumer_group", "topic", "event_log", "value_entity")
     CONSUMER_GROUP_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     EVENT_LOG_FIELD_NUMBER: _ClassVar[int]
+    VALUE_ENTITY_FIELD_NUMBER: _ClassVar[int]
     consumer_group: str
     topic: str
     event_log: str
-    def __init__(self, consumer_group: _Optional[str] = ..., topic: _Optional[str] = ..., event_log: _Optional[str] = ...) -> None: ...
+    value_entity: str
+    def __init__(self, consumer_group: _Optional[str] = ..., topic: _Optional[str] = ..., event_log: _Optional[str] = ..., value_entity: _Optional[str] = ...) -> None: ...
 
 class EventDestination(_message.Message):
     __slots__ = ("topic",)

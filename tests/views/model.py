@@ -2,7 +2,8 @@
 ``ItemAdded`` / ``ProductRemoved``; the ``Popularity`` view sums the quantity added per product
 (the update handler gets the event and the current row) and deletes a product's row when it is
 removed; ``Catalog`` publishes products to the topic ``catalog``, whose messages are the rows of
-the ``CatalogView`` view as they are (no handler).
+the ``CatalogView`` view as they are (no handler); the states of the ``Stock`` value entity
+(persistence id ``vstock``) are the rows of ``StockView``.
 
 Served in-process by the tests (:func:`build`); ``python -m tests.views.model`` serves it on
 ``$HOST:$PORT`` (the benchmark does).
@@ -27,6 +28,8 @@ from cloudstate.cloudstate import CloudState
 from cloudstate.event_sourced_context import EventSourcedCommandContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.protoc import run
+from cloudstate.value_entity import ValueEntity
+from cloudstate.value_entity_context import ValueEntityCommandContext
 from cloudstate.view import DELETE, View
 
 PROTO_ROOT = Path(__file__).resolve().parent / "proto"
@@ -94,11 +97,31 @@ def catalog() -> Action:
     return action
 
 
+def stock() -> ValueEntity:
+    entity = ValueEntity(
+        FILE.services_by_name["Stock"], [FILE], lambda: pb.StockLevel(), persistence_id="vstock"
+    )
+
+    def set_stock(state: Any, request: Any, ctx: ValueEntityCommandContext) -> Any:
+        ctx.update_state(pb.StockLevel(sku=request.sku, count=request.count))
+        return empty_pb2.Empty()
+
+    def clear(state: Any, request: Any, ctx: ValueEntityCommandContext) -> Any:
+        ctx.delete_state()
+        return empty_pb2.Empty()
+
+    entity.command_handler("Set")(set_stock)
+    entity.command_handler("Clear")(clear)
+    return entity
+
+
 def build() -> CloudState:
     server = CloudState(service_name="view-tests")
     server.register_event_sourced_entity(cart())
     server.register_view(popularity())
     server.register_action(catalog())
+    server.register_value_entity(stock())
+    server.register_view(View(FILE.services_by_name["StockView"], [FILE]))
     return server.register_view(View(FILE.services_by_name["CatalogView"], [FILE]))
 
 

@@ -59,7 +59,7 @@ def discovery_error(change: Change) -> str:
 
 def test_the_test_model_is_valid() -> None:
     views = discover_views(model_of())
-    assert set(views) == {"viewtest.Popularity", "viewtest.CatalogView"}
+    assert set(views) == {"viewtest.Popularity", "viewtest.CatalogView", "viewtest.StockView"}
     popularity = views["viewtest.Popularity"]
     assert {n: q.mode for n, q in popularity.queries.items()} == {
         "GetProduct": SINGLE,

@@ -217,3 +217,23 @@ async def _consumer_ids(store_url: str) -> list[str]:
         for s in event_subscriptions(model)
         if s.service == "viewtest.Popularity"
     ]
+
+
+async def test_value_entity_states_are_the_rows_of_a_view(running: Running) -> None:
+    empty = pb.google_dot_protobuf_dot_empty__pb2.Empty
+    for sku, count in [("a", 5), ("b", 1), ("c", 50), ("d", 3), ("a", 2)]:
+        await running.call("/viewtest.Stock/Set", pb.SetStock(sku=sku, count=count), empty)
+    await running.call("/viewtest.Stock/Clear", pb.ClearStock(sku="d"), empty)
+    await running.call("/viewtest.Stock/Clear", pb.ClearStock(sku="never-set"), empty)
+    await running.caught_up()
+    low = await running.call(
+        "/viewtest.StockView/LowStock", pb.LowStockRequest(below=10), pb.StockLevels
+    )
+    # "a" was set twice (the latest state is the row), "d" was deleted, "c" has 50.
+    assert [(level.sku, level.count) for level in low.levels] == [("b", 1), ("a", 2)]
+    await running.call("/viewtest.Stock/Set", pb.SetStock(sku="d", count=4), empty)
+    await running.caught_up()
+    low = await running.call(
+        "/viewtest.StockView/LowStock", pb.LowStockRequest(below=10), pb.StockLevels
+    )
+    assert [(level.sku, level.count) for level in low.levels] == [("b", 1), ("a", 2), ("d", 4)]

@@ -22,8 +22,10 @@ The queue, the one-at-a-time loop, passivation and restarts are the shared machi
 
 from __future__ import annotations
 
+import datetime
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import grpc
@@ -68,6 +70,11 @@ class ValueEntities(EntityManager["ValueEntity"]):
         #: Set by eventing when methods publish (``out.topic``): replies go to their topic in the
         #: same transaction as the new state (the outbox).
         self.outbox: TopicPublisher | None = None
+        #: Set by eventing when something consumes this type's state changes
+        #: (``in.value_entity``): every change is appended to this topic in the same transaction
+        #: as the new state; ``on_changed`` is then called with the topic.
+        self.change_topic: str | None = None
+        self.on_changed: Callable[[str], None] | None = None
 
     def _new_actor(self, entity_id: str) -> ValueEntity:
         return ValueEntity(self, entity_id)
@@ -160,6 +167,11 @@ class ValueEntity(EntityActor[ValueEntities]):
                 command.fail(ProtocolError(problem))
                 self._call.cancel()
                 return False
+            change_topic = self.manager.change_topic
+            if change_topic is not None:
+                outbox.append(
+                    (change_topic, state_change(self.persistence_id, self.entity_id, value))
+                )
             # The outbox argument only when there is one (test doubles override save_value).
             extra = {"outbox": outbox} if outbox else {}
             try:
@@ -181,8 +193,29 @@ class ValueEntity(EntityActor[ValueEntities]):
                 return self._write_failed(command, e, "the reply to its topic")
         if publisher is not None and outbox:
             publisher.committed(outbox)
+        if self.manager.change_topic is not None and self.manager.on_changed is not None:
+            self.manager.on_changed(self.manager.change_topic)
         command.succeed(Outcome(action, list(reply.side_effects), published=bool(outbox)))
         return True
+
+
+#: The payload of a state change that deleted the value.
+DELETED = Payload("type.googleapis.com/google.protobuf.Empty", b"")
+
+
+def state_change(persistence_id: str, entity_id: str, value: Payload | None) -> TopicMessage:
+    """The change-feed message of one write: the new state (or :data:`DELETED`), its subject the
+    entity id."""
+    payload = DELETED if value is None else value
+    return TopicMessage(
+        payload,
+        id=str(uuid.uuid4()),
+        source=persistence_id,
+        type=payload.type_url.rsplit("/", 1)[-1],
+        subject=entity_id,
+        time=datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z"),
+        content_type="application/protobuf",
+    )
 
 
 async def _messages(

@@ -23,7 +23,9 @@ from cloudstate.proxy.eventing.retention import TopicRetention, parse_age
 from cloudstate.proxy.eventing.subscriptions import (
     EVENT_LOG,
     TOPIC,
+    VALUE_ENTITY,
     Subscription,
+    change_topic,
     event_subscriptions,
 )
 from cloudstate.proxy.eventing.topics import TopicPublisher, TopicSource
@@ -108,9 +110,24 @@ class EventingManager:
             await broker.connect([*published, *consumed])
         for topic in published:
             self.retention.readers[topic] = []
+        self._feed_state_changes()
         for subscription in self.subscriptions:
             if subscription.kind == TOPIC:
                 self._add(self._topic_consumer(subscription))
+                continue
+            if subscription.kind == VALUE_ENTITY:  # the entity type's change topic
+                topic = change_topic(subscription.source)
+                self.retention.readers.setdefault(topic, []).append(subscription.consumer_id)
+                source = TopicSource(self.store, topic)
+                self._add(
+                    EventLogConsumer(
+                        subscription,
+                        self.store,
+                        self.router,
+                        source=source,
+                        **self.consumer_options,
+                    )
+                )
                 continue
             if subscription.source not in journaled:
                 log.warning(
@@ -165,9 +182,21 @@ class EventingManager:
             **self.consumer_options,
         )
 
+    def _feed_state_changes(self) -> None:
+        """Value entity types whose state changes something consumes (here or in a view) write
+        each change to their change topic, in the transaction of the change."""
+        consumed = {s.source for s in event_subscriptions(self.model) if s.kind == VALUE_ENTITY}
+        for name, handler in self.handlers.items():
+            persistence_id = self.model.services[name].persistence_id
+            if hasattr(handler, "change_topic") and persistence_id in consumed:
+                setattr(handler, "change_topic", change_topic(persistence_id))  # noqa: B010
+                setattr(handler, "on_changed", self.notify_topic)  # noqa: B010
+
     def _add(self, consumer: EventLogConsumer) -> None:
         self.consumers.append(consumer)
         key = consumer.subscription.kind + ":" + consumer.subscription.source
+        if consumer.subscription.kind == VALUE_ENTITY:
+            key = f"{TOPIC}:{change_topic(consumer.subscription.source)}"
         self._by_source.setdefault(key, []).append(consumer)
 
     def notify(self, persistence_id: str) -> None:

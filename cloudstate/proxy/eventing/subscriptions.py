@@ -28,6 +28,15 @@ UNTYPED_PREFIXES = ("json.cloudstate.io/", "p.cloudstate.io/")
 
 EVENT_LOG = "event_log"
 TOPIC = "topic"
+#: The state changes of a value entity type (read from its change topic, see
+#: cloudstate/proxy/entities/value_entity.py).
+VALUE_ENTITY = "value_entity"
+
+
+def change_topic(persistence_id: str) -> str:
+    """The internal topic carrying the state changes of a value entity type (written by its
+    entities only while something consumes them: ``in.value_entity``)."""
+    return f"cloudstate.value_entity/{persistence_id}"
 
 
 @dataclass(slots=True)
@@ -36,7 +45,7 @@ class Subscription:
 
     service: str
     consumer_group: str
-    kind: str  # EVENT_LOG or TOPIC
+    kind: str  # EVENT_LOG, TOPIC or VALUE_ENTITY
     source: str  # the persistence id or topic name
     by_type: dict[str, MethodModel] = field(default_factory=dict)  # input full name -> method
     any_method: MethodModel | None = None
@@ -63,7 +72,7 @@ class Subscription:
         return self.any_method
 
     def describe(self) -> str:
-        what = "event log" if self.kind == EVENT_LOG else "topic"
+        what = {EVENT_LOG: "event log", VALUE_ENTITY: "value entity"}.get(self.kind, "topic")
         return f"{self.service} (consumer group {self.consumer_group!r}) <- {what} {self.source!r}"
 
 
@@ -111,7 +120,9 @@ def event_subscriptions(model: UserFunctionModel) -> list[Subscription]:
             kind = source.WhichOneof("source")
             where = f"{service.name}.{method.name}"
             if kind is None:
-                problems.append(f"{where}: (cloudstate.eventing).in names no event_log or topic")
+                problems.append(
+                    f"{where}: (cloudstate.eventing).in names no event_log, topic or value_entity"
+                )
                 continue
             name = getattr(source, kind)
             if not name:

@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -35,7 +36,7 @@ from cloudstate import entity_pb2
 from cloudstate.proxy.entities.base import EntityHandler, Outcome
 from cloudstate.proxy.errors import ProtocolError, ProxyError
 from cloudstate.proxy.eventing.event_log import Delivery, EventLogConsumer
-from cloudstate.proxy.eventing.subscriptions import Subscription
+from cloudstate.proxy.eventing.subscriptions import VALUE_ENTITY, Subscription
 from cloudstate.proxy.model import TYPE_URL_PREFIX
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.stores.base import Store, ViewRow
@@ -75,7 +76,12 @@ class ViewConsumer(EventLogConsumer):
 
     async def _deliver_batch(self, batch: list[Delivery]) -> None:
         planned: list[tuple[Delivery, UpdateMethod, Message | None, _RowKey]] = []
+        deletes: list[tuple[Delivery, str]] = []  # (item, table): a value entity was deleted
         for item in batch:
+            if self.subscription.kind == VALUE_ENTITY and item.payload.type_url == DELETE_TYPE_URL:
+                tables = {self.view.updates[m.name].table for m in self.subscription.methods}
+                deletes.extend((item, table) for table in sorted(tables))
+                continue
             method = self.subscription.route(item.payload.type_url)
             update = None if method is None else self.view.updates.get(method.name)
             if update is None:
@@ -86,6 +92,9 @@ class ViewConsumer(EventLogConsumer):
                 event = update.method.parse(item.payload.value)
             planned.append((item, update, event, (update.table, update.row_key(event, item.key))))
         rows: dict[_RowKey, bytes | None] = {}
+        if deletes:
+            # Updates and deletes of a value entity's row keep their order: apply one by one.
+            return await self._deliver_in_order(batch, deletes)
         for table in {key[0] for *_, key in planned}:
             keys = [key[1] for *_, key in planned if key[0] == table]
             found = await self._retrying(
@@ -115,6 +124,38 @@ class ViewConsumer(EventLogConsumer):
         async with asyncio.TaskGroup() as group:
             for row_key, updates in by_row.items():
                 group.create_task(apply(row_key, updates))
+        await self._write(changed, batch[-1].offset)
+
+    async def _deliver_in_order(
+        self, batch: list[Delivery], deletes: list[tuple[Delivery, str]]
+    ) -> None:
+        """A batch with deleted value entities: every item in offset order, then one write."""
+        deleted: dict[int, list[str]] = {}
+        for item, table in deletes:
+            deleted.setdefault(id(item), []).append(table)
+        rows: dict[_RowKey, bytes | None] = {}
+        changed: dict[_RowKey, bytes | None] = {}
+        for item in batch:
+            for table in deleted.get(id(item), ()):
+                rows[(table, item.key)] = changed[(table, item.key)] = None
+            if id(item) in deleted:
+                self.delivered += 1
+                continue
+            method = self.subscription.route(item.payload.type_url)
+            update = None if method is None else self.view.updates.get(method.name)
+            if update is None:
+                self._pass_over(item)
+                continue
+            row_key = (update.table, item.key)
+            if row_key not in rows:
+                load = functools.partial(
+                    self.store.load_view_rows, self.view.table_id(update.table), [item.key]
+                )
+                rows[row_key] = (await self._retrying("read the view rows", load)).get(item.key)
+            new = await self._new_row(item, update, rows[row_key])
+            if new is not _UNCHANGED:
+                rows[row_key] = changed[row_key] = new  # type: ignore[assignment]
+            self.delivered += 1
         await self._write(changed, batch[-1].offset)
 
     def _pass_over(self, item: Delivery) -> None:

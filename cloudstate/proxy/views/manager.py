@@ -21,7 +21,13 @@ from typing import Any
 from cloudstate.proxy.entities.base import EntityHandler
 from cloudstate.proxy.eventing.event_log import ConsumerStatus
 from cloudstate.proxy.eventing.ownership import OwnedConsumer
-from cloudstate.proxy.eventing.subscriptions import EVENT_LOG, TOPIC, event_subscriptions
+from cloudstate.proxy.eventing.subscriptions import (
+    EVENT_LOG,
+    TOPIC,
+    VALUE_ENTITY,
+    change_topic,
+    event_subscriptions,
+)
 from cloudstate.proxy.eventing.topics import TopicSource
 from cloudstate.proxy.model import UserFunctionModel
 from cloudstate.proxy.router import Router
@@ -66,6 +72,9 @@ class ViewManager:
     async def start(self, router: Router, hooks: Any = None) -> None:
         """Start one consumer per (view service, source); ``hooks`` (the EventingManager) tells
         us when this proxy journals events or publishes to a topic."""
+        # Before any await: topic retention (started by the eventing manager) must count our
+        # offsets before it first trims.
+        retention = getattr(hooks, "retention", None)
         for subscription in event_subscriptions(self.model):
             view = self.views.get(subscription.service)
             if view is None:
@@ -73,13 +82,19 @@ class ViewManager:
             handler = router.handlers[subscription.service]
             assert isinstance(handler, ViewHandler)
             options = dict(self.consumer_options)
-            if subscription.kind == TOPIC:
-                options["source"] = TopicSource(self.store, subscription.source)
+            key = f"{subscription.kind}:{subscription.source}"
+            if subscription.kind in (TOPIC, VALUE_ENTITY):
+                topic = subscription.source
+                if subscription.kind == VALUE_ENTITY:
+                    topic = change_topic(topic)
+                options["source"] = TopicSource(self.store, topic)
+                key = f"{TOPIC}:{topic}"
             consumer = ViewConsumer(
                 view, subscription, self.store, router, handler.inner, **options
             )
+            if retention is not None and subscription.kind != EVENT_LOG:
+                retention.readers.setdefault(key.split(":", 1)[1], []).append(consumer.consumer_id)
             self.consumers.append(consumer)
-            key = f"{subscription.kind}:{subscription.source}"
             self._by_source.setdefault(key, []).append(consumer)
         if hooks is not None:
             self._hook(hooks)
@@ -104,6 +119,8 @@ class ViewManager:
             inner = getattr(handler, "inner", handler)
             if hasattr(inner, "on_appended"):
                 inner.on_appended = notify
+            if getattr(inner, "on_changed", None) is not None:  # value entities' change feeds
+                inner.on_changed = notify_topic
         if eventing.publisher is not None:
             eventing.publisher.on_published = notify_topic
 
@@ -114,6 +131,8 @@ class ViewManager:
                 inner = getattr(handler, "inner", handler)
                 if getattr(inner, "on_appended", None) is notify:
                     inner.on_appended = previous_notify
+                if getattr(inner, "on_changed", None) is notify_topic:
+                    inner.on_changed = previous_topic
 
         self._unhook.append(unhook)
 

@@ -158,7 +158,8 @@ def _view_service(model: UserFunctionModel, name: str, options: dict[str, Any]) 
         if eventing is None or not eventing.HasField("in"):
             problems.append(
                 f"{where}: a view update method needs a source: "
-                "option (cloudstate.eventing).in = { event_log: ... } or { topic: ... }"
+                "option (cloudstate.eventing).in = { event_log: ... }, { topic: ... } or "
+                "{ value_entity: ... }"
             )
             continue
         if method.client_streaming or method.server_streaming:
@@ -186,6 +187,12 @@ def _view_service(model: UserFunctionModel, name: str, options: dict[str, Any]) 
             )
             continue
         key: FieldPath | None = None
+        if update.key and getattr(eventing, "in").WhichOneof("source") == "value_entity":
+            problems.append(
+                f"{where}: key {update.key!r}: the rows of a value entity's states are keyed by "
+                "the entity id (a deleted entity deletes its row): leave key empty"
+            )
+            continue
         if update.key:
             if takes_any:
                 problems.append(
