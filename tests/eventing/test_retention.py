@@ -4,6 +4,8 @@ passed them, and only beyond the limits (newest N, age)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,27 @@ import pytest
 from cloudstate.proxy.config import add_arguments, from_arguments
 from cloudstate.proxy.eventing.retention import TopicRetention, parse_age
 from cloudstate.proxy.stores.base import Payload, TopicMessage, open_store
+from tests.eventing.outbox_model import pb
+from tests.eventing.test_outbox import deposit, outbox_uf
+from tests.processes import Process, proxy, wait_serving
+
+from .test_event_log import start
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    for process in reversed(started):
+        process.terminate()
+
+
+def start_proxy(
+    processes: list[Process], tmp: Path, uf_port: int, url: str, *flags: str
+) -> Process:
+    process = start(processes, proxy(tmp, uf_port, url, *flags))
+    wait_serving(process.port)
+    return process
 
 
 def message(n: int) -> TopicMessage:
@@ -70,3 +93,42 @@ def test_retention_settings() -> None:
         "CLOUDSTATE",
         "cloudstate",
     )
+
+
+async def test_a_proxy_trims_its_topics_to_the_limit(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    """A proxy started with --topic-retention-messages trims what its consumer group committed
+    (on start, then every minute); the newest messages stay."""
+    url = f"sqlite:///{tmp_path}/proxy.db"
+    audit = tmp_path / "audit.jsonl"
+    uf = start(processes, outbox_uf(tmp_path, audit))
+    px = start_proxy(processes, tmp_path, uf.port, url)
+    for amount in (1, 2, 3, 4):
+        await deposit(px.port, "dave", amount)
+
+    async def topic() -> tuple[list[int], bool]:
+        """The balances on the topic, and whether the consumer committed the last one."""
+        store = await open_store(url)
+        try:
+            messages = [m async for m in store.read_topic("deposits")]
+            committed = await store.load_offset("topic:deposits:evtest.outbox.Audit")
+            balances = [pb.Deposited.FromString(m.payload.value).balance for m in messages]
+            return balances, bool(messages) and committed == messages[-1].offset
+        finally:
+            await store.close()
+
+    for _ in range(600):
+        balances, caught_up = await topic()
+        if caught_up:
+            break
+        await asyncio.sleep(0.05)
+    assert caught_up and balances == [1, 3, 6, 10]
+    px.terminate()
+    start_proxy(processes, tmp_path, uf.port, url, "--topic-retention-messages", "2")
+    for _ in range(600):
+        balances, _ = await topic()
+        if len(balances) <= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert balances == [6, 10]
