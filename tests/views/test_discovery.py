@@ -24,24 +24,26 @@ VIEW_FILE = "viewtest/views.proto"
 Change = Callable[[dict[str, descriptor_pb2.MethodDescriptorProto]], None]
 
 
-def spec_with(change: Change | None = None) -> entity_pb2.EntitySpec:
+def spec_with(change: Change | None = None, service: str = "Popularity") -> entity_pb2.EntitySpec:
     """The test user function's EntitySpec, with ``change`` applied to the methods of
-    viewtest.Popularity (by name) in its descriptor set."""
+    ``viewtest.<service>`` (by name) in its descriptor set."""
     spec = entity_pb2.EntitySpec()
     spec.CopyFrom(build().discovery_servicer().entity_spec())
     files = descriptor_pb2.FileDescriptorSet.FromString(spec.proto)
     for file in files.file:
         if file.name != VIEW_FILE:
             continue
-        for service in file.service:
-            if service.name == "Popularity" and change is not None:
-                change({m.name: m for m in service.method})
+        for proto in file.service:
+            if proto.name == service and change is not None:
+                change({m.name: m for m in proto.method})
     spec.proto = files.SerializeToString()
     return spec
 
 
-def model_of(_file: Any = None, change: Change | None = None) -> UserFunctionModel:
-    return build_model(spec_with(change), SUPPORTED_ENTITY_TYPES)
+def model_of(
+    _file: Any = None, change: Change | None = None, service: str = "Popularity"
+) -> UserFunctionModel:
+    return build_model(spec_with(change, service), SUPPORTED_ENTITY_TYPES)
 
 
 def set_query(method: str, query: str) -> Change:
@@ -51,9 +53,9 @@ def set_query(method: str, query: str) -> Change:
     return change
 
 
-def discovery_error(change: Change) -> str:
+def discovery_error(change: Change, service: str = "Popularity") -> str:
     with pytest.raises(DiscoveryError) as error:
-        discover_views(model_of(change=change))
+        discover_views(model_of(change=change, service=service))
     return str(error.value)
 
 
@@ -146,6 +148,20 @@ def test_bad_update_annotations_are_discovery_errors() -> None:
         methods["OnRemoved"].options.Extensions[view_pb2.view].update.table = ""
 
     assert "OnRemoved: (cloudstate.view).update.table is empty" in discovery_error(no_table)
+
+    def keyed_states(methods: dict[str, descriptor_pb2.MethodDescriptorProto]) -> None:
+        methods["OnStock"].options.Extensions[view_pb2.view].update.key = "sku"
+
+    assert (
+        "viewtest.StockView.OnStock: key 'sku': the rows of a value entity's states are keyed"
+        in (discovery_error(keyed_states, "StockView"))
+    )
+
+    def unknown_table(methods: dict[str, descriptor_pb2.MethodDescriptorProto]) -> None:
+        methods["Top"].options.Extensions[view_pb2.view].query.query = "SELECT * FROM nothing"
+
+    message = discovery_error(unknown_table)
+    assert "unknown table 'nothing' after FROM (tables of viewtest.Popularity: products)" in message
 
 
 async def test_proxy_reports_a_bad_query_and_refuses_to_start(
