@@ -197,3 +197,14 @@ async def test_relay_lag_gauge_while_the_broker_is_down(
         wait_until(lambda: balances() == {1, 3, 6, 10}, "every deposit delivered")
     finally:
         broker.stop()
+
+
+async def test_an_unreachable_broker_stops_the_proxy_with_a_clear_error(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    uf = start(processes, outbox_uf(tmp_path, tmp_path / "audit.jsonl"))
+    nowhere = f"nats://127.0.0.1:{free_port()}"
+    px = start(processes, proxy(tmp_path, uf.port, "memory:", "--broker", nowhere))
+    assert px.process is not None
+    assert px.process.wait(60) != 0
+    assert f"cannot connect to the broker {nowhere}" in px.log()

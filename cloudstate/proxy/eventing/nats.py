@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 
 TYPE_URL_HEADER = "Cloudstate-Type-Url"
 MSG_ID_HEADER = "Nats-Msg-Id"
+#: Connection attempts (one second apart) before the proxy gives up starting.
+_START_ATTEMPTS = 3
 #: Seconds a status query (head, oldest pending) may take (metrics scrapes call them).
 _STATUS_TIMEOUT = 2.0
 #: Topic names usable as subject tokens (dots separate tokens; wildcards and spaces are not).
@@ -181,14 +183,20 @@ class NatsBroker:
             self.nc = await nats.connect(
                 self.url,
                 connect_timeout=5,
-                max_reconnect_attempts=-1,
+                # A few attempts at start-up, then fail (the proxy does not start)...
+                max_reconnect_attempts=_START_ATTEMPTS,
                 reconnect_time_wait=1,
                 error_cb=self._on_error,
                 disconnected_cb=self._on_disconnected,
                 reconnected_cb=self._on_reconnected,
             )
         except Exception as error:
-            raise DiscoveryError(f"cannot connect to the broker {self.url}: {error}") from error
+            raise DiscoveryError(
+                f"cannot connect to the broker {self.url} ({_START_ATTEMPTS} attempts, "
+                f"{error!r}): is nats-server -js running there?"
+            ) from error
+        # ... but once connected, reconnect forever: the outbox holds what waits meanwhile.
+        self.nc.options["max_reconnect_attempts"] = -1
         self.js = self.nc.jetstream()
         from nats.js.errors import NotFoundError
 
