@@ -101,6 +101,9 @@ class ProxyConfig:
     uf_tls_ca: str = ""
     uf_tls_cert: str = ""
     uf_tls_key: str = ""
+    #: PEM certificate chain and key: the admin port serves HTTPS. Both or neither.
+    admin_tls_cert: str = ""
+    admin_tls_key: str = ""
 
 
 _ENV = {
@@ -322,6 +325,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="client certificate presented to the user function (mTLS; with --uf-tls-key)",
     )
     parser.add_argument("--uf-tls-key", metavar="PEM", help="private key of --uf-tls-cert")
+    parser.add_argument(
+        "--admin-tls-cert",
+        metavar="PEM",
+        help="certificate chain (PEM): the admin port serves HTTPS (with --admin-tls-key)",
+    )
+    parser.add_argument("--admin-tls-key", metavar="PEM", help="private key of --admin-tls-cert")
 
 
 def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ProxyConfig:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -205,22 +206,30 @@ class AdminServer:
 
     Example::
 
-        admin = AdminServer("127.0.0.1", 9090, refresh=update_eventing_gauges)
+        admin = AdminServer("127.0.0.1", 9090, refresh=update_eventing_gauges)  # ssl=: HTTPS
         port = await admin.start()
         ...
         await admin.close()
     """
 
-    def __init__(self, host: str, port: int, refresh: Refresher | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        refresh: Refresher | None = None,
+        ssl: ssl.SSLContext | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.refresh = refresh
+        self.ssl = ssl
         self._server: asyncio.Server | None = None
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("admin endpoints (/metrics) on %s:%d", self.host, self.port)
+        scheme = "https" if self.ssl is not None else "http"
+        log.info("admin endpoints (/metrics) on %s://%s:%d", scheme, self.host, self.port)
         return self.port
 
     async def close(self) -> None:
@@ -234,7 +243,12 @@ class AdminServer:
             while True:
                 try:
                     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+                except (
+                    asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError,
+                    TimeoutError,
+                    ssl.SSLError,
+                ):
                     return
                 request_line = head.split(b"\r\n", 1)[0].decode("latin-1").split()
                 method, target = ([*request_line, "", ""])[:2]

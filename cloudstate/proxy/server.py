@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,23 @@ def user_function_channel(config: ProxyConfig) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(config.user_function, credentials, options=_CHANNEL_OPTIONS)
 
 
+def admin_tls_context(config: ProxyConfig) -> ssl.SSLContext | None:
+    """The admin port's TLS context (``--admin-tls-cert``/``--admin-tls-key``), or None."""
+    if not config.admin_tls_cert and not config.admin_tls_key:
+        return None
+    if not config.admin_tls_cert or not config.admin_tls_key:
+        raise ValueError("--admin-tls-cert and --admin-tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.admin_tls_cert, config.admin_tls_key)
+    except (OSError, ssl.SSLError) as error:
+        raise ValueError(
+            f"--admin-tls-cert {config.admin_tls_cert} / --admin-tls-key "
+            f"{config.admin_tls_key}: cannot load them ({error})"
+        ) from None
+    return context
+
+
 class Proxy:
     """A running proxy.
 
@@ -114,7 +132,10 @@ class Proxy:
         self.port = await self._ingress.bind()
         if config.admin_port >= 0:
             self._admin = metrics.AdminServer(
-                config.admin_host, config.admin_port, refresh=self._refresh_metrics
+                config.admin_host,
+                config.admin_port,
+                refresh=self._refresh_metrics,
+                ssl=admin_tls_context(config),
             )
             self.admin_port = await self._admin.start()
         self._channel = user_function_channel(config)
