@@ -53,6 +53,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _configure_logging(config.log_level, config.log_format)
     uf_port = args.user_function_port or _free_port()
     config.user_function = f"127.0.0.1:{uf_port}"
+    if config.tracing:  # the user function (a child, inheriting the environment) traces too
+        os.environ.setdefault("CLOUDSTATE_TRACING", "1")
     if args.reload:
         return _run_with_reload(args, config, uf_port)
     env = dict(os.environ, HOST="127.0.0.1", PORT=str(uf_port))
