@@ -33,6 +33,7 @@ from cloudstate.testkit.results import (
 )
 from cloudstate.testkit.service import LocalService
 from cloudstate.testkit.value_entity import ValueEntityTestKit
+from cloudstate.testkit.view import ViewTestKit
 
 __all__ = [
     "ActionTestKit",
@@ -49,6 +50,7 @@ __all__ = [
     "StreamedMessage",
     "ValueEntityResult",
     "ValueEntityTestKit",
+    "ViewTestKit",
     "kit_for",
     "register_kind",
 ]
