@@ -4,6 +4,7 @@ collector this test runs; the spans they export form one trace, continued from t
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -11,15 +12,17 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from tests.actions.conftest import action_user_function
 from tests.actions.model import pb
-from tests.processes import proxy, wait_serving
+from tests.processes import SHOPPINGCART_DIR, Process, free_port, proxy, wait_serving
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
+RUN_TRACE_ID = "5bf92f3577b34da6a3ce929d0e0e4737"
 
 
 class Collector(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
@@ -110,3 +113,46 @@ def test_proxy_and_user_function_export_one_trace(
     assert handler_span.parent_span_id == request_span.span_id
     assert effect_span.parent_span_id == request_span.span_id
     assert effect_handler.parent_span_id == effect_span.span_id
+
+
+def test_cloudstate_run_tracing_traces_the_user_function_too(
+    tmp_path: Any, collector: tuple[Collector, int]
+) -> None:
+    spans, port = collector
+    proxy_port = free_port()
+    run = Process(
+        "cloudstate run --tracing",
+        [
+            sys.executable, "-m", "cloudstate.cli", "run", "shoppingcart.shopping_cart",
+            "--path", str(SHOPPINGCART_DIR), "--port", str(proxy_port), "--store", "memory:",
+            "--tracing",
+        ],
+        proxy_port,
+        tmp_path / "run.log",
+        env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+        },
+    ).start()  # fmt: skip
+    name = "com.example.shoppingcart.ShoppingCart/GetCart"
+    try:
+        wait_serving(proxy_port)
+        with httpx.Client(timeout=10) as client:
+            reply = client.get(
+                f"http://127.0.0.1:{proxy_port}/carts/traced",
+                headers={"traceparent": f"00-{RUN_TRACE_ID}-{CLIENT_SPAN}-01"},
+            )
+            assert reply.status_code == 200, reply.text
+        deadline = time.monotonic() + 30
+        while not (
+            spans.named("cloudstate-proxy", name)
+            and spans.named("com.example.shoppingcart.ShoppingCart", name)
+        ):
+            assert time.monotonic() < deadline, (spans.spans, run.log())
+            time.sleep(0.05)
+    finally:
+        run.terminate()
+    [request_span] = spans.named("cloudstate-proxy", name)
+    [handler_span] = spans.named("com.example.shoppingcart.ShoppingCart", name)
+    assert request_span.trace_id.hex() == handler_span.trace_id.hex() == RUN_TRACE_ID
+    assert handler_span.parent_span_id == request_span.span_id
