@@ -22,6 +22,7 @@ _EXPORTS = {
     "service": "cloudstate.targets",
     "CloudState": "cloudstate.cloudstate",
     "CloudStateServer": "cloudstate.cloudstate",
+    "ServerTls": "cloudstate.cloudstate",
     "EventSourcedEntity": "cloudstate.event_sourced_entity",
     "EventSourcedCommandContext": "cloudstate.event_sourced_context",
     "EventSourcedEventContext": "cloudstate.event_sourced_context",
@@ -56,6 +57,7 @@ __all__ = [
     "EventSourcedEventContext",
     "Json",
     "Metadata",
+    "ServerTls",
     "ServiceRef",
     "UnknownTypeError",
     "ValueEntity",
@@ -69,7 +71,7 @@ if TYPE_CHECKING:
     from cloudstate.action import Action
     from cloudstate.action_context import NO_REPLY, ActionContext
     from cloudstate.any_support import AnySupport, Json
-    from cloudstate.cloudstate import CloudState, CloudStateServer
+    from cloudstate.cloudstate import CloudState, CloudStateServer, ServerTls
     from cloudstate.crdt import CrdtCommandContext, CrdtEntity
     from cloudstate.errors import CloudStateError, CommandFailure, UnknownTypeError
     from cloudstate.event_sourced_context import (

@@ -4,12 +4,13 @@ The proxy and the SDK user function run in this process, each with its own trace
 in-memory exporter. Both take their parent span from the metadata (never from the task's current
 context), so a parent link between the two exporters' spans can only come from the
 ``traceparent`` that crossed the wire. ``test_tracing_otlp.py`` does the same with real processes
-exporting over OTLP.
+exporting over OTLP. Every ingress is covered: native gRPC, HTTP/JSON and gRPC-web.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -251,3 +252,22 @@ async def test_failed_request_and_streamed_call(stack: Stack) -> None:
     assert streamed.attributes is not None and streamed.attributes["rpc.grpc.status_code"] == 0
     handler = one(stack.uf_spans, "acttest.Streams/Out")
     assert parent_of(handler) == streamed.context.span_id
+
+
+async def test_grpc_web_request_continues_the_client_trace(stack: Stack) -> None:
+    stack.clear()
+    message = add_request("grpc-web").SerializeToString()
+    async with httpx.AsyncClient(timeout=10) as client:
+        reply = await client.post(
+            f"http://127.0.0.1:{stack.proxy.port}/acttest.Counter/Add",
+            content=struct.pack(">BI", 0, len(message)) + message,
+            headers={
+                "content-type": "application/grpc-web+proto",
+                "x-grpc-web": "1",
+                "traceparent": TRACEPARENT,
+            },
+        )
+    assert reply.status_code == 200, reply.text
+    assert b"grpc-status: 0" in reply.content, reply.content
+    await stack.wait(proxy_count=5, uf_count=5)
+    check_one_trace(stack, "grpc-web", continued=True)
