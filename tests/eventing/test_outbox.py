@@ -26,8 +26,8 @@ from tests.processes import ROOT, Process, free_port, proxy, wait_serving
 PENDING = "cloudstate_eventing_pending_events"
 
 
-def outbox_uf(tmp: Path, out: Path) -> Process:
-    port = free_port()
+def outbox_uf(tmp: Path, out: Path, port: int | None = None) -> Process:
+    port = port or free_port()
     return Process(
         "outbox user function",
         [sys.executable, "-m", "tests.eventing.outbox_model"],
