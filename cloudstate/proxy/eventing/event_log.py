@@ -260,15 +260,20 @@ class EventLogConsumer:
                 continue
             await self._deliver_batch(batch)
             last = batch[-1].offset
-            await self._retrying(
-                "commit the offset",
-                functools.partial(self.store.save_offset, self.consumer_id, last),
-            )
+            await self._commit(last)
             self.committed_offset = last
             committed = getattr(self.source, "committed", None)
             if committed is not None:  # e.g. acknowledge the batch to the external broker
                 await committed(last)
             await self._maybe_log_lag()
+
+    async def _commit(self, offset: int) -> None:
+        """Durably record that everything up to ``offset`` was handled (a view's consumer
+        commits it in the transaction of its rows instead)."""
+        await self._retrying(
+            "commit the offset",
+            functools.partial(self.store.save_offset, self.consumer_id, offset),
+        )
 
     async def _load_offset(self) -> int:
         return await self.store.load_offset(self.consumer_id)
