@@ -55,6 +55,16 @@ PARSED = [
         ),
     ),
     ("SELECT * FROM t LIMIT :n", ParsedQuery("t", limit=Param("n"))),
+    (
+        "SELECT * FROM t WHERE a LIKE 'it''s%' AND b like :p",
+        ParsedQuery(
+            "t",
+            conditions=(
+                Condition("a", "LIKE", Literal("it's")),
+                Condition("b", "LIKE", Param("p")),
+            ),
+        ),
+    ),
     ("SELECT * FROM t OFFSET 5", ParsedQuery("t", offset=5)),
 ]
 
@@ -82,6 +92,10 @@ def test_parse(text: str, expected: ParsedQuery) -> None:
         ("SELECT * FROM t OFFSET 1 LIMIT 2", "LIMIT", 25),
         ("SELECT * FROM t WHERE a = 'open", "'", 26),
         ("SELECT * FROM t; DROP TABLE x", ";", 15),
+        ("SELECT * FROM t WHERE a LIKE 'x'", "'x'", 29),
+        ("SELECT * FROM t WHERE a LIKE '%x%'", "'%x%'", 29),
+        ("SELECT * FROM t WHERE a LIKE 'x_%'", "'x_%'", 29),
+        ("SELECT * FROM t WHERE a LIKE 3", "3", 29),
     ],
 )
 def test_syntax_errors_name_the_token_and_position(text: str, token: str, position: int) -> None:
@@ -270,3 +284,38 @@ def test_translation_refuses_unknown_slots_and_operators() -> None:
         select_sql(
             ViewSelect(order_by=(("s1; DROP TABLE view_rows", False),)), "v", Placeholders.QMARK
         )
+
+
+@pytest.mark.parametrize(
+    ("prefix", "bounds"),
+    [
+        ("ab", [(">=", "ab"), ("<", "ac")]),
+        ("", []),
+        ("a\U0010ffff", [(">=", "a\U0010ffff"), ("<", "b")]),
+        ("\U0010ffff", [(">=", "\U0010ffff")]),
+        ("a\ud7ff", [(">=", "a\ud7ff"), ("<", "a\ue000")]),
+    ],
+)
+def test_like_is_a_prefix_range(prefix: str, bounds: list[tuple[str, str]]) -> None:
+    query = compiled("SELECT * FROM products WHERE name LIKE 'x%'")
+    query.filters[0] = (query.filters[0][0], query.filters[0][1], lambda _request: prefix)
+    select = query.bind(pb.TopRequest())
+    assert [(f.op, f.value) for f in select.filters] == bounds
+    assert all(f.slot == "s1" for f in select.filters)
+
+
+def test_like_needs_text() -> None:
+    with pytest.raises(DiscoveryError, match="LIKE compares text, but column 'quantity'"):
+        compiled("SELECT * FROM products WHERE quantity LIKE '1%'")
+    with pytest.raises(DiscoveryError, match="LIKE compares text"):
+        compiled("SELECT * FROM products WHERE name LIKE :count")
+
+
+@given(st.text(max_size=6), st.text(max_size=8))
+def test_prefix_range_matches_startswith(prefix: str, text: str) -> None:
+    from cloudstate.proxy.views.compile import _prefix_range
+
+    inside = all(
+        (text >= f.value) if f.op == ">=" else (text < f.value) for f in _prefix_range("s1", prefix)
+    )
+    assert inside == text.startswith(prefix)

@@ -171,6 +171,14 @@ async def test_views_over_http_and_a_topic_fed_view(running: Running) -> None:
         assert [p["name"] for p in fruit.json()["products"]] == ["Kiwi"]
         veg = await http.post("/views/catalog", json={"category": "veg"})
         assert [p["productId"] for p in veg.json()["products"]] == ["p1"]
+    by_prefix = await running.call(
+        "/viewtest.CatalogView/ByNamePrefix", pb.NamePrefix(prefix="L"), pb.Products
+    )
+    assert [p.name for p in by_prefix.products] == ["Lox"]
+    everything = await running.call(
+        "/viewtest.CatalogView/ByNamePrefix", pb.NamePrefix(), pb.Products
+    )
+    assert [p.name for p in everything.products] == ["Gold", "Kiwi", "Lox", "Pear"]
 
 
 async def test_view_resumes_without_applying_updates_twice(store_url: str) -> None:

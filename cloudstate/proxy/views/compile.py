@@ -28,7 +28,7 @@ from cloudstate.proxy.stores.base import (
     ViewSelect,
     ViewValue,
 )
-from cloudstate.proxy.views.query import IN, Literal, Param, ParsedQuery
+from cloudstate.proxy.views.query import IN, LIKE, Literal, Param, ParsedQuery
 
 TEXT = "text"
 NUMBER = "number"
@@ -204,7 +204,13 @@ class CompiledQuery:
 
     def bind(self, request: Message) -> ViewSelect:
         """The store query for one request; BadRequest for a negative LIMIT or OFFSET."""
-        filters = tuple(ViewFilter(slot, op, get(request)) for slot, op, get in self.filters)
+        filters: list[ViewFilter] = []
+        for slot, op, get in self.filters:
+            value = get(request)
+            if op == LIKE:  # a prefix: the range [prefix, next string after every extension)
+                filters.extend(_prefix_range(slot, str(value)))
+            else:
+                filters.append(ViewFilter(slot, op, value))
         limit = None
         if self.limit is not None:
             limit = int(self.limit(request))
@@ -217,7 +223,24 @@ class CompiledQuery:
             offset = int(self.offset(request))
             if offset < 0:
                 raise BadRequest(f"OFFSET must not be negative, the request gives {offset}")
-        return ViewSelect(filters, self.order_by, limit, offset)
+        return ViewSelect(tuple(filters), self.order_by, limit, offset)
+
+
+def _prefix_range(slot: str, prefix: str) -> list[ViewFilter]:
+    """``slot LIKE 'prefix%'`` as an index range: >= prefix and < the prefix with its last
+    character incremented (dropping characters that cannot be incremented)."""
+    if not prefix:
+        return []
+    bounds = [ViewFilter(slot, ">=", prefix)]
+    upper = prefix
+    while upper and ord(upper[-1]) >= 0x10FFFF:
+        upper = upper[:-1]
+    if upper:
+        following = ord(upper[-1]) + 1
+        if 0xD800 <= following <= 0xDFFF:  # surrogates are not text: skip past them
+            following = 0xE000
+        bounds.append(ViewFilter(slot, "<", upper[:-1] + chr(following)))
+    return bounds
 
 
 def _constant(value: Any) -> Getter:
@@ -243,6 +266,14 @@ def compile_query(
                     f"{where}: unknown or unusable parameter ':{operand.path}': {error}"
                 )
                 continue
+            if condition.op == LIKE and (
+                param.repeated or param.kind != TEXT or column.kind != TEXT
+            ):
+                problems.append(
+                    f"{where}: LIKE compares text: column {condition.column!r} and parameter "
+                    f"':{operand.path}' must both be single strings"
+                )
+                continue
             if condition.op == IN and not param.repeated:
                 problems.append(
                     f"{where}: ':{operand.path}' after IN must be a repeated field of "
@@ -265,6 +296,12 @@ def compile_query(
         else:
             assert isinstance(operand, Literal)
             kind = TEXT if isinstance(operand.value, str) else NUMBER
+            if condition.op == LIKE and column.kind != TEXT:
+                problems.append(
+                    f"{where}: LIKE compares text, but column {condition.column!r} is a "
+                    f"{column.kind}"
+                )
+                continue
             if kind != column.kind:
                 problems.append(
                     f"{where}: type mismatch: column {condition.column!r} is a {column.kind} "

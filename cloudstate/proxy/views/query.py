@@ -4,7 +4,8 @@ Grammar (keywords case-insensitive)::
 
     query      := SELECT "*" [AS name] FROM table [WHERE condition {AND condition}]
                   [ORDER BY order {"," order}] [LIMIT count] [OFFSET count]
-    condition  := column op operand | column IN param
+    condition  := column op operand | column IN param | column LIKE prefix
+    prefix     := 'text%' (a prefix: one % at the end, no other wildcard) | param (the prefix)
     op         := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
     operand    := param | literal
     order      := column [ASC | DESC]
@@ -29,8 +30,23 @@ from dataclasses import dataclass
 
 COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
 IN = "IN"
+LIKE = "LIKE"
 KEYWORDS = frozenset(
-    {"SELECT", "AS", "FROM", "WHERE", "AND", "ORDER", "BY", "ASC", "DESC", "LIMIT", "OFFSET", "IN"}
+    {
+        "SELECT",
+        "AS",
+        "FROM",
+        "WHERE",
+        "AND",
+        "ORDER",
+        "BY",
+        "ASC",
+        "DESC",
+        "LIMIT",
+        "OFFSET",
+        "IN",
+        "LIKE",
+    }
 )
 
 _TOKEN = re.compile(
@@ -83,7 +99,7 @@ class Literal:
 @dataclass(frozen=True, slots=True)
 class Condition:
     column: str
-    op: str  # one of COMPARISONS or IN
+    op: str  # one of COMPARISONS, IN or LIKE (operand: the prefix, without the %)
     operand: Param | Literal
 
 
@@ -193,8 +209,17 @@ class _Parser:
             if self.current.kind != "param":
                 raise self.fail("a :parameter after IN (a repeated field of the request)")
             return Condition(column, IN, Param(self.advance().text[1:]))
+        if self.accept("LIKE"):
+            token = self.current
+            if token.kind == "param":
+                return Condition(column, LIKE, Param(self.advance().text[1:]))
+            text = token.text[1:-1].replace("''", "'") if token.kind == "string" else ""
+            if token.kind != "string" or not text.endswith("%") or "%" in text[:-1] or "_" in text:
+                raise self.fail("a prefix after LIKE: 'text%' (no other % or _) or a :parameter")
+            self.advance()
+            return Condition(column, LIKE, Literal(text[:-1]))
         if self.current.kind != "op":
-            raise self.fail("a comparison (=, !=, <, <=, >, >=) or IN")
+            raise self.fail("a comparison (=, !=, <, <=, >, >=), IN or LIKE")
         op = self.advance().text
         return Condition(column, op, self.operand())
 
