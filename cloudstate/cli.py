@@ -242,7 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    sys.exit(args.func(args))
+    from cloudstate.proxy.config_check import ConfigError
+
+    try:
+        sys.exit(args.func(args))
+    except ConfigError as error:
+        command = " ".join(filter(None, ["cloudstate", getattr(args, "command", None)]))
+        for problem in error.problems:
+            print(f"{command}: error: {problem}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -334,13 +334,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ProxyConfig:
-    """Build a config from parsed flags, the environment and defaults."""
+    """Build a config from parsed flags, the environment and defaults; raises
+    :class:`cloudstate.proxy.config_check.ConfigError` naming every unusable setting."""
     env = dict(os.environ if environ is None else environ)
     config = ProxyConfig()
     for f in fields(ProxyConfig):
         var = _ENV.get(f.name)
         if var and env.get(var):
-            setattr(config, f.name, _convert(f.name, env[var]))
+            try:
+                setattr(config, f.name, _convert(f.name, env[var]))
+            except ValueError:
+                kind = type(getattr(config, f.name)).__name__
+                problem = f"environment variable {var}={env[var]!r}: not a valid {kind}"
+                raise _config_error([problem]) from None
     if env.get("USER_FUNCTION_HOST") or env.get("USER_FUNCTION_PORT"):
         config.user_function = (
             f"{env.get('USER_FUNCTION_HOST', '127.0.0.1')}:{env.get('USER_FUNCTION_PORT', '8080')}"
@@ -349,7 +355,16 @@ def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = No
         value = getattr(args, f.name, None)
         if value is not None:
             setattr(config, f.name, value)
+    from cloudstate.proxy.config_check import ensure_valid
+
+    ensure_valid(config)
     return config
+
+
+def _config_error(problems: list[str]) -> ValueError:
+    from cloudstate.proxy.config_check import ConfigError
+
+    return ConfigError(problems)
 
 
 def _convert(name: str, text: str) -> object:

@@ -1,0 +1,125 @@
+"""Checks of a proxy configuration before anything starts.
+
+A wrong flag or environment variable should stop the proxy at once with one line naming the
+setting and what it accepts, not with a traceback minutes later (or a proxy that waits forever
+for discovery with a value it can never use). ``cloudstate proxy`` / ``cloudstate run`` print
+the problems and exit with status 2.
+
+Example::
+
+    problems = check(ProxyConfig(port=70000))
+    # ['--port 70000: a port number 0-65535 (0 picks a free port)']
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from cloudstate.proxy.config import ProxyConfig
+from cloudstate.proxy.eventing.retention import parse_age
+
+_STORE_SCHEMES = ("memory:", "sqlite:", "postgresql:", "postgres:")
+_LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+# Settings given in pairs: both or neither.
+_PAIRS = (
+    ("tls_cert", "tls_key"),
+    ("admin_tls_cert", "admin_tls_key"),
+    ("uf_tls_cert", "uf_tls_key"),
+)
+# Settings naming a file that must exist when set.
+_FILES = (
+    "tls_cert",
+    "tls_key",
+    "admin_tls_cert",
+    "admin_tls_key",
+    "uf_tls_ca",
+    "uf_tls_cert",
+    "uf_tls_key",
+    "jwt_key",
+)
+
+
+class ConfigError(ValueError):
+    """The proxy's configuration is unusable; ``problems`` lists every wrong setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_port(problems: list[str], name: str, value: int, off_allowed: bool) -> None:
+    low = -1 if off_allowed else 0
+    if not low <= value <= 65535:
+        extra = ", -1 turns it off" if off_allowed else ""
+        problems.append(
+            f"{_flag(name)} {value}: a port number 0-65535 (0 picks a free port{extra})"
+        )
+
+
+def check(config: ProxyConfig) -> list[str]:
+    """Every problem with ``config``, one readable line each (empty when it is usable)."""
+    problems: list[str] = []
+    _check_port(problems, "port", config.port, off_allowed=False)
+    _check_port(problems, "grpc_port", config.grpc_port, off_allowed=True)
+    _check_port(problems, "admin_port", config.admin_port, off_allowed=True)
+    host, sep, port = config.user_function.rpartition(":")
+    # gRPC target forms (unix:PATH, dns:///host:port) are passed on as they are.
+    named_target = config.user_function.startswith(("unix:", "dns:", "ipv4:", "ipv6:"))
+    if not named_target and (
+        not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535
+    ):
+        problems.append(
+            f"user function address {config.user_function!r}: HOST:PORT "
+            "(env USER_FUNCTION_HOST / USER_FUNCTION_PORT)"
+        )
+    if not config.store.startswith(_STORE_SCHEMES):
+        problems.append(f"--store {config.store!r}: memory:, sqlite:///PATH or postgresql://...")
+    if config.broker and not config.broker.startswith("nats://"):
+        problems.append(f"--broker {config.broker!r}: nats://HOST:PORT (NATS JetStream)")
+    try:
+        parse_age(config.topic_retention)
+    except ValueError as error:
+        problems.append(str(error))
+    for name in (
+        "topic_retention_messages",
+        "max_concurrent_requests",
+        "max_requests_per_entity",
+        "max_streams",
+        "max_async_effects",
+    ):
+        if getattr(config, name) < 0:
+            problems.append(f"{_flag(name)} {getattr(config, name)}: 0 or more (0: no limit)")
+    for name in ("max_message_size", "http_max_body", "max_forward_depth"):
+        if getattr(config, name) <= 0:
+            problems.append(f"{_flag(name)} {getattr(config, name)}: must be positive")
+    for name in ("passivation_timeout", "command_timeout"):
+        if getattr(config, name) <= 0:
+            problems.append(f"{_flag(name)} {getattr(config, name)}: seconds, more than 0")
+    for name in ("discovery_timeout", "shutdown_grace"):
+        if getattr(config, name) < 0:
+            problems.append(f"{_flag(name)} {getattr(config, name)}: seconds, 0 or more")
+    if config.log_level.upper() not in _LOG_LEVELS and not config.log_level.isdigit():
+        problems.append(f"--log-level {config.log_level!r}: one of {', '.join(_LOG_LEVELS)}")
+    if config.log_format not in ("text", "json"):
+        problems.append(f"--log-format {config.log_format!r}: text or json")
+    for first, second in _PAIRS:
+        if bool(getattr(config, first)) != bool(getattr(config, second)):
+            problems.append(f"{_flag(first)} and {_flag(second)} go together: give both or neither")
+    for name in _FILES:
+        path = getattr(config, name)
+        if path and not os.path.isfile(path):
+            problems.append(f"{_flag(name)} {path!r}: no such file")
+    return problems
+
+
+def ensure_valid(config: ProxyConfig) -> None:
+    """Raise :class:`ConfigError` listing every problem of ``config``, if any."""
+    problems = check(config)
+    if problems:
+        logging.getLogger(__name__).debug("configuration refused: %s", problems)
+        raise ConfigError(problems)
