@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from cloudstate import event_loop
 from cloudstate.proxy import config as proxy_config
 
 
@@ -39,7 +40,7 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
     config = proxy_config.from_arguments(args)
     _configure_logging(config.log_level, config.log_format)
     try:
-        asyncio.run(Proxy(config).run_until_signalled())
+        event_loop.run(Proxy(config).run_until_signalled())
     except KeyboardInterrupt:
         pass
     return 0
@@ -92,7 +93,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             await asyncio.to_thread(_stop_child, child)
 
     try:
-        asyncio.run(serve())
+        event_loop.run(serve())
     except KeyboardInterrupt:
         pass
     finally:
@@ -117,7 +118,7 @@ def _run_with_reload(args: argparse.Namespace, config: proxy_config.ProxyConfig,
 
     watch = [Path(p).resolve() for p in (args.watch or [args.path or "."])]
     try:
-        asyncio.run(
+        event_loop.run(
             serve_with_reload(args.module, args.path, port, config, watch, describe_services)
         )
     except KeyboardInterrupt:

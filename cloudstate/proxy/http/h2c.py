@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import cast
 
 import grpc
 import h2.config
@@ -53,8 +54,8 @@ class H2Protocol(asyncio.Protocol):
         self._resume.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's are not subclasses of asyncio.Transport).
+        self.transport = cast(asyncio.Transport, transport)
         self.conn.local_settings.update({SettingCodes.MAX_CONCURRENT_STREAMS: 256})
         self.conn.initiate_connection()
         self._flush()

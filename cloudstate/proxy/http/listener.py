@@ -30,6 +30,7 @@ import socket
 import ssl
 import struct
 from collections.abc import Callable
+from typing import cast
 
 import hpack
 from aiohttp import web
@@ -113,8 +114,8 @@ class _Pipe(asyncio.BufferedProtocol):
         self.filtering = False  # client side, until our SETTINGS' ACK has been dropped
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's are not subclasses of asyncio.Transport).
+        self.transport = cast(asyncio.Transport, transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.view
@@ -159,8 +160,8 @@ class _Sniffer(asyncio.Protocol):
         self.client_pipe: _Pipe | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's are not subclasses of asyncio.Transport).
+        self.transport = cast(asyncio.Transport, transport)
         self.port.connections.add(self)
         self.idle = asyncio.get_running_loop().call_later(_IDLE_TIMEOUT, self.close)
 
