@@ -1,9 +1,12 @@
-"""The event loop the proxy and the user function run on: uvloop when it is installed.
+"""The event loop the proxy runs on (``cloudstate proxy``, ``cloudstate run``): uvloop when it is
+installed.
 
 uvloop (libuv, compiled) costs the proxy less CPU per command than asyncio's default selector
 loop: on the event-sourced cart at c=64, 0.76 ms instead of 0.92-1.12 ms over native gRPC and
 0.40-0.48 ms instead of 0.58-0.69 ms over HTTP/JSON (benchmarks/README.md). grpc.aio, aiohttp
-and our client-port relay work on both loops.
+and our client-port relay work on both loops. The SDK's user function stays on asyncio's loop:
+there uvloop made no difference beyond the noise (the cart driven directly, 0.20-0.24 vs
+0.20-0.22 ms per command; grpc.aio's own work dominates).
 
 ``CLOUDSTATE_EVENT_LOOP=asyncio`` keeps the standard loop (to rule uvloop out when debugging);
 ``uvloop`` insists on it (an error if it is not installed); unset or ``auto``: uvloop if
