@@ -93,6 +93,10 @@ def category(frames: list[str]) -> str:
             if any(needle in frame for needle in needles):
                 return name
     leaf = frames[-1] if frames else ""
+    if "Runner.run" in leaf or "run_until_complete" in leaf:
+        # uvloop: polling, its callbacks and grpc.aio's Cython callbacks all run inside its C
+        # run_forever, below the last Python frame.
+        return "event loop in C (uvloop polling + callbacks, grpc.aio Cython)"
     if "Handle._run" in leaf:
         return "loop callbacks run in C (grpc.aio Cython, asyncio task steps)"
     if "select" in leaf:
