@@ -112,6 +112,7 @@ _ENV = {
     "store": "CLOUDSTATE_STORE",
     "passivation_timeout": "CLOUDSTATE_PASSIVATION_TIMEOUT",
     "command_timeout": "CLOUDSTATE_COMMAND_TIMEOUT",
+    "shutdown_grace": "CLOUDSTATE_SHUTDOWN_GRACE",
     "log_level": "CLOUDSTATE_LOG_LEVEL",
     "log_format": "CLOUDSTATE_LOG_FORMAT",
     "cors_origins": "CLOUDSTATE_CORS_ORIGINS",
@@ -182,6 +183,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="SECONDS",
         help="give up if the user function does not answer (default: never)",
+    )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=float,
+        metavar="SECONDS",
+        help="on SIGTERM, time unary calls in flight get to finish; streamed calls still open "
+        f"then are cancelled (default {d.shutdown_grace}; env CLOUDSTATE_SHUTDOWN_GRACE)",
     )
     parser.add_argument("--log-level", help=f"DEBUG, INFO, WARNING, ERROR (default {d.log_level})")
     parser.add_argument(

@@ -31,6 +31,10 @@ from cloudstate.proxy.views import ViewManager
 
 log = logging.getLogger(__name__)
 
+#: Seconds streamed calls still open at shutdown get once the unary calls are answered (the last
+#: replies reach the wire), before they are cancelled.
+_STREAM_CUTOFF = 0.5
+
 #: Entity types this proxy serves (advertised to the user function in ProxyInfo).
 SUPPORTED_ENTITY_TYPES = tuple(HANDLER_FACTORIES)
 
@@ -267,6 +271,7 @@ class Proxy:
             await self._ingress.stop_accepting()
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
+        grace = await self._finish_unary_calls(grace)
         if self._server is not None:
             await self._server.stop(grace)
         if self._ingress is not None:
@@ -288,6 +293,31 @@ class Proxy:
         if self.tracing is not None and self.tracer_provider is None:
             self.tracing.shutdown()  # flushes the last spans to the exporter
         self._stopped.set()
+
+    async def _finish_unary_calls(self, grace: float) -> float:
+        """Wait (at most ``grace`` seconds) until no unary call is in flight; return the grace
+        left for stopping the servers.
+
+        Streamed calls such as CRDT subscriptions or SSE feeds may never end by themselves:
+        waiting the whole grace for them would only delay every rolling update. Once the unary
+        calls are answered, the streams still open get a short moment and are then cancelled
+        (their clients see the stream end with an error and reconnect to another node)."""
+        router = self.router
+        if router is None:
+            return grace
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        # Polled (once, at shutdown) rather than signalled: no extra work on the hot path.
+        while router.requests_in_flight > router.streams_open and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        left = max(0.0, deadline - loop.time())
+        if router.requests_in_flight == router.streams_open and router.streams_open:
+            log.info(
+                "shutdown: cancelling %d open streamed calls (unary calls done)",
+                router.streams_open,
+            )
+            return min(left, _STREAM_CUTOFF)
+        return left
 
     async def run_until_signalled(self) -> None:
         """Start, serve until SIGTERM or SIGINT, then stop gracefully."""
