@@ -179,15 +179,19 @@ class Router:
         *,
         internal: bool = False,
         traced: bool = False,
+        hop: str = "",
     ) -> RouterReply:
         """Call the unary ``method`` with serialized request bytes; returns the serialized
         response (the empty output message if the component sent no reply).
 
-        ``depth`` and ``trace`` (the hops so far) are for forwards and side effects;
+        ``depth`` and ``trace`` (the hops so far) are for forwards and side effects, ``hop``
+        says which (``forward``, ``effect``, ``async effect``; for the trace span);
         ``internal`` calls (eventing) skip client authentication. ``traced``: already inside
         this call's span (tracing.py)."""
         if self.tracing is not None and not traced:
-            return await self.tracing.call(self, method, payload, metadata, depth, trace, internal)
+            return await self.tracing.call(
+                self, method, payload, metadata, depth, trace, internal, hop
+            )
         if depth:
             return await self._call(method, payload, metadata, depth, trace)
         bound = self._method_metrics(method)
@@ -455,7 +459,7 @@ class Router:
             metadata, forward.metadata if forward.HasField("metadata") else None
         )
         return await self.call(
-            target, bytes(forward.payload.value), forward_metadata, depth + 1, chain
+            target, bytes(forward.payload.value), forward_metadata, depth + 1, chain, hop="forward"
         )
 
     async def _resolve_effect(
@@ -533,7 +537,9 @@ class Router:
         self, effect: _Effect, depth: int, chain: tuple[str, ...]
     ) -> None:
         try:
-            await self.call(effect.target, effect.payload, effect.metadata, depth + 1, chain)
+            await self.call(
+                effect.target, effect.payload, effect.metadata, depth + 1, chain, hop="effect"
+            )
         except ProxyError as error:
             if isinstance(error, ForwardLoop):
                 raise
@@ -564,7 +570,14 @@ class Router:
     async def _run_async_effect(self, effect: _Effect, depth: int, chain: tuple[str, ...]) -> None:
         async with self._async_effect_slots:
             try:
-                await self.call(effect.target, effect.payload, effect.metadata, depth + 1, chain)
+                await self.call(
+                    effect.target,
+                    effect.payload,
+                    effect.metadata,
+                    depth + 1,
+                    chain,
+                    hop="async effect",
+                )
             except ForwardLoop:
                 pass  # logged where the chain was cut
             except ProxyError as error:

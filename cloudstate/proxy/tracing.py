@@ -77,6 +77,7 @@ class Tracing:
         depth: int,
         trace: tuple[str, ...],
         internal: bool,
+        hop: str = "",
     ) -> Any:
         parent = self._propagator.extract(metadata, getter=self._carrier)
         service = method.service
@@ -93,6 +94,8 @@ class Tracing:
             kind = self._kinds[1]
             attributes["cloudstate.hop"] = depth
             attributes["cloudstate.caller"] = trace[-1] if trace else ""
+            if hop:
+                attributes["cloudstate.hop_kind"] = hop
         else:
             kind = self._kinds[2] if internal else self._kinds[0]
         return self._tracer.start_span(
@@ -135,9 +138,10 @@ class Tracing:
         depth: int,
         trace: tuple[str, ...],
         internal: bool,
+        hop: str = "",
     ) -> RouterReply:
-        """``router.call`` inside a span."""
-        span = self._start(method, payload, metadata, depth, trace, internal)
+        """``router.call`` inside a span (``hop``: forward, effect or async effect)."""
+        span = self._start(method, payload, metadata, depth, trace, internal, hop)
         error: BaseException | None = None
         try:
             return await router.call(
@@ -148,6 +152,7 @@ class Tracing:
                 trace,
                 internal=internal,
                 traced=True,
+                hop=hop,
             )
         except BaseException as raised:
             error = raised

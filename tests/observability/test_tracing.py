@@ -148,11 +148,19 @@ def check_one_trace(stack: Stack, entity_id: str, continued: bool) -> None:
         assert hop.context.trace_id == trace_id and parent_of(hop) == proxy_span
         assert hop.attributes is not None and hop.attributes["cloudstate.hop"] == 1
         assert hop.attributes["cloudstate.caller"] == "acttest.Counter.Add"
+    # One synchronous and one asynchronous side effect, told apart on their spans.
+    assert sorted(str((hop.attributes or {})["cloudstate.hop_kind"]) for hop in records) == [
+        "async effect",
+        "effect",
+    ]
     forward = one(stack.proxy_spans, "acttest.Relay/Call")
     assert forward.context.trace_id == trace_id and parent_of(forward) == proxy_span
     second = one(stack.proxy_spans, "acttest.Relay2/Call")  # a forward of the forward
     assert parent_of(second) == forward.context.span_id
     assert second.attributes is not None and second.attributes["cloudstate.hop"] == 2
+    assert forward.attributes is not None
+    assert forward.attributes["cloudstate.hop_kind"] == second.attributes["cloudstate.hop_kind"]
+    assert second.attributes["cloudstate.hop_kind"] == "forward"
     relay_handler = one(stack.uf_spans, "acttest.Relay2/Call")
     assert parent_of(relay_handler) == second.context.span_id
     record_parents = {parent_of(s) for s in stack.uf_spans.get_finished_spans()}
