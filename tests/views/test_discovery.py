@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,11 +14,11 @@ from google.protobuf import descriptor_pb2
 from cloudstate import entity_pb2, eventing_pb2, view_pb2
 from cloudstate.discovery import EntityDiscoveryServicer
 from cloudstate.proxy.config import ProxyConfig
-from cloudstate.proxy.errors import DiscoveryError
+from cloudstate.proxy.errors import BadRequest, DiscoveryError
 from cloudstate.proxy.model import UserFunctionModel, build_model
 from cloudstate.proxy.server import SUPPORTED_ENTITY_TYPES, Proxy
 from cloudstate.proxy.views.model import REPEATED, SINGLE, STREAM, discover_views
-from tests.views.model import build
+from tests.views.model import build, pb
 
 VIEW_FILE = "viewtest/views.proto"
 
@@ -66,6 +67,7 @@ def test_the_test_model_is_valid() -> None:
     assert {n: q.mode for n, q in popularity.queries.items()} == {
         "GetProduct": SINGLE,
         "Top": REPEATED,
+        "TopPages": REPEATED,
         "StreamTop": STREAM,
         "ByIds": REPEATED,
     }
@@ -119,6 +121,10 @@ def test_the_test_model_is_valid() -> None:
             "has no repeated viewtest.Product field 'items'",
         ),
         ("StreamTop", "SELECT * FROM products LIMIT 1", None),  # valid
+        # token paging (the response has next_page_token)
+        ("TopPages", "SELECT * FROM products", "a query paged with tokens needs a LIMIT"),
+        ("TopPages", "SELECT * FROM products LIMIT 5 OFFSET 1", "cannot have an OFFSET"),
+        ("TopPages", "SELECT * FROM products LIMIT 5", None),  # valid: a fixed page size
     ],
 )
 def test_bad_query_is_a_discovery_error(method: str, query: str, expected: str | None) -> None:
@@ -164,6 +170,48 @@ def test_bad_update_annotations_are_discovery_errors() -> None:
     assert "unknown table 'nothing' after FROM (tables of viewtest.Popularity: products)" in message
 
 
+def _paging_error(field_change: Callable[[descriptor_pb2.FileDescriptorProto], None]) -> str:
+    spec = spec_with()
+    files = descriptor_pb2.FileDescriptorSet.FromString(spec.proto)
+    for file in files.file:
+        if file.name == VIEW_FILE:
+            field_change(file)
+    spec.proto = files.SerializeToString()
+    with pytest.raises(DiscoveryError) as error:
+        discover_views(build_model(spec, SUPPORTED_ENTITY_TYPES))
+    return str(error.value)
+
+
+def _field(file: descriptor_pb2.FileDescriptorProto, message: str, name: str) -> Any:
+    (found,) = [
+        f for m in file.message_type if m.name == message for f in m.field if f.name == name
+    ]
+    return found
+
+
+def test_token_paging_fields_are_checked_at_discovery() -> None:
+    def token_is_a_number(file: descriptor_pb2.FileDescriptorProto) -> None:
+        _field(
+            file, "PageRequest", "page_token"
+        ).type = descriptor_pb2.FieldDescriptorProto.TYPE_INT64
+
+    message = _paging_error(token_is_a_number)
+    assert "viewtest.Popularity.TopPages: viewtest.PageRequest.page_token must be a" in message
+
+    def next_token_is_repeated(file: descriptor_pb2.FileDescriptorProto) -> None:
+        label = descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
+        _field(file, "ProductPage", "next_page_token").label = label
+
+    message = _paging_error(next_token_is_repeated)
+    assert "TopPages: viewtest.ProductPage.next_page_token must be a (single) string" in message
+
+    def no_page_token(file: descriptor_pb2.FileDescriptorProto) -> None:
+        _field(file, "PageRequest", "page_token").name = "cursor"
+
+    message = _paging_error(no_page_token)
+    assert "the request viewtest.PageRequest needs a string field page_token" in message
+
+
 async def test_proxy_reports_a_bad_query_and_refuses_to_start(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -181,3 +229,16 @@ async def test_proxy_reports_a_bad_query_and_refuses_to_start(
     finally:
         await proxy.stop(0.1)
         await uf.stop(0.1)
+
+
+def test_a_page_token_belongs_to_its_query() -> None:
+    """A token carries a check over the query's identity: the token of one query (or of the same
+    method after its query text changed) is refused by another."""
+    paging = discover_views(model_of())["viewtest.Popularity"].queries["TopPages"].paging
+    assert paging is not None
+    request = pb.PageRequest(page_size=2, min_quantity=5)
+    token = paging.token_for(request, 4)
+    assert paging.offset_of(pb.PageRequest(page_size=9, min_quantity=5, page_token=token)) == 4
+    changed = replace(paging, identity=paging.identity + b" LIMIT 3")
+    with pytest.raises(BadRequest, match="page_token: not a page token of this query"):
+        changed.offset_of(pb.PageRequest(page_size=2, min_quantity=5, page_token=token))

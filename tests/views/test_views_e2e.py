@@ -245,3 +245,73 @@ async def test_value_entity_states_are_the_rows_of_a_view(running: Running) -> N
         "/viewtest.StockView/LowStock", pb.LowStockRequest(below=10), pb.StockLevels
     )
     assert [(level.sku, level.count) for level in low.levels] == [("b", 1), ("a", 2), ("d", 4)]
+
+
+async def test_token_paging_over_grpc_and_http(running: Running) -> None:
+    """AIP-158 paging: pages of page_size rows, a token for the next page (empty after the last
+    page); a token of other parameters or an altered one is INVALID_ARGUMENT naming page_token."""
+    for product, quantity in [("a", 50), ("b", 40), ("c", 30), ("d", 20), ("e", 10), ("f", 1)]:
+        await add(running, "p1", product, quantity)
+    await running.caught_up()
+    pages, token = [], ""
+    while True:
+        request = pb.PageRequest(page_size=2, page_token=token, min_quantity=5)
+        page = await running.call(POPULARITY + "TopPages", request, pb.ProductPage)
+        pages.append([p.product_id for p in page.products])
+        token = page.next_page_token
+        if not token:
+            break
+    # 5 rows of at least 5: the last page is short and has no token.
+    assert pages == [["a", "b"], ["c", "d"], ["e"]]
+    # Four rows of at least 20 in pages of 3: a short last page without a token.
+    request = pb.PageRequest(page_size=3, min_quantity=20)
+    three = await running.call(POPULARITY + "TopPages", request, pb.ProductPage)
+    assert [p.product_id for p in three.products] == ["a", "b", "c"] and three.next_page_token
+    request.page_token = three.next_page_token
+    last = await running.call(POPULARITY + "TopPages", request, pb.ProductPage)
+    assert ([p.product_id for p in last.products], last.next_page_token) == (["d"], "")
+    # Exactly a page of rows: no token (the proxy fetched one row more and found none).
+    request = pb.PageRequest(page_size=4, min_quantity=20)
+    exact = await running.call(POPULARITY + "TopPages", request, pb.ProductPage)
+    assert (len(exact.products), exact.next_page_token) == (4, "")
+    everything = await running.call(POPULARITY + "TopPages", pb.PageRequest(), pb.ProductPage)
+    assert len(everything.products) == 6 and everything.next_page_token == ""  # no page size
+
+    first = await running.call(
+        POPULARITY + "TopPages", pb.PageRequest(page_size=2, min_quantity=5), pb.ProductPage
+    )
+    altered = first.next_page_token[:-2] + ("AA" if first.next_page_token[-2:] != "AA" else "BB")
+    for bad, expected in [
+        # The token of min_quantity 5 sent with min_quantity 6: other parameters.
+        (pb.PageRequest(min_quantity=6, page_token=first.next_page_token), "other parameters"),
+        (pb.PageRequest(min_quantity=5, page_token=altered), "not a page token of this query"),
+        (pb.PageRequest(min_quantity=5, page_token="%%%"), "not a page token of this query"),
+    ]:
+        bad.page_size = 2
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await running.call(POPULARITY + "TopPages", bad, pb.ProductPage)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert (refused.value.details() or "").startswith("page_token: "), refused.value.details()
+        assert expected in (refused.value.details() or "")
+    # The page size may change between pages (AIP-158): the token holds an offset.
+    bigger = await running.call(
+        POPULARITY + "TopPages",
+        pb.PageRequest(page_size=10, min_quantity=5, page_token=first.next_page_token),
+        pb.ProductPage,
+    )
+    assert [p.product_id for p in bigger.products] == ["c", "d", "e"]
+
+    base = f"http://127.0.0.1:{running.proxy.port}"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        params: dict[str, Any] = {"pageSize": 4, "minQuantity": 5}
+        one = await http.get("/views/top-pages", params=params)
+        assert one.status_code == 200, one.text
+        assert [p["productId"] for p in one.json()["products"]] == ["a", "b", "c", "d"]
+        next_token = one.json()["nextPageToken"]
+        two = await http.get("/views/top-pages", params={**params, "pageToken": next_token})
+        assert two.status_code == 200, two.text
+        assert [p["productId"] for p in two.json()["products"]] == ["e"]
+        assert "nextPageToken" not in two.json()
+        bad = await http.get("/views/top-pages", params={**params, "pageToken": "xyz"})
+        assert bad.status_code == 400, bad.text
+        assert "page_token" in bad.text

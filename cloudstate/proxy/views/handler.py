@@ -11,6 +11,7 @@ methods are refused to clients (only the view's consumer calls them). Example::
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import grpc
 from google.protobuf import any_pb2
@@ -19,8 +20,9 @@ from cloudstate import entity_pb2
 from cloudstate.proxy.entities.base import EntityHandler, Outcome
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import MethodModel
-from cloudstate.proxy.stores.base import Store, StoreError
+from cloudstate.proxy.stores.base import Store, StoreError, ViewSelect
 from cloudstate.proxy.views.model import REPEATED, SINGLE, QueryMethod, ViewService
+from cloudstate.proxy.views.paging import Paging
 
 
 def _varint(value: int) -> bytes:
@@ -33,6 +35,13 @@ def _varint(value: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
+
+
+def _repeated(query: QueryMethod, rows: list[bytes]) -> bytes:
+    """The rows as the response's repeated field."""
+    assert query.results_field is not None
+    tag = _varint(query.results_field.number << 3 | 2)
+    return b"".join(tag + _varint(len(row)) + row for row in rows)
 
 
 def _reply(method: MethodModel, payload: bytes) -> Outcome:
@@ -50,10 +59,33 @@ class ViewHandler:
 
     async def rows(self, query: QueryMethod, payload: bytes) -> list[bytes]:
         """The payloads of the rows the query selects for one request."""
-        method = query.method
-        select = query.compiled.bind(method.parse(payload))
+        select = query.compiled.bind(query.method.parse(payload))
         if query.mode == SINGLE and (select.limit is None or select.limit > 1):
-            select = type(select)(select.filters, select.order_by, 1, select.offset)
+            select = replace(select, limit=1)
+        return await self._select(query, select)
+
+    async def page(self, query: QueryMethod, paging: Paging, payload: bytes) -> bytes:
+        """The response of a query paged with tokens: the page's rows and the next page's token
+        (fetching one row more than the page tells whether there is a next page)."""
+        request = query.method.parse(payload)
+        offset = paging.offset_of(request)
+        select = query.compiled.bind(request)
+        size = select.limit
+        fetch = None if size is None else size + 1
+        rows = await self._select(query, replace(select, limit=fetch, offset=offset))
+        token = ""
+        if size is not None and len(rows) > size:
+            rows = rows[:size]
+            token = paging.token_for(request, offset + size)
+        body = _repeated(query, rows)
+        if token:
+            data = token.encode()
+            tag = _varint(paging.next_token_field.number << 3 | 2)
+            body += tag + _varint(len(data)) + data
+        return body
+
+    async def _select(self, query: QueryMethod, select: ViewSelect) -> list[bytes]:
+        method = query.method
         table_id = self.view.table_id(query.compiled.layout.name)
         try:
             return await self.store.query_view(table_id, select)
@@ -74,6 +106,8 @@ class ViewHandler:
         if query is None:
             self._refuse_update(method)
             return await self.inner.handle(method, entity_id, payload, metadata)
+        if query.paging is not None:
+            return _reply(method, await self.page(query, query.paging, payload))
         rows = await self.rows(query, payload)
         if query.mode == SINGLE:
             if not rows:
@@ -83,10 +117,7 @@ class ViewHandler:
                 )
             return _reply(method, rows[0])
         if query.mode == REPEATED:
-            assert query.results_field is not None
-            tag = _varint(query.results_field.number << 3 | 2)
-            body = b"".join(tag + _varint(len(row)) + row for row in rows)
-            return _reply(method, body)
+            return _reply(method, _repeated(query, rows))
         # A server-streamed query called as unary (e.g. over HTTP without streaming): first row.
         return _reply(method, rows[0] if rows else b"")
 

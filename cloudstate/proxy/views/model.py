@@ -36,6 +36,7 @@ from cloudstate.proxy.views.compile import (
     compile_query,
     resolve_path,
 )
+from cloudstate.proxy.views.paging import Paging
 from cloudstate.proxy.views.query import ParsedQuery, QuerySyntaxError, parse_query
 
 ANY_TYPE = "google.protobuf.Any"
@@ -64,6 +65,7 @@ class QueryMethod:
     compiled: CompiledQuery
     mode: str
     results_field: FieldDescriptor | None = None
+    paging: Paging | None = None  # token paging (response has next_page_token)
 
 
 @dataclass(slots=True)
@@ -275,4 +277,6 @@ def _query_method(method: MethodModel, compiled: CompiledQuery, where: str) -> Q
                 f"{row_type.full_name} nor a message with a repeated field of it"
             )
         raise DiscoveryError(f"{where}: {problem}")
-    return QueryMethod(method, compiled, REPEATED, candidates[0])
+    identity = f"{where}\0{compiled.text}\0{compiled.layout.signature}"
+    paging = Paging.for_method(method.input_type, output, compiled.parsed, where, identity)
+    return QueryMethod(method, compiled, REPEATED, candidates[0], paging)
