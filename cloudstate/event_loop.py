@@ -28,17 +28,19 @@ CHOICES = ("auto", "uvloop", "asyncio")
 
 def chosen() -> str:
     """``uvloop`` or ``asyncio``: the loop :func:`run` will use."""
+    from cloudstate.proxy.config_check import ConfigError  # a ValueError the CLI prints plainly
+
     choice = os.environ.get(ENV, "auto").strip().lower() or "auto"
     if choice not in CHOICES:
-        raise ValueError(f"{ENV}={choice!r} is not one of {', '.join(CHOICES)}")
+        raise ConfigError([f"{ENV}={choice!r} is not one of {', '.join(CHOICES)}"])
     if choice == "asyncio":
         return "asyncio"
     try:
         import uvloop  # noqa: F401
     except ImportError:
         if choice == "uvloop":
-            raise ValueError(
-                f"{ENV}=uvloop but uvloop is not installed (pip install uvloop)"
+            raise ConfigError(
+                [f"{ENV}=uvloop but uvloop is not installed (pip install uvloop)"]
             ) from None
         return "asyncio"
     return "uvloop"
@@ -46,7 +48,12 @@ def chosen() -> str:
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)`` on the chosen loop."""
-    if chosen() == "uvloop":
+    try:
+        loop = chosen()
+    except BaseException:
+        main.close()  # never started: no "coroutine was never awaited" warning
+        raise
+    if loop == "uvloop":
         import uvloop
 
         return uvloop.run(main)

@@ -26,3 +26,21 @@ def test_an_unknown_choice_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv(event_loop.ENV, "tokio")
     with pytest.raises(ValueError, match=r"CLOUDSTATE_EVENT_LOOP='tokio' is not one of auto"):
         event_loop.chosen()
+
+
+def test_the_cli_reports_a_bad_choice_in_one_line() -> None:
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cloudstate.cli", "proxy", "--store", "memory:"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, CLOUDSTATE_EVENT_LOOP="tokio"),
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "cloudstate proxy: error: CLOUDSTATE_EVENT_LOOP='tokio' is not one of auto, uvloop, asyncio"
+    )
