@@ -37,7 +37,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import grpc
 
@@ -57,8 +57,12 @@ from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
     Store,
     StoreError,
+    TopicMessage,
     WriteOutcomeUnknown,
 )
+
+if TYPE_CHECKING:
+    from cloudstate.proxy.eventing.topics import TopicPublisher
 
 log = logging.getLogger(__name__)
 
@@ -464,6 +468,37 @@ class EntityActor(ABC, Generic[ManagerT]):
         )
         self._call.cancel()
         return False
+
+    def _reply_outbox(
+        self,
+        publisher: TopicPublisher | None,
+        command: PendingCommand,
+        action: entity_pb2.ClientAction,
+    ) -> list[tuple[str, TopicMessage]] | None:
+        """The ``(topic, message)`` the reply of ``command`` publishes (``out.topic``), to be
+        written in the transaction of the entity's own write (the outbox); empty when nothing is
+        published. None when the reply cannot be published: the command has failed, nothing was
+        written and the stream is cancelled (the entity restarts from the store)."""
+        if publisher is None or action.WhichOneof("action") != "reply":
+            return []
+        try:
+            return publisher.outbox(command.method, action.reply, self.entity_id)
+        except ProxyError as error:
+            command.fail(error)
+            self._call.cancel()
+            return None
+
+    async def _publish_alone(
+        self, command: PendingCommand, outbox: list[tuple[str, TopicMessage]]
+    ) -> bool:
+        """Publish ``outbox`` for a reply that writes nothing else (in its own transaction).
+        False when the write failed (see :meth:`_write_failed`)."""
+        try:
+            for topic, message in outbox:
+                await self.manager.store.append_topic(topic, [message])
+        except StoreError as e:
+            return self._write_failed(command, e, "the reply to its topic")
+        return True
 
 
 def entity_overloaded(service: str, command: str, entity_id: str, limit: int) -> Overloaded:

@@ -34,9 +34,9 @@ from cloudstate.proxy.entities.actor import (
     ReportError,
 )
 from cloudstate.proxy.entities.base import Outcome, PendingCommand, failure_error
-from cloudstate.proxy.errors import ProxyError, StoreUnavailable
+from cloudstate.proxy.errors import StoreUnavailable
 from cloudstate.proxy.model import ServiceModel
-from cloudstate.proxy.stores.base import Payload, Store, StoreError, TopicMessage
+from cloudstate.proxy.stores.base import Payload, Store, StoreError
 
 if TYPE_CHECKING:
     from cloudstate.proxy.eventing.topics import TopicPublisher
@@ -144,15 +144,10 @@ class EventSourcedEntity(EntityActor[EventSourcedEntities]):
                 return False
             # A failed command changes nothing: any events sent with it are ignored.
             return True
-        outbox: list[tuple[str, TopicMessage]] = []
         publisher = self.manager.outbox
-        if publisher is not None and action.WhichOneof("action") == "reply":
-            try:
-                outbox = publisher.outbox(command.method, action.reply, self.entity_id)
-            except ProxyError as error:  # nothing is written; the user function replays
-                command.fail(error)
-                self._call.cancel()
-                return False
+        outbox = self._reply_outbox(publisher, command, action)
+        if outbox is None:  # nothing is written; the user function replays
+            return False
         if reply.events:
             events = [Payload(e.type_url, e.value) for e in reply.events]
             snapshot = (
@@ -170,12 +165,8 @@ class EventSourcedEntity(EntityActor[EventSourcedEntities]):
                 return self._write_failed(command, e, "the events")
             if self.manager.on_appended is not None:
                 self.manager.on_appended(self.persistence_id)
-        elif outbox:  # a reply that journals nothing still publishes (on its own)
-            try:
-                for topic, message in outbox:
-                    await self.manager.store.append_topic(topic, [message])
-            except StoreError as e:
-                return self._write_failed(command, e, "the reply to its topic")
+        elif outbox and not await self._publish_alone(command, outbox):
+            return False  # a reply that journals nothing still publishes, and that failed
         if publisher is not None and outbox:
             publisher.committed(outbox)
         command.succeed(Outcome(action, list(reply.side_effects), published=bool(outbox)))

@@ -33,7 +33,7 @@ import grpc
 from cloudstate import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.proxy.entities.actor import EntityActor, EntityManager, EntitySettings, ReportError
 from cloudstate.proxy.entities.base import Outcome, PendingCommand, failure_error
-from cloudstate.proxy.errors import ProtocolError, ProxyError, StoreUnavailable
+from cloudstate.proxy.errors import ProtocolError, StoreUnavailable
 from cloudstate.proxy.model import ServiceModel
 from cloudstate.proxy.stores.base import Payload, Store, StoreError, TopicMessage
 
@@ -133,15 +133,10 @@ class ValueEntity(EntityActor[ValueEntities]):
                 self._call.cancel()
                 return False
             return True
-        outbox: list[tuple[str, TopicMessage]] = []
         publisher = self.manager.outbox
-        if publisher is not None and action.WhichOneof("action") == "reply":
-            try:
-                outbox = publisher.outbox(command.method, action.reply, self.entity_id)
-            except ProxyError as error:  # nothing is written; the entity restarts from the store
-                command.fail(error)
-                self._call.cancel()
-                return False
+        outbox = self._reply_outbox(publisher, command, action)
+        if outbox is None:  # nothing is written; the entity restarts from the store
+            return False
         if reply.HasField("state_action"):
             state_action = reply.state_action
             kind = state_action.WhichOneof("action")
@@ -185,12 +180,8 @@ class ValueEntity(EntityActor[ValueEntities]):
             except StoreError as e:
                 return self._write_failed(command, e, "the new state")
             self._has_value = value is not None
-        elif outbox:  # a reply that writes no state still publishes (on its own)
-            try:
-                for topic, message in outbox:
-                    await self.manager.store.append_topic(topic, [message])
-            except StoreError as e:
-                return self._write_failed(command, e, "the reply to its topic")
+        elif outbox and not await self._publish_alone(command, outbox):
+            return False  # a reply that writes no state still publishes, and that failed
         if publisher is not None and outbox:
             publisher.committed(outbox)
         if self.manager.change_topic is not None and self.manager.on_changed is not None:
