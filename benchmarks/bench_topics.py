@@ -37,21 +37,13 @@ import grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import percentile, write_results  # noqa: E402
 from cloudstate.proxy.eventing.nats import NatsBroker, NatsRelay  # noqa: E402
 from cloudstate.proxy.stores.base import Payload, TopicMessage  # noqa: E402
 from cloudstate.proxy.stores.sqlite import SqliteStore  # noqa: E402
 from tests import nats_server  # noqa: E402
 from tests.eventing.topic_model import pb  # noqa: E402
 from tests.processes import Process, free_port, proxy, wait_serving  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def store_bench(tmp: Path, messages: int) -> dict[str, Any]:
@@ -128,6 +120,7 @@ async def e2e_bench(tmp: Path, calls: int, *flags: str) -> dict[str, Any]:
         for line in lines:
             published = datetime.datetime.fromisoformat(line["meta"]["ce-time"]).timestamp()
             lags.append((line["at"] - published) * 1000)
+        lags.sort()
         return {
             "calls": calls,
             "publishing_calls_per_s": round(calls / publishing),
@@ -198,8 +191,7 @@ async def main() -> None:
                 )
             finally:
                 server.stop()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "topics.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("topics.json", results)
     print(json.dumps(results, indent=2))
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import platform
 import statistics
@@ -35,11 +34,10 @@ from opentelemetry.sdk.trace.export import (  # noqa: E402
     SpanExportResult,
 )
 
+from benchmarks.common import write_results  # noqa: E402
 from cloudstate import tracing as sdk_tracing  # noqa: E402
 from cloudstate.proxy.config import ProxyConfig  # noqa: E402
 from cloudstate.proxy.server import Proxy  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 class DroppingExporter(SpanExporter):
@@ -130,8 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     report = asyncio.run(measure(args.calls, args.rounds))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "tracing.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_results("tracing.json", report)
     print(
         f"per call (proxy + user function, one process): tracing off "
         f"{report['off_cpu_us_per_call']} us CPU / {report['off_wall_us_per_call']} us wall, "

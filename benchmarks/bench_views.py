@@ -36,6 +36,7 @@ import grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import percentile, write_results  # noqa: E402
 from cloudstate.proxy.eventing.subscriptions import event_subscriptions  # noqa: E402
 from cloudstate.proxy.stores.base import Payload, TopicMessage  # noqa: E402
 from cloudstate.proxy.stores.sqlite import SqliteStore  # noqa: E402
@@ -43,15 +44,6 @@ from cloudstate.proxy.views.model import discover_views  # noqa: E402
 from tests.processes import Process, free_port, proxy, wait_serving  # noqa: E402
 from tests.views.model import pb  # noqa: E402
 from tests.views.test_discovery import model_of  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def consumer_id(service: str) -> str:
@@ -162,11 +154,12 @@ async def queries(port: int, count: int) -> dict[str, Any]:
                     *(client(stub, request, latencies) for _ in range(concurrency))
                 )
                 elapsed = time.perf_counter() - start
+                ordered = sorted(latencies)
                 results[f"{name} (c={concurrency})"] = {
                     "rows": rows,
                     "ops_per_s": round(len(latencies) / elapsed),
-                    "p50_ms": round(percentile(latencies, 50), 2),
-                    "p99_ms": round(percentile(latencies, 99), 2),
+                    "p50_ms": round(percentile(ordered, 50), 2),
+                    "p99_ms": round(percentile(ordered, 99), 2),
                 }
     return results
 
@@ -216,8 +209,7 @@ async def main() -> None:
         finally:
             px.terminate()
             uf.terminate()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "views.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("views.json", results)
     print(json.dumps(results, indent=2))
 
 
