@@ -50,6 +50,29 @@ CONTENT_TYPE = "application/vnd.cloudstate.protobuf.any"
 Deliver = Callable[[MethodModel, any_pb2.Any, entity_pb2.Metadata], Awaitable[None]]
 
 
+async def retry_forever(
+    operation: Callable[[], Awaitable[_R]],
+    min_backoff: float,
+    max_backoff: float,
+    failed: Callable[[Exception, int, float], None],
+) -> _R:
+    """Run ``operation`` until it succeeds, waiting ``min_backoff`` seconds after the first
+    failure and twice as long after each further one (at most ``max_backoff``); ``failed`` is
+    told of every error, the number of failed attempts so far and the delay before the next
+    one. Cancellation is not retried."""
+    attempt = 0
+    while True:
+        try:
+            return await operation()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            attempt += 1
+            delay = min(max_backoff, min_backoff * 2 ** (attempt - 1))
+            failed(error, attempt, delay)
+            await asyncio.sleep(delay)
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """One item of a consumed source: an event of an event log or a message of a topic."""
@@ -311,32 +334,28 @@ class EventLogConsumer:
                 )
             return
         payload = any_pb2.Any(type_url=item.payload.type_url, value=item.payload.value)
-        metadata = item.metadata
-        attempt = 0
-        while True:
-            try:
-                await self._call(method, payload, metadata)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                attempt += 1
-                self.failures += 1
-                delay = min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1))
-                self.last_error = (
-                    f"{method.service.name}.{method.name} failed on {item.what} "
-                    f"(offset {item.offset}): {error}"
-                )
-                log.warning(
-                    "eventing: %s; attempt %d, retrying in %.1fs (the event is not skipped: fix "
-                    "the handler or the data and it will be delivered)",
-                    self.last_error,
-                    attempt,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                continue
-            self.delivered += 1
-            return
+
+        def failed(error: Exception, attempt: int, delay: float) -> None:
+            self.failures += 1
+            self.last_error = (
+                f"{method.service.name}.{method.name} failed on {item.what} "
+                f"(offset {item.offset}): {error}"
+            )
+            log.warning(
+                "eventing: %s; attempt %d, retrying in %.1fs (the event is not skipped: fix "
+                "the handler or the data and it will be delivered)",
+                self.last_error,
+                attempt,
+                delay,
+            )
+
+        await retry_forever(
+            lambda: self._call(method, payload, item.metadata),
+            self.min_backoff,
+            self.max_backoff,
+            failed,
+        )
+        self.delivered += 1
 
     async def _call(
         self, method: MethodModel, payload: any_pb2.Any, metadata: entity_pb2.Metadata
@@ -354,18 +373,12 @@ class EventLogConsumer:
 
     async def _retrying(self, what: str, operation: Callable[[], Awaitable[_R]]) -> _R:
         """Run a store operation until it succeeds (the database may be briefly away)."""
-        attempt = 0
-        while True:
-            try:
-                return await operation()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                attempt += 1
-                delay = min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1))
-                self.last_error = f"cannot {what} of {self.consumer_id}: {error}"
-                log.warning("eventing: %s; retrying in %.1fs", self.last_error, delay)
-                await asyncio.sleep(delay)
+
+        def failed(error: Exception, attempt: int, delay: float) -> None:
+            self.last_error = f"cannot {what} of {self.consumer_id}: {error}"
+            log.warning("eventing: %s; retrying in %.1fs", self.last_error, delay)
+
+        return await retry_forever(operation, self.min_backoff, self.max_backoff, failed)
 
     async def _maybe_log_lag(self) -> None:
         now = time.monotonic()

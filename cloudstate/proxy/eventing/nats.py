@@ -51,7 +51,7 @@ from google.protobuf.message import DecodeError
 
 from cloudstate import entity_pb2
 from cloudstate.proxy.errors import DiscoveryError
-from cloudstate.proxy.eventing.event_log import ConsumerStatus, Delivery
+from cloudstate.proxy.eventing.event_log import ConsumerStatus, Delivery, retry_forever
 from cloudstate.proxy.eventing.topics import (
     BYTES_URL,
     JSON_PREFIX,
@@ -378,19 +378,12 @@ class NatsRelay:
         await asyncio.wait_for(asyncio.gather(*acks), 30)
 
     async def _retrying(self, what: str, operation: Callable[[], Any]) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return await operation()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                attempt += 1
-                self.failures += 1
-                delay = min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1))
-                self.last_error = f"{self.describe()}: cannot {what}: {error!r}"
-                log.warning("broker: %s; retrying in %.1fs", self.last_error, delay)
-                await asyncio.sleep(delay)
+        def failed(error: Exception, attempt: int, delay: float) -> None:
+            self.failures += 1
+            self.last_error = f"{self.describe()}: cannot {what}: {error!r}"
+            log.warning("broker: %s; retrying in %.1fs", self.last_error, delay)
+
+        return await retry_forever(operation, self.min_backoff, self.max_backoff, failed)
 
 
 class NatsTopicSource:

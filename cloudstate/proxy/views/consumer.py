@@ -35,7 +35,7 @@ from google.protobuf.message import Message
 from cloudstate import entity_pb2
 from cloudstate.proxy.entities.base import EntityHandler, Outcome
 from cloudstate.proxy.errors import ProtocolError, ProxyError
-from cloudstate.proxy.eventing.event_log import Delivery, EventLogConsumer
+from cloudstate.proxy.eventing.event_log import Delivery, EventLogConsumer, retry_forever
 from cloudstate.proxy.eventing.subscriptions import VALUE_ENTITY, Subscription
 from cloudstate.proxy.model import TYPE_URL_PREFIX
 from cloudstate.proxy.router import Router
@@ -192,28 +192,27 @@ class ViewConsumer(EventLogConsumer):
     ) -> bytes | object | None:
         if not update.transform:
             return item.payload.value
-        attempt = 0
-        while True:
-            try:
-                return await self._transform(item, update, current)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                attempt += 1
-                self.failures += 1
-                delay = min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1))
-                method = update.method
-                self.last_error = (
-                    f"view update {method.service.name}.{method.name} failed on {item.what} "
-                    f"(offset {item.offset}): {error}"
-                )
-                log.warning(
-                    "%s; attempt %d, retrying in %.1fs (the event is not skipped)",
-                    self.last_error,
-                    attempt,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+        method = update.method
+
+        def failed(error: Exception, attempt: int, delay: float) -> None:
+            self.failures += 1
+            self.last_error = (
+                f"view update {method.service.name}.{method.name} failed on {item.what} "
+                f"(offset {item.offset}): {error}"
+            )
+            log.warning(
+                "%s; attempt %d, retrying in %.1fs (the event is not skipped)",
+                self.last_error,
+                attempt,
+                delay,
+            )
+
+        return await retry_forever(
+            lambda: self._transform(item, update, current),
+            self.min_backoff,
+            self.max_backoff,
+            failed,
+        )
 
     async def _transform(
         self, item: Delivery, update: UpdateMethod, current: bytes | None
