@@ -1,21 +1,44 @@
-# Cloudstate for Python. Everything installs into .venv; only python3 and make are needed.
+# Cloudstate for Python. Everything installs into .venv, exactly as uv.lock says; only python3
+# and make are needed. `make lock` refreshes the lock deliberately (one reviewed commit).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 PORT ?= 9000
 # Parallel test workers (xdist); the suite is sized for a 2-core machine.
 WORKERS ?= 2
+# Every extra (PostgreSQL, NATS, JWT, OpenTelemetry) and the dev group, from the lock only.
+SYNC := $(UV) sync --frozen --all-extras
 
-.PHONY: install run run-actions run-crdts run-views test lint protos protos-check bench bench-extra clean
+.PHONY: install lock check-env dist run run-actions run-crdts run-views test lint protos bench bench-extra clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+# uv itself comes from the lock too: its version and wheel hashes are read from uv.lock.
+$(UV): uv.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) scripts/bootstrap_uv.py $(PY)
+	touch $(UV)
+
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(SYNC)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## lock: re-resolve every dependency to the newest the ranges in pyproject.toml allow
+lock: $(UV)
+	$(UV) lock --upgrade
+	$(SYNC)
+
+## check-env: fail when .venv differs from uv.lock, or uv.lock from pyproject.toml
+check-env: $(STAMP)
+	$(UV) lock --check
+	$(SYNC) --check
+
+## dist: the wheel and sdist in dist/ (built with the locked setuptools, no index needed)
+dist: $(STAMP)
+	rm -rf dist
+	$(UV) build --no-build-isolation --out-dir dist
 
 ## run: the shopping-cart example (user function + proxy) on SQLite under ./data, gRPC on $(PORT)
 run: $(STAMP)
@@ -61,11 +84,12 @@ run-views: $(STAMP)
 
 ## test: lint, type-check, generated-code check and the whole suite
 test: $(STAMP)
-	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory check-env lint
 	$(PY) -m pytest -n $(WORKERS) --dist loadgroup -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) scripts/gen_protos.py --check
 
@@ -97,4 +121,4 @@ bench-extra: $(STAMP)
 	$(PY) benchmarks/bench_valueentity.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info cloudstate*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -38,7 +38,17 @@ PRIMITIVE_PREFIX = "p.cloudstate.io/"
 JSON_PREFIX = "json.cloudstate.io/"
 
 # The wrapper messages have exactly the `T value = 1` layout the primitive encoding prescribes.
-_PRIMITIVES: dict[str, type[Message]] = {
+# The wrapper classes by kind, typed as the union of the classes (each has a ``value`` field).
+_Wrapper = (
+    type[wrappers_pb2.StringValue]
+    | type[wrappers_pb2.BytesValue]
+    | type[wrappers_pb2.Int32Value]
+    | type[wrappers_pb2.Int64Value]
+    | type[wrappers_pb2.FloatValue]
+    | type[wrappers_pb2.DoubleValue]
+    | type[wrappers_pb2.BoolValue]
+)
+_PRIMITIVES: dict[str, _Wrapper] = {
     "string": wrappers_pb2.StringValue,
     "bytes": wrappers_pb2.BytesValue,
     "int32": wrappers_pb2.Int32Value,
@@ -199,7 +209,7 @@ class AnySupport:
             wrapper = _PRIMITIVES.get(kind)
             if wrapper is None:
                 raise UnknownTypeError(f"unknown primitive type {type_url!r}")
-            return getattr(wrapper.FromString(payload.value), "value")  # noqa: B009
+            return wrapper.FromString(payload.value).value
         if type_url.startswith(JSON_PREFIX):
             raw = wrappers_pb2.BytesValue.FromString(payload.value).value
             return json.loads(raw.decode("utf-8"))

@@ -1,0 +1,50 @@
+"""Install the uv that uv.lock names into a virtual environment, with pip and the lock's hashes.
+
+The Makefile's first step on a fresh machine (only python3 and make): ``python3 -m venv .venv``
+then this script, then ``uv sync --frozen`` installs everything else from the lock. Taking uv's
+version and wheel hashes from uv.lock keeps one source of truth: ``make lock`` moves uv with the
+rest, and pip refuses a wheel whose hash the lock does not list::
+
+    python3 scripts/bootstrap_uv.py .venv/bin/python
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+LOCK = Path(__file__).resolve().parent.parent / "uv.lock"
+
+
+def pinned_requirement(lock_path: Path = LOCK) -> str:
+    """``uv==VERSION --hash=sha256:... ...`` for every wheel of uv in the lock."""
+    lock = tomllib.loads(lock_path.read_text(encoding="utf-8"))
+    for package in lock.get("package", []):
+        if package.get("name") == "uv":
+            hashes = [wheel["hash"] for wheel in package.get("wheels", [])]
+            if not hashes:
+                break
+            return f"uv=={package['version']} " + " ".join(f"--hash={h}" for h in hashes)
+    raise SystemExit(f"{lock_path} names no uv wheels: add uv to the dev group and run `make lock`")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: bootstrap_uv.py PYTHON (the virtual environment's interpreter)", file=sys.stderr)
+        return 2
+    python = argv[1]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as requirements:
+        requirements.write(pinned_requirement() + "\n")
+    command = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    command += ["--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", requirements.name]
+    try:
+        return subprocess.call(command)
+    finally:
+        Path(requirements.name).unlink()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
