@@ -10,7 +10,7 @@ Say what to serve with a ``cloudstate_entities`` fixture, then ask for ``cloudst
     def cloudstate_entities():
         return [shopping_cart_entity]
 
-    # test_cart.py  (async tests need pytest-asyncio or anyio)
+    # test_cart.py
     async def test_add_item(cloudstate_client) -> None:
         await cloudstate_client.add_item(user_id="alice", product_id="apple", quantity=1)
         cart = await cloudstate_client.get_cart(user_id="alice")
@@ -20,10 +20,15 @@ Every test gets a fresh service (starting one takes about 10 ms) on a fresh stor
 default, a temporary SQLite database with ``pytest --cloudstate-store=sqlite``, or any store URL
 (``--cloudstate-store=postgresql://...``); override the ``cloudstate_store`` fixture to choose in
 code.
+
+``async def`` tests that use these fixtures need no other plugin: this one runs each on a fresh
+event loop. Where pytest-asyncio (marked or auto mode) or anyio takes a test, it runs it instead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +48,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="store of the cloudstate_service fixture: memory (default), sqlite (temporary) "
         "or a store URL",
     )
+
+
+_OUR_FIXTURES = frozenset({"cloudstate_service", "cloudstate_client"})
+
+
+@pytest.hookimpl
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run an ``async def`` test that uses our fixtures when no async plugin has taken it.
+
+    pytest itself only skips coroutine tests; pytest-asyncio wraps the ones it takes in a plain
+    function before this hook sees them, and anyio's tests carry ``anyio_backend``.
+    """
+    function = pyfuncitem.obj
+    if not inspect.iscoroutinefunction(function):
+        return None
+    if _OUR_FIXTURES.isdisjoint(pyfuncitem.fixturenames) or "anyio_backend" in pyfuncitem.funcargs:
+        return None
+    names = inspect.signature(function).parameters
+    asyncio.run(function(**{name: pyfuncitem.funcargs[name] for name in names}))
+    return True
 
 
 @pytest.fixture

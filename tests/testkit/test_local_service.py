@@ -111,6 +111,16 @@ def test_the_fixtures_in_a_user_project(pytester: pytest.Pytester) -> None:
         "test_uses_client.py",
     )
     result.assert_outcomes(passed=3)
+    # No async plugin at all: the testkit's plugin runs the async tests itself.
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:asyncio",
+        "--cloudstate-store=sqlite",
+        "test_uses_client.py",
+    )
+    result.assert_outcomes(passed=3)
     (pytester.path / "conftest.py").unlink()
     result = pytester.runpytest_inprocess(
         "-p", "no:cacheprovider", "-p", "no:asyncio", "test_no_entities.py"
