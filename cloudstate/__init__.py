@@ -1,10 +1,15 @@
 """Cloudstate for Python: stateful serverless services.
 
-The SDK (entities, contexts, the :class:`~cloudstate.cloudstate.CloudState` server) lives in this
-package; the proxy in :mod:`cloudstate.proxy`. The SDK names below are imported lazily, so
-importing :mod:`cloudstate` (e.g. for the proxy) does not load the SDK::
+Everything a service's code uses is imported from here, and everything its tests use from
+:mod:`cloudstate.testkit` (``tests/test_exports.py`` pins both lists)::
 
-    from cloudstate import CloudState, EventSourcedEntity, EventSourcedCommandContext
+    from cloudstate import CloudState, EventSourcedCommandContext, EventSourcedEntity
+
+    entity = EventSourcedEntity(_SHOPPINGCART, [shoppingcart_pb2.DESCRIPTOR], ShoppingCartState)
+    CloudState().register_event_sourced_entity(entity).start()
+
+The names are imported lazily, so importing :mod:`cloudstate` (e.g. for the proxy, in
+:mod:`cloudstate.proxy`) does not load the SDK.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ __version__ = "0.3.0"
 _EXPORTS = {
     "Action": "cloudstate.action",
     "ActionContext": "cloudstate.action_context",
+    "Forward": "cloudstate.action_context",
     "NO_REPLY": "cloudstate.action_context",
     "ServiceRef": "cloudstate.targets",
     "service": "cloudstate.targets",
@@ -35,6 +41,20 @@ _EXPORTS = {
     "ValueEntityCommandContext": "cloudstate.value_entity_context",
     "CrdtEntity": "cloudstate.crdt",
     "CrdtCommandContext": "cloudstate.crdt",
+    "CrdtContext": "cloudstate.crdt",
+    "CrdtClock": "cloudstate.crdt",
+    "StreamCancelledContext": "cloudstate.crdt",
+    "SubscriptionContext": "cloudstate.crdt",
+    "WriteConsistency": "cloudstate.crdt",
+    "Flag": "cloudstate.crdt",
+    "GCounter": "cloudstate.crdt",
+    "GSet": "cloudstate.crdt",
+    "LWWRegister": "cloudstate.crdt",
+    "ORMap": "cloudstate.crdt",
+    "ORSet": "cloudstate.crdt",
+    "PNCounter": "cloudstate.crdt",
+    "Vote": "cloudstate.crdt",
+    "ServiceClient": "cloudstate.client",
     "AnySupport": "cloudstate.any_support",
     "Json": "cloudstate.any_support",
     "View": "cloudstate.view",
@@ -49,30 +69,62 @@ __all__ = [
     "CloudStateError",
     "CloudStateServer",
     "CommandFailure",
+    "CrdtClock",
     "CrdtCommandContext",
+    "CrdtContext",
     "CrdtEntity",
     "EventSourcedCommandContext",
     "EventSourcedContext",
     "EventSourcedEntity",
     "EventSourcedEventContext",
+    "Flag",
+    "Forward",
+    "GCounter",
+    "GSet",
     "Json",
+    "LWWRegister",
     "Metadata",
+    "ORMap",
+    "ORSet",
+    "PNCounter",
     "ServerTls",
+    "ServiceClient",
     "ServiceRef",
+    "StreamCancelledContext",
+    "SubscriptionContext",
     "UnknownTypeError",
     "ValueEntity",
     "ValueEntityCommandContext",
     "View",
+    "Vote",
+    "WriteConsistency",
     "__version__",
     "service",
 ]
 
 if TYPE_CHECKING:
     from cloudstate.action import Action
-    from cloudstate.action_context import NO_REPLY, ActionContext
+    from cloudstate.action_context import NO_REPLY, ActionContext, Forward
     from cloudstate.any_support import AnySupport, Json
+    from cloudstate.client import ServiceClient
     from cloudstate.cloudstate import CloudState, CloudStateServer, ServerTls
-    from cloudstate.crdt import CrdtCommandContext, CrdtEntity
+    from cloudstate.crdt import (
+        CrdtClock,
+        CrdtCommandContext,
+        CrdtContext,
+        CrdtEntity,
+        Flag,
+        GCounter,
+        GSet,
+        LWWRegister,
+        ORMap,
+        ORSet,
+        PNCounter,
+        StreamCancelledContext,
+        SubscriptionContext,
+        Vote,
+        WriteConsistency,
+    )
     from cloudstate.errors import CloudStateError, CommandFailure, UnknownTypeError
     from cloudstate.event_sourced_context import (
         EventSourcedCommandContext,
