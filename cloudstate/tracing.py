@@ -1,4 +1,4 @@
-"""OpenTelemetry spans for user-function handlers (optional: ``pip install 'cloudstate[otel]'``).
+"""OpenTelemetry spans for user-function handlers (optional: the ``otel`` extra, docs/install.md).
 
 The proxy sends the W3C ``traceparent`` (and ``tracestate``) of its span for a request in the
 command's metadata. When tracing is on, the SDK starts one span per handler invocation whose
@@ -86,7 +86,8 @@ def otlp_provider(default_service_name: str) -> Any:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError as error:
         raise RuntimeError(
-            "tracing needs OpenTelemetry and its OTLP exporter: pip install 'cloudstate[otel]'"
+            "tracing needs OpenTelemetry and its OTLP exporter: pip install opentelemetry-sdk "
+            "opentelemetry-exporter-otlp-proto-grpc (the otel extra)"
         ) from error
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: default_service_name}
     provider = TracerProvider(resource=Resource.create(attributes))

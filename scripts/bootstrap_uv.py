@@ -33,7 +33,7 @@ def pinned_requirement(lock_path: Path = LOCK) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: bootstrap_uv.py PYTHON (the virtual environment's interpreter)", file=sys.stderr)
+        print("usage: bootstrap_uv.py PYTHON (a virtual environment's python)", file=sys.stderr)
         return 2
     python = argv[1]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as requirements:

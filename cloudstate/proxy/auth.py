@@ -1,4 +1,4 @@
-"""JWT bearer authentication of client requests (optional: ``pip install 'cloudstate[jwt]'``).
+"""JWT bearer authentication of client requests (optional: the ``jwt`` extra).
 
 Every client request (gRPC, HTTP/JSON, gRPC-web) must carry ``authorization: Bearer <JWT>``
 signed with the configured key, unless its method is allowed anonymously
@@ -109,7 +109,7 @@ class JwtAuthenticator:
             import jwt
         except ImportError as error:  # pragma: no cover - depends on the installation
             raise RuntimeError(
-                "JWT authentication needs PyJWT: pip install 'cloudstate[jwt]'"
+                "JWT authentication needs PyJWT: pip install pyjwt (the jwt extra)"
             ) from error
         self._jwt = jwt
         text = key if isinstance(key, str) else key.decode("latin-1")

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing in the proxy (optional: ``pip install 'cloudstate[otel]'``, ``--tracing``).
+"""OpenTelemetry tracing in the proxy (optional: the ``otel`` extra, ``--tracing``).
 
 One span per client request (gRPC, HTTP/JSON, gRPC-web alike: they all enter the router), named
 ``package.Service/Method``, kind SERVER. Its parent is the client's W3C ``traceparent`` /

@@ -9,13 +9,16 @@ test on a shared machine needs, all of them mechanical:
 * ``sqlite:///data/...`` stores live in the test's temporary directory, and commands relying on
   the default store get ``CLOUDSTATE_STORE`` pointing there;
 * ``python`` and ``.venv/bin/python`` are this interpreter, ``cloudstate`` is
-  ``python -m cloudstate.cli`` (the same entry point the console script calls);
+  ``python -m cloudstate.cli`` (the same entry point the console script calls) — until a page
+  creates and activates its own virtual environment (``python3 -m venv .venv``,
+  ``. .venv/bin/activate``, both done for real): from then on they are that environment's;
 * long-running commands (``cloudstate run``, ``cloudstate proxy``, ``make run``, a user
   function module) start in the background and the shell waits until they serve;
 * ``make run`` runs the recipe ``make -n run`` prints (so the Makefile is what is tested),
   with the store moved as above;
-* ``pip install`` is not repeated: the test checks that what it would install is installed in
-  this environment.
+* ``pip install`` into a page's own virtual environment installs for real, with uv and within
+  the versions of uv.lock (tests/install/packaging.py); elsewhere it is not repeated: the test
+  checks that what it would install is installed in this environment.
 
 Every command must succeed, except one whose comment announces an error (``# a clear error``);
 a comment holding JSON (``# {"items": ...}``) must equal the command's JSON output.
@@ -32,6 +35,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +44,7 @@ from typing import Any
 import pytest
 
 from tests.docs.markdown import ROOT, Block
+from tests.install import packaging
 from tests.processes import Process, free_port, wait_for_port, wait_serving
 
 PROXY_PORT = "9000"
@@ -88,6 +93,9 @@ class Shell:
     processes: list[Process] = field(default_factory=list)
     nats_servers: list[Any] = field(default_factory=list)
     history: list[Ran] = field(default_factory=list)
+    #: The interpreter of ``python`` and ``cloudstate``: this one, until the page activates a
+    #: virtual environment of its own.
+    python: str = sys.executable
     _last_args: list[str] = field(default_factory=list)
 
     # -- running ----------------------------------------------------------------------------------
@@ -106,6 +114,8 @@ class Shell:
         if program == "cd":
             self.cwd = (self.cwd / argv[1]).resolve()
             ran = Ran(line, argv, 0)
+        elif program in (".", "source"):
+            ran = self._activate(line, argv)
         elif program == "make":
             ran = self._make(line, argv)
         elif program == "pip":
@@ -136,18 +146,27 @@ class Shell:
     # -- the programs ---------------------------------------------------------------------------
 
     def _python(self, line: str, args: list[str]) -> Ran:
+        if args[:2] == ["-m", "venv"]:  # a new environment, made for real by this interpreter
+            return self._finish(line, [sys.executable, *args])
         if args[:2] == ["-m", "cloudstate.proxy"]:
             if args[2:] == ["..."]:  # "the same" as the previous proxy command
                 args = ["-m", "cloudstate.proxy", *self._last_args]
-            return self._proxy(line, [sys.executable, *args[:2]], args[2:])
+            return self._proxy(line, [self.python, *args[:2]], args[2:])
         if len(args) >= 2 and args[0] == "-m" and _UF_MODULES.match(args[1]):
-            return self._user_function(line, [sys.executable, *args])
+            return self._user_function(line, [self.python, *args])
         if args and args[0].endswith("client.py"):
             args = [args[0], "--port", str(self.ports[PROXY_PORT]), *args[1:]]
-        return self._finish(line, [sys.executable, *args])
+        return self._finish(line, [self.python, *args])
+
+    def _activate(self, line: str, argv: list[str]) -> Ran:
+        """``. .venv/bin/activate``: ``python``, ``pip`` and ``cloudstate`` are the venv's now."""
+        python = (self.cwd / argv[1]).parent / "python"
+        assert python.exists(), f"{line!r}: no virtual environment at {python.parent.parent}"
+        self.python = str(python)
+        return Ran(line, argv, 0)
 
     def _cloudstate(self, line: str, args: list[str]) -> Ran:
-        base = [sys.executable, "-m", "cloudstate.cli"]
+        base = [self.python, "-m", "cloudstate.cli"]
         if args and args[0] in ("run", "proxy"):
             return self._proxy(line, [*base, args[0]], args[1:])
         if args and args[0] == "call" and "--proxy" not in args:
@@ -188,6 +207,8 @@ class Shell:
         return Ran(line, argv)
 
     def _make(self, line: str, argv: list[str]) -> Ran:
+        if argv[1] == "-C" and argv[3:] == ["dist"]:  # build the wheel in a (copied) checkout
+            return self._finish(line, argv, timeout=600)
         if argv[1:] != ["run"]:
             raise AssertionError(f"no way to run {line!r} from a test")
         plan = subprocess.run(
@@ -201,8 +222,15 @@ class Shell:
         return self._proxy(line, [sys.executable, "-m", "cloudstate.cli", "run"], args[start + 1 :])
 
     def _pip(self, line: str, argv: list[str]) -> Ran:
-        """Not repeated: the distribution and the extras it names must be installed here."""
+        """Into the page's own environment: for real (within the lock's versions). Into this
+        one: not repeated; the distribution and the extras it names must be installed here."""
         assert argv[1] == "install", line
+        if self.python != sys.executable:
+            work = Path(tempfile.mkdtemp(dir=self.tmp))
+            packaging.install(
+                Path(self.python), argv[2:], packaging.lock_constraints(work), self.cwd
+            )
+            return Ran(line, argv, 0)
         for spec in argv[2:]:
             name, _, extras = spec.partition("[")
             distribution = importlib.metadata.distribution(name)
@@ -239,14 +267,14 @@ class Shell:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _finish(self, line: str, argv: Sequence[str]) -> Ran:
+    def _finish(self, line: str, argv: Sequence[str], timeout: float = 120) -> Ran:
         done = subprocess.run(
             list(argv),
             cwd=self.cwd,
             env=self._full_env(),
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
         )
         return Ran(line, list(argv), done.returncode, done.stdout, done.stderr)
 
@@ -255,6 +283,11 @@ class Shell:
         if USER_FUNCTION_PORT in self.ports:
             env["USER_FUNCTION_HOST"] = "127.0.0.1"
             env["USER_FUNCTION_PORT"] = str(self.ports[USER_FUNCTION_PORT])
+        if self.python != sys.executable:  # the page's venv: nothing of the checkout leaks in
+            bin_dir = Path(self.python).parent
+            env["PYTHONPATH"] = ""
+            env["VIRTUAL_ENV"] = str(bin_dir.parent)
+            env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
         return env
 
     def _full_env(self) -> dict[str, str]:

@@ -50,7 +50,7 @@ SESSIONS: dict[str, list[tuple[str, str]]] = {
     # Scale-out: a proxy on PostgreSQL in front of the cart's user function.
     "scale-out": [
         ("docs/eventsourced.md", "python -m shoppingcart.shopping_cart"),
-        ("docs/scale-out.md", "pip install 'cloudstate[postgresql]'"),
+        ("docs/scale-out.md", "pip install asyncpg"),
     ],
     # docs/eventing.md: a NATS JetStream server and a proxy using it as the external broker.
     "nats-broker": [
@@ -86,5 +86,5 @@ NOT_RUN = {
     "make test": "it is the command that runs this test suite (CI runs it: .ci/run)",
 }
 
-#: Pages whose every ``sh`` block the getting-started replay runs.
-REPLAYED = ("docs/getting-started.md",)
+#: Pages replayed whole, every ``sh`` block in order (test_getting_started.py, test_install_page.py).
+REPLAYED = ("docs/getting-started.md", "docs/install.md")

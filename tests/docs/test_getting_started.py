@@ -5,10 +5,10 @@ written, and every ``sh`` command runs in the page's order, through the same run
 documented commands (tests/docs/runner.py: free ports instead of 9000, the store in the
 temporary directory). Two deliberate shortcuts:
 
-* step 1 (creating a virtual environment and ``pip install cloudstate pytest``) is not repeated:
-  installing the local checkout into a fresh venv takes minutes, so the replay uses this test
-  environment, where cloudstate (this checkout) and pytest are installed, and checks that they
-  are;
+* step 1 runs for real: a new virtual environment, activated, and ``pip install ../cloudstate
+  pytest`` from a copy of this checkout placed at ``../cloudstate`` (the page's words), installed
+  by uv within uv.lock's versions (tests/docs/runner.py); every later command runs in that
+  environment, with nothing of this checkout on its path;
 * "Stop it with Ctrl-C; start it again" is done with SIGINT to the ``cloudstate run`` process
   and the same command again.
 """
@@ -23,6 +23,7 @@ import pytest
 
 from tests.docs.markdown import ROOT, blocks
 from tests.docs.runner import Shell
+from tests.install import packaging
 
 PAGE = ROOT / "docs" / "getting-started.md"
 FILE_LINE = re.compile(r"^(?://|#) (\S+\.(?:py|proto))$")
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.timeout(300)
 def test_a_new_user_reaches_a_passing_test_and_a_running_service(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
+    packaging.copy_sources(tmp_path / "cloudstate")  # "your checkout, here ../cloudstate"
     shell = Shell(tmp_path, cwd=project)
     written: list[str] = []
     outputs: dict[str, str] = {}
@@ -48,8 +50,6 @@ def test_a_new_user_reaches_a_passing_test_and_a_running_service(tmp_path: Path)
                 written.append(match.group(1))
             elif block.language == "sh":
                 for command in block.commands():
-                    if command.startswith(("python3 -m venv", ". .venv/bin/activate")):
-                        continue  # step 1: this environment stands in (module docstring)
                     ran = shell.run(command)
                     outputs[command] = ran.stdout
             elif block.language == "text" and first.startswith("counters / c1"):
@@ -60,6 +60,10 @@ def test_a_new_user_reaches_a_passing_test_and_a_running_service(tmp_path: Path)
             "tests/test_counter.py",
         ]
         assert (project / "counter" / "counter_pb2.py").exists()
+        # Step 1 was real: the page's commands ran with the package it installed.
+        assert shell.python == str(project / ".venv" / "bin" / "python")
+        where = shell.run("python -c 'import cloudstate; print(cloudstate.__file__)'").stdout
+        assert Path(where.strip()).is_relative_to(project / ".venv"), where
         assert "3 passed" in outputs["python -m pytest -q"]
         increased = next(v for k, v in outputs.items() if "Counter.Increase" in k)
         assert increased.split() == ["{", '"value":', "5", "}"]

@@ -18,8 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 UV = Path(sys.executable).with_name("uv")
 
-# What the wheel is built from: the package, its metadata and the README it names.
-SOURCES = ("pyproject.toml", "README.md", "cloudstate")
+# A checkout as far as installing goes: the package, its metadata, the README it names, and what
+# `make dist` needs (the Makefile, the lock, the uv bootstrap).
+SOURCES = ("pyproject.toml", "README.md", "cloudstate", "Makefile", "uv.lock", "scripts")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -38,7 +39,7 @@ def copy_sources(destination: Path) -> Path:
             shutil.copytree(
                 source,
                 destination / name,
-                ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc"),
+                ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc", ".venv"),
             )
         else:
             shutil.copy2(source, destination / name)
@@ -62,8 +63,9 @@ def build_wheel(work: Path) -> Path:
 
 
 def lock_constraints(work: Path) -> Path:
-    """The lock's versions of every runtime dependency and extra, as a constraints file."""
-    options = ["--frozen", "--all-extras", "--no-dev", "--no-hashes", "--no-emit-project"]
+    """The lock's version of every package (runtime, extras, dev tools) as a constraints file:
+    whatever an install asks for comes at the version this repository is tested with."""
+    options = ["--frozen", "--all-extras", "--all-groups", "--no-hashes", "--no-emit-project"]
     exported = subprocess.run(
         [str(UV), "export", *options, "--no-header", "--no-annotate"],
         cwd=ROOT,

@@ -79,7 +79,7 @@ def _import_nats() -> Any:
         import nats
     except ImportError as error:  # pragma: no cover - depends on the installed extras
         raise DiscoveryError(
-            "--broker nats://... needs the NATS client: pip install 'cloudstate[nats]'"
+            "--broker nats://... needs the NATS client: pip install nats-py (the nats extra)"
         ) from error
     return nats
 

@@ -179,7 +179,7 @@ class PostgresStore(Store):
     ) -> None:
         if asyncpg is None:
             raise StoreError(
-                "the PostgreSQL store needs asyncpg: pip install 'cloudstate[postgresql]'"
+                "the PostgreSQL store needs asyncpg: pip install asyncpg (the postgresql extra)"
             )
         if not schema:
             raise ValueError("the PostgreSQL schema name must not be empty")
