@@ -29,15 +29,20 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from cloudstate.action import NO_REPLY, Action
-from cloudstate.action_context import ActionContext
-from cloudstate.crdt import CrdtCommandContext, CrdtEntity, GCounter
-from cloudstate.event_sourced_context import EventSourcedCommandContext
-from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate import (
+    NO_REPLY,
+    Action,
+    ActionContext,
+    CrdtCommandContext,
+    CrdtEntity,
+    EventSourcedCommandContext,
+    EventSourcedEntity,
+    GCounter,
+    ValueEntity,
+    ValueEntityCommandContext,
+    service,
+)
 from cloudstate.protoc import run
-from cloudstate.targets import service
-from cloudstate.value_entity import ValueEntity
-from cloudstate.value_entity_context import ValueEntityCommandContext
 
 PROTO_ROOT = Path(__file__).resolve().parent / "proto"
 

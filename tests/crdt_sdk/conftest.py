@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 import pytest
 
-from cloudstate.cloudstate import CloudState, CloudStateServer
+from cloudstate import CloudState, CloudStateServer
 from tests.crdt_sdk import model
 from tests.crdt_sdk.protocol import CrdtStream
 

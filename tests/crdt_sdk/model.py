@@ -20,8 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cloudstate.crdt import (
-    Crdt,
+from cloudstate import (
     CrdtClock,
     CrdtCommandContext,
     CrdtEntity,
@@ -37,6 +36,7 @@ from cloudstate.crdt import (
     Vote,
     WriteConsistency,
 )
+from cloudstate.crdt import Crdt
 from cloudstate.protoc import run
 
 PROTO_ROOT = Path(__file__).resolve().parent / "proto"

@@ -25,11 +25,13 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
-from cloudstate.action import Action
-from cloudstate.action_context import ActionContext
-from cloudstate.cloudstate import CloudState
-from cloudstate.event_sourced_context import EventSourcedCommandContext
-from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate import (
+    Action,
+    ActionContext,
+    CloudState,
+    EventSourcedCommandContext,
+    EventSourcedEntity,
+)
 from cloudstate.protoc import run
 
 PROTO_ROOT = Path(__file__).resolve().parent / "proto"

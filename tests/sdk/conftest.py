@@ -16,8 +16,7 @@ if str(SHOPPINGCART_DIR) not in sys.path:
 
 from shoppingcart.shopping_cart_entity import entity as shopping_cart_entity  # noqa: E402
 
-from cloudstate.cloudstate import CloudState, CloudStateServer  # noqa: E402
-from cloudstate.event_sourced_entity import EventSourcedEntity  # noqa: E402
+from cloudstate import CloudState, CloudStateServer, EventSourcedEntity  # noqa: E402
 from tests.sdk import model  # noqa: E402
 from tests.sdk.protocol import EntityStream  # noqa: E402
 

@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudstate.errors import CommandFailure
-from cloudstate.event_sourced_context import EventSourcedCommandContext, EventSourcedEventContext
-from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate import (
+    CommandFailure,
+    EventSourcedCommandContext,
+    EventSourcedEntity,
+    EventSourcedEventContext,
+)
 from cloudstate.protoc import run
 
 PROTO_ROOT = Path(__file__).resolve().parent / "proto"

@@ -21,9 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cloudstate import ValueEntity, ValueEntityCommandContext
 from cloudstate.protoc import run
-from cloudstate.value_entity import ValueEntity
-from cloudstate.value_entity_context import ValueEntityCommandContext
 
 PROTO_ROOT = Path(__file__).resolve().parent / "proto"
 

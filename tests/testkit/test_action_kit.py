@@ -24,8 +24,7 @@ from cartactions.cart_actions_pb2 import (  # noqa: E402
 )
 from shoppingcart.shoppingcart_pb2 import AddLineItem  # noqa: E402
 
-from cloudstate.action import Action  # noqa: E402
-from cloudstate.action_context import ActionContext  # noqa: E402
+from cloudstate import Action, ActionContext  # noqa: E402
 from cloudstate.testkit import ActionTestKit, Forward, SideEffect, kit_for  # noqa: E402
 
 CART = "com.example.shoppingcart.ShoppingCart"

@@ -27,9 +27,7 @@ from cartactions.cart_actions_pb2 import (
     Product,
 )
 from cartactions.cart_actions_pb2 import DESCRIPTOR as FILE_DESCRIPTOR
-from cloudstate.action import Action
-from cloudstate.action_context import ActionContext, Forward
-from cloudstate.targets import service
+from cloudstate import Action, ActionContext, Forward, service
 
 #: The cart, with its methods as attributes: ``ShoppingCart.AddItem``.
 ShoppingCart = service(shoppingcart_pb2.DESCRIPTOR.services_by_name["ShoppingCart"])

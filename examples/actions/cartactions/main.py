@@ -9,7 +9,7 @@ import logging
 from shoppingcart.shopping_cart_entity import entity as shopping_cart
 
 from cartactions.actions import action
-from cloudstate.cloudstate import CloudState
+from cloudstate import CloudState
 
 if __name__ == "__main__":
     logging.basicConfig(

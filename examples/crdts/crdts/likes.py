@@ -7,7 +7,7 @@ every later change of the counter — whichever client (or proxy node) made it.
 
 from __future__ import annotations
 
-from cloudstate.crdt import CrdtCommandContext, CrdtEntity, GCounter
+from cloudstate import CrdtCommandContext, CrdtEntity, GCounter
 from crdts.likes_pb2 import _LIKES, LikeCount, LikeRequest, PostRequest
 
 #: The entity: a new post's counter starts at 0.

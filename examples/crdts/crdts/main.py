@@ -6,7 +6,7 @@ one command: ``cloudstate run crdts.main --path examples/crdts``.
 
 import logging
 
-from cloudstate.cloudstate import CloudState
+from cloudstate import CloudState
 from crdts import likes, presence
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 
-from cloudstate.crdt import CrdtCommandContext, CrdtEntity, ORSet
+from cloudstate import CrdtCommandContext, CrdtEntity, ORSet
 from crdts.presence_pb2 import _PRESENCE, Connection, ConnectRequest, OnlineUsers, RoomRequest
 
 #: The entity: a new room is empty.

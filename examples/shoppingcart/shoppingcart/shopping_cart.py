@@ -1,6 +1,9 @@
 """Run the shopping-cart user function: ``python -m shoppingcart.shopping_cart``.
 
 Listens on ``$HOST:$PORT`` (default 127.0.0.1:8080) for the Cloudstate proxy.
+
+It imports ``CloudState`` the way the original Python support did (``cloudstate.cloudstate``),
+on purpose: that code keeps running. New code writes ``from cloudstate import CloudState``.
 """
 
 import logging

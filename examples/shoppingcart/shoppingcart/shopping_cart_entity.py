@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 import grpc
 from google.protobuf.empty_pb2 import Empty
 
-from cloudstate.event_sourced_context import EventSourcedCommandContext
-from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate import EventSourcedCommandContext, EventSourcedEntity
 from shoppingcart.domain_pb2 import DESCRIPTOR as DOMAIN_FILE_DESCRIPTOR
 from shoppingcart.domain_pb2 import Cart as DomainCart
 from shoppingcart.domain_pb2 import ItemAdded, ItemRemoved

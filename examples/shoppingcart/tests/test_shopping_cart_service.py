@@ -11,7 +11,7 @@ import pytest
 from shoppingcart.shopping_cart_entity import entity
 from shoppingcart.shoppingcart_pb2 import _SHOPPINGCART, AddLineItem, Cart, LineItem
 
-from cloudstate.client import ServiceClient
+from cloudstate import ServiceClient
 from cloudstate.testkit import LocalService
 
 

@@ -17,8 +17,7 @@ from cartviews.cartviews_pb2 import (
     LineItem,
     OrderConfirmation,
 )
-from cloudstate.event_sourced_context import EventSourcedCommandContext
-from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate import EventSourcedCommandContext, EventSourcedEntity
 
 entity = EventSourcedEntity(
     DESCRIPTOR.services_by_name["ShoppingCart"],

@@ -10,7 +10,7 @@ import logging
 
 from cartviews.cart import entity
 from cartviews.views import confirmation_log, confirmations, popular_products
-from cloudstate.cloudstate import CloudState
+from cloudstate import CloudState
 
 
 def server() -> CloudState:

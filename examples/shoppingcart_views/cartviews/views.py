@@ -14,8 +14,7 @@ import os
 from google.protobuf.empty_pb2 import Empty
 
 from cartviews.cartviews_pb2 import DESCRIPTOR, ItemAdded, OrderConfirmation, ProductPopularity
-from cloudstate.action import Action
-from cloudstate.view import View
+from cloudstate import Action, View
 
 log = logging.getLogger(__name__)
 

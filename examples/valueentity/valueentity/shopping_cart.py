@@ -6,7 +6,7 @@ one command: ``cloudstate run valueentity.shopping_cart --path examples/valueent
 
 import logging
 
-from cloudstate.cloudstate import CloudState
+from cloudstate import CloudState
 from valueentity.shopping_cart_entity import entity as shopping_cart_entity
 
 if __name__ == "__main__":

@@ -11,8 +11,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf.empty_pb2 import Empty
 
-from cloudstate.value_entity import ValueEntity
-from cloudstate.value_entity_context import ValueEntityCommandContext
+from cloudstate import ValueEntity, ValueEntityCommandContext
 from valueentity.domain_pb2 import DESCRIPTOR as DOMAIN_FILE_DESCRIPTOR
 from valueentity.domain_pb2 import Cart as DomainCart
 from valueentity.shoppingcart_pb2 import (
