@@ -4,7 +4,9 @@
   ``test_doc_commands.py``) or to a replayed page (``test_getting_started.py``);
 * ``python`` and ``proto`` blocks: each is a verbatim excerpt of code the suite runs (the examples
   and the tests), is a doctest (run here), or belongs to a replayed page, whose files the replay
-  writes and runs;
+  writes and runs. An excerpt may open with import statements that the file it quotes has at
+  its top (the same imports, any subset, any grouping; see ``markdown.is_excerpt``), so that it
+  shows where its names come from;
 * ``text`` blocks are diagrams and sample output (the outputs of the CLI page and of the
   getting-started page are compared with real output by the tests that run their commands).
 
@@ -22,7 +24,7 @@ from functools import cache
 import pytest
 
 from tests.docs import sessions
-from tests.docs.markdown import ROOT, Block, all_blocks, find
+from tests.docs.markdown import ROOT, Block, all_blocks, find, is_excerpt, missing_imports
 
 LANGUAGES = {"python", "proto", "sh", "text"}
 BLOCKS = all_blocks()
@@ -93,11 +95,37 @@ def test_every_code_block_is_code_the_tests_run(block: Block) -> None:
     if textwrap.dedent(text).lstrip().startswith(">>>"):
         run_doctest(block)
         return
-    found = [name for name, source in sources_run_by_tests().items() if text in source]
+    found = excerpt_sources(text)
     assert found, (
         f"{block.where}: this {block.language} example is not an excerpt of the examples or "
         f"tests (copy it from code the suite runs, or make it a doctest):\n{text}"
     )
+
+
+def test_the_excerpt_rules() -> None:
+    source = (
+        "import grpc\n\nfrom cloudstate import ActionContext, Forward\n\n\n"
+        "def f(ctx: ActionContext) -> Forward:\n    return ctx.forward(grpc.X)\n"
+    )
+    body = "def f(ctx: ActionContext) -> Forward:\n    return ctx.forward(grpc.X)\n"
+    shown = "import grpc\n\nfrom cloudstate import ActionContext, Forward\n\n\n" + body
+    assert is_excerpt(body, source) and missing_imports(body, source) == [
+        "ActionContext",
+        "Forward",
+        "grpc",
+    ]
+    assert is_excerpt(shown, source) and missing_imports(shown, source) == []
+    some = "from cloudstate import Forward\n\n" + body  # a subset of the imports: allowed
+    assert is_excerpt(some, source) and missing_imports(some, source) == ["ActionContext", "grpc"]
+    other = "from cloudstate.action_context import ActionContext, Forward\nimport grpc\n\n"
+    assert not is_excerpt(other + body, source)  # not how the file imports them
+    assert not is_excerpt("from cloudstate import Forward\n\ndef g(): pass\n", source)
+    assert missing_imports("    return ctx.forward(grpc.X)\n", source) == []  # a fragment
+
+
+def excerpt_sources(text: str) -> list[str]:
+    """The files run by the tests that a code block is an excerpt of."""
+    return [name for name, source in sources_run_by_tests().items() if is_excerpt(text, source)]
 
 
 def run_doctest(block: Block) -> None:
