@@ -31,6 +31,7 @@ class ORMap(Crdt, MutableMapping[Any, Crdt]):
     Change a value by calling its own operations; add one with :meth:`get_or_create` or
     ``ormap[key] = crdt``; ``del ormap[key]`` removes it::
 
+        >>> from cloudstate import ORMap, PNCounter
         >>> carts = ORMap()
         >>> carts.get_or_create("apples", PNCounter).increment(3)
         3

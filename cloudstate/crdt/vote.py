@@ -15,6 +15,7 @@ class Vote(Crdt):
     A new vote is (``self_vote=False``, ``votes_for=0``, ``total_voters=1``) until the proxy
     reports the cluster's tally; voting adjusts the local tally right away.
 
+    >>> from cloudstate import Vote
     >>> ready = Vote()
     >>> ready.vote(True)
     >>> ready.votes_for, ready.total_voters, ready.majority

@@ -7,6 +7,9 @@
   writes and runs. An excerpt may open with import statements that the file it quotes has at
   its top (the same imports, any subset, any grouping; see ``markdown.is_excerpt``), so that it
   shows where its names come from;
+* a ``python`` excerpt that is complete Python imports every name it uses that its file imports
+  (``markdown.missing_imports``): a reader copying it has nothing to guess (``from cloudstate
+  import ...`` for the SDK, ``from cloudstate.testkit import ...`` in tests);
 * ``text`` blocks are diagrams and sample output (the outputs of the CLI page and of the
   getting-started page are compared with real output by the tests that run their commands).
 
@@ -17,7 +20,6 @@ the net under all of them.
 from __future__ import annotations
 
 import doctest
-import importlib
 import textwrap
 from functools import cache
 
@@ -128,20 +130,32 @@ def excerpt_sources(text: str) -> list[str]:
     return [name for name, source in sources_run_by_tests().items() if is_excerpt(text, source)]
 
 
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.language == "python"], ids=block_id)
+def test_every_code_block_shows_its_imports(block: Block) -> None:
+    if block.doc in sessions.REPLAYED or textwrap.dedent(block.text).lstrip().startswith(">>>"):
+        return
+    sources = sources_run_by_tests()
+    missing = {
+        name: missing_imports(block.text, sources[name]) for name in excerpt_sources(block.text)
+    }
+    if not missing or not all(missing.values()):
+        return  # not an excerpt (the test above says so), or an excerpt with its imports
+    name, names = min(missing.items(), key=lambda item: len(item[1]))
+    assert not names, (
+        f"{block.where}: the example uses {', '.join(names)} without showing where they come "
+        f"from; open the block with their imports, as {name} has them:\n{block.text}"
+    )
+
+
 def run_doctest(block: Block) -> None:
-    """Run a ``>>>`` example with the globals of the module whose docstring it comes from."""
+    """Run a ``>>>`` example of a cloudstate module's docstring in a namespace of its own: it
+    imports what it uses, as a reader trying it would."""
     modules = [
-        path
-        for path in (ROOT / "cloudstate").rglob("*.py")
-        if textwrap.dedent(block.text).strip().splitlines()[0] in path.read_text()
+        path for path in (ROOT / "cloudstate").rglob("*.py") if block.text in path.read_text()
     ]
-    assert modules, f"{block.where}: doctest not found in a cloudstate module"
-    name = ".".join(modules[0].relative_to(ROOT).with_suffix("").parts)
-    module = importlib.import_module(name)
-    package = importlib.import_module(name.rpartition(".")[0])
-    globs = {**vars(package), **vars(module)}  # the module and its package's exports
+    assert modules, f"{block.where}: doctest not found (verbatim) in a cloudstate module"
     test = doctest.DocTestParser().get_doctest(
-        textwrap.dedent(block.text), globs, block.where, block.doc, block.line
+        textwrap.dedent(block.text), {}, block.where, block.doc, block.line
     )
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     runner.run(test)
