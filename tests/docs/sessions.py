@@ -86,5 +86,6 @@ NOT_RUN = {
     "make test": "it is the command that runs this test suite (CI runs it: .ci/run)",
 }
 
-#: Pages replayed whole, every ``sh`` block in order (test_getting_started.py, test_install_page.py).
+#: Pages replayed whole, every ``sh`` block in order (test_getting_started.py and
+#: test_install_page.py).
 REPLAYED = ("docs/getting-started.md", "docs/install.md")
