@@ -18,8 +18,8 @@ import os
 
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.eventing.retention import parse_age
+from cloudstate.proxy.stores import registry as stores
 
-_STORE_SCHEMES = ("memory:", "sqlite:", "postgresql:", "postgres:")
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 # Settings given in pairs: both or neither.
 _PAIRS = (
@@ -77,8 +77,8 @@ def check(config: ProxyConfig) -> list[str]:
             f"user function address {config.user_function!r}: HOST:PORT "
             "(env USER_FUNCTION_HOST / USER_FUNCTION_PORT)"
         )
-    if not config.store.startswith(_STORE_SCHEMES):
-        problems.append(f"--store {config.store!r}: memory:, sqlite:///PATH or postgresql://...")
+    if not stores.known_url(config.store):
+        problems.append(f"--store {config.store!r}: {stores.describe_schemes()}")
     if config.broker and not config.broker.startswith("nats://"):
         problems.append(f"--broker {config.broker!r}: nats://HOST:PORT (NATS JetStream)")
     try:

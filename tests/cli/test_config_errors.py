@@ -30,7 +30,7 @@ def test_the_defaults_are_valid() -> None:
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
-        (["--store", "foo://x"], "--store 'foo://x': memory:, sqlite:///PATH or postgresql://"),
+        (["--store", "foo://x"], "--store 'foo://x': memory:, sqlite:///PATH, postgresql://..."),
         (["--port", "70000"], "--port 70000: a port number 0-65535"),
         (["--broker", "http://x"], "--broker 'http://x': nats://HOST:PORT"),
         (["--topic-retention", "banana"], "bad --topic-retention 'banana'"),

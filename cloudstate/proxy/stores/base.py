@@ -219,6 +219,11 @@ class Store(ABC):
     #: that their state is still the latest before answering; see docs/scale-out.md).
     shared: bool = False
 
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        """The store ``url`` names, not started yet (the registry's way to build a backend)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be opened from a URL")
+
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections and create or migrate the schema. Called once before use."""
 
@@ -432,30 +437,8 @@ class Store(ABC):
 
 
 async def open_store(url: str) -> Store:
-    """Create and start the store named by ``url``.
+    """Create and start the store named by ``url`` (see :mod:`cloudstate.proxy.stores.registry`,
+    which picks the backend by the URL's scheme)."""
+    from cloudstate.proxy.stores.registry import open_store as open_registered
 
-    * ``memory:`` — in-process, lost on exit (tests);
-    * ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` — embedded, durable;
-    * ``postgresql://user:pass@host/db?schema=NAME`` — shared by many proxy nodes (needs
-      ``cloudstate[postgresql]``); anything missing from the URL comes from the ``PG*``
-      environment variables, so ``postgresql://`` alone uses them entirely.
-    """
-    store: Store
-    if url == "memory:" or url == "memory://":
-        from cloudstate.proxy.stores.memory import MemoryStore
-
-        store = MemoryStore()
-    elif url.startswith("sqlite://"):
-        from cloudstate.proxy.stores.sqlite import SqliteStore
-
-        store = SqliteStore.from_url(url)
-    elif url.startswith(("postgresql://", "postgres://")):
-        from cloudstate.proxy.stores.postgres import PostgresStore
-
-        store = PostgresStore.from_url(url)
-    else:
-        raise ValueError(
-            f"unsupported store URL {url!r}: use memory:, sqlite:///PATH or postgresql://..."
-        )
-    await store.start()
-    return store
+    return await open_registered(url)

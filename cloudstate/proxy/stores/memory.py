@@ -39,6 +39,11 @@ class MemoryStore(Store):
 
     name = "memory"
 
+    @classmethod
+    def from_url(cls, url: str) -> MemoryStore:
+        """``memory:`` (or ``memory://``): a new, empty store."""
+        return cls()
+
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._closed = False
