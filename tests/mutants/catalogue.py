@@ -34,6 +34,89 @@ STORE_TESTS = "tests/stores/test_sqlite_store.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
+        name="sqlite-synchronous-normal",
+        guarantee="an acknowledged SQLite write is fsync'd: it survives a power cut",
+        file=SQLITE,
+        original='connection.execute("PRAGMA synchronous = FULL")',
+        replacement='connection.execute("PRAGMA synchronous = NORMAL")',
+        tests=(f"{STORE_TESTS}::TestSqliteStore::test_the_writer_commits_with_synchronous_full",),
+    ),
+    Mutant(
+        name="group-commit-acks-before-commit",
+        guarantee="group commit resolves a write only after its transaction's COMMIT returned",
+        file=SQLITE,
+        original="""                try:
+                    results.append(request.operation(connection, now))
+""",
+        replacement="""                try:
+                    results.append(request.operation(connection, now))
+                    self._resolve(request, results[-1])
+""",
+        tests=(
+            f"{STORE_TESTS}::TestSqliteStore::test_a_write_is_acknowledged_only_after_its_commit",
+        ),
+    ),
+    Mutant(
+        name="view-rows-and-offset-in-two-transactions",
+        guarantee="a view's rows and its consumer's offset are committed in one transaction",
+        file=SQLITE,
+        original="""
+                    connection.execute(upsert, (view, row.key, row.payload, *slots))
+            connection.execute(
+                'INSERT INTO consumer_offsets (consumer_id, "offset", updated) VALUES (?, ?, ?) '
+                'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
+                "updated = excluded.updated",
+                (consumer_id, offset, now),
+            )
+            return 1
+
+        return bool(await self._submit(apply))
+""",
+        replacement="""
+                    connection.execute(upsert, (view, row.key, row.payload, *slots))
+            return 1
+
+        def move_offset(connection: sqlite3.Connection, now: float) -> int:
+            connection.execute(
+                'INSERT INTO consumer_offsets (consumer_id, "offset", updated) VALUES (?, ?, ?) '
+                'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
+                "updated = excluded.updated",
+                (consumer_id, offset, now),
+            )
+            return 1
+
+        applied = bool(await self._submit(apply))
+        if applied:
+            await self._submit(move_offset)
+        return applied
+""",
+        tests=(
+            f"{STORE_TESTS}::TestSqliteStore::test_view_rows_and_their_offset_are_one_transaction",
+        ),
+    ),
+    Mutant(
+        name="outbox-in-its-own-transaction",
+        guarantee="the messages a reply publishes are committed with its events (the outbox)",
+        file=SQLITE,
+        original="""            _insert_topic_messages(connection, messages, now)
+            return highest
+
+        return await self._submit(append)
+""",
+        replacement="""            return highest
+
+        highest = await self._submit(append)
+        if messages:
+            await self._submit(
+                lambda connection, now: _insert_topic_messages(connection, messages, now)
+            )
+        return highest
+""",
+        tests=(
+            f"{STORE_TESTS}::TestSqliteStore::test_events_and_their_outbox_are_one_transaction",
+        ),
+    ),
+    Mutant(
         name="journal-append-unconditional",
         guarantee="an append is conditional on the expected sequence (no lost or forked history)",
         file=SQLITE,

@@ -169,7 +169,8 @@ def child_env(tree: Path, backends: str, **extra: str) -> dict[str, str]:
     """The environment of a run in ``tree``: the copy first on the path, pytest's own variables
     of an enclosing run (xdist worker ids, ...) left out."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update(PYTHONPATH=str(tree), CLOUDSTATE_TEST_BACKENDS=backends, **extra)
+    # COLUMNS: pytest's short summary keeps each failure's reason only if the line fits.
+    env.update(PYTHONPATH=str(tree), CLOUDSTATE_TEST_BACKENDS=backends, COLUMNS="1000", **extra)
     return env
 
 
@@ -231,6 +232,14 @@ def _tail(output: str, lines: int = 15) -> str:
     return "\n".join(output.rstrip().splitlines()[-lines:])
 
 
+def _command_line(argv: str) -> str:
+    """A process's command line, pytest's shortened to ``pytest``."""
+    words = argv.split(" ")
+    if words[0].endswith(("pytest/__main__.py", "/pytest")):
+        return "pytest"
+    return " ".join(Path(w).name if w.startswith("/") else w for w in words)[:200]
+
+
 def _check_imports(
     mutant: Mutant, tree: Path, trace: Path, leaks: Path, pytest_pid: int
 ) -> tuple[list[str], str]:
@@ -240,7 +249,7 @@ def _check_imports(
         for line in (trace.read_text().splitlines() if trace.exists() else [])
         if line.strip()
     ]
-    importers = sorted({argv for _, _, argv in records})
+    importers = sorted({_command_line(argv) for _, _, argv in records})
     if leaks.exists() and leaks.read_text().strip():
         first = leaks.read_text().splitlines()[0].split("\t")
         return importers, f"a process imported {first[1]} from the real repository ({first[2]})"
