@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +33,19 @@ def new_store_url(backend: str, directory: Path, request: pytest.FixtureRequest)
             str(request.getfixturevalue("postgres_url")), f"t_{uuid.uuid4().hex[:16]}"
         )
     raise ValueError(f"unknown store backend {backend!r} in CLOUDSTATE_TEST_BACKENDS")
+
+
+@contextlib.contextmanager
+def sqlite_writes_held(store_url: str) -> Iterator[None]:
+    """Hold the write lock of the SQLite store at ``store_url`` from outside its proxy: the
+    proxy's commits wait (up to the store's busy timeout, 5 s) until the block ends, then go
+    through. Reads are not blocked (WAL)."""
+    prefix = "sqlite:///"
+    assert store_url.startswith(prefix), store_url
+    connection = sqlite3.connect(store_url[len(prefix) :], isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()

@@ -31,8 +31,120 @@ class Mutant:
 
 SQLITE = "cloudstate/proxy/stores/sqlite.py"
 STORE_TESTS = "tests/stores/test_sqlite_store.py"
+EVENT_SOURCED = "cloudstate/proxy/entities/event_sourced.py"
+VALUE_ENTITY = "cloudstate/proxy/entities/value_entity.py"
+RAWUF_TESTS = "tests/e2e/test_proxy_with_raw_user_function.py"
+VALUE_RAW_TESTS = "tests/e2e/test_value_entity_raw.py"
 
 MUTANTS: tuple[Mutant, ...] = (
+    # -- entities: durable before the reply, failures write nothing, replay -------------------
+    Mutant(
+        name="es-reply-before-journal",
+        guarantee="an event-sourced reply is released only after its events are committed",
+        file=EVENT_SOURCED,
+        original="""
+            try:
+                self._sequence = await self.manager.store.append_events(
+""",
+        replacement="""
+            command.succeed(Outcome(action, list(reply.side_effects), published=bool(outbox)))
+            try:
+                self._sequence = await self.manager.store.append_events(
+""",
+        tests=(f"{RAWUF_TESTS}::test_a_reply_is_released_only_after_its_events_are_committed",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="value-reply-before-write",
+        guarantee="a value entity's reply is released only after its new state is committed",
+        file=VALUE_ENTITY,
+        original="""
+            try:
+                self._version = await self.manager.store.save_value(
+""",
+        replacement="""
+            command.succeed(Outcome(action, list(reply.side_effects), published=bool(outbox)))
+            try:
+                self._version = await self.manager.store.save_value(
+""",
+        tests=(f"{VALUE_RAW_TESTS}::test_a_reply_is_released_only_after_its_write_is_committed",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="es-failure-journals-events",
+        guarantee="a failed command journals nothing, even events sent with the failure",
+        file=EVENT_SOURCED,
+        original="""
+        if failed:
+            command.fail(failure_error(action.failure, self.manager.settings.failure_status))
+""",
+        replacement="""
+        if failed:
+            if reply.events:
+                self._sequence = await self.manager.store.append_events(
+                    self.persistence_id,
+                    self.entity_id,
+                    self._sequence,
+                    [Payload(e.type_url, e.value) for e in reply.events],
+                )
+            command.fail(failure_error(action.failure, self.manager.settings.failure_status))
+""",
+        tests=(f"{RAWUF_TESTS}::test_a_failure_sent_with_events_journals_none_of_them",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="value-failure-writes-state",
+        guarantee="a failed command writes nothing, even a state action sent with the failure",
+        file=VALUE_ENTITY,
+        original="""
+        if failed:
+            # A failed command changes nothing: a state action sent with it is ignored.
+""",
+        replacement="""
+        if failed:
+            if reply.state_action.HasField("update"):
+                update = reply.state_action.update.value
+                self._version = await self.manager.store.save_value(
+                    self.persistence_id,
+                    self.entity_id,
+                    Payload(update.type_url, update.value),
+                    expected_version=self._version,
+                )
+""",
+        tests=(f"{VALUE_RAW_TESTS}::test_a_failure_with_a_state_action_stores_nothing",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="es-replay-skips-the-tail",
+        guarantee="activation replays the events after the snapshot (snapshot + tail)",
+        file=EVENT_SOURCED,
+        original="""
+        yield StreamIn(init=init)
+""",
+        replacement="""
+        yield StreamIn(init=init)
+        if init.HasField("snapshot"):
+            return
+""",
+        tests=(f"{RAWUF_TESTS}::test_commands_events_and_snapshot_replay",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="es-activation-ignores-the-snapshot",
+        guarantee="activation starts from the latest snapshot, not from the first event",
+        file=EVENT_SOURCED,
+        original="""
+        if snapshot is not None:
+            init.snapshot.snapshot_sequence = snapshot.sequence
+""",
+        replacement="""
+        if False:
+            init.snapshot.snapshot_sequence = snapshot.sequence
+""",
+        tests=(f"{RAWUF_TESTS}::test_commands_events_and_snapshot_replay",),
+        in_subprocess=True,
+    ),
+    # -- the SQLite store ------------------------------------------------------------------------
     Mutant(
         name="sqlite-synchronous-normal",
         guarantee="an acknowledged SQLite write is fsync'd: it survives a power cut",

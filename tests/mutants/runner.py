@@ -232,12 +232,13 @@ def _tail(output: str, lines: int = 15) -> str:
     return "\n".join(output.rstrip().splitlines()[-lines:])
 
 
-def _command_line(argv: str) -> str:
-    """A process's command line, pytest's shortened to ``pytest``."""
+def _command_line(argv: str, tree: Path) -> str:
+    """A process's command line, paths in the copy relative to it, pytest's just ``pytest``."""
     words = argv.split(" ")
     if words[0].endswith(("pytest/__main__.py", "/pytest")):
         return "pytest"
-    return " ".join(Path(w).name if w.startswith("/") else w for w in words)[:200]
+    prefix = os.path.join(str(tree), "")
+    return " ".join(w.replace(prefix, "") for w in words)[:200]
 
 
 def _check_imports(
@@ -249,7 +250,7 @@ def _check_imports(
         for line in (trace.read_text().splitlines() if trace.exists() else [])
         if line.strip()
     ]
-    importers = sorted({_command_line(argv) for _, _, argv in records})
+    importers = sorted({_command_line(argv, tree) for _, _, argv in records})
     if leaks.exists() and leaks.read_text().strip():
         first = leaks.read_text().splitlines()[0].split("\t")
         return importers, f"a process imported {first[1]} from the real repository ({first[2]})"

@@ -317,6 +317,12 @@ class EventSourced(event_sourced_pb2_grpc.EventSourcedServicer):
                 failed = command_failure(cmd.id, "failed after emitting")
                 failed.reply.client_action.failure.restart = True
                 return failed
+            if request.by >= 50:
+                # Fail, yet send an event with the failure (restart = false): the proxy must
+                # ignore it — a failed command changes nothing. Our own state stays as it was.
+                failed = command_failure(cmd.id, "failed with an event attached")
+                failed.reply.events.append(pack(counter_pb2.Increased(by=request.by)))
+                return failed
             return command_failure(cmd.id, "failed on purpose")
         # EntityIdOf: show the caller which entity id the proxy derived from the key fields.
         assert isinstance(request, counter_pb2.MultiKeyRequest)
