@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -69,6 +70,14 @@ class Model:
 
     def get(self, entity: str) -> model_pb2.View:
         return self._call("Get", model_pb2.Request(id=entity))
+
+    def watch(self, entity: str) -> Iterator[model_pb2.View]:
+        rpc = self.channel.unary_stream(
+            SERVICE + "Watch",
+            request_serializer=model_pb2.Request.SerializeToString,
+            response_deserializer=model_pb2.View.FromString,
+        )
+        return rpc(model_pb2.Request(id=entity), timeout=10)  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self.channel.close()
@@ -212,4 +221,33 @@ def test_write_consistency_is_accepted_at_every_level(
             "w", delta(gcounter=crdt_pb2.GCounterDelta(increment=1)), write_consistency=level
         )
     assert model.get("w").value == "gcounter:3"
+    model.close()
+
+
+def test_a_command_running_past_the_passivation_timeout_completes(
+    crdt_uf: Process, start_proxy: Callable[..., Process]
+) -> None:
+    """An entity passivates only when nothing is in flight: a command the user function takes
+    1.5 s over, with entities passivated after 0.3 s idle, still gets its reply and is kept."""
+    model = Model(start_proxy(crdt_uf.port, "--passivation-timeout", "0.3").port)
+    increment = delta(gcounter=crdt_pb2.GCounterDelta(increment=2))
+    assert model.update("slow", increment, sleep_ms=1500) == "gcounter:2"
+    assert model.update("slow", increment) == "gcounter:4"
+    model.close()
+
+
+def test_an_open_stream_keeps_its_entity_active_past_the_passivation_timeout(
+    crdt_uf: Process, start_proxy: Callable[..., Process]
+) -> None:
+    """An entity with a streamed call open is not passivated: the watcher, idle for three
+    passivation timeouts, still sees the next change."""
+    model = Model(start_proxy(crdt_uf.port, "--passivation-timeout", "0.3").port)
+    views = model.watch("watched")
+    assert next(views).value == "none"
+    time.sleep(1.0)
+    assert model.update("watched", delta(gcounter=crdt_pb2.GCounterDelta(increment=5))) == (
+        "gcounter:5"
+    )
+    assert next(views).value == "gcounter:5"
+    views.cancel()  # type: ignore[attr-defined]
     model.close()

@@ -35,6 +35,8 @@ EVENT_SOURCED = "cloudstate/proxy/entities/event_sourced.py"
 VALUE_ENTITY = "cloudstate/proxy/entities/value_entity.py"
 RAWUF_TESTS = "tests/e2e/test_proxy_with_raw_user_function.py"
 VALUE_RAW_TESTS = "tests/e2e/test_value_entity_raw.py"
+CRDT = "cloudstate/proxy/entities/crdt.py"
+CRDT_RAW_TESTS = "tests/e2e/test_crdt_with_raw_user_function.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay -------------------
@@ -142,6 +144,28 @@ MUTANTS: tuple[Mutant, ...] = (
             init.snapshot.snapshot_sequence = snapshot.sequence
 """,
         tests=(f"{RAWUF_TESTS}::test_commands_events_and_snapshot_replay",),
+        in_subprocess=True,
+    ),
+    # -- passivation ------------------------------------------------------------------------------
+    Mutant(
+        name="crdt-passivates-with-a-command-in-flight",
+        guarantee="a CRDT entity is not passivated while a command is in flight",
+        file=CRDT,
+        original="if not self._pending and not self._streams and not self._cancels:",
+        replacement="if not self._streams and not self._cancels:",
+        tests=(f"{CRDT_RAW_TESTS}::test_a_command_running_past_the_passivation_timeout_completes",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="crdt-passivates-with-a-stream-open",
+        guarantee="a CRDT entity is not passivated while a streamed call is open",
+        file=CRDT,
+        original="if not self._pending and not self._streams and not self._cancels:",
+        replacement="if not self._pending and not self._cancels:",
+        tests=(
+            f"{CRDT_RAW_TESTS}::"
+            "test_an_open_stream_keeps_its_entity_active_past_the_passivation_timeout",
+        ),
         in_subprocess=True,
     ),
     # -- the SQLite store ------------------------------------------------------------------------
