@@ -36,10 +36,12 @@ VALUE_ENTITY = "cloudstate/proxy/entities/value_entity.py"
 RAWUF_TESTS = "tests/e2e/test_proxy_with_raw_user_function.py"
 VALUE_RAW_TESTS = "tests/e2e/test_value_entity_raw.py"
 CRDT = "cloudstate/proxy/entities/crdt.py"
+ACTOR = "cloudstate/proxy/entities/actor.py"
+LIMITS_TESTS = "tests/observability/test_limits.py"
 CRDT_RAW_TESTS = "tests/e2e/test_crdt_with_raw_user_function.py"
 
 MUTANTS: tuple[Mutant, ...] = (
-    # -- entities: durable before the reply, failures write nothing, replay -------------------
+    # -- entities: durable before the reply, failures write nothing, replay ------------------------
     Mutant(
         name="es-reply-before-journal",
         guarantee="an event-sourced reply is released only after its events are committed",
@@ -146,7 +148,7 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(f"{RAWUF_TESTS}::test_commands_events_and_snapshot_replay",),
         in_subprocess=True,
     ),
-    # -- passivation ------------------------------------------------------------------------------
+    # -- passivation -------------------------------------------------------------------------------
     Mutant(
         name="crdt-passivates-with-a-command-in-flight",
         guarantee="a CRDT entity is not passivated while a command is in flight",
@@ -168,7 +170,40 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         in_subprocess=True,
     ),
-    # -- the SQLite store ------------------------------------------------------------------------
+    # -- limits ------------------------------------------------------------------------------------
+    Mutant(
+        name="global-request-limit-ignored",
+        guarantee="--max-concurrent-requests refuses requests beyond it, whatever their entity",
+        file="cloudstate/proxy/router.py",
+        original="""
+            self._authenticate(method, metadata, bound)
+        if self.max_requests and self.requests_in_flight >= self.max_requests:
+            self._rejected_requests.inc()
+            bound.record("RESOURCE_EXHAUSTED", None)
+            raise self._overloaded(method)
+        in_flight = self._in_flight
+""",
+        replacement="""
+            self._authenticate(method, metadata, bound)
+        in_flight = self._in_flight
+""",
+        tests=(f"{LIMITS_TESTS}::test_the_global_limit_counts_requests_to_every_entity",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="per-entity-limit-ignored",
+        guarantee="--max-requests-per-entity refuses an entity's requests beyond it",
+        file=ACTOR,
+        original="""
+        if limit and actor.pending >= limit:
+""",
+        replacement="""
+        if False:
+""",
+        tests=(f"{LIMITS_TESTS}::test_the_per_entity_limit_counts_the_requests_of_one_entity",),
+        in_subprocess=True,
+    ),
+    # -- the SQLite store --------------------------------------------------------------------------
     Mutant(
         name="sqlite-synchronous-normal",
         guarantee="an acknowledged SQLite write is fsync'd: it survives a power cut",
