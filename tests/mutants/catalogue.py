@@ -148,6 +148,22 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(f"{RAWUF_TESTS}::test_commands_events_and_snapshot_replay",),
         in_subprocess=True,
     ),
+    # -- one command at a time per entity ----------------------------------------------------------
+    Mutant(
+        name="new-actor-per-command",
+        guarantee="the commands of one entity run one at a time, in arrival order, on one stream",
+        file=ACTOR,
+        original="""
+        actor = self._actors.get(entity_id)
+""",
+        replacement="""
+        actor = None
+""",
+        tests=(
+            "tests/valueentity/test_proxy_actor.py::"
+            "test_commands_of_one_entity_run_one_at_a_time_in_order",
+        ),
+    ),
     # -- passivation -------------------------------------------------------------------------------
     Mutant(
         name="crdt-passivates-with-a-command-in-flight",
