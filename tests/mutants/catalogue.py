@@ -186,6 +186,26 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         in_subprocess=True,
     ),
+    # -- eventing ---------------------------------------------------------------------------------
+    Mutant(
+        name="consumer-commits-before-handling",
+        guarantee="a consumer commits its offset only after the batch's handlers returned",
+        file="cloudstate/proxy/eventing/event_log.py",
+        original="""
+            await self._deliver_batch(batch)
+            last = batch[-1].offset
+            await self._commit(last)
+""",
+        replacement="""
+            last = batch[-1].offset
+            await self._commit(last)
+            await self._deliver_batch(batch)
+""",
+        tests=(
+            "tests/eventing/test_subscriptions.py::"
+            "test_the_offset_moves_past_events_only_once_they_were_handled",
+        ),
+    ),
     # -- limits ------------------------------------------------------------------------------------
     Mutant(
         name="global-request-limit-ignored",
