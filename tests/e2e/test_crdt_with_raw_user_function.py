@@ -11,6 +11,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import grpc
@@ -20,6 +21,7 @@ from google.protobuf import any_pb2
 from cloudstate import crdt_pb2
 from cloudstate.proxy.crdt import codec
 from cloudstate.proxy.stores.base import open_store
+from tests.backends import sqlite_writes_held
 from tests.processes import ROOT, Process, free_port
 
 sys.path.insert(0, str(ROOT / "tests" / "rawcrdt"))
@@ -189,6 +191,25 @@ def test_every_type_round_trips_through_proxy_store_and_init(
 
     value = asyncio.run(stored())
     assert value is not None and codec.decode(value.payload.value).kind == kind
+
+
+def test_a_reply_is_released_only_after_its_state_is_committed(
+    store_url: str, crdt_uf: Process, start_proxy: Callable[..., Process]
+) -> None:
+    """A client never sees a reply whose update could still be lost: while the test holds the
+    SQLite store's write lock, the reply waits; it arrives once the state was written."""
+    if not store_url.startswith("sqlite:"):
+        pytest.skip("holding the store's writes from outside uses SQLite's write lock")
+    model = Model(start_proxy(crdt_uf.port).port)
+    increment = delta(gcounter=crdt_pb2.GCounterDelta(increment=1))
+    assert model.update("held", increment) == "gcounter:1"
+    with ThreadPoolExecutor(1) as pool:
+        with sqlite_writes_held(store_url):
+            reply = pool.submit(model.update, "held", increment)
+            done, _ = wait([reply], timeout=2.0)
+            assert not done, "the reply arrived before its state was committed"
+        assert reply.result(timeout=10) == "gcounter:2"
+    model.close()
 
 
 def test_failure_delete_and_incompatible_delta(

@@ -38,6 +38,8 @@ VALUE_RAW_TESTS = "tests/e2e/test_value_entity_raw.py"
 CRDT = "cloudstate/proxy/entities/crdt.py"
 ACTOR = "cloudstate/proxy/entities/actor.py"
 LIMITS_TESTS = "tests/observability/test_limits.py"
+AUTH = "cloudstate/proxy/auth.py"
+JWT_TESTS = "tests/observability/test_jwt.py"
 CRDT_RAW_TESTS = "tests/e2e/test_crdt_with_raw_user_function.py"
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -72,6 +74,21 @@ MUTANTS: tuple[Mutant, ...] = (
                 self._version = await self.manager.store.save_value(
 """,
         tests=(f"{VALUE_RAW_TESTS}::test_a_reply_is_released_only_after_its_write_is_committed",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="crdt-reply-before-write",
+        guarantee="a CRDT reply is released only after its updated state is committed",
+        file=CRDT,
+        original="""
+            await self._persist()
+        elif which == "delete":
+""",
+        replacement="""
+            asyncio.get_running_loop().create_task(self._persist())
+        elif which == "delete":
+""",
+        tests=(f"{CRDT_RAW_TESTS}::test_a_reply_is_released_only_after_its_state_is_committed",),
         in_subprocess=True,
     ),
     Mutant(
@@ -166,6 +183,23 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     # -- passivation -------------------------------------------------------------------------------
     Mutant(
+        name="actor-passivates-with-a-command-queued",
+        guarantee="an entity whose idle timer fires with a command queued serves it",
+        file=ACTOR,
+        original="""
+                except TimeoutError:
+                    if not self._queue:
+""",
+        replacement="""
+                except TimeoutError:
+                    if True:
+""",
+        tests=(
+            "tests/valueentity/test_proxy_actor.py::"
+            "test_a_command_arriving_as_the_idle_timer_fires_is_served",
+        ),
+    ),
+    Mutant(
         name="crdt-passivates-with-a-command-in-flight",
         guarantee="a CRDT entity is not passivated while a command is in flight",
         file=CRDT,
@@ -238,6 +272,51 @@ MUTANTS: tuple[Mutant, ...] = (
 """,
         tests=(f"{LIMITS_TESTS}::test_the_per_entity_limit_counts_the_requests_of_one_entity",),
         in_subprocess=True,
+    ),
+    # -- errors and authentication ---------------------------------------------------------------
+    Mutant(
+        name="failure-status-code-ignored",
+        guarantee="a user failure's gRPC status code reaches the client",
+        file="cloudstate/proxy/errors.py",
+        original="    return _CODES_BY_NUMBER.get(number, default)\n",
+        replacement="    return default\n",
+        tests=("tests/http/test_transcoding.py::test_user_failure_maps_to_http_status",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="http-status-mapping-wrong",
+        guarantee="gRPC statuses map to the standard HTTP statuses (NOT_FOUND is 404)",
+        file="cloudstate/proxy/http/status.py",
+        original="    grpc.StatusCode.NOT_FOUND: 404,\n",
+        replacement="    grpc.StatusCode.NOT_FOUND: 400,\n",
+        tests=("tests/http/test_transcoding.py::test_user_failure_maps_to_http_status",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="jwt-expiry-not-checked",
+        guarantee="an expired bearer token is refused",
+        file=AUTH,
+        original='options={"require": ["exp"]},',
+        replacement='options={"require": ["exp"], "verify_exp": False},',
+        tests=(f"{JWT_TESTS}::test_grpc_without_a_valid_token_is_refused[expired]",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="jwt-signature-not-verified",
+        guarantee="a bearer token signed with another key is refused",
+        file=AUTH,
+        original='options={"require": ["exp"]},',
+        replacement='options={"require": ["exp"], "verify_signature": False},',
+        tests=(f"{JWT_TESTS}::test_grpc_without_a_valid_token_is_refused[wrong-key]",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="jwt-required-claims-not-checked",
+        guarantee="a valid token without the claims a method requires gets PERMISSION_DENIED",
+        file=AUTH,
+        original="                if not _has_claim(claims.get(claim), value):\n",
+        replacement="                if False:\n",
+        tests=("tests/observability/test_jwt_proto_rules.py::test_grpc",),
     ),
     # -- the SQLite store --------------------------------------------------------------------------
     Mutant(
@@ -351,6 +430,24 @@ MUTANTS: tuple[Mutant, ...] = (
 """,
         replacement="""        for node, count in other.counts.items():
             self.counts[node] = self.counts.get(node, 0) + count
+""",
+        tests=(
+            "tests/crdt_proxy/test_crdt_types.py::test_merge_is_commutative_associative_idempotent",
+        ),
+    ),
+)
+
+MUTANTS += (
+    Mutant(
+        name="crdt-orset-merge-drops-common-dots",
+        guarantee="merging CRDT states is idempotent, commutative and associative (ORSet)",
+        file="cloudstate/proxy/crdt/types.py",
+        original="""
+                (mine & theirs)
+                | {d for d in mine if not other._seen(d)}
+""",
+        replacement="""
+                {d for d in mine if not other._seen(d)}
 """,
         tests=(
             "tests/crdt_proxy/test_crdt_types.py::test_merge_is_commutative_associative_idempotent",

@@ -8,6 +8,7 @@ the actor's back, and a store that fails.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -158,6 +159,36 @@ async def test_a_failing_store_read_fails_activation(harness: Harness) -> None:
     assert "cannot load entity 'r' of sdktest.ve.Model" in error.value.message
     harness.store.fail_loads = False
     assert await harness.process("r", update("ok")) == "ok"
+
+
+async def test_a_command_arriving_as_the_idle_timer_fires_is_served(
+    user_function: CloudStateServer, tmp_path: Path
+) -> None:
+    """The idle timer and a new command can fall due in the same turn of the event loop (here:
+    the loop is kept busy past the idle deadline, then both run — the command first, the timer
+    right after). The actor then still holds a command: it must serve it, not passivate."""
+    store = SqliteStore(tmp_path / "idle.db")
+    await store.start()
+
+    async def report(message: str) -> None:
+        pass
+
+    try:
+        async with grpc.aio.insecure_channel(user_function.address) as channel:
+            model = await discover(channel, supported_types=(VALUE_ENTITY,))
+            settings = EntitySettings(passivation_timeout=0.2)
+            service = model.services["sdktest.ve.Model"]
+            handler = ValueEntities(service, channel, store, settings, report)
+            harness = Harness(handler, handler, store)
+            assert await harness.process("idle", update("kept")) == "kept"
+            await asyncio.sleep(0.05)  # the actor waits for a command; its idle timer runs
+            late = asyncio.ensure_future(harness.process("idle"))
+            time.sleep(0.3)  # noqa: ASYNC251  # busy past the deadline: command and timer together
+            assert await late == "kept"
+            assert handler.active_entities == 1
+            await handler.close()
+    finally:
+        await store.close()
 
 
 class CountingServicer(ValueEntityServicer):
