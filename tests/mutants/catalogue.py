@@ -457,7 +457,13 @@ MUTANTS += (
 
 #: The quickest critical mutants, run by ``make test`` (tests/mutants/test_fast_subset.py).
 FAST: tuple[str, ...] = (
+    "es-reply-before-journal",
+    "new-actor-per-command",
     "journal-append-unconditional",
+    "group-commit-acks-before-commit",
+    "view-rows-and-offset-in-two-transactions",
+    "sqlite-synchronous-normal",
+    "consumer-commits-before-handling",
     "forward-depth-off-by-one",
     "crdt-gcounter-merge-adds",
 )
