@@ -45,7 +45,17 @@ RESULTS = ROOT / ".mutants" / "results.json"
 
 #: Not copied: version control, the environment, caches, outputs.
 _SKIPPED = frozenset(
-    {".git", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".mutants", "data", "dist"}
+    {
+        ".git",
+        ".venv",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        ".hypothesis",
+        ".mutants",
+        "data",
+        "dist",
+    }
 )
 #: Directories of the real repository no process of a mutant's run may import from.
 _GUARDED = ("cloudstate", "tests", "examples", "benchmarks", "scripts")
@@ -187,6 +197,8 @@ def pytest_command(
         "-o",
         "addopts=",
         "-rfE",
+        # Property tests draw the same examples every run: a kill must be reproducible.
+        "--hypothesis-seed=0",
         f"--timeout={timeout:g}",
         f"--basetemp={basetemp}",
         *options,
