@@ -220,7 +220,7 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         in_subprocess=True,
     ),
-    # -- eventing ---------------------------------------------------------------------------------
+    # -- eventing ----------------------------------------------------------------------------------
     Mutant(
         name="consumer-commits-before-handling",
         guarantee="a consumer commits its offset only after the batch's handlers returned",
@@ -273,7 +273,7 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(f"{LIMITS_TESTS}::test_the_per_entity_limit_counts_the_requests_of_one_entity",),
         in_subprocess=True,
     ),
-    # -- errors and authentication ---------------------------------------------------------------
+    # -- errors and authentication -----------------------------------------------------------------
     Mutant(
         name="failure-status-code-ignored",
         guarantee="a user failure's gRPC status code reaches the client",
@@ -384,12 +384,14 @@ MUTANTS: tuple[Mutant, ...] = (
         name="outbox-in-its-own-transaction",
         guarantee="the messages a reply publishes are committed with its events (the outbox)",
         file=SQLITE,
-        original="""            _insert_topic_messages(connection, messages, now)
+        original="""
+            _insert_topic_messages(connection, messages, now)
             return highest
 
         return await self._submit(append)
 """,
-        replacement="""            return highest
+        replacement="""
+            return highest
 
         highest = await self._submit(append)
         if messages:
@@ -406,12 +408,14 @@ MUTANTS: tuple[Mutant, ...] = (
         name="journal-append-unconditional",
         guarantee="an append is conditional on the expected sequence (no lost or forked history)",
         file=SQLITE,
-        original="""            if actual != expected_sequence:
+        original="""
+            if actual != expected_sequence:
                 raise ConcurrentWriteError(persistence_id, entity_id, expected_sequence, actual)
 """,
-        replacement="",
+        replacement="\n",
         tests=(f"{STORE_TESTS}::TestSqliteStore::test_concurrent_write_error_writes_nothing",),
     ),
+    # -- routing -----------------------------------------------------------------------------------
     Mutant(
         name="forward-depth-off-by-one",
         guarantee="a chain of forwards and side effects is cut at exactly --max-forward-depth hops",
@@ -420,24 +424,24 @@ MUTANTS: tuple[Mutant, ...] = (
         replacement="        if depth <= self.max_forward_depth:\n",
         tests=("tests/actions/test_router.py::test_a_forward_loop_is_cut_with_the_hops_named",),
     ),
+    # -- CRDT merge laws ---------------------------------------------------------------------------
     Mutant(
         name="crdt-gcounter-merge-adds",
         guarantee="merging CRDT states is idempotent, commutative and associative (GCounter)",
         file="cloudstate/proxy/crdt/types.py",
-        original="""        for node, count in other.counts.items():
+        original="""
+        for node, count in other.counts.items():
             if count > self.counts.get(node, 0):
                 self.counts[node] = count
 """,
-        replacement="""        for node, count in other.counts.items():
+        replacement="""
+        for node, count in other.counts.items():
             self.counts[node] = self.counts.get(node, 0) + count
 """,
         tests=(
             "tests/crdt_proxy/test_crdt_types.py::test_merge_is_commutative_associative_idempotent",
         ),
     ),
-)
-
-MUTANTS += (
     Mutant(
         name="crdt-orset-merge-drops-common-dots",
         guarantee="merging CRDT states is idempotent, commutative and associative (ORSet)",
