@@ -272,3 +272,34 @@ def test_an_open_stream_keeps_its_entity_active_past_the_passivation_timeout(
     assert next(views).value == "gcounter:5"
     views.cancel()  # type: ignore[attr-defined]
     model.close()
+
+
+def test_open_streams_count_toward_the_global_request_limit(
+    crdt_uf: Process, start_proxy: Callable[..., Process]
+) -> None:
+    """A streamed call is in flight for as long as it is open: with --max-concurrent-requests 2,
+    two open watches fill the proxy; a third watch and a unary call are refused at once, naming
+    the flag; once a watch is cancelled there is room again."""
+    model = Model(start_proxy(crdt_uf.port, "--max-concurrent-requests", "2").port)
+    first, second = model.watch("s1"), model.watch("s2")
+    assert next(first).value == next(second).value == "none"  # both open at the proxy
+    third = model.watch("s3")
+    with pytest.raises(grpc.RpcError) as refused:
+        next(third)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "--max-concurrent-requests" in (refused.value.details() or "")
+    with pytest.raises(grpc.RpcError) as refused:
+        model.get("s3")
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    first.cancel()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while True:  # the proxy notices the cancellation
+        try:
+            assert model.get("s3").value == "none"
+            break
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert time.monotonic() < deadline, "no room after a watch was cancelled"
+            time.sleep(0.05)
+    second.cancel()  # type: ignore[attr-defined]
+    model.close()

@@ -261,6 +261,25 @@ MUTANTS: tuple[Mutant, ...] = (
         in_subprocess=True,
     ),
     Mutant(
+        name="global-request-limit-ignored-for-streams",
+        guarantee="--max-concurrent-requests counts open streamed calls and refuses new ones",
+        file="cloudstate/proxy/router.py",
+        original="""
+            self._authenticate(method, metadata, bound)
+        if self.max_requests and self.requests_in_flight >= self.max_requests:
+            self._rejected_requests.inc()
+            bound.record("RESOURCE_EXHAUSTED", None)
+            raise self._overloaded(method)
+        if self.max_streams and self.streams_open >= self.max_streams:
+""",
+        replacement="""
+            self._authenticate(method, metadata, bound)
+        if self.max_streams and self.streams_open >= self.max_streams:
+""",
+        tests=(f"{CRDT_RAW_TESTS}::test_open_streams_count_toward_the_global_request_limit",),
+        in_subprocess=True,
+    ),
+    Mutant(
         name="per-entity-limit-ignored",
         guarantee="--max-requests-per-entity refuses an entity's requests beyond it",
         file=ACTOR,
