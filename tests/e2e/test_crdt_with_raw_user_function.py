@@ -203,8 +203,19 @@ def test_a_reply_is_released_only_after_its_state_is_committed(
     model = Model(start_proxy(crdt_uf.port).port)
     increment = delta(gcounter=crdt_pb2.GCounterDelta(increment=1))
     assert model.update("held", increment) == "gcounter:1"
+
+    def first_update_stored() -> bool:
+        async def load() -> Any:
+            store = await open_store(store_url)
+            try:
+                return await store.load_value("crdt:raw-crdt", "held")
+            finally:
+                await store.close()
+
+        return asyncio.run(load()) is not None
+
     with ThreadPoolExecutor(1) as pool:
-        with sqlite_writes_held(store_url):
+        with sqlite_writes_held(store_url, first_update_stored):
             reply = pool.submit(model.update, "held", increment)
             done, _ = wait([reply], timeout=2.0)
             assert not done, "the reply arrived before its state was committed"

@@ -88,7 +88,7 @@ def test_a_reply_is_released_only_after_its_events_are_committed(
     client = CounterClient(start_proxy(uf.port).port)
     client.increase("held", 1)  # the entity is active: the next command only needs the write
     with ThreadPoolExecutor(1) as pool:
-        with sqlite_writes_held(store_url):
+        with sqlite_writes_held(store_url, lambda: len(journal(store_url, "held")) == 1):
             reply = pool.submit(client.increase, "held", 2)
             done, _ = wait([reply], timeout=2.0)
             assert not done, "the reply arrived before its event was committed"

@@ -149,7 +149,7 @@ def test_a_reply_is_released_only_after_its_write_is_committed(raw: Setup) -> No
         pytest.skip("holding the store's writes from outside uses SQLite's write lock")
     raw.set("r-held", 1)
     with ThreadPoolExecutor(1) as pool:
-        with sqlite_writes_held(raw.db):
+        with sqlite_writes_held(raw.db, lambda: raw.stored_value("r-held") == 1):
             reply = pool.submit(raw.add, "r-held", 2)
             done, _ = wait([reply], timeout=2.0)
             assert not done, "the reply arrived before its state was committed"
