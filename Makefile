@@ -11,7 +11,7 @@ WORKERS ?= 2
 # Every extra (PostgreSQL, NATS, JWT, OpenTelemetry) and the dev group, from the lock only.
 SYNC := $(UV) sync --frozen --all-extras
 
-.PHONY: install lock check-env dist run run-actions run-crdts run-views test lint protos bench bench-extra clean
+.PHONY: install lock check-env dist run run-actions run-crdts run-views test lint protos bench bench-extra mutants clean
 
 # uv itself comes from the lock too: its version and wheel hashes are read from uv.lock.
 $(UV): uv.lock
@@ -119,6 +119,11 @@ bench-extra: $(STAMP)
 	$(PY) benchmarks/bench_action.py
 	$(PY) benchmarks/bench_http.py
 	$(PY) benchmarks/bench_valueentity.py
+
+## mutants: plant each bug of tests/mutants/catalogue.py in a copy of the repo and run the tests
+## that must catch it; fails naming any survivor (docs/mutation-testing.md, .mutants/results.json)
+mutants: $(STAMP)
+	$(PY) -m tests.mutants --jobs $(WORKERS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info cloudstate*.egg-info .pytest_cache .mypy_cache .ruff_cache

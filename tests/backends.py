@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
+import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +34,28 @@ def new_store_url(backend: str, directory: Path, request: pytest.FixtureRequest)
             str(request.getfixturevalue("postgres_url")), f"t_{uuid.uuid4().hex[:16]}"
         )
     raise ValueError(f"unknown store backend {backend!r} in CLOUDSTATE_TEST_BACKENDS")
+
+
+@contextlib.contextmanager
+def sqlite_writes_held(store_url: str, committed: Callable[[], bool]) -> Iterator[None]:
+    """Hold the write lock of the SQLite store at ``store_url`` from outside its proxy: the
+    proxy's commits wait (up to the store's busy timeout, 5 s) until the block ends, then go
+    through. Reads are not blocked (WAL).
+
+    ``committed`` says whether the store already holds what the test wrote before: the lock is
+    taken only then. A proxy that releases replies before committing (what these tests look for)
+    may still be writing the previous reply's state, and holding the lock then would stall its
+    entity on that write instead of showing the early reply."""
+    prefix = "sqlite:///"
+    assert store_url.startswith(prefix), store_url
+    deadline = time.monotonic() + 10
+    while not committed():
+        assert time.monotonic() < deadline, "the previous write was never committed"
+        time.sleep(0.02)
+    connection = sqlite3.connect(store_url[len(prefix) :], isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()

@@ -35,8 +35,10 @@ class CounterClient:
             "Increase", counter_pb2.IncreaseRequest(counter_id=counter_id, by=by), counter_pb2.Value
         )  # type: ignore[return-value]
 
-    def get(self, counter_id: str) -> counter_pb2.Value:
-        return self._call("Get", counter_pb2.GetRequest(counter_id=counter_id), counter_pb2.Value)  # type: ignore[return-value]
+    def get(self, counter_id: str, timeout: float = 10) -> counter_pb2.Value:
+        return self._call(  # type: ignore[return-value]
+            "Get", counter_pb2.GetRequest(counter_id=counter_id), counter_pb2.Value, timeout
+        )
 
     def fail(self, counter_id: str) -> counter_pb2.Value:
         return self._call(

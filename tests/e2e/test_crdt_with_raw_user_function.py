@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import grpc
@@ -19,6 +21,7 @@ from google.protobuf import any_pb2
 from cloudstate import crdt_pb2
 from cloudstate.proxy.crdt import codec
 from cloudstate.proxy.stores.base import open_store
+from tests.backends import sqlite_writes_held
 from tests.processes import ROOT, Process, free_port
 
 sys.path.insert(0, str(ROOT / "tests" / "rawcrdt"))
@@ -69,6 +72,14 @@ class Model:
 
     def get(self, entity: str) -> model_pb2.View:
         return self._call("Get", model_pb2.Request(id=entity))
+
+    def watch(self, entity: str) -> Iterator[model_pb2.View]:
+        rpc = self.channel.unary_stream(
+            SERVICE + "Watch",
+            request_serializer=model_pb2.Request.SerializeToString,
+            response_deserializer=model_pb2.View.FromString,
+        )
+        return rpc(model_pb2.Request(id=entity), timeout=10)  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self.channel.close()
@@ -182,6 +193,36 @@ def test_every_type_round_trips_through_proxy_store_and_init(
     assert value is not None and codec.decode(value.payload.value).kind == kind
 
 
+def test_a_reply_is_released_only_after_its_state_is_committed(
+    store_url: str, crdt_uf: Process, start_proxy: Callable[..., Process]
+) -> None:
+    """A client never sees a reply whose update could still be lost: while the test holds the
+    SQLite store's write lock, the reply waits; it arrives once the state was written."""
+    if not store_url.startswith("sqlite:"):
+        pytest.skip("holding the store's writes from outside uses SQLite's write lock")
+    model = Model(start_proxy(crdt_uf.port).port)
+    increment = delta(gcounter=crdt_pb2.GCounterDelta(increment=1))
+    assert model.update("held", increment) == "gcounter:1"
+
+    def first_update_stored() -> bool:
+        async def load() -> Any:
+            store = await open_store(store_url)
+            try:
+                return await store.load_value("crdt:raw-crdt", "held")
+            finally:
+                await store.close()
+
+        return asyncio.run(load()) is not None
+
+    with ThreadPoolExecutor(1) as pool:
+        with sqlite_writes_held(store_url, first_update_stored):
+            reply = pool.submit(model.update, "held", increment)
+            done, _ = wait([reply], timeout=2.0)
+            assert not done, "the reply arrived before its state was committed"
+        assert reply.result(timeout=10) == "gcounter:2"
+    model.close()
+
+
 def test_failure_delete_and_incompatible_delta(
     crdt_uf: Process, start_proxy: Callable[..., Process]
 ) -> None:
@@ -212,4 +253,64 @@ def test_write_consistency_is_accepted_at_every_level(
             "w", delta(gcounter=crdt_pb2.GCounterDelta(increment=1)), write_consistency=level
         )
     assert model.get("w").value == "gcounter:3"
+    model.close()
+
+
+def test_a_command_running_past_the_passivation_timeout_completes(
+    crdt_uf: Process, start_proxy: Callable[..., Process]
+) -> None:
+    """An entity passivates only when nothing is in flight: a command the user function takes
+    1.5 s over, with entities passivated after 0.3 s idle, still gets its reply and is kept."""
+    model = Model(start_proxy(crdt_uf.port, "--passivation-timeout", "0.3").port)
+    increment = delta(gcounter=crdt_pb2.GCounterDelta(increment=2))
+    assert model.update("slow", increment, sleep_ms=1500) == "gcounter:2"
+    assert model.update("slow", increment) == "gcounter:4"
+    model.close()
+
+
+def test_an_open_stream_keeps_its_entity_active_past_the_passivation_timeout(
+    crdt_uf: Process, start_proxy: Callable[..., Process]
+) -> None:
+    """An entity with a streamed call open is not passivated: the watcher, idle for three
+    passivation timeouts, still sees the next change."""
+    model = Model(start_proxy(crdt_uf.port, "--passivation-timeout", "0.3").port)
+    views = model.watch("watched")
+    assert next(views).value == "none"
+    time.sleep(1.0)
+    assert model.update("watched", delta(gcounter=crdt_pb2.GCounterDelta(increment=5))) == (
+        "gcounter:5"
+    )
+    assert next(views).value == "gcounter:5"
+    views.cancel()  # type: ignore[attr-defined]
+    model.close()
+
+
+def test_open_streams_count_toward_the_global_request_limit(
+    crdt_uf: Process, start_proxy: Callable[..., Process]
+) -> None:
+    """A streamed call is in flight for as long as it is open: with --max-concurrent-requests 2,
+    two open watches fill the proxy; a third watch and a unary call are refused at once, naming
+    the flag; once a watch is cancelled there is room again."""
+    model = Model(start_proxy(crdt_uf.port, "--max-concurrent-requests", "2").port)
+    first, second = model.watch("s1"), model.watch("s2")
+    assert next(first).value == next(second).value == "none"  # both open at the proxy
+    third = model.watch("s3")
+    with pytest.raises(grpc.RpcError) as refused:
+        next(third)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "--max-concurrent-requests" in (refused.value.details() or "")
+    with pytest.raises(grpc.RpcError) as refused:
+        model.get("s3")
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    first.cancel()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while True:  # the proxy notices the cancellation
+        try:
+            assert model.get("s3").value == "none"
+            break
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert time.monotonic() < deadline, "no room after a watch was cancelled"
+            time.sleep(0.05)
+    second.cancel()  # type: ignore[attr-defined]
     model.close()

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import grpc
 import pytest
 
 from cloudstate.proxy.stores.base import open_store
+from tests.backends import sqlite_writes_held
 from tests.e2e.rawuf_client import CounterClient
 from tests.processes import Process, raw_user_function
 
@@ -72,6 +74,27 @@ def test_commands_events_and_snapshot_replay(
     assert value.from_snapshot
     assert value.events_seen == 1
     client.close()
+
+
+def test_a_reply_is_released_only_after_its_events_are_committed(
+    store_url: str, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    """A client never sees a reply whose events could still be lost. While the test holds the
+    SQLite store's write lock, the proxy cannot commit: the reply must wait (2 s here, within
+    the store's 5 s busy timeout), and arrive once the lock is released."""
+    if not store_url.startswith("sqlite:"):
+        pytest.skip("holding the store's writes from outside uses SQLite's write lock")
+    uf = rawuf()
+    client = CounterClient(start_proxy(uf.port).port)
+    client.increase("held", 1)  # the entity is active: the next command only needs the write
+    with ThreadPoolExecutor(1) as pool:
+        with sqlite_writes_held(store_url, lambda: len(journal(store_url, "held")) == 1):
+            reply = pool.submit(client.increase, "held", 2)
+            done, _ = wait([reply], timeout=2.0)
+            assert not done, "the reply arrived before its event was committed"
+        assert reply.result(timeout=10).value == 3
+    client.close()
+    assert [seq for seq, _ in journal(store_url, "held")] == [1, 2]
 
 
 def test_failure_reaches_client_and_persists_nothing(
@@ -188,6 +211,31 @@ def test_failure_with_restart_replays_into_a_fresh_stream(
     assert value.events_seen == 1
     client.close()
     assert len(journal(store_url, "r")) == 1
+
+
+def test_a_failure_sent_with_events_journals_none_of_them(
+    store_url: str, rawuf: Callable[..., Process], start_proxy: Callable[..., Process]
+) -> None:
+    """A failed command changes nothing, even when the user function sends events with the
+    failure (without asking for a restart): they are not journaled, so no later activation
+    replays them."""
+    uf = rawuf()
+    proxy = start_proxy(uf.port)
+    client = CounterClient(proxy.port)
+    client.increase("fe", 3)
+    with pytest.raises(grpc.RpcError) as error:
+        client.fail_with("fe", 50)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == "failed with an event attached"
+    assert client.increase("fe", 1).value == 4  # the same stream goes on
+    client.close()
+    proxy.terminate()
+    assert [seq for seq, _ in journal(store_url, "fe")] == [1, 2]
+    # A new proxy replays the journal: only the two accepted increases.
+    client = CounterClient(start_proxy(uf.port).port)
+    value = client.get("fe")
+    assert (value.value, value.events_seen) == (4, 2)
+    client.close()
 
 
 def test_entity_passivates_after_its_own_timeout_and_reactivates(

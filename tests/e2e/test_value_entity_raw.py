@@ -12,6 +12,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import grpc
@@ -19,7 +20,7 @@ import httpx
 import pytest
 
 from cloudstate.proxy.stores.base import StoredValue, open_store
-from tests.backends import BACKENDS, new_store_url
+from tests.backends import BACKENDS, new_store_url, sqlite_writes_held
 from tests.processes import ROOT, Process, free_port, proxy, wait_serving
 
 RAWUF_DIR = ROOT / "tests" / "rawuf"
@@ -139,6 +140,21 @@ def test_delete_then_read_gives_the_initial_state(raw: Setup) -> None:
     assert not raw.get("r-del").exists
     assert raw.add("r-del", 2).value == 2  # from nothing again
     assert raw.stored_value("r-del") == 2
+
+
+def test_a_reply_is_released_only_after_its_write_is_committed(raw: Setup) -> None:
+    """A client never sees a reply whose new state could still be lost: while the test holds
+    the SQLite store's write lock, the reply waits; it arrives once the write went through."""
+    if not raw.db.startswith("sqlite:"):
+        pytest.skip("holding the store's writes from outside uses SQLite's write lock")
+    raw.set("r-held", 1)
+    with ThreadPoolExecutor(1) as pool:
+        with sqlite_writes_held(raw.db, lambda: raw.stored_value("r-held") == 1):
+            reply = pool.submit(raw.add, "r-held", 2)
+            done, _ = wait([reply], timeout=2.0)
+            assert not done, "the reply arrived before its state was committed"
+        assert reply.result(timeout=10).value == 3
+    assert raw.stored_value("r-held") == 3
 
 
 def test_a_failure_with_a_state_action_stores_nothing(raw: Setup) -> None:

@@ -1,14 +1,28 @@
-"""Reading the eventing options into consumers: grouping, routing by type, discovery errors."""
+"""Reading the eventing options into consumers: grouping, routing by type, discovery errors; and
+when a consumer commits its offset (in process, a real SQLite store and a router that holds)."""
 
 from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import any_pb2, descriptor_pb2, empty_pb2
 
 from cloudstate import entity_pb2, eventing_pb2
 from cloudstate.proxy.errors import DiscoveryError
+from cloudstate.proxy.eventing.event_log import EventLogConsumer
 from cloudstate.proxy.eventing.subscriptions import event_subscriptions
-from cloudstate.proxy.model import ACTION, ALL_ENTITY_TYPES, UserFunctionModel, build_model
+from cloudstate.proxy.model import (
+    ACTION,
+    ALL_ENTITY_TYPES,
+    MethodModel,
+    UserFunctionModel,
+    build_model,
+)
+from cloudstate.proxy.stores.base import Payload
+from cloudstate.proxy.stores.sqlite import SqliteStore
 
 Methods = list[tuple[str, str, str, str]]  # name, input type, event_log, consumer group
 
@@ -92,3 +106,60 @@ def test_publishing_to_the_consumed_topic_is_a_discovery_error() -> None:
     model = model_with([("Echo", ".t.A", "", "")], in_topic="news", out_topic="news")
     with pytest.raises(DiscoveryError, match=r"t\.Consumer\.Echo consumes and publishes"):
         event_subscriptions(model)
+
+
+class HoldingRouter:
+    """Stands in for the router: fails the first delivery, then holds every delivery until
+    ``release`` is set, recording (entity, sequence) of each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def call_any(
+        self, method: MethodModel, payload: any_pb2.Any, metadata: entity_pb2.Metadata
+    ) -> Any:
+        meta = {e.key: e.string_value for e in metadata.entries}
+        self.calls.append((meta["ce-subject"], meta["ce-sequence"]))
+        if len(self.calls) == 1:
+            raise RuntimeError("the first delivery fails")
+        self.holding.set()
+        await self.release.wait()
+
+
+async def test_the_offset_moves_past_events_only_once_they_were_handled(tmp_path: Path) -> None:
+    """At-least-once: while the batch's deliveries are failing or unfinished, the stored offset
+    stays where it was (a crash now re-delivers them); once every one returned, it is the last
+    event's offset."""
+    (subscription,) = event_subscriptions(model_with([("OnA", ".t.A", "carts", "")]))
+    store = SqliteStore(tmp_path / "offsets.db")
+    await store.start()
+    a = Payload("type.googleapis.com/t.A", b"")
+    await store.append_events("carts", "alice", 0, [a, a])
+    await store.append_events("carts", "bob", 0, [a])
+    router = HoldingRouter()
+    consumer = EventLogConsumer(
+        subscription,
+        store,
+        router,  # type: ignore[arg-type]
+        min_backoff=0.01,
+        poll_interval=0.05,
+    )
+    consumer.start()
+    try:
+        await asyncio.wait_for(router.holding.wait(), 10)  # a delivery failed, then one is held
+        assert await store.load_offset(consumer.consumer_id) == 0
+        router.release.set()
+        head = await store.highest_offset("carts")
+        for _ in range(1000):
+            if await store.load_offset(consumer.consumer_id) == head:
+                break
+            await asyncio.sleep(0.01)
+        assert await store.load_offset(consumer.consumer_id) == head
+    finally:
+        await consumer.stop()
+        await store.close()
+    alice = [seq for entity, seq in router.calls if entity == "alice"]
+    assert alice in (["1", "1", "2"], ["1", "2"])  # in order; the failed one again
+    assert ("bob", "1") in router.calls

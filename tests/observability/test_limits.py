@@ -2,12 +2,18 @@
 
 The excess is refused at once with RESOURCE_EXHAUSTED (gRPC) / 429 (HTTP), never queued; every
 accepted command completes and is durable (the carts hold exactly the accepted items); the
-proxy's memory does not grow from wave to wave; the refusals are counted in the metrics."""
+proxy's memory does not grow from wave to wave; the refusals are counted in the metrics.
+
+Each limit alone, exactly: commands held at the raw user function (``--hold-command``) stay in
+flight until the test releases them, so the test knows how many are in flight when it sends more.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -15,8 +21,16 @@ import httpx
 import pytest
 from shoppingcart import shoppingcart_pb2, shoppingcart_pb2_grpc
 
+from tests.e2e.rawuf_client import CounterClient
 from tests.observability.scrape import scrape, value
-from tests.processes import Process, free_port, proxy, shoppingcart_user_function, wait_serving
+from tests.processes import (
+    Process,
+    free_port,
+    proxy,
+    raw_user_function,
+    shoppingcart_user_function,
+    wait_serving,
+)
 
 MAX_REQUESTS = 20
 PER_ENTITY = 4
@@ -159,3 +173,102 @@ def test_oversized_message_is_refused(limited: tuple[Process, int]) -> None:
             shoppingcart_pb2.AddLineItem(user_id="big", product_id="p", name="small", quantity=1),
             timeout=10,
         )
+
+
+class Held:
+    """The raw user function holding every ``Get`` until released, and a proxy with ``flags``."""
+
+    def __init__(self, tmp: Path, *flags: str) -> None:
+        self.dir = tmp / "hold"
+        self.dir.mkdir()
+        self.uf = raw_user_function(
+            tmp, "--hold-command", "Get", "--hold-dir", str(self.dir)
+        ).start()
+        self.admin = free_port()
+        self.proxy = proxy(
+            tmp, self.uf.port, f"sqlite:///{tmp}/held.db", "--admin-port", str(self.admin), *flags
+        ).start()
+        wait_serving(self.proxy.port)
+        self.client = CounterClient(self.proxy.port)
+        self.pool = ThreadPoolExecutor(16)
+
+    def hold(self, counter: str) -> Future[object]:
+        """A Get that stays in flight (held at the user function) until :meth:`release`."""
+        return self.pool.submit(self.client.get, counter)
+
+    def wait_for(self, condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.01)
+
+    def held(self) -> int:
+        return len(list(self.dir.glob("held-*")))
+
+    def in_flight(self) -> float:
+        return value(scrape(self.admin), "cloudstate_requests_in_flight")
+
+    def refused(self, counter: str) -> str:
+        """A Get that must be refused at once: the refusal's message."""
+        with pytest.raises(grpc.RpcError) as error:
+            self.client.get(counter, timeout=2)
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.value
+        return error.value.details() or ""
+
+    def release(self) -> None:
+        (self.dir / "release").touch()
+
+    def close(self) -> None:
+        self.release()
+        self.pool.shutdown()
+        self.client.close()
+        self.proxy.terminate()
+        self.uf.terminate()
+
+
+@pytest.fixture
+def held(tmp_path: Path) -> Iterator[Callable[..., Held]]:
+    started: list[Held] = []
+
+    def start(*flags: str) -> Held:
+        started.append(Held(tmp_path, *flags))
+        return started[-1]
+
+    yield start
+    for setup in started:
+        setup.close()
+
+
+def test_the_global_limit_counts_requests_to_every_entity(held: Callable[..., Held]) -> None:
+    """--max-concurrent-requests 4: four commands in flight on four entities fill it; a request
+    to any other entity (no per-entity limit in play) is refused at once, naming the flag, until
+    one of them is answered."""
+    setup = held("--max-concurrent-requests", "4")
+    first = [setup.hold(f"g{n}") for n in range(4)]
+    setup.wait_for(lambda: setup.held() == 4, "four commands held at the user function")
+    for n in range(4, 12):
+        message = setup.refused(f"g{n}")
+        assert "--max-concurrent-requests" in message, message
+    metrics = scrape(setup.admin)
+    assert value(metrics, "cloudstate_requests_rejected_total", limit="max_requests") == 8
+    setup.release()
+    assert [f.result(timeout=10).value for f in first] == [0] * 4  # type: ignore[attr-defined]
+    assert setup.client.get("g11").value == 0  # room again
+
+
+def test_the_per_entity_limit_counts_the_requests_of_one_entity(held: Callable[..., Held]) -> None:
+    """--max-requests-per-entity 2: one command held at the user function and one queued behind
+    it fill the entity; more for it are refused at once, naming the flag, while other entities
+    are served."""
+    setup = held("--max-requests-per-entity", "2")
+    first = setup.hold("one")
+    setup.wait_for(lambda: setup.held() == 1, "the first command held at the user function")
+    second = setup.hold("one")
+    setup.wait_for(lambda: setup.in_flight() == 2, "the second command queued in the entity")
+    for _ in range(3):
+        message = setup.refused("one")
+        assert "--max-requests-per-entity" in message, message
+    assert setup.client.increase("another", 1).value == 1
+    setup.release()
+    assert first.result(timeout=10).value == 0  # type: ignore[attr-defined]
+    assert second.result(timeout=10).value == 0  # type: ignore[attr-defined]

@@ -196,6 +196,8 @@ class Crdt(crdt_pb2_grpc.CrdtServicer):
             elif kind == "command":
                 command = message.command
                 request = model_pb2.Request.FromString(command.payload.value)
+                if request.sleep_ms:
+                    time.sleep(request.sleep_ms / 1000)
                 reply = crdt_pb2.CrdtReply(command_id=command.id)
                 if request.fail:
                     reply.client_action.failure.command_id = command.id

@@ -9,7 +9,8 @@ violation it notices with a top-level ``Failure`` (and logs ``PROTOCOL VIOLATION
 Usage::
 
     python tests/rawuf/server.py --port 8080 [--host 127.0.0.1] [--protocol-version 0.2]
-        [--snapshot-every 3] [--crash-on-command Increase] [--max-workers 64]
+        [--snapshot-every 3] [--crash-on-command Increase] [--hang-on-command NAME]
+        [--hold-command NAME --hold-dir DIR] [--max-workers 64]
 
 ``--port 0`` picks a free port; the chosen one is printed as ``rawuf listening on PORT``.
 """
@@ -201,11 +202,26 @@ def client_reply(command_id: int, payload: message.Message) -> event_sourced_pb2
 
 class EventSourced(event_sourced_pb2_grpc.EventSourcedServicer):
     def __init__(
-        self, snapshot_every: int, crash_on_command: str | None, hang_on_command: str | None = None
+        self,
+        snapshot_every: int,
+        crash_on_command: str | None,
+        hang_on_command: str | None = None,
+        hold_command: str | None = None,
+        hold_dir: Path | None = None,
     ) -> None:
         self.snapshot_every = snapshot_every
         self.crash_on_command = crash_on_command
         self.hang_on_command = hang_on_command
+        self.hold_command = hold_command
+        self.hold_dir = hold_dir
+
+    def hold(self, cmd: entity_pb2.Command) -> None:
+        """``--hold-command``: say so (a file ``held-ENTITY-ID`` in the hold directory), then
+        answer only once a file ``release`` exists there."""
+        assert self.hold_dir is not None
+        (self.hold_dir / f"held-{cmd.entity_id}-{cmd.id}").touch()
+        while not (self.hold_dir / "release").exists():
+            time.sleep(0.01)
 
     def handle(
         self,
@@ -273,6 +289,8 @@ class EventSourced(event_sourced_pb2_grpc.EventSourcedServicer):
         if self.hang_on_command is not None and cmd.name == self.hang_on_command:
             log(f"rawuf: hanging on command {cmd.name} (--hang-on-command)")
             time.sleep(3600)
+        if self.hold_command is not None and cmd.name == self.hold_command:
+            self.hold(cmd)
         state.commands_started = True
         if cmd.id != state.next_command_id:
             raise ProtocolViolation(
@@ -317,6 +335,12 @@ class EventSourced(event_sourced_pb2_grpc.EventSourcedServicer):
                 failed = command_failure(cmd.id, "failed after emitting")
                 failed.reply.client_action.failure.restart = True
                 return failed
+            if request.by >= 50:
+                # Fail, yet send an event with the failure (restart = false): the proxy must
+                # ignore it — a failed command changes nothing. Our own state stays as it was.
+                failed = command_failure(cmd.id, "failed with an event attached")
+                failed.reply.events.append(pack(counter_pb2.Increased(by=request.by)))
+                return failed
             return command_failure(cmd.id, "failed on purpose")
         # EntityIdOf: show the caller which entity id the proxy derived from the key fields.
         assert isinstance(request, counter_pb2.MultiKeyRequest)
@@ -358,6 +382,16 @@ def main(argv: list[str] | None = None) -> None:
         help="block (never answer) when a command with this name arrives",
     )
     parser.add_argument(
+        "--hold-command",
+        metavar="NAME",
+        help="hold commands with this name until a file 'release' exists in --hold-dir",
+    )
+    parser.add_argument(
+        "--hold-dir",
+        type=Path,
+        help="where held commands are announced (held-ENTITY-ID files) and released",
+    )
+    parser.add_argument(
         "--passivation-ms",
         type=int,
         default=0,
@@ -377,7 +411,14 @@ def main(argv: list[str] | None = None) -> None:
         Discovery(major, minor, args.passivation_ms), server
     )
     event_sourced_pb2_grpc.add_EventSourcedServicer_to_server(
-        EventSourced(args.snapshot_every, args.crash_on_command, args.hang_on_command), server
+        EventSourced(
+            args.snapshot_every,
+            args.crash_on_command,
+            args.hang_on_command,
+            args.hold_command,
+            args.hold_dir,
+        ),
+        server,
     )
     port = server.add_insecure_port(f"{args.host}:{args.port}")
 

@@ -7,19 +7,38 @@ import os
 import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from cloudstate.proxy.stores.base import ConcurrentWriteError, Store, StoreError, open_store
+from cloudstate.proxy.stores.base import (
+    ConcurrentWriteError,
+    Store,
+    StoreError,
+    TopicMessage,
+    ViewRow,
+    open_store,
+)
 from cloudstate.proxy.stores.sqlite import SCHEMA_VERSION, SqliteStore
 
 from .contract import StoreContract, event, events_of, state
 
 HELPER = Path(__file__).with_name("sqlite_writer.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def refuse_inserts(path: Path, table: str, condition: str) -> None:
+    """A trigger in the database at ``path`` that fails every insert into ``table`` matching
+    ``condition`` (on ``NEW``): one write of a transaction fails, on the writer's own connection."""
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {condition} "
+            f"BEGIN SELECT RAISE(ABORT, 'insert into {table} refused by the test'); END"
+        )
+    connection.close()
 
 
 class TestSqliteStore(StoreContract):
@@ -90,6 +109,86 @@ class TestSqliteStore(StoreContract):
         assert [e.payload for e in await events_of(store, "batch", "good7")] == [event(7)]
         value = await store.load_value("batch", "value")
         assert value is not None and (value.payload, value.version) == (state(2), 2)
+
+    async def test_the_writer_commits_with_synchronous_full(self, store: Store) -> None:
+        """An acknowledged write survives a power cut: every commit is fsync'd. In WAL mode,
+        synchronous=NORMAL would not sync at commit (a crash of the process alone loses nothing,
+        so no kill test can see the difference). The setting belongs to the connection: it is read
+        on the writer's own, inside a write."""
+        assert isinstance(store, SqliteStore)
+
+        def synchronous(connection: sqlite3.Connection, now: float) -> int:
+            return int(connection.execute("PRAGMA synchronous").fetchone()[0])
+
+        assert await store._submit(synchronous) == 2  # FULL (NORMAL is 1)
+        journal = await store._submit(
+            lambda connection, now: connection.execute("PRAGMA journal_mode").fetchone()[0]
+        )
+        assert str(journal).lower() == "wal"
+
+    async def test_view_rows_and_their_offset_are_one_transaction(self, store: Store) -> None:
+        """A view's rows are written with its consumer's offset or not at all: when the offset
+        write fails, no row may stay (else the re-delivered events count twice)."""
+        assert isinstance(store, SqliteStore)
+        refuse_inserts(store.path, "consumer_offsets", "NEW.consumer_id = 'view:refused'")
+        update = {"products": [ViewRow("apple", b"A", {"s1": "fruit"}), ViewRow("eel", b"E")]}
+        with pytest.raises(StoreError, match="refused by the test"):
+            await store.apply_view_updates(update, "view:refused", 7)
+        assert await store.load_view_rows("products", ["apple", "eel"]) == {}
+        assert await store.load_offset("view:refused") == 0
+        # Another consumer's update, in the same database, is not affected.
+        assert await store.apply_view_updates(update, "view:other", 7)
+        assert await store.load_view_rows("products", ["apple"]) == {"apple": b"A"}
+
+    async def test_events_and_their_outbox_are_one_transaction(self, store: Store) -> None:
+        """The messages a reply publishes (the outbox) are written with its events or not at
+        all: when a message cannot be written, the events are not journaled either."""
+        assert isinstance(store, SqliteStore)
+        refuse_inserts(store.path, "topic_messages", "NEW.topic = 'refused'")
+        outbox = [("orders", TopicMessage(state(1), id="o-1")), ("refused", TopicMessage(state(2)))]
+        with pytest.raises(StoreError, match="refused by the test"):
+            await store.append_events("carts", "alice", 0, [event(1)], None, outbox)
+        assert await events_of(store, "carts", "alice") == []
+        assert [m async for m in store.read_topic("orders")] == []
+        with pytest.raises(StoreError, match="refused by the test"):
+            await store.save_value("counters", "c1", state(1), 0, outbox)
+        assert await store.load_value("counters", "c1") is None
+        assert [m async for m in store.read_topic("orders")] == []
+
+    async def test_a_write_is_acknowledged_only_after_its_commit(self, store: Store) -> None:
+        """Group commit resolves a request only after COMMIT returned, never when its own
+        statements ran: a later request of the same transaction is held in the writer thread
+        while the test checks that the earlier one is still unacknowledged."""
+        assert isinstance(store, SqliteStore)
+        loop = asyncio.get_running_loop()
+        release_first, release_last = threading.Event(), threading.Event()
+        last_started: asyncio.Future[None] = loop.create_future()
+
+        def hold_first(connection: sqlite3.Connection, now: float) -> int:
+            release_first.wait(30)  # keeps the writer busy while the batch queues up
+            return 0
+
+        def hold_last(connection: sqlite3.Connection, now: float) -> int:
+            # Queued behind the acknowledgement of the append if it were made before COMMIT.
+            loop.call_soon_threadsafe(last_started.set_result, None)
+            release_last.wait(30)
+            return 0
+
+        first = asyncio.ensure_future(store._submit(hold_first))
+        await asyncio.sleep(0.05)
+        append = asyncio.ensure_future(store.append_events("acks", "alice", 0, [event(1)]))
+        last = asyncio.ensure_future(store._submit(hold_last))
+        await asyncio.sleep(0)  # both requests are queued: the writer takes them as one batch
+        release_first.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(last_started), 30)
+            await asyncio.sleep(0.05)
+            assert not append.done(), "acknowledged before its transaction committed"
+        finally:
+            release_last.set()
+        assert await append == 1
+        assert await asyncio.gather(first, last) == [0, 0]
+        assert [e.sequence for e in await events_of(store, "acks", "alice")] == [1]
 
     async def test_close_commits_queued_writes(self, store: Store, tmp_path: Path) -> None:
         tasks = [

@@ -7,6 +7,9 @@ the actor's back, and a store that fails.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from typing import Any
 import grpc
 import pytest
 
+from cloudstate import entity_pb2_grpc, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.any_support import pack
 from cloudstate.cloudstate import CloudState, CloudStateServer
 from cloudstate.proxy.discovery import discover
@@ -23,6 +27,8 @@ from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import VALUE_ENTITY
 from cloudstate.proxy.stores.base import Payload, StoredValue, StoreError
 from cloudstate.proxy.stores.sqlite import SqliteStore
+from cloudstate.value_entity import ValueEntity
+from cloudstate.value_entity_servicer import ValueEntityServicer
 from tests.sdk import valueentity_model as m
 
 PID = "ve-model"
@@ -155,12 +161,113 @@ async def test_a_failing_store_read_fails_activation(harness: Harness) -> None:
     assert await harness.process("r", update("ok")) == "ok"
 
 
-async def test_commands_of_one_entity_run_one_at_a_time_in_order(harness: Harness) -> None:
-    import asyncio
+async def test_a_command_arriving_as_the_idle_timer_fires_is_served(
+    user_function: CloudStateServer, tmp_path: Path
+) -> None:
+    """The idle timer and a new command can fall due in the same turn of the event loop (here:
+    the loop is kept busy past the idle deadline, then both run — the command first, the timer
+    right after). The actor then still holds a command: it must serve it, not passivate."""
+    store = SqliteStore(tmp_path / "idle.db")
+    await store.start()
 
-    results = await asyncio.gather(*(harness.process("o", update(str(i))) for i in range(20)))
+    async def report(message: str) -> None:
+        pass
+
+    try:
+        async with grpc.aio.insecure_channel(user_function.address) as channel:
+            model = await discover(channel, supported_types=(VALUE_ENTITY,))
+            settings = EntitySettings(passivation_timeout=0.2)
+            service = model.services["sdktest.ve.Model"]
+            handler = ValueEntities(service, channel, store, settings, report)
+            harness = Harness(handler, handler, store)
+            assert await harness.process("idle", update("kept")) == "kept"
+            await asyncio.sleep(0.05)  # the actor waits for a command; its idle timer runs
+            late = asyncio.ensure_future(harness.process("idle"))
+            time.sleep(0.3)  # noqa: ASYNC251  # busy past the deadline: command and timer together
+            assert await late == "kept"
+            assert handler.active_entities == 1
+            await handler.close()
+    finally:
+        await store.close()
+
+
+class CountingServicer(ValueEntityServicer):
+    """The SDK's value-entity servicer, counting per entity the streams opened and the commands
+    open at once (received, not yet answered). Each command is held a few milliseconds before
+    it is handled: time enough for a second command of the entity to arrive, if anything sent
+    one before the first was answered."""
+
+    def __init__(self, entities: list[ValueEntity]) -> None:
+        super().__init__(entities)
+        self.streams: Counter[str] = Counter()
+        self.open: Counter[str] = Counter()
+        self.most_open: Counter[str] = Counter()
+
+    async def handle(
+        self,
+        request_iterator: AsyncIterator[value_entity_pb2.ValueEntityStreamIn],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[value_entity_pb2.ValueEntityStreamOut]:
+        entity = ""
+
+        async def counted() -> AsyncIterator[value_entity_pb2.ValueEntityStreamIn]:
+            nonlocal entity
+            async for message in request_iterator:
+                kind = message.WhichOneof("message")
+                if kind == "init":
+                    entity = message.init.entity_id
+                    self.streams[entity] += 1
+                elif kind == "command":
+                    self.open[entity] += 1
+                    self.most_open[entity] = max(self.most_open[entity], self.open[entity])
+                    await asyncio.sleep(0.005)
+                yield message
+
+        async for out in super().handle(counted(), context):
+            if out.WhichOneof("message") == "reply":
+                self.open[entity] -= 1
+            yield out
+
+
+async def test_commands_of_one_entity_run_one_at_a_time_in_order(tmp_path: Path) -> None:
+    """Twenty concurrent commands for one entity: the user function sees them on one stream,
+    never two open at once (each answered before the next is sent), in arrival order."""
+    counting = CountingServicer([m.model])
+    server = grpc.aio.server()
+    entity_pb2_grpc.add_EntityDiscoveryServicer_to_server(  # type: ignore[no-untyped-call]
+        CloudState().register_value_entity(m.model).discovery_servicer(), server
+    )
+    value_entity_pb2_grpc.add_ValueEntityServicer_to_server(counting, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    store = SqliteStore(tmp_path / "one-at-a-time.db")
+    await store.start()
+
+    async def report(message: str) -> None:
+        pass
+
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            model = await discover(channel, supported_types=(VALUE_ENTITY,))
+            service = model.services["sdktest.ve.Model"]
+            handler = ValueEntities(service, channel, store, EntitySettings(), report)
+            method = service.methods["Process"]
+
+            async def process(value: str) -> str:
+                request = m.Request(id="o", actions=[update(value)]).SerializeToString()
+                outcome = await handler.handle(method, "o", request, None)
+                reply = outcome.client_action.reply.payload.value
+                return str(m.Response.FromString(reply).message)
+
+            results = await asyncio.gather(*(process(str(i)) for i in range(20)))
+            await handler.close()
+        stored = await store.load_value(PID, "o")
+    finally:
+        await store.close()
+        await server.stop(0)
     assert results == [str(i) for i in range(20)]
-    stored = await harness.store.load_value(PID, "o")
+    assert counting.streams["o"] == 1, "the entity's commands were spread over several streams"
+    assert counting.most_open["o"] == 1, "the entity had several commands open at once"
     assert stored is not None and stored.version == 20
 
 

@@ -8,18 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Request(_message.Message):
-    __slots__ = ("id", "update", "delete", "write_consistency", "fail")
+    __slots__ = ("id", "update", "delete", "write_consistency", "fail", "sleep_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     UPDATE_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     WRITE_CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
     FAIL_FIELD_NUMBER: _ClassVar[int]
+    SLEEP_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
     update: _crdt_pb2.CrdtDelta
     delete: bool
     write_consistency: _crdt_pb2.CrdtWriteConsistency
     fail: str
-    def __init__(self, id: _Optional[str] = ..., update: _Optional[_Union[_crdt_pb2.CrdtDelta, _Mapping]] = ..., delete: _Optional[bool] = ..., write_consistency: _Optional[_Union[_crdt_pb2.CrdtWriteConsistency, str]] = ..., fail: _Optional[str] = ...) -> None: ...
+    sleep_ms: int
+    def __init__(self, id: _Optional[str] = ..., update: _Optional[_Union[_crdt_pb2.CrdtDelta, _Mapping]] = ..., delete: _Optional[bool] = ..., write_consistency: _Optional[_Union[_crdt_pb2.CrdtWriteConsistency, str]] = ..., fail: _Optional[str] = ..., sleep_ms: _Optional[int] = ...) -> None: ...
 
 class View(_message.Message):
     __slots__ = ("value", "init", "deltas_received")

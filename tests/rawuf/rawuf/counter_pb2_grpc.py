@@ -72,7 +72,9 @@ class CounterServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Fail(self, request, context):
-        """Always answers with a command failure "failed on purpose" (restart = false).
+        """Answers with a command failure: "failed on purpose" (restart = false); with by >= 50,
+        "failed with an event attached" carrying an Increased event the proxy must not journal;
+        with by >= 100, "failed after emitting" with restart = true.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
