@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cloudstate import crdt_pb2
 from cloudstate.proxy.crdt import codec
-from cloudstate.proxy.crdt.types import Crdt, Elem, ORMap, ORSet
+from cloudstate.proxy.crdt.types import Crdt, Elem, LWWRegister, ORMap, ORSet
 from cloudstate.proxy.crdt.wire import apply_delta, diff, full_delta, to_elem, view
 
 NODES = ["a", "b", "c"]
@@ -102,6 +102,15 @@ def test_merge_is_commutative_associative_idempotent(history: tuple[str, list[Cr
     assert same(merged(merged(a, b), c), merged(a, merged(b, c)))
     assert same(merged(a, a), a)
     assert same(merged(a, b, b), merged(a, b))
+
+
+def test_lww_writes_tied_on_clock_and_node_merge_alike_in_any_order() -> None:
+    """One node writing two values under the same custom clock (found by the property above)."""
+    first, second = LWWRegister(), LWWRegister()
+    first.set("node-a", ("type.googleapis.com/x", b"apple"), 7)
+    second.set("node-a", ("type.googleapis.com/x", b"pear"), 7)
+    assert same(merged(first, second), merged(second, first))
+    assert merged(first, second).value() == ("type.googleapis.com/x", b"pear")
 
 
 @settings(max_examples=300, deadline=None)

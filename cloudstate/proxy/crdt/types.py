@@ -161,7 +161,12 @@ class ORSet(Crdt):
 
 @dataclass
 class LWWRegister(Crdt):
-    """Last writer wins: the greatest ``(clock, node)`` holds the value."""
+    """Last writer wins: the greatest ``(clock, node)`` holds the value.
+
+    Two writes by one node with the same clock (a custom clock value reused) tie on
+    ``(clock, node)``; the greater element then wins, so that replicas merging them in any
+    order agree (merge stays commutative, associative and idempotent).
+    """
 
     kind: ClassVar[str] = "lwwregister"
     elem: Elem = ("", b"")
@@ -174,7 +179,7 @@ class LWWRegister(Crdt):
     def merge(self, other: Crdt) -> None:
         self._check(other)
         assert isinstance(other, LWWRegister)
-        if (other.clock, other.node) > (self.clock, self.node):
+        if (other.clock, other.node, other.elem) > (self.clock, self.node, self.elem):
             self.elem, self.clock, self.node = other.elem, other.clock, other.node
 
     def value(self) -> Elem:
