@@ -25,6 +25,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from cloudstate.proxy.ports import ListenError
+
 log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -226,7 +228,12 @@ class AdminServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.ssl)
+        try:
+            self._server = await asyncio.start_server(
+                self._serve, self.host, self.port, ssl=self.ssl
+            )
+        except OSError as error:
+            raise ListenError("admin_port", self.host, self.port, error) from error
         self.port = self._server.sockets[0].getsockname()[1]
         scheme = "https" if self.ssl is not None else "http"
         log.info("admin endpoints (/metrics) on %s://%s:%d", scheme, self.host, self.port)

@@ -223,6 +223,8 @@ class Proxy:
             options=[
                 ("grpc.max_receive_message_length", config.max_message_size),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                # A --grpc-port another process holds is an error, not a port shared with it.
+                ("grpc.so_reuseport", 0),
             ]
         )
         self._health = await add_user_services(self._server, self.model, self.router)

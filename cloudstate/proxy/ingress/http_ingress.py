@@ -31,6 +31,7 @@ from cloudstate.proxy.http.listener import ClientPort
 from cloudstate.proxy.http.rules import HttpRuleError
 from cloudstate.proxy.http.transcode import JsonOptions
 from cloudstate.proxy.model import UserFunctionModel
+from cloudstate.proxy.ports import ListenError, bind_error
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,7 @@ class ClientIngress:
         try:
             return await self.port.start()
         except OSError as e:
-            raise OSError(
-                f"cannot bind the proxy to {self.config.host}:{self.config.port}: {e}"
-            ) from e
+            raise ListenError("port", self.config.host, self.config.port, e) from e
 
     async def activate(
         self,
@@ -104,10 +103,13 @@ class ClientIngress:
         if not server.add_insecure_port(f"unix:{self.grpc_socket}"):
             raise OSError(f"cannot bind the internal gRPC socket {self.grpc_socket}")
         if self.config.grpc_port >= 0:
-            address = f"{self.config.host}:{self.config.grpc_port}"
-            self.grpc_port = server.add_insecure_port(address)
+            host, port = self.config.host, self.config.grpc_port
+            try:  # grpc returns 0 or raises RuntimeError, depending on its version
+                self.grpc_port = server.add_insecure_port(f"{host}:{port}")
+            except RuntimeError:
+                self.grpc_port = 0
             if not self.grpc_port:
-                raise OSError(f"cannot bind the direct gRPC port {address}")
+                raise ListenError("grpc_port", host, port, bind_error(host, port))
 
     def grpc_started(self) -> None:
         """grpc.aio is serving: relayed gRPC connections may proceed."""
