@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import ssl
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from cloudstate.proxy.ingress.grpc_ingress import add_user_services
 from cloudstate.proxy.ingress.http_ingress import ClientIngress
 from cloudstate.proxy.model import CRDT, UserFunctionModel
 from cloudstate.proxy.router import Router
+from cloudstate.proxy.signals import StopSignals
 from cloudstate.proxy.stores.base import Store, open_store
 from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
@@ -322,24 +322,24 @@ class Proxy:
         return left
 
     async def run_until_signalled(self) -> None:
-        """Start, serve until SIGTERM or SIGINT, then stop gracefully."""
-        loop = asyncio.get_running_loop()
-        stop_requested = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop_requested.set)
+        """Start, serve until SIGTERM or SIGINT, then stop gracefully; a signal during the
+        start (discovery) ends it too, and one during the stop ends the process at once
+        (:mod:`cloudstate.proxy.signals`)."""
+        signals = StopSignals.install()
         try:
             # A signal during discovery (the client port already listens) stops the start too.
             starting = asyncio.ensure_future(self.start())
-            stopping = asyncio.ensure_future(stop_requested.wait())
+            stopping = asyncio.ensure_future(signals.requested.wait())
             await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if starting.done():
                 stopping.cancel()
                 starting.result()
-                await stop_requested.wait()
+                await signals.requested.wait()
             else:
                 starting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await starting
             log.info("stopping the proxy")
         finally:
+            signals.stopping()
             await self.stop()
