@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 PROTOCOL_MAJOR = 0
 PROTOCOL_MINOR = 2
 PROXY_NAME = "cloudstate-python-proxy"
+#: Seconds of waiting for the user function before the first line about it, and between lines.
+_FIRST_REPORT = 1.0
+_REPORT_EVERY = 10.0
 
 
 def proxy_info(supported_types: tuple[str, ...] = ALL_ENTITY_TYPES) -> entity_pb2.ProxyInfo:
@@ -58,46 +61,66 @@ async def discover(
     *,
     strict_protocol: bool = False,
     supported_types: tuple[str, ...] = ALL_ENTITY_TYPES,
-    min_backoff: float = 0.2,
-    max_backoff: float = 10.0,
+    min_backoff: float = 0.1,
+    max_backoff: float = 2.0,
     attempt_timeout: float = 5.0,
     give_up_after: float | None = None,
     hint: str = "",
+    target: str = "",
 ) -> UserFunctionModel:
     """Call ``discover`` until the user function answers (retrying with exponential backoff on
     transport errors), then validate the spec. An invalid spec is reported to the user function
     with ``reportError`` and raised as DiscoveryError: retrying cannot fix it. ``hint`` is added
-    to the messages about an unreachable user function (e.g. what to check with TLS)."""
+    to the messages about an unreachable user function (e.g. what to check with TLS); ``target``
+    (its address) is named in them.
+
+    Retries start at ``min_backoff`` and double up to ``max_backoff`` (a user function started
+    together with the proxy answers within a second or two; one started later is found at most
+    ``max_backoff`` after it listens). The first seconds are quiet; then a line says what the
+    proxy waits for, and another every ``_REPORT_EVERY`` seconds."""
     stub = entity_pb2_grpc.EntityDiscoveryStub(channel)
     loop = asyncio.get_running_loop()
     started = loop.time()
     backoff = min_backoff
+    report_at = _FIRST_REPORT
+    who = f"user function at {target}" if target else "user function"
     while True:
+        waited = loop.time() - started
+        timeout = attempt_timeout
+        if give_up_after is not None:
+            timeout = max(0.5, min(attempt_timeout, give_up_after - waited))
         try:
             spec: entity_pb2.EntitySpec = await stub.discover(
-                proxy_info(supported_types), timeout=attempt_timeout, wait_for_ready=False
+                proxy_info(supported_types), timeout=timeout, wait_for_ready=False
             )
             break
         except grpc.aio.AioRpcError as e:
-            if give_up_after is not None and loop.time() - started > give_up_after:
+            waited = loop.time() - started
+            if give_up_after is not None and waited >= give_up_after:
                 raise DiscoveryError(
-                    f"user function did not answer discovery within {give_up_after:.0f}s: "
+                    f"{who} did not answer discovery within {give_up_after:g}s: "
                     f"{e.code().name} {e.details()}{hint}"
                 ) from e
             # A user function started together with the proxy takes a moment: stay quiet first.
-            waited = loop.time() - started
-            level = (
-                logging.DEBUG if waited < 3 else (logging.INFO if waited < 30 else logging.WARNING)
-            )
+            level = logging.DEBUG
+            if waited >= report_at:
+                level = logging.INFO if waited < 30 else logging.WARNING
+                report_at = waited + _REPORT_EVERY
             log.log(
                 level,
-                "user function not reachable yet (%s: %s%s); retrying in %.1fs",
+                "%s not reachable yet (%s: %s%s); waited %.0fs, retrying every %gs%s",
+                who,
                 e.code().name,
                 e.details(),
                 hint,
-                backoff,
+                waited,
+                max_backoff,
+                f", giving up after {give_up_after:g}s" if give_up_after else "",
             )
-            await asyncio.sleep(backoff)
+            delay = backoff
+            if give_up_after is not None:
+                delay = max(0.0, min(delay, give_up_after - waited))
+            await asyncio.sleep(delay)
             backoff = min(backoff * 2, max_backoff)
     try:
         check_protocol_version(spec.service_info, strict_protocol)

@@ -41,6 +41,11 @@ SUPPORTED_ENTITY_TYPES = tuple(HANDLER_FACTORIES)
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    # Reconnect to a user function that is not (or no longer) listening at least every second:
+    # discovery retries every 2 s, and grpc's own backoff grows to 2 minutes (a user function
+    # started a minute after the proxy was found only 10-20 s after it listened).
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 
 
@@ -154,6 +159,7 @@ class Proxy:
             supported_types=SUPPORTED_ENTITY_TYPES,
             give_up_after=config.discovery_timeout or None,
             hint=_TLS_HINT if config.uf_tls_ca else "",
+            target=config.user_function,
         )
         settings = EntitySettings(
             passivation_timeout=config.passivation_timeout,
