@@ -10,16 +10,14 @@ cloudstate inspect --store sqlite:///data/cs.db shopping-cart alice
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import os
 import socket
-import subprocess
 import sys
 from collections.abc import Sequence
 
 from cloudstate import event_loop
 from cloudstate.proxy import config as proxy_config
+from cloudstate.proxy import ports
 
 
 def _configure_logging(level: str, log_format: str = "text") -> None:
@@ -35,95 +33,71 @@ def _free_port() -> int:
 
 
 def _cmd_proxy(args: argparse.Namespace) -> int:
+    from cloudstate.proxy.errors import DiscoveryError
     from cloudstate.proxy.server import Proxy
+    from cloudstate.tools.diagnose import StartupError
 
     config = proxy_config.from_arguments(args)
     _configure_logging(config.log_level, config.log_format)
+    ports.ensure_free(config)
     try:
         event_loop.run(Proxy(config).run_until_signalled())
     except KeyboardInterrupt:
         pass
+    except DiscoveryError as error:
+        raise StartupError(str(error)) from None
     return 0
+
+
+#: ``cloudstate run`` gives up on a user function that does not answer within this many seconds
+#: (``--discovery-timeout``; ``cloudstate proxy``, a sidecar, waits as long as it takes).
+RUN_DISCOVERY_TIMEOUT = 30.0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """Start the user function module as a child process and a proxy in front of it."""
-    from cloudstate.proxy.server import Proxy
+    from cloudstate.proxy.errors import DiscoveryError
+    from cloudstate.tools import devserver
+    from cloudstate.tools.diagnose import StartupError
 
     config = proxy_config.from_arguments(args)
     _configure_logging(config.log_level, config.log_format)
+    ports.ensure_free(config)
+    if args.user_function_port:
+        ports.check_free("user_function_port", "127.0.0.1", args.user_function_port)
     uf_port = args.user_function_port or _free_port()
     config.user_function = f"127.0.0.1:{uf_port}"
     if config.tracing:  # the user function (a child, inheriting the environment) traces too
         os.environ.setdefault("CLOUDSTATE_TRACING", "1")
-    if args.reload:
-        return _run_with_reload(args, config, uf_port)
-    env = dict(os.environ, HOST="127.0.0.1", PORT=str(uf_port))
-    if args.path:
-        env["PYTHONPATH"] = os.pathsep.join(
-            [os.path.abspath(args.path), *filter(None, [env.get("PYTHONPATH")])]
-        )
-    child = subprocess.Popen([sys.executable, "-m", args.module], env=env)
-    log = logging.getLogger("cloudstate.run")
-    log.info("started user function %s (pid %d) on port %d", args.module, child.pid, uf_port)
+    try:
+        if args.reload:
+            from pathlib import Path
 
-    async def serve() -> None:
-        proxy = Proxy(config)
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        import signal
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await proxy.start()
-            assert proxy.model is not None
-            print(describe_services(proxy.model, config.host, proxy.port), flush=True)
-            child_exit = asyncio.ensure_future(asyncio.to_thread(child.wait))
-            stop_wait = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait(
-                {child_exit, stop_wait}, return_when=asyncio.FIRST_COMPLETED
+            watch = [Path(p).resolve() for p in (args.watch or [args.path or "."])]
+            event_loop.run(
+                devserver.serve_with_reload(
+                    args.module, args.path, uf_port, config, watch, describe_services
+                )
             )
-            if child_exit in done:
-                log.error("the user function exited with code %s", child.returncode)
-            stop_wait.cancel()
-        finally:
-            await proxy.stop()
-            # Here, not after asyncio.run: that waits for the thread blocked in child.wait().
-            await asyncio.to_thread(_stop_child, child)
-
-    try:
-        event_loop.run(serve())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        _stop_child(child)
-    return 0
-
-
-def _stop_child(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.terminate()
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
-def _run_with_reload(args: argparse.Namespace, config: proxy_config.ProxyConfig, port: int) -> int:
-    from pathlib import Path
-
-    from cloudstate.tools.devserver import serve_with_reload
-
-    watch = [Path(p).resolve() for p in (args.watch or [args.path or "."])]
-    try:
-        event_loop.run(
-            serve_with_reload(args.module, args.path, port, config, watch, describe_services)
+            return 0
+        return event_loop.run(
+            devserver.serve(args.module, args.path, uf_port, config, describe_services)
         )
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
+    except DiscoveryError as error:
+        raise StartupError(str(error)) from None
+
+
+def _port_advice(error: ports.ListenError, command: str) -> str:
+    """What to do about a port that cannot be listened on, naming the flag that set it."""
+    if error.setting == "user_function_port":
+        flag = "--user-function-port (or leave it out: a free one is picked)"
+    elif error.setting == "port" and command == "run":
+        flag = "--port (or PORT=... for make run)"  # the Makefile passes --port $(PORT)
+    else:
+        flag = proxy_config.flag_and_env(error.setting)
+    return f"choose another with {flag}" if error.in_use else f"check {flag}"
 
 
 def describe_services(model: object, host: str, port: int) -> str:
@@ -200,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --reload: directory to watch (repeatable; default: --path, else the current "
         "directory)",
     )
-    proxy_config.add_arguments(run)
+    proxy_config.add_arguments(run, discovery_timeout=RUN_DISCOVERY_TIMEOUT)
     run.set_defaults(func=_cmd_run)
     tck = commands.add_parser(
         "tck",
@@ -244,14 +218,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from cloudstate.proxy.config_check import ConfigError
+    from cloudstate.tools.diagnose import StartupError
 
+    command = " ".join(filter(None, ["cloudstate", getattr(args, "command", None)]))
     try:
         sys.exit(args.func(args))
     except ConfigError as error:
-        command = " ".join(filter(None, ["cloudstate", getattr(args, "command", None)]))
         for problem in error.problems:
             print(f"{command}: error: {problem}", file=sys.stderr)
         sys.exit(2)
+    except ports.ListenError as error:
+        advice = _port_advice(error, getattr(args, "command", ""))
+        print(f"{command}: error: {error}: {advice}", file=sys.stderr)
+        sys.exit(2)
+    except StartupError as error:
+        print(f"{command}: error: {error}", file=sys.stderr)
+        sys.exit(error.status)
 
 
 if __name__ == "__main__":

@@ -130,8 +130,11 @@ _ENV = {
 }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the proxy's flags to ``parser`` (used by ``cloudstate proxy`` and ``cloudstate run``)."""
+def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float = 0.0) -> None:
+    """Add the proxy's flags to ``parser`` (used by ``cloudstate proxy`` and ``cloudstate run``).
+
+    ``discovery_timeout``: the command's default for ``--discovery-timeout`` when it is not the
+    proxy's own (``cloudstate run`` gives up after 30 s; a sidecar proxy waits forever)."""
     d = ProxyConfig()
     parser.add_argument(
         "--user-function",
@@ -182,7 +185,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--discovery-timeout",
         type=float,
         metavar="SECONDS",
-        help="give up if the user function does not answer (default: never)",
+        default=discovery_timeout or None,
+        help="give up if the user function does not answer discovery within SECONDS "
+        + (
+            f"(default {discovery_timeout:g}; 0: never)"
+            if discovery_timeout
+            else "(default: never)"
+        ),
     )
     parser.add_argument(
         "--shutdown-grace",
@@ -339,6 +348,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="certificate chain (PEM): the admin port serves HTTPS (with --admin-tls-key)",
     )
     parser.add_argument("--admin-tls-key", metavar="PEM", help="private key of --admin-tls-cert")
+
+
+def flag_and_env(name: str) -> str:
+    """How a user sets the setting ``name``: its flag, and its environment variable if any
+    (``flag_and_env("port") == "--port (or env HTTP_PORT)"``)."""
+    flag = "--" + name.replace("_", "-")
+    return f"{flag} (or env {_ENV[name]})" if name in _ENV else flag
 
 
 def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ProxyConfig:
