@@ -25,7 +25,9 @@ from google.protobuf.message import Message
 
 from cloudstate.client import snake_case
 
-DEFAULT_PROXY = "127.0.0.1:9000"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9000
+DEFAULT_PROXY = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
 _HIDDEN = ("grpc.reflection.", "grpc.health.")
 
 
@@ -43,10 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the request as JSON (default {}); - reads it from stdin",
     )
     parser.add_argument(
+        "--port",
+        type=int,
+        help=f"the proxy's port, as given to cloudstate run / proxy (default {DEFAULT_PORT})",
+    )
+    parser.add_argument("--host", help=f"the proxy's host (default {DEFAULT_HOST})")
+    parser.add_argument(
         "--proxy",
-        default=DEFAULT_PROXY,
         metavar="HOST:PORT",
-        help=f"the proxy to call (default {DEFAULT_PROXY})",
+        help="the proxy as one address (the same as --host HOST --port PORT)",
     )
     parser.add_argument(
         "-H",
@@ -62,17 +69,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compact", action="store_true", help="print replies on one line each")
 
 
+def proxy_address(args: argparse.Namespace) -> str:
+    """HOST:PORT of the proxy to call: ``--proxy``, or ``--host`` / ``--port`` (each defaulted);
+    ValueError if both ways are used."""
+    if args.proxy is not None:
+        if args.host is not None or args.port is not None:
+            raise ValueError("give the proxy as --proxy HOST:PORT or with --host/--port, not both")
+        return str(args.proxy)
+    return f"{args.host or DEFAULT_HOST}:{DEFAULT_PORT if args.port is None else args.port}"
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     try:
         metadata = tuple(_header(h) for h in args.header)
+        address = proxy_address(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    with grpc.insecure_channel(args.proxy) as channel:
+    with grpc.insecure_channel(address) as channel:
         try:
             catalog = Catalog(channel)
             if args.method is None:
-                print(catalog.describe(args.proxy))
+                print(catalog.describe(address))
                 return 0
             method = catalog.find(args.method)
         except LookupError as e:
@@ -80,7 +98,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             return 2
         except grpc.RpcError as e:
             print(
-                f"error: cannot list the services of {args.proxy} ({_status(e)}); is the proxy "
+                f"error: cannot list the services of {address} ({_status(e)}); is the proxy "
                 "running there? (cloudstate run ... / cloudstate proxy ...)",
                 file=sys.stderr,
             )
