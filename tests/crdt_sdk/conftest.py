@@ -17,7 +17,7 @@ SERVICE = "crdtsdk.CrdtModel"
 @pytest.fixture(scope="session")
 async def crdt_server() -> AsyncIterator[CloudStateServer]:
     cloudstate = CloudState(service_name="crdt-sdk-tests")
-    for entity in (model.model, model.two, model.configured, model.probe):
+    for entity in (model.model, model.two, model.probe):
         cloudstate.register_crdt_entity(entity)
     server = await cloudstate.serve_async(host="127.0.0.1", port=0)
     yield server

@@ -7,7 +7,6 @@ import, so parallel test workers never share generated files.
   ``Process`` runs the request's actions in order and replies with the state; ``ProcessStreamed``
   is a streamed command (see the proto).
 * ``two`` (``crdtsdk.CrdtTwo``): the target of forwards and side effects; no state.
-* ``configured`` (``crdtsdk.CrdtConfigured``): passivation timeout 100 ms.
 """
 
 from __future__ import annotations
@@ -57,7 +56,6 @@ pb: Any = importlib.import_module("crdtsdk.model_pb2")
 FILE = pb.DESCRIPTOR
 MODEL = FILE.services_by_name["CrdtModel"]
 TWO = FILE.services_by_name["CrdtTwo"]
-CONFIGURED = FILE.services_by_name["CrdtConfigured"]
 TWO_CALL = TWO.methods_by_name["Call"]
 Request = pb.Request
 StreamedRequest = pb.StreamedRequest
@@ -187,7 +185,7 @@ def state_of(crdt: Any) -> Any:
     return State()
 
 
-# -- crdtsdk.CrdtTwo and crdtsdk.CrdtConfigured --------------------------------------------------
+# -- crdtsdk.CrdtTwo -----------------------------------------------------------------------------
 
 two = CrdtEntity(TWO, [FILE])
 
@@ -196,14 +194,6 @@ two = CrdtEntity(TWO, [FILE])
 def call(request: Any, ctx: CrdtCommandContext) -> Any:
     if any(action.HasField("delete") for action in request.actions):
         ctx.delete()
-    return Response()
-
-
-configured = CrdtEntity(CONFIGURED, [FILE], passivation_timeout=0.1)
-
-
-@configured.command_handler("Call")
-def configured_call() -> Any:
     return Response()
 
 

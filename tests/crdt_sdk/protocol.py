@@ -158,12 +158,6 @@ def cancelled(command_id: int, update: Delta | None = None) -> Out:
     return Out(stream_cancelled_response=out)
 
 
-def side_effect(service: str, method: str, message: Message, synchronous: bool = False) -> Any:
-    return entity_pb2.SideEffect(
-        service_name=service, command_name=method, payload=pack(message), synchronous=synchronous
-    )
-
-
 # -- deltas --------------------------------------------------------------------------------------
 
 
@@ -188,12 +182,6 @@ def orset(
             "removed": [pack(e) for e in removed],
             "added": [pack(e) for e in added],
         }
-    )
-
-
-def lww(value: str, clock: int = crdt_pb2.DEFAULT, custom: int = 0) -> Delta:
-    return Delta(
-        lwwregister={"value": pack(value), "clock": clock, "custom_clock_value": custom}  # type: ignore[dict-item]
     )
 
 

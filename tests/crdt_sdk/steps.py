@@ -1,7 +1,7 @@
 """Short builders for the CRDT model's requests and states, in the conformance kit's notation.
 
-Updates (``inc(42)``, ``oadd("a")``, ``lset("one")`` ...) are ``Update`` messages; :func:`run`
-wraps them (and actions such as ``DELETE`` or ``forward(id)``) into a ``Process`` request.
+Updates (``inc(42)``, ``oadd("a")``, ``lset("one")`` ...) are ``Update`` messages; :func:`request`
+wraps them (and actions such as ``DELETE`` or ``failure(message)``) into a ``Process`` request.
 States (``gc(42)``, ``ors("a", "b")``, ``om({"GCounter-1": gc(1)})`` ...) are ``State`` messages.
 """
 
@@ -74,14 +74,6 @@ def mclear() -> Any:
 # -- other actions -------------------------------------------------------------------------------
 
 DELETE = pb.RequestAction(delete={})
-
-
-def forward(entity_id: str) -> Any:
-    return pb.RequestAction(forward={"id": entity_id})
-
-
-def effect(entity_id: str, synchronous: bool = False) -> Any:
-    return pb.RequestAction(effect={"id": entity_id, "synchronous": synchronous})
 
 
 def failure(message: str) -> Any:

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest_asyncio
 
 from cloudstate.proxy.stores.base import Store, open_store
+from cloudstate.proxy.stores.contract import StoreContract
 from cloudstate.proxy.stores.memory import MemoryStore
-
-from .contract import StoreContract
 
 
 class TestMemoryStore(StoreContract):

@@ -20,10 +20,16 @@ from cloudstate.proxy.stores.base import (
     StoreError,
     open_store,
 )
+from cloudstate.proxy.stores.contract import (
+    EVENT_URL,
+    StoreContract,
+    event,
+    events_of,
+    feed_of,
+    state,
+)
 from cloudstate.proxy.stores.postgres import PostgresStore
 from cloudstate.proxy.stores.postgres_schema import SCHEMA_VERSION, VERSION_TABLE
-
-from .contract import EVENT_URL, StoreContract, event, events_of, feed_of, state
 
 
 def plain_dsn(url: str) -> str:

@@ -3,6 +3,8 @@ registered the same way."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -61,3 +63,21 @@ async def test_an_unknown_scheme_names_the_known_ones() -> None:
 def test_a_backend_is_written_module_colon_class() -> None:
     with pytest.raises(ValueError, match="module:Class"):
         registry.register_backend("bad", "just_a_module")
+
+
+def test_the_package_never_imports_the_contract_suite_or_pytest() -> None:
+    """``cloudstate.proxy.stores.contract`` ships for outside backends' tests; the proxy, the
+    CLI and every backend run without it and without pytest (not a runtime dependency)."""
+    code = (
+        "import sys\n"
+        "import cloudstate, cloudstate.cli, cloudstate.proxy.server\n"
+        "from cloudstate.proxy.stores.registry import BACKENDS, backend_for\n"
+        "for scheme in BACKENDS:\n"
+        "    backend_for(scheme + ':')\n"
+        "print(sorted({'pytest', 'pytest_asyncio', 'cloudstate.proxy.stores.contract'}"
+        " & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

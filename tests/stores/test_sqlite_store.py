@@ -22,9 +22,8 @@ from cloudstate.proxy.stores.base import (
     ViewRow,
     open_store,
 )
+from cloudstate.proxy.stores.contract import StoreContract, event, events_of, state
 from cloudstate.proxy.stores.sqlite import SCHEMA_VERSION, SqliteStore
-
-from .contract import StoreContract, event, events_of, state
 
 HELPER = Path(__file__).with_name("sqlite_writer.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,8 @@
 
 * code mutants — the model written with the SDK, with a bug (:data:`CODE_MUTANTS`);
 * wire mutants — the correct model behind an in-process relay that tampers with what it sends
-  (:data:`WIRE_MUTANTS`), for bugs our SDK makes impossible to write.
+  or receives on the event-sourced and CRDT streams (:data:`WIRE_MUTANTS`), for bugs our SDK
+  makes impossible to write.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
-from cloudstate import entity_pb2, entity_pb2_grpc, event_sourced_pb2, event_sourced_pb2_grpc
+from cloudstate import (
+    crdt_pb2,
+    crdt_pb2_grpc,
+    entity_pb2,
+    entity_pb2_grpc,
+    event_sourced_pb2,
+    event_sourced_pb2_grpc,
+)
 from cloudstate.action import Action
 from cloudstate.action_context import ActionContext
 from cloudstate.cloudstate import CloudState
@@ -25,6 +34,7 @@ from cloudstate.crdt import Crdt, CrdtCommandContext, CrdtEntity
 from cloudstate.event_sourced_context import EventSourcedCommandContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.registry import EntityDefinition
+from cloudstate.tck.crdt_messages import CRDT_TWO
 from cloudstate.tck.messages import ES_TWO, any_message, side_effect
 from cloudstate.tck.model import action as model_action
 from cloudstate.tck.model import action_pb2 as apb
@@ -40,9 +50,10 @@ from cloudstate.value_entity_context import ValueEntityCommandContext
 _EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
 
 
-def _drop_last_event() -> EventSourcedEntity:
-    """The model, except that Process emits every value of a request but the last one (when it
-    has several)."""
+def _event_sourced_model(
+    process: Callable[[pb.Request, EventSourcedCommandContext], pb.Response],
+) -> EventSourcedEntity:
+    """The event-sourced model with another ``Process``."""
     entity = EventSourcedEntity(
         event_sourced.MODEL,
         [pb.DESCRIPTOR],
@@ -60,16 +71,59 @@ def _drop_last_event() -> EventSourcedEntity:
     def restore(state: str, snapshot: pb.Persisted) -> str:
         return str(snapshot.value)
 
+    entity.event_handler(pb.Persisted)(persisted)
+    entity.snapshot(snapshot)
+    entity.snapshot_handler(restore)
+    entity.command_handler("Process")(process)
+    return entity
+
+
+def _drop_last_event() -> EventSourcedEntity:
+    """The model, except that Process emits every value of a request but the last one (when it
+    has several)."""
+
     def process(request: pb.Request, ctx: EventSourcedCommandContext) -> pb.Response:
         emitted = [a.emit.value for a in request.actions if a.WhichOneof("action") == "emit"]
         for value in emitted[:-1] if len(emitted) > 1 else emitted:
             ctx.emit(pb.Persisted(value=value))
         return pb.Response(message=ctx.state)
 
-    entity.event_handler(pb.Persisted)(persisted)
-    entity.snapshot(snapshot)
-    entity.snapshot_handler(restore)
-    entity.command_handler("Process")(process)
+    return _event_sourced_model(process)
+
+
+def _forward_beats_failure() -> EventSourcedEntity:
+    """The model, except that a command that forwards ignores its ``fail`` action."""
+
+    def process(request: pb.Request, ctx: EventSourcedCommandContext) -> pb.Response:
+        forwards = any(a.WhichOneof("action") == "forward" for a in request.actions)
+        for action in request.actions:
+            kind = action.WhichOneof("action")
+            if kind == "emit":
+                ctx.emit(pb.Persisted(value=action.emit.value))
+            elif kind == "forward":
+                ctx.forward(event_sourced.TWO_CALL, pb.Request(id=action.forward.id))
+            elif kind == "effect":
+                effect = action.effect
+                ctx.effect(
+                    event_sourced.TWO_CALL, pb.Request(id=effect.id), synchronous=effect.synchronous
+                )
+            elif kind == "fail" and not forwards:
+                ctx.fail(action.fail.message)
+        return pb.Response(message=ctx.state)
+
+    return _event_sourced_model(process)
+
+
+def _two_fails() -> EventSourcedEntity:
+    """``EventSourcedTwo``, except that ``Call`` fails."""
+    entity = EventSourcedEntity(
+        event_sourced.TWO, [pb.DESCRIPTOR], lambda entity_id: "", persistence_id="EventSourcedTwo"
+    )
+
+    def call(request: pb.Request, ctx: EventSourcedCommandContext) -> pb.Response:
+        ctx.fail("broken")
+
+    entity.command_handler("Call")(call)
     return entity
 
 
@@ -161,14 +215,26 @@ CODE_MUTANTS: dict[str, Callable[[], list[EntityDefinition]]] = {
     "snapshot-every-4": lambda: _with_model_entity(
         lambda: event_sourced.model_entity(snapshot_every=4)
     ),
+    "forward-beats-failure": lambda: _with_model_entity(_forward_beats_failure),
+    "two-fails": lambda: _with_model_entity(_two_fails),
 }
 
 
-# -- wire mutants: tamper with the event-sourced replies -------------------------------------------
+# -- wire mutants: tamper with what the event-sourced and CRDT streams carry ---------------------
 
-Tamper = Callable[
-    [event_sourced_pb2.EventSourcedStreamOut], event_sourced_pb2.EventSourcedStreamOut
-]
+#: Rewrites one message of a stream (``None`` drops it).
+Tamper = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Wire:
+    """What the relay changes on the ``kind`` streams (``"event-sourced"`` or ``"crdt"``):
+    ``out`` what the user function sends; ``into`` what the proxy sends (a factory: one tamper
+    per stream, which may remember what it saw)."""
+
+    kind: str
+    out: Tamper | None = None
+    into: Callable[[], Tamper] | None = None
 
 
 def _reverse_events(
@@ -204,31 +270,88 @@ def _empty_reply_metadata(
     return out
 
 
-WIRE_MUTANTS: dict[str, Tamper] = {
-    "reverse-events": _reverse_events,
-    "side-effects-on-failure": _effects_on_failure,
-    "events-on-failure": _events_on_failure,
-    "empty-reply-metadata": _empty_reply_metadata,
+def _one_synchronous_flag(
+    out: event_sourced_pb2.EventSourcedStreamOut,
+) -> event_sourced_pb2.EventSourcedStreamOut:
+    """Every side effect of a reply takes the first one's ``synchronous`` flag."""
+    effects = out.reply.side_effects
+    for effect in effects[1:]:
+        effect.synchronous = effects[0].synchronous
+    return out
+
+
+def _replay_ignores_event_sequence() -> Tamper:
+    """Replayed events do not advance the sequence: each arrives numbered as the snapshot in
+    ``init`` (as if the language support took the sequence from the snapshot alone)."""
+    snapshot_sequence = 0
+
+    def tamper(message: event_sourced_pb2.EventSourcedStreamIn) -> Any:
+        nonlocal snapshot_sequence
+        if message.HasField("init"):
+            snapshot_sequence = message.init.snapshot.snapshot_sequence
+        elif message.HasField("event"):
+            message.event.sequence = snapshot_sequence
+        return message
+
+    return tamper
+
+
+def _ignore_replicated_delete() -> Tamper:
+    """A ``CrdtDelete`` from the proxy never reaches the entity (its value survives)."""
+    return lambda message: None if message.HasField("delete") else message
+
+
+def _nested_vote_totals(out: crdt_pb2.CrdtStreamOut) -> crdt_pb2.CrdtStreamOut:
+    """A Vote inside an ORMap delta also carries totals (which only a proxy may send)."""
+    delta = out.reply.state_action.update
+    for entry in [*delta.ormap.updated, *delta.ormap.added]:
+        if entry.delta.HasField("vote"):
+            entry.delta.vote.total_voters = 1
+    return out
+
+
+def _crdt_effects_on_failure(out: crdt_pb2.CrdtStreamOut) -> crdt_pb2.CrdtStreamOut:
+    if out.reply.client_action.HasField("failure"):
+        out.reply.side_effects.append(side_effect(CRDT_TWO, "Call", cpb.Request(id="leaked")))
+    return out
+
+
+WIRE_MUTANTS: dict[str, Wire] = {
+    "reverse-events": Wire("event-sourced", out=_reverse_events),
+    "side-effects-on-failure": Wire("event-sourced", out=_effects_on_failure),
+    "events-on-failure": Wire("event-sourced", out=_events_on_failure),
+    "empty-reply-metadata": Wire("event-sourced", out=_empty_reply_metadata),
+    "one-synchronous-flag": Wire("event-sourced", out=_one_synchronous_flag),
+    "replay-ignores-event-sequence": Wire("event-sourced", into=_replay_ignores_event_sequence),
+    "ignore-replicated-delete": Wire("crdt", into=_ignore_replicated_delete),
+    "nested-vote-totals": Wire("crdt", out=_nested_vote_totals),
+    "crdt-side-effects-on-failure": Wire("crdt", out=_crdt_effects_on_failure),
 }
 
 
-class _Tampering(event_sourced_pb2_grpc.EventSourcedServicer):  # type: ignore[misc]
-    def __init__(self, channel: grpc.aio.Channel, tamper: Tamper) -> None:
-        self.stub = event_sourced_pb2_grpc.EventSourcedStub(channel)
-        self.tamper = tamper
+class _Tampering:
+    """Serves ``handle`` of an entity protocol by relaying each stream to the real model."""
+
+    def __init__(self, stub: Any, out: Tamper | None, into: Callable[[], Tamper] | None) -> None:
+        self.stub = stub
+        self.out = out
+        self.into = into
 
     async def handle(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
         call = self.stub.handle()
+        into = self.into() if self.into is not None else None
 
         async def pump() -> None:
             async for message in requests:
+                if into is not None and (message := into(message)) is None:
+                    continue
                 await call.write(message)
             await call.done_writing()
 
         task = asyncio.create_task(pump())
         try:
             while (message := await call.read()) is not _EOF:
-                yield self.tamper(message)
+                yield self.out(message) if self.out is not None else message
         finally:
             task.cancel()
 
@@ -244,18 +367,26 @@ class _Discovery(entity_pb2_grpc.EntityDiscoveryServicer):  # type: ignore[misc]
         return await self.stub.reportError(request)
 
 
-async def _serve_wire_mutant(tamper: Tamper, host: str, port: int) -> None:
-    model = (
-        await CloudState(service_name="mutant")
-        .register_entity(event_sourced.model_entity())
-        .register_entity(event_sourced.two_entity())
-        .register_entity(event_sourced.configured_entity())
-        .serve_async(host="127.0.0.1", port=0)
-    )
-    channel = grpc.aio.insecure_channel(model.address)
+async def _serve_wire_mutant(wire: Wire, host: str, port: int) -> None:
+    """The event-sourced and CRDT model services behind the relay; ``wire.kind`` streams are
+    tampered with, the others pass unchanged."""
+    model = CloudState(service_name="mutant")
+    for entity in [*event_sourced.entities(), *crdt_model.entities()]:
+        model.register_entity(entity)
+    served = await model.serve_async(host="127.0.0.1", port=0)
+    channel = grpc.aio.insecure_channel(served.address)
+
+    def relay(kind: str, stub: Any) -> _Tampering:
+        if kind == wire.kind:
+            return _Tampering(stub, wire.out, wire.into)
+        return _Tampering(stub, None, None)
+
     server = grpc.aio.server()
     entity_pb2_grpc.add_EntityDiscoveryServicer_to_server(_Discovery(channel), server)
-    event_sourced_pb2_grpc.add_EventSourcedServicer_to_server(_Tampering(channel, tamper), server)
+    event_sourced_pb2_grpc.add_EventSourcedServicer_to_server(
+        relay("event-sourced", event_sourced_pb2_grpc.EventSourcedStub(channel)), server
+    )
+    crdt_pb2_grpc.add_CrdtServicer_to_server(relay("crdt", crdt_pb2_grpc.CrdtStub(channel)), server)
     server.add_insecure_port(f"{host}:{port}")
     await server.start()
     await server.wait_for_termination()

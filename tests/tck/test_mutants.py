@@ -72,6 +72,7 @@ USER_FUNCTION_MUTANTS = [
             f"{LS}multiple-emitted-events-and-snapshots",
             f"{LS}forward-with-emitted-events-and-snapshot",
             f"{LS}reply-with-multiple-side-effects-events-and-snapshot",
+            f"{LS}replayed-snapshot-and-events-set-the-sequence",
         },
     ),
     (
@@ -92,12 +93,52 @@ USER_FUNCTION_MUTANTS = [
             f"{LS}connection-after-failure-action",
             f"{LS}failure-actions-do-not-retain-emitted-events-may-request-entity-restart",
             f"{LS}failure-actions-do-not-allow-side-effects",
+            f"{LS}failure-actions-do-not-allow-forwards",
         },
     ),
     (
         "events-on-failure",
         ["failure-actions-do-not-retain", "single-emitted-event"],
         {f"{LS}failure-actions-do-not-retain-emitted-events-may-request-entity-restart"},
+    ),
+    (
+        "replay-ignores-event-sequence",
+        ["replayed-snapshot", "initial-snapshot"],
+        {f"{LS}replayed-snapshot-and-events-set-the-sequence"},
+    ),
+    (
+        "one-synchronous-flag",
+        [f"{LS}reply-with", f"{LS}synchronous-side-effect"],
+        {f"{LS}reply-with-synchronous-and-asynchronous-side-effects"},
+    ),
+    (
+        "forward-beats-failure",
+        [f"{LS}failure", f"{LS}forward"],
+        {f"{LS}failure-actions-do-not-allow-forwards"},
+    ),
+    (
+        "two-fails",
+        [f"{LS}second-service-handles", f"{LS}forward-to-second-service"],
+        {f"{LS}second-service-handles-its-commands"},
+    ),
+    (
+        "ignore-replicated-delete",
+        ["crdt-model/orset-delete", "crdt-model/gcounter-delete"],
+        {f"{LSC}orset-delete-action-sent-to-entity-clears-its-value"},
+    ),
+    (
+        "nested-vote-totals",
+        ["crdt-model/vote", "crdt-model/ormap"],
+        {f"{LSC}ormap-vote-values-send-only-their-own-vote"},
+    ),
+    (
+        "crdt-side-effects-on-failure",
+        [f"{LSC}failure", f"{LSC}connection-after-failure", f"{LSC}reply-with-side-effect"],
+        {
+            f"{LSC}failure-action",
+            f"{LSC}connection-after-failure-action",
+            f"{LSC}failure-undoes-nested-changes-and-drops-side-effects",
+        },
     ),
     (
         "empty-reply-metadata",

@@ -1,8 +1,9 @@
 """Language support: the event-sourced model, driven directly through ``EventSourced.handle``.
 
-Counterparts of the original TCK's "verifying model test: event-sourced entity" (21 cases).
-``Process`` requests carry actions (emit / forward / effect / fail); the state is the string of
-emitted values; a snapshot is expected whenever an event's sequence number is a multiple of 5.
+Counterparts of the original TCK's "verifying model test: event-sourced entity" (21 cases), then
+four it lacked. ``Process`` requests carry actions (emit / forward / effect / fail); the state is
+the string of emitted values; a snapshot is expected whenever an event's sequence number is a
+multiple of 5.
 """
 
 from __future__ import annotations
@@ -383,4 +384,72 @@ async def failure_does_not_allow_side_effects(t: TckContext) -> None:
     s = await t.event_sourced(ES_MODEL, eid).start()
     await s.command(es_request(eid, es_effect(eid), es_fail("expected failure")))
     await s.expect(es_failure(1, "expected failure"))
+    await s.close()
+
+
+# -- beyond the original ---------------------------------------------------------------------------
+
+
+def new_case(name: str, *services: str) -> Callable[[CaseFunction], CaseFunction]:
+    """A case of this group that the original TCK lacked."""
+    return case(LANGUAGE_SUPPORT, GROUP, name, requires=services or (ES_MODEL,))
+
+
+@new_case("replayed snapshot and events set the sequence")
+async def replayed_snapshot_and_events_set_the_sequence(t: TckContext) -> None:
+    """After an ``init`` snapshot and replayed events, new events continue from the last
+    replayed sequence number: the snapshot cadence counts them (snapshot at 5, events 6 and 7,
+    three new events reach 10 and bring a snapshot)."""
+    eid = t.entity_id()
+    s = await t.event_sourced(ES_MODEL, eid).start(
+        snapshot=(5, es_persisted("ABCDE")), events=[(6, es_persisted("F")), (7, es_persisted("G"))]
+    )
+    await s.command(es_request(eid))
+    await s.expect(es_reply(1, es_response("ABCDEFG")))
+    await s.command(emits(eid, "H", "I", "J"))
+    await s.expect(
+        es_reply(
+            2,
+            es_response("ABCDEFGHIJ"),
+            events=[es_persisted(v) for v in "HIJ"],
+            snapshot=es_persisted("ABCDEFGHIJ"),
+        ),
+        "events 8 to 10: the tenth brings a snapshot",
+    )
+    await s.close()
+
+
+@new_case("reply with synchronous and asynchronous side effects", ES_MODEL, ES_TWO)
+async def reply_with_mixed_side_effects(t: TckContext) -> None:
+    """Each side effect keeps its own ``synchronous`` flag, in the order they were added."""
+    eid = t.entity_id()
+    s = await t.event_sourced(ES_MODEL, eid).start()
+    flags = (("1", False), ("2", True), ("3", False))
+    await s.command(es_request(eid, *(es_effect(x, synchronous=sync) for x, sync in flags)))
+    effects = [side_effect(ES_TWO, "Call", to_two(x), sync) for x, sync in flags]
+    await s.expect(es_reply(1, es_response(""), side_effects=effects))
+    await s.close()
+
+
+@new_case("failure actions do not allow forwards", ES_MODEL, ES_TWO)
+async def failure_does_not_allow_forwards(t: TckContext) -> None:
+    """A forward (and side effects) requested before a failure are dropped: the reply carries
+    only the failure."""
+    eid = t.entity_id()
+    s = await t.event_sourced(ES_MODEL, eid).start()
+    await s.command(es_request(eid, es_effect("x"), es_forward("y"), es_fail("expected failure")))
+    await s.expect(es_failure(1, "expected failure"))
+    await s.command(es_request(eid))
+    await s.expect(es_reply(2, es_response("")))
+    await s.close()
+
+
+@new_case("second service handles its commands", ES_TWO)
+async def second_service_handles_its_commands(t: TckContext) -> None:
+    """A second event-sourced service of the same user function has entity streams of its own:
+    ``EventSourcedTwo.Call`` replies with an empty ``Response``."""
+    eid = t.entity_id()
+    s = await t.event_sourced(ES_TWO, eid).start()
+    await s.command(to_two(eid), "Call")
+    await s.expect(es_reply(1, es_response("")))
     await s.close()

@@ -1,7 +1,37 @@
-"""The behaviour every :class:`Store` backend must have, as one abstract test suite.
+"""The behaviour every :class:`~cloudstate.proxy.stores.base.Store` backend must have, as one
+abstract pytest suite: this project's backends run it, and so can a backend in another package.
 
-Each backend's test module subclasses :class:`StoreContract` and overrides the ``store`` fixture
-(the class name does not start with ``Test``, so pytest does not collect it on its own).
+**For test code only.** It imports pytest and pytest-asyncio, which ``cloudstate`` does not
+depend on (install them in your test environment), and nothing in ``cloudstate`` imports it.
+
+Subclass :class:`StoreContract` in a test module, in a class whose name starts with ``Test``
+(this one's does not, so pytest collects it only through your subclass), and override the
+``store`` fixture to yield a started, empty store of your backend; every test of the suite then
+runs against it. Add your backend's own tests to the same class::
+
+    # tests/test_my_store.py
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    import pytest_asyncio
+
+    from cloudstate.proxy.stores.base import Store
+    from cloudstate.proxy.stores.contract import StoreContract
+    from cloudstate.proxy.stores.registry import open_store, register_backend
+
+    register_backend("mystore", "my_package.store:MyStore")
+
+
+    class TestMyStore(StoreContract):
+        @pytest_asyncio.fixture
+        async def store(self, tmp_path: Path) -> AsyncIterator[Store]:
+            store = await open_store(f"mystore:///{tmp_path}/db")
+            yield store
+            await store.close()
+
+The suite's tests are ``async def`` methods marked ``asyncio``, so pytest-asyncio runs them in
+any mode (in strict mode, mark your own async tests yourself); some close the store themselves,
+so the fixture's ``close()`` must be harmless the second time.
 """
 
 from __future__ import annotations
@@ -582,3 +612,14 @@ class StoreContract:
         with pytest.raises(StoreError):
             await store.append_topic("t", [TopicMessage(event(1))])
         await store.close()  # closing twice is harmless
+
+
+def _mark_asyncio() -> None:
+    """Mark the suite's own tests (not a subclass's) ``asyncio``, so that pytest-asyncio runs
+    them in its strict mode too."""
+    for name, test in list(vars(StoreContract).items()):
+        if name.startswith("test_"):
+            setattr(StoreContract, name, pytest.mark.asyncio(test))
+
+
+_mark_asyncio()
