@@ -56,9 +56,9 @@ from typing import Any, TypeVar
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FileDescriptor, ServiceDescriptor
 
-from cloudstate import action_pb2, entity_pb2
 from cloudstate.action_context import NO_REPLY, ActionContext, Failure, Forward
 from cloudstate.handler import Handler, Param, resolve_handler
+from cloudstate.protocol import action_pb2, entity_pb2
 from cloudstate.registry import EntityKind
 
 log = logging.getLogger(__name__)

@@ -22,11 +22,11 @@ from typing import Any, NoReturn
 
 import grpc
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport
 from cloudstate.errors import CommandFailure, status_code_number
 from cloudstate.handler import Context
 from cloudstate.metadata import Metadata
+from cloudstate.protocol import entity_pb2
 from cloudstate.targets import MetadataLike, make_forward, make_side_effect
 
 

@@ -25,11 +25,11 @@ import grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from cloudstate import action_pb2, action_pb2_grpc, entity_pb2
 from cloudstate.action import Action, ActionMethod, FunctionKind, Shape
 from cloudstate.action_context import NO_REPLY, ActionContext, Failure, Forward
 from cloudstate.any_support import PROTOBUF_PREFIX, AnySupport, pack, pack_message
 from cloudstate.errors import CommandFailure, UnknownTypeError
+from cloudstate.protocol import action_pb2, action_pb2_grpc, entity_pb2
 from cloudstate.replies import PackedReply
 from cloudstate.tracing import handler_span
 
@@ -340,4 +340,4 @@ async def _write_all(call: _Call, context: Any, values: Any) -> None:
 
 def add_action_servicer(server: Any, actions: Sequence[Action]) -> None:
     """Add the ``ActionProtocol`` servicer for ``actions`` to a ``grpc.aio.Server``."""
-    action_pb2_grpc.add_ActionProtocolServicer_to_server(ActionServicer(actions), server)  # type: ignore[attr-defined]
+    action_pb2_grpc.add_ActionProtocolServicer_to_server(ActionServicer(actions), server)

@@ -37,11 +37,12 @@ from typing import Any
 
 import grpc
 
-from cloudstate import entity_pb2_grpc, tracing
+from cloudstate import tracing
 from cloudstate.action import Action
 from cloudstate.crdt.entity import CrdtEntity
 from cloudstate.discovery import EntityDiscoveryServicer
 from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate.protocol import entity_pb2_grpc
 from cloudstate.registry import EntityDefinition, EntityKind
 from cloudstate.value_entity import ValueEntity
 from cloudstate.view import View
@@ -241,7 +242,7 @@ class CloudState:
             ]
         )
         discovery = self.discovery_servicer()
-        entity_pb2_grpc.add_EntityDiscoveryServicer_to_server(discovery, server)  # type: ignore[attr-defined]
+        entity_pb2_grpc.add_EntityDiscoveryServicer_to_server(discovery, server)
         by_kind: dict[EntityKind, list[EntityDefinition]] = {}
         for entity in self._entities:
             by_kind.setdefault(entity.kind, []).append(entity)

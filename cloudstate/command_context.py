@@ -17,11 +17,11 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport
 from cloudstate.errors import CommandFailure, status_code_number
 from cloudstate.handler import Context
 from cloudstate.metadata import Metadata
+from cloudstate.protocol import entity_pb2
 from cloudstate.targets import make_forward, make_side_effect
 
 

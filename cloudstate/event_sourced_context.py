@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import grpc
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport, pack
 from cloudstate.command_context import CommandContext
 from cloudstate.handler import Context
+from cloudstate.protocol import entity_pb2
 
 if TYPE_CHECKING:
     from cloudstate.handler import Handler

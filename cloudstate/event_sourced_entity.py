@@ -25,10 +25,10 @@ from typing import Any, TypeVar
 from google.protobuf import message_factory
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 
-from cloudstate import entity_pb2, event_sourced_pb2
 from cloudstate.event_sourced_context import EventSourcedCommandContext, EventSourcedEventContext
 from cloudstate.handler import ANY_MESSAGE, Handler, Param, resolve_handler, takes_an_argument
 from cloudstate.handler import return_annotation as _return_annotation
+from cloudstate.protocol import entity_pb2, event_sourced_pb2
 from cloudstate.registry import EntityKind
 
 log = logging.getLogger(__name__)

@@ -27,12 +27,12 @@ from typing import Any
 
 import grpc
 
-from cloudstate import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
 from cloudstate.any_support import AnySupport, pack
 from cloudstate.errors import CommandFailure
 from cloudstate.event_sourced_context import EventSourcedCommandContext, EventSourcedEventContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.handler import Handler
+from cloudstate.protocol import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
 from cloudstate.replies import reply_payload
 from cloudstate.tracing import handler_span
 
@@ -308,4 +308,4 @@ def _protocol_error(message: str) -> _StreamError:
 def add_event_sourced_servicer(server: Any, entities: Sequence[EventSourcedEntity]) -> None:
     """Add the ``EventSourced`` servicer for ``entities`` to a ``grpc.aio.Server``."""
     servicer = EventSourcedServicer(entities)
-    event_sourced_pb2_grpc.add_EventSourcedServicer_to_server(servicer, server)  # type: ignore[attr-defined]
+    event_sourced_pb2_grpc.add_EventSourcedServicer_to_server(servicer, server)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 
 
 @dataclass(frozen=True)

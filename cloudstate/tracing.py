@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 
 log = logging.getLogger(__name__)
 

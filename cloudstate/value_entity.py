@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 from google.protobuf import message_factory
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 
-from cloudstate import entity_pb2, value_entity_pb2
 from cloudstate.handler import Handler, Param, resolve_handler, takes_an_argument
 from cloudstate.handler import return_annotation as _return_annotation
+from cloudstate.protocol import entity_pb2, value_entity_pb2
 from cloudstate.registry import EntityKind
 from cloudstate.value_entity_context import ValueEntityCommandContext
 

@@ -12,9 +12,9 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport, pack
 from cloudstate.command_context import CommandContext
+from cloudstate.protocol import entity_pb2
 
 
 class ValueEntityCommandContext(CommandContext):

@@ -27,9 +27,9 @@ from typing import Any
 import grpc
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.any_support import AnySupport
 from cloudstate.errors import CommandFailure
+from cloudstate.protocol import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.replies import reply_payload
 from cloudstate.tracing import handler_span
 from cloudstate.value_entity import ValueEntity
@@ -189,4 +189,4 @@ class _StreamError(Exception):
 def add_value_entity_servicer(server: Any, entities: Sequence[ValueEntity]) -> None:
     """Add the ``ValueEntity`` servicer for ``entities`` to a ``grpc.aio.Server``."""
     servicer = ValueEntityServicer(entities)
-    value_entity_pb2_grpc.add_ValueEntityServicer_to_server(servicer, server)  # type: ignore[attr-defined]
+    value_entity_pb2_grpc.add_ValueEntityServicer_to_server(servicer, server)

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from google.protobuf.message import Message
 
-from cloudstate import crdt_pb2
 from cloudstate.any_support import AnySupport, from_stable_key, stable_key
+from cloudstate.protocol import crdt_pb2
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -22,11 +22,11 @@ from typing import Any, TypeVar
 from google.protobuf import message_factory
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 
-from cloudstate import crdt_pb2, entity_pb2
 from cloudstate.crdt.base import Crdt
 from cloudstate.crdt.context import CrdtCommandContext, StreamCancelledContext, SubscriptionContext
 from cloudstate.handler import Handler, Param, resolve_handler, takes_an_argument
 from cloudstate.handler import return_annotation as _return_annotation
+from cloudstate.protocol import crdt_pb2, entity_pb2
 from cloudstate.registry import EntityKind
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,6 @@ from typing import Any, cast
 
 import grpc
 
-from cloudstate import crdt_pb2, crdt_pb2_grpc, entity_pb2
 from cloudstate.any_support import AnySupport
 from cloudstate.crdt.base import Crdt, Transaction, WriteConsistency, crdt_from_delta
 from cloudstate.crdt.context import (
@@ -35,6 +34,7 @@ from cloudstate.crdt.context import (
 from cloudstate.crdt.entity import CrdtEntity
 from cloudstate.errors import CommandFailure
 from cloudstate.handler import Handler
+from cloudstate.protocol import crdt_pb2, crdt_pb2_grpc, entity_pb2
 from cloudstate.replies import reply_payload
 from cloudstate.tracing import handler_span
 
@@ -379,4 +379,4 @@ class CrdtServicer:
 def add_crdt_servicer(server: Any, entities: Sequence[CrdtEntity]) -> None:
     """Add the ``Crdt`` servicer for ``entities`` to a ``grpc.aio.Server``."""
     servicer = CrdtServicer(entities)
-    crdt_pb2_grpc.add_CrdtServicer_to_server(servicer, server)  # type: ignore[attr-defined]
+    crdt_pb2_grpc.add_CrdtServicer_to_server(servicer, server)

@@ -8,7 +8,7 @@ import logging
 import grpc
 
 import cloudstate
-from cloudstate import entity_pb2, entity_pb2_grpc
+from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.model import ALL_ENTITY_TYPES, UserFunctionModel, build_model
 

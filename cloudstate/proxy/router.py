@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import grpc
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy import logs, metrics
 from cloudstate.proxy.auth import JwtAuthenticator
 from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error

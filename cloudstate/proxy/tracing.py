@@ -27,7 +27,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import MethodModel
 from cloudstate.tracing import MetadataCarrier, otlp_provider

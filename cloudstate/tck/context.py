@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 
-from cloudstate import action_pb2, action_pb2_grpc, entity_pb2
+from cloudstate.protocol import action_pb2, action_pb2_grpc, entity_pb2
 from cloudstate.tck.framework import Case, CaseFailed, CaseSkipped
 from cloudstate.tck.protocol import (
     ActionStream,

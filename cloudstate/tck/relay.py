@@ -30,7 +30,7 @@ import grpc
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from cloudstate import (
+from cloudstate.protocol import (
     action_pb2,
     action_pb2_grpc,
     crdt_pb2_grpc,

@@ -31,7 +31,7 @@ import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cloudstate import entity_pb2, entity_pb2_grpc
+from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import (
     PROXY,

@@ -27,11 +27,11 @@ from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from cloudstate import action_pb2
 from cloudstate.action import ACTION_ENTITY_TYPE, Action
 from cloudstate.action_servicer import ActionServicer
 from cloudstate.any_support import pack
 from cloudstate.client import build_request
+from cloudstate.protocol import action_pb2
 from cloudstate.targets import metadata_proto
 from cloudstate.testkit.base import EntityTestKit, MetadataArg, register_kind
 from cloudstate.testkit.results import CommandResult, Failure, Forward, SideEffect

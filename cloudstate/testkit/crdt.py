@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudstate import crdt_pb2, entity_pb2
 from cloudstate.crdt.base import Crdt, WriteConsistency, crdt_from_delta
 from cloudstate.crdt.entity import CRDT_ENTITY_TYPE, CrdtEntity
 from cloudstate.crdt.servicer import _Instance
+from cloudstate.protocol import crdt_pb2, entity_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
 from cloudstate.testkit.results import CrdtResult, Failure, Forward, SideEffect, StreamedMessage

@@ -23,10 +23,10 @@ from typing import Any
 
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2, event_sourced_pb2
 from cloudstate.any_support import pack
 from cloudstate.event_sourced_entity import EVENT_SOURCED_ENTITY_TYPE, EventSourcedEntity
 from cloudstate.event_sourced_servicer import _Instance
+from cloudstate.protocol import entity_pb2, event_sourced_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
 from cloudstate.testkit.results import EventSourcedResult, Failure, Forward, SideEffect

@@ -15,8 +15,8 @@ from typing import Any
 
 import grpc
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport
+from cloudstate.protocol import entity_pb2
 
 
 def status_code(number: int) -> grpc.StatusCode | None:

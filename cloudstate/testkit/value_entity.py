@@ -19,8 +19,8 @@ from typing import Any
 
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import pack
+from cloudstate.protocol import entity_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
 from cloudstate.testkit.results import Failure, Forward, SideEffect, ValueEntityResult

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from cloudstate import entity_pb2, entity_pb2_grpc
+from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 from cloudstate.proxy.config import ProxyConfig
 
 if TYPE_CHECKING:

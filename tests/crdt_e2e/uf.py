@@ -29,10 +29,10 @@ for path in (ROOT, ROOT / "examples" / "crdts"):
 from crdts import likes, presence  # noqa: E402
 from google.protobuf import empty_pb2  # noqa: E402
 
-from cloudstate import crdt_pb2  # noqa: E402
 from cloudstate.action import Action  # noqa: E402
 from cloudstate.cloudstate import CloudState  # noqa: E402
 from cloudstate.crdt import servicer as crdt_servicer  # noqa: E402
+from cloudstate.protocol import crdt_pb2  # noqa: E402
 from tests.crdt_e2e.crdte2e import stats_pb2  # noqa: E402
 from tests.crdt_sdk import model  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cloudstate import crdt_pb2
+from cloudstate.protocol import crdt_pb2
 from tests.crdt_sdk.protocol import (
     CrdtStream,
     flag,

@@ -221,7 +221,7 @@ def test_the_raw_server_rejects_a_missing_init_state(
     tmp_path: Path,
 ) -> None:
     """The raw server's own strictness (what keeps the proxy honest): init without ``state``."""
-    from cloudstate import value_entity_pb2, value_entity_pb2_grpc
+    from cloudstate.protocol import value_entity_pb2, value_entity_pb2_grpc
 
     uf = value_user_function(tmp_path).start()
     try:

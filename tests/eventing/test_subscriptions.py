@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from google.protobuf import any_pb2, descriptor_pb2, empty_pb2
 
-from cloudstate import entity_pb2, eventing_pb2
+from cloudstate import eventing_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.eventing.subscriptions import event_subscriptions
 from cloudstate.proxy.model import ACTION, ALL_ENTITY_TYPES, UserFunctionModel, build_model

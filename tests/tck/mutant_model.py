@@ -17,13 +17,18 @@ from typing import Any
 
 import grpc
 
-from cloudstate import entity_pb2, entity_pb2_grpc, event_sourced_pb2, event_sourced_pb2_grpc
 from cloudstate.action import Action
 from cloudstate.action_context import ActionContext
 from cloudstate.cloudstate import CloudState
 from cloudstate.crdt import Crdt, CrdtCommandContext, CrdtEntity
 from cloudstate.event_sourced_context import EventSourcedCommandContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate.protocol import (
+    entity_pb2,
+    entity_pb2_grpc,
+    event_sourced_pb2,
+    event_sourced_pb2_grpc,
+)
 from cloudstate.registry import EntityDefinition
 from cloudstate.tck.messages import ES_TWO, any_message, side_effect
 from cloudstate.tck.model import action as model_action

@@ -6,8 +6,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from cloudstate import crdt_pb2
 from cloudstate.crdt import GCounter, WriteConsistency
+from cloudstate.protocol import crdt_pb2
 from cloudstate.testkit import CrdtTestKit, Forward, StreamedMessage, kit_for
 from tests.crdt_sdk.model import Request, Response, State, StreamedRequest, model, probe
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import grpc
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy import logs, metrics
 from cloudstate.proxy.entities.base import _EOF, Outcome, PendingCommand, finish_stream, rpc_failed
 from cloudstate.proxy.errors import (

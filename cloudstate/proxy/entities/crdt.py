@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from cloudstate import crdt_pb2, crdt_pb2_grpc, entity_pb2
+from cloudstate.protocol import crdt_pb2, crdt_pb2_grpc, entity_pb2
 from cloudstate.proxy import metrics
 from cloudstate.proxy.crdt import codec
 from cloudstate.proxy.crdt.types import Crdt, IncompatibleDelta

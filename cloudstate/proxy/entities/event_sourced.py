@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import grpc
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
+from cloudstate.protocol import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
 from cloudstate.proxy import metrics
 from cloudstate.proxy.entities.actor import (
     EntityActor,

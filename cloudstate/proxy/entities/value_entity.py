@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from cloudstate import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
+from cloudstate.protocol import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.proxy.entities.actor import EntityActor, EntityManager, EntitySettings, ReportError
 from cloudstate.proxy.entities.base import Outcome, PendingCommand, failure_error
 from cloudstate.proxy.errors import ProtocolError, StoreUnavailable

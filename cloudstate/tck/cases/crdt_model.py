@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cloudstate import crdt_pb2, entity_pb2
+from cloudstate.protocol import crdt_pb2, entity_pb2
 from cloudstate.tck.cases.discovery import check_entity
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.crdt_messages import (

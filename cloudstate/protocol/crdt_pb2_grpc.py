@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from cloudstate import event_sourced_pb2 as cloudstate_dot_event__sourced__pb2
+from cloudstate.protocol import crdt_pb2 as cloudstate_dot_crdt__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,16 +18,15 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in cloudstate/event_sourced_pb2_grpc.py depends on'
+        + ' but the generated code in cloudstate/crdt_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class EventSourcedStub:
-    """One bidirectional stream per active entity: init, replayed events, then commands one at a time.
-    """
+class CrdtStub:
+    """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
         """Constructor.
@@ -36,15 +35,14 @@ class EventSourcedStub:
             channel: A grpc.Channel.
         """
         self.handle = channel.stream_stream(
-                '/cloudstate.eventsourced.EventSourced/handle',
-                request_serializer=cloudstate_dot_event__sourced__pb2.EventSourcedStreamIn.SerializeToString,
-                response_deserializer=cloudstate_dot_event__sourced__pb2.EventSourcedStreamOut.FromString,
+                '/cloudstate.crdt.Crdt/handle',
+                request_serializer=cloudstate_dot_crdt__pb2.CrdtStreamIn.SerializeToString,
+                response_deserializer=cloudstate_dot_crdt__pb2.CrdtStreamOut.FromString,
                 _registered_method=True)
 
 
-class EventSourcedServicer:
-    """One bidirectional stream per active entity: init, replayed events, then commands one at a time.
-    """
+class CrdtServicer:
+    """Missing associated documentation comment in .proto file."""
 
     def handle(self, request_iterator, context):
         """Missing associated documentation comment in .proto file."""
@@ -53,24 +51,23 @@ class EventSourcedServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_EventSourcedServicer_to_server(servicer, server):
+def add_CrdtServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'handle': grpc.stream_stream_rpc_method_handler(
                     servicer.handle,
-                    request_deserializer=cloudstate_dot_event__sourced__pb2.EventSourcedStreamIn.FromString,
-                    response_serializer=cloudstate_dot_event__sourced__pb2.EventSourcedStreamOut.SerializeToString,
+                    request_deserializer=cloudstate_dot_crdt__pb2.CrdtStreamIn.FromString,
+                    response_serializer=cloudstate_dot_crdt__pb2.CrdtStreamOut.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'cloudstate.eventsourced.EventSourced', rpc_method_handlers)
+            'cloudstate.crdt.Crdt', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('cloudstate.eventsourced.EventSourced', rpc_method_handlers)
+    server.add_registered_method_handlers('cloudstate.crdt.Crdt', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class EventSourced:
-    """One bidirectional stream per active entity: init, replayed events, then commands one at a time.
-    """
+class Crdt:
+    """Missing associated documentation comment in .proto file."""
 
     @staticmethod
     def handle(request_iterator,
@@ -86,9 +83,9 @@ class EventSourced:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/cloudstate.eventsourced.EventSourced/handle',
-            cloudstate_dot_event__sourced__pb2.EventSourcedStreamIn.SerializeToString,
-            cloudstate_dot_event__sourced__pb2.EventSourcedStreamOut.FromString,
+            '/cloudstate.crdt.Crdt/handle',
+            cloudstate_dot_crdt__pb2.CrdtStreamIn.SerializeToString,
+            cloudstate_dot_crdt__pb2.CrdtStreamOut.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from cloudstate import crdt_pb2 as cloudstate_dot_crdt__pb2
+from cloudstate.protocol import value_entity_pb2 as cloudstate_dot_value__entity__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in cloudstate/crdt_pb2_grpc.py depends on'
+        + ' but the generated code in cloudstate/value_entity_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class CrdtStub:
+class ValueEntityStub:
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -35,13 +35,13 @@ class CrdtStub:
             channel: A grpc.Channel.
         """
         self.handle = channel.stream_stream(
-                '/cloudstate.crdt.Crdt/handle',
-                request_serializer=cloudstate_dot_crdt__pb2.CrdtStreamIn.SerializeToString,
-                response_deserializer=cloudstate_dot_crdt__pb2.CrdtStreamOut.FromString,
+                '/cloudstate.valueentity.ValueEntity/handle',
+                request_serializer=cloudstate_dot_value__entity__pb2.ValueEntityStreamIn.SerializeToString,
+                response_deserializer=cloudstate_dot_value__entity__pb2.ValueEntityStreamOut.FromString,
                 _registered_method=True)
 
 
-class CrdtServicer:
+class ValueEntityServicer:
     """Missing associated documentation comment in .proto file."""
 
     def handle(self, request_iterator, context):
@@ -51,22 +51,22 @@ class CrdtServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_CrdtServicer_to_server(servicer, server):
+def add_ValueEntityServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'handle': grpc.stream_stream_rpc_method_handler(
                     servicer.handle,
-                    request_deserializer=cloudstate_dot_crdt__pb2.CrdtStreamIn.FromString,
-                    response_serializer=cloudstate_dot_crdt__pb2.CrdtStreamOut.SerializeToString,
+                    request_deserializer=cloudstate_dot_value__entity__pb2.ValueEntityStreamIn.FromString,
+                    response_serializer=cloudstate_dot_value__entity__pb2.ValueEntityStreamOut.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'cloudstate.crdt.Crdt', rpc_method_handlers)
+            'cloudstate.valueentity.ValueEntity', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('cloudstate.crdt.Crdt', rpc_method_handlers)
+    server.add_registered_method_handlers('cloudstate.valueentity.ValueEntity', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class Crdt:
+class ValueEntity:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
@@ -83,9 +83,9 @@ class Crdt:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/cloudstate.crdt.Crdt/handle',
-            cloudstate_dot_crdt__pb2.CrdtStreamIn.SerializeToString,
-            cloudstate_dot_crdt__pb2.CrdtStreamOut.FromString,
+            '/cloudstate.valueentity.ValueEntity/handle',
+            cloudstate_dot_value__entity__pb2.ValueEntityStreamIn.SerializeToString,
+            cloudstate_dot_value__entity__pb2.ValueEntityStreamOut.FromString,
             options,
             channel_credentials,
             insecure,

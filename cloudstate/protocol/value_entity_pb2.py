@@ -23,14 +23,14 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
-from cloudstate import entity_pb2 as cloudstate_dot_entity__pb2
+from cloudstate.protocol import entity_pb2 as cloudstate_dot_entity__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63loudstate/value_entity.proto\x12\x16\x63loudstate.valueentity\x1a\x19google/protobuf/any.proto\x1a\x17\x63loudstate/entity.proto\"\x81\x01\n\x13ValueEntityStreamIn\x12\x37\n\x04init\x18\x01 \x01(\x0b\x32\'.cloudstate.valueentity.ValueEntityInitH\x00\x12&\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x13.cloudstate.CommandH\x00\x42\t\n\x07message\"w\n\x0fValueEntityInit\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12;\n\x05state\x18\x03 \x01(\x0b\x32,.cloudstate.valueentity.ValueEntityInitState\";\n\x14ValueEntityInitState\x12#\n\x05value\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\"\x84\x01\n\x14ValueEntityStreamOut\x12\x39\n\x05reply\x18\x01 \x01(\x0b\x32(.cloudstate.valueentity.ValueEntityReplyH\x00\x12&\n\x07\x66\x61ilure\x18\x02 \x01(\x0b\x32\x13.cloudstate.FailureH\x00\x42\t\n\x07message\"\xc6\x01\n\x10ValueEntityReply\x12\x12\n\ncommand_id\x18\x01 \x01(\x03\x12/\n\rclient_action\x18\x02 \x01(\x0b\x32\x18.cloudstate.ClientAction\x12,\n\x0cside_effects\x18\x03 \x03(\x0b\x32\x16.cloudstate.SideEffect\x12?\n\x0cstate_action\x18\x04 \x01(\x0b\x32).cloudstate.valueentity.ValueEntityAction\"\x97\x01\n\x11ValueEntityAction\x12;\n\x06update\x18\x01 \x01(\x0b\x32).cloudstate.valueentity.ValueEntityUpdateH\x00\x12;\n\x06\x64\x65lete\x18\x02 \x01(\x0b\x32).cloudstate.valueentity.ValueEntityDeleteH\x00\x42\x08\n\x06\x61\x63tion\"8\n\x11ValueEntityUpdate\x12#\n\x05value\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\"\x13\n\x11ValueEntityDelete2x\n\x0bValueEntity\x12i\n\x06handle\x12+.cloudstate.valueentity.ValueEntityStreamIn\x1a,.cloudstate.valueentity.ValueEntityStreamOut\"\x00(\x01\x30\x01\x42\x18\n\x16io.cloudstate.protocolb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cloudstate.value_entity_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cloudstate.protocol.value_entity_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\026io.cloudstate.protocol'

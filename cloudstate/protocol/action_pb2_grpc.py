@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from cloudstate import action_pb2 as cloudstate_dot_action__pb2
+from cloudstate.protocol import action_pb2 as cloudstate_dot_action__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

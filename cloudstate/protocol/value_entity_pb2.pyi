@@ -1,5 +1,5 @@
 from google.protobuf import any_pb2 as _any_pb2
-from cloudstate import entity_pb2 as _entity_pb2
+from cloudstate.protocol import entity_pb2 as _entity_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

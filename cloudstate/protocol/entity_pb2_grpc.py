@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from cloudstate import entity_pb2 as cloudstate_dot_entity__pb2
+from cloudstate.protocol import entity_pb2 as cloudstate_dot_entity__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from cloudstate import value_entity_pb2 as cloudstate_dot_value__entity__pb2
+from cloudstate.protocol import event_sourced_pb2 as cloudstate_dot_event__sourced__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,15 +18,16 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in cloudstate/value_entity_pb2_grpc.py depends on'
+        + ' but the generated code in cloudstate/event_sourced_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class ValueEntityStub:
-    """Missing associated documentation comment in .proto file."""
+class EventSourcedStub:
+    """One bidirectional stream per active entity: init, replayed events, then commands one at a time.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -35,14 +36,15 @@ class ValueEntityStub:
             channel: A grpc.Channel.
         """
         self.handle = channel.stream_stream(
-                '/cloudstate.valueentity.ValueEntity/handle',
-                request_serializer=cloudstate_dot_value__entity__pb2.ValueEntityStreamIn.SerializeToString,
-                response_deserializer=cloudstate_dot_value__entity__pb2.ValueEntityStreamOut.FromString,
+                '/cloudstate.eventsourced.EventSourced/handle',
+                request_serializer=cloudstate_dot_event__sourced__pb2.EventSourcedStreamIn.SerializeToString,
+                response_deserializer=cloudstate_dot_event__sourced__pb2.EventSourcedStreamOut.FromString,
                 _registered_method=True)
 
 
-class ValueEntityServicer:
-    """Missing associated documentation comment in .proto file."""
+class EventSourcedServicer:
+    """One bidirectional stream per active entity: init, replayed events, then commands one at a time.
+    """
 
     def handle(self, request_iterator, context):
         """Missing associated documentation comment in .proto file."""
@@ -51,23 +53,24 @@ class ValueEntityServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_ValueEntityServicer_to_server(servicer, server):
+def add_EventSourcedServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'handle': grpc.stream_stream_rpc_method_handler(
                     servicer.handle,
-                    request_deserializer=cloudstate_dot_value__entity__pb2.ValueEntityStreamIn.FromString,
-                    response_serializer=cloudstate_dot_value__entity__pb2.ValueEntityStreamOut.SerializeToString,
+                    request_deserializer=cloudstate_dot_event__sourced__pb2.EventSourcedStreamIn.FromString,
+                    response_serializer=cloudstate_dot_event__sourced__pb2.EventSourcedStreamOut.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'cloudstate.valueentity.ValueEntity', rpc_method_handlers)
+            'cloudstate.eventsourced.EventSourced', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('cloudstate.valueentity.ValueEntity', rpc_method_handlers)
+    server.add_registered_method_handlers('cloudstate.eventsourced.EventSourced', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class ValueEntity:
-    """Missing associated documentation comment in .proto file."""
+class EventSourced:
+    """One bidirectional stream per active entity: init, replayed events, then commands one at a time.
+    """
 
     @staticmethod
     def handle(request_iterator,
@@ -83,9 +86,9 @@ class ValueEntity:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/cloudstate.valueentity.ValueEntity/handle',
-            cloudstate_dot_value__entity__pb2.ValueEntityStreamIn.SerializeToString,
-            cloudstate_dot_value__entity__pb2.ValueEntityStreamOut.FromString,
+            '/cloudstate.eventsourced.EventSourced/handle',
+            cloudstate_dot_event__sourced__pb2.EventSourcedStreamIn.SerializeToString,
+            cloudstate_dot_event__sourced__pb2.EventSourcedStreamOut.FromString,
             options,
             channel_credentials,
             insecure,

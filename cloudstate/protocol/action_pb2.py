@@ -23,14 +23,14 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
-from cloudstate import entity_pb2 as cloudstate_dot_entity__pb2
+from cloudstate.protocol import entity_pb2 as cloudstate_dot_entity__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63loudstate/action.proto\x12\x11\x63loudstate.action\x1a\x19google/protobuf/any.proto\x1a\x17\x63loudstate/entity.proto\"\x82\x01\n\rActionCommand\x12\x14\n\x0cservice_name\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12%\n\x07payload\x18\x04 \x01(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08metadata\x18\x05 \x01(\x0b\x32\x14.cloudstate.Metadata\"\xbe\x01\n\x0e\x41\x63tionResponse\x12&\n\x07\x66\x61ilure\x18\x01 \x01(\x0b\x32\x13.cloudstate.FailureH\x00\x12\"\n\x05reply\x18\x02 \x01(\x0b\x32\x11.cloudstate.ReplyH\x00\x12&\n\x07\x66orward\x18\x03 \x01(\x0b\x32\x13.cloudstate.ForwardH\x00\x12,\n\x0cside_effects\x18\x04 \x03(\x0b\x32\x16.cloudstate.SideEffectB\n\n\x08response2\xfe\x02\n\x0e\x41\x63tionProtocol\x12T\n\x0bhandleUnary\x12 .cloudstate.action.ActionCommand\x1a!.cloudstate.action.ActionResponse\"\x00\x12[\n\x10handleStreamedIn\x12 .cloudstate.action.ActionCommand\x1a!.cloudstate.action.ActionResponse\"\x00(\x01\x12\\\n\x11handleStreamedOut\x12 .cloudstate.action.ActionCommand\x1a!.cloudstate.action.ActionResponse\"\x00\x30\x01\x12[\n\x0ehandleStreamed\x12 .cloudstate.action.ActionCommand\x1a!.cloudstate.action.ActionResponse\"\x00(\x01\x30\x01\x42\x18\n\x16io.cloudstate.protocolb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cloudstate.action_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cloudstate.protocol.action_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\026io.cloudstate.protocol'
