@@ -190,7 +190,7 @@ class Router:
         this call's span (tracing.py)."""
         if self.tracing is not None and not traced:
             return await self.tracing.call(
-                self, method, payload, metadata, depth, trace, internal, hop
+                self.call, method, payload, metadata, depth, trace, internal, hop
             )
         if depth:
             return await self._call(method, payload, metadata, depth, trace)
@@ -298,7 +298,7 @@ class Router:
             yield await self.call(method, requests, metadata, internal=internal)
             return
         if self.tracing is not None and not traced:
-            spanned = self.tracing.stream(self, method, requests, metadata, internal)
+            spanned = self.tracing.stream(self.stream, method, requests, metadata, internal)
             async with contextlib.aclosing(spanned):
                 async for reply in spanned:
                     yield reply
