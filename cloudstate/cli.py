@@ -18,14 +18,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from cloudstate import event_loop
+from cloudstate.proxy import cli as proxy_cli
 from cloudstate.proxy import config as proxy_config
-
-
-def _configure_logging(level: str, log_format: str = "text") -> None:
-    from cloudstate.proxy import logs
-
-    logs.configure(level, log_format)
+from cloudstate.proxy import event_loop
+from cloudstate.proxy.config import ConfigError
 
 
 def _free_port() -> int:
@@ -34,24 +30,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _cmd_proxy(args: argparse.Namespace) -> int:
-    from cloudstate.proxy.server import Proxy
-
-    config = proxy_config.from_arguments(args)
-    _configure_logging(config.log_level, config.log_format)
-    try:
-        event_loop.run(Proxy(config).run_until_signalled())
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     """Start the user function module as a child process and a proxy in front of it."""
     from cloudstate.proxy.server import Proxy
 
-    config = proxy_config.from_arguments(args)
-    _configure_logging(config.log_level, config.log_format)
+    config = proxy_cli.load(args)
     uf_port = args.user_function_port or _free_port()
     config.user_function = f"127.0.0.1:{uf_port}"
     if config.tracing:  # the user function (a child, inheriting the environment) traces too
@@ -173,10 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     proxy = commands.add_parser(
         "proxy",
         help="run the proxy in front of a running user function",
-        description="Discover the user function, then serve its services to clients.",
+        description=proxy_cli.DESCRIPTION,
     )
     proxy_config.add_arguments(proxy)
-    proxy.set_defaults(func=_cmd_proxy)
+    proxy.set_defaults(func=proxy_cli.run)
     run = commands.add_parser(
         "run",
         help="run a user function module together with a proxy (development)",
@@ -243,15 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    from cloudstate.proxy.config_check import ConfigError
-
     try:
         sys.exit(args.func(args))
     except ConfigError as error:
         command = " ".join(filter(None, ["cloudstate", getattr(args, "command", None)]))
-        for problem in error.problems:
-            print(f"{command}: error: {problem}", file=sys.stderr)
-        sys.exit(2)
+        proxy_cli.exit_on_config_error(command, error)
 
 
 if __name__ == "__main__":

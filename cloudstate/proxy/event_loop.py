@@ -20,6 +20,8 @@ import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from cloudstate.proxy.config import ConfigError  # a ValueError the CLI prints plainly
+
 T = TypeVar("T")
 
 ENV = "CLOUDSTATE_EVENT_LOOP"
@@ -28,8 +30,6 @@ CHOICES = ("auto", "uvloop", "asyncio")
 
 def chosen() -> str:
     """``uvloop`` or ``asyncio``: the loop :func:`run` will use."""
-    from cloudstate.proxy.config_check import ConfigError  # a ValueError the CLI prints plainly
-
     choice = os.environ.get(ENV, "auto").strip().lower() or "auto"
     if choice not in CHOICES:
         raise ConfigError([f"{ENV}={choice!r} is not one of {', '.join(CHOICES)}"])
