@@ -18,7 +18,7 @@ from google.protobuf import any_pb2
 
 from cloudstate.protocol import crdt_pb2
 from cloudstate.proxy.crdt import codec
-from cloudstate.proxy.stores.base import open_store
+from cloudstate.proxy.stores.registry import open_store
 from tests.processes import ROOT, Process, free_port
 
 sys.path.insert(0, str(ROOT / "tests" / "rawcrdt"))

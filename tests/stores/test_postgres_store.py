@@ -18,10 +18,10 @@ from cloudstate.proxy.stores.base import (
     Payload,
     Store,
     StoreError,
-    open_store,
 )
 from cloudstate.proxy.stores.postgres import PostgresStore
 from cloudstate.proxy.stores.postgres_schema import SCHEMA_VERSION, VERSION_TABLE
+from cloudstate.proxy.stores.registry import open_store
 
 from .contract import EVENT_URL, StoreContract, event, events_of, feed_of, state
 

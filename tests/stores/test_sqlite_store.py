@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from cloudstate.proxy.stores.base import ConcurrentWriteError, Store, StoreError, open_store
+from cloudstate.proxy.stores.base import ConcurrentWriteError, Store, StoreError
+from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.stores.sqlite import SCHEMA_VERSION, SqliteStore
 
 from .contract import StoreContract, event, events_of, state
