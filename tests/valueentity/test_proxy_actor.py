@@ -1,5 +1,5 @@
-"""The proxy's value-entity actor in process: ``ValueEntities`` in front of the SDK's test model
-(a real gRPC server on a free port) and a real SQLite store in ``tmp_path``.
+"""The proxy's value-entity actor in process: ``ValueEntityHandler`` in front of the SDK's test
+model (a real gRPC server on a free port) and a real SQLite store in ``tmp_path``.
 
 These cover what is hard to provoke from outside: a second writer changing the stored value behind
 the actor's back, and a store that fails.
@@ -18,7 +18,7 @@ from cloudstate.any_support import pack
 from cloudstate.cloudstate import CloudState, CloudStateServer
 from cloudstate.proxy.discovery import discover
 from cloudstate.proxy.entities.actor import EntitySettings
-from cloudstate.proxy.entities.value_entity import ValueEntities
+from cloudstate.proxy.entities.value_entity import ValueEntityHandler
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import VALUE_ENTITY
 from cloudstate.proxy.stores.base import Payload, StoredValue, StoreError
@@ -65,7 +65,9 @@ class FlakyStore(SqliteStore):
 
 
 class Harness:
-    def __init__(self, handler: ValueEntities, probe: ValueEntities, store: FlakyStore) -> None:
+    def __init__(
+        self, handler: ValueEntityHandler, probe: ValueEntityHandler, store: FlakyStore
+    ) -> None:
         self.handler = handler
         self.probe = probe
         self.store = store
@@ -97,10 +99,12 @@ async def harness(user_function: CloudStateServer, tmp_path: Path) -> AsyncItera
     async with grpc.aio.insecure_channel(user_function.address) as channel:
         model = await discover(channel, supported_types=(VALUE_ENTITY,))
         settings = EntitySettings()
-        handler = ValueEntities(
+        handler = ValueEntityHandler(
             model.services["sdktest.ve.Model"], channel, store, settings, report
         )
-        probe = ValueEntities(model.services["sdktest.ve.Probe"], channel, store, settings, report)
+        probe = ValueEntityHandler(
+            model.services["sdktest.ve.Probe"], channel, store, settings, report
+        )
         yield Harness(handler, probe, store)
         await handler.close()
         await probe.close()
