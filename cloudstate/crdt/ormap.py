@@ -248,7 +248,7 @@ def _set_parent(value: Crdt, parent: tuple[ORMap, _Key] | None, log: UndoLog | N
         value._parent, value._parent_key = parent
 
 
-def _restore_parent(value: Crdt, parent: ORMap | None, key: _Key) -> None:
+def _restore_parent(value: Crdt, parent: Crdt | None, key: _Key) -> None:
     value._parent, value._parent_key = parent, key
 
 
