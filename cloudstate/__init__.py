@@ -29,10 +29,10 @@ _EXPORTS = {
     "CloudState": "cloudstate.cloudstate",
     "CloudStateServer": "cloudstate.cloudstate",
     "ServerTls": "cloudstate.cloudstate",
-    "EventSourcedEntity": "cloudstate.event_sourced_entity",
-    "EventSourcedCommandContext": "cloudstate.event_sourced_context",
-    "EventSourcedEventContext": "cloudstate.event_sourced_context",
-    "EventSourcedContext": "cloudstate.event_sourced_context",
+    "EventSourcedEntity": "cloudstate.event_sourced",
+    "EventSourcedCommandContext": "cloudstate.event_sourced",
+    "EventSourcedEventContext": "cloudstate.event_sourced",
+    "EventSourcedContext": "cloudstate.event_sourced",
     "Metadata": "cloudstate.metadata",
     "CommandFailure": "cloudstate.errors",
     "CloudStateError": "cloudstate.errors",
@@ -126,12 +126,12 @@ if TYPE_CHECKING:
         WriteConsistency,
     )
     from cloudstate.errors import CloudStateError, CommandFailure, UnknownTypeError
-    from cloudstate.event_sourced_context import (
+    from cloudstate.event_sourced.context import (
         EventSourcedCommandContext,
         EventSourcedContext,
         EventSourcedEventContext,
     )
-    from cloudstate.event_sourced_entity import EventSourcedEntity
+    from cloudstate.event_sourced.entity import EventSourcedEntity
     from cloudstate.metadata import Metadata
     from cloudstate.targets import ServiceRef, service
     from cloudstate.value_entity import ValueEntity

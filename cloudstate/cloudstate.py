@@ -41,7 +41,7 @@ from cloudstate import tracing
 from cloudstate.action import Action
 from cloudstate.crdt.entity import CrdtEntity
 from cloudstate.discovery import EntityDiscoveryServicer
-from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate.event_sourced.entity import EventSourcedEntity
 from cloudstate.protocol import entity_pb2_grpc
 from cloudstate.registry import EntityDefinition, EntityKind
 from cloudstate.value_entity import ValueEntity

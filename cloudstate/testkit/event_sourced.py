@@ -24,8 +24,8 @@ from typing import Any
 from google.protobuf import any_pb2
 
 from cloudstate.any_support import pack
-from cloudstate.event_sourced_entity import EVENT_SOURCED_ENTITY_TYPE, EventSourcedEntity
-from cloudstate.event_sourced_servicer import _Instance
+from cloudstate.event_sourced.entity import EVENT_SOURCED_ENTITY_TYPE, EventSourcedEntity
+from cloudstate.event_sourced.servicer import _Instance
 from cloudstate.protocol import entity_pb2, event_sourced_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
@@ -35,7 +35,7 @@ from cloudstate.testkit.results import EventSourcedResult, Failure, Forward, Sid
 class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
     """One instance of an event-sourced entity, driven in-process.
 
-    :param entity: the :class:`~cloudstate.event_sourced_entity.EventSourcedEntity`.
+    :param entity: the :class:`~cloudstate.event_sourced.EventSourcedEntity`.
     :param entity_id: the instance's id (what the entity-key fields of commands hold).
     :param events: past events to start from (replayed in order, after the snapshot).
     :param snapshot: a past snapshot to start from (a message of your snapshot type).

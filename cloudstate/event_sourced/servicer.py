@@ -29,8 +29,8 @@ import grpc
 
 from cloudstate.any_support import AnySupport, pack
 from cloudstate.errors import CommandFailure
-from cloudstate.event_sourced_context import EventSourcedCommandContext, EventSourcedEventContext
-from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate.event_sourced.context import EventSourcedCommandContext, EventSourcedEventContext
+from cloudstate.event_sourced.entity import EventSourcedEntity
 from cloudstate.handler import Handler
 from cloudstate.protocol import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
 from cloudstate.replies import reply_payload
