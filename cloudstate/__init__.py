@@ -38,7 +38,7 @@ _EXPORTS = {
     "CloudStateError": "cloudstate.errors",
     "UnknownTypeError": "cloudstate.errors",
     "ValueEntity": "cloudstate.value_entity",
-    "ValueEntityCommandContext": "cloudstate.value_entity_context",
+    "ValueEntityCommandContext": "cloudstate.value_entity",
     "CrdtEntity": "cloudstate.crdt",
     "CrdtCommandContext": "cloudstate.crdt",
     "CrdtContext": "cloudstate.crdt",
@@ -134,8 +134,8 @@ if TYPE_CHECKING:
     from cloudstate.event_sourced.entity import EventSourcedEntity
     from cloudstate.metadata import Metadata
     from cloudstate.targets import ServiceRef, service
-    from cloudstate.value_entity import ValueEntity
-    from cloudstate.value_entity_context import ValueEntityCommandContext
+    from cloudstate.value_entity.context import ValueEntityCommandContext
+    from cloudstate.value_entity.entity import ValueEntity
     from cloudstate.view import View
 
 

@@ -44,7 +44,7 @@ from cloudstate.discovery import EntityDiscoveryServicer
 from cloudstate.event_sourced.entity import EventSourcedEntity
 from cloudstate.protocol import entity_pb2_grpc
 from cloudstate.registry import EntityDefinition, EntityKind
-from cloudstate.value_entity import ValueEntity
+from cloudstate.value_entity.entity import ValueEntity
 from cloudstate.view import View
 
 log = logging.getLogger(__name__)

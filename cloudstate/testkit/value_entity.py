@@ -24,8 +24,8 @@ from cloudstate.protocol import entity_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
 from cloudstate.testkit.results import Failure, Forward, SideEffect, ValueEntityResult
-from cloudstate.value_entity import VALUE_ENTITY_TYPE, ValueEntity
-from cloudstate.value_entity_servicer import _Instance
+from cloudstate.value_entity.entity import VALUE_ENTITY_TYPE, ValueEntity
+from cloudstate.value_entity.servicer import _Instance
 
 
 class ValueEntityTestKit(EntityTestKit[ValueEntityResult]):

@@ -30,7 +30,7 @@ from cloudstate.handler import Handler, Param, resolve_handler, takes_an_argumen
 from cloudstate.handler import return_annotation as _return_annotation
 from cloudstate.protocol import entity_pb2, value_entity_pb2
 from cloudstate.registry import EntityKind
-from cloudstate.value_entity_context import ValueEntityCommandContext
+from cloudstate.value_entity.context import ValueEntityCommandContext
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ VALUE_ENTITY_TYPE: str = value_entity_pb2.DESCRIPTOR.services_by_name["ValueEnti
 
 
 def _add_servicer(server: Any, entities: Sequence[Any]) -> None:
-    from cloudstate.value_entity_servicer import add_value_entity_servicer
+    from cloudstate.value_entity.servicer import add_value_entity_servicer
 
     add_value_entity_servicer(server, entities)
 
@@ -154,7 +154,7 @@ class ValueEntity:
 
         Parameters (any subset, any order, injected by annotation): the state (the stored one,
         or a fresh one from ``init_state``), the command message (the method's input type) and a
-        :class:`~cloudstate.value_entity_context.ValueEntityCommandContext`. The return value is
+        :class:`~cloudstate.value_entity.ValueEntityCommandContext`. The return value is
         the reply (the method's output type; ``None`` replies with an empty one). Sync ``def``
         and ``async def`` both work.
         """

@@ -32,8 +32,8 @@ from cloudstate.errors import CommandFailure
 from cloudstate.protocol import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.replies import reply_payload
 from cloudstate.tracing import handler_span
-from cloudstate.value_entity import ValueEntity
-from cloudstate.value_entity_context import ValueEntityCommandContext
+from cloudstate.value_entity.context import ValueEntityCommandContext
+from cloudstate.value_entity.entity import ValueEntity
 
 log = logging.getLogger(__name__)
 
