@@ -21,9 +21,9 @@ __version__ = "0.3.0"
 
 _EXPORTS = {
     "Action": "cloudstate.action",
-    "ActionContext": "cloudstate.action_context",
-    "Forward": "cloudstate.action_context",
-    "NO_REPLY": "cloudstate.action_context",
+    "ActionContext": "cloudstate.action",
+    "Forward": "cloudstate.action",
+    "NO_REPLY": "cloudstate.action",
     "ServiceRef": "cloudstate.targets",
     "service": "cloudstate.targets",
     "CloudState": "cloudstate.cloudstate",
@@ -103,8 +103,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from cloudstate.action import Action
-    from cloudstate.action_context import NO_REPLY, ActionContext, Forward
+    from cloudstate.action.context import NO_REPLY, ActionContext, Forward
+    from cloudstate.action.entity import Action
     from cloudstate.any_support import AnySupport, Json
     from cloudstate.client import ServiceClient
     from cloudstate.cloudstate import CloudState, CloudStateServer, ServerTls
@@ -136,7 +136,7 @@ if TYPE_CHECKING:
     from cloudstate.targets import ServiceRef, service
     from cloudstate.value_entity.context import ValueEntityCommandContext
     from cloudstate.value_entity.entity import ValueEntity
-    from cloudstate.view import View
+    from cloudstate.view.entity import View
 
 
 def __getattr__(name: str) -> Any:

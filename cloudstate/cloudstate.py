@@ -38,14 +38,14 @@ from typing import Any
 import grpc
 
 from cloudstate import tracing
-from cloudstate.action import Action
+from cloudstate.action.entity import Action
 from cloudstate.crdt.entity import CrdtEntity
 from cloudstate.discovery import EntityDiscoveryServicer
 from cloudstate.event_sourced.entity import EventSourcedEntity
 from cloudstate.protocol import entity_pb2_grpc
 from cloudstate.registry import EntityDefinition, EntityKind
 from cloudstate.value_entity.entity import ValueEntity
-from cloudstate.view import View
+from cloudstate.view.entity import View
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from cloudstate.handler import Handler
 
 class PackedReply:
     """A reply payload that is already packed and is sent as is, whatever the method's output
-    type (views: ``google.protobuf.Empty`` deletes the row, see cloudstate/view.py)."""
+    type (views: ``google.protobuf.Empty`` deletes the row, see cloudstate/view/entity.py)."""
 
     __slots__ = ("payload",)
 

@@ -27,8 +27,9 @@ from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from cloudstate.action import ACTION_ENTITY_TYPE, Action
-from cloudstate.action_servicer import ActionServicer
+from cloudstate.action import servicer as servicer_module
+from cloudstate.action.entity import ACTION_ENTITY_TYPE, Action
+from cloudstate.action.servicer import ActionServicer
 from cloudstate.any_support import pack
 from cloudstate.client import build_request
 from cloudstate.protocol import action_pb2
@@ -36,7 +37,7 @@ from cloudstate.targets import metadata_proto
 from cloudstate.testkit.base import EntityTestKit, MetadataArg, register_kind
 from cloudstate.testkit.results import CommandResult, Failure, Forward, SideEffect
 
-_SERVICER_LOG = logging.getLogger("cloudstate.action_servicer")
+_SERVICER_LOG = servicer_module.log  # where the servicer logs a handler's exception
 
 
 class ActionTestKit(EntityTestKit[Any]):

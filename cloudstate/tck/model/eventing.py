@@ -19,8 +19,8 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
-from cloudstate.action import Action
-from cloudstate.action_context import ActionContext
+from cloudstate.action.context import ActionContext
+from cloudstate.action.entity import Action
 from cloudstate.any_support import Json
 from cloudstate.event_sourced.context import EventSourcedCommandContext
 from cloudstate.event_sourced.entity import EventSourcedEntity

@@ -21,7 +21,7 @@ An action holds no state. Each call runs its handler, which replies, forwards to
 
 Decorators (the method's streaming flags must match; :meth:`Action.command_handler` picks the
 shape from the descriptor). Parameters are injected by annotation as for entities: the request
-(or the request stream) and an :class:`~cloudstate.action_context.ActionContext`, in any order.
+(or the request stream) and an :class:`~cloudstate.action.ActionContext`, in any order.
 
 ====================  =====================================  ==================================
 decorator (alias)     the handler receives                   and produces
@@ -41,7 +41,7 @@ decorator (alias)     the handler receives                   and produces
 ====================  =====================================  ==================================
 
 What a response can be (a message, ``ctx.forward(...)``, ``ctx.failure(...)``, ``NO_REPLY``) is
-described in :mod:`cloudstate.action_context`.
+described in :mod:`cloudstate.action.context`.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from typing import Any, TypeVar
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FileDescriptor, ServiceDescriptor
 
-from cloudstate.action_context import NO_REPLY, ActionContext, Failure, Forward
+from cloudstate.action.context import NO_REPLY, ActionContext, Failure, Forward
 from cloudstate.handler import Handler, Param, resolve_handler
 from cloudstate.protocol import action_pb2, entity_pb2
 from cloudstate.registry import EntityKind
@@ -70,7 +70,7 @@ ACTION_ENTITY_TYPE: str = action_pb2.DESCRIPTOR.services_by_name["ActionProtocol
 
 
 def _add_servicer(server: Any, actions: Sequence[Any]) -> None:
-    from cloudstate.action_servicer import add_action_servicer
+    from cloudstate.action.servicer import add_action_servicer
 
     add_action_servicer(server, actions)
 

@@ -32,8 +32,8 @@ from typing import Any, TypeVar
 from google.protobuf import any_pb2, message_factory
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 
-from cloudstate.action import Action
-from cloudstate.action_context import NO_REPLY, ActionContext
+from cloudstate.action.context import NO_REPLY, ActionContext
+from cloudstate.action.entity import Action
 from cloudstate.replies import PackedReply
 
 F = TypeVar("F", bound=Callable[..., Any])
