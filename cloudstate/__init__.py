@@ -26,9 +26,9 @@ _EXPORTS = {
     "NO_REPLY": "cloudstate.action",
     "ServiceRef": "cloudstate.targets",
     "service": "cloudstate.targets",
-    "CloudState": "cloudstate.cloudstate",
-    "CloudStateServer": "cloudstate.cloudstate",
-    "ServerTls": "cloudstate.cloudstate",
+    "CloudState": "cloudstate.server",
+    "CloudStateServer": "cloudstate.server",
+    "ServerTls": "cloudstate.server",
     "EventSourcedEntity": "cloudstate.event_sourced",
     "EventSourcedCommandContext": "cloudstate.event_sourced",
     "EventSourcedEventContext": "cloudstate.event_sourced",
@@ -107,7 +107,6 @@ if TYPE_CHECKING:
     from cloudstate.action.entity import Action
     from cloudstate.any_support import AnySupport, Json
     from cloudstate.client import ServiceClient
-    from cloudstate.cloudstate import CloudState, CloudStateServer, ServerTls
     from cloudstate.crdt import (
         CrdtClock,
         CrdtCommandContext,
@@ -133,6 +132,7 @@ if TYPE_CHECKING:
     )
     from cloudstate.event_sourced.entity import EventSourcedEntity
     from cloudstate.metadata import Metadata
+    from cloudstate.server import CloudState, CloudStateServer, ServerTls
     from cloudstate.targets import ServiceRef, service
     from cloudstate.value_entity.context import ValueEntityCommandContext
     from cloudstate.value_entity.entity import ValueEntity

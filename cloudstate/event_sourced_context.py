@@ -7,7 +7,7 @@ New code imports them from :mod:`cloudstate`; they live in :mod:`cloudstate.even
 
 from __future__ import annotations
 
-from cloudstate.event_sourced.context import (
+from cloudstate.event_sourced import (
     EventSourcedCommandContext,
     EventSourcedContext,
     EventSourcedEventContext,

@@ -7,10 +7,6 @@ New code imports it from :mod:`cloudstate`; it lives in :mod:`cloudstate.event_s
 
 from __future__ import annotations
 
-from cloudstate.event_sourced.entity import (
-    EVENT_SOURCED,
-    EVENT_SOURCED_ENTITY_TYPE,
-    EventSourcedEntity,
-)
+from cloudstate.event_sourced import EVENT_SOURCED, EVENT_SOURCED_ENTITY_TYPE, EventSourcedEntity
 
 __all__ = ["EVENT_SOURCED", "EVENT_SOURCED_ENTITY_TYPE", "EventSourcedEntity"]

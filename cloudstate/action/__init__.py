@@ -12,7 +12,12 @@ works too); see docs/actions.md.
 from __future__ import annotations
 
 from cloudstate.action.context import NO_REPLY, ActionContext, Failure, Forward
-from cloudstate.action.entity import ACTION, ACTION_ENTITY_TYPE, Action, ActionMethod, Shape
+from cloudstate.action.entity import ACTION_ENTITY_TYPE, Action, ActionMethod, Shape
+from cloudstate.action.servicer import add_action_servicer
+from cloudstate.registry import EntityKind, register_kind
+
+#: The action kind: its protocol service and servicer (:mod:`cloudstate.registry`).
+ACTION = register_kind(EntityKind(ACTION_ENTITY_TYPE, add_action_servicer))
 
 __all__ = [
     "ACTION",

@@ -48,34 +48,22 @@ from __future__ import annotations
 
 import enum
 import inspect
-import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FileDescriptor, ServiceDescriptor
 
-from cloudstate.action.context import NO_REPLY, ActionContext, Failure, Forward
+from cloudstate.action.context import ActionContext
+from cloudstate.component.entity import Component
 from cloudstate.handler import Handler, Param, resolve_handler
-from cloudstate.protocol import action_pb2, entity_pb2
-from cloudstate.registry import EntityKind
-
-log = logging.getLogger(__name__)
+from cloudstate.protocol import action_pb2
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: ``Entity.entity_type`` of actions.
 ACTION_ENTITY_TYPE: str = action_pb2.DESCRIPTOR.services_by_name["ActionProtocol"].full_name
-
-
-def _add_servicer(server: Any, actions: Sequence[Any]) -> None:
-    from cloudstate.action.servicer import add_action_servicer
-
-    add_action_servicer(server, actions)
-
-
-ACTION = EntityKind(entity_type=ACTION_ENTITY_TYPE, add_servicer=_add_servicer)
 
 
 class Shape(enum.Enum):
@@ -142,7 +130,7 @@ class ActionMethod:
         )
 
 
-class Action:
+class Action(Component):
     """A stateless service: ``Action(service_descriptor, [file_descriptors])``.
 
     :param service_descriptor: the gRPC service (``actions_pb2._SHOPPINGCARTACTIONS`` or
@@ -151,54 +139,19 @@ class Action:
         uses, including the services it forwards to (the service's own file is always included).
     """
 
+    ENTITY_TYPE = ACTION_ENTITY_TYPE
+    KIND_NAME = "action"
+
     def __init__(
         self,
         service_descriptor: ServiceDescriptor,
         file_descriptors: Sequence[FileDescriptor] = (),
     ) -> None:
-        if not isinstance(service_descriptor, ServiceDescriptor):
-            raise TypeError(f"Action needs a ServiceDescriptor, not {type(service_descriptor)!r}")
-        files = list(file_descriptors)
-        if service_descriptor.file not in files:
-            files.insert(0, service_descriptor.file)
-        self._service = service_descriptor
-        self._files = files
+        super().__init__(service_descriptor, file_descriptors)
         self.methods: dict[str, ActionMethod] = {}
 
-    # -- registry (cloudstate.registry.EntityDefinition) ---------------------------------------
-
-    @property
-    def kind(self) -> EntityKind:
-        return ACTION
-
-    def entity_type(self) -> str:
-        """``cloudstate.action.ActionProtocol`` (a method, as in the original SDK)."""
-        return ACTION_ENTITY_TYPE
-
-    @property
-    def service_descriptor(self) -> ServiceDescriptor:
-        return self._service
-
-    @property
-    def file_descriptors(self) -> Sequence[FileDescriptor]:
-        return tuple(self._files)
-
-    @property
-    def name(self) -> str:
-        """The service's full name."""
-        return str(self._service.full_name)
-
-    def entity_spec(self) -> entity_pb2.Entity:
-        return entity_pb2.Entity(entity_type=ACTION_ENTITY_TYPE, service_name=self.name)
-
-    def validate(self) -> None:
-        missing = [m for m in self._service.methods_by_name if m not in self.methods]
-        if missing:
-            log.warning(
-                "action %s has no handler for %s; such calls will fail",
-                self.name,
-                ", ".join(sorted(missing)),
-            )
+    def handled_methods(self) -> Collection[str]:
+        return self.methods
 
     # -- decorators -----------------------------------------------------------------------------
 
@@ -229,15 +182,6 @@ class Action:
     stream_out_handler = streamed_out
     stream_handler = streamed
 
-    def _method(self, name: str) -> Any:
-        method = self._service.methods_by_name.get(name)
-        if method is None:
-            raise ValueError(
-                f"service {self.name} has no method {name!r}; its methods: "
-                f"{', '.join(self._service.methods_by_name)}"
-            )
-        return method
-
     def _register(self, name: str, shape: Shape) -> Callable[[F], F]:
         method = self._method(name)
         actual = Shape.of(method.client_streaming, method.server_streaming)
@@ -246,8 +190,7 @@ class Action:
                 f"{self.name}.{name} is {actual.description}: register its handler with "
                 f"@action.{actual.decorator}({name!r}) (or @action.command_handler)"
             )
-        if name in self.methods:
-            raise ValueError(f"action {self.name}: handler for {name!r} registered twice")
+        self._check_new_handler(name)
         input_class = message_factory.GetMessageClass(method.input_type)
 
         def register(function: F) -> F:
@@ -282,17 +225,5 @@ class Action:
 
         return register
 
-    def __repr__(self) -> str:
-        return f"Action({self.name})"
 
-
-__all__ = [
-    "ACTION_ENTITY_TYPE",
-    "NO_REPLY",
-    "Action",
-    "ActionContext",
-    "ActionMethod",
-    "Failure",
-    "Forward",
-    "Shape",
-]
+__all__ = ["ACTION_ENTITY_TYPE", "Action", "ActionMethod", "FunctionKind", "Shape"]

@@ -28,9 +28,10 @@ from google.protobuf.message import Message
 from cloudstate.action.context import NO_REPLY, ActionContext, Failure, Forward
 from cloudstate.action.entity import Action, ActionMethod, FunctionKind, Shape
 from cloudstate.any_support import PROTOBUF_PREFIX, AnySupport, pack, pack_message
+from cloudstate.component.replies import PackedReply
+from cloudstate.component.servicer import ComponentServicer, failure
 from cloudstate.errors import CommandFailure, UnknownTypeError
-from cloudstate.protocol import action_pb2, action_pb2_grpc, entity_pb2
-from cloudstate.replies import PackedReply
+from cloudstate.protocol import action_pb2, action_pb2_grpc
 from cloudstate.tracing import handler_span
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,7 @@ class _CallFailed(Exception):
 
 
 def _failure(description: str, code: int = 0, effects: Sequence[Any] = ()) -> Response:
-    response = Response(
-        failure=entity_pb2.Failure(command_id=0, description=description, grpc_status_code=code)
-    )
+    response = Response(failure=failure(0, description, code=code))
     response.side_effects.extend(effects)
     return response
 
@@ -194,19 +193,15 @@ def _empty(descriptor: Any) -> Message:
     return cls()  # type: ignore[no-any-return]
 
 
-class ActionServicer:
+class ActionServicer(ComponentServicer[Action]):
     """Serves every registered action (dispatching on ``ActionCommand.service_name``)."""
 
-    def __init__(self, actions: Sequence[Action]) -> None:
-        self._actions = {action.name: action for action in actions}
-        self._support = {action.name: AnySupport(action.file_descriptors) for action in actions}
-
     def _call(self, command: Any, shape: Shape) -> _Call:
-        action = self._actions.get(command.service_name)
+        action = self._components.get(command.service_name)
         if action is None:
             raise _CallFailed(
                 f"Unknown service: {command.service_name!r}; this user function's actions are "
-                f"{sorted(self._actions)}",
+                f"{sorted(self._components)}",
                 _UNIMPLEMENTED,
             )
         method = action.methods.get(command.name)
@@ -220,7 +215,7 @@ class ActionServicer:
                 f"with {shape.value[1]}",
                 _INVALID_ARGUMENT,
             )
-        return _Call(action, method, self._support[action.name], command)
+        return _Call(action, method, self._any_support[action.name], command)
 
     async def handleUnary(
         self, command: action_pb2.ActionCommand, context: grpc.aio.ServicerContext[Any, Any]

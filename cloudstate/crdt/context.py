@@ -18,7 +18,7 @@ import grpc
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from cloudstate.any_support import AnySupport
-from cloudstate.command_context import CommandContext
+from cloudstate.component.context import CommandContext
 from cloudstate.crdt.base import Crdt, WriteConsistency
 from cloudstate.protocol import entity_pb2
 

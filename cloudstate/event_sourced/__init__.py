@@ -15,11 +15,12 @@ from cloudstate.event_sourced.context import (
     EventSourcedContext,
     EventSourcedEventContext,
 )
-from cloudstate.event_sourced.entity import (
-    EVENT_SOURCED,
-    EVENT_SOURCED_ENTITY_TYPE,
-    EventSourcedEntity,
-)
+from cloudstate.event_sourced.entity import EVENT_SOURCED_ENTITY_TYPE, EventSourcedEntity
+from cloudstate.event_sourced.servicer import add_event_sourced_servicer
+from cloudstate.registry import EntityKind, register_kind
+
+#: The event-sourced kind: its protocol service and servicer (:mod:`cloudstate.registry`).
+EVENT_SOURCED = register_kind(EntityKind(EVENT_SOURCED_ENTITY_TYPE, add_event_sourced_servicer))
 
 __all__ = [
     "EVENT_SOURCED",

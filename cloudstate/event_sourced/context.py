@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 import grpc
 
 from cloudstate.any_support import AnySupport, pack
-from cloudstate.command_context import CommandContext
+from cloudstate.component.context import CommandContext
 from cloudstate.handler import Context
 from cloudstate.protocol import entity_pb2
 

@@ -18,20 +18,15 @@ Example (the shopping cart, ``examples/shoppingcart``)::
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from google.protobuf import message_factory
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 
+from cloudstate.component.entity import EntityComponent
 from cloudstate.event_sourced.context import EventSourcedCommandContext, EventSourcedEventContext
-from cloudstate.handler import ANY_MESSAGE, Handler, Param, resolve_handler, takes_an_argument
-from cloudstate.handler import return_annotation as _return_annotation
-from cloudstate.protocol import entity_pb2, event_sourced_pb2
-from cloudstate.registry import EntityKind
-
-log = logging.getLogger(__name__)
+from cloudstate.handler import ANY_MESSAGE, Handler, Param, resolve_handler
+from cloudstate.protocol import event_sourced_pb2
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,16 +36,7 @@ EVENT_SOURCED_ENTITY_TYPE: str = event_sourced_pb2.DESCRIPTOR.services_by_name[
 ].full_name
 
 
-def _add_servicer(server: Any, entities: Sequence[Any]) -> None:
-    from cloudstate.event_sourced.servicer import add_event_sourced_servicer
-
-    add_event_sourced_servicer(server, entities)
-
-
-EVENT_SOURCED = EntityKind(entity_type=EVENT_SOURCED_ENTITY_TYPE, add_servicer=_add_servicer)
-
-
-class EventSourcedEntity:
+class EventSourcedEntity(EntityComponent):
     """An event-sourced entity for one gRPC service.
 
     ::
@@ -74,6 +60,9 @@ class EventSourcedEntity:
         instance (default: the proxy's).
     """
 
+    ENTITY_TYPE = EVENT_SOURCED_ENTITY_TYPE
+    KIND_NAME = "event-sourced entity"
+
     def __init__(
         self,
         service_descriptor: ServiceDescriptor,
@@ -84,70 +73,19 @@ class EventSourcedEntity:
         *,
         passivation_timeout: float | None = None,
     ) -> None:
-        if not isinstance(service_descriptor, ServiceDescriptor):
-            raise TypeError(
-                f"EventSourcedEntity needs a ServiceDescriptor, not {type(service_descriptor)!r}"
-            )
+        super().__init__(service_descriptor, file_descriptors, persistence_id, passivation_timeout)
         if not callable(init_state):
             raise TypeError(f"init_state must be callable, not {init_state!r}")
         if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int):
             raise TypeError(f"snapshot_every must be an int, not {snapshot_every!r}")
         if snapshot_every < 0:
             raise ValueError(f"snapshot_every must be >= 0, not {snapshot_every}")
-        if passivation_timeout is not None and not passivation_timeout > 0:
-            raise ValueError(f"passivation_timeout must be > 0 seconds, not {passivation_timeout}")
-        files = list(file_descriptors)
-        if service_descriptor.file not in files:
-            files.insert(0, service_descriptor.file)
-        self._service = service_descriptor
-        self._files = files
         self.init_state = init_state
-        self.persistence_id: str = persistence_id or service_descriptor.name
         self.snapshot_every = snapshot_every
-        self.passivation_timeout = passivation_timeout
-        hint = _return_annotation(init_state)
-        #: The state type used for parameter injection (``None`` if ``init`` is unannotated).
-        self.state_type: type | None = hint if inspect.isclass(hint) else None
-        self._init_takes_id = takes_an_argument(init_state)
-        self.command_handlers: dict[str, Handler] = {}
+        self._state_factory(init_state)
         self._event_handlers: dict[type, Handler] = {}
         self.snapshot_function: Handler | None = None
         self.snapshot_handler_function: Handler | None = None
-
-    # -- registry (cloudstate.registry.EntityDefinition) ---------------------------------------
-
-    @property
-    def kind(self) -> EntityKind:
-        return EVENT_SOURCED
-
-    def entity_type(self) -> str:
-        """``cloudstate.eventsourced.EventSourced`` (a method, as in the original SDK)."""
-        return EVENT_SOURCED_ENTITY_TYPE
-
-    @property
-    def service_descriptor(self) -> ServiceDescriptor:
-        return self._service
-
-    @property
-    def file_descriptors(self) -> Sequence[FileDescriptor]:
-        return tuple(self._files)
-
-    @property
-    def name(self) -> str:
-        """The service's full name, used in logs and error messages."""
-        return str(self._service.full_name)
-
-    def entity_spec(self) -> entity_pb2.Entity:
-        spec = entity_pb2.Entity(
-            entity_type=EVENT_SOURCED_ENTITY_TYPE,
-            service_name=self._service.full_name,
-            persistence_id=self.persistence_id,
-        )
-        if self.passivation_timeout is not None:
-            spec.passivation_strategy.timeout.timeout = max(
-                1, round(self.passivation_timeout * 1000)
-            )
-        return spec
 
     def validate(self) -> None:
         if self.snapshot_every > 0 and (
@@ -157,13 +95,7 @@ class EventSourcedEntity:
                 f"event-sourced entity {self.name} has snapshot_every={self.snapshot_every} but "
                 "needs both @entity.snapshot() and @entity.snapshot_handler()"
             )
-        missing = [m for m in self._service.methods_by_name if m not in self.command_handlers]
-        if missing:
-            log.warning(
-                "event-sourced entity %s has no command handler for %s; such commands will fail",
-                self.name,
-                ", ".join(sorted(missing)),
-            )
+        super().validate()
 
     # -- decorators -----------------------------------------------------------------------------
 
@@ -174,32 +106,7 @@ class EventSourcedEntity:
         message (the method's input type) and an :class:`EventSourcedCommandContext`. The return
         value is the reply (the method's output type; ``None`` replies with an empty one).
         """
-        method = self._service.methods_by_name.get(name)
-        if method is None:
-            raise ValueError(
-                f"service {self._service.full_name} has no method {name!r}; "
-                f"its methods: {', '.join(self._service.methods_by_name)}"
-            )
-        if method.client_streaming or method.server_streaming:
-            raise ValueError(
-                f"{self._service.full_name}.{name} is streaming; event-sourced commands are unary"
-            )
-        if name in self.command_handlers:
-            raise ValueError(f"{self.name}: command handler for {name!r} registered twice")
-        command_type = message_factory.GetMessageClass(method.input_type)
-
-        def register(function: F) -> F:
-            self.command_handlers[name] = resolve_handler(
-                function,
-                role=f"command handler for {self.name}.{name}:",
-                kinds=(Param.STATE, Param.MESSAGE, Param.CONTEXT),
-                state_type=self.state_type,
-                message_type=command_type,
-                context_type=EventSourcedCommandContext,
-            )
-            return function
-
-        return register
+        return self._command_handler(name, EventSourcedCommandContext)
 
     def event_handler(self, event_type: type) -> Callable[[F], F]:
         """Register the handler applying events of ``event_type`` to the state.
@@ -285,12 +192,5 @@ class EventSourcedEntity:
             f"({type(event).__name__})"
         )
 
-    async def create_state(self, entity_id: str) -> Any:
-        """Call ``init_state`` (sync or async) for a new instance."""
-        state = self.init_state(entity_id) if self._init_takes_id else self.init_state()
-        if inspect.isawaitable(state):
-            state = await state
-        return state
 
-    def __repr__(self) -> str:
-        return f"EventSourcedEntity({self.name}, persistence_id={self.persistence_id!r})"
+__all__ = ["EVENT_SOURCED_ENTITY_TYPE", "EventSourcedEntity"]

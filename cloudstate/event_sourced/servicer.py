@@ -22,27 +22,32 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import grpc
-
 from cloudstate.any_support import AnySupport, pack
-from cloudstate.errors import CommandFailure
+from cloudstate.component.replies import fill_reply
+from cloudstate.component.servicer import (
+    UNIMPLEMENTED,
+    EntityStreamServicer,
+    StreamError,
+    call_handler,
+    failure,
+    no_handler,
+)
 from cloudstate.event_sourced.context import EventSourcedCommandContext, EventSourcedEventContext
 from cloudstate.event_sourced.entity import EventSourcedEntity
 from cloudstate.handler import Handler
 from cloudstate.protocol import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
-from cloudstate.replies import reply_payload
-from cloudstate.tracing import handler_span
 
 log = logging.getLogger(__name__)
 
-_NOT_FOUND_CODE = grpc.StatusCode.UNIMPLEMENTED.value[0]
+StreamOut = event_sourced_pb2.EventSourcedStreamOut
 
 
-class _Instance:
-    """A live entity instance: its state, sequence number and command handling."""
+class Instance:
+    """A live entity instance: its state, sequence number and command handling (driven by the
+    servicer, and by the test kit without one)."""
 
     def __init__(
         self, entity: EventSourcedEntity, entity_id: str, state: Any, any_support: AnySupport
@@ -132,44 +137,29 @@ class _Instance:
         handler = self.entity.command_handlers.get(command.name)
         if handler is None:
             return _failure_reply(
-                command.id,
-                f"{self.entity.name} has no handler for command {command.name!r}",
-                restart=False,
-                code=_NOT_FOUND_CODE,
+                command.id, no_handler(self.entity, command), restart=False, code=UNIMPLEMENTED
             )
         message = self._any_support.unpack(command.payload)
         ctx = EventSourcedCommandContext(self, command)
         self._backup = None
         self._backup_failed = False
-        failure: CommandFailure | None = None
-        try:
-            with handler_span(self.entity.name, command, self._entity_id):
-                result = await handler.call(self._state, message, ctx)
-                await ctx._drain()
-            failure = ctx._failure
-        except CommandFailure as e:
-            failure = e
-        finally:
-            ctx._finish()
-        if failure is not None:
+
+        async def run() -> Any:
+            result = await handler.call(self._state, message, ctx)
+            await ctx._drain()
+            return result
+
+        result, failed = await call_handler(self.entity, command, self._entity_id, ctx, run)
+        if failed is not None:
             emitted = bool(ctx._events)
             if emitted:
                 self._roll_back()
             return _failure_reply(
-                command.id, failure.description, restart=emitted, code=failure.status_code
+                command.id, failed.description, restart=emitted, code=failed.status_code
             )
         reply = event_sourced_pb2.EventSourcedReply(command_id=command.id)
         reply.events.extend(ctx._events)
-        reply.side_effects.extend(ctx._effects)
-        if ctx._forward is not None:
-            if result is not None:
-                log.debug(
-                    "%s returned a value and forwarded: the forward wins", handler.description
-                )
-            reply.client_action.forward.CopyFrom(ctx._forward)
-        else:
-            payload = reply_payload(handler, self.entity.service_descriptor, command.name, result)
-            reply.client_action.reply.payload.CopyFrom(payload)
+        fill_reply(reply, ctx, handler, self.entity.service_descriptor, command.name, result)
         every = self.entity.snapshot_every
         if every > 0 and any(seq % every == 0 for seq in ctx._event_sequences):
             reply.snapshot.CopyFrom(await self._take_snapshot())
@@ -207,102 +197,43 @@ def _failure_reply(
 ) -> event_sourced_pb2.EventSourcedReply:
     reply = event_sourced_pb2.EventSourcedReply(command_id=command_id)
     reply.client_action.failure.CopyFrom(
-        entity_pb2.Failure(
-            command_id=command_id, description=description, restart=restart, grpc_status_code=code
-        )
+        failure(command_id, description, code=code, restart=restart)
     )
     return reply
 
 
-def _top_failure(command_id: int, description: str) -> event_sourced_pb2.EventSourcedStreamOut:
-    return event_sourced_pb2.EventSourcedStreamOut(
-        failure=entity_pb2.Failure(command_id=command_id, description=description)
-    )
-
-
-class EventSourcedServicer:
+class EventSourcedServicer(EntityStreamServicer[EventSourcedEntity, Instance]):
     """Serves every registered event-sourced entity (dispatching on ``init.service_name``)."""
 
-    def __init__(self, entities: Sequence[EventSourcedEntity]) -> None:
-        self._entities = {entity.name: entity for entity in entities}
-        self._any_support = {e.name: AnySupport(e.file_descriptors) for e in entities}
+    stream_out = StreamOut
+    kind_name = EventSourcedEntity.KIND_NAME
 
-    async def handle(
+    async def start(
         self,
-        request_iterator: AsyncIterator[event_sourced_pb2.EventSourcedStreamIn],
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> AsyncIterator[event_sourced_pb2.EventSourcedStreamOut]:
-        instance: _Instance | None = None
-        where = "starting an entity stream"
-        command_id = 0
-        try:
-            async for message in request_iterator:
-                which = message.WhichOneof("message")
-                command_id = 0
-                if instance is None:
-                    if which != "init":
-                        raise _protocol_error(f"expected init as the first message, got {which}")
-                    init = message.init
-                    where = f"entity {init.service_name} (id {init.entity_id!r})"
-                    instance = await self._start(init)
-                elif which == "event":
-                    where = (
-                        f"{instance.entity.name} (id {instance.entity_id!r}) applying event "
-                        f"{message.event.sequence}"
-                    )
-                    await instance.replay(message.event)
-                elif which == "command":
-                    command = message.command
-                    command_id = command.id
-                    where = (
-                        f"{instance.entity.name} (id {instance.entity_id!r}) handling command "
-                        f"{command.name!r} (id {command.id})"
-                    )
-                    if instance.stale:
-                        raise _StreamError(
-                            "Restart required for",
-                            "the state could not be rolled back after a failed command",
-                        )
-                    yield event_sourced_pb2.EventSourcedStreamOut(
-                        reply=await instance.handle_command(command)
-                    )
-                elif which == "init":
-                    raise _protocol_error("received a second init message")
-                else:
-                    raise _protocol_error("received an empty EventSourcedStreamIn message")
-        except Exception as e:
-            if isinstance(e, _StreamError):
-                description = f"{e.prefix} event-sourced {where}: {e}"
-                log.error("%s", description)
-            else:
-                log.exception("Unexpected error in event-sourced %s", where)
-                description = f"Unexpected error in event-sourced {where}: {type(e).__name__}: {e}"
-            yield _top_failure(command_id, description)
-
-    async def _start(self, init: event_sourced_pb2.EventSourcedInit) -> _Instance:
-        entity = self._entities.get(init.service_name)
-        if entity is None:
-            raise _protocol_error(
-                f"unknown service {init.service_name!r}; this user function serves "
-                f"{sorted(self._entities)}"
-            )
+        entity: EventSourcedEntity,
+        init: event_sourced_pb2.EventSourcedInit,
+        any_support: AnySupport,
+    ) -> Instance:
         state = await entity.create_state(init.entity_id)
-        instance = _Instance(entity, init.entity_id, state, self._any_support[entity.name])
+        instance = Instance(entity, init.entity_id, state, any_support)
         if init.HasField("snapshot"):
             await instance.apply_snapshot(init.snapshot)
         return instance
 
+    def describe(self, which: str, message: Any) -> tuple[str, int]:
+        if which == "command":
+            return f" handling command {message.name!r} (id {message.id})", message.id
+        return f" applying event {message.sequence}", 0
 
-class _StreamError(Exception):
-    """Ends the stream with a top-level failure, without a traceback in the log."""
-
-    def __init__(self, prefix: str, message: str) -> None:
-        super().__init__(message)
-        self.prefix = prefix
-
-
-def _protocol_error(message: str) -> _StreamError:
-    return _StreamError("Protocol error in", message)
+    async def receive(self, instance: Instance, which: str, message: Any) -> Sequence[StreamOut]:
+        if which == "event":
+            await instance.replay(message)
+            return ()
+        if instance.stale:
+            raise StreamError(
+                "the state could not be rolled back after a failed command", "Restart required for"
+            )
+        return [StreamOut(reply=await instance.handle_command(message))]
 
 
 def add_event_sourced_servicer(server: Any, entities: Sequence[EventSourcedEntity]) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from cloudstate.crdt.base import Crdt, WriteConsistency, crdt_from_delta
 from cloudstate.crdt.entity import CRDT_ENTITY_TYPE, CrdtEntity
-from cloudstate.crdt.servicer import _Instance
+from cloudstate.crdt.servicer import Instance
 from cloudstate.protocol import crdt_pb2, entity_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
@@ -52,7 +52,7 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
         super().__init__(entity, entity_id)
         self._entity = entity
         self._replicated = delta  # the proxy's value: what a restarted instance starts from
-        self._instance: _Instance | None = None
+        self._instance: Instance | None = None
 
     @property
     def state(self) -> Any:
@@ -95,23 +95,23 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
 
     # -- the proxy's part ---------------------------------------------------------------------
 
-    def _live(self) -> _Instance:
+    def _live(self) -> Instance:
         if self._instance is None:
             run_sync(self._ready(), "kit.replicate_async(...)")
         assert self._instance is not None
         return self._instance
 
-    async def _ready(self) -> _Instance:
+    async def _ready(self) -> Instance:
         if self._instance is None:
             state: Crdt | None
             if self._replicated is not None:
                 state = crdt_from_delta(self._replicated, self.any_support)
             else:
                 state = await self._entity.create_state(self.entity_id)
-            self._instance = _Instance(self._entity, self.entity_id, state, self.any_support)
+            self._instance = Instance(self._entity, self.entity_id, state, self.any_support)
         return self._instance
 
-    def _remember(self, instance: _Instance) -> None:
+    def _remember(self, instance: Instance) -> None:
         state = instance.state
         self._replicated = None if state is None else state._state_delta()
 

@@ -25,7 +25,7 @@ from google.protobuf import any_pb2
 
 from cloudstate.any_support import pack
 from cloudstate.event_sourced.entity import EVENT_SOURCED_ENTITY_TYPE, EventSourcedEntity
-from cloudstate.event_sourced.servicer import _Instance
+from cloudstate.event_sourced.servicer import Instance
 from cloudstate.protocol import entity_pb2, event_sourced_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
@@ -69,7 +69,7 @@ class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
         for event in events:
             sequence += 1
             self._journal.append((sequence, pack(event)))
-        self._instance: _Instance | None = None  # built from the journal on first use
+        self._instance: Instance | None = None  # built from the journal on first use
 
     # -- what a test looks at -----------------------------------------------------------------
 
@@ -115,7 +115,7 @@ class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
     async def _recover(self) -> None:
         self._instance = None
         state = await self._entity.create_state(self.entity_id)
-        instance = _Instance(self._entity, self.entity_id, state, self.any_support)
+        instance = Instance(self._entity, self.entity_id, state, self.any_support)
         after = 0
         if self._snapshot is not None:
             after, payload = self._snapshot
@@ -129,7 +129,7 @@ class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
                 )
         self._instance = instance
 
-    def _live(self) -> _Instance:
+    def _live(self) -> Instance:
         if self._instance is None or self._instance.stale:
             run_sync(self._recover(), "kit.restart_async()")
         assert self._instance is not None

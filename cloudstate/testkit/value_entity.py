@@ -25,7 +25,7 @@ from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
 from cloudstate.testkit.results import Failure, Forward, SideEffect, ValueEntityResult
 from cloudstate.value_entity.entity import VALUE_ENTITY_TYPE, ValueEntity
-from cloudstate.value_entity.servicer import _Instance
+from cloudstate.value_entity.servicer import Instance
 
 
 class ValueEntityTestKit(EntityTestKit[ValueEntityResult]):
@@ -58,8 +58,8 @@ class ValueEntityTestKit(EntityTestKit[ValueEntityResult]):
         """The stored value, decoded; ``None`` when there is none (never written, or deleted)."""
         return None if self._value is None else self.decode(self._value)
 
-    def _new_instance(self) -> _Instance:
-        return _Instance(self._entity, self.entity_id, self._value, self.any_support)
+    def _new_instance(self) -> Instance:
+        return Instance(self._entity, self.entity_id, self._value, self.any_support)
 
     async def _handle(self, command: entity_pb2.Command) -> ValueEntityResult:
         try:

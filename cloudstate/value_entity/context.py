@@ -13,7 +13,7 @@ import grpc
 from google.protobuf import any_pb2
 
 from cloudstate.any_support import AnySupport, pack
-from cloudstate.command_context import CommandContext
+from cloudstate.component.context import CommandContext
 from cloudstate.protocol import entity_pb2
 
 

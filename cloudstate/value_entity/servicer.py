@@ -20,28 +20,30 @@ Failure handling:
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import grpc
 from google.protobuf import any_pb2
 
 from cloudstate.any_support import AnySupport
-from cloudstate.errors import CommandFailure
+from cloudstate.component.replies import fill_reply
+from cloudstate.component.servicer import (
+    UNIMPLEMENTED,
+    EntityStreamServicer,
+    call_handler,
+    failure,
+    no_handler,
+)
 from cloudstate.protocol import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
-from cloudstate.replies import reply_payload
-from cloudstate.tracing import handler_span
 from cloudstate.value_entity.context import ValueEntityCommandContext
 from cloudstate.value_entity.entity import ValueEntity
 
-log = logging.getLogger(__name__)
-
-_NOT_FOUND_CODE = grpc.StatusCode.UNIMPLEMENTED.value[0]
+StreamOut = value_entity_pb2.ValueEntityStreamOut
 
 
-class _Instance:
-    """A live value-entity instance: its stored state and command handling."""
+class Instance:
+    """A live value-entity instance: its stored state and command handling (driven by the
+    servicer, and by the test kit without one)."""
 
     def __init__(
         self,
@@ -65,36 +67,17 @@ class _Instance:
     ) -> value_entity_pb2.ValueEntityReply:
         handler = self.entity.command_handlers.get(command.name)
         if handler is None:
-            return _failure_reply(
-                command.id,
-                f"{self.entity.name} has no handler for command {command.name!r}",
-                code=_NOT_FOUND_CODE,
-            )
+            return _failure_reply(command.id, no_handler(self.entity, command), code=UNIMPLEMENTED)
         message = self._any_support.unpack(command.payload)
         state = await self.current_state()
         ctx = ValueEntityCommandContext(self.entity_id, command, state, self._any_support)
-        failure: CommandFailure | None = None
-        try:
-            with handler_span(self.entity.name, command, self.entity_id):
-                result = await handler.call(state, message, ctx)
-            failure = ctx._failure
-        except CommandFailure as e:
-            failure = e
-        finally:
-            ctx._finish()
-        if failure is not None:
-            return _failure_reply(command.id, failure.description, code=failure.status_code)
+        result, failed = await call_handler(
+            self.entity, command, self.entity_id, ctx, lambda: handler.call(state, message, ctx)
+        )
+        if failed is not None:
+            return _failure_reply(command.id, failed.description, code=failed.status_code)
         reply = value_entity_pb2.ValueEntityReply(command_id=command.id)
-        reply.side_effects.extend(ctx._effects)
-        if ctx._forward is not None:
-            if result is not None:
-                log.debug(
-                    "%s returned a value and forwarded: the forward wins", handler.description
-                )
-            reply.client_action.forward.CopyFrom(ctx._forward)
-        else:
-            payload = reply_payload(handler, self.entity.service_descriptor, command.name, result)
-            reply.client_action.reply.payload.CopyFrom(payload)
+        fill_reply(reply, ctx, handler, self.entity.service_descriptor, command.name, result)
         if ctx._change is not None:
             kind, value = ctx._change
             if kind == "update":
@@ -110,80 +93,31 @@ def _failure_reply(
     command_id: int, description: str, *, code: int
 ) -> value_entity_pb2.ValueEntityReply:
     reply = value_entity_pb2.ValueEntityReply(command_id=command_id)
-    reply.client_action.failure.CopyFrom(
-        entity_pb2.Failure(command_id=command_id, description=description, grpc_status_code=code)
-    )
+    reply.client_action.failure.CopyFrom(failure(command_id, description, code=code))
     return reply
 
 
-class ValueEntityServicer:
+class ValueEntityServicer(EntityStreamServicer[ValueEntity, Instance]):
     """Serves every registered value entity (dispatching on ``init.service_name``)."""
 
-    def __init__(self, entities: Sequence[ValueEntity]) -> None:
-        self._entities = {entity.name: entity for entity in entities}
-        self._any_support = {e.name: AnySupport(e.file_descriptors) for e in entities}
+    stream_out = StreamOut
+    kind_name = ValueEntity.KIND_NAME
 
-    async def handle(
-        self,
-        request_iterator: AsyncIterator[value_entity_pb2.ValueEntityStreamIn],
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> AsyncIterator[value_entity_pb2.ValueEntityStreamOut]:
-        instance: _Instance | None = None
-        where = "starting an entity stream"
-        command_id = 0
-        try:
-            async for message in request_iterator:
-                which = message.WhichOneof("message")
-                command_id = 0
-                if instance is None:
-                    if which != "init":
-                        raise _StreamError(f"expected init as the first message, got {which}")
-                    init = message.init
-                    where = f"value entity {init.service_name} (id {init.entity_id!r})"
-                    instance = self._start(init)
-                elif which == "command":
-                    command = message.command
-                    command_id = command.id
-                    where = (
-                        f"value entity {instance.entity.name} (id {instance.entity_id!r}) "
-                        f"handling command {command.name!r} (id {command.id})"
-                    )
-                    yield value_entity_pb2.ValueEntityStreamOut(
-                        reply=await instance.handle_command(command)
-                    )
-                elif which == "init":
-                    raise _StreamError("received a second init message")
-                else:
-                    raise _StreamError("received an empty ValueEntityStreamIn message")
-        except Exception as e:
-            if isinstance(e, _StreamError):
-                description = f"Protocol error in {where}: {e}"
-                log.error("%s", description)
-            else:
-                log.exception("Unexpected error in %s", where)
-                description = f"Unexpected error in {where}: {type(e).__name__}: {e}"
-            yield value_entity_pb2.ValueEntityStreamOut(
-                failure=entity_pb2.Failure(command_id=command_id, description=description)
-            )
-
-    def _start(self, init: value_entity_pb2.ValueEntityInit) -> _Instance:
-        entity = self._entities.get(init.service_name)
-        if entity is None:
-            raise _StreamError(
-                f"unknown service {init.service_name!r}; this user function serves "
-                f"{sorted(self._entities)}"
-            )
-        any_support = self._any_support[entity.name]
+    async def start(
+        self, entity: ValueEntity, init: value_entity_pb2.ValueEntityInit, any_support: AnySupport
+    ) -> Instance:
         value: any_pb2.Any | None = None
         if init.HasField("state") and init.state.HasField("value"):
             value = any_pb2.Any()
             value.CopyFrom(init.state.value)
             any_support.unpack(value)  # fail now, not at the first command, if it is unreadable
-        return _Instance(entity, init.entity_id, value, any_support)
+        return Instance(entity, init.entity_id, value, any_support)
 
+    def describe(self, which: str, message: Any) -> tuple[str, int]:
+        return f" handling command {message.name!r} (id {message.id})", message.id
 
-class _StreamError(Exception):
-    """A protocol violation: ends the stream with a top-level failure, without a traceback."""
+    async def receive(self, instance: Instance, which: str, message: Any) -> Sequence[StreamOut]:
+        return [StreamOut(reply=await instance.handle_command(message))]
 
 
 def add_value_entity_servicer(server: Any, entities: Sequence[ValueEntity]) -> None:

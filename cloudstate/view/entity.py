@@ -34,7 +34,7 @@ from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 
 from cloudstate.action.context import NO_REPLY, ActionContext
 from cloudstate.action.entity import Action
-from cloudstate.replies import PackedReply
+from cloudstate.component.replies import PackedReply
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,6 +56,8 @@ _DELETE_REPLY = PackedReply(any_pb2.Any(type_url="type.googleapis.com/google.pro
 class View(Action):
     """A view service: ``View(service_descriptor, [file_descriptors])``; reported to the proxy as
     an action. Query methods need no handler (the proxy answers them)."""
+
+    KIND_NAME = "view"
 
     def __init__(
         self, service_descriptor: ServiceDescriptor, file_descriptors: Sequence[FileDescriptor] = ()
@@ -108,9 +110,6 @@ class View(Action):
 
     def validate(self) -> None:
         """Query methods are answered by the proxy: only update methods need handlers."""
-
-    def __repr__(self) -> str:
-        return f"View({self.name})"
 
 
 def _reply(result: Any) -> Any:

@@ -45,8 +45,8 @@ INSTANCES: weakref.WeakSet[Any] = weakref.WeakSet()
 CANCELLATIONS = 0
 
 _handle = crdt_servicer.CrdtServicer.handle
-_instance_init = crdt_servicer._Instance.__init__
-_instance_cancel = crdt_servicer._Instance.cancel
+_instance_init = crdt_servicer.Instance.__init__
+_instance_cancel = crdt_servicer.Instance.cancel
 
 
 async def _counted_handle(
@@ -84,8 +84,8 @@ async def _counted_cancel(self: Any, cancelled: Any) -> Any:
 
 
 crdt_servicer.CrdtServicer.handle = _counted_handle  # type: ignore[method-assign]
-crdt_servicer._Instance.__init__ = _tracked_init  # type: ignore[method-assign]
-crdt_servicer._Instance.cancel = _counted_cancel  # type: ignore[method-assign]
+crdt_servicer.Instance.__init__ = _tracked_init  # type: ignore[method-assign]
+crdt_servicer.Instance.cancel = _counted_cancel  # type: ignore[method-assign]
 
 # -- the Stats action ----------------------------------------------------------------------------
 
