@@ -18,6 +18,9 @@ action's response), in this order:
 Every forward or side effect is one hop; a chain longer than ``max_forward_depth`` hops is cut
 with :class:`ForwardLoop` naming the hops. The metadata of the call flows along forwards and side
 effects; entries the forward / side effect sets itself replace entries of the same key.
+
+One concern: the route of a call — the entity that owns it, then what its outcome asks for
+(side effects, forwards), with the checks at the door (limits, authentication, metrics).
 """
 
 from __future__ import annotations

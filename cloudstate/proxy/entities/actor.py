@@ -25,6 +25,8 @@ An entity type (event sourced, value entity, ...) subclasses two classes:
      backoff; then ABORTED). See docs/scale-out.md.
 
 A crash inside the loop fails every waiting command instead of leaving clients hanging.
+
+One concern: the life of an entity actor, the five steps above.
 """
 
 from __future__ import annotations

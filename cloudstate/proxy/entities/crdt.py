@@ -17,6 +17,9 @@ has a reader task that dispatches every message of the stream by command id.
   cancellation sends ``StreamCancelled`` and applies the user function's cancel response.
 * **Delete** removes the stored state and ends the stream; the next command starts a new, empty
   entity. **Passivation** happens only when no command and no streamed call is open.
+
+One concern: the CRDT entity kind in the proxy, handler and actor (its commands are not
+serialized, so it does not build on :class:`~cloudstate.proxy.entities.actor.EntityActor`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ eight cases for each of the eight CRDT types, LWWRegister clocks, forwards and s
 failures, streamed commands and write consistency. Each case is a script of steps (open a
 stream, send a command and expect its reply, send a proxy delta, ...); unordered delta lists
 are sorted before comparing, as in the original.
+
+One concern: the CRDT model's cases (mostly the scripts themselves, as data).
 """
 
 from __future__ import annotations
