@@ -1,15 +1,18 @@
 """Cloudstate for Python: stateful serverless services.
 
 Everything a service's code uses is imported from here, and everything its tests use from
-:mod:`cloudstate.testkit` (``tests/test_exports.py`` pins both lists)::
+:mod:`cloudstate.testkit` (``tests/api/test_exports.py`` pins both lists)::
 
     from cloudstate import CloudState, EventSourcedCommandContext, EventSourcedEntity
 
     entity = EventSourcedEntity(_SHOPPINGCART, [shoppingcart_pb2.DESCRIPTOR], ShoppingCartState)
     CloudState().register_event_sourced_entity(entity).start()
 
-The names are imported lazily, so importing :mod:`cloudstate` (e.g. for the proxy, in
-:mod:`cloudstate.proxy`) does not load the SDK.
+The names are imported lazily from the SDK's packages (one per component kind:
+:mod:`cloudstate.event_sourced`, :mod:`cloudstate.value_entity`, :mod:`cloudstate.crdt`,
+:mod:`cloudstate.action`, :mod:`cloudstate.view`; the server in :mod:`cloudstate.server`), so
+importing :mod:`cloudstate` loads no SDK module: the proxy (:mod:`cloudstate.proxy`), which takes
+``__version__`` from here, does not load the SDK. docs/architecture.md shows the whole package.
 """
 
 from __future__ import annotations
@@ -103,8 +106,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from cloudstate.action.context import NO_REPLY, ActionContext, Forward
-    from cloudstate.action.entity import Action
+    from cloudstate.action import NO_REPLY, Action, ActionContext, Forward
     from cloudstate.any_support import AnySupport, Json
     from cloudstate.client import ServiceClient
     from cloudstate.crdt import (
@@ -125,18 +127,17 @@ if TYPE_CHECKING:
         WriteConsistency,
     )
     from cloudstate.errors import CloudStateError, CommandFailure, UnknownTypeError
-    from cloudstate.event_sourced.context import (
+    from cloudstate.event_sourced import (
         EventSourcedCommandContext,
         EventSourcedContext,
+        EventSourcedEntity,
         EventSourcedEventContext,
     )
-    from cloudstate.event_sourced.entity import EventSourcedEntity
     from cloudstate.metadata import Metadata
     from cloudstate.server import CloudState, CloudStateServer, ServerTls
     from cloudstate.targets import ServiceRef, service
-    from cloudstate.value_entity.context import ValueEntityCommandContext
-    from cloudstate.value_entity.entity import ValueEntity
-    from cloudstate.view.entity import View
+    from cloudstate.value_entity import ValueEntity, ValueEntityCommandContext
+    from cloudstate.view import View
 
 
 def __getattr__(name: str) -> Any:
