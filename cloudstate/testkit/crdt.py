@@ -28,7 +28,7 @@ from cloudstate.crdt.servicer import Instance
 from cloudstate.protocol import crdt_pb2, entity_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
-from cloudstate.testkit.results import CrdtResult, Failure, Forward, SideEffect, StreamedMessage
+from cloudstate.testkit.results import CrdtResult, Failed, Forwarded, SideEffect, StreamedMessage
 
 
 class CrdtTestKit(EntityTestKit[CrdtResult]):
@@ -140,12 +140,12 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
     def _reply(self, result: CrdtResult, reply: crdt_pb2.CrdtReply) -> None:
         action = reply.client_action.WhichOneof("action")
         if action == "failure":
-            result.failure = Failure.from_proto(reply.client_action.failure)
+            result.failure = Failed.from_proto(reply.client_action.failure)
             return
         if action == "reply":
             result.reply = self.decode(reply.client_action.reply.payload)
         elif action == "forward":
-            result.forward = Forward.from_proto(reply.client_action.forward, self.any_support)
+            result.forward = Forwarded.from_proto(reply.client_action.forward, self.any_support)
         result.effects = self._effects(reply.side_effects)
         result.streamed = reply.streamed
         self._state_action(result, reply.state_action)
@@ -166,12 +166,12 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
         streamed = StreamedMessage(message.command_id, end_stream=message.end_stream)
         action = message.client_action.WhichOneof("action")
         if action == "failure":
-            streamed.failure = Failure.from_proto(message.client_action.failure)
+            streamed.failure = Failed.from_proto(message.client_action.failure)
             streamed.end_stream = True
         elif action == "reply":
             streamed.reply = self.decode(message.client_action.reply.payload)
         elif action == "forward":
-            streamed.forward = Forward.from_proto(message.client_action.forward, self.any_support)
+            streamed.forward = Forwarded.from_proto(message.client_action.forward, self.any_support)
         streamed.effects = self._effects(message.side_effects)
         return streamed
 

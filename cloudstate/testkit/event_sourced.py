@@ -29,7 +29,7 @@ from cloudstate.event_sourced.servicer import Instance
 from cloudstate.protocol import entity_pb2, event_sourced_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
-from cloudstate.testkit.results import EventSourcedResult, Failure, Forward, SideEffect
+from cloudstate.testkit.results import EventSourcedResult, Failed, Forwarded, SideEffect
 
 
 class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
@@ -152,14 +152,14 @@ class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
         result = EventSourcedResult(command.name)
         action = reply.client_action.WhichOneof("action")
         if action == "failure":
-            result.failure = Failure.from_proto(reply.client_action.failure)
+            result.failure = Failed.from_proto(reply.client_action.failure)
             if result.failure.restart:
                 await self._recover()
             return result
         if action == "reply":
             result.reply = self.decode(reply.client_action.reply.payload)
         elif action == "forward":
-            result.forward = Forward.from_proto(reply.client_action.forward, self.any_support)
+            result.forward = Forwarded.from_proto(reply.client_action.forward, self.any_support)
         result.effects = [SideEffect.from_proto(e, self.any_support) for e in reply.side_effects]
         sequence = self.sequence
         for payload in reply.events:
