@@ -33,7 +33,7 @@ class ProxyConfig:
     user_function: str = "127.0.0.1:8080"
     #: Interface the client-facing port binds to.
     host: str = "127.0.0.1"
-    #: Client-facing port: gRPC (and, later, HTTP/JSON). 0 picks a free port.
+    #: Client-facing port: gRPC, HTTP/JSON and gRPC-web. 0 picks a free port.
     port: int = 9000
     #: Store URL: memory:, sqlite:///PATH, postgresql://...
     store: str = "sqlite:///data/cloudstate.db"

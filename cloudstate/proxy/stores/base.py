@@ -8,7 +8,8 @@ inspection tools never know which database is underneath:
 * the **offsets** of event-log consumers (eventing, projections);
 * the embedded **topic log** (``eventing.in.topic`` / ``eventing.out.topic``);
 * the rows of **views** (``cloudstate.view``), with their consumer's offset;
-* later: CRDT state (added as a further section of this class).
+* the state of **CRDT entities**, stored as values under the persistence id ``crdt:<id>``
+  (:mod:`cloudstate.proxy.entities.crdt`).
 
 Design rules that keep several proxy nodes on one database possible without a rewrite:
 
