@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import cpu_seconds, percentile  # noqa: E402
-from cloudstate import action_pb2, action_pb2_grpc  # noqa: E402
 from cloudstate.any_support import pack_message  # noqa: E402
+from cloudstate.protocol import action_pb2, action_pb2_grpc  # noqa: E402
 from tests.actions.conftest import action_user_function  # noqa: E402
 from tests.actions.model import pb  # noqa: E402
 from tests.processes import free_port, proxy, wait_serving  # noqa: E402

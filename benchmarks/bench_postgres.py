@@ -42,7 +42,8 @@ sys.path.insert(0, str(ROOT / "examples" / "shoppingcart"))
 import grpc  # noqa: E402
 from shoppingcart import shoppingcart_pb2, shoppingcart_pb2_grpc  # noqa: E402
 
-from cloudstate.proxy.stores.base import Payload, Store, open_store  # noqa: E402
+from cloudstate.proxy.stores.base import Payload, Store  # noqa: E402
+from cloudstate.proxy.stores.registry import open_store  # noqa: E402
 from tests import postgres_server  # noqa: E402
 from tests.scaleout.cluster import Node  # noqa: E402
 

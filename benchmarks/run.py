@@ -70,9 +70,7 @@ from benchmarks.scenarios import (  # noqa: E402
     _any,
 )
 from benchmarks.stack import Stack, measured, stack  # noqa: E402
-from cloudstate import (  # noqa: E402
-    action_pb2,
-)
+from cloudstate.protocol import action_pb2  # noqa: E402
 from tests.actions.model import pb as action_model  # noqa: E402
 from tests.processes import (  # noqa: E402
     Process,

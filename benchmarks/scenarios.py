@@ -22,12 +22,7 @@ from valueentity import shoppingcart_pb2 as ve_pb2  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     grpc_frame,
 )
-from cloudstate import (  # noqa: E402
-    crdt_pb2,
-    entity_pb2,
-    event_sourced_pb2,
-    value_entity_pb2,
-)
+from cloudstate.protocol import crdt_pb2, entity_pb2, event_sourced_pb2, value_entity_pb2  # noqa: E402
 from tests.actions.model import pb as action_model  # noqa: E402
 from tests.processes import (  # noqa: E402
     Process,

@@ -1,15 +1,18 @@
 """Cloudstate for Python: stateful serverless services.
 
 Everything a service's code uses is imported from here, and everything its tests use from
-:mod:`cloudstate.testkit` (``tests/test_exports.py`` pins both lists)::
+:mod:`cloudstate.testkit` (``tests/api/test_exports.py`` pins both lists)::
 
     from cloudstate import CloudState, EventSourcedCommandContext, EventSourcedEntity
 
     entity = EventSourcedEntity(_SHOPPINGCART, [shoppingcart_pb2.DESCRIPTOR], ShoppingCartState)
     CloudState().register_event_sourced_entity(entity).start()
 
-The names are imported lazily, so importing :mod:`cloudstate` (e.g. for the proxy, in
-:mod:`cloudstate.proxy`) does not load the SDK.
+The names are imported lazily from the SDK's packages (one per component kind:
+:mod:`cloudstate.event_sourced`, :mod:`cloudstate.value_entity`, :mod:`cloudstate.crdt`,
+:mod:`cloudstate.action`, :mod:`cloudstate.view`; the server in :mod:`cloudstate.server`), so
+importing :mod:`cloudstate` loads no SDK module: the proxy (:mod:`cloudstate.proxy`), which takes
+``__version__`` from here, does not load the SDK. docs/architecture.md shows the whole package.
 """
 
 from __future__ import annotations
@@ -21,24 +24,24 @@ __version__ = "0.3.0"
 
 _EXPORTS = {
     "Action": "cloudstate.action",
-    "ActionContext": "cloudstate.action_context",
-    "Forward": "cloudstate.action_context",
-    "NO_REPLY": "cloudstate.action_context",
+    "ActionContext": "cloudstate.action",
+    "Forward": "cloudstate.action",
+    "NO_REPLY": "cloudstate.action",
     "ServiceRef": "cloudstate.targets",
     "service": "cloudstate.targets",
-    "CloudState": "cloudstate.cloudstate",
-    "CloudStateServer": "cloudstate.cloudstate",
-    "ServerTls": "cloudstate.cloudstate",
-    "EventSourcedEntity": "cloudstate.event_sourced_entity",
-    "EventSourcedCommandContext": "cloudstate.event_sourced_context",
-    "EventSourcedEventContext": "cloudstate.event_sourced_context",
-    "EventSourcedContext": "cloudstate.event_sourced_context",
+    "CloudState": "cloudstate.server",
+    "CloudStateServer": "cloudstate.server",
+    "ServerTls": "cloudstate.server",
+    "EventSourcedEntity": "cloudstate.event_sourced",
+    "EventSourcedCommandContext": "cloudstate.event_sourced",
+    "EventSourcedEventContext": "cloudstate.event_sourced",
+    "EventSourcedContext": "cloudstate.event_sourced",
     "Metadata": "cloudstate.metadata",
     "CommandFailure": "cloudstate.errors",
     "CloudStateError": "cloudstate.errors",
     "UnknownTypeError": "cloudstate.errors",
     "ValueEntity": "cloudstate.value_entity",
-    "ValueEntityCommandContext": "cloudstate.value_entity_context",
+    "ValueEntityCommandContext": "cloudstate.value_entity",
     "CrdtEntity": "cloudstate.crdt",
     "CrdtCommandContext": "cloudstate.crdt",
     "CrdtContext": "cloudstate.crdt",
@@ -103,11 +106,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from cloudstate.action import Action
-    from cloudstate.action_context import NO_REPLY, ActionContext, Forward
+    from cloudstate.action import NO_REPLY, Action, ActionContext, Forward
     from cloudstate.any_support import AnySupport, Json
     from cloudstate.client import ServiceClient
-    from cloudstate.cloudstate import CloudState, CloudStateServer, ServerTls
     from cloudstate.crdt import (
         CrdtClock,
         CrdtCommandContext,
@@ -126,16 +127,16 @@ if TYPE_CHECKING:
         WriteConsistency,
     )
     from cloudstate.errors import CloudStateError, CommandFailure, UnknownTypeError
-    from cloudstate.event_sourced_context import (
+    from cloudstate.event_sourced import (
         EventSourcedCommandContext,
         EventSourcedContext,
+        EventSourcedEntity,
         EventSourcedEventContext,
     )
-    from cloudstate.event_sourced_entity import EventSourcedEntity
     from cloudstate.metadata import Metadata
+    from cloudstate.server import CloudState, CloudStateServer, ServerTls
     from cloudstate.targets import ServiceRef, service
-    from cloudstate.value_entity import ValueEntity
-    from cloudstate.value_entity_context import ValueEntityCommandContext
+    from cloudstate.value_entity import ValueEntity, ValueEntityCommandContext
     from cloudstate.view import View
 
 

@@ -15,15 +15,9 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from cloudstate import event_loop
+from cloudstate.proxy import cli as proxy_cli
 from cloudstate.proxy import config as proxy_config
-from cloudstate.proxy import ports
-
-
-def _configure_logging(level: str, log_format: str = "text") -> None:
-    from cloudstate.proxy import logs
-
-    logs.configure(level, log_format)
+from cloudstate.proxy import event_loop, ports
 
 
 def _free_port() -> int:
@@ -34,19 +28,12 @@ def _free_port() -> int:
 
 def _cmd_proxy(args: argparse.Namespace) -> int:
     from cloudstate.proxy.errors import DiscoveryError
-    from cloudstate.proxy.server import Proxy
     from cloudstate.tools.diagnose import StartupError
 
-    config = proxy_config.from_arguments(args)
-    _configure_logging(config.log_level, config.log_format)
-    ports.ensure_free(config)
     try:
-        event_loop.run(Proxy(config).run_until_signalled())
-    except KeyboardInterrupt:
-        pass
+        return proxy_cli.run(args)
     except DiscoveryError as error:
         raise StartupError(str(error)) from None
-    return 0
 
 
 #: ``cloudstate run`` gives up on a user function that does not answer within this many seconds
@@ -60,8 +47,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from cloudstate.tools import devserver
     from cloudstate.tools.diagnose import StartupError
 
-    config = proxy_config.from_arguments(args)
-    _configure_logging(config.log_level, config.log_format)
+    config = proxy_cli.load(args)
     ports.ensure_free(config)
     if args.user_function_port:
         ports.check_free("user_function_port", "127.0.0.1", args.user_function_port)
@@ -87,17 +73,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     except DiscoveryError as error:
         raise StartupError(str(error)) from None
-
-
-def _port_advice(error: ports.ListenError, command: str) -> str:
-    """What to do about a port that cannot be listened on, naming the flag that set it."""
-    if error.setting == "user_function_port":
-        flag = "--user-function-port (or leave it out: a free one is picked)"
-    elif error.setting == "port" and command == "run":
-        flag = "--port (or PORT=... for make run)"  # the Makefile passes --port $(PORT)
-    else:
-        flag = proxy_config.flag_and_env(error.setting)
-    return f"choose another with {flag}" if error.in_use else f"check {flag}"
 
 
 def describe_services(model: object, host: str, port: int) -> str:
@@ -147,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     proxy = commands.add_parser(
         "proxy",
         help="run the proxy in front of a running user function",
-        description="Discover the user function, then serve its services to clients.",
+        description=proxy_cli.DESCRIPTION,
     )
     proxy_config.add_arguments(proxy)
     proxy.set_defaults(func=_cmd_proxy)
@@ -217,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    from cloudstate.proxy.config_check import ConfigError
+    from cloudstate.proxy.config import ConfigError
     from cloudstate.tools.diagnose import StartupError
 
     command = " ".join(filter(None, ["cloudstate", getattr(args, "command", None)]))
@@ -228,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{command}: error: {problem}", file=sys.stderr)
         sys.exit(2)
     except ports.ListenError as error:
-        advice = _port_advice(error, getattr(args, "command", ""))
+        advice = ports.advice(error, getattr(args, "command", ""))
         print(f"{command}: error: {error}: {advice}", file=sys.stderr)
         sys.exit(2)
     except StartupError as error:

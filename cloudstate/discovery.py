@@ -13,7 +13,7 @@ from google.protobuf import descriptor_pb2, empty_pb2
 from google.protobuf.descriptor import FileDescriptor
 
 import cloudstate
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.registry import EntityDefinition
 
 log = logging.getLogger(__name__)

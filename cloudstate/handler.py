@@ -1,6 +1,6 @@
 """Calling user handlers with parameters injected by type annotation.
 
-Every entity kind (event sourced today; value entities, CRDTs and actions later) registers plain
+Every component kind (event-sourced, value and CRDT entities, actions, views) registers plain
 functions whose parameters are chosen by the user: any subset of *state*, *message* (command,
 event or snapshot) and *context*, in any order. :func:`resolve_handler` inspects a function once,
 at decoration time, and returns a :class:`Handler` that knows which value goes where.

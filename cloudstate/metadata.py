@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 
 
 class Metadata(Mapping[str, str | bytes]):

@@ -1,11 +1,17 @@
-"""What every entity kind contributes to a :class:`~cloudstate.cloudstate.CloudState` server.
+"""What every component kind contributes to a :class:`~cloudstate.server.CloudState` server.
 
-An entity kind (event sourced, and later value entity, CRDT, action) is described by an
-:class:`EntityKind`: the protocol service it implements (``entity_type``, reported in discovery)
-and how to add that service's servicer to a gRPC server for all registered entities of the kind.
-Each registered entity is an :class:`EntityDefinition`: its user service, descriptors, and its
-entry in the discovery ``EntitySpec``. Adding a new kind means writing these two things; the
-server and the discovery service need no change.
+A component kind (event sourced, value entity, CRDT, action; a view is an action on the wire) is
+an :class:`EntityKind`: the protocol service it implements (``entity_type``, reported in
+discovery) and how to add that service's servicer to a gRPC server for all registered components
+of the kind. Each kind's package registers its kind when it is imported::
+
+    EVENT_SOURCED = register_kind(EntityKind(EVENT_SOURCED_ENTITY_TYPE, add_event_sourced_servicer))
+
+Each registered component is an :class:`EntityDefinition`: its user service, descriptors, and
+its entry in the discovery ``EntitySpec``; its ``kind`` is looked up here by its entity type
+(:func:`kind_of`). Adding a new kind means writing these two things (see
+:mod:`cloudstate.component` for the base classes); the server and the discovery service need no
+change.
 """
 
 from __future__ import annotations
@@ -16,12 +22,12 @@ from typing import Any, Protocol
 
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 
 
 @dataclass(frozen=True)
 class EntityKind:
-    """One kind of entity: its protocol service and its servicer factory."""
+    """One kind of component: its protocol service and its servicer factory."""
 
     #: Full name of the protocol service, e.g. ``cloudstate.eventsourced.EventSourced``.
     entity_type: str
@@ -30,8 +36,27 @@ class EntityKind:
     add_servicer: Callable[[Any, Sequence[Any]], None]
 
 
+_KINDS: dict[str, EntityKind] = {}
+
+
+def register_kind(kind: EntityKind) -> EntityKind:
+    """Make ``kind`` the one serving components of ``kind.entity_type``; returns it."""
+    _KINDS[kind.entity_type] = kind
+    return kind
+
+
+def kind_of(entity_type: str) -> EntityKind:
+    """The registered kind serving ``entity_type``."""
+    kind = _KINDS.get(entity_type)
+    if kind is None:
+        raise LookupError(
+            f"no component kind serves {entity_type}; registered: {', '.join(sorted(_KINDS))}"
+        )
+    return kind
+
+
 class EntityDefinition(Protocol):
-    """A user entity as the server and discovery see it."""
+    """A user component (entity, action, view) as the server and discovery see it."""
 
     @property
     def kind(self) -> EntityKind: ...
@@ -43,9 +68,9 @@ class EntityDefinition(Protocol):
     def file_descriptors(self) -> Sequence[FileDescriptor]: ...
 
     def entity_spec(self) -> entity_pb2.Entity:
-        """This entity's entry in ``EntitySpec.entities``."""
+        """This component's entry in ``EntitySpec.entities``."""
         ...
 
     def validate(self) -> None:
-        """Raise if the entity cannot be served (called when the server starts)."""
+        """Raise if the component cannot be served (called when the server starts)."""
         ...

@@ -29,8 +29,8 @@ from google.protobuf.descriptor import FileDescriptor, MethodDescriptor, Service
 from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import Message
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport, pack, pack_message
+from cloudstate.protocol import entity_pb2
 
 _ANY = "google.protobuf.Any"
 

@@ -28,10 +28,16 @@ from cloudstate.crdt.counters import GCounter, PNCounter
 from cloudstate.crdt.entity import CRDT_ENTITY_TYPE, CrdtEntity
 from cloudstate.crdt.ormap import ORMap
 from cloudstate.crdt.register import Flag, LWWRegister
+from cloudstate.crdt.servicer import add_crdt_servicer
 from cloudstate.crdt.sets import GSet, ORSet
 from cloudstate.crdt.vote import Vote
+from cloudstate.registry import EntityKind, register_kind
+
+#: The CRDT kind: its protocol service and servicer (:mod:`cloudstate.registry`).
+CRDT = register_kind(EntityKind(CRDT_ENTITY_TYPE, add_crdt_servicer))
 
 __all__ = [
+    "CRDT",
     "CRDT_ENTITY_TYPE",
     "Crdt",
     "CrdtClock",

@@ -30,13 +30,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from google.protobuf.message import Message
 
-from cloudstate import crdt_pb2
 from cloudstate.any_support import AnySupport, from_stable_key, stable_key
+from cloudstate.protocol import crdt_pb2
 
 if TYPE_CHECKING:
     from types import TracebackType
-
-    from cloudstate.crdt.ormap import ORMap
 
 
 class CrdtClock(enum.IntEnum):
@@ -113,8 +111,8 @@ class Crdt(abc.ABC):
 
     #: The ``CrdtDelta`` oneof member of this type (``"gcounter"``, ``"ormap"``, ...).
     delta_field: ClassVar[str]
-    #: The map holding this CRDT as a value, and the key's encoding (set by the map).
-    _parent: ORMap | None = None
+    #: The map (an ORMap) holding this CRDT as a value, and the key's encoding (set by the map).
+    _parent: Crdt | None = None
     _parent_key: tuple[str, bytes] = ("", b"")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -153,6 +151,10 @@ class Crdt(abc.ABC):
     @abc.abstractmethod
     def _rollback(self, token: Any) -> None:
         """Restore what :meth:`_checkpoint` saved (a failed command's changes are undone)."""
+
+    def _child_touched(self, key: tuple[str, bytes]) -> None:
+        """A CRDT this one holds under ``key`` is about to change (only maps hold others)."""
+        raise CrdtError(f"a {type(self).__name__} holds no other CRDT")
 
     def _touch(self) -> UndoLog | None:
         """Called by every operation just before it changes this CRDT (see the module doc).

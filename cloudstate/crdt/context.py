@@ -17,10 +17,10 @@ from typing import Any, NoReturn, Protocol, TypeVar
 import grpc
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport
-from cloudstate.command_context import CommandContext
+from cloudstate.component.context import CommandContext
 from cloudstate.crdt.base import Crdt, WriteConsistency
+from cloudstate.protocol import entity_pb2
 
 F = TypeVar("F", bound=Callable[..., Any])
 

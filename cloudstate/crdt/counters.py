@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudstate import crdt_pb2
 from cloudstate.any_support import AnySupport
 from cloudstate.crdt.base import Crdt
+from cloudstate.protocol import crdt_pb2
 
 _UINT64_MAX = 2**64 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

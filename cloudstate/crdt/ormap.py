@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, ItemsView, Iterator, MutableMapping, ValuesView
 from typing import Any, TypeVar
 
-from cloudstate import crdt_pb2
 from cloudstate.any_support import AnySupport, from_stable_key, stable_key
 from cloudstate.crdt.base import (
     Crdt,
@@ -20,6 +19,7 @@ from cloudstate.crdt.base import (
     rendered,
     short_repr,
 )
+from cloudstate.protocol import crdt_pb2
 
 C = TypeVar("C", bound=Crdt)
 _Key = tuple[str, bytes]
@@ -248,7 +248,7 @@ def _set_parent(value: Crdt, parent: tuple[ORMap, _Key] | None, log: UndoLog | N
         value._parent, value._parent_key = parent
 
 
-def _restore_parent(value: Crdt, parent: ORMap | None, key: _Key) -> None:
+def _restore_parent(value: Crdt, parent: Crdt | None, key: _Key) -> None:
     value._parent, value._parent_key = parent, key
 
 

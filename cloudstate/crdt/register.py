@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudstate import crdt_pb2
 from cloudstate.any_support import AnySupport, pack, stable_key
 from cloudstate.crdt.base import Crdt, CrdtClock, frozen_copy
+from cloudstate.protocol import crdt_pb2
 
 _NO_VALUE = ("", b"")
 

@@ -16,16 +16,21 @@ restarts the instance from its replicated state.
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import grpc
-
-from cloudstate import crdt_pb2, crdt_pb2_grpc, entity_pb2
 from cloudstate.any_support import AnySupport
+from cloudstate.component.replies import fill_reply
+from cloudstate.component.servicer import (
+    UNIMPLEMENTED,
+    EntityStreamServicer,
+    StreamError,
+    call_handler,
+    failure,
+    no_handler,
+)
 from cloudstate.crdt.base import Crdt, Transaction, WriteConsistency, crdt_from_delta
 from cloudstate.crdt.context import (
     CrdtCommandContext,
@@ -35,12 +40,8 @@ from cloudstate.crdt.context import (
 from cloudstate.crdt.entity import CrdtEntity
 from cloudstate.errors import CommandFailure
 from cloudstate.handler import Handler
-from cloudstate.replies import reply_payload
-from cloudstate.tracing import handler_span
+from cloudstate.protocol import crdt_pb2, crdt_pb2_grpc, entity_pb2
 
-log = logging.getLogger(__name__)
-
-_NOT_FOUND_CODE = grpc.StatusCode.UNIMPLEMENTED.value[0]
 _ENDED_REMEMBERED = 1024
 Out = crdt_pb2.CrdtStreamOut
 
@@ -55,20 +56,9 @@ class _Subscription:
     on_cancel: Handler | None
 
 
-class _StreamError(Exception):
-    """Ends the stream with a top-level failure, without a traceback in the log."""
-
-    def __init__(self, prefix: str, message: str) -> None:
-        super().__init__(message)
-        self.prefix = prefix
-
-
-def _protocol_error(message: str) -> _StreamError:
-    return _StreamError("Protocol error in", message)
-
-
-class _Instance:
-    """A live CRDT entity instance: its CRDT and its open streamed commands."""
+class Instance:
+    """A live CRDT entity instance: its CRDT and its open streamed commands (driven by the
+    servicer, and by the test kit without one)."""
 
     def __init__(
         self, entity: CrdtEntity, entity_id: str, state: Crdt | None, any_support: AnySupport
@@ -118,36 +108,32 @@ class _Instance:
             self._ended[command.id] = None
             self._forget_old_ends()
         if handler is None:
-            return [
-                _failure_reply(
-                    command.id,
-                    f"CRDT entity {self.entity.name} has no handler for command {command.name!r}",
-                    _NOT_FOUND_CODE,
-                )
-            ]
+            return [_failure_reply(command.id, no_handler(self.entity, command), UNIMPLEMENTED)]
         message = self._any_support.unpack(command.payload)
         ctx = CrdtCommandContext(self, command)
         with Transaction() as changes:
-            try:
-                with handler_span(self.entity.name, command, self.entity_id):
-                    result = await handler.call(self._state, message, ctx)
-                failure = ctx._failure
-            except CommandFailure as e:
-                failure = e
-            finally:
-                ctx._finish()
-            if failure is not None:
+            result, failed = await call_handler(
+                self.entity,
+                command,
+                self.entity_id,
+                ctx,
+                lambda: handler.call(self._state, message, ctx),
+            )
+            if failed is not None:
                 changes.rollback()
-                return [_failure_reply(command.id, failure.description, failure.status_code)]
+                return [_failure_reply(command.id, failed.description, failed.status_code)]
         if ctx._new_state is not None:
             self._state = ctx._new_state
         reply = crdt_pb2.CrdtReply(command_id=command.id)
-        if ctx._forward is not None:
-            reply.client_action.forward.CopyFrom(ctx._forward)
-        elif result is not None or not command.streamed:
-            payload = reply_payload(handler, self.entity.service_descriptor, command.name, result)
-            reply.client_action.reply.payload.CopyFrom(payload)
-        reply.side_effects.extend(ctx._effects)
+        fill_reply(
+            reply,
+            ctx,
+            handler,
+            self.entity.service_descriptor,
+            command.name,
+            result,
+            empty_reply=not command.streamed,
+        )
         changed = self._take_state_action(reply.state_action, ctx._deleted, ctx._write_consistency)
         subscription: _Subscription | None = None
         if (
@@ -177,7 +163,7 @@ class _Instance:
         subscription = self._subscriptions.pop(command_id, None)
         if subscription is None:
             if command_id not in self._ended:
-                raise _protocol_error(
+                raise StreamError(
                     f"stream_cancelled for command id {command_id}, which is not a streamed "
                     "command of this entity"
                 )
@@ -240,44 +226,37 @@ class _Instance:
             if callback is None:
                 continue
             ctx = SubscriptionContext(self, subscription.command)
-            failure: CommandFailure | None = None
+            failed: CommandFailure | None = None
             result: Any = None
             try:
                 result = await callback.call(state, subscription.message, ctx)
             except CommandFailure as e:
-                failure = e
+                failed = e
             finally:
                 ctx._finish()
             if state is not None and state._has_delta():
-                raise _StreamError(
-                    "Callback error in",
+                raise StreamError(
                     f"{callback.description} changed the CRDT; on_change callbacks may only "
                     "read it (change it in a command handler or an on_cancel callback)",
+                    "Callback error in",
                 )
             message = crdt_pb2.CrdtStreamedMessage(command_id=command_id)
-            if failure is not None:
+            if failed is not None:
                 self._end(command_id)
                 message.client_action.failure.CopyFrom(
-                    entity_pb2.Failure(
-                        command_id=command_id,
-                        description=failure.description,
-                        grpc_status_code=failure.status_code,
-                    )
+                    failure(command_id, failed.description, code=failed.status_code)
                 )
                 out.append(Out(streamed_message=message))
                 continue
-            if ctx._forward is not None:
-                message.client_action.forward.CopyFrom(ctx._forward)
-            elif result is not None:
-                message.client_action.reply.payload.CopyFrom(
-                    reply_payload(
-                        callback,
-                        self.entity.service_descriptor,
-                        subscription.command.name,
-                        result,
-                    )
-                )
-            message.side_effects.extend(ctx._effects)
+            fill_reply(
+                message,
+                ctx,
+                callback,
+                self.entity.service_descriptor,
+                subscription.command.name,
+                result,
+                empty_reply=False,
+            )
             if ctx._ended:
                 message.end_stream = True
                 self._end(command_id)
@@ -297,86 +276,47 @@ def _without_payload(command: entity_pb2.Command) -> entity_pb2.Command:
 
 def _failure_reply(command_id: int, description: str, code: int) -> Out:
     reply = crdt_pb2.CrdtReply(command_id=command_id)
-    reply.client_action.failure.CopyFrom(
-        entity_pb2.Failure(command_id=command_id, description=description, grpc_status_code=code)
-    )
+    reply.client_action.failure.CopyFrom(failure(command_id, description, code=code))
     return Out(reply=reply)
 
 
-class CrdtServicer:
+class CrdtServicer(EntityStreamServicer[CrdtEntity, Instance]):
     """Serves every registered CRDT entity (dispatching on ``init.service_name``)."""
 
-    def __init__(self, entities: Sequence[CrdtEntity]) -> None:
-        self._entities = {entity.name: entity for entity in entities}
-        self._any_support = {e.name: AnySupport(e.file_descriptors) for e in entities}
+    stream_out = Out
+    kind_name = CrdtEntity.KIND_NAME
 
-    async def handle(
-        self,
-        request_iterator: AsyncIterator[crdt_pb2.CrdtStreamIn],
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> AsyncIterator[Out]:
-        instance: _Instance | None = None
-        where = "starting a CRDT entity stream"
-        command_id = 0
-        try:
-            async for message in request_iterator:
-                which = message.WhichOneof("message")
-                command_id = 0
-                if instance is None:
-                    if which != "init":
-                        raise _protocol_error(f"expected init as the first message, got {which}")
-                    init = message.init
-                    where = f"CRDT entity {init.service_name} (id {init.entity_id!r})"
-                    instance = await self._start(init)
-                    continue
-                name = f"{instance.entity.name} (id {instance.entity_id!r})"
-                outputs: list[Out] = []
-                if which == "command":
-                    command = message.command
-                    command_id = command.id
-                    where = f"{name} handling command {command.name!r} (id {command.id})"
-                    outputs = await instance.handle_command(command)
-                elif which == "delta":
-                    where = f"{name} applying a replicated delta"
-                    outputs = await instance.apply_delta(message.delta)
-                elif which == "stream_cancelled":
-                    command_id = message.stream_cancelled.id
-                    where = f"{name} cancelling streamed command {command_id}"
-                    outputs = await instance.cancel(message.stream_cancelled)
-                elif which == "delete":
-                    instance.delete()
-                elif which == "init":
-                    raise _protocol_error("received a second init message")
-                else:
-                    raise _protocol_error("received an empty CrdtStreamIn message")
-                for out in outputs:
-                    yield out
-        except Exception as e:
-            if isinstance(e, _StreamError):
-                description = f"{e.prefix} {where}: {e}"
-                log.error("%s", description)
-            else:
-                log.exception("Unexpected error in %s", where)
-                description = f"Unexpected error in {where}: {type(e).__name__}: {e}"
-            yield Out(failure=entity_pb2.Failure(command_id=command_id, description=description))
-
-    async def _start(self, init: crdt_pb2.CrdtInit) -> _Instance:
-        entity = self._entities.get(init.service_name)
-        if entity is None:
-            raise _protocol_error(
-                f"unknown service {init.service_name!r}; this user function serves "
-                f"{sorted(self._entities)}"
-            )
-        any_support = self._any_support[entity.name]
+    async def start(
+        self, entity: CrdtEntity, init: crdt_pb2.CrdtInit, any_support: AnySupport
+    ) -> Instance:
         state: Crdt | None
         if init.HasField("delta"):
             state = crdt_from_delta(init.delta, any_support)
         else:
             state = await entity.create_state(init.entity_id)
-        return _Instance(entity, init.entity_id, state, any_support)
+        return Instance(entity, init.entity_id, state, any_support)
+
+    def describe(self, which: str, message: Any) -> tuple[str, int]:
+        if which == "command":
+            return f" handling command {message.name!r} (id {message.id})", message.id
+        if which == "stream_cancelled":
+            return f" cancelling streamed command {message.id}", message.id
+        if which == "delta":
+            return " applying a replicated delta", 0
+        return " deleting its CRDT", 0
+
+    async def receive(self, instance: Instance, which: str, message: Any) -> Sequence[Out]:
+        if which == "command":
+            return await instance.handle_command(message)
+        if which == "delta":
+            return await instance.apply_delta(message)
+        if which == "stream_cancelled":
+            return await instance.cancel(message)
+        instance.delete()
+        return ()
 
 
 def add_crdt_servicer(server: Any, entities: Sequence[CrdtEntity]) -> None:
     """Add the ``Crdt`` servicer for ``entities`` to a ``grpc.aio.Server``."""
     servicer = CrdtServicer(entities)
-    crdt_pb2_grpc.add_CrdtServicer_to_server(servicer, server)  # type: ignore[attr-defined]
+    crdt_pb2_grpc.add_CrdtServicer_to_server(servicer, server)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, MutableSet, Set
 from typing import Any
 
-from cloudstate import crdt_pb2
 from cloudstate.any_support import AnySupport
 from cloudstate.crdt.base import (
     Crdt,
@@ -26,6 +25,7 @@ from cloudstate.crdt.base import (
     log_put,
     short_repr,
 )
+from cloudstate.protocol import crdt_pb2
 
 
 class GSet(Crdt, Set[Any]):

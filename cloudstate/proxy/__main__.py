@@ -1,6 +1,6 @@
 """``python -m cloudstate.proxy``: the same as ``cloudstate proxy``."""
 
-from cloudstate.cli import main
+from cloudstate.proxy.cli import main
 
 if __name__ == "__main__":
-    main(["proxy", *__import__("sys").argv[1:]])
+    main()

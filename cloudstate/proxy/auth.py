@@ -24,7 +24,8 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pb2
 
-from cloudstate import auth_pb2, entity_pb2
+from cloudstate import auth_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import MethodModel, UserFunctionModel
 

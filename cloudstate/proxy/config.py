@@ -11,6 +11,14 @@ import os
 from dataclasses import dataclass, fields
 
 
+class ConfigError(ValueError):
+    """The proxy's configuration is unusable; ``problems`` lists every wrong setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 @dataclass(slots=True)
 class ProxyConfig:
     """Settings of one proxy process.
@@ -25,7 +33,7 @@ class ProxyConfig:
     user_function: str = "127.0.0.1:8080"
     #: Interface the client-facing port binds to.
     host: str = "127.0.0.1"
-    #: Client-facing port: gRPC (and, later, HTTP/JSON). 0 picks a free port.
+    #: Client-facing port: gRPC, HTTP/JSON and gRPC-web. 0 picks a free port.
     port: int = 9000
     #: Store URL: memory:, sqlite:///PATH, postgresql://...
     store: str = "sqlite:///data/cloudstate.db"
@@ -358,8 +366,9 @@ def flag_and_env(name: str) -> str:
 
 
 def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ProxyConfig:
-    """Build a config from parsed flags, the environment and defaults; raises
-    :class:`cloudstate.proxy.config_check.ConfigError` naming every unusable setting."""
+    """Build a config from parsed flags, the environment and defaults, unchecked (see
+    :func:`cloudstate.proxy.config_check.load`, which also checks it); raises
+    :class:`ConfigError` for an environment variable that is not of its setting's type."""
     env = dict(os.environ if environ is None else environ)
     config = ProxyConfig()
     for f in fields(ProxyConfig):
@@ -370,7 +379,7 @@ def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = No
             except ValueError:
                 kind = type(getattr(config, f.name)).__name__
                 problem = f"environment variable {var}={env[var]!r}: not a valid {kind}"
-                raise _config_error([problem]) from None
+                raise ConfigError([problem]) from None
     if env.get("USER_FUNCTION_HOST") or env.get("USER_FUNCTION_PORT"):
         config.user_function = (
             f"{env.get('USER_FUNCTION_HOST', '127.0.0.1')}:{env.get('USER_FUNCTION_PORT', '8080')}"
@@ -379,16 +388,7 @@ def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = No
         value = getattr(args, f.name, None)
         if value is not None:
             setattr(config, f.name, value)
-    from cloudstate.proxy.config_check import ensure_valid
-
-    ensure_valid(config)
     return config
-
-
-def _config_error(problems: list[str]) -> ValueError:
-    from cloudstate.proxy.config_check import ConfigError
-
-    return ConfigError(problems)
 
 
 def _convert(name: str, text: str) -> object:

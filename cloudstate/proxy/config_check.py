@@ -13,10 +13,11 @@ Example::
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 
-from cloudstate.proxy.config import ProxyConfig
+from cloudstate.proxy.config import ConfigError, ProxyConfig, from_arguments
 from cloudstate.proxy.eventing.retention import parse_age
 from cloudstate.proxy.stores import registry as stores
 
@@ -38,14 +39,6 @@ _FILES = (
     "uf_tls_key",
     "jwt_key",
 )
-
-
-class ConfigError(ValueError):
-    """The proxy's configuration is unusable; ``problems`` lists every wrong setting."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 def _flag(name: str) -> str:
@@ -123,3 +116,15 @@ def ensure_valid(config: ProxyConfig) -> None:
     if problems:
         logging.getLogger(__name__).debug("configuration refused: %s", problems)
         raise ConfigError(problems)
+
+
+def load(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ProxyConfig:
+    """The config of parsed flags, the environment and defaults
+    (:func:`~cloudstate.proxy.config.from_arguments`), checked: raises :class:`ConfigError`
+    naming every unusable setting."""
+    config = from_arguments(args, environ)
+    ensure_valid(config)
+    return config
+
+
+__all__ = ["ConfigError", "check", "ensure_valid", "load"]

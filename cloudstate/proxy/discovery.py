@@ -7,8 +7,8 @@ import logging
 
 import grpc
 
-import cloudstate
-from cloudstate import entity_pb2, entity_pb2_grpc
+from cloudstate import __version__  # the package face's one eager name
+from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.model import ALL_ENTITY_TYPES, UserFunctionModel, build_model
 
@@ -27,7 +27,7 @@ def proxy_info(supported_types: tuple[str, ...] = ALL_ENTITY_TYPES) -> entity_pb
         protocol_major_version=PROTOCOL_MAJOR,
         protocol_minor_version=PROTOCOL_MINOR,
         proxy_name=PROXY_NAME,
-        proxy_version=cloudstate.__version__,
+        proxy_version=__version__,
         supported_entity_types=list(supported_types),
     )
 

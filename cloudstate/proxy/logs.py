@@ -24,7 +24,7 @@ import sys
 import time
 from contextvars import ContextVar
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 
 #: (service, command, entity, request id) of the request this task works for.
 _REQUEST: ContextVar[tuple[str, str, str, str] | None] = ContextVar(

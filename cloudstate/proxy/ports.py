@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from cloudstate.proxy.config import ProxyConfig
+from cloudstate.proxy.config import ProxyConfig, flag_and_env
 
 
 class ListenError(OSError):
@@ -83,3 +83,14 @@ def ensure_free(config: ProxyConfig) -> None:
     ):
         if port > 0:
             check_free(setting, host, port)
+
+
+def advice(error: ListenError, command: str = "proxy") -> str:
+    """What to do about a port that cannot be listened on, naming the flag that set it."""
+    if error.setting == "user_function_port":
+        flag = "--user-function-port (or leave it out: a free one is picked)"
+    elif error.setting == "port" and command == "run":
+        flag = "--port (or PORT=... for make run)"  # the Makefile passes --port $(PORT)
+    else:
+        flag = flag_and_env(error.setting)
+    return f"choose another with {flag}" if error.in_use else f"check {flag}"

@@ -18,6 +18,9 @@ action's response), in this order:
 Every forward or side effect is one hop; a chain longer than ``max_forward_depth`` hops is cut
 with :class:`ForwardLoop` naming the hops. The metadata of the call flows along forwards and side
 effects; entries the forward / side effect sets itself replace entries of the same key.
+
+One concern: the route of a call — the entity that owns it, then what its outcome asks for
+(side effects, forwards), with the checks at the door (limits, authentication, metrics).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import TYPE_CHECKING
 import grpc
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy import logs, metrics
 from cloudstate.proxy.auth import JwtAuthenticator
 from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
@@ -190,7 +193,7 @@ class Router:
         this call's span (tracing.py)."""
         if self.tracing is not None and not traced:
             return await self.tracing.call(
-                self, method, payload, metadata, depth, trace, internal, hop
+                self.call, method, payload, metadata, depth, trace, internal, hop
             )
         if depth:
             return await self._call(method, payload, metadata, depth, trace)
@@ -298,7 +301,7 @@ class Router:
             yield await self.call(method, requests, metadata, internal=internal)
             return
         if self.tracing is not None and not traced:
-            spanned = self.tracing.stream(self, method, requests, metadata, internal)
+            spanned = self.tracing.stream(self.stream, method, requests, metadata, internal)
             async with contextlib.aclosing(spanned):
                 async for reply in spanned:
                     yield reply

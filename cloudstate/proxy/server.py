@@ -25,7 +25,8 @@ from cloudstate.proxy.ingress.http_ingress import ClientIngress
 from cloudstate.proxy.model import CRDT, UserFunctionModel
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.signals import StopSignals
-from cloudstate.proxy.stores.base import Store, open_store
+from cloudstate.proxy.stores.base import Store
+from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
 

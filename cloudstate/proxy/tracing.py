@@ -4,7 +4,7 @@ One span per client request (gRPC, HTTP/JSON, gRPC-web alike: they all enter the
 ``package.Service/Method``, kind SERVER. Its parent is the client's W3C ``traceparent`` /
 ``tracestate`` when the request carries them, so the proxy continues the caller's trace. The
 span's own ``traceparent`` replaces the client's in the metadata sent to the user function, so
-the SDK's handler span (``cloudstate/tracing.py``) becomes its child.
+the SDK's handler span becomes its child (the headers: :mod:`cloudstate.protocol.tracing`).
 
 Forwards and side effects are calls of the router at depth > 0 whose metadata is the caller's
 (with that ``traceparent``): each gets a child span (kind INTERNAL, attributes naming the hop), and
@@ -17,23 +17,23 @@ propagation is exactly what crosses the wire. When tracing is off the router pay
 
 Example::
 
-    router.tracing = Tracing(provider)   # or Tracing.from_config() for --tracing (OTLP)
+    router.tracing = Tracing(provider)   # or Tracing.otlp() for --tracing (OTLP)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
+from cloudstate.protocol.tracing import MetadataCarrier, otlp_provider
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import MethodModel
-from cloudstate.tracing import MetadataCarrier, otlp_provider
 
-if TYPE_CHECKING:
-    from cloudstate.proxy.router import Router, RouterReply
+#: The router's reply type (``RouterReply``), passed through unchanged.
+R = TypeVar("R")
 
 #: Trace headers the proxy replaces in the metadata it passes on.
 TRACE_HEADERS = ("traceparent", "tracestate")
@@ -131,7 +131,7 @@ class Tracing:
 
     async def call(
         self,
-        router: Router,
+        call: Callable[..., Awaitable[R]],
         method: MethodModel,
         payload: bytes,
         metadata: entity_pb2.Metadata | None,
@@ -139,12 +139,13 @@ class Tracing:
         trace: tuple[str, ...],
         internal: bool,
         hop: str = "",
-    ) -> RouterReply:
-        """``router.call`` inside a span (``hop``: forward, effect or async effect)."""
+    ) -> R:
+        """``call`` (the router's ``call``) inside a span (``hop``: forward, effect or async
+        effect), with the span's ``traceparent`` in the metadata it passes on."""
         span = self._start(method, payload, metadata, depth, trace, internal, hop)
         error: BaseException | None = None
         try:
-            return await router.call(
+            return await call(
                 method,
                 payload,
                 self._inject(span, metadata),
@@ -162,18 +163,19 @@ class Tracing:
 
     async def stream(
         self,
-        router: Router,
+        stream: Callable[..., AsyncGenerator[R, None]],
         method: MethodModel,
         requests: bytes | AsyncIterator[bytes],
         metadata: entity_pb2.Metadata | None,
         internal: bool,
-    ) -> AsyncGenerator[RouterReply, None]:
-        """``router.stream`` inside a span that lasts until the stream ends."""
+    ) -> AsyncGenerator[R, None]:
+        """``stream`` (the router's ``stream``) inside a span that lasts until the stream
+        ends."""
         payload = requests if isinstance(requests, bytes) else None
         span = self._start(method, payload, metadata, 0, (), internal)
         error: BaseException | None = None
         try:
-            replies = router.stream(
+            replies = stream(
                 method, requests, self._inject(span, metadata), internal=internal, traced=True
             )
             async with contextlib.aclosing(replies):

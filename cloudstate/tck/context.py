@@ -1,16 +1,23 @@
-"""What a running case gets: its :class:`TckContext` (entity ids, streams, clients, relay)."""
+"""What a running case gets: its :class:`TckContext` (entity ids, streams, clients, relay); and
+:func:`run_case`, which runs one case in a session::
+
+    result = await run_case(session, case)
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import time
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 
-from cloudstate import action_pb2, action_pb2_grpc, entity_pb2
-from cloudstate.tck.framework import Case, CaseFailed, CaseSkipped
+from cloudstate.protocol import action_pb2, action_pb2_grpc, entity_pb2
+from cloudstate.tck.framework import PROXY, Case, CaseFailed, CaseResult, CaseSkipped, Outcome
 from cloudstate.tck.protocol import (
     ActionStream,
     CrdtStream,
@@ -18,10 +25,11 @@ from cloudstate.tck.protocol import (
     ProtocolStream,
     ValueEntityStream,
 )
+from cloudstate.tck.render import diff, render_pair
+from cloudstate.tck.session import CASE_DEADLINE, Session
 
 if TYPE_CHECKING:
     from cloudstate.tck.relay import Relay
-    from cloudstate.tck.session import Session
 
 T = TypeVar("T")
 
@@ -211,3 +219,58 @@ class TckContext:
             stream.cancel()
         for cleanup in reversed(self._cleanups):
             await cleanup()
+
+
+async def run_case(session: Session, case: Case) -> CaseResult:
+    """Run ``case`` in ``session`` (skipped when the session cannot run it); its result."""
+    started = time.monotonic()
+    reason = session.why_not_applicable(case)
+    if reason is not None:
+        return CaseResult(case, Outcome.SKIP, 0.0, reason)
+    t = TckContext(session, case)
+    result: CaseResult
+    try:
+        await asyncio.wait_for(case.func(t), CASE_DEADLINE)
+        if case.target is PROXY:
+            await _check_no_stray_streams(session, t)
+        result = CaseResult(case, Outcome.PASS)
+    except CaseFailed as e:
+        result = CaseResult(case, Outcome.FAIL, message=e.message)
+        if e.expected is not None or e.actual is not None:
+            result.expected, result.actual = render_pair(e.expected, e.actual)
+            result.diff = diff(result.expected, result.actual)
+    except CaseSkipped as e:
+        result = CaseResult(case, Outcome.SKIP, message=e.reason)
+    except TimeoutError:
+        result = CaseResult(
+            case, Outcome.ERROR, message=f"the case did not finish within {CASE_DEADLINE:g}s"
+        )
+    except Exception as e:
+        result = CaseResult(
+            case,
+            Outcome.ERROR,
+            message=f"{type(e).__name__}: {e}",
+            actual="".join(traceback.format_exception(e)).rstrip(),
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            await t.finish()
+    result.duration = time.monotonic() - started
+    return result
+
+
+async def _check_no_stray_streams(session: Session, t: TckContext) -> None:
+    """Fail if the proxy opened entity streams for this case's entities that the case did
+    not expect (the original TCK's ``verifyNoMoreInteractions``)."""
+    assert session.relay is not None
+    await asyncio.sleep(0.05)
+    stray = session.relay.unclaimed(t.entity_ids)
+    if stray:
+        raise CaseFailed(
+            "the proxy opened streams the case did not expect: " + ", ".join(c.label for c in stray)
+        )
+    extra = [d for d in session.relay.discoveries if not d.claimed]
+    if extra:
+        for d in extra:
+            d.claimed = True
+        raise CaseFailed(f"the proxy called discover again ({len(extra)} extra call(s))")

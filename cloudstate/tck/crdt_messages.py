@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from cloudstate import crdt_pb2, entity_pb2
+from cloudstate.protocol import crdt_pb2, entity_pb2
 from cloudstate.tck.messages import any_message, command, forward, primitive_string, side_effect
 from cloudstate.tck.model import crdt_pb2 as m
 

@@ -22,10 +22,7 @@ import enum
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
-
-if TYPE_CHECKING:
-    from cloudstate.tck.context import TckContext
+from typing import Any, TypeVar
 
 
 class Target(enum.Enum):
@@ -70,7 +67,9 @@ class CaseSkipped(Exception):
         self.reason = reason
 
 
-CaseFunction = Callable[["TckContext"], Awaitable[None]]
+#: A case: ``async def case(t: TckContext) -> None``. The context (:mod:`cloudstate.tck.context`)
+#: builds on this module, so it is not named here.
+CaseFunction = Callable[[Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)

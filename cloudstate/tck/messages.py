@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from google.protobuf import any_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
-from cloudstate import action_pb2, entity_pb2, event_sourced_pb2, value_entity_pb2
+from cloudstate.protocol import action_pb2, entity_pb2, event_sourced_pb2, value_entity_pb2
 from cloudstate.tck.model import action_pb2 as act
 from cloudstate.tck.model import eventsourced_pb2 as es
 from cloudstate.tck.model import valueentity_pb2 as ve

@@ -19,7 +19,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from cloudstate import (
+from cloudstate.protocol import (
     crdt_pb2,
     crdt_pb2_grpc,
     entity_pb2,

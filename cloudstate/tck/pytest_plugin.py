@@ -34,6 +34,7 @@ import grpc
 import pytest
 
 from cloudstate.tck.cli import _free_port, model_command
+from cloudstate.tck.context import run_case
 from cloudstate.tck.framework import Case, CaseResult, Outcome, Target, all_cases, select
 from cloudstate.tck.report import case_line
 from cloudstate.tck.session import Session, TckSettings
@@ -70,7 +71,7 @@ class ThreadedSession:
             raise
 
     def run_case(self, case: Case) -> CaseResult:
-        return self._run(self.session.run_case(case))
+        return self._run(run_case(self.session, case))
 
     def stop(self) -> None:
         try:

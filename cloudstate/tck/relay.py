@@ -15,6 +15,8 @@ what it was answered::
 Discovery: the relay passes the proxy's ``ProxyInfo`` on and answers with the user function's
 ``EntitySpec`` minus the entities whose type the proxy did not list as supported (their cases are
 then skipped, not failed). Every discovery and ``reportError`` is recorded.
+
+One concern: the recording relay (one relay per protocol service, all recording alike).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import grpc
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from cloudstate import (
+from cloudstate.protocol import (
     action_pb2,
     action_pb2_grpc,
     crdt_pb2_grpc,

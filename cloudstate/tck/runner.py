@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from cloudstate.tck.context import run_case
 from cloudstate.tck.framework import CaseResult, all_cases, select
 from cloudstate.tck.report import case_line, junit_xml, summary
 from cloudstate.tck.session import Session, TckSettings
@@ -28,7 +29,7 @@ async def run(
     try:
         await session.start()
         for case in cases:
-            result = await session.run_case(case)
+            result = await run_case(session, case)
             results.append(result)
             print(case_line(result), file=out, flush=True)
     finally:

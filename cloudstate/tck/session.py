@@ -5,14 +5,13 @@
     session = Session(TckSettings(targets=(PROXY,), user_function="127.0.0.1:8080",
                                   start_proxy=True))
     await session.start()          # discover; start relay and proxy; wait until it serves
-    result = await session.run_case(case)
+    result = await run_case(session, case)   # cloudstate.tck.context
     await session.stop()
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -23,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,19 +29,15 @@ import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cloudstate import entity_pb2, entity_pb2_grpc
-from cloudstate.tck.context import TckContext
+from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 from cloudstate.tck.framework import (
     PROXY,
     Case,
     CaseFailed,
-    CaseResult,
     CaseSkipped,
-    Outcome,
     Target,
 )
 from cloudstate.tck.relay import Relay
-from cloudstate.tck.render import diff, render_pair
 
 log = logging.getLogger(__name__)
 
@@ -339,59 +333,6 @@ class Session:
                 if reason is not None:
                     return reason
         return None
-
-    async def run_case(self, case: Case) -> CaseResult:
-        started = time.monotonic()
-        reason = self.why_not_applicable(case)
-        if reason is not None:
-            return CaseResult(case, Outcome.SKIP, 0.0, reason)
-        t = TckContext(self, case)
-        result: CaseResult
-        try:
-            await asyncio.wait_for(case.func(t), CASE_DEADLINE)
-            if case.target is PROXY:
-                await self._check_no_stray_streams(t)
-            result = CaseResult(case, Outcome.PASS)
-        except CaseFailed as e:
-            result = CaseResult(case, Outcome.FAIL, message=e.message)
-            if e.expected is not None or e.actual is not None:
-                result.expected, result.actual = render_pair(e.expected, e.actual)
-                result.diff = diff(result.expected, result.actual)
-        except CaseSkipped as e:
-            result = CaseResult(case, Outcome.SKIP, message=e.reason)
-        except TimeoutError:
-            result = CaseResult(
-                case, Outcome.ERROR, message=f"the case did not finish within {CASE_DEADLINE:g}s"
-            )
-        except Exception as e:
-            result = CaseResult(
-                case,
-                Outcome.ERROR,
-                message=f"{type(e).__name__}: {e}",
-                actual="".join(traceback.format_exception(e)).rstrip(),
-            )
-        finally:
-            with contextlib.suppress(Exception):
-                await t.finish()
-        result.duration = time.monotonic() - started
-        return result
-
-    async def _check_no_stray_streams(self, t: TckContext) -> None:
-        """Fail if the proxy opened entity streams for this case's entities that the case did
-        not expect (the original TCK's ``verifyNoMoreInteractions``)."""
-        assert self.relay is not None
-        await asyncio.sleep(0.05)
-        stray = self.relay.unclaimed(t.entity_ids)
-        if stray:
-            raise CaseFailed(
-                "the proxy opened streams the case did not expect: "
-                + ", ".join(c.label for c in stray)
-            )
-        extra = [d for d in self.relay.discoveries if not d.claimed]
-        if extra:
-            for d in extra:
-                d.claimed = True
-            raise CaseFailed(f"the proxy called discover again ({len(extra)} extra call(s))")
 
 
 def tck_proxy_info() -> entity_pb2.ProxyInfo:

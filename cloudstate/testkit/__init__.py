@@ -25,8 +25,8 @@ from cloudstate.testkit.results import (
     CommandResult,
     CrdtResult,
     EventSourcedResult,
-    Failure,
-    Forward,
+    Failed,
+    Forwarded,
     SideEffect,
     StreamedMessage,
     ValueEntityResult,
@@ -43,8 +43,8 @@ __all__ = [
     "EntityTestKit",
     "EventSourcedResult",
     "EventSourcedTestKit",
-    "Failure",
-    "Forward",
+    "Failed",
+    "Forwarded",
     "LocalService",
     "SideEffect",
     "StreamedMessage",
@@ -54,3 +54,8 @@ __all__ = [
     "kit_for",
     "register_kind",
 ]
+
+#: The earlier names of :class:`Failed` and :class:`Forwarded` (they read like the SDK's own
+#: ``cloudstate.Forward`` and ``cloudstate.action.Failure``), kept importable for existing tests.
+Failure = Failed
+Forward = Forwarded

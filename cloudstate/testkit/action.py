@@ -6,7 +6,7 @@
 
     kit = ActionTestKit(action)
     result = kit.add_item(user_id="alice", product_id="apple", quantity=2)       # unary
-    assert result.forward == Forward("com.example.shoppingcart.ShoppingCart", "AddItem", ...)
+    assert result.forward == Forwarded("com.example.shoppingcart.ShoppingCart", "AddItem", ...)
     summary = kit.add_items([AddRequest(...), AddRequest(...)])                   # streamed in
     products = kit.catalog(prefix="a")                                            # streamed out
     quotes = kit.quote([AddRequest(...), AddRequest(...)])                        # duplex
@@ -27,16 +27,17 @@ from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from cloudstate import action_pb2
-from cloudstate.action import ACTION_ENTITY_TYPE, Action
-from cloudstate.action_servicer import ActionServicer
+from cloudstate.action import servicer as servicer_module
+from cloudstate.action.entity import ACTION_ENTITY_TYPE, Action
+from cloudstate.action.servicer import ActionServicer
 from cloudstate.any_support import pack
 from cloudstate.client import build_request
+from cloudstate.protocol import action_pb2
 from cloudstate.targets import metadata_proto
 from cloudstate.testkit.base import EntityTestKit, MetadataArg, register_kind
-from cloudstate.testkit.results import CommandResult, Failure, Forward, SideEffect
+from cloudstate.testkit.results import CommandResult, Failed, Forwarded, SideEffect
 
-_SERVICER_LOG = logging.getLogger("cloudstate.action_servicer")
+_SERVICER_LOG = servicer_module.log  # where the servicer logs a handler's exception
 
 
 class ActionTestKit(EntityTestKit[Any]):
@@ -93,11 +94,11 @@ class ActionTestKit(EntityTestKit[Any]):
         result = CommandResult(name)
         which = response.WhichOneof("response")
         if which == "failure":
-            result.failure = Failure.from_proto(response.failure)
+            result.failure = Failed.from_proto(response.failure)
         elif which == "reply":
             result.reply = self.decode(response.reply.payload)
         elif which == "forward":
-            result.forward = Forward.from_proto(response.forward, self.any_support)
+            result.forward = Forwarded.from_proto(response.forward, self.any_support)
         result.effects = [SideEffect.from_proto(e, self.any_support) for e in response.side_effects]
         return result
 

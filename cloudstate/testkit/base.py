@@ -15,9 +15,9 @@ from typing import Any, Generic, TypeVar
 
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport, pack
 from cloudstate.client import build_request, snake_case
+from cloudstate.protocol import entity_pb2
 from cloudstate.registry import EntityDefinition
 from cloudstate.targets import metadata_proto
 from cloudstate.testkit._sync import run_sync

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudstate import crdt_pb2, entity_pb2
 from cloudstate.crdt.base import Crdt, WriteConsistency, crdt_from_delta
 from cloudstate.crdt.entity import CRDT_ENTITY_TYPE, CrdtEntity
-from cloudstate.crdt.servicer import _Instance
+from cloudstate.crdt.servicer import Instance
+from cloudstate.protocol import crdt_pb2, entity_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
-from cloudstate.testkit.results import CrdtResult, Failure, Forward, SideEffect, StreamedMessage
+from cloudstate.testkit.results import CrdtResult, Failed, Forwarded, SideEffect, StreamedMessage
 
 
 class CrdtTestKit(EntityTestKit[CrdtResult]):
@@ -52,7 +52,7 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
         super().__init__(entity, entity_id)
         self._entity = entity
         self._replicated = delta  # the proxy's value: what a restarted instance starts from
-        self._instance: _Instance | None = None
+        self._instance: Instance | None = None
 
     @property
     def state(self) -> Any:
@@ -95,23 +95,23 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
 
     # -- the proxy's part ---------------------------------------------------------------------
 
-    def _live(self) -> _Instance:
+    def _live(self) -> Instance:
         if self._instance is None:
             run_sync(self._ready(), "kit.replicate_async(...)")
         assert self._instance is not None
         return self._instance
 
-    async def _ready(self) -> _Instance:
+    async def _ready(self) -> Instance:
         if self._instance is None:
             state: Crdt | None
             if self._replicated is not None:
                 state = crdt_from_delta(self._replicated, self.any_support)
             else:
                 state = await self._entity.create_state(self.entity_id)
-            self._instance = _Instance(self._entity, self.entity_id, state, self.any_support)
+            self._instance = Instance(self._entity, self.entity_id, state, self.any_support)
         return self._instance
 
-    def _remember(self, instance: _Instance) -> None:
+    def _remember(self, instance: Instance) -> None:
         state = instance.state
         self._replicated = None if state is None else state._state_delta()
 
@@ -140,12 +140,12 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
     def _reply(self, result: CrdtResult, reply: crdt_pb2.CrdtReply) -> None:
         action = reply.client_action.WhichOneof("action")
         if action == "failure":
-            result.failure = Failure.from_proto(reply.client_action.failure)
+            result.failure = Failed.from_proto(reply.client_action.failure)
             return
         if action == "reply":
             result.reply = self.decode(reply.client_action.reply.payload)
         elif action == "forward":
-            result.forward = Forward.from_proto(reply.client_action.forward, self.any_support)
+            result.forward = Forwarded.from_proto(reply.client_action.forward, self.any_support)
         result.effects = self._effects(reply.side_effects)
         result.streamed = reply.streamed
         self._state_action(result, reply.state_action)
@@ -166,12 +166,12 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
         streamed = StreamedMessage(message.command_id, end_stream=message.end_stream)
         action = message.client_action.WhichOneof("action")
         if action == "failure":
-            streamed.failure = Failure.from_proto(message.client_action.failure)
+            streamed.failure = Failed.from_proto(message.client_action.failure)
             streamed.end_stream = True
         elif action == "reply":
             streamed.reply = self.decode(message.client_action.reply.payload)
         elif action == "forward":
-            streamed.forward = Forward.from_proto(message.client_action.forward, self.any_support)
+            streamed.forward = Forwarded.from_proto(message.client_action.forward, self.any_support)
         streamed.effects = self._effects(message.side_effects)
         return streamed
 

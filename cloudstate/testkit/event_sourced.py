@@ -23,19 +23,19 @@ from typing import Any
 
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2, event_sourced_pb2
 from cloudstate.any_support import pack
-from cloudstate.event_sourced_entity import EVENT_SOURCED_ENTITY_TYPE, EventSourcedEntity
-from cloudstate.event_sourced_servicer import _Instance
+from cloudstate.event_sourced.entity import EVENT_SOURCED_ENTITY_TYPE, EventSourcedEntity
+from cloudstate.event_sourced.servicer import Instance
+from cloudstate.protocol import entity_pb2, event_sourced_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
-from cloudstate.testkit.results import EventSourcedResult, Failure, Forward, SideEffect
+from cloudstate.testkit.results import EventSourcedResult, Failed, Forwarded, SideEffect
 
 
 class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
     """One instance of an event-sourced entity, driven in-process.
 
-    :param entity: the :class:`~cloudstate.event_sourced_entity.EventSourcedEntity`.
+    :param entity: the :class:`~cloudstate.event_sourced.EventSourcedEntity`.
     :param entity_id: the instance's id (what the entity-key fields of commands hold).
     :param events: past events to start from (replayed in order, after the snapshot).
     :param snapshot: a past snapshot to start from (a message of your snapshot type).
@@ -69,7 +69,7 @@ class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
         for event in events:
             sequence += 1
             self._journal.append((sequence, pack(event)))
-        self._instance: _Instance | None = None  # built from the journal on first use
+        self._instance: Instance | None = None  # built from the journal on first use
 
     # -- what a test looks at -----------------------------------------------------------------
 
@@ -115,7 +115,7 @@ class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
     async def _recover(self) -> None:
         self._instance = None
         state = await self._entity.create_state(self.entity_id)
-        instance = _Instance(self._entity, self.entity_id, state, self.any_support)
+        instance = Instance(self._entity, self.entity_id, state, self.any_support)
         after = 0
         if self._snapshot is not None:
             after, payload = self._snapshot
@@ -129,7 +129,7 @@ class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
                 )
         self._instance = instance
 
-    def _live(self) -> _Instance:
+    def _live(self) -> Instance:
         if self._instance is None or self._instance.stale:
             run_sync(self._recover(), "kit.restart_async()")
         assert self._instance is not None
@@ -152,14 +152,14 @@ class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
         result = EventSourcedResult(command.name)
         action = reply.client_action.WhichOneof("action")
         if action == "failure":
-            result.failure = Failure.from_proto(reply.client_action.failure)
+            result.failure = Failed.from_proto(reply.client_action.failure)
             if result.failure.restart:
                 await self._recover()
             return result
         if action == "reply":
             result.reply = self.decode(reply.client_action.reply.payload)
         elif action == "forward":
-            result.forward = Forward.from_proto(reply.client_action.forward, self.any_support)
+            result.forward = Forwarded.from_proto(reply.client_action.forward, self.any_support)
         result.effects = [SideEffect.from_proto(e, self.any_support) for e in reply.side_effects]
         sequence = self.sequence
         for payload in reply.events:

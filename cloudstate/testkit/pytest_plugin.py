@@ -92,7 +92,7 @@ def cloudstate_service(
     cloudstate_entities: Sequence[Any] | Any, cloudstate_store: str
 ) -> Iterator[LocalService]:
     """User function + proxy in-process, serving ``cloudstate_entities`` on a fresh store."""
-    from cloudstate.cloudstate import CloudState
+    from cloudstate.server import CloudState
     from cloudstate.testkit.service import LocalService
 
     entities = cloudstate_entities

@@ -15,8 +15,8 @@ from typing import Any
 
 import grpc
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport
+from cloudstate.protocol import entity_pb2
 
 
 def status_code(number: int) -> grpc.StatusCode | None:
@@ -32,8 +32,9 @@ def status_code(number: int) -> grpc.StatusCode | None:
 
 
 @dataclass(frozen=True)
-class Failure:
-    """A failed command: what the client would see.
+class Failed:
+    """A failed command: what the client would see (``result.failure``). Not the SDK's
+    :class:`cloudstate.action.Failure`, which an action handler returns.
 
     ``code`` is the status the entity chose (``ctx.fail(..., code=...)``), or ``None`` when it
     left the choice to the proxy (ours answers ``INVALID_ARGUMENT``).
@@ -45,21 +46,22 @@ class Failure:
     restart: bool = False
 
     @staticmethod
-    def from_proto(failure: entity_pb2.Failure) -> Failure:
-        return Failure(failure.description, status_code(failure.grpc_status_code), failure.restart)
+    def from_proto(failure: entity_pb2.Failure) -> Failed:
+        return Failed(failure.description, status_code(failure.grpc_status_code), failure.restart)
 
 
 @dataclass(frozen=True)
-class Forward:
-    """``ctx.forward(...)``: the command the reply is handed on to."""
+class Forwarded:
+    """``ctx.forward(...)``: the command the reply is handed on to (``result.forward``). Not the
+    SDK's :class:`cloudstate.Forward`, which ``ctx.forward`` returns in an action."""
 
     service: str
     method: str
     message: Any
 
     @staticmethod
-    def from_proto(forward: entity_pb2.Forward, any_support: AnySupport) -> Forward:
-        return Forward(
+    def from_proto(forward: entity_pb2.Forward, any_support: AnySupport) -> Forwarded:
+        return Forwarded(
             forward.service_name, forward.command_name, _decode(forward.payload, any_support)
         )
 
@@ -95,8 +97,8 @@ class CommandResult:
     command: str
     #: The reply message (``None`` on failure, forward or no reply).
     reply: Any = None
-    failure: Failure | None = None
-    forward: Forward | None = None
+    failure: Failed | None = None
+    forward: Forwarded | None = None
     effects: list[SideEffect] = field(default_factory=list)
 
     @property
@@ -170,8 +172,8 @@ class StreamedMessage:
     #: The id of the streamed command (:attr:`CrdtResult.command_id` of its result).
     command_id: int
     reply: Any = None
-    failure: Failure | None = None
-    forward: Forward | None = None
+    failure: Failed | None = None
+    forward: Forwarded | None = None
     effects: list[SideEffect] = field(default_factory=list)
     #: True when the stream ended with this message (``ctx.end_stream()``, or a failure).
     end_stream: bool = False

@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 from google.protobuf.descriptor import ServiceDescriptor
 
 from cloudstate.client import ServiceClient
-from cloudstate.cloudstate import CloudState, CloudStateServer
 from cloudstate.registry import EntityDefinition
+from cloudstate.server import CloudState, CloudStateServer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

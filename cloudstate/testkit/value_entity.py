@@ -19,13 +19,13 @@ from typing import Any
 
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import pack
+from cloudstate.protocol import entity_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
-from cloudstate.testkit.results import Failure, Forward, SideEffect, ValueEntityResult
-from cloudstate.value_entity import VALUE_ENTITY_TYPE, ValueEntity
-from cloudstate.value_entity_servicer import _Instance
+from cloudstate.testkit.results import Failed, Forwarded, SideEffect, ValueEntityResult
+from cloudstate.value_entity.entity import VALUE_ENTITY_TYPE, ValueEntity
+from cloudstate.value_entity.servicer import Instance
 
 
 class ValueEntityTestKit(EntityTestKit[ValueEntityResult]):
@@ -58,8 +58,8 @@ class ValueEntityTestKit(EntityTestKit[ValueEntityResult]):
         """The stored value, decoded; ``None`` when there is none (never written, or deleted)."""
         return None if self._value is None else self.decode(self._value)
 
-    def _new_instance(self) -> _Instance:
-        return _Instance(self._entity, self.entity_id, self._value, self.any_support)
+    def _new_instance(self) -> Instance:
+        return Instance(self._entity, self.entity_id, self._value, self.any_support)
 
     async def _handle(self, command: entity_pb2.Command) -> ValueEntityResult:
         try:
@@ -74,12 +74,12 @@ class ValueEntityTestKit(EntityTestKit[ValueEntityResult]):
         result = ValueEntityResult(command.name)
         action = reply.client_action.WhichOneof("action")
         if action == "failure":
-            result.failure = Failure.from_proto(reply.client_action.failure)
+            result.failure = Failed.from_proto(reply.client_action.failure)
             return result
         if action == "reply":
             result.reply = self.decode(reply.client_action.reply.payload)
         elif action == "forward":
-            result.forward = Forward.from_proto(reply.client_action.forward, self.any_support)
+            result.forward = Forwarded.from_proto(reply.client_action.forward, self.any_support)
         result.effects = [SideEffect.from_proto(e, self.any_support) for e in reply.side_effects]
         change = reply.state_action.WhichOneof("action") if reply.HasField("state_action") else None
         if change == "update":

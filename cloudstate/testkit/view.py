@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 
 from cloudstate import view_pb2
 from cloudstate.testkit.action import ActionTestKit
-from cloudstate.view import ROW_METADATA, View
+from cloudstate.view.entity import ROW_METADATA, View
 
 
 class ViewTestKit:

@@ -39,7 +39,7 @@ from typing import IO, TYPE_CHECKING, TypeVar
 
 import grpc
 
-from cloudstate import entity_pb2, entity_pb2_grpc
+from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.signals import StopSignals
 from cloudstate.tools.diagnose import StartupError, exit_status, explain

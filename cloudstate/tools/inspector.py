@@ -115,7 +115,7 @@ class Inspector:
     async def collect(
         self, store_url: str, persistence_id: str | None, entity_id: str | None
     ) -> dict[str, Any]:
-        from cloudstate.proxy.stores.base import open_store
+        from cloudstate.proxy.stores.registry import open_store
 
         store = await open_store(store_url)
         try:

@@ -10,8 +10,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cloudstate import action_pb2_grpc
 from cloudstate.cloudstate import CloudStateServer
+from cloudstate.protocol import action_pb2_grpc
 from tests.processes import ROOT, Process, free_port, proxy, wait_serving
 
 SHOPPINGCART_DIR = ROOT / "examples" / "shoppingcart"

@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 import pytest
 
-from cloudstate import action_pb2, entity_pb2
 from cloudstate.any_support import pack_message
+from cloudstate.protocol import action_pb2, entity_pb2
 from tests.actions.model import pb
 
 TCK = "acttest.TckModel"

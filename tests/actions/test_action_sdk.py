@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from cloudstate import action_pb2
 from cloudstate.action import NO_REPLY, Action, Shape
 from cloudstate.action_context import ActionContext
 from cloudstate.action_servicer import ActionServicer
 from cloudstate.any_support import pack_message
 from cloudstate.cloudstate import CloudState
+from cloudstate.protocol import action_pb2
 from tests.actions.model import FILE, pb
 
 STREAMS = FILE.services_by_name["Streams"]

@@ -15,8 +15,8 @@ from typing import Any
 import grpc
 import pytest
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import pack_message
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.entities.base import Outcome
 from cloudstate.proxy.errors import (
     CommandFailed,

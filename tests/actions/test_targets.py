@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from shoppingcart import shoppingcart_pb2, shoppingcart_pb2_grpc
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport, pack_message
+from cloudstate.protocol import entity_pb2
 from cloudstate.targets import make_forward, make_side_effect, service
 from tests.actions.model import FILE, pb
 
@@ -133,7 +133,7 @@ async def test_entity_contexts_resolve_targets_the_same_way(action_server: Any) 
     attribute) and adds effects with ``ctx.effect(Recorder.Record, note)``."""
     import grpc
 
-    from cloudstate import event_sourced_pb2, event_sourced_pb2_grpc
+    from cloudstate.protocol import event_sourced_pb2, event_sourced_pb2_grpc
 
     hops = pb.Hops(services=["Relay2"], message="m")
     note = pb.Note(key="k", text="t")

@@ -64,8 +64,8 @@ TESTING_API = {
     "EntityTestKit",
     "EventSourcedResult",
     "EventSourcedTestKit",
-    "Failure",
-    "Forward",
+    "Failed",
+    "Forwarded",
     "LocalService",
     "SideEffect",
     "StreamedMessage",
@@ -75,6 +75,9 @@ TESTING_API = {
     "kit_for",
     "register_kind",
 }
+
+# Earlier names of the test kit, importable still (not in __all__): name -> the current one.
+TESTING_RENAMED = {"Failure": "Failed", "Forward": "Forwarded"}
 
 # The seed's import paths (the original Python support's), which existing code uses.
 SEED_PATHS = {
@@ -98,6 +101,21 @@ def test_every_exported_name_resolves() -> None:
 
 def test_the_testkit_exports_exactly_the_testing_api() -> None:
     assert set(cloudstate.testkit.__all__) == TESTING_API
+
+
+def test_the_testkits_earlier_names_still_import() -> None:
+    for old, new in TESTING_RENAMED.items():
+        assert getattr(cloudstate.testkit, old) is getattr(cloudstate.testkit, new)
+    namespace: dict[str, object] = {}
+    exec("from cloudstate.testkit import Failure, Forward", namespace)
+    assert namespace["Forward"] is cloudstate.testkit.Forwarded
+
+
+def test_no_name_means_two_things() -> None:
+    """A name both lists export is the same object (the test kit's result parts are named apart
+    from the SDK's Forward / Failure)."""
+    for name in SERVICE_API & TESTING_API:
+        assert getattr(cloudstate, name) is getattr(cloudstate.testkit, name), name
 
 
 def test_star_import_gives_the_service_api() -> None:

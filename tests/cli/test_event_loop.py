@@ -1,4 +1,4 @@
-"""The proxy's event loop choice (cloudstate/event_loop.py): uvloop unless told otherwise."""
+"""The proxy's event loop choice (cloudstate/proxy/event_loop.py): uvloop unless told otherwise."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cloudstate import event_loop
+from cloudstate.proxy import event_loop
 
 
 def test_uvloop_by_default_and_asyncio_on_request(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,8 @@ from shoppingcart.domain_pb2 import Cart, ItemAdded, LineItem
 from cloudstate.any_support import pack
 from cloudstate.proxy.crdt import codec
 from cloudstate.proxy.crdt.types import GCounter, ORMap, ORSet, Vote
-from cloudstate.proxy.stores.base import Payload, open_store
+from cloudstate.proxy.stores.base import Payload
+from cloudstate.proxy.stores.registry import open_store
 from cloudstate.tools.decode import PayloadDecoder
 from cloudstate.tools.inspector import Inspector, render
 

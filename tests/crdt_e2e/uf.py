@@ -29,10 +29,10 @@ for path in (ROOT, ROOT / "examples" / "crdts"):
 from crdts import likes, presence  # noqa: E402
 from google.protobuf import empty_pb2  # noqa: E402
 
-from cloudstate import crdt_pb2  # noqa: E402
 from cloudstate.action import Action  # noqa: E402
 from cloudstate.cloudstate import CloudState  # noqa: E402
 from cloudstate.crdt import servicer as crdt_servicer  # noqa: E402
+from cloudstate.protocol import crdt_pb2  # noqa: E402
 from tests.crdt_e2e.crdte2e import stats_pb2  # noqa: E402
 from tests.crdt_sdk import model  # noqa: E402
 
@@ -45,8 +45,8 @@ INSTANCES: weakref.WeakSet[Any] = weakref.WeakSet()
 CANCELLATIONS = 0
 
 _handle = crdt_servicer.CrdtServicer.handle
-_instance_init = crdt_servicer._Instance.__init__
-_instance_cancel = crdt_servicer._Instance.cancel
+_instance_init = crdt_servicer.Instance.__init__
+_instance_cancel = crdt_servicer.Instance.cancel
 
 
 async def _counted_handle(
@@ -84,8 +84,8 @@ async def _counted_cancel(self: Any, cancelled: Any) -> Any:
 
 
 crdt_servicer.CrdtServicer.handle = _counted_handle  # type: ignore[method-assign]
-crdt_servicer._Instance.__init__ = _tracked_init  # type: ignore[method-assign]
-crdt_servicer._Instance.cancel = _counted_cancel  # type: ignore[method-assign]
+crdt_servicer.Instance.__init__ = _tracked_init  # type: ignore[method-assign]
+crdt_servicer.Instance.cancel = _counted_cancel  # type: ignore[method-assign]
 
 # -- the Stats action ----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudstate import crdt_pb2
+from cloudstate.protocol import crdt_pb2
 from cloudstate.proxy.crdt import codec
 from cloudstate.proxy.crdt.types import Crdt, Elem, LWWRegister, ORMap, ORSet
 from cloudstate.proxy.crdt.wire import apply_delta, diff, full_delta, to_elem, view

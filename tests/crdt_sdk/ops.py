@@ -29,7 +29,7 @@ from cloudstate.crdt import (
     Vote,
     crdt_from_delta,
 )
-from cloudstate.crdt_pb2 import CrdtDelta
+from cloudstate.protocol.crdt_pb2 import CrdtDelta
 
 TYPES: dict[str, type[Crdt]] = {
     cls.__name__: cls for cls in (GCounter, PNCounter, GSet, ORSet, LWWRegister, Flag, ORMap, Vote)

@@ -10,8 +10,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from cloudstate import crdt_pb2, crdt_pb2_grpc, entity_pb2
 from cloudstate.any_support import pack
+from cloudstate.protocol import crdt_pb2, crdt_pb2_grpc, entity_pb2
 
 TIMEOUT = 10.0
 Out = crdt_pb2.CrdtStreamOut

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import grpc
 
-from cloudstate import entity_pb2, entity_pb2_grpc
+from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 
 CRDT = "cloudstate.crdt.Crdt"
 

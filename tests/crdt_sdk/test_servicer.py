@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import grpc
 
-from cloudstate import crdt_pb2, entity_pb2
 from cloudstate.any_support import pack
+from cloudstate.protocol import crdt_pb2, entity_pb2
 from tests.crdt_sdk.model import Request, StreamedRequest, pb
 from tests.crdt_sdk.protocol import (
     CrdtStream,

@@ -20,7 +20,6 @@ from google.protobuf import any_pb2, wrappers_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudstate import crdt_pb2
 from cloudstate.any_support import pack, stable_key
 from cloudstate.crdt import (
     CrdtClock,
@@ -36,6 +35,7 @@ from cloudstate.crdt import (
     crdt_from_delta,
 )
 from cloudstate.crdt.base import Transaction
+from cloudstate.protocol import crdt_pb2
 from tests.crdt_sdk.ops import (
     ANY_SUPPORT,
     ELEMENTS,

@@ -18,9 +18,9 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 
-from cloudstate import crdt_pb2
+from cloudstate.protocol import crdt_pb2
 from cloudstate.proxy.crdt import codec
-from cloudstate.proxy.stores.base import open_store
+from cloudstate.proxy.stores.registry import open_store
 from tests.backends import sqlite_writes_held
 from tests.processes import ROOT, Process, free_port
 

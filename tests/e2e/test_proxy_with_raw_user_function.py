@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cloudstate.proxy.stores.base import open_store
+from cloudstate.proxy.stores.registry import open_store
 from tests.backends import sqlite_writes_held
 from tests.e2e.rawuf_client import CounterClient
 from tests.processes import Process, raw_user_function

@@ -17,7 +17,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 from shoppingcart import domain_pb2, shoppingcart_pb2, shoppingcart_pb2_grpc
 
-from cloudstate.proxy.stores.base import StoredEvent, StoredSnapshot, open_store
+from cloudstate.proxy.stores.base import StoredEvent, StoredSnapshot
+from cloudstate.proxy.stores.registry import open_store
 from tests.processes import Process, shoppingcart_user_function
 
 PID = "shopping-cart"

@@ -18,7 +18,8 @@ import grpc
 import httpx
 import pytest
 
-from cloudstate.proxy.stores.base import StoredValue, open_store
+from cloudstate.proxy.stores.base import StoredValue
+from cloudstate.proxy.stores.registry import open_store
 from tests.processes import ROOT, Process, free_port, proxy, wait_serving
 
 VALUE_ENTITY_DIR = ROOT / "examples" / "valueentity"

@@ -19,7 +19,8 @@ import grpc
 import httpx
 import pytest
 
-from cloudstate.proxy.stores.base import StoredValue, open_store
+from cloudstate.proxy.stores.base import StoredValue
+from cloudstate.proxy.stores.registry import open_store
 from tests.backends import BACKENDS, new_store_url, sqlite_writes_held
 from tests.processes import ROOT, Process, free_port, proxy, wait_serving
 
@@ -237,7 +238,7 @@ def test_the_raw_server_rejects_a_missing_init_state(
     tmp_path: Path,
 ) -> None:
     """The raw server's own strictness (what keeps the proxy honest): init without ``state``."""
-    from cloudstate import value_entity_pb2, value_entity_pb2_grpc
+    from cloudstate.protocol import value_entity_pb2, value_entity_pb2_grpc
 
     uf = value_user_function(tmp_path).start()
     try:

@@ -17,7 +17,7 @@ from typing import Any
 import nats
 import pytest
 
-from cloudstate.proxy.stores.base import open_store
+from cloudstate.proxy.stores.registry import open_store
 from tests import nats_server
 from tests.eventing.outbox_model import pb
 from tests.eventing.test_event_log import read_lines, start, wait_until

@@ -17,7 +17,7 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 
-from cloudstate.proxy.stores.base import open_store
+from cloudstate.proxy.stores.registry import open_store
 from tests.eventing.outbox_model import pb
 from tests.eventing.test_event_log import read_lines, start, start_proxy, wait_until
 from tests.observability.scrape import scrape, value

@@ -12,7 +12,8 @@ import pytest
 
 from cloudstate.proxy.config import add_arguments, from_arguments
 from cloudstate.proxy.eventing.retention import TopicRetention, parse_age
-from cloudstate.proxy.stores.base import Payload, TopicMessage, open_store
+from cloudstate.proxy.stores.base import Payload, TopicMessage
+from cloudstate.proxy.stores.registry import open_store
 from tests.eventing.outbox_model import pb
 from tests.eventing.test_outbox import deposit, outbox_uf
 from tests.processes import Process, proxy, wait_serving

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from google.protobuf import any_pb2, descriptor_pb2, empty_pb2
 
-from cloudstate import entity_pb2, eventing_pb2
+from cloudstate import eventing_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.eventing.event_log import EventLogConsumer
 from cloudstate.proxy.eventing.subscriptions import event_subscriptions

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from httptest import echo_pb2
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.http.api import HttpApi, HttpOptions
 from cloudstate.proxy.http.listener import ClientPort

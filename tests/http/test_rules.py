@@ -6,7 +6,7 @@ import pytest
 from google.api import http_pb2
 from google.protobuf import descriptor_pb2
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.http.rules import (

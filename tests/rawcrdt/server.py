@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rawcrdt import model_pb2
 
-from cloudstate import crdt_pb2, crdt_pb2_grpc, entity_pb2, entity_pb2_grpc
+from cloudstate.protocol import crdt_pb2, crdt_pb2_grpc, entity_pb2, entity_pb2_grpc
 
 SERVICE = "rawcrdt.Model"
 

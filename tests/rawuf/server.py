@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rawuf import counter_pb2
 
-from cloudstate import (
+from cloudstate.protocol import (
     entity_pb2,
     entity_pb2_grpc,
     event_sourced_pb2,

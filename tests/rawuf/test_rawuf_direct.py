@@ -31,13 +31,12 @@ if _outer is not None and Path(getattr(_outer, "__file__", "") or "").resolve().
 
 from rawuf import counter_pb2  # noqa: E402
 
-from cloudstate import (  # noqa: E402
-    entity_key_pb2,
+from cloudstate import entity_key_pb2, legacy_entity_key_pb2  # noqa: E402
+from cloudstate.protocol import (  # noqa: E402
     entity_pb2,
     entity_pb2_grpc,
     event_sourced_pb2,
     event_sourced_pb2_grpc,
-    legacy_entity_key_pb2,
 )
 
 PREFIX = "type.googleapis.com/"

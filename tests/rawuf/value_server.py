@@ -43,7 +43,7 @@ from server import (
     unpack,
 )
 
-from cloudstate import entity_pb2, entity_pb2_grpc, value_entity_pb2, value_entity_pb2_grpc
+from cloudstate.protocol import entity_pb2, entity_pb2_grpc, value_entity_pb2, value_entity_pb2_grpc
 
 VALUE_ENTITY = "cloudstate.valueentity.ValueEntity"
 SERVICE_NAME = "rawuf.Register"

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from shoppingcart import domain_pb2, shoppingcart_pb2, shoppingcart_pb2_grpc
 
-from cloudstate.proxy.stores.base import open_store
+from cloudstate.proxy.stores.registry import open_store
 from tests.processes import (
     ROOT,
     Process,

@@ -15,9 +15,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cloudstate import crdt_pb2
+from cloudstate.protocol import crdt_pb2
 from cloudstate.proxy.crdt import codec
-from cloudstate.proxy.stores.base import open_store
+from cloudstate.proxy.stores.registry import open_store
 from tests.processes import ROOT, Process, free_port
 from tests.scaleout.cluster import Node
 

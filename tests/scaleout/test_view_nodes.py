@@ -22,7 +22,8 @@ from typing import Any
 import grpc
 import pytest
 
-from cloudstate.proxy.stores.base import Payload, Store, open_store
+from cloudstate.proxy.stores.base import Payload, Store
+from cloudstate.proxy.stores.registry import open_store
 from tests.processes import ROOT, Process, free_port
 from tests.scaleout.cluster import CHANNEL_OPTIONS, Node
 from tests.views.model import pb

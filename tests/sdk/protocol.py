@@ -9,8 +9,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from cloudstate import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
 from cloudstate.any_support import pack
+from cloudstate.protocol import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
 
 TIMEOUT = 10.0
 

@@ -7,10 +7,10 @@ from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, wrappers_p
 from shoppingcart.shoppingcart_pb2 import DESCRIPTOR as CART_FILE
 from shoppingcart.shoppingcart_pb2 import AddLineItem
 
-from cloudstate import entity_pb2
 from cloudstate.any_support import AnySupport, Json, pack, pack_json, pack_primitive
 from cloudstate.errors import UnknownTypeError
 from cloudstate.metadata import Metadata
+from cloudstate.protocol import entity_pb2
 
 
 def test_messages_use_type_googleapis_and_canonical_bytes() -> None:

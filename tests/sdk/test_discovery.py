@@ -10,7 +10,8 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, empty_pb2
 
 import cloudstate
-from cloudstate import entity_key_pb2, entity_pb2, entity_pb2_grpc
+from cloudstate import entity_key_pb2
+from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 
 PROXY_INFO = entity_pb2.ProxyInfo(
     protocol_major_version=0,

@@ -10,9 +10,9 @@ from typing import Any
 import grpc
 import pytest
 
-from cloudstate import event_sourced_pb2
 from cloudstate.event_sourced_context import EventSourcedCommandContext
 from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate.protocol import event_sourced_pb2
 from tests.sdk.model import FILE, PROBE, Persisted, Request, Response, Step
 from tests.sdk.protocol import EntityStream, failure_reply, reply
 

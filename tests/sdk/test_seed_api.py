@@ -1,18 +1,23 @@
 """Code written against the original python-support API keeps working.
 
-The entity below follows the original shopping-cart example line by line (its bugs fixed: the
-``product_id`` field name, repeated fields filled with ``extend``/``CopyFrom``, ``dict`` instead of
-``map``): no return annotations, only the service's file descriptor, the domain types found
-through the default descriptor pool.
+The shopping cart of ``tests/sdk/seedcart`` follows the original example line by line (its module
+paths, decorators and annotation-injected parameters; see that package): here it is driven
+through the protocol in process, and its main module —
+``CloudState().register_event_sourced_entity(entity).start()`` from ``cloudstate.cloudstate`` —
+runs as a user function behind our proxy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+import os
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import grpc
+import pytest
 from google.protobuf.empty_pb2 import Empty
+from shoppingcart import shoppingcart_pb2_grpc
 from shoppingcart.domain_pb2 import Cart as DomainCart
 from shoppingcart.domain_pb2 import ItemAdded, ItemRemoved
 from shoppingcart.domain_pb2 import LineItem as DomainLineItem
@@ -24,98 +29,10 @@ from shoppingcart.shoppingcart_pb2 import (
     LineItem,
     RemoveLineItem,
 )
-from shoppingcart.shoppingcart_pb2 import DESCRIPTOR as FILE_DESCRIPTOR
 
-from cloudstate.event_sourced_context import EventSourcedCommandContext
-from cloudstate.event_sourced_entity import EventSourcedEntity
+from tests.processes import ROOT, SHOPPINGCART_DIR, Process, free_port, proxy, wait_serving
 from tests.sdk.protocol import EntityStream, failure_reply, reply
-
-
-@dataclass
-class ShoppingCartState:
-    entity_id: str
-    cart: MutableMapping[str, LineItem] = field(default_factory=dict)
-
-
-def init(entity_id: str) -> ShoppingCartState:
-    return ShoppingCartState(entity_id)
-
-
-entity = EventSourcedEntity(_SHOPPINGCART, [FILE_DESCRIPTOR], init, "seed-cart", 2)
-
-
-def to_domain_line_item(item):  # type: ignore[no-untyped-def]
-    domain_item = DomainLineItem()
-    domain_item.productId = item.product_id
-    domain_item.name = item.name
-    domain_item.quantity = item.quantity
-    return domain_item
-
-
-@entity.snapshot()
-def snapshot(state: ShoppingCartState):  # type: ignore[no-untyped-def]
-    cart = DomainCart()
-    cart.items.extend([to_domain_line_item(item) for item in state.cart.values()])
-    return cart
-
-
-def to_line_item(domain_item):  # type: ignore[no-untyped-def]
-    item = LineItem()
-    item.product_id = domain_item.productId
-    item.name = domain_item.name
-    item.quantity = domain_item.quantity
-    return item
-
-
-@entity.snapshot_handler()
-def handle_snapshot(state: ShoppingCartState, domain_cart: DomainCart):  # type: ignore[no-untyped-def]
-    state.cart = {item.productId: to_line_item(item) for item in domain_cart.items}
-
-
-@entity.event_handler(ItemAdded)
-def item_added(state: ShoppingCartState, event: ItemAdded):  # type: ignore[no-untyped-def]
-    cart = state.cart
-    if event.item.productId in cart:
-        item = cart[event.item.productId]
-        item.quantity = item.quantity + event.item.quantity
-    else:
-        item = to_line_item(event.item)
-        cart[item.product_id] = item
-
-
-@entity.event_handler(ItemRemoved)
-def item_removed(state: ShoppingCartState, event: ItemRemoved):  # type: ignore[no-untyped-def]
-    del state.cart[event.productId]
-
-
-@entity.command_handler("GetCart")
-def get_cart(state: ShoppingCartState):  # type: ignore[no-untyped-def]
-    cart = Cart()
-    cart.items.extend(state.cart.values())
-    return cart
-
-
-@entity.command_handler("AddItem")
-def add_item(item: AddLineItem, ctx: EventSourcedCommandContext):  # type: ignore[no-untyped-def]
-    if item.quantity <= 0:
-        ctx.fail(f"Cannot add negative quantity of to item {item.product_id}")
-    else:
-        item_added_event = ItemAdded()
-        item_added_event.item.CopyFrom(to_domain_line_item(item))
-        ctx.emit(item_added_event)
-    return Empty()
-
-
-@entity.command_handler("RemoveItem")
-def remove_item(state: ShoppingCartState, item: RemoveLineItem, ctx: EventSourcedCommandContext):  # type: ignore[no-untyped-def]
-    cart = state.cart
-    if item.product_id not in cart:
-        ctx.fail(f"Cannot remove item {item.product_id} because it is not in the cart.")
-    else:
-        item_removed_event = ItemRemoved()
-        item_removed_event.productId = item.product_id
-        ctx.emit(item_removed_event)
-    return Empty()
+from tests.sdk.seedcart.shopping_cart_entity import entity
 
 
 async def test_seed_style_entity(serve: Callable[..., Awaitable[grpc.aio.Channel]]) -> None:
@@ -140,3 +57,65 @@ async def test_seed_style_entity(serve: Callable[..., Awaitable[grpc.aio.Channel
         1, Cart(items=[LineItem(product_id="a", name="A", quantity=4)])
     )
     await restored.close()
+
+
+@pytest.fixture
+def seed_user_function(tmp_path: Path) -> Iterator[Process]:
+    """``python -m tests.sdk.seedcart.shopping_cart``, as the seed's README runs its cart."""
+    port = free_port()
+    uf = Process(
+        "seed shopping-cart user function",
+        [sys.executable, "-m", "tests.sdk.seedcart.shopping_cart"],
+        port,
+        tmp_path / "seed-uf.log",
+        cwd=ROOT,
+        env={
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "PYTHONPATH": os.pathsep.join([str(SHOPPINGCART_DIR), str(ROOT)]),
+        },
+    ).start()
+    yield uf
+    uf.terminate()
+
+
+def test_the_seed_main_module_serves_the_cart_through_a_proxy(
+    seed_user_function: Process, tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path}/seed.db"
+    px = proxy(tmp_path, seed_user_function.port, store).start()
+    try:
+        wait_serving(px.port)
+        with grpc.insecure_channel(f"127.0.0.1:{px.port}") as channel:
+            cart = shoppingcart_pb2_grpc.ShoppingCartStub(channel)
+            cart.AddItem(
+                AddLineItem(user_id="ann", product_id="a", name="A", quantity=2), timeout=10
+            )
+            cart.AddItem(
+                AddLineItem(user_id="ann", product_id="b", name="B", quantity=1), timeout=10
+            )
+            with pytest.raises(grpc.RpcError) as refused:
+                cart.AddItem(
+                    AddLineItem(user_id="ann", product_id="a", name="A", quantity=-1), timeout=10
+                )
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert refused.value.details() == "Cannot add negative quantity of to item a"
+            cart.RemoveItem(RemoveLineItem(user_id="ann", product_id="b"), timeout=10)
+            assert cart.GetCart(GetShoppingCart(user_id="ann"), timeout=10) == Cart(
+                items=[LineItem(product_id="a", name="A", quantity=2)]
+            )
+    finally:
+        px.terminate()
+    # The cart survives a restart of the proxy: replayed from the snapshot and events it stored.
+    px = proxy(tmp_path, seed_user_function.port, store).start()
+    try:
+        wait_serving(px.port)
+        with grpc.insecure_channel(f"127.0.0.1:{px.port}") as channel:
+            cart = shoppingcart_pb2_grpc.ShoppingCartStub(channel)
+            assert cart.GetCart(GetShoppingCart(user_id="ann"), timeout=10) == Cart(
+                items=[LineItem(product_id="a", name="A", quantity=2)]
+            )
+    finally:
+        px.terminate()
+    # start() serves until SIGTERM, then shuts down gracefully: exit status 0.
+    assert seed_user_function.terminate() == 0, seed_user_function.log()

@@ -12,8 +12,8 @@ import grpc
 import pytest
 from shoppingcart.shopping_cart_entity import entity as cart_entity
 
-from cloudstate import entity_pb2, entity_pb2_grpc
 from cloudstate.cloudstate import CloudState
+from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 from tests.sdk import model
 from tests.sdk.conftest import SHOPPINGCART_DIR
 

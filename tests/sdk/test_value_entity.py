@@ -15,10 +15,10 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from cloudstate import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.any_support import pack
 from cloudstate.cloudstate import CloudState, CloudStateServer
 from cloudstate.discovery import EntityDiscoveryServicer
+from cloudstate.protocol import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.value_entity import ValueEntity
 from tests.sdk import valueentity_model as m
 

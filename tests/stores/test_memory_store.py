@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from cloudstate.proxy.stores.base import Store, open_store
+from cloudstate.proxy.stores.base import Store
 from cloudstate.proxy.stores.contract import StoreContract
 from cloudstate.proxy.stores.memory import MemoryStore
+from cloudstate.proxy.stores.registry import open_store
 
 
 class TestMemoryStore(StoreContract):

@@ -18,7 +18,6 @@ from cloudstate.proxy.stores.base import (
     Payload,
     Store,
     StoreError,
-    open_store,
 )
 from cloudstate.proxy.stores.contract import (
     EVENT_URL,
@@ -30,6 +29,7 @@ from cloudstate.proxy.stores.contract import (
 )
 from cloudstate.proxy.stores.postgres import PostgresStore
 from cloudstate.proxy.stores.postgres_schema import SCHEMA_VERSION, VERSION_TABLE
+from cloudstate.proxy.stores.registry import open_store
 
 
 def plain_dsn(url: str) -> str:

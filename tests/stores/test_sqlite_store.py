@@ -20,9 +20,9 @@ from cloudstate.proxy.stores.base import (
     StoreError,
     TopicMessage,
     ViewRow,
-    open_store,
 )
 from cloudstate.proxy.stores.contract import StoreContract, event, events_of, state
+from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.stores.sqlite import SCHEMA_VERSION, SqliteStore
 
 HELPER = Path(__file__).with_name("sqlite_writer.py")

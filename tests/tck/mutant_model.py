@@ -19,7 +19,13 @@ from typing import Any
 
 import grpc
 
-from cloudstate import (
+from cloudstate.action import Action
+from cloudstate.action_context import ActionContext
+from cloudstate.cloudstate import CloudState
+from cloudstate.crdt import Crdt, CrdtCommandContext, CrdtEntity
+from cloudstate.event_sourced_context import EventSourcedCommandContext
+from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate.protocol import (
     crdt_pb2,
     crdt_pb2_grpc,
     entity_pb2,
@@ -27,12 +33,6 @@ from cloudstate import (
     event_sourced_pb2,
     event_sourced_pb2_grpc,
 )
-from cloudstate.action import Action
-from cloudstate.action_context import ActionContext
-from cloudstate.cloudstate import CloudState
-from cloudstate.crdt import Crdt, CrdtCommandContext, CrdtEntity
-from cloudstate.event_sourced_context import EventSourcedCommandContext
-from cloudstate.event_sourced_entity import EventSourcedEntity
 from cloudstate.registry import EntityDefinition
 from cloudstate.tck.crdt_messages import CRDT_TWO
 from cloudstate.tck.messages import ES_TWO, any_message, side_effect

@@ -118,7 +118,7 @@ def ignore_stream_cancel() -> None:
     async def cancel(self: Any, command_id: int) -> None:
         return None
 
-    crdt.CrdtEntity._cancel = cancel  # type: ignore[method-assign]
+    crdt.CrdtActor._cancel = cancel  # type: ignore[method-assign]
 
 
 def wrong_event_source() -> None:

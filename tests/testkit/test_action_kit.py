@@ -25,7 +25,7 @@ from cartactions.cart_actions_pb2 import (  # noqa: E402
 from shoppingcart.shoppingcart_pb2 import AddLineItem  # noqa: E402
 
 from cloudstate import Action, ActionContext  # noqa: E402
-from cloudstate.testkit import ActionTestKit, Forward, SideEffect, kit_for  # noqa: E402
+from cloudstate.testkit import ActionTestKit, Forwarded, SideEffect, kit_for  # noqa: E402
 
 CART = "com.example.shoppingcart.ShoppingCart"
 
@@ -34,7 +34,7 @@ def test_unary_forward_and_failure() -> None:
     kit = ActionTestKit(action)
     result = kit.add_item(user_id="alice", product_id="apple", quantity=2)
     assert result.reply is None
-    assert result.forward == Forward(
+    assert result.forward == Forwarded(
         CART,
         "AddItem",
         AddLineItem(user_id="alice", product_id="apple", name="Red apple", quantity=2),

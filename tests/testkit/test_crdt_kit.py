@@ -6,9 +6,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from cloudstate import crdt_pb2
 from cloudstate.crdt import GCounter, WriteConsistency
-from cloudstate.testkit import CrdtTestKit, Forward, StreamedMessage, kit_for
+from cloudstate.protocol import crdt_pb2
+from cloudstate.testkit import CrdtTestKit, Forwarded, StreamedMessage, kit_for
 from tests.crdt_sdk.model import Request, Response, State, StreamedRequest, model, probe
 
 
@@ -40,7 +40,7 @@ def test_failures_roll_back_and_delete_clears() -> None:
     assert failed.failure is not None and failed.failure.description == "no"
     assert failed.delta is None and kit.state.value == 1
     forwarded = kit.process(id="GCounter-1", actions=[{"forward": {"id": "x"}}])
-    assert forwarded.forward == Forward("crdtsdk.CrdtTwo", "Call", Request(id="x"))
+    assert forwarded.forward == Forwarded("crdtsdk.CrdtTwo", "Call", Request(id="x"))
     deleted = kit.process(id="GCounter-1", actions=[{"delete": {}}])
     assert deleted.deleted and kit.state is None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from cloudstate.testkit import EventSourcedTestKit, Forward, SideEffect, kit_for
+from cloudstate.testkit import EventSourcedTestKit, Forwarded, SideEffect, kit_for
 from cloudstate.testkit._sync import NeedsEventLoop
 from tests.sdk.model import TWO_CALL, Persisted, Request, Response, Step, model, probe, two
 
@@ -49,7 +49,7 @@ def test_forward_and_effects_are_decoded() -> None:
         ],
     )
     assert result.reply is None
-    assert result.forward == Forward("sdktest.Two", "Call", Request(id="f"))
+    assert result.forward == Forwarded("sdktest.Two", "Call", Request(id="f"))
     assert result.effects == [
         SideEffect("sdktest.Two", "Call", Request(id="e1"), synchronous=True),
         SideEffect("sdktest.Two", "Call", Request(id="e2"), synchronous=False),

@@ -9,7 +9,7 @@ import pytest
 
 from cloudstate.client import ServiceClient
 from cloudstate.cloudstate import CloudState
-from cloudstate.proxy.stores.base import open_store
+from cloudstate.proxy.stores.registry import open_store
 from cloudstate.testkit import LocalService
 from tests.sdk import model as es_model
 from tests.sdk import valueentity_model as ve_model

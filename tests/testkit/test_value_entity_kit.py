@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from cloudstate.testkit import Forward, SideEffect, ValueEntityTestKit, kit_for
+from cloudstate.testkit import Forwarded, SideEffect, ValueEntityTestKit, kit_for
 from tests.sdk.valueentity_model import Persisted, Request, RequestAction, Response, model, probe
 
 
@@ -50,7 +50,7 @@ def test_forward_and_effect() -> None:
         id="v1",
         actions=[RequestAction(effect={"id": "e"}), RequestAction(forward={"id": "f"})],
     )
-    assert result.forward == Forward("sdktest.ve.Two", "Call", Request(id="f"))
+    assert result.forward == Forwarded("sdktest.ve.Two", "Call", Request(id="f"))
     assert result.effects == [SideEffect("sdktest.ve.Two", "Call", Request(id="e"))]
 
 

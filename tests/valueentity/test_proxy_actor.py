@@ -1,5 +1,5 @@
-"""The proxy's value-entity actor in process: ``ValueEntities`` in front of the SDK's test model
-(a real gRPC server on a free port) and a real SQLite store in ``tmp_path``.
+"""The proxy's value-entity actor in process: ``ValueEntityHandler`` in front of the SDK's test
+model (a real gRPC server on a free port) and a real SQLite store in ``tmp_path``.
 
 These cover what is hard to provoke from outside: a second writer changing the stored value behind
 the actor's back, and a store that fails.
@@ -17,18 +17,18 @@ from typing import Any
 import grpc
 import pytest
 
-from cloudstate import entity_pb2_grpc, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.any_support import pack
 from cloudstate.cloudstate import CloudState, CloudStateServer
+from cloudstate.protocol import entity_pb2_grpc, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.proxy.discovery import discover
 from cloudstate.proxy.entities.actor import EntitySettings
-from cloudstate.proxy.entities.value_entity import ValueEntities
+from cloudstate.proxy.entities.value_entity import ValueEntityHandler
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import VALUE_ENTITY
 from cloudstate.proxy.stores.base import Payload, StoredValue, StoreError
 from cloudstate.proxy.stores.sqlite import SqliteStore
 from cloudstate.value_entity import ValueEntity
-from cloudstate.value_entity_servicer import ValueEntityServicer
+from cloudstate.value_entity.servicer import ValueEntityServicer
 from tests.sdk import valueentity_model as m
 
 PID = "ve-model"
@@ -71,7 +71,9 @@ class FlakyStore(SqliteStore):
 
 
 class Harness:
-    def __init__(self, handler: ValueEntities, probe: ValueEntities, store: FlakyStore) -> None:
+    def __init__(
+        self, handler: ValueEntityHandler, probe: ValueEntityHandler, store: FlakyStore
+    ) -> None:
         self.handler = handler
         self.probe = probe
         self.store = store
@@ -103,10 +105,12 @@ async def harness(user_function: CloudStateServer, tmp_path: Path) -> AsyncItera
     async with grpc.aio.insecure_channel(user_function.address) as channel:
         model = await discover(channel, supported_types=(VALUE_ENTITY,))
         settings = EntitySettings()
-        handler = ValueEntities(
+        handler = ValueEntityHandler(
             model.services["sdktest.ve.Model"], channel, store, settings, report
         )
-        probe = ValueEntities(model.services["sdktest.ve.Probe"], channel, store, settings, report)
+        probe = ValueEntityHandler(
+            model.services["sdktest.ve.Probe"], channel, store, settings, report
+        )
         yield Harness(handler, probe, store)
         await handler.close()
         await probe.close()
@@ -178,7 +182,7 @@ async def test_a_command_arriving_as_the_idle_timer_fires_is_served(
             model = await discover(channel, supported_types=(VALUE_ENTITY,))
             settings = EntitySettings(passivation_timeout=0.2)
             service = model.services["sdktest.ve.Model"]
-            handler = ValueEntities(service, channel, store, settings, report)
+            handler = ValueEntityHandler(service, channel, store, settings, report)
             harness = Harness(handler, handler, store)
             assert await harness.process("idle", update("kept")) == "kept"
             await asyncio.sleep(0.05)  # the actor waits for a command; its idle timer runs
@@ -250,7 +254,7 @@ async def test_commands_of_one_entity_run_one_at_a_time_in_order(tmp_path: Path)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             model = await discover(channel, supported_types=(VALUE_ENTITY,))
             service = model.services["sdktest.ve.Model"]
-            handler = ValueEntities(service, channel, store, EntitySettings(), report)
+            handler = ValueEntityHandler(service, channel, store, EntitySettings(), report)
             method = service.methods["Process"]
 
             async def process(value: str) -> str:

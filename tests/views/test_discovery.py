@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from google.protobuf import descriptor_pb2
 
-from cloudstate import entity_pb2, eventing_pb2, view_pb2
+from cloudstate import eventing_pb2, view_pb2
 from cloudstate.discovery import EntityDiscoveryServicer
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.errors import BadRequest, DiscoveryError
 from cloudstate.proxy.model import UserFunctionModel, build_model

@@ -12,7 +12,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cloudstate.proxy.stores.base import Payload, open_store
+from cloudstate.proxy.stores.base import Payload
+from cloudstate.proxy.stores.registry import open_store
 from tests.processes import ROOT, Process, free_port, proxy, wait_serving
 from tests.views.model import pb
 from tests.views.test_views_e2e import _consumer_ids

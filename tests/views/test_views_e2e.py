@@ -16,7 +16,7 @@ import pytest_asyncio
 from cloudstate.proxy import metrics
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.server import Proxy
-from cloudstate.proxy.stores.base import open_store
+from cloudstate.proxy.stores.registry import open_store
 from tests.views.model import build, pb
 
 

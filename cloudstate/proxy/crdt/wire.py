@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf import any_pb2
 
-from cloudstate import crdt_pb2
+from cloudstate.protocol import crdt_pb2
 from cloudstate.proxy.crdt.types import (
     CRDT_TYPES,
     Crdt,

@@ -13,9 +13,9 @@ import grpc
 
 from cloudstate.proxy.entities.action import ActionHandler
 from cloudstate.proxy.entities.base import EntityHandler
-from cloudstate.proxy.entities.crdt import CrdtEntities
-from cloudstate.proxy.entities.event_sourced import EntitySettings, EventSourcedEntities
-from cloudstate.proxy.entities.value_entity import ValueEntities
+from cloudstate.proxy.entities.crdt import CrdtHandler
+from cloudstate.proxy.entities.event_sourced import EntitySettings, EventSourcedHandler
+from cloudstate.proxy.entities.value_entity import ValueEntityHandler
 from cloudstate.proxy.model import ACTION, CRDT, EVENT_SOURCED, VALUE_ENTITY, ServiceModel
 from cloudstate.proxy.stores.base import Store
 
@@ -26,8 +26,8 @@ HandlerFactory = Callable[
 
 #: entity type (protocol service full name) -> factory of the handler for one service of that type
 HANDLER_FACTORIES: dict[str, HandlerFactory] = {
-    EVENT_SOURCED: EventSourcedEntities,
-    VALUE_ENTITY: ValueEntities,
-    CRDT: CrdtEntities,
+    EVENT_SOURCED: EventSourcedHandler,
+    VALUE_ENTITY: ValueEntityHandler,
+    CRDT: CrdtHandler,
     ACTION: ActionHandler,
 }

@@ -30,7 +30,7 @@ from typing import Any
 import grpc
 from google.protobuf import any_pb2
 
-from cloudstate import action_pb2, action_pb2_grpc, entity_pb2
+from cloudstate.protocol import action_pb2, action_pb2_grpc, entity_pb2
 from cloudstate.proxy.entities.actor import EntitySettings
 from cloudstate.proxy.entities.base import _EOF, Outcome, rpc_failed
 from cloudstate.proxy.errors import (

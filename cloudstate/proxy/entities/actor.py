@@ -25,6 +25,8 @@ An entity type (event sourced, value entity, ...) subclasses two classes:
      backoff; then ABORTED). See docs/scale-out.md.
 
 A crash inside the loop fails every waiting command instead of leaving clients hanging.
+
+One concern: the life of an entity actor, the five steps above.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import grpc
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy import logs, metrics
 from cloudstate.proxy.entities.base import _EOF, Outcome, PendingCommand, finish_stream, rpc_failed
 from cloudstate.proxy.errors import (

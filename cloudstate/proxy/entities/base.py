@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import grpc
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import MethodModel
 

@@ -9,7 +9,7 @@ has a reader task that dispatches every message of the stream by command id.
   applied to it and the whole state is written to the store — durable before the reply is released,
   whatever the write consistency (on one node LOCAL, MAJORITY and ALL all mean "committed to the
   store"; the PostgreSQL store extends the same rule to several nodes).
-* **Remote changes** (another node's state, merged with :meth:`CrdtEntity.merge_remote`) are pushed
+* **Remote changes** (another node's state, merged with :meth:`CrdtActor.merge_remote`) are pushed
   to the user function as deltas only while none of its mutations is outstanding ("taking turns",
   §1.5); meanwhile they wait.
 * **Streamed commands**: a reply with ``streamed`` keeps the client's stream open; every
@@ -17,6 +17,9 @@ has a reader task that dispatches every message of the stream by command id.
   cancellation sends ``StreamCancelled`` and applies the user function's cancel response.
 * **Delete** removes the stored state and ends the stream; the next command starts a new, empty
   entity. **Passivation** happens only when no command and no streamed call is open.
+
+One concern: the CRDT entity kind in the proxy, handler and actor (its commands are not
+serialized, so it does not build on :class:`~cloudstate.proxy.entities.actor.EntityActor`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from cloudstate import crdt_pb2, crdt_pb2_grpc, entity_pb2
+from cloudstate.protocol import crdt_pb2, crdt_pb2_grpc, entity_pb2
 from cloudstate.proxy import metrics
 from cloudstate.proxy.crdt import codec
 from cloudstate.proxy.crdt.types import Crdt, IncompatibleDelta
@@ -77,7 +80,7 @@ class _Stream:
     open: bool = True
 
 
-class CrdtEntities:
+class CrdtHandler:
     """Routes the commands of one CRDT service to its entity replicas."""
 
     def __init__(
@@ -97,7 +100,7 @@ class CrdtEntities:
         self.stub = crdt_pb2_grpc.CrdtStub(channel)
         self.passivation_timeout = service.passivation_timeout or settings.passivation_timeout
         self.store_id = STORE_PREFIX + service.persistence_id
-        self._actors: dict[str, CrdtEntity] = {}
+        self._actors: dict[str, CrdtActor] = {}
         self._closed = False
         self.metrics = metrics.EntityMetrics(service.entity_type, service.name)
         self._rejected = metrics.REJECTED.labels("per_entity")
@@ -129,12 +132,12 @@ class CrdtEntities:
     def active_entities(self) -> int:
         return len(self._actors)
 
-    def _actor(self, entity_id: str) -> CrdtEntity:
+    def _actor(self, entity_id: str) -> CrdtActor:
         if self._closed:
             raise UserFunctionUnavailable("the proxy is shutting down")
         actor = self._actors.get(entity_id)
         if actor is None:
-            actor = CrdtEntity(self, entity_id)
+            actor = CrdtActor(self, entity_id)
             self._actors[entity_id] = actor
             self.metrics.active.inc()
         return actor
@@ -150,7 +153,7 @@ class CrdtEntities:
         self._check_limit(actor, method, entity_id)
         return await actor.command(method, payload, metadata)
 
-    def _check_limit(self, actor: CrdtEntity, method: MethodModel, entity_id: str) -> None:
+    def _check_limit(self, actor: CrdtActor, method: MethodModel, entity_id: str) -> None:
         limit = self.settings.max_requests_per_entity
         if limit and len(actor._pending) >= limit:
             self._rejected.inc()
@@ -175,7 +178,7 @@ class CrdtEntities:
             async for outcome in outcomes:
                 yield outcome
 
-    def _unregister(self, actor: CrdtEntity) -> None:
+    def _unregister(self, actor: CrdtActor) -> None:
         if self._actors.get(actor.entity_id) is actor:
             del self._actors[actor.entity_id]
             self.metrics.active.dec()
@@ -194,10 +197,10 @@ class CrdtEntities:
         await asyncio.gather(*(a.task for a in actors), return_exceptions=True)
 
 
-class CrdtEntity:
+class CrdtActor:
     """The replica and user-function stream of one active CRDT entity."""
 
-    def __init__(self, manager: CrdtEntities, entity_id: str) -> None:
+    def __init__(self, manager: CrdtHandler, entity_id: str) -> None:
         self.manager = manager
         self.entity_id = entity_id
         self.state: Crdt | None = None

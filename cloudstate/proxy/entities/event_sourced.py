@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import grpc
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
+from cloudstate.protocol import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
 from cloudstate.proxy import metrics
 from cloudstate.proxy.entities.actor import (
     EntityActor,
@@ -41,14 +41,14 @@ from cloudstate.proxy.stores.base import Payload, Store, StoreError
 if TYPE_CHECKING:
     from cloudstate.proxy.eventing.topics import TopicPublisher
 
-__all__ = ["EntitySettings", "EventSourcedEntities", "EventSourcedEntity"]
+__all__ = ["EntitySettings", "EventSourcedActor", "EventSourcedHandler"]
 
 log = logging.getLogger(__name__)
 
 StreamIn = event_sourced_pb2.EventSourcedStreamIn
 
 
-class EventSourcedEntities(EntityManager["EventSourcedEntity"]):
+class EventSourcedHandler(EntityManager["EventSourcedActor"]):
     """Routes commands of one event-sourced service to its entity actors."""
 
     def __init__(
@@ -71,14 +71,14 @@ class EventSourcedEntities(EntityManager["EventSourcedEntity"]):
         #: same transaction as the events (the outbox).
         self.outbox: TopicPublisher | None = None
 
-    def _new_actor(self, entity_id: str) -> EventSourcedEntity:
-        return EventSourcedEntity(self, entity_id)
+    def _new_actor(self, entity_id: str) -> EventSourcedActor:
+        return EventSourcedActor(self, entity_id)
 
 
-class EventSourcedEntity(EntityActor[EventSourcedEntities]):
-    """The actor of one active entity. Created by :class:`EventSourcedEntities`."""
+class EventSourcedActor(EntityActor[EventSourcedHandler]):
+    """The actor of one active entity. Created by :class:`EventSourcedHandler`."""
 
-    def __init__(self, manager: EventSourcedEntities, entity_id: str) -> None:
+    def __init__(self, manager: EventSourcedHandler, entity_id: str) -> None:
         super().__init__(manager, entity_id)
         self._sequence = 0
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from cloudstate import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
+from cloudstate.protocol import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
 from cloudstate.proxy.entities.actor import EntityActor, EntityManager, EntitySettings, ReportError
 from cloudstate.proxy.entities.base import Outcome, PendingCommand, failure_error
 from cloudstate.proxy.errors import ProtocolError, StoreUnavailable
@@ -40,19 +40,19 @@ from cloudstate.proxy.stores.base import Payload, Store, StoreError, TopicMessag
 if TYPE_CHECKING:
     from cloudstate.proxy.eventing.topics import TopicPublisher
 
-__all__ = ["ValueEntities", "ValueEntity"]
+__all__ = ["ValueEntityActor", "ValueEntityHandler"]
 
 log = logging.getLogger(__name__)
 
 StreamIn = value_entity_pb2.ValueEntityStreamIn
 
 
-class ValueEntities(EntityManager["ValueEntity"]):
+class ValueEntityHandler(EntityManager["ValueEntityActor"]):
     """Routes commands of one value-entity service to its entity actors.
 
     Example (what the proxy does for every discovered value-entity service)::
 
-        handler = ValueEntities(service, channel, store, EntitySettings(), report_error)
+        handler = ValueEntityHandler(service, channel, store, EntitySettings(), report_error)
         outcome = await handler.handle(method, "alice", request_bytes, None)
         await handler.close()
     """
@@ -76,14 +76,14 @@ class ValueEntities(EntityManager["ValueEntity"]):
         self.change_topic: str | None = None
         self.on_changed: Callable[[str], None] | None = None
 
-    def _new_actor(self, entity_id: str) -> ValueEntity:
-        return ValueEntity(self, entity_id)
+    def _new_actor(self, entity_id: str) -> ValueEntityActor:
+        return ValueEntityActor(self, entity_id)
 
 
-class ValueEntity(EntityActor[ValueEntities]):
-    """The actor of one active value entity. Created by :class:`ValueEntities`."""
+class ValueEntityActor(EntityActor[ValueEntityHandler]):
+    """The actor of one active value entity. Created by :class:`ValueEntityHandler`."""
 
-    def __init__(self, manager: ValueEntities, entity_id: str) -> None:
+    def __init__(self, manager: ValueEntityHandler, entity_id: str) -> None:
         super().__init__(manager, entity_id)
         # The stored version this actor last read or wrote: the condition of its next write.
         self._version = 0

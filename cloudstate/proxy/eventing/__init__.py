@@ -1,4 +1,5 @@
-"""Eventing: methods that consume event logs (and, later, topics); see docs/eventing.md."""
+"""Eventing: methods that consume event logs and topics, and the topic log itself; see
+docs/eventing.md."""
 
 from cloudstate.proxy.eventing.event_log import ConsumerStatus, EventLogConsumer
 from cloudstate.proxy.eventing.manager import EventingManager

@@ -34,7 +34,7 @@ from typing import Protocol, TypeVar
 
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.eventing.subscriptions import Subscription
 from cloudstate.proxy.model import MethodModel
 from cloudstate.proxy.router import Router

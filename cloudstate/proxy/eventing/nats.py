@@ -49,7 +49,7 @@ from typing import Any
 from google.protobuf import wrappers_pb2
 from google.protobuf.message import DecodeError
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.eventing.event_log import ConsumerStatus, Delivery, retry_forever
 from cloudstate.proxy.eventing.topics import (

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 import grpc
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.eventing.event_log import Delivery
 from cloudstate.proxy.eventing.subscriptions import method_eventing

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import grpc
 from google.protobuf import descriptor_pool
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import BadRequest, ProxyError, UnknownMethod
 from cloudstate.proxy.http import grpcweb
 from cloudstate.proxy.http.openapi import openapi_document

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import grpc
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.entities.base import headers_from_metadata
 
 #: The standard mapping (google.rpc.Code ↔ HTTP, as grpc-gateway and Google APIs use it).

@@ -8,7 +8,8 @@ inspection tools never know which database is underneath:
 * the **offsets** of event-log consumers (eventing, projections);
 * the embedded **topic log** (``eventing.in.topic`` / ``eventing.out.topic``);
 * the rows of **views** (``cloudstate.view``), with their consumer's offset;
-* later: CRDT state (added as a further section of this class).
+* the state of **CRDT entities**, stored as values under the persistence id ``crdt:<id>``
+  (:mod:`cloudstate.proxy.entities.crdt`).
 
 Design rules that keep several proxy nodes on one database possible without a rewrite:
 
@@ -201,7 +202,8 @@ class EntityRef:
 
 
 class Store(ABC):
-    """Persistence for the proxy. Create one per process with :func:`open_store`.
+    """Persistence for the proxy. Create one per process with
+    :func:`~cloudstate.proxy.stores.registry.open_store` (the backend chosen by the URL).
 
     Example::
 
@@ -434,11 +436,3 @@ class Store(ABC):
     @abstractmethod
     async def list_entity_ids(self, persistence_id: str) -> list[str]:
         """Every entity id of a persistence id with events, snapshots or a value, sorted."""
-
-
-async def open_store(url: str) -> Store:
-    """Create and start the store named by ``url`` (see :mod:`cloudstate.proxy.stores.registry`,
-    which picks the backend by the URL's scheme)."""
-    from cloudstate.proxy.stores.registry import open_store as open_registered
-
-    return await open_registered(url)

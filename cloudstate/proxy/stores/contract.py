@@ -1,6 +1,8 @@
 """The behaviour every :class:`~cloudstate.proxy.stores.base.Store` backend must have, as one
 abstract pytest suite: this project's backends run it, and so can a backend in another package.
 
+One concern: the store contract's tests (long because the contract is).
+
 **For test code only.** It imports pytest and pytest-asyncio, which ``cloudstate`` does not
 depend on (install them in your test environment), and nothing in ``cloudstate`` imports it.
 

@@ -29,6 +29,8 @@ URL: ``postgresql://user:password@host:port/database?schema=NAME&pool_size=10&co
 &command_timeout=10``. Anything missing comes from the usual ``PG*`` environment variables
 (``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``, ``PGSSLMODE``, ...); other
 query parameters are passed to asyncpg (e.g. ``sslmode``).
+
+One concern: the PostgreSQL backend of :class:`~cloudstate.proxy.stores.base.Store`.
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
 """The PostgreSQL store's schema: versioned migrations and the functions the writer calls.
 
 ``MIGRATIONS[n]`` takes a database from schema version n to n + 1. Never edit a released step;
-append new ones. Planned later steps (their features do not exist yet), so that the layout stays
-one family of tables keyed by ``(persistence_id, entity_id)``:
-
-* CRDT state rows — ``crdt_state (service, entity_id, state bytea, version bigint, ...)``, merged
-  with a conditional update like ``cloudstate_save_value`` plus ``NOTIFY`` for change notices;
-* eventing consumer offsets — ``eventing_offsets (consumer, partition, "offset" bigint)`` and an
-  ownership row or advisory lock per consumer partition;
-* topic log — ``topic_messages`` with its own commit-ordered offset (same journal-lock rule),
-  added in step 3;
-* views — ``view_rows`` (step 4).
+append new ones. Every step keeps the layout one family of tables keyed by
+``(persistence_id, entity_id)`` where it has entities: 1 the journal, snapshots and values (CRDT
+states are values under ``crdt:<persistence id>``), 2 consumer offsets, 3 the topic log (with its
+own commit-ordered offset, under the journal lock), 4 view rows, 5 the outbox.
 
 Two server-side functions do the conditional writes in a single statement each, so a whole batch
 of writes is pipelined in one round trip (``fetchmany``) and a lost condition never raises (no

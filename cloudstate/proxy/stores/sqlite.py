@@ -13,6 +13,8 @@ Threading model, chosen so that the event loop never blocks on the database:
 The database runs with ``journal_mode=WAL`` and ``synchronous=FULL`` (fsync on every commit). The
 schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` lists the steps to reach the
 current version, so later versions only append to it.
+
+One concern: the SQLite backend of :class:`~cloudstate.proxy.stores.base.Store`.
 """
 
 from __future__ import annotations

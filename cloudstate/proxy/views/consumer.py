@@ -32,7 +32,7 @@ from typing import Any
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.entities.base import EntityHandler, Outcome
 from cloudstate.proxy.errors import ProtocolError, ProxyError
 from cloudstate.proxy.eventing.event_log import Delivery, EventLogConsumer, retry_forever

@@ -16,7 +16,7 @@ from dataclasses import replace
 import grpc
 from google.protobuf import any_pb2
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.entities.base import EntityHandler, Outcome
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import MethodModel

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cloudstate import action_pb2, entity_pb2
+from cloudstate.protocol import action_pb2, entity_pb2
 from cloudstate.tck.cases.discovery import check_entity
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import LANGUAGE_SUPPORT, case

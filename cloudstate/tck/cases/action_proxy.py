@@ -14,7 +14,7 @@ import aiohttp
 import grpc
 from google.protobuf.message import Message
 
-from cloudstate import entity_pb2
+from cloudstate.protocol import entity_pb2
 from cloudstate.tck.cases.proxy_support import post_json
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import PROXY, case

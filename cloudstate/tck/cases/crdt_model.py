@@ -6,6 +6,8 @@ failures, streamed commands and write consistency; then three it lacked (a delet
 clears the value, Vote values in an ORMap, a failure undoing nested changes). Each case is a
 script of steps (open a stream, send a command and expect its reply, send a proxy delta, ...);
 unordered delta lists are sorted before comparing, as in the original.
+
+One concern: the CRDT model's cases (mostly the scripts themselves, as data).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cloudstate import crdt_pb2, entity_pb2
+from cloudstate.protocol import crdt_pb2, entity_pb2
 from cloudstate.tck.cases.discovery import check_entity
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.crdt_messages import (

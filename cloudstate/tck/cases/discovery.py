@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
-from cloudstate import entity_pb2, entity_pb2_grpc
+from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import LANGUAGE_SUPPORT, case
 from cloudstate.tck.session import ALL_ENTITY_TYPES, tck_proxy_info

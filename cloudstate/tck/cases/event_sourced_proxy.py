@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from cloudstate import entity_pb2, event_sourced_pb2
+from cloudstate.protocol import entity_pb2, event_sourced_pb2
 from cloudstate.tck.cases.proxy_support import expect_status, post_json, post_json_fails
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import PROXY, case

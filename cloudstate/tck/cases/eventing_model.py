@@ -13,7 +13,8 @@ from typing import Any
 
 from google.protobuf import any_pb2, descriptor_pb2, empty_pb2, wrappers_pb2
 
-from cloudstate import action_pb2, entity_pb2, eventing_pb2
+from cloudstate import eventing_pb2
+from cloudstate.protocol import action_pb2, entity_pb2
 from cloudstate.tck.cases.discovery import check_entity
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import LANGUAGE_SUPPORT, case

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudstate import action_pb2, event_sourced_pb2
+from cloudstate.protocol import action_pb2, event_sourced_pb2
 from cloudstate.tck.cases.eventing_model import (
     LOG_ONE,
     ONE,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudstate import entity_pb2, value_entity_pb2
+from cloudstate.protocol import entity_pb2, value_entity_pb2
 from cloudstate.tck.cases.proxy_support import post_json, post_json_fails
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import PROXY, case

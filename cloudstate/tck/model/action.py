@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from cloudstate.action import Action
-from cloudstate.action_context import NO_REPLY, ActionContext
+from cloudstate.action.context import NO_REPLY, ActionContext
+from cloudstate.action.entity import Action
 from cloudstate.tck.model import action_pb2 as pb
 
 FILE = pb.DESCRIPTOR

@@ -9,8 +9,8 @@ broken variant in the TCK's own tests) can be built in one process::
 
 from __future__ import annotations
 
-from cloudstate.event_sourced_context import EventSourcedCommandContext
-from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate.event_sourced.context import EventSourcedCommandContext
+from cloudstate.event_sourced.entity import EventSourcedEntity
 from cloudstate.tck.model import eventsourced_pb2 as pb
 
 FILE = pb.DESCRIPTOR

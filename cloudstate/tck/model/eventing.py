@@ -19,11 +19,11 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
-from cloudstate.action import Action
-from cloudstate.action_context import ActionContext
+from cloudstate.action.context import ActionContext
+from cloudstate.action.entity import Action
 from cloudstate.any_support import Json
-from cloudstate.event_sourced_context import EventSourcedCommandContext
-from cloudstate.event_sourced_entity import EventSourcedEntity
+from cloudstate.event_sourced.context import EventSourcedCommandContext
+from cloudstate.event_sourced.entity import EventSourcedEntity
 from cloudstate.registry import EntityDefinition
 from cloudstate.tck.model import eventlogeventing_pb2 as pb
 

@@ -15,8 +15,8 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from cloudstate.cloudstate import CloudState
 from cloudstate.registry import EntityDefinition
+from cloudstate.server import CloudState
 from cloudstate.tck.model import action, crdt, event_sourced, value_entity
 from cloudstate.tck.model import eventing as model_eventing
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from google.protobuf.descriptor import ServiceDescriptor
 
 from cloudstate.tck.model import valueentity_pb2 as pb
-from cloudstate.value_entity import ValueEntity
-from cloudstate.value_entity_context import ValueEntityCommandContext
+from cloudstate.value_entity.context import ValueEntityCommandContext
+from cloudstate.value_entity.entity import ValueEntity
 
 FILE = pb.DESCRIPTOR
 MODEL = FILE.services_by_name["ValueEntityTckModel"]

@@ -23,7 +23,7 @@ _sym_db = _symbol_database.Default()
 
 
 from cloudstate import entity_key_pb2 as cloudstate_dot_entity__key__pb2
-from cloudstate import crdt_pb2 as cloudstate_dot_crdt__pb2
+from cloudstate.protocol import crdt_pb2 as cloudstate_dot_crdt__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13rawcrdt/model.proto\x12\x07rawcrdt\x1a\x1b\x63loudstate/entity_key.proto\x1a\x15\x63loudstate/crdt.proto\"\xb8\x01\n\x07Request\x12\x0f\n\x02id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12*\n\x06update\x18\x02 \x01(\x0b\x32\x1a.cloudstate.crdt.CrdtDelta\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\x12@\n\x11write_consistency\x18\x04 \x01(\x0e\x32%.cloudstate.crdt.CrdtWriteConsistency\x12\x0c\n\x04\x66\x61il\x18\x05 \x01(\t\x12\x10\n\x08sleep_ms\x18\x06 \x01(\x05\"<\n\x04View\x12\r\n\x05value\x18\x01 \x01(\t\x12\x0c\n\x04init\x18\x02 \x01(\t\x12\x17\n\x0f\x64\x65ltas_received\x18\x03 \x01(\x05\x32\x86\x01\n\x05Model\x12)\n\x06Update\x12\x10.rawcrdt.Request\x1a\r.rawcrdt.View\x12&\n\x03Get\x12\x10.rawcrdt.Request\x1a\r.rawcrdt.View\x12*\n\x05Watch\x12\x10.rawcrdt.Request\x1a\r.rawcrdt.View0\x01\x62\x06proto3')

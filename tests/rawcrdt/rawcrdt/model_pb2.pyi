@@ -1,5 +1,5 @@
 from cloudstate import entity_key_pb2 as _entity_key_pb2
-from cloudstate import crdt_pb2 as _crdt_pb2
+from cloudstate.protocol import crdt_pb2 as _crdt_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping

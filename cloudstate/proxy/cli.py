@@ -1,0 +1,74 @@
+"""``cloudstate proxy`` and ``python -m cloudstate.proxy``: the proxy's command line.
+
+::
+
+    python -m cloudstate.proxy --user-function 127.0.0.1:8080 --port 9000 --store sqlite:///data/cs.db
+
+The flags and environment variables are those of :mod:`cloudstate.proxy.config`; an unusable
+setting stops the command with one line per problem (``cloudstate proxy: error: ...``) and exit
+status 2. The ``cloudstate`` command (:mod:`cloudstate.cli`) adds its other commands around this
+one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from cloudstate.proxy import config, config_check, event_loop, logs, ports
+from cloudstate.proxy.config import ConfigError
+from cloudstate.proxy.errors import DiscoveryError
+
+DESCRIPTION = "Discover the user function, then serve its services to clients."
+
+
+def load(args: argparse.Namespace) -> config.ProxyConfig:
+    """The checked config of parsed flags and the environment, with logging set up by it."""
+    loaded = config_check.load(args)
+    logs.configure(loaded.log_level, loaded.log_format)
+    return loaded
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the proxy the parsed flags describe until SIGTERM or SIGINT.
+
+    Raises :class:`~cloudstate.proxy.ports.ListenError` for a port it cannot listen on and
+    :class:`~cloudstate.proxy.errors.DiscoveryError` when the user function never answers.
+    """
+    from cloudstate.proxy.server import Proxy
+
+    loaded = load(args)
+    ports.ensure_free(loaded)
+    proxy = Proxy(loaded)
+    try:
+        event_loop.run(proxy.run_until_signalled())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def exit_on_config_error(command: str, error: ConfigError) -> None:
+    """Print each problem as ``COMMAND: error: ...`` and exit with status 2."""
+    for problem in error.problems:
+        print(f"{command}: error: {problem}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="cloudstate proxy", description=DESCRIPTION)
+    config.add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        sys.exit(run(args))
+    except ConfigError as error:
+        exit_on_config_error("cloudstate proxy", error)
+    except ports.ListenError as error:
+        print(f"cloudstate proxy: error: {error}: {ports.advice(error)}", file=sys.stderr)
+        sys.exit(2)
+    except DiscoveryError as error:
+        print(f"cloudstate proxy: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+__all__ = ["exit_on_config_error", "load", "main", "run"]
