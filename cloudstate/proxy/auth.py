@@ -117,6 +117,7 @@ class JwtAuthenticator:
         public = text.lstrip().startswith("-----BEGIN")
         self.key: str | bytes = text if public else key
         self.algorithms = list(algorithms or (["RS256", "ES256"] if public else ["HS256"]))
+        usable_algorithms(jwt, self.key, self.algorithms)  # raises ValueError: not a usable key
         self.issuer = issuer or None
         self.audience = audience or None
         self.anonymous = {p.strip() for p in anonymous if p.strip()}
@@ -131,10 +132,7 @@ class JwtAuthenticator:
     @classmethod
     def from_file(cls, path: str, **options: Any) -> JwtAuthenticator:
         """The key read from ``path`` (trailing newline of a secret file dropped)."""
-        data = Path(path).read_bytes()
-        if not data.lstrip().startswith(b"-----BEGIN"):
-            data = data.rstrip(b"\r\n")
-        return cls(data, **options)
+        return cls(read_key(path), **options)
 
     def is_anonymous(self, method: MethodModel) -> bool:
         open_ = self._open.get(id(method))
@@ -164,9 +162,12 @@ class JwtAuthenticator:
                 audience=self.audience,
                 options={"require": ["exp"]},
             )
-        except self._jwt.InvalidTokenError as error:
+        except (self._jwt.PyJWTError, ValueError, TypeError, NotImplementedError) as error:
+            # Any failure to decode a client's token is the client's: 401, never a 500 (PyJWT
+            # raises InvalidKeyError, outside InvalidTokenError, for some header/key mismatches).
             raise Unauthenticated(
-                f"{what} refused: the bearer token is not valid ({error}); get a fresh token"
+                f"{what} refused: the bearer token is not valid ({_short(error)}); "
+                "get a fresh token"
             ) from None
         rule = self.rules.get((method.service.name, method.name))
         if rule is not None:
@@ -178,6 +179,56 @@ class JwtAuthenticator:
                         f"{claim}={claims.get(claim)!r}"
                     )
         return claims
+
+
+def read_key(path: str) -> bytes:
+    """The content of a ``--jwt-key`` file (trailing newline of a secret dropped); raises
+    OSError."""
+    data = Path(path).read_bytes()
+    if not data.lstrip().startswith(b"-----BEGIN"):
+        data = data.rstrip(b"\r\n")
+    return data
+
+
+def usable_algorithms(jwt: Any, key: str | bytes, wanted: Sequence[str]) -> list[str]:
+    """The algorithms of ``wanted`` that can check tokens with ``key``; raises ValueError
+    saying why when there is none."""
+    if not key.strip():
+        raise ValueError("empty: an HMAC secret (HS256) or a PEM public key (RS256 / ES256)")
+    usable: list[str] = []
+    reasons: list[str] = []
+    for name in wanted:
+        try:
+            jwt.get_algorithm_by_name(name).prepare_key(key)
+        except NotImplementedError:
+            reasons.append(f"{name} needs the cryptography package (pip install cryptography)")
+        except (jwt.PyJWTError, ValueError, TypeError) as error:
+            reasons.append(f"{name}: {_short(error)}")
+        else:
+            usable.append(name)
+    if not usable:
+        raise ValueError(f"not a key of {' / '.join(wanted)} ({'; '.join(reasons)})")
+    return usable
+
+
+def key_problem(path: str) -> str | None:
+    """Why the ``--jwt-key`` file at ``path`` cannot check tokens (the start-up config check),
+    or None when it can."""
+    try:
+        data = read_key(path)
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    try:
+        JwtAuthenticator(data)
+    except (ValueError, RuntimeError) as error:
+        return str(error)
+    return None
+
+
+def _short(error: BaseException) -> str:
+    """One line of an exception's text, at most 120 characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _has_claim(actual: Any, wanted: str) -> bool:

@@ -17,6 +17,7 @@ import argparse
 import logging
 import os
 
+from cloudstate.proxy.auth import key_problem
 from cloudstate.proxy.config import ConfigError, ProxyConfig, from_arguments
 from cloudstate.proxy.eventing.retention import parse_age
 from cloudstate.proxy.stores import registry as stores
@@ -107,6 +108,10 @@ def check(config: ProxyConfig) -> list[str]:
         path = getattr(config, name)
         if path and not os.path.isfile(path):
             problems.append(f"{_flag(name)} {path!r}: no such file")
+        elif path and name == "jwt_key":
+            problem = key_problem(path)
+            if problem:
+                problems.append(f"{_flag(name)} {path!r}: {problem}")
     return problems
 
 

@@ -337,6 +337,29 @@ MUTANTS: tuple[Mutant, ...] = (
         replacement="                if False:\n",
         tests=("tests/observability/test_jwt_proto_rules.py::test_grpc",),
     ),
+    Mutant(
+        name="jwt-key-mismatch-500",
+        guarantee="a token whose header does not fit the key (ES256 vs RSA) is 401, never a 500",
+        file=AUTH,
+        original="except (self._jwt.PyJWTError, ValueError, TypeError, NotImplementedError) as",
+        replacement="except self._jwt.InvalidTokenError as",
+        tests=(
+            "tests/observability/test_jwt_edges.py::"
+            "test_grpc_bad_tokens_are_unauthenticated_without_a_traceback[es256-unsigned]",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="jwt-key-file-not-checked-at-start",
+        guarantee="an empty or unusable --jwt-key file stops the proxy at start (exit 2)",
+        file="cloudstate/proxy/config_check.py",
+        original="            problem = key_problem(path)\n",
+        replacement="            problem = None\n",
+        tests=(
+            "tests/observability/test_jwt_edges.py::"
+            "test_an_unusable_key_file_stops_the_proxy_naming_the_flag[empty]",
+        ),
+    ),
     # -- the SQLite store --------------------------------------------------------------------------
     Mutant(
         name="sqlite-synchronous-normal",
