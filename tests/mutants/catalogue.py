@@ -360,6 +360,30 @@ MUTANTS: tuple[Mutant, ...] = (
             "test_an_unusable_key_file_stops_the_proxy_naming_the_flag[empty]",
         ),
     ),
+    Mutant(
+        name="http-non-utf8-header-500",
+        guarantee="a header that is not UTF-8 gets a 400 naming it, never a 500",
+        file="cloudstate/proxy/http/api.py",
+        original="        bad = _non_utf8_header(request.headers)\n",
+        replacement="        bad = None\n",
+        tests=(
+            "tests/http/test_bad_headers.py::"
+            "test_http1_non_utf8_header_is_400_and_the_connection_goes_on",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="h2c-non-utf8-header-drops-connection",
+        guarantee="a non-UTF-8 header on h2c is a 400 and the connection serves the next request",
+        file="cloudstate/proxy/http/h2c.py",
+        original="client_side=False, header_encoding=None)",
+        replacement='client_side=False, header_encoding="utf-8")',
+        tests=(
+            "tests/http/test_bad_headers.py::"
+            "test_h2c_non_utf8_header_is_400_and_the_connection_goes_on",
+        ),
+        in_subprocess=True,
+    ),
     # -- the SQLite store --------------------------------------------------------------------------
     Mutant(
         name="sqlite-synchronous-normal",

@@ -151,6 +151,13 @@ class HttpApi:
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Serve one request; never raises (unexpected errors become 500 and are logged)."""
+        bad = _non_utf8_header(request.headers)
+        if bad is not None:
+            return error(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"header {bad!r}: the value is not UTF-8; send binary values base64-encoded "
+                "under a name ending in -bin",
+            )
         try:
             response = await self._dispatch(request)
         except ProxyError as e:
@@ -443,6 +450,21 @@ class HttpApi:
         finally:
             await _close(replies)
         yield finish(grpcweb.trailer_frame(0, ""))
+
+
+def _non_utf8_header(headers: list[tuple[str, str]]) -> str | None:
+    """The name (printable) of the first header whose name or value is not UTF-8 (servers decode
+    such bytes as surrogates); ``-bin`` values are binary metadata and may hold any bytes."""
+    for name, value in headers:
+        if name.isascii() and (value.isascii() or name.endswith("-bin")):
+            continue
+        try:
+            name.encode("utf-8")
+            if not name.endswith("-bin"):
+                value.encode("utf-8")
+        except UnicodeEncodeError:
+            return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return None
 
 
 async def _close(iterator: AsyncIterator[Any]) -> None:

@@ -46,7 +46,9 @@ class H2Protocol(asyncio.Protocol):
 
     def __init__(self, api: HttpApi) -> None:
         self.api = api
-        config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        # Headers as bytes, decoded here: h2's own decoding raises on a non-UTF-8 value and
+        # would abort the whole connection (HttpApi refuses such a header with a 400).
+        config = h2.config.H2Configuration(client_side=False, header_encoding=None)
         self.conn = h2.connection.H2Connection(config)
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, _Stream] = {}
@@ -71,7 +73,7 @@ class H2Protocol(asyncio.Protocol):
             return
         for event in events:
             if isinstance(event, h2.events.RequestReceived):
-                headers = [(str(k).lower(), str(v)) for k, v in event.headers or ()]
+                headers = [(_text(k).lower(), _text(v)) for k, v in event.headers or ()]
                 self.streams[event.stream_id] = _Stream(headers)
             elif isinstance(event, h2.events.DataReceived):
                 stream = self.streams.get(event.stream_id)
@@ -189,3 +191,8 @@ class H2Protocol(asyncio.Protocol):
             view = view[size:]
             if last:
                 return
+
+
+def _text(data: bytes | str) -> str:
+    """A header name or value as text; bytes that are not UTF-8 become surrogates."""
+    return data if isinstance(data, str) else data.decode("utf-8", "surrogateescape")

@@ -121,7 +121,8 @@ def metadata_from_http(headers: Iterable[tuple[str, str]]) -> entity_pb2.Metadat
             try:
                 data = base64.b64decode(value + "=" * (-len(value) % 4), validate=False)
             except (binascii.Error, ValueError):
-                data = value.encode()
+                # Not base64: the raw bytes (a non-UTF-8 byte arrives as a surrogate).
+                data = value.encode("utf-8", "surrogateescape")
             entries.append(entity_pb2.MetadataEntry(key=key, bytes_value=data))
         else:
             entries.append(entity_pb2.MetadataEntry(key=key, string_value=value))
