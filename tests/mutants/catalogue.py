@@ -384,6 +384,18 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         in_subprocess=True,
     ),
+    Mutant(
+        name="malformed-requests-flood-the-log",
+        guarantee="malformed HTTP/1.1 requests are logged as a count per interval, no traceback",
+        file="cloudstate/proxy/http/h1.py",
+        original="handler_cancellation=True, logger=MalformedRequestLog()",
+        replacement="handler_cancellation=True",
+        tests=(
+            "tests/http/test_malformed_log.py::"
+            "test_fifty_malformed_requests_log_a_count_not_fifty_tracebacks",
+        ),
+        in_subprocess=True,
+    ),
     # -- the SQLite store --------------------------------------------------------------------------
     Mutant(
         name="sqlite-synchronous-normal",
