@@ -144,6 +144,13 @@ class MethodModel:
                     f"entity key field '{fd.name}' of {self.input_type.full_name} is empty: "
                     f"{self.service.name}.{self.name} needs it to address an entity"
                 )
+            if "\x00" in text:
+                # PostgreSQL cannot store NUL in text: refused on every backend alike, as the
+                # client's error it is (not UNAVAILABLE from the store, which invites retries).
+                raise BadRequest(
+                    f"entity key field '{fd.name}' of {self.input_type.full_name} contains a NUL "
+                    "character (\\0), which entity keys cannot hold"
+                )
             values.append(text)
         return join_entity_key(values)
 

@@ -396,6 +396,15 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         in_subprocess=True,
     ),
+    Mutant(
+        name="nul-entity-key-accepted",
+        guarantee="an entity key with a NUL character is INVALID_ARGUMENT on every backend",
+        file="cloudstate/proxy/model.py",
+        original='            if "\\x00" in text:\n',
+        replacement="            if False:\n",
+        tests=("tests/e2e/test_nul_keys.py",),
+        in_subprocess=True,
+    ),
     # -- the SQLite store --------------------------------------------------------------------------
     Mutant(
         name="sqlite-synchronous-normal",
