@@ -405,6 +405,14 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=("tests/e2e/test_nul_keys.py",),
         in_subprocess=True,
     ),
+    Mutant(
+        name="nul-view-key-reaches-the-store",
+        guarantee="a view query parameter with a NUL character is INVALID_ARGUMENT everywhere",
+        file="cloudstate/proxy/views/compile.py",
+        original="            _refuse_nul(self.text, value)\n",
+        replacement="",
+        tests=("tests/views/test_view_nul_keys.py",),
+    ),
     # -- the SQLite store --------------------------------------------------------------------------
     Mutant(
         name="sqlite-synchronous-normal",

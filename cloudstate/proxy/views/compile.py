@@ -207,6 +207,7 @@ class CompiledQuery:
         filters: list[ViewFilter] = []
         for slot, op, get in self.filters:
             value = get(request)
+            _refuse_nul(self.text, value)
             if op == LIKE:  # a prefix: the range [prefix, next string after every extension)
                 filters.extend(_prefix_range(slot, str(value)))
             else:
@@ -224,6 +225,19 @@ class CompiledQuery:
             if offset < 0:
                 raise BadRequest(f"OFFSET must not be negative, the request gives {offset}")
         return ViewSelect(tuple(filters), self.order_by, limit, offset)
+
+
+def _refuse_nul(query: str, value: object) -> None:
+    """BadRequest if a parameter's text (or one of a list's) holds NUL: PostgreSQL cannot compare
+    text with it, so every backend refuses it as the client's error."""
+    texts: Sequence[object] = (
+        [value] if isinstance(value, str) else value if isinstance(value, Sequence) else ()
+    )
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise BadRequest(
+            f"a parameter of the view query {query!r} contains a NUL character (\\0), which "
+            "view keys and columns cannot hold"
+        )
 
 
 def _prefix_range(slot: str, prefix: str) -> list[ViewFilter]:
