@@ -26,16 +26,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _cmd_proxy(args: argparse.Namespace) -> int:
-    from cloudstate.proxy.errors import DiscoveryError
-    from cloudstate.tools.diagnose import StartupError
-
-    try:
-        return proxy_cli.run(args)
-    except DiscoveryError as error:
-        raise StartupError(str(error)) from None
-
-
 #: ``cloudstate run`` gives up on a user function that does not answer within this many seconds
 #: (``--discovery-timeout``; ``cloudstate proxy``, a sidecar, waits as long as it takes).
 RUN_DISCOVERY_TIMEOUT = 30.0
@@ -43,9 +33,7 @@ RUN_DISCOVERY_TIMEOUT = 30.0
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """Start the user function module as a child process and a proxy in front of it."""
-    from cloudstate.proxy.errors import DiscoveryError
     from cloudstate.tools import devserver
-    from cloudstate.tools.diagnose import StartupError
 
     config = proxy_cli.load(args)
     ports.ensure_free(config)
@@ -71,8 +59,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         return 0
-    except DiscoveryError as error:
-        raise StartupError(str(error)) from None
 
 
 def describe_services(model: object, host: str, port: int) -> str:
@@ -125,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=proxy_cli.DESCRIPTION,
     )
     proxy_config.add_arguments(proxy)
-    proxy.set_defaults(func=_cmd_proxy)
+    proxy.set_defaults(func=proxy_cli.run)
     run = commands.add_parser(
         "run",
         help="run a user function module together with a proxy (development)",
@@ -192,20 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    from cloudstate.proxy.config import ConfigError
     from cloudstate.tools.diagnose import StartupError
 
-    command = " ".join(filter(None, ["cloudstate", getattr(args, "command", None)]))
+    subcommand = getattr(args, "command", None)
+    command = " ".join(filter(None, ["cloudstate", subcommand]))
     try:
         sys.exit(args.func(args))
-    except ConfigError as error:
-        for problem in error.problems:
-            print(f"{command}: error: {problem}", file=sys.stderr)
-        sys.exit(2)
-    except ports.ListenError as error:
-        advice = ports.advice(error, getattr(args, "command", ""))
-        print(f"{command}: error: {error}: {advice}", file=sys.stderr)
-        sys.exit(2)
+    except proxy_cli.StartError as error:
+        proxy_cli.exit_on_start_error(command, error, subcommand or "")
     except StartupError as error:
         print(f"{command}: error: {error}", file=sys.stderr)
         sys.exit(error.status)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from cloudstate.proxy import config, config_check, event_loop, logs, ports
 from cloudstate.proxy.config import ConfigError
@@ -48,11 +49,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def exit_on_config_error(command: str, error: ConfigError) -> None:
-    """Print each problem as ``COMMAND: error: ...`` and exit with status 2."""
-    for problem in error.problems:
-        print(f"{command}: error: {problem}", file=sys.stderr)
-    sys.exit(2)
+#: What stops the proxy's start with a one-line message instead of a traceback.
+StartError = (ConfigError, ports.ListenError, DiscoveryError)
+
+
+def exit_on_start_error(
+    command: str,
+    error: ConfigError | ports.ListenError | DiscoveryError,
+    subcommand: str = "proxy",
+) -> NoReturn:
+    """Print ``error`` as ``COMMAND: error: ...`` (one line per problem) and exit: status 2 for
+    a setting (a bad flag, a busy port), 1 for a user function that was never discovered."""
+    if isinstance(error, ConfigError):
+        for problem in error.problems:
+            print(f"{command}: error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    if isinstance(error, ports.ListenError):
+        advice = ports.advice(error, subcommand)
+        print(f"{command}: error: {error}: {advice}", file=sys.stderr)
+        sys.exit(2)
+    print(f"{command}: error: {error}", file=sys.stderr)
+    sys.exit(1)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -61,14 +78,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         sys.exit(run(args))
-    except ConfigError as error:
-        exit_on_config_error("cloudstate proxy", error)
-    except ports.ListenError as error:
-        print(f"cloudstate proxy: error: {error}: {ports.advice(error)}", file=sys.stderr)
-        sys.exit(2)
-    except DiscoveryError as error:
-        print(f"cloudstate proxy: error: {error}", file=sys.stderr)
-        sys.exit(1)
+    except StartError as error:
+        exit_on_start_error("cloudstate proxy", error)
 
 
-__all__ = ["exit_on_config_error", "load", "main", "run"]
+__all__ = ["StartError", "exit_on_start_error", "load", "main", "run"]
