@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
+from cloudstate.protocol import durable_pb2 as cloudstate_dot_durable__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63loudstate/entity.proto\x12\ncloudstate\x1a\x19google/protobuf/any.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/descriptor.proto\"6\n\x08Metadata\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.cloudstate.MetadataEntry\"T\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0cstring_value\x18\x02 \x01(\tH\x00\x12\x15\n\x0b\x62ytes_value\x18\x03 \x01(\x0cH\x00\x42\x07\n\x05value\"V\n\x05Reply\x12%\n\x07payload\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08metadata\x18\x02 \x01(\x0b\x32\x14.cloudstate.Metadata\"\x84\x01\n\x07\x46orward\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ommand_name\x18\x02 \x01(\t\x12%\n\x07payload\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08metadata\x18\x04 \x01(\x0b\x32\x14.cloudstate.Metadata\"\x8c\x01\n\x0c\x43lientAction\x12\"\n\x05reply\x18\x01 \x01(\x0b\x32\x11.cloudstate.ReplyH\x00\x12&\n\x07\x66orward\x18\x02 \x01(\x0b\x32\x13.cloudstate.ForwardH\x00\x12&\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x13.cloudstate.FailureH\x00\x42\x08\n\x06\x61\x63tion\"\x9c\x01\n\nSideEffect\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ommand_name\x18\x02 \x01(\t\x12%\n\x07payload\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x13\n\x0bsynchronous\x18\x04 \x01(\x08\x12&\n\x08metadata\x18\x05 \x01(\x0b\x32\x14.cloudstate.Metadata\"\x97\x01\n\x07\x43ommand\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12%\n\x07payload\x18\x04 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x10\n\x08streamed\x18\x05 \x01(\x08\x12&\n\x08metadata\x18\x06 \x01(\x0b\x32\x14.cloudstate.Metadata\"0\n\x0fStreamCancelled\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\x03\"]\n\x07\x46\x61ilure\x12\x12\n\ncommand_id\x18\x01 \x01(\x03\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07restart\x18\x03 \x01(\x08\x12\x18\n\x10grpc_status_code\x18\x04 \x01(\x05\"b\n\x19\x45ntityPassivationStrategy\x12\x39\n\x07timeout\x18\x01 \x01(\x0b\x32&.cloudstate.TimeoutPassivationStrategyH\x00\x42\n\n\x08strategy\"-\n\x1aTimeoutPassivationStrategy\x12\x0f\n\x07timeout\x18\x01 \x01(\x03\"p\n\nEntitySpec\x12\r\n\x05proto\x18\x01 \x01(\x0c\x12$\n\x08\x65ntities\x18\x02 \x03(\x0b\x32\x12.cloudstate.Entity\x12-\n\x0cservice_info\x18\x03 \x01(\x0b\x32\x17.cloudstate.ServiceInfo\"\xd4\x01\n\x0bServiceInfo\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x17\n\x0fservice_version\x18\x02 \x01(\t\x12\x17\n\x0fservice_runtime\x18\x03 \x01(\t\x12\x1c\n\x14support_library_name\x18\x04 \x01(\t\x12\x1f\n\x17support_library_version\x18\x05 \x01(\t\x12\x1e\n\x16protocol_major_version\x18\x06 \x01(\x05\x12\x1e\n\x16protocol_minor_version\x18\x07 \x01(\x05\"\x90\x01\n\x06\x45ntity\x12\x13\n\x0b\x65ntity_type\x18\x01 \x01(\t\x12\x14\n\x0cservice_name\x18\x02 \x01(\t\x12\x16\n\x0epersistence_id\x18\x03 \x01(\t\x12\x43\n\x14passivation_strategy\x18\x04 \x01(\x0b\x32%.cloudstate.EntityPassivationStrategy\"$\n\x11UserFunctionError\x12\x0f\n\x07message\x18\x01 \x01(\t\"\x96\x01\n\tProxyInfo\x12\x1e\n\x16protocol_major_version\x18\x01 \x01(\x05\x12\x1e\n\x16protocol_minor_version\x18\x02 \x01(\x05\x12\x12\n\nproxy_name\x18\x03 \x01(\t\x12\x15\n\rproxy_version\x18\x04 \x01(\t\x12\x1e\n\x16supported_entity_types\x18\x05 \x03(\t2\x96\x01\n\x0f\x45ntityDiscovery\x12;\n\x08\x64iscover\x12\x15.cloudstate.ProxyInfo\x1a\x16.cloudstate.EntitySpec\"\x00\x12\x46\n\x0breportError\x12\x1d.cloudstate.UserFunctionError\x1a\x16.google.protobuf.Empty\"\x00\x42\x18\n\x16io.cloudstate.protocolb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63loudstate/entity.proto\x12\ncloudstate\x1a\x19google/protobuf/any.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/descriptor.proto\x1a\x18\x63loudstate/durable.proto\"6\n\x08Metadata\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.cloudstate.MetadataEntry\"T\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0cstring_value\x18\x02 \x01(\tH\x00\x12\x15\n\x0b\x62ytes_value\x18\x03 \x01(\x0cH\x00\x42\x07\n\x05value\"V\n\x05Reply\x12%\n\x07payload\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08metadata\x18\x02 \x01(\x0b\x32\x14.cloudstate.Metadata\"\x84\x01\n\x07\x46orward\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ommand_name\x18\x02 \x01(\t\x12%\n\x07payload\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08metadata\x18\x04 \x01(\x0b\x32\x14.cloudstate.Metadata\"\x8c\x01\n\x0c\x43lientAction\x12\"\n\x05reply\x18\x01 \x01(\x0b\x32\x11.cloudstate.ReplyH\x00\x12&\n\x07\x66orward\x18\x02 \x01(\x0b\x32\x13.cloudstate.ForwardH\x00\x12&\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x13.cloudstate.FailureH\x00\x42\x08\n\x06\x61\x63tion\"\xc6\x01\n\nSideEffect\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ommand_name\x18\x02 \x01(\t\x12%\n\x07payload\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x13\n\x0bsynchronous\x18\x04 \x01(\x08\x12&\n\x08metadata\x18\x05 \x01(\x0b\x32\x14.cloudstate.Metadata\x12(\n\x07\x64urable\x18\x64 \x01(\x0b\x32\x17.cloudstate.DurableCall\"\x97\x01\n\x07\x43ommand\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12%\n\x07payload\x18\x04 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x10\n\x08streamed\x18\x05 \x01(\x08\x12&\n\x08metadata\x18\x06 \x01(\x0b\x32\x14.cloudstate.Metadata\"0\n\x0fStreamCancelled\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\x03\"]\n\x07\x46\x61ilure\x12\x12\n\ncommand_id\x18\x01 \x01(\x03\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07restart\x18\x03 \x01(\x08\x12\x18\n\x10grpc_status_code\x18\x04 \x01(\x05\"b\n\x19\x45ntityPassivationStrategy\x12\x39\n\x07timeout\x18\x01 \x01(\x0b\x32&.cloudstate.TimeoutPassivationStrategyH\x00\x42\n\n\x08strategy\"-\n\x1aTimeoutPassivationStrategy\x12\x0f\n\x07timeout\x18\x01 \x01(\x03\"p\n\nEntitySpec\x12\r\n\x05proto\x18\x01 \x01(\x0c\x12$\n\x08\x65ntities\x18\x02 \x03(\x0b\x32\x12.cloudstate.Entity\x12-\n\x0cservice_info\x18\x03 \x01(\x0b\x32\x17.cloudstate.ServiceInfo\"\xd4\x01\n\x0bServiceInfo\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x17\n\x0fservice_version\x18\x02 \x01(\t\x12\x17\n\x0fservice_runtime\x18\x03 \x01(\t\x12\x1c\n\x14support_library_name\x18\x04 \x01(\t\x12\x1f\n\x17support_library_version\x18\x05 \x01(\t\x12\x1e\n\x16protocol_major_version\x18\x06 \x01(\x05\x12\x1e\n\x16protocol_minor_version\x18\x07 \x01(\x05\"\x90\x01\n\x06\x45ntity\x12\x13\n\x0b\x65ntity_type\x18\x01 \x01(\t\x12\x14\n\x0cservice_name\x18\x02 \x01(\t\x12\x16\n\x0epersistence_id\x18\x03 \x01(\t\x12\x43\n\x14passivation_strategy\x18\x04 \x01(\x0b\x32%.cloudstate.EntityPassivationStrategy\"$\n\x11UserFunctionError\x12\x0f\n\x07message\x18\x01 \x01(\t\"\xaa\x01\n\tProxyInfo\x12\x1e\n\x16protocol_major_version\x18\x01 \x01(\x05\x12\x1e\n\x16protocol_minor_version\x18\x02 \x01(\x05\x12\x12\n\nproxy_name\x18\x03 \x01(\t\x12\x15\n\rproxy_version\x18\x04 \x01(\t\x12\x1e\n\x16supported_entity_types\x18\x05 \x03(\t\x12\x12\n\nextensions\x18\x64 \x03(\t2\x96\x01\n\x0f\x45ntityDiscovery\x12;\n\x08\x64iscover\x12\x15.cloudstate.ProxyInfo\x1a\x16.cloudstate.EntitySpec\"\x00\x12\x46\n\x0breportError\x12\x1d.cloudstate.UserFunctionError\x1a\x16.google.protobuf.Empty\"\x00\x42\x18\n\x16io.cloudstate.protocolb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,38 +36,38 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cloudstate.protocol.entity_
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\026io.cloudstate.protocol'
-  _globals['_METADATA']._serialized_start=129
-  _globals['_METADATA']._serialized_end=183
-  _globals['_METADATAENTRY']._serialized_start=185
-  _globals['_METADATAENTRY']._serialized_end=269
-  _globals['_REPLY']._serialized_start=271
-  _globals['_REPLY']._serialized_end=357
-  _globals['_FORWARD']._serialized_start=360
-  _globals['_FORWARD']._serialized_end=492
-  _globals['_CLIENTACTION']._serialized_start=495
-  _globals['_CLIENTACTION']._serialized_end=635
-  _globals['_SIDEEFFECT']._serialized_start=638
-  _globals['_SIDEEFFECT']._serialized_end=794
-  _globals['_COMMAND']._serialized_start=797
-  _globals['_COMMAND']._serialized_end=948
-  _globals['_STREAMCANCELLED']._serialized_start=950
-  _globals['_STREAMCANCELLED']._serialized_end=998
-  _globals['_FAILURE']._serialized_start=1000
-  _globals['_FAILURE']._serialized_end=1093
-  _globals['_ENTITYPASSIVATIONSTRATEGY']._serialized_start=1095
-  _globals['_ENTITYPASSIVATIONSTRATEGY']._serialized_end=1193
-  _globals['_TIMEOUTPASSIVATIONSTRATEGY']._serialized_start=1195
-  _globals['_TIMEOUTPASSIVATIONSTRATEGY']._serialized_end=1240
-  _globals['_ENTITYSPEC']._serialized_start=1242
-  _globals['_ENTITYSPEC']._serialized_end=1354
-  _globals['_SERVICEINFO']._serialized_start=1357
-  _globals['_SERVICEINFO']._serialized_end=1569
-  _globals['_ENTITY']._serialized_start=1572
-  _globals['_ENTITY']._serialized_end=1716
-  _globals['_USERFUNCTIONERROR']._serialized_start=1718
-  _globals['_USERFUNCTIONERROR']._serialized_end=1754
-  _globals['_PROXYINFO']._serialized_start=1757
-  _globals['_PROXYINFO']._serialized_end=1907
-  _globals['_ENTITYDISCOVERY']._serialized_start=1910
-  _globals['_ENTITYDISCOVERY']._serialized_end=2060
+  _globals['_METADATA']._serialized_start=155
+  _globals['_METADATA']._serialized_end=209
+  _globals['_METADATAENTRY']._serialized_start=211
+  _globals['_METADATAENTRY']._serialized_end=295
+  _globals['_REPLY']._serialized_start=297
+  _globals['_REPLY']._serialized_end=383
+  _globals['_FORWARD']._serialized_start=386
+  _globals['_FORWARD']._serialized_end=518
+  _globals['_CLIENTACTION']._serialized_start=521
+  _globals['_CLIENTACTION']._serialized_end=661
+  _globals['_SIDEEFFECT']._serialized_start=664
+  _globals['_SIDEEFFECT']._serialized_end=862
+  _globals['_COMMAND']._serialized_start=865
+  _globals['_COMMAND']._serialized_end=1016
+  _globals['_STREAMCANCELLED']._serialized_start=1018
+  _globals['_STREAMCANCELLED']._serialized_end=1066
+  _globals['_FAILURE']._serialized_start=1068
+  _globals['_FAILURE']._serialized_end=1161
+  _globals['_ENTITYPASSIVATIONSTRATEGY']._serialized_start=1163
+  _globals['_ENTITYPASSIVATIONSTRATEGY']._serialized_end=1261
+  _globals['_TIMEOUTPASSIVATIONSTRATEGY']._serialized_start=1263
+  _globals['_TIMEOUTPASSIVATIONSTRATEGY']._serialized_end=1308
+  _globals['_ENTITYSPEC']._serialized_start=1310
+  _globals['_ENTITYSPEC']._serialized_end=1422
+  _globals['_SERVICEINFO']._serialized_start=1425
+  _globals['_SERVICEINFO']._serialized_end=1637
+  _globals['_ENTITY']._serialized_start=1640
+  _globals['_ENTITY']._serialized_end=1784
+  _globals['_USERFUNCTIONERROR']._serialized_start=1786
+  _globals['_USERFUNCTIONERROR']._serialized_end=1822
+  _globals['_PROXYINFO']._serialized_start=1825
+  _globals['_PROXYINFO']._serialized_end=1995
+  _globals['_ENTITYDISCOVERY']._serialized_start=1998
+  _globals['_ENTITYDISCOVERY']._serialized_end=2148
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import descriptor_pb2 as _descriptor_pb2
+from cloudstate.protocol import durable_pb2 as _durable_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -56,18 +57,20 @@ class ClientAction(_message.Message):
     def __init__(self, reply: _Optional[_Union[Reply, _Mapping]] = ..., forward: _Optional[_Union[Forward, _Mapping]] = ..., failure: _Optional[_Union[Failure, _Mapping]] = ...) -> None: ...
 
 class SideEffect(_message.Message):
-    __slots__ = ("service_name", "command_name", "payload", "synchronous", "metadata")
+    __slots__ = ("service_name", "command_name", "payload", "synchronous", "metadata", "durable")
     SERVICE_NAME_FIELD_NUMBER: _ClassVar[int]
     COMMAND_NAME_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     SYNCHRONOUS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    DURABLE_FIELD_NUMBER: _ClassVar[int]
     service_name: str
     command_name: str
     payload: _any_pb2.Any
     synchronous: bool
     metadata: Metadata
-    def __init__(self, service_name: _Optional[str] = ..., command_name: _Optional[str] = ..., payload: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., synchronous: _Optional[bool] = ..., metadata: _Optional[_Union[Metadata, _Mapping]] = ...) -> None: ...
+    durable: _durable_pb2.DurableCall
+    def __init__(self, service_name: _Optional[str] = ..., command_name: _Optional[str] = ..., payload: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., synchronous: _Optional[bool] = ..., metadata: _Optional[_Union[Metadata, _Mapping]] = ..., durable: _Optional[_Union[_durable_pb2.DurableCall, _Mapping]] = ...) -> None: ...
 
 class Command(_message.Message):
     __slots__ = ("entity_id", "id", "name", "payload", "streamed", "metadata")
@@ -164,15 +167,17 @@ class UserFunctionError(_message.Message):
     def __init__(self, message: _Optional[str] = ...) -> None: ...
 
 class ProxyInfo(_message.Message):
-    __slots__ = ("protocol_major_version", "protocol_minor_version", "proxy_name", "proxy_version", "supported_entity_types")
+    __slots__ = ("protocol_major_version", "protocol_minor_version", "proxy_name", "proxy_version", "supported_entity_types", "extensions")
     PROTOCOL_MAJOR_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_MINOR_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROXY_NAME_FIELD_NUMBER: _ClassVar[int]
     PROXY_VERSION_FIELD_NUMBER: _ClassVar[int]
     SUPPORTED_ENTITY_TYPES_FIELD_NUMBER: _ClassVar[int]
+    EXTENSIONS_FIELD_NUMBER: _ClassVar[int]
     protocol_major_version: int
     protocol_minor_version: int
     proxy_name: str
     proxy_version: str
     supported_entity_types: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, protocol_major_version: _Optional[int] = ..., protocol_minor_version: _Optional[int] = ..., proxy_name: _Optional[str] = ..., proxy_version: _Optional[str] = ..., supported_entity_types: _Optional[_Iterable[str]] = ...) -> None: ...
+    extensions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, protocol_major_version: _Optional[int] = ..., protocol_minor_version: _Optional[int] = ..., proxy_name: _Optional[str] = ..., proxy_version: _Optional[str] = ..., supported_entity_types: _Optional[_Iterable[str]] = ..., extensions: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -8,6 +8,9 @@ inspection tools never know which database is underneath:
 * the **offsets** of event-log consumers (eventing, projections);
 * the embedded **topic log** (``eventing.in.topic`` / ``eventing.out.topic``);
 * the rows of **views** (``cloudstate.view``), with their consumer's offset;
+* the **durable tasks** (durable side effects, timers, schedule ticks) waiting to be delivered,
+  their **dead letters**, and the **idempotency records** of keyed calls
+  (:mod:`cloudstate.proxy.durable`);
 * the state of **CRDT entities**, stored as values under the persistence id ``crdt:<id>``
   (:mod:`cloudstate.proxy.entities.crdt`).
 
@@ -23,6 +26,8 @@ Design rules that keep several proxy nodes on one database possible without a re
   parses user messages.
 * Events carry a store-wide, monotonically increasing ``offset`` assigned at commit, which event
   consumers (eventing, projections) use to resume.
+
+One concern: the contract between the proxy and its persistence (what a backend implements).
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from typing import Any, ClassVar
 #: Topic messages written in the same transaction as an entity's state (the outbox):
 #: ``(topic, message)`` pairs, durable if and only if the entity's write is.
 Outbox = Sequence[tuple[str, "TopicMessage"]]
+
+#: Durable tasks started or cancelled in the same transaction as an entity's state.
+TaskChanges = Sequence["DurableTask | TaskCancel"]
 
 #: Called with ``(store_id, entity_id)`` when another node committed that entity's state; with
 #: ``("", "")`` when notices may have been missed (re-read everything you hold).
@@ -58,6 +66,15 @@ class ConcurrentWriteError(StoreError):
         self.entity_id = entity_id
         self.expected = expected
         self.actual = actual
+
+
+class IdempotencyKeyTaken(StoreError):
+    """A write carried an idempotency record whose key is stored already: nothing was written.
+    ``existing`` is the stored record (the first call's), to answer the retry with."""
+
+    def __init__(self, existing: IdempotencyRecord) -> None:
+        super().__init__(f"idempotency key {existing.key!r} is already used")
+        self.existing = existing
 
 
 class WriteOutcomeUnknown(StoreError):
@@ -194,6 +211,63 @@ class StoredValue:
 
 
 @dataclass(frozen=True, slots=True)
+class DurableTask:
+    """A call the proxy must deliver at least once: a durable side effect, a timer or the next
+    tick of a schedule (:mod:`cloudstate.proxy.durable`).
+
+    ``name`` is unique among pending tasks: writing a task whose name is pending replaces it
+    (that is how a timer is restarted). ``key`` is unique per scheduled instance and is sent as
+    the delivery's idempotency key, so a redelivery is applied once by an entity; completing,
+    retrying or dead-lettering a task is conditional on its key, so a delivery that finishes
+    after the task was replaced leaves the replacement alone.
+
+    Example::
+
+        DurableTask("timer:expire-t1", "t1#3f2a", "bank.Transfers", "Expire",
+                    Payload("type.googleapis.com/bank.TransferId", b"..."), due=time.time() + 30)
+    """
+
+    name: str
+    key: str
+    service: str
+    method: str
+    payload: Payload
+    due: float  # seconds since the epoch
+    metadata: bytes = b""  # a serialized cloudstate.Metadata, b"" for none
+    attempts: int = 0  # deliveries that failed so far
+    max_attempts: int = 0  # 0: the proxy's default
+    last_error: str = ""
+    created: float = 0.0  # set by the store when 0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCancel:
+    """Removes the pending task ``name`` (if any) in a write's transaction."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A task whose attempts ran out: the task as it was last tried, and when it died."""
+
+    task: DurableTask
+    failed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """The first answer to a keyed call. ``fingerprint`` identifies the request (method and body)
+    so that a different request under a used key is refused; ``response`` is opaque to the store
+    (the proxy's encoding of the answer)."""
+
+    key: str
+    fingerprint: str
+    response: bytes
+    created: float = 0.0  # set by the store when 0
+
+
+@dataclass(frozen=True, slots=True)
 class EntityRef:
     """Addresses one entity: its type's persistence id and its entity id."""
 
@@ -244,6 +318,8 @@ class Store(ABC):
         events: Sequence[Payload],
         snapshot: Payload | None = None,
         outbox: Outbox = (),
+        tasks: TaskChanges = (),
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         """Atomically append ``events`` after ``expected_sequence`` (and save ``snapshot``).
 
@@ -376,11 +452,15 @@ class Store(ABC):
         value: Payload | None,
         expected_version: int | None = None,
         outbox: Outbox = (),
+        tasks: TaskChanges = (),
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         """Durably replace the value (``None`` deletes it). Returns the new version.
 
-        The ``outbox`` messages are appended to their topics in the same transaction: a lost
-        condition or a failed write appends none of them.
+        The ``outbox`` messages are appended to their topics, the ``tasks`` written (or
+        cancelled) and the ``idempotency`` record inserted in the same transaction: a lost
+        condition, a taken idempotency key (:class:`IdempotencyKeyTaken`) or a failed write
+        writes none of them.
 
         With ``expected_version`` the write is conditional: if the stored version differs
         (a missing value has version 0) :class:`ConcurrentWriteError` is raised.
@@ -388,6 +468,73 @@ class Store(ABC):
         value matches both 0 (what a writer that loaded ``None`` knows) and the version its delete
         returned (what the deleting writer knows); deleting a missing value still bumps the version.
         """
+
+    # -- durable tasks (cloudstate.proxy.durable) ------------------------------------------
+
+    @abstractmethod
+    async def write_tasks(self, changes: TaskChanges) -> None:
+        """Durably write (insert or replace by name) and cancel tasks in one transaction, for
+        callers with no entity write to join (actions, CRDT entities, schedules, the CLI)."""
+
+    @abstractmethod
+    async def due_tasks(self, now: float, limit: int) -> list[DurableTask]:
+        """Pending tasks with ``due <= now``, earliest first, at most ``limit``."""
+
+    @abstractmethod
+    async def next_due(self) -> float | None:
+        """The earliest ``due`` of any pending task, None if there is none."""
+
+    @abstractmethod
+    async def finish_task(self, name: str, key: str) -> bool:
+        """Delete the delivered task ``name`` if its key is still ``key`` (False: it was replaced
+        or cancelled meanwhile, and is left alone)."""
+
+    @abstractmethod
+    async def retry_task(self, name: str, key: str, due: float, error: str) -> bool:
+        """Count a failed delivery: attempts + 1, ``last_error`` and the next ``due``; only if the
+        task's key is still ``key``."""
+
+    @abstractmethod
+    async def dead_letter_task(self, name: str, key: str, error: str) -> bool:
+        """Move the task (its key still ``key``) to the dead letters, with ``error`` as its last
+        error and attempts + 1, in one transaction. A dead letter of the same name is replaced."""
+
+    @abstractmethod
+    async def list_tasks(self, prefix: str = "", limit: int = 1000) -> list[DurableTask]:
+        """Pending tasks whose name starts with ``prefix``, earliest due first."""
+
+    @abstractmethod
+    async def count_tasks(self, now: float) -> tuple[int, int]:
+        """``(pending, overdue)``: all pending tasks, and those with ``due < now``."""
+
+    @abstractmethod
+    async def list_dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+
+    @abstractmethod
+    async def redrive_dead_letter(self, name: str, due: float) -> bool:
+        """Move dead letter ``name`` back to the pending tasks with attempts 0, due at ``due``,
+        its key unchanged (a delivery that did land once is still deduplicated). False if there
+        is no such dead letter. A pending task of the same name is replaced."""
+
+    @abstractmethod
+    async def drop_dead_letter(self, name: str) -> bool:
+        """Delete dead letter ``name``; False if there is none."""
+
+    # -- idempotency records --------------------------------------------------------------------
+
+    @abstractmethod
+    async def load_idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The record stored under ``key``, if any."""
+
+    @abstractmethod
+    async def save_idempotency(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        """Insert ``record`` unless its key is taken; returns the stored record (``record``
+        itself, or the one that was there first)."""
+
+    @abstractmethod
+    async def trim_idempotency(self, older_than: float) -> int:
+        """Delete records created before ``older_than`` (seconds since the epoch); how many."""
 
     # -- several nodes (optional capabilities; a store owned by one process needs none) -------
 
