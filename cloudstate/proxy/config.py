@@ -112,6 +112,13 @@ class ProxyConfig:
     #: PEM certificate chain and key: the admin port serves HTTPS. Both or neither.
     admin_tls_cert: str = ""
     admin_tls_key: str = ""
+    #: Durable calls and timers: failed attempts before a delivery becomes a dead letter (a
+    #: call may set its own), the back-off between attempts (doubling from the minimum to the
+    #: maximum, with jitter; durations like 500ms, 1s, 5m) and the deliveries in flight at once.
+    durable_max_attempts: int = 20
+    durable_retry_min: str = "1s"
+    durable_retry_max: str = "5m"
+    durable_concurrency: int = 64
 
 
 _ENV = {
@@ -356,6 +363,30 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         help="certificate chain (PEM): the admin port serves HTTPS (with --admin-tls-key)",
     )
     parser.add_argument("--admin-tls-key", metavar="PEM", help="private key of --admin-tls-cert")
+    parser.add_argument(
+        "--durable-max-attempts",
+        type=int,
+        metavar="N",
+        help="attempts of a durable call or timer before it becomes a dead letter, unless the "
+        f"call sets its own (default {d.durable_max_attempts})",
+    )
+    parser.add_argument(
+        "--durable-retry-min",
+        metavar="DURATION",
+        help="back-off after the first failed delivery of a durable call; it doubles with each "
+        f"attempt, with jitter (500ms, 1s, 5m; default {d.durable_retry_min})",
+    )
+    parser.add_argument(
+        "--durable-retry-max",
+        metavar="DURATION",
+        help=f"longest back-off between deliveries (default {d.durable_retry_max})",
+    )
+    parser.add_argument(
+        "--durable-concurrency",
+        type=int,
+        metavar="N",
+        help=f"durable deliveries in flight at once (default {d.durable_concurrency})",
+    )
 
 
 def flag_and_env(name: str) -> str:

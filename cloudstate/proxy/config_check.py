@@ -19,6 +19,7 @@ import os
 
 from cloudstate.proxy.auth import key_problem
 from cloudstate.proxy.config import ConfigError, ProxyConfig, from_arguments
+from cloudstate.proxy.durable.durations import parse_duration
 from cloudstate.proxy.eventing.retention import parse_age
 from cloudstate.proxy.stores import registry as stores
 
@@ -97,6 +98,20 @@ def check(config: ProxyConfig) -> list[str]:
     for name in ("discovery_timeout", "shutdown_grace"):
         if getattr(config, name) < 0:
             problems.append(f"{_flag(name)} {getattr(config, name)}: seconds, 0 or more")
+    retry: list[float] = []
+    for name in ("durable_retry_min", "durable_retry_max"):
+        try:
+            retry.append(parse_duration(getattr(config, name)))
+        except ValueError as error:
+            problems.append(f"{_flag(name)}: {error}")
+    if len(retry) == 2 and retry[0] > retry[1]:
+        problems.append(
+            f"--durable-retry-min {config.durable_retry_min} is longer than --durable-retry-max "
+            f"{config.durable_retry_max}"
+        )
+    for name in ("durable_max_attempts", "durable_concurrency"):
+        if getattr(config, name) < 1:
+            problems.append(f"{_flag(name)} {getattr(config, name)}: 1 or more")
     if config.log_level.upper() not in _LOG_LEVELS and not config.log_level.isdigit():
         problems.append(f"--log-level {config.log_level!r}: one of {', '.join(_LOG_LEVELS)}")
     if config.log_format not in ("text", "json"):

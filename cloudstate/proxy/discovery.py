@@ -9,6 +9,7 @@ import grpc
 
 from cloudstate import __version__  # the package face's one eager name
 from cloudstate.protocol import entity_pb2, entity_pb2_grpc
+from cloudstate.proxy.durable.tasks import DURABLE_CALLS_EXTENSION
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.model import ALL_ENTITY_TYPES, UserFunctionModel, build_model
 
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 PROTOCOL_MAJOR = 0
 PROTOCOL_MINOR = 2
 PROXY_NAME = "cloudstate-python-proxy"
+#: Protocol extensions this proxy implements (ProxyInfo.extensions).
+EXTENSIONS = (DURABLE_CALLS_EXTENSION,)
 #: Seconds of waiting for the user function before the first line about it, and between lines.
 _FIRST_REPORT = 1.0
 _REPORT_EVERY = 10.0
@@ -29,6 +32,7 @@ def proxy_info(supported_types: tuple[str, ...] = ALL_ENTITY_TYPES) -> entity_pb
         proxy_name=PROXY_NAME,
         proxy_version=__version__,
         supported_entity_types=list(supported_types),
+        extensions=list(EXTENSIONS),
     )
 
 

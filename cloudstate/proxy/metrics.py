@@ -135,6 +135,35 @@ EVENTING_FAILURES = Gauge(
     registry=REGISTRY,
 )
 
+DURABLE_PENDING = Gauge(
+    "cloudstate_durable_tasks_pending",
+    "Durable tasks (durable side effects, timers, schedule ticks) waiting to be delivered",
+    registry=REGISTRY,
+)
+DURABLE_OVERDUE = Gauge(
+    "cloudstate_durable_tasks_overdue",
+    "Pending durable tasks whose due time has passed (being delivered or retried)",
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Gauge(
+    "cloudstate_dead_letters",
+    "Durable tasks whose attempts ran out (cloudstate durable dead-letters)",
+    registry=REGISTRY,
+)
+DURABLE_DELIVERIES = Counter(
+    "cloudstate_durable_deliveries",
+    "Deliveries of durable tasks by outcome: ok, retry (failed, tried again later), dead "
+    "(failed for the last time: a dead letter)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+DURABLE_LATENESS = Histogram(
+    "cloudstate_durable_lateness_seconds",
+    "Time from a durable task's due time to the start of its delivery",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
+
 
 class MethodMetrics:
     """Label children of one method, bound once; ``record`` is the per-request cost."""

@@ -18,7 +18,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescr
 from google.protobuf.message import DecodeError, Message
 
 from cloudstate.protocol import entity_pb2
-from cloudstate.proxy.errors import BadRequest, DiscoveryError
+from cloudstate.proxy.errors import BadRequest, DiscoveryError, ProtocolError
 
 EVENT_SOURCED = "cloudstate.eventsourced.EventSourced"
 VALUE_ENTITY = "cloudstate.valueentity.ValueEntity"
@@ -180,6 +180,29 @@ class UserFunctionModel:
     def method(self, service_name: str, method_name: str) -> MethodModel | None:
         service = self.services.get(service_name)
         return service.methods.get(method_name) if service else None
+
+    def target(self, what: str, service_name: str, command_name: str, type_url: str) -> MethodModel:
+        """The method a forward, side effect or durable call names; ProtocolError (a fault of
+        the user function, ``what`` says which call) if it does not exist, streams or takes
+        another message type than ``type_url`` (empty: not checked)."""
+        target = self.method(service_name, command_name)
+        if target is None:
+            known = ", ".join(sorted(self.services)) or "none"
+            raise ProtocolError(
+                f"{what} targets unknown method {service_name}/{command_name} "
+                f"(services of this user function: {known})"
+            )
+        if target.client_streaming or target.server_streaming:
+            raise ProtocolError(
+                f"{what} targets {target.service.name}.{target.name}, a streamed method; "
+                "forwards and side effects can only call unary methods"
+            )
+        if type_url and type_url.rsplit("/", 1)[-1] != target.input_type.full_name:
+            raise ProtocolError(
+                f"{what}: payload is {type_url} but {target.service.name}.{target.name} "
+                f"takes {target.input_type.full_name}"
+            )
+        return target
 
 
 def load_pool(file_set: descriptor_pb2.FileDescriptorSet) -> descriptor_pool.DescriptorPool:

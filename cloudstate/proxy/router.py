@@ -4,6 +4,9 @@ For every outcome of a component (an entity's reply, after its state change is d
 action's response), in this order:
 
 0. a **failure** fails the call at once: none of the side effects are performed;
+0b. **durable side effects and timers** (``SideEffect.durable``) are recorded, not performed:
+   an entity records them with its write; for actions and CRDT entities they are written here,
+   in their own transaction, before anything below (docs/protocol-durable-calls.md);
 1. **synchronous side effects**, one after the other in the order given; each is a full call of
    its target (with its own effects and forwards). If one fails, the call fails with that error —
    the component's own state change is already durable and is *not* undone — and the effects
@@ -30,7 +33,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
@@ -38,15 +41,18 @@ from google.protobuf import any_pb2
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy import logs, metrics
 from cloudstate.proxy.auth import JwtAuthenticator
+from cloudstate.proxy.durable.tasks import DurableTasks, Origin, split_side_effects
 from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
 from cloudstate.proxy.errors import (
     ForwardLoop,
     Overloaded,
     ProtocolError,
     ProxyError,
+    StoreUnavailable,
     UnknownMethod,
 )
 from cloudstate.proxy.model import MethodModel, UserFunctionModel
+from cloudstate.proxy.stores.base import StoreError
 
 if TYPE_CHECKING:
     from cloudstate.proxy.tracing import Tracing
@@ -131,6 +137,9 @@ class Router:
         self.auth: JwtAuthenticator | None = None
         #: OpenTelemetry spans (``--tracing``); None: off, one check per call.
         self.tracing: Tracing | None = None
+        #: Records durable side effects and timers of actions and CRDT entities (entities record
+        #: theirs with their own write); set by the proxy. None: asking for one is an error.
+        self.durable: DurableTasks | None = None
 
     def _authenticate(
         self,
@@ -408,10 +417,12 @@ class Router:
         kind = action.WhichOneof("action")
         if kind == "failure":  # a failed command or action performs none of its side effects
             raise failure_error(action.failure, grpc.StatusCode.INVALID_ARGUMENT)
+        ordinary, calls = split_side_effects(outcome.side_effects)
         effects = [
-            await self._resolve_effect(effect, metadata, depth, chain)
-            for effect in outcome.side_effects
+            await self._resolve_effect(effect, metadata, depth, chain) for effect in ordinary
         ]
+        if calls:  # actions, CRDT entities (entities record theirs with their write)
+            await self._record_durable(calls, chain)
         for effect in effects:
             if effect.synchronous:
                 await self._synchronous_effect(effect, depth, chain)
@@ -424,6 +435,29 @@ class Router:
             if not effect.synchronous:
                 self._start_async_effect(effect, depth, chain)
         return reply
+
+    async def _record_durable(
+        self, calls: list[entity_pb2.SideEffect], chain: tuple[str, ...]
+    ) -> None:
+        """Record the durable side effects and timers of an action or CRDT entity's response in
+        their own transaction, before its reply is released (docs/protocol-durable-calls.md)."""
+        what = _describe(chain)
+        if self.durable is None:
+            await self._user_function_error(
+                f"{what} asked for durable calls, which this proxy does not record"
+            )
+        try:
+            changes = self.durable.changes(calls, Origin(what))
+        except ProtocolError as error:
+            await self._user_function_error(error.message)
+        try:
+            await self.durable.write(changes)
+        except StoreError as error:
+            log.error("could not record the durable calls of %s: %s", what, error)
+            raise StoreUnavailable(
+                f"could not record the durable calls of {what}: {error}; the reply was withheld "
+                "(the call itself ran): retry"
+            ) from error
 
     async def _reply(
         self, method: MethodModel, reply: entity_pb2.Reply, chain: tuple[str, ...]
@@ -489,25 +523,10 @@ class Router:
     ) -> MethodModel:
         """The method a forward or side effect names; reported to the user function and raised
         as a ProtocolError if it does not exist, streams or takes another message type."""
-        target = self.model.method(service_name, command_name)
-        if target is None:
-            known = ", ".join(sorted(self.model.services)) or "none"
-            await self._user_function_error(
-                f"{what} targets unknown method {service_name}/{command_name} "
-                f"(services of this user function: {known})"
-            )
-        assert target is not None
-        if target.client_streaming or target.server_streaming:
-            await self._user_function_error(
-                f"{what} targets {target.service.name}.{target.name}, a streamed method; "
-                "forwards and side effects can only call unary methods"
-            )
-        if type_url and type_url.rsplit("/", 1)[-1] != target.input_type.full_name:
-            await self._user_function_error(
-                f"{what}: payload is {type_url} but {target.service.name}.{target.name} "
-                f"takes {target.input_type.full_name}"
-            )
-        return target
+        try:
+            return self.model.target(what, service_name, command_name, type_url)
+        except ProtocolError as error:
+            await self._user_function_error(error.message)
 
     async def _check_depth(
         self, kind: str, target: MethodModel, depth: int, chain: tuple[str, ...]
@@ -530,7 +549,7 @@ class Router:
             await self.report_error(problem)
         raise ForwardLoop(problem)
 
-    async def _user_function_error(self, problem: str) -> None:
+    async def _user_function_error(self, problem: str) -> NoReturn:
         log.error("%s", problem)
         with contextlib.suppress(Exception):
             await self.report_error(problem)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,13 @@ from cloudstate.proxy import metrics
 from cloudstate.proxy.auth import JwtAuthenticator, proto_rules
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.discovery import discover, report_error
+from cloudstate.proxy.durable.delivery import Delivery
+from cloudstate.proxy.durable.durations import parse_duration
+from cloudstate.proxy.durable.scheduler import DurableScheduler, DurableSettings
+from cloudstate.proxy.durable.schedules import discover_schedules, upsert_schedules
+from cloudstate.proxy.durable.tasks import DurableTasks
 from cloudstate.proxy.entities import HANDLER_FACTORIES
+from cloudstate.proxy.entities.actor import EntityManager
 from cloudstate.proxy.entities.base import EntityHandler
 from cloudstate.proxy.entities.event_sourced import EntitySettings
 from cloudstate.proxy.errors import DiscoveryError
@@ -48,6 +55,20 @@ _CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
+
+
+#: The dead letters gauge counts at most this many (a scrape reads them all).
+DEAD_LETTERS_COUNTED = 100_000
+
+
+def durable_settings(config: ProxyConfig) -> DurableSettings:
+    """The delivery loop's settings from the ``--durable-*`` flags (checked by config_check)."""
+    return DurableSettings(
+        max_attempts=config.durable_max_attempts,
+        retry_min=parse_duration(config.durable_retry_min),
+        retry_max=parse_duration(config.durable_retry_max),
+        concurrency=config.durable_concurrency,
+    )
 
 
 _TLS_HINT = (
@@ -123,6 +144,8 @@ class Proxy:
         self.router: Router | None = None
         self.eventing: EventingManager | None = None
         self.views: ViewManager | None = None
+        #: Delivers durable side effects, timers and schedule ticks (one node at a time).
+        self.scheduler: DurableScheduler | None = None
         self._channel: grpc.aio.Channel | None = None
         self._server: grpc.aio.Server | None = None
         self._handlers: dict[str, EntityHandler] = {}
@@ -183,6 +206,11 @@ class Proxy:
         except DiscoveryError as error:
             await report(str(error))
             raise
+        try:
+            schedules = discover_schedules(self.model)
+        except DiscoveryError as error:
+            await report(str(error))
+            raise
         self.router = Router(
             self.model,
             self._handlers,
@@ -210,6 +238,20 @@ class Proxy:
         elif config.tracing:
             self.tracing = self.router.tracing = Tracing.otlp()
         self._attach_cancel_effects(self.router)
+        durable = DurableTasks(self.model, self.store)
+        self.router.durable = durable
+        for handler in self._handlers.values():
+            if isinstance(handler, EntityManager):
+                handler.durable = durable
+        self.scheduler = DurableScheduler(
+            self.store,
+            # A delivery may wait for its entity and run forwards: twice the command timeout.
+            Delivery(self.router, timeout=2 * config.command_timeout),
+            durable_settings(config),
+            schedules,
+        )
+        durable.notify = self.scheduler.notify
+        await upsert_schedules(self.store, schedules, time.time())
         self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)
         self.eventing.configure_topics(
             broker=config.broker,
@@ -238,6 +280,7 @@ class Proxy:
         self._ingress.add_grpc_ports(self._server)  # internal socket (+ --grpc-port)
         await self._server.start()
         self._ingress.grpc_started()
+        self.scheduler.start()
         log.info(
             "proxy serving %s on %s:%d (store %s)",
             ", ".join(self.model.services),
@@ -247,7 +290,14 @@ class Proxy:
         )
 
     async def _refresh_metrics(self) -> None:
-        """Read the gauges that are polled rather than pushed (eventing consumers' lag)."""
+        """Read the gauges that are polled rather than pushed (eventing consumers' lag, durable
+        tasks)."""
+        if self.store is not None and self.scheduler is not None:
+            pending, overdue = await self.store.count_tasks(time.time())
+            metrics.DURABLE_PENDING.set(pending)
+            metrics.DURABLE_OVERDUE.set(overdue)
+            dead = await self.store.list_dead_letters(limit=DEAD_LETTERS_COUNTED)
+            metrics.DEAD_LETTERS.set(len(dead))
         if self.eventing is None:
             return
         statuses = await self.eventing.status()
@@ -278,6 +328,8 @@ class Proxy:
         if self._ingress is not None:
             self._ingress.set_draining()
             await self._ingress.stop_accepting()
+        if self.scheduler is not None:
+            await self.scheduler.stop()  # deliveries in flight are cancelled, delivered later
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         grace = await self._finish_unary_calls(grace)

@@ -45,6 +45,7 @@ import grpc
 
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy import logs, metrics
+from cloudstate.proxy.durable.tasks import DurableTasks, Origin, TaskChange
 from cloudstate.proxy.entities.base import _EOF, Outcome, PendingCommand, finish_stream, rpc_failed
 from cloudstate.proxy.errors import (
     CommandTimeout,
@@ -128,6 +129,9 @@ class EntityManager(ABC, Generic[ActorT]):
         self.metrics = metrics.EntityMetrics(service.entity_type, service.name)
         self.max_requests_per_entity = settings.max_requests_per_entity
         self._rejected = metrics.REJECTED.labels("per_entity")
+        #: Records the durable side effects and timers of replies (docs/protocol-durable-calls.md);
+        #: set by the proxy. None: a reply asking for one fails (protocol error).
+        self.durable: DurableTasks | None = None
 
     @abstractmethod
     def _new_actor(self, entity_id: str) -> ActorT:
@@ -489,6 +493,48 @@ class EntityActor(ABC, Generic[ManagerT]):
             command.fail(error)
             self._call.cancel()
             return None
+
+    async def _durable_changes(
+        self,
+        command: PendingCommand,
+        calls: list[entity_pb2.SideEffect],
+        sequence: int | None,
+    ) -> list[TaskChange] | None:
+        """The store changes of the reply's durable side effects (``sequence``: of the last
+        event the reply journals, None when it journals none). None when one is invalid: it is
+        reported to the user function, ``command`` fails and the stream is cancelled (the user
+        function's state holds a change that is not written)."""
+        if not calls:
+            return []
+        durable = self.manager.durable
+        origin = Origin(
+            f"{command.method.name} of {self._describe()}",
+            self.persistence_id,
+            self.entity_id,
+            sequence,
+        )
+        try:
+            if durable is None:
+                raise ProtocolError(
+                    f"{origin.what} asked for durable calls, which this proxy does not record here"
+                )
+            return durable.changes(calls, origin)
+        except ProtocolError as error:
+            log.error("%s", error.message)
+            await self.manager.report_error(error.message)
+            command.fail(error)
+            self._call.cancel()
+            return None
+
+    async def _write_tasks_alone(self, command: PendingCommand, tasks: list[TaskChange]) -> bool:
+        """Record ``tasks`` for a reply that writes nothing else (their own transaction). False
+        when the write failed (see :meth:`_write_failed`)."""
+        assert self.manager.durable is not None  # tasks exist only when it is set
+        try:
+            await self.manager.store.write_tasks(tasks)
+        except StoreError as e:
+            return self._write_failed(command, e, "its durable calls")
+        return True
 
     async def _publish_alone(
         self, command: PendingCommand, outbox: list[tuple[str, TopicMessage]]

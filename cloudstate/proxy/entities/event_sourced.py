@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import any_pb2
 
 from cloudstate.protocol import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
 from cloudstate.proxy import metrics
+from cloudstate.proxy.durable.tasks import split_side_effects
 from cloudstate.proxy.entities.actor import (
     EntityActor,
     EntityManager,
@@ -148,6 +149,11 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
         outbox = self._reply_outbox(publisher, command, action)
         if outbox is None:  # nothing is written; the user function replays
             return False
+        side_effects, calls = split_side_effects(reply.side_effects)
+        last = self._sequence + len(reply.events) if reply.events else None
+        tasks = await self._durable_changes(command, calls, last)
+        if tasks is None:  # an invalid durable call: nothing is written, the entity replays
+            return False
         if reply.events:
             events = [Payload(e.type_url, e.value) for e in reply.events]
             snapshot = (
@@ -155,8 +161,11 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
                 if reply.HasField("snapshot")
                 else None
             )
-            # The outbox argument only when there is one (test doubles override append_events).
-            extra = {"outbox": outbox} if outbox else {}
+            # Optional arguments only when there is something (test doubles override
+            # append_events): the outbox and the durable calls, in the events' transaction.
+            extra: dict[str, Any] = {"outbox": outbox} if outbox else {}
+            if tasks:
+                extra["tasks"] = tasks
             try:
                 self._sequence = await self.manager.store.append_events(
                     self.persistence_id, self.entity_id, self._sequence, events, snapshot, **extra
@@ -165,9 +174,14 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
                 return self._write_failed(command, e, "the events")
             if self.manager.on_appended is not None:
                 self.manager.on_appended(self.persistence_id)
-        elif outbox and not await self._publish_alone(command, outbox):
-            return False  # a reply that journals nothing still publishes, and that failed
+        else:
+            if outbox and not await self._publish_alone(command, outbox):
+                return False  # a reply that journals nothing still publishes, and that failed
+            if tasks and not await self._write_tasks_alone(command, tasks):
+                return False  # ... and records its durable calls, and that failed
         if publisher is not None and outbox:
             publisher.committed(outbox)
-        command.succeed(Outcome(action, list(reply.side_effects), published=bool(outbox)))
+        if tasks and self.manager.durable is not None:
+            self.manager.durable.written(tasks)
+        command.succeed(Outcome(action, side_effects, published=bool(outbox)))
         return True

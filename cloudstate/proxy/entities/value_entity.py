@@ -26,11 +26,12 @@ import datetime
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from cloudstate.protocol import entity_pb2, value_entity_pb2, value_entity_pb2_grpc
+from cloudstate.proxy.durable.tasks import split_side_effects
 from cloudstate.proxy.entities.actor import EntityActor, EntityManager, EntitySettings, ReportError
 from cloudstate.proxy.entities.base import Outcome, PendingCommand, failure_error
 from cloudstate.proxy.errors import ProtocolError, StoreUnavailable
@@ -137,6 +138,11 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
         outbox = self._reply_outbox(publisher, command, action)
         if outbox is None:  # nothing is written; the entity restarts from the store
             return False
+        side_effects, calls = split_side_effects(reply.side_effects)
+        # A value's next version is not known before its write: keys get a random part.
+        tasks = await self._durable_changes(command, calls, None)
+        if tasks is None:  # an invalid durable call: nothing is written, the entity restarts
+            return False
         if reply.HasField("state_action"):
             state_action = reply.state_action
             kind = state_action.WhichOneof("action")
@@ -167,8 +173,11 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
                 outbox.append(
                     (change_topic, state_change(self.persistence_id, self.entity_id, value))
                 )
-            # The outbox argument only when there is one (test doubles override save_value).
-            extra = {"outbox": outbox} if outbox else {}
+            # Optional arguments only when there is something (test doubles override
+            # save_value): the outbox and the durable calls, in the value's transaction.
+            extra: dict[str, Any] = {"outbox": outbox} if outbox else {}
+            if tasks:
+                extra["tasks"] = tasks
             try:
                 self._version = await self.manager.store.save_value(
                     self.persistence_id,
@@ -180,13 +189,18 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
             except StoreError as e:
                 return self._write_failed(command, e, "the new state")
             self._has_value = value is not None
-        elif outbox and not await self._publish_alone(command, outbox):
-            return False  # a reply that writes no state still publishes, and that failed
+        else:
+            if outbox and not await self._publish_alone(command, outbox):
+                return False  # a reply that writes no state still publishes, and that failed
+            if tasks and not await self._write_tasks_alone(command, tasks):
+                return False  # ... and records its durable calls, and that failed
         if publisher is not None and outbox:
             publisher.committed(outbox)
         if self.manager.change_topic is not None and self.manager.on_changed is not None:
             self.manager.on_changed(self.manager.change_topic)
-        command.succeed(Outcome(action, list(reply.side_effects), published=bool(outbox)))
+        if tasks and self.manager.durable is not None:
+            self.manager.durable.written(tasks)
+        command.succeed(Outcome(action, side_effects, published=bool(outbox)))
         return True
 
 
