@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -156,7 +156,7 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
                 else None
             )
             # The outbox argument only when there is one (test doubles override append_events).
-            extra = {"outbox": outbox} if outbox else {}
+            extra: dict[str, Any] = {"outbox": outbox} if outbox else {}
             try:
                 self._sequence = await self.manager.store.append_events(
                     self.persistence_id, self.entity_id, self._sequence, events, snapshot, **extra

@@ -26,7 +26,7 @@ import datetime
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -168,7 +168,7 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
                     (change_topic, state_change(self.persistence_id, self.entity_id, value))
                 )
             # The outbox argument only when there is one (test doubles override save_value).
-            extra = {"outbox": outbox} if outbox else {}
+            extra: dict[str, Any] = {"outbox": outbox} if outbox else {}
             try:
                 self._version = await self.manager.store.save_value(
                     self.persistence_id,
