@@ -16,14 +16,17 @@ import pytest_asyncio
 
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
     Store,
     StoreError,
+    TaskCancel,
     TopicMessage,
     ViewRow,
 )
-from cloudstate.proxy.stores.contract import StoreContract, event, events_of, state
+from cloudstate.proxy.stores.contract import StoreContract, event, events_of, record, state, task
 from cloudstate.proxy.stores.registry import open_store
-from cloudstate.proxy.stores.sqlite import SCHEMA_VERSION, SqliteStore
+from cloudstate.proxy.stores.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 
 HELPER = Path(__file__).with_name("sqlite_writer.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -154,6 +157,100 @@ class TestSqliteStore(StoreContract):
         assert await store.load_value("counters", "c1") is None
         assert [m async for m in store.read_topic("orders")] == []
 
+    async def test_tasks_and_record_are_in_the_entity_transaction(self, store: Store) -> None:
+        """Durable tasks and the idempotency record are written with the events (or value) and
+        the outbox, or not at all: when any of them cannot be written, none is."""
+        assert isinstance(store, SqliteStore)
+        refuse_inserts(store.path, "durable_tasks", "NEW.name = 'timer:refused'")
+        outbox = [("orders", TopicMessage(state(1), id="o-1"))]
+        refused = [task("timer:ok"), task("timer:refused")]
+        with pytest.raises(StoreError, match="refused by the test"):
+            await store.append_events(
+                "carts", "alice", 0, [event(1)], state(1), outbox, refused, record("k1")
+            )
+        with pytest.raises(StoreError, match="refused by the test"):
+            await store.save_value("counters", "c1", state(1), 0, outbox, refused, record("k2"))
+        assert await events_of(store, "carts", "alice") == []
+        assert await store.load_snapshot("carts", "alice") is None
+        assert await store.load_value("counters", "c1") is None
+        assert [m async for m in store.read_topic("orders")] == []
+        assert await store.list_tasks() == []
+        assert await store.load_idempotency("k1") is None
+        assert await store.load_idempotency("k2") is None
+        # A failing outbox message takes the tasks and the record down with it.
+        refuse_inserts(store.path, "topic_messages", "NEW.topic = 'refused'")
+        with pytest.raises(StoreError, match="refused by the test"):
+            await store.append_events(
+                "carts",
+                "alice",
+                0,
+                [event(1)],
+                None,
+                [("refused", TopicMessage(state(2)))],
+                [task("timer:ok")],
+                record("k3"),
+            )
+        assert await store.list_tasks() == []
+        assert await store.load_idempotency("k3") is None
+        # And the entity can still write.
+        assert await store.append_events("carts", "alice", 0, [event(1)], tasks=[task("t")]) == 1
+        assert [t.name for t in await store.list_tasks()] == ["t"]
+
+    async def test_taken_key_fails_only_its_write_in_a_batch(self, store: Store) -> None:
+        """In one group-commit transaction, the write whose idempotency key is taken fails alone
+        (its savepoint is rolled back); the others, before and after it, commit."""
+        assert isinstance(store, SqliteStore)
+        await store.save_idempotency(record("taken", "f", b"first"))
+        blocker = sqlite3.connect(store.path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            first = asyncio.ensure_future(store.append_events("batch", "first", 0, [event(0)]))
+            for _ in range(1000):  # until the writer took it (peeking at a private: test only)
+                await asyncio.sleep(0.01)
+                if store._queue.empty():
+                    break
+            commits, writes = store.commits, store.writes
+
+            def write(n: int, key: str) -> asyncio.Future[int]:
+                outbox = [("t", TopicMessage(state(n), id=f"m{n}"))]
+                changes = [task(f"effect:{n}"), TaskCancel("effect:none")]
+                if n % 2:
+                    return asyncio.ensure_future(
+                        store.append_events(
+                            "batch", f"e{n}", 0, [event(n)], None, outbox, changes, record(key)
+                        )
+                    )
+                return asyncio.ensure_future(
+                    store.save_value("batch", f"v{n}", state(n), 0, outbox, changes, record(key))
+                )
+
+            before = [write(n, f"k{n}") for n in range(10)]
+            taken = write(11, "taken")
+            # Two writes of one batch with the same new key: the second loses to the first.
+            twice = [write(20, "twice"), write(22, "twice")]
+            after = [write(n, f"k{n}") for n in range(30, 40)]
+            await asyncio.sleep(0.1)
+            assert not first.done() and store.commits == commits
+        finally:
+            blocker.execute("COMMIT")
+            blocker.close()
+        assert await first == 1
+        assert await asyncio.gather(*before, *after, twice[0]) == [1] * 21
+        with pytest.raises(IdempotencyKeyTaken) as caught:
+            await taken
+        assert caught.value.existing.response == b"first"
+        with pytest.raises(IdempotencyKeyTaken) as caught:
+            await twice[1]
+        assert caught.value.existing.key == "twice"
+        assert store.commits - commits <= 2 and store.writes - writes == 24
+        names = {t.name for t in await store.list_tasks()}
+        assert names == {f"effect:{n}" for n in [*range(10), 20, *range(30, 40)]}
+        assert await store.highest_sequence("batch", "e11") == 0
+        assert await store.load_value("batch", "v22") is None
+        assert len([m async for m in store.read_topic("t")]) == 21
+        stored = await store.load_idempotency("taken")
+        assert stored is not None and stored.response == b"first"
+
     async def test_a_write_is_acknowledged_only_after_its_commit(self, store: Store) -> None:
         """Group commit resolves a request only after COMMIT returned, never when its own
         statements ran: a later request of the same transaction is held in the writer thread
@@ -235,6 +332,68 @@ async def test_reopen_sees_data(tmp_path: Path) -> None:
     connection.close()
 
 
+async def test_reopen_sees_tasks_dead_letters_and_records(tmp_path: Path) -> None:
+    path = tmp_path / "durable.db"
+    store = await open_store(f"sqlite:///{path}")
+    await store.write_tasks([task("timer:a", "a#1", 10.0, metadata=b"m", max_attempts=3)])
+    await store.write_tasks([task("effect:b", "b#1", 20.0)])
+    await store.dead_letter_task("effect:b", "b#1", "boom")
+    await store.append_events("carts", "alice", 0, [event(1)], idempotency=record("k", "f", b"r"))
+    tasks, letters = await store.list_tasks(), await store.list_dead_letters()
+    saved = await store.load_idempotency("k")
+    await store.close()
+
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        assert await store.list_tasks() == tasks and len(tasks) == 1
+        assert await store.list_dead_letters() == letters and letters[0].task.attempts == 1
+        assert saved is not None and await store.load_idempotency("k") == saved
+        assert await store.next_due() == 10.0
+    finally:
+        await store.close()
+
+
+async def test_a_database_of_the_previous_version_gains_the_durable_tables(
+    tmp_path: Path,
+) -> None:
+    """A file written before durable calls (schema 4) opens, keeps its data and gets the
+    tables of tasks, dead letters and idempotency records."""
+    path = tmp_path / "v4.db"
+    with sqlite3.connect(path) as connection:
+        for step in MIGRATIONS[:4]:
+            for statement in step:
+                connection.execute(statement)
+        connection.execute(
+            "INSERT INTO events (persistence_id, entity_id, sequence, type_url, payload, "
+            "timestamp) VALUES ('carts', 'alice', 1, ?, ?, 1.0)",
+            (event(1).type_url, event(1).value),
+        )
+        connection.execute("PRAGMA user_version = 4")
+    connection.close()
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        assert [e.payload for e in await events_of(store, "carts", "alice")] == [event(1)]
+        assert (
+            await store.append_events(
+                "carts", "alice", 1, [event(2)], tasks=[task("timer:t")], idempotency=record("k")
+            )
+            == 2
+        )
+        assert [t.name for t in await store.list_tasks()] == ["timer:t"]
+        assert await store.dead_letter_task("timer:t", "timer:t#1", "boom")
+        assert len(await store.list_dead_letters()) == 1
+        assert await store.save_idempotency(IdempotencyRecord("k", "other", b"")) == (
+            await store.load_idempotency("k")
+        )
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        assert {"durable_tasks_by_due", "idempotency_by_created"} <= indexes
+    connection.close()
+
+
 async def test_url_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     relative = await open_store("sqlite:///data/nested/relative.db")
@@ -300,7 +459,7 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     assert process.stdout is not None and process.stderr is not None
     acked: dict[str, int] = {}
 
-    def record(line: bytes) -> None:
+    def acknowledged(line: bytes) -> None:
         # A line cut short by the kill was never a complete acknowledgement.
         if line.endswith(b"\n") and line != b"ready\n":
             entity_id, sequence = line.decode().split()
@@ -314,7 +473,7 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
                 if not line:
                     stderr = await process.stderr.read()
                     pytest.fail(f"writer exited early: {stderr.decode()}")
-                record(line)
+                acknowledged(line)
                 count += 1
     finally:
         if process.returncode is None:
@@ -322,7 +481,7 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     await process.wait()
     assert process.returncode == -signal.SIGKILL
     for line in (await process.stdout.read()).splitlines(keepends=True):
-        record(line)  # acknowledged before the kill, still in the pipe
+        acknowledged(line)  # acknowledged before the kill, still in the pipe
 
     assert len(acked) == 8 and sum(acked.values()) >= 390
     store = await open_store(f"sqlite:///{path}")

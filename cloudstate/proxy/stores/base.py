@@ -239,6 +239,49 @@ class DurableTask:
     last_error: str = ""
     created: float = 0.0  # set by the store when 0
 
+    #: The column order of :meth:`from_row` and :meth:`to_row` (SQL backends use it).
+    COLUMNS: ClassVar[str] = (
+        "name, key, service, method, type_url, payload, due, metadata, attempts, max_attempts, "
+        "last_error, created"
+    )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> DurableTask:
+        """A task from a row of :attr:`COLUMNS`."""
+        name, key, service, method, type_url, payload, due, metadata, attempts, maximum, error = (
+            row[:11]
+        )
+        return cls(
+            str(name),
+            str(key),
+            str(service),
+            str(method),
+            Payload(str(type_url), bytes(payload)),
+            float(due),
+            bytes(metadata),
+            int(attempts),
+            int(maximum),
+            str(error),
+            float(row[11]),
+        )
+
+    def to_row(self, now: float) -> tuple[Any, ...]:
+        """The values of :attr:`COLUMNS`, ``created`` set to ``now`` when it is 0."""
+        return (
+            self.name,
+            self.key,
+            self.service,
+            self.method,
+            self.payload.type_url,
+            self.payload.value,
+            self.due,
+            self.metadata,
+            self.attempts,
+            self.max_attempts,
+            self.last_error,
+            self.created or now,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class TaskCancel:

@@ -49,10 +49,15 @@ import pytest_asyncio
 
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
+    DeadLetter,
+    DurableTask,
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
     Payload,
     Store,
     StoredEvent,
     StoreError,
+    TaskCancel,
     TopicMessage,
     ViewFilter,
     ViewRow,
@@ -69,6 +74,27 @@ def event(n: int) -> Payload:
 
 def state(n: int) -> Payload:
     return Payload(STATE_URL, f"state-{n}".encode())
+
+
+def task(name: str, key: str = "", due: float = 1000.0, **fields: object) -> DurableTask:
+    """A durable task for tests: ``key`` defaults to ``<name>#1``, the call to ``svc.Target/Run``
+    with a payload naming the task."""
+    return DurableTask(
+        name,
+        key or f"{name}#1",
+        "svc.Target",
+        "Run",
+        Payload("type.googleapis.com/test.Call", name.encode()),
+        due,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def record(
+    key: str, fingerprint: str = "svc.Target/Run:abc", response: bytes = b"ok"
+) -> IdempotencyRecord:
+    """An idempotency record for tests."""
+    return IdempotencyRecord(key, fingerprint, response)
 
 
 async def events_of(
@@ -602,6 +628,371 @@ class StoreContract:
         with pytest.raises(ValueError):
             await store.query_view("products-v1", ViewSelect((ViewFilter("s1; DROP", "=", 1),)))
 
+    # -- durable tasks ------------------------------------------------------------------------
+
+    async def test_tasks_round_trip_with_every_field(self, store: Store) -> None:
+        assert await store.list_tasks() == []
+        assert await store.next_due() is None
+        full = task(
+            "timer:t1",
+            "t1#9c2e",
+            due=1234.5,
+            metadata=b"\x0a\x03abc",
+            attempts=2,
+            max_attempts=7,
+            last_error="UNAVAILABLE: down",
+            created=1000.25,
+        )
+        plain = task("effect:a/1/0", due=2000.0)
+        await store.write_tasks([full, plain])
+        listed = await store.list_tasks()
+        assert listed[0] == full
+        assert dataclasses.replace(listed[1], created=0.0) == plain
+        assert time.time() - 600 < listed[1].created <= time.time() + 1  # set by the store
+        assert await store.list_persistence_ids() == []  # tasks are not entities
+
+    async def test_write_tasks_replaces_by_name_and_cancels(self, store: Store) -> None:
+        await store.write_tasks([task("timer:a", "a#1", 50.0), task("timer:b", "b#1", 60.0)])
+        await store.write_tasks([task("timer:a", "a#2", 70.0)])  # a restarted timer
+        assert [(t.name, t.key, t.due) for t in await store.list_tasks()] == [
+            ("timer:b", "b#1", 60.0),
+            ("timer:a", "a#2", 70.0),
+        ]
+        # Cancelling a missing name is fine; changes apply in order in one transaction.
+        await store.write_tasks(
+            [TaskCancel("timer:nothing"), TaskCancel("timer:b"), task("timer:c", "c#1", 10.0)]
+        )
+        await store.write_tasks([task("timer:d", "d#1"), TaskCancel("timer:d")])
+        assert [t.key for t in await store.list_tasks()] == ["c#1", "a#2"]
+        await store.write_tasks([])  # nothing to do
+
+    async def test_due_tasks_earliest_first_up_to_limit(self, store: Store) -> None:
+        await store.write_tasks(
+            [task(f"t{n}", due=float(d)) for n, d in enumerate([30, 10, 20, 10, 50, 40])]
+        )
+        assert [t.name for t in await store.due_tasks(35.0, 10)] == ["t1", "t3", "t2", "t0"]
+        assert [t.name for t in await store.due_tasks(35.0, 2)] == ["t1", "t3"]
+        assert [t.name for t in await store.due_tasks(20.0, 10)] == ["t1", "t3", "t2"]  # <= now
+        assert await store.due_tasks(9.0, 10) == []
+        assert await store.due_tasks(100.0, 0) == []
+        assert len(await store.due_tasks(100.0, 100)) == 6
+        assert await store.next_due() == 10.0
+
+    async def test_count_tasks_and_next_due(self, store: Store) -> None:
+        assert await store.count_tasks(100.0) == (0, 0)
+        await store.write_tasks([task("a", due=10.0), task("b", due=20.0), task("c", due=30.0)])
+        assert await store.count_tasks(20.0) == (3, 1)  # overdue: due < now
+        assert await store.count_tasks(25.0) == (3, 2)
+        assert await store.count_tasks(5.0) == (3, 0)
+        assert await store.next_due() == 10.0
+        await store.write_tasks([TaskCancel("a")])
+        assert await store.next_due() == 20.0
+        await store.write_tasks([task("d", due=1.5)])
+        assert await store.next_due() == 1.5
+
+    async def test_list_tasks_by_prefix_and_limit(self, store: Store) -> None:
+        await store.write_tasks(
+            [
+                task("timer:b", due=3.0),
+                task("timer:a", due=2.0),
+                task("effect:x", due=1.0),
+                task("timer_", due=0.5),  # "_" and "%" are no wildcards
+                task("timer%", due=0.5),
+            ]
+        )
+        assert [t.name for t in await store.list_tasks("timer:")] == ["timer:a", "timer:b"]
+        assert [t.name for t in await store.list_tasks("timer:", 1)] == ["timer:a"]
+        assert [t.name for t in await store.list_tasks("effect:")] == ["effect:x"]
+        assert [t.name for t in await store.list_tasks("timer_")] == ["timer_"]
+        assert len(await store.list_tasks()) == 5
+        assert await store.list_tasks("none") == []
+
+    async def test_finish_task_only_with_its_key(self, store: Store) -> None:
+        await store.write_tasks([task("timer:a", "a#1"), task("timer:b", "b#1")])
+        assert not await store.finish_task("timer:a", "a#0")  # stale: left alone
+        assert not await store.finish_task("timer:zzz", "a#1")
+        assert len(await store.list_tasks()) == 2
+        assert await store.finish_task("timer:a", "a#1")
+        assert [t.name for t in await store.list_tasks()] == ["timer:b"]
+        assert not await store.finish_task("timer:a", "a#1")  # already gone
+
+    async def test_retry_task_counts_the_attempt(self, store: Store) -> None:
+        await store.write_tasks([task("effect:e", "e#1", due=10.0, max_attempts=5)])
+        assert await store.retry_task("effect:e", "e#1", 20.5, "UNAVAILABLE")
+        assert await store.retry_task("effect:e", "e#1", 40.5, "DEADLINE_EXCEEDED")
+        (stored,) = await store.list_tasks()
+        assert (stored.attempts, stored.due, stored.last_error) == (2, 40.5, "DEADLINE_EXCEEDED")
+        assert (stored.key, stored.max_attempts) == ("e#1", 5)
+        assert not await store.retry_task("effect:e", "e#0", 99.0, "stale")
+        assert not await store.retry_task("effect:none", "e#1", 99.0, "missing")
+        (stored,) = await store.list_tasks()
+        assert (stored.attempts, stored.due, stored.last_error) == (2, 40.5, "DEADLINE_EXCEEDED")
+        assert await store.due_tasks(40.0, 10) == []
+
+    async def test_dead_letter_moves_the_task(self, store: Store) -> None:
+        assert await store.list_dead_letters() == []
+        original = task("effect:e", "e#1", due=10.0, attempts=3, metadata=b"\x01", created=5.0)
+        await store.write_tasks([original, task("effect:other")])
+        before = time.time()
+        assert await store.dead_letter_task("effect:e", "e#1", "INTERNAL: boom")
+        assert [t.name for t in await store.list_tasks()] == ["effect:other"]
+        (letter,) = await store.list_dead_letters()
+        assert isinstance(letter, DeadLetter)
+        expected = dataclasses.replace(original, attempts=4, last_error="INTERNAL: boom")
+        assert letter.task == expected
+        assert before - 1 <= letter.failed_at <= time.time() + 1
+        assert await store.count_tasks(1e12) == (1, 1)  # dead letters are not pending
+        assert await store.next_due() == 1000.0
+        # A stale key moves nothing.
+        assert not await store.dead_letter_task("effect:other", "other#0", "stale")
+        assert not await store.dead_letter_task("effect:none", "x", "missing")
+        assert [t.name for t in await store.list_tasks()] == ["effect:other"]
+        assert len(await store.list_dead_letters()) == 1
+
+    async def test_dead_letters_newest_first_and_replaced_by_name(self, store: Store) -> None:
+        for name in ("a", "b", "c"):
+            await store.write_tasks([task(name, f"{name}#1")])
+            assert await store.dead_letter_task(name, f"{name}#1", f"{name} failed")
+            await asyncio.sleep(0.01)
+        assert [d.task.name for d in await store.list_dead_letters()] == ["c", "b", "a"]
+        assert [d.task.name for d in await store.list_dead_letters(2)] == ["c", "b"]
+        await store.write_tasks([task("a", "a#2", attempts=1)])
+        assert await store.dead_letter_task("a", "a#2", "again")
+        letters = await store.list_dead_letters()
+        assert [(d.task.name, d.task.key) for d in letters] == [
+            ("a", "a#2"),
+            ("c", "c#1"),
+            ("b", "b#1"),
+        ]
+        assert letters[0].task.attempts == 2
+
+    async def test_redrive_and_drop_dead_letters(self, store: Store) -> None:
+        await store.write_tasks([task("effect:e", "e#1", due=10.0, attempts=4)])
+        assert await store.dead_letter_task("effect:e", "e#1", "boom")
+        assert not await store.redrive_dead_letter("effect:none", 50.0)
+        assert await store.redrive_dead_letter("effect:e", 50.0)
+        assert await store.list_dead_letters() == []
+        (pending,) = await store.list_tasks()
+        assert (pending.name, pending.key, pending.attempts, pending.due) == (
+            "effect:e",
+            "e#1",  # the same key: a delivery that did land is still deduplicated
+            0,
+            50.0,
+        )
+        assert not await store.redrive_dead_letter("effect:e", 60.0)  # not a dead letter now
+        # A redriven dead letter replaces a pending task of its name.
+        assert await store.dead_letter_task("effect:e", "e#1", "boom again")
+        await store.write_tasks([task("effect:e", "e#2", due=70.0)])
+        assert await store.redrive_dead_letter("effect:e", 80.0)
+        assert [(t.key, t.due) for t in await store.list_tasks()] == [("e#1", 80.0)]
+        # Drop.
+        await store.write_tasks([task("effect:f", "f#1")])
+        assert await store.dead_letter_task("effect:f", "f#1", "boom")
+        assert not await store.drop_dead_letter("effect:none")
+        assert await store.drop_dead_letter("effect:f")
+        assert not await store.drop_dead_letter("effect:f")
+        assert await store.list_dead_letters() == []
+
+    # -- idempotency records ------------------------------------------------------------------
+
+    async def test_idempotency_save_and_load(self, store: Store) -> None:
+        assert await store.load_idempotency("k1") is None
+        saved = await store.save_idempotency(record("k1", "m:1", b"first"))
+        assert (saved.key, saved.fingerprint, saved.response) == ("k1", "m:1", b"first")
+        assert time.time() - 600 < saved.created <= time.time() + 1
+        assert await store.load_idempotency("k1") == saved
+        # The key is taken: the first record comes back and stays.
+        again = await store.save_idempotency(record("k1", "m:2", b"second"))
+        assert again == saved
+        assert await store.load_idempotency("k1") == saved
+        given = IdempotencyRecord("k2", "m:3", b"", created=123.5)  # empty response
+        assert await store.save_idempotency(given) == given
+        assert await store.load_idempotency("k2") == given
+        assert await store.list_persistence_ids() == []
+
+    async def test_trim_idempotency(self, store: Store) -> None:
+        await store.save_idempotency(IdempotencyRecord("old-1", "f", b"1", created=100.0))
+        await store.save_idempotency(IdempotencyRecord("old-2", "f", b"2", created=200.0))
+        await store.save_idempotency(IdempotencyRecord("new", "f", b"3", created=300.0))
+        assert await store.trim_idempotency(100.0) == 0  # strictly before
+        assert await store.trim_idempotency(250.0) == 2
+        assert await store.load_idempotency("old-1") is None
+        assert await store.load_idempotency("old-2") is None
+        assert await store.load_idempotency("new") is not None
+        assert await store.trim_idempotency(250.0) == 0
+        # A trimmed key may be used again.
+        assert (await store.save_idempotency(record("old-1", "g", b"x"))).fingerprint == "g"
+
+    # -- tasks and idempotency records in the entity's own transaction ------------------------
+
+    async def test_tasks_and_record_with_events_are_written_with_them(self, store: Store) -> None:
+        await store.write_tasks([task("timer:old", "old#1")])
+        changes: list[DurableTask | TaskCancel] = [
+            task("timer:t1", "t1#1", 5.0),
+            TaskCancel("timer:old"),
+        ]
+        outbox = [("orders", TopicMessage(state(1), id="o-1"))]
+        assert (
+            await store.append_events(
+                "carts",
+                "alice",
+                0,
+                [event(1)],
+                state(1),
+                outbox,
+                tasks=changes,
+                idempotency=record("req-1", "carts/Add:1", b"reply-1"),
+            )
+            == 1
+        )
+        assert [t.key for t in await store.list_tasks()] == ["t1#1"]
+        stored = await store.load_idempotency("req-1")
+        assert stored is not None and (stored.fingerprint, stored.response) == (
+            "carts/Add:1",
+            b"reply-1",
+        )
+        assert stored.created > 0
+        assert [m.id async for m in store.read_topic("orders")] == ["o-1"]
+        # Without an outbox, tasks and keys alone.
+        await store.append_events("carts", "alice", 1, [event(2)], tasks=[task("effect:e")])
+        await store.append_events("carts", "alice", 2, [event(3)], idempotency=record("req-2"))
+        assert [t.name for t in await store.list_tasks()] == ["timer:t1", "effect:e"]
+        assert await store.load_idempotency("req-2") is not None
+
+    async def test_tasks_and_record_with_value_are_written_with_it(self, store: Store) -> None:
+        await store.write_tasks([task("timer:old", "old#1")])
+        assert (
+            await store.save_value(
+                "counters",
+                "c1",
+                state(1),
+                0,
+                [("counts", TopicMessage(state(1), id="c-1"))],
+                tasks=[TaskCancel("timer:old"), task("timer:t1", "t1#1")],
+                idempotency=record("req-1", "counters/Set:1", b"reply-1"),
+            )
+            == 1
+        )
+        assert [t.key for t in await store.list_tasks()] == ["t1#1"]
+        assert (await store.load_idempotency("req-1")) is not None
+        assert [m.id async for m in store.read_topic("counts")] == ["c-1"]
+        # A delete carries them too; so does an unconditional write.
+        assert (
+            await store.save_value(
+                "counters", "c1", None, 1, tasks=[TaskCancel("timer:t1")], idempotency=record("d")
+            )
+            == 2
+        )
+        assert await store.list_tasks() == []
+        assert await store.load_idempotency("d") is not None
+        await store.save_value("counters", "c2", state(2), tasks=[task("effect:x")])
+        assert [t.name for t in await store.list_tasks()] == ["effect:x"]
+
+    async def test_lost_condition_writes_no_task_and_no_record(self, store: Store) -> None:
+        await store.write_tasks([task("timer:keep", "keep#1")])
+        await store.append_events("carts", "alice", 0, [event(1)])
+        await store.save_value("counters", "c1", state(1))
+        with pytest.raises(ConcurrentWriteError):
+            await store.append_events(
+                "carts",
+                "alice",
+                0,
+                [event(2)],
+                tasks=[task("timer:new"), TaskCancel("timer:keep")],
+                idempotency=record("req-events"),
+            )
+        with pytest.raises(ConcurrentWriteError):
+            await store.save_value(
+                "counters",
+                "c1",
+                state(2),
+                0,
+                tasks=[task("timer:new"), TaskCancel("timer:keep")],
+                idempotency=record("req-value"),
+            )
+        assert [t.key for t in await store.list_tasks()] == ["keep#1"]
+        assert await store.load_idempotency("req-events") is None
+        assert await store.load_idempotency("req-value") is None
+        # The keys are still free.
+        assert (await store.save_idempotency(record("req-events", "x"))).fingerprint == "x"
+
+    async def test_taken_key_raises_with_the_first_record_and_writes_nothing(
+        self, store: Store
+    ) -> None:
+        await store.append_events(
+            "carts", "alice", 0, [event(1)], idempotency=record("req-1", "carts/Add:1", b"one")
+        )
+        first = await store.load_idempotency("req-1")
+        assert first is not None
+        await store.write_tasks([task("timer:keep", "keep#1")])
+        outbox = [("orders", TopicMessage(state(9), id="o-9"))]
+        changes: list[DurableTask | TaskCancel] = [task("timer:new"), TaskCancel("timer:keep")]
+        with pytest.raises(IdempotencyKeyTaken) as caught:
+            await store.append_events(
+                "carts",
+                "bob",
+                0,
+                [event(9)],
+                state(9),
+                outbox,
+                tasks=changes,
+                idempotency=record("req-1", "carts/Add:2", b"two"),
+            )
+        assert caught.value.existing == first
+        assert isinstance(caught.value, StoreError)
+        with pytest.raises(IdempotencyKeyTaken) as caught:
+            await store.save_value(
+                "counters",
+                "c1",
+                state(9),
+                None,
+                outbox,
+                tasks=changes,
+                idempotency=record("req-1", "counters/Set:9", b"nine"),
+            )
+        assert caught.value.existing == first
+        # Nothing of either write: no events, snapshot, value, outbox message or task change.
+        assert await events_of(store, "carts", "bob") == []
+        assert await store.load_snapshot("carts", "bob") is None
+        assert await store.load_value("counters", "c1") is None
+        assert await store.list_entity_ids("carts") == ["alice"]
+        assert [m async for m in store.read_topic("orders")] == []
+        assert [t.key for t in await store.list_tasks()] == ["keep#1"]
+        assert await store.load_idempotency("req-1") == first
+        # A record saved on its own takes the key too (an action's answer).
+        await store.save_idempotency(record("req-2", "a/B:1", b"action"))
+        with pytest.raises(IdempotencyKeyTaken) as caught:
+            await store.save_value("counters", "c1", state(1), 0, idempotency=record("req-2"))
+        assert caught.value.existing.response == b"action"
+        assert await store.load_value("counters", "c1") is None
+        # The entity can still write (its version did not move).
+        assert await store.save_value("counters", "c1", state(1), 0) == 1
+
+    async def test_concurrent_writes_one_with_a_taken_key(self, store: Store) -> None:
+        await store.save_idempotency(record("taken", "f", b"first"))
+
+        async def write(n: int) -> int:
+            key = record("taken" if n == 7 else f"req-{n}")
+            changes: list[DurableTask | TaskCancel] = [task(f"effect:{n}")]
+            outbox = [("t", TopicMessage(state(n), id=f"m{n}"))]
+            if n % 2:
+                return await store.append_events(
+                    "load", f"e{n}", 0, [event(n)], None, outbox, changes, key
+                )
+            return await store.save_value("load", f"v{n}", state(n), 0, outbox, changes, key)
+
+        results = await asyncio.gather(*(write(n) for n in range(40)), return_exceptions=True)
+        assert isinstance(results[7], IdempotencyKeyTaken)
+        assert results[7].existing.response == b"first"
+        assert all(r == 1 for n, r in enumerate(results) if n != 7)
+        names = {t.name for t in await store.list_tasks()}
+        assert names == {f"effect:{n}" for n in range(40) if n != 7}
+        assert sorted([m.id async for m in store.read_topic("t")]) == sorted(
+            f"m{n}" for n in range(40) if n != 7
+        )
+        assert all([await store.load_idempotency(f"req-{n}") for n in range(40) if n != 7])
+        assert await store.highest_sequence("load", "e7") == 0
+
     async def test_writes_after_close_fail(self, store: Store) -> None:
         await store.append_events("carts", "alice", 0, [event(1)])
         await store.close()
@@ -613,6 +1004,10 @@ class StoreContract:
             await store.save_offset("c", 1)
         with pytest.raises(StoreError):
             await store.append_topic("t", [TopicMessage(event(1))])
+        with pytest.raises(StoreError):
+            await store.write_tasks([task("timer:t")])
+        with pytest.raises(StoreError):
+            await store.save_idempotency(record("k"))
         await store.close()  # closing twice is harmless
 
 

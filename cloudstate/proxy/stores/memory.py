@@ -17,6 +17,10 @@ from typing import Any
 
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
+    DeadLetter,
+    DurableTask,
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
     Outbox,
     Payload,
     Store,
@@ -24,6 +28,8 @@ from cloudstate.proxy.stores.base import (
     StoredSnapshot,
     StoredValue,
     StoreError,
+    TaskCancel,
+    TaskChanges,
     TopicMessage,
     ViewFilter,
     ViewRow,
@@ -58,6 +64,9 @@ class MemoryStore(Store):
         self._topics: dict[str, list[TopicMessage]] = {}
         self._last_topic_offset = 0
         self._views: dict[str, dict[str, ViewRow]] = {}
+        self._tasks: dict[str, DurableTask] = {}
+        self._dead_letters: dict[str, DeadLetter] = {}
+        self._idempotency: dict[str, IdempotencyRecord] = {}
 
     def _check_open(self) -> None:
         if self._closed:
@@ -78,6 +87,8 @@ class MemoryStore(Store):
         events: Sequence[Payload],
         snapshot: Payload | None = None,
         outbox: Outbox = (),
+        tasks: TaskChanges = (),
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         if not events:
             raise ValueError("append_events needs at least one event")
@@ -88,6 +99,7 @@ class MemoryStore(Store):
             actual = journal[-1].sequence if journal else 0
             if actual != expected_sequence:
                 raise ConcurrentWriteError(persistence_id, entity_id, expected_sequence, actual)
+            self._check_idempotency(idempotency)
             now = time.time()
             feed = self._feeds.setdefault(persistence_id, [])
             stored: list[StoredEvent] = []
@@ -102,6 +114,8 @@ class MemoryStore(Store):
             if snapshot is not None:
                 self._snapshots[key] = StoredSnapshot(highest, snapshot)
             self._append_outbox(outbox, now)
+            self._apply_tasks(tasks, now)
+            self._insert_idempotency(idempotency, now)
             return highest
 
     async def read_events(
@@ -259,6 +273,8 @@ class MemoryStore(Store):
         value: Payload | None,
         expected_version: int | None = None,
         outbox: Outbox = (),
+        tasks: TaskChanges = (),
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         async with self._lock:
             self._check_open()
@@ -268,9 +284,135 @@ class MemoryStore(Store):
                 expected_version == version or (payload is None and expected_version == 0)
             ):
                 raise ConcurrentWriteError(persistence_id, entity_id, expected_version, version)
+            self._check_idempotency(idempotency)
+            now = time.time()
             self._values[key] = (value, version + 1)
-            self._append_outbox(outbox, time.time())
+            self._append_outbox(outbox, now)
+            self._apply_tasks(tasks, now)
+            self._insert_idempotency(idempotency, now)
             return version + 1
+
+    # -- durable tasks ------------------------------------------------------------------------
+
+    def _apply_tasks(self, changes: TaskChanges, now: float) -> None:
+        # Called under the lock, after every condition of the write held (so all or nothing).
+        for change in changes:
+            if isinstance(change, TaskCancel):
+                self._tasks.pop(change.name, None)
+            else:
+                created = change.created or now
+                self._tasks[change.name] = dataclasses.replace(change, created=created)
+
+    async def write_tasks(self, changes: TaskChanges) -> None:
+        async with self._lock:
+            self._check_open()
+            self._apply_tasks(changes, time.time())
+
+    async def due_tasks(self, now: float, limit: int) -> list[DurableTask]:
+        self._check_open()
+        due = [task for task in self._tasks.values() if task.due <= now]
+        return sorted(due, key=_due_order)[: max(limit, 0)]
+
+    async def next_due(self) -> float | None:
+        self._check_open()
+        return min((task.due for task in self._tasks.values()), default=None)
+
+    def _pending(self, name: str, key: str) -> DurableTask | None:
+        task = self._tasks.get(name)
+        return task if task is not None and task.key == key else None
+
+    async def finish_task(self, name: str, key: str) -> bool:
+        async with self._lock:
+            self._check_open()
+            if self._pending(name, key) is None:
+                return False
+            del self._tasks[name]
+            return True
+
+    async def retry_task(self, name: str, key: str, due: float, error: str) -> bool:
+        async with self._lock:
+            self._check_open()
+            task = self._pending(name, key)
+            if task is None:
+                return False
+            self._tasks[name] = dataclasses.replace(
+                task, attempts=task.attempts + 1, last_error=error, due=due
+            )
+            return True
+
+    async def dead_letter_task(self, name: str, key: str, error: str) -> bool:
+        async with self._lock:
+            self._check_open()
+            task = self._pending(name, key)
+            if task is None:
+                return False
+            del self._tasks[name]
+            died = dataclasses.replace(task, attempts=task.attempts + 1, last_error=error)
+            self._dead_letters[name] = DeadLetter(died, time.time())
+            return True
+
+    async def list_tasks(self, prefix: str = "", limit: int = 1000) -> list[DurableTask]:
+        self._check_open()
+        matching = [task for task in self._tasks.values() if task.name.startswith(prefix)]
+        return sorted(matching, key=_due_order)[: max(limit, 0)]
+
+    async def count_tasks(self, now: float) -> tuple[int, int]:
+        self._check_open()
+        overdue = sum(1 for task in self._tasks.values() if task.due < now)
+        return len(self._tasks), overdue
+
+    async def list_dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
+        self._check_open()
+        letters = sorted(self._dead_letters.values(), key=lambda d: d.task.name)
+        letters.sort(key=lambda d: d.failed_at, reverse=True)
+        return letters[: max(limit, 0)]
+
+    async def redrive_dead_letter(self, name: str, due: float) -> bool:
+        async with self._lock:
+            self._check_open()
+            letter = self._dead_letters.pop(name, None)
+            if letter is None:
+                return False
+            self._tasks[name] = dataclasses.replace(letter.task, attempts=0, due=due)
+            return True
+
+    async def drop_dead_letter(self, name: str) -> bool:
+        async with self._lock:
+            self._check_open()
+            return self._dead_letters.pop(name, None) is not None
+
+    # -- idempotency records --------------------------------------------------------------------
+
+    def _check_idempotency(self, record: IdempotencyRecord | None) -> None:
+        if record is not None and record.key in self._idempotency:
+            raise IdempotencyKeyTaken(self._idempotency[record.key])
+
+    def _insert_idempotency(self, record: IdempotencyRecord | None, now: float) -> None:
+        if record is not None:
+            self._idempotency[record.key] = dataclasses.replace(
+                record, created=record.created or now
+            )
+
+    async def load_idempotency(self, key: str) -> IdempotencyRecord | None:
+        self._check_open()
+        return self._idempotency.get(key)
+
+    async def save_idempotency(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        async with self._lock:
+            self._check_open()
+            existing = self._idempotency.get(record.key)
+            if existing is not None:
+                return existing
+            self._insert_idempotency(record, time.time())
+            return self._idempotency[record.key]
+
+    async def trim_idempotency(self, older_than: float) -> int:
+        async with self._lock:
+            self._check_open()
+            old = [key for key, r in self._idempotency.items() if r.created < older_than]
+            for key in old:
+                del self._idempotency[key]
+            return len(old)
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -296,6 +438,10 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
+
+
+def _due_order(task: DurableTask) -> tuple[float, str]:
+    return (task.due, task.name)
 
 
 def _passes(row: ViewRow, condition: ViewFilter) -> bool:

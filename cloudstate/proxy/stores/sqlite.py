@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import functools
 import queue
 import sqlite3
@@ -36,6 +37,10 @@ from cloudstate.proxy import metrics
 from cloudstate.proxy.stores.base import (
     VIEW_SLOTS,
     ConcurrentWriteError,
+    DeadLetter,
+    DurableTask,
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
     Outbox,
     Payload,
     Store,
@@ -43,6 +48,8 @@ from cloudstate.proxy.stores.base import (
     StoredSnapshot,
     StoredValue,
     StoreError,
+    TaskCancel,
+    TaskChanges,
     TopicMessage,
     ViewRow,
     ViewSelect,
@@ -136,6 +143,54 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         *(f"CREATE INDEX view_rows_{slot} ON view_rows (view_id, {slot})" for slot in VIEW_SLOTS),
     ),
+    # 5: durable calls (cloudstate.proxy.durable): pending tasks by name (due first), their dead
+    # letters, and the idempotency records of keyed calls.
+    (
+        """
+        CREATE TABLE durable_tasks (
+            name TEXT PRIMARY KEY,
+            key TEXT NOT NULL,
+            service TEXT NOT NULL,
+            method TEXT NOT NULL,
+            type_url TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            due REAL NOT NULL,
+            metadata BLOB NOT NULL,
+            attempts INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            last_error TEXT NOT NULL,
+            created REAL NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX durable_tasks_by_due ON durable_tasks (due, name)",
+        """
+        CREATE TABLE dead_letters (
+            name TEXT PRIMARY KEY,
+            key TEXT NOT NULL,
+            service TEXT NOT NULL,
+            method TEXT NOT NULL,
+            type_url TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            due REAL NOT NULL,
+            metadata BLOB NOT NULL,
+            attempts INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            last_error TEXT NOT NULL,
+            created REAL NOT NULL,
+            failed_at REAL NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX dead_letters_by_failed_at ON dead_letters (failed_at)",
+        """
+        CREATE TABLE idempotency (
+            key TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            response BLOB NOT NULL,
+            created REAL NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX idempotency_by_created ON idempotency (created)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -184,6 +239,48 @@ def _insert_topic_messages(connection: sqlite3.Connection, outbox: Outbox, now: 
         )
         last = int(cursor.lastrowid or 0)
     return last
+
+
+_TASK_MARKS = ", ".join("?" * len(DurableTask.COLUMNS.split(",")))
+
+
+def _write_task_changes(connection: sqlite3.Connection, changes: TaskChanges, now: float) -> None:
+    """Start (insert or replace by name) and cancel tasks, in order, on the writer connection."""
+    for change in changes:
+        if isinstance(change, TaskCancel):
+            connection.execute("DELETE FROM durable_tasks WHERE name = ?", (change.name,))
+        else:
+            connection.execute(
+                f"INSERT OR REPLACE INTO durable_tasks ({DurableTask.COLUMNS}) "
+                f"VALUES ({_TASK_MARKS})",
+                change.to_row(now),
+            )
+
+
+def _select_idempotency(connection: sqlite3.Connection, key: str) -> IdempotencyRecord | None:
+    row = connection.execute(
+        "SELECT key, fingerprint, response, created FROM idempotency WHERE key = ?", (key,)
+    ).fetchone()
+    return None if row is None else IdempotencyRecord(row[0], row[1], bytes(row[2]), row[3])
+
+
+def _insert_idempotency(
+    connection: sqlite3.Connection, record: IdempotencyRecord | None, now: float
+) -> None:
+    """Insert ``record`` on the writer connection; :class:`IdempotencyKeyTaken` if its key is
+    stored (the request's savepoint then rolls back everything it wrote)."""
+    if record is None:
+        return
+    cursor = connection.execute(
+        "INSERT INTO idempotency (key, fingerprint, response, created) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (key) DO NOTHING",
+        (record.key, record.fingerprint, record.response, record.created or now),
+    )
+    if cursor.rowcount == 0:
+        existing = _select_idempotency(connection, record.key)
+        if existing is None:  # pragma: no cover - the conflict row is in this transaction
+            raise StoreError(f"idempotency key {record.key!r} conflicts but is not stored")
+        raise IdempotencyKeyTaken(existing)
 
 
 class SqliteStore(Store):
@@ -461,6 +558,8 @@ class SqliteStore(Store):
         events: Sequence[Payload],
         snapshot: Payload | None = None,
         outbox: Outbox = (),
+        tasks: TaskChanges = (),
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         if not events:
             raise ValueError("append_events needs at least one event")
@@ -468,6 +567,7 @@ class SqliteStore(Store):
             raise ValueError(f"expected_sequence must be >= 0, not {expected_sequence}")
         batch = tuple(events)  # the caller may mutate its list while the writer works
         messages = tuple(outbox)
+        changes = tuple(tasks)
 
         def append(connection: sqlite3.Connection, now: float) -> int:
             actual = int(
@@ -479,6 +579,7 @@ class SqliteStore(Store):
             )
             if actual != expected_sequence:
                 raise ConcurrentWriteError(persistence_id, entity_id, expected_sequence, actual)
+            _insert_idempotency(connection, idempotency, now)
             connection.executemany(
                 "INSERT INTO events "
                 "(persistence_id, entity_id, sequence, type_url, payload, timestamp) "
@@ -500,6 +601,7 @@ class SqliteStore(Store):
                     (persistence_id, entity_id, highest, snapshot.type_url, snapshot.value),
                 )
             _insert_topic_messages(connection, messages, now)
+            _write_task_changes(connection, changes, now)
             return highest
 
         return await self._submit(append)
@@ -772,8 +874,11 @@ class SqliteStore(Store):
         value: Payload | None,
         expected_version: int | None = None,
         outbox: Outbox = (),
+        tasks: TaskChanges = (),
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         messages = tuple(outbox)
+        changes = tuple(tasks)
 
         def save(connection: sqlite3.Connection, now: float) -> int:
             row = connection.execute(
@@ -786,6 +891,7 @@ class SqliteStore(Store):
                 expected_version == version or (deleted and expected_version == 0)
             ):
                 raise ConcurrentWriteError(persistence_id, entity_id, expected_version, version)
+            _insert_idempotency(connection, idempotency, now)
             connection.execute(
                 'INSERT INTO "values" '
                 "(persistence_id, entity_id, type_url, payload, version, deleted) "
@@ -803,9 +909,156 @@ class SqliteStore(Store):
                 ),
             )
             _insert_topic_messages(connection, messages, now)
+            _write_task_changes(connection, changes, now)
             return version + 1
 
         return await self._submit(save)
+
+    # -- durable tasks ------------------------------------------------------------------------
+
+    async def write_tasks(self, changes: TaskChanges) -> None:
+        batch = tuple(changes)
+
+        def write(connection: sqlite3.Connection, now: float) -> int:
+            _write_task_changes(connection, batch, now)
+            return len(batch)
+
+        await self._submit(write)
+
+    async def _select_tasks(self, where: str, args: Sequence[Any]) -> list[DurableTask]:
+        sql = f"SELECT {DurableTask.COLUMNS} FROM durable_tasks {where}"
+
+        def query(connection: sqlite3.Connection) -> list[DurableTask]:
+            return [DurableTask.from_row(row) for row in connection.execute(sql, args)]
+
+        return await self._read(query)
+
+    async def due_tasks(self, now: float, limit: int) -> list[DurableTask]:
+        return await self._select_tasks(
+            "WHERE due <= ? ORDER BY due, name LIMIT ?", (now, max(limit, 0))
+        )
+
+    async def next_due(self) -> float | None:
+        def query(connection: sqlite3.Connection) -> float | None:
+            due = connection.execute("SELECT MIN(due) FROM durable_tasks").fetchone()[0]
+            return None if due is None else float(due)
+
+        return await self._read(query)
+
+    async def finish_task(self, name: str, key: str) -> bool:
+        def finish(connection: sqlite3.Connection, now: float) -> int:
+            cursor = connection.execute(
+                "DELETE FROM durable_tasks WHERE name = ? AND key = ?", (name, key)
+            )
+            return int(cursor.rowcount)
+
+        return bool(await self._submit(finish))
+
+    async def retry_task(self, name: str, key: str, due: float, error: str) -> bool:
+        def retry(connection: sqlite3.Connection, now: float) -> int:
+            cursor = connection.execute(
+                "UPDATE durable_tasks SET attempts = attempts + 1, last_error = ?, due = ? "
+                "WHERE name = ? AND key = ?",
+                (error, due, name, key),
+            )
+            return int(cursor.rowcount)
+
+        return bool(await self._submit(retry))
+
+    async def dead_letter_task(self, name: str, key: str, error: str) -> bool:
+        def bury(connection: sqlite3.Connection, now: float) -> int:
+            cursor = connection.execute(
+                f"INSERT OR REPLACE INTO dead_letters ({DurableTask.COLUMNS}, failed_at) "
+                "SELECT name, key, service, method, type_url, payload, due, metadata, "
+                "attempts + 1, max_attempts, ?, created, ? "
+                "FROM durable_tasks WHERE name = ? AND key = ?",
+                (error, now, name, key),
+            )
+            if cursor.rowcount == 0:
+                return 0
+            connection.execute("DELETE FROM durable_tasks WHERE name = ?", (name,))
+            return 1
+
+        return bool(await self._submit(bury))
+
+    async def list_tasks(self, prefix: str = "", limit: int = 1000) -> list[DurableTask]:
+        # substr, not LIKE: "%" and "_" in a prefix are plain characters.
+        return await self._select_tasks(
+            "WHERE substr(name, 1, ?) = ? ORDER BY due, name LIMIT ?",
+            (len(prefix), prefix, max(limit, 0)),
+        )
+
+    async def count_tasks(self, now: float) -> tuple[int, int]:
+        def query(connection: sqlite3.Connection) -> tuple[int, int]:
+            pending, overdue = connection.execute(
+                "SELECT COUNT(*), COALESCE(SUM(due < ?), 0) FROM durable_tasks", (now,)
+            ).fetchone()
+            return int(pending), int(overdue)
+
+        return await self._read(query)
+
+    async def list_dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
+        def query(connection: sqlite3.Connection) -> list[DeadLetter]:
+            return [
+                DeadLetter(DurableTask.from_row(row[:-1]), float(row[-1]))
+                for row in connection.execute(
+                    f"SELECT {DurableTask.COLUMNS}, failed_at FROM dead_letters "
+                    "ORDER BY failed_at DESC, name LIMIT ?",
+                    (max(limit, 0),),
+                )
+            ]
+
+        return await self._read(query)
+
+    async def redrive_dead_letter(self, name: str, due: float) -> bool:
+        def redrive(connection: sqlite3.Connection, now: float) -> int:
+            cursor = connection.execute(
+                f"INSERT OR REPLACE INTO durable_tasks ({DurableTask.COLUMNS}) "
+                "SELECT name, key, service, method, type_url, payload, ?, metadata, 0, "
+                "max_attempts, last_error, created FROM dead_letters WHERE name = ?",
+                (due, name),
+            )
+            if cursor.rowcount == 0:
+                return 0
+            connection.execute("DELETE FROM dead_letters WHERE name = ?", (name,))
+            return 1
+
+        return bool(await self._submit(redrive))
+
+    async def drop_dead_letter(self, name: str) -> bool:
+        def drop(connection: sqlite3.Connection, now: float) -> int:
+            cursor = connection.execute("DELETE FROM dead_letters WHERE name = ?", (name,))
+            return int(cursor.rowcount)
+
+        return bool(await self._submit(drop))
+
+    # -- idempotency records --------------------------------------------------------------------
+
+    async def load_idempotency(self, key: str) -> IdempotencyRecord | None:
+        return await self._read(functools.partial(_select_idempotency, key=key))
+
+    async def save_idempotency(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        stored: list[IdempotencyRecord] = []  # set by the writer; read after the commit
+
+        def save(connection: sqlite3.Connection, now: float) -> int:
+            stored.clear()
+            try:
+                _insert_idempotency(connection, record, now)
+            except IdempotencyKeyTaken as taken:
+                stored.append(taken.existing)
+                return 0
+            stored.append(dataclasses.replace(record, created=record.created or now))
+            return 1
+
+        await self._submit(save)
+        return stored[0]
+
+    async def trim_idempotency(self, older_than: float) -> int:
+        def trim(connection: sqlite3.Connection, now: float) -> int:
+            cursor = connection.execute("DELETE FROM idempotency WHERE created < ?", (older_than,))
+            return int(cursor.rowcount)
+
+        return await self._submit(trim)
 
     # -- inspection ---------------------------------------------------------------------------
 
