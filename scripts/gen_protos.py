@@ -46,6 +46,7 @@ PROTO_SETS = [
     (ROOT / "tests" / "rawcrdt" / "proto", ROOT / "tests" / "rawcrdt"),
     (ROOT / "tests" / "crdt_e2e" / "proto", ROOT / "tests" / "crdt_e2e"),
     (ROOT / "tests" / "observability" / "proto", ROOT / "tests" / "observability"),
+    (ROOT / "tests" / "durable" / "proto", ROOT / "tests" / "durable"),
 ]
 
 #: The package's protos that user protos may import: generated at the package root.
