@@ -1,10 +1,11 @@
 """The ``cloudstate`` command: run the proxy, or a user function together with a proxy, and
-the developer tools (``inspect``, ``call``, ``tck``).
+the developer tools (``inspect``, ``durable``, ``call``, ``tck``).
 
 cloudstate proxy --user-function 127.0.0.1:8080 --port 9000 --store sqlite:///data/cs.db
 cloudstate run shoppingcart.shopping_cart --path examples/shoppingcart --port 9000 --reload
 cloudstate call ShoppingCart.AddItem '{"user_id": "alice", "product_id": "apple", "quantity": 1}'
 cloudstate inspect --store sqlite:///data/cs.db shopping-cart alice
+cloudstate durable dead-letters --store sqlite:///data/cs.db
 """
 
 from __future__ import annotations
@@ -150,10 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     tck.set_defaults(func=run_tck)
     inspect = commands.add_parser(
         "inspect",
-        help="show what a store holds: entity types, ids, journals, snapshots, values",
+        help="show what a store holds: entity types, ids, journals, snapshots, values, timers",
         description="Read a store (never writing to it) and show its contents decoded to JSON. "
         "No argument: the entity types; PERSISTENCE_ID: its entity ids; PERSISTENCE_ID "
-        "ENTITY_ID: that entity's snapshot, journal and value.",
+        "ENTITY_ID: that entity's snapshot, journal and value; 'timers': the pending timers, "
+        "durable calls and schedule ticks.",
         epilog="example: cloudstate inspect --store sqlite:///data/cloudstate.db "
         "--module shoppingcart.shopping_cart --path examples/shoppingcart shopping-cart alice",
     )
@@ -161,6 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspector.add_arguments(inspect)
     inspect.set_defaults(func=inspector.run_from_args)
+    durable = commands.add_parser(
+        "durable",
+        help="list, redrive or drop the dead letters of durable calls and timers",
+        description="Dead letters are durable side effects, timers and schedule ticks whose "
+        "deliveries failed --durable-max-attempts times. List them, make them pending again "
+        "(redrive) or delete them (drop); see docs/protocol-durable-calls.md.",
+        epilog="example: cloudstate durable dead-letters --store sqlite:///data/cloudstate.db",
+    )
+    from cloudstate.tools import durable as durable_tool
+
+    durable_tool.add_arguments(durable)
+    durable.set_defaults(func=durable_tool.run_from_args)
     call = commands.add_parser(
         "call",
         help="call a method through the proxy with a JSON request",

@@ -6,6 +6,7 @@
     cloudstate inspect --store ... shopping-cart                               # their ids
     cloudstate inspect --store ... --module shoppingcart.shopping_cart \\
         --path examples/shoppingcart shopping-cart alice                        # one entity
+    cloudstate inspect --store ... timers                                      # pending tasks
 
 Works on every store backend the proxy supports; reading never writes (a SQLite file that does
 not exist is an error, not a new store).
@@ -19,6 +20,7 @@ import datetime
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,10 +29,17 @@ from cloudstate.tools.decode import PayloadDecoder, dumps, import_user_modules
 #: Persistence ids of CRDT entities carry this prefix in the store (the proxy's convention).
 CRDT_PREFIX = "crdt:"
 DEFAULT_STORE = "sqlite:///data/cloudstate.db"
+#: ``cloudstate inspect timers``: the pending durable tasks instead of a persistence id.
+TIMERS = "timers"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("persistence_id", nargs="?", help="list this entity type's entity ids")
+    parser.add_argument(
+        "persistence_id",
+        nargs="?",
+        help="list this entity type's entity ids; 'timers': the pending timers, durable calls "
+        "and schedule ticks",
+    )
     parser.add_argument("entity_id", nargs="?", help="show this entity's journal, snapshot, value")
     parser.add_argument(
         "--store",
@@ -63,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     store_url = args.store or os.environ.get("CLOUDSTATE_STORE") or DEFAULT_STORE
-    problem = _check_store_url(store_url)
+    problem = check_store_url(store_url)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -89,7 +98,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     return 0 if document.get("found", True) else 1
 
 
-def _check_store_url(url: str) -> str | None:
+def check_store_url(url: str) -> str | None:
+    """Why ``url`` cannot be inspected (None: it can)."""
     if url.startswith("memory"):
         return (
             "a memory: store lives only inside its proxy process; inspect a SQLite or "
@@ -119,6 +129,8 @@ class Inspector:
 
         store = await open_store(store_url)
         try:
+            if persistence_id == TIMERS and entity_id is None:
+                return await self._timers(store)
             if persistence_id is None:
                 return await self._types(store, store_url)
             if entity_id is None:
@@ -141,6 +153,23 @@ class Inspector:
             )
         types.sort(key=lambda t: (t["persistence_id"], t["kind"]))
         return {"store": store_url, "entity_types": types}
+
+    async def _timers(self, store: Any) -> dict[str, Any]:
+        tasks = await store.list_tasks("", self.limit)
+        now = time.time()
+        return {
+            "timers": [
+                {
+                    "name": task.name,
+                    "target": f"{task.service}.{task.method}",
+                    "due": _timestamp(task.due),
+                    "overdue": task.due < now,
+                    "attempts": task.attempts,
+                    "last_error": task.last_error,
+                }
+                for task in tasks
+            ]
+        }
 
     async def _kind(self, store: Any, persistence_id: str, entity_id: str) -> str:
         if await store.highest_sequence(persistence_id, entity_id):
@@ -232,6 +261,9 @@ def _timestamp(seconds: float) -> str | None:
 
 def render(document: dict[str, Any], out: TextIO) -> None:
     """The readable text form of what :class:`Inspector` collected."""
+    if "timers" in document:
+        _render_timers(document["timers"], out)
+        return
     if "entity_types" in document:
         types = document["entity_types"]
         if not types:
@@ -279,3 +311,19 @@ def render(document: dict[str, Any], out: TextIO) -> None:
         value = document["value"]
         out.write(f"value (version {value['version']})  {value['type']}\n")
         out.write(f"  {dumps(value['data'])}\n")
+
+
+def _render_timers(timers: list[dict[str, Any]], out: TextIO) -> None:
+    if not timers:
+        out.write("no pending timers, durable calls or schedule ticks\n")
+        return
+    width = max(len("NAME"), *(len(t["name"]) for t in timers))
+    target = max(len("TARGET"), *(len(t["target"]) for t in timers))
+    out.write(f"{'NAME':<{width}}  {'TARGET':<{target}}  {'DUE':<24}  ATTEMPTS  LAST ERROR\n")
+    for t in timers:
+        due = t["due"] or "-"
+        out.write(
+            f"{t['name']:<{width}}  {t['target']:<{target}}  {due:<24}  {t['attempts']:<8}  "
+            f"{t['last_error']}\n".rstrip()
+            + "\n"
+        )
