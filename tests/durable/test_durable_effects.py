@@ -11,6 +11,8 @@ import grpc
 import pytest
 
 from cloudstate.proxy.durable.tasks import DURABLE_CALLS_EXTENSION
+from cloudstate.proxy.stores.base import Payload
+from cloudstate.proxy.stores.registry import open_store
 from tests.durable.harness import effect, eventually, no_tasks, running_stack
 from tests.durable.uf import jobs_pb2
 
@@ -142,3 +144,21 @@ async def test_an_entity_target_gets_the_idempotency_key(tmp_path: Path) -> None
         assert delivery.metadata["idempotency-key"].startswith("effect:")
         stored = await stack.store.load_value("accounts", "frank")
         assert stored is not None
+
+
+async def test_a_write_that_loses_its_condition_records_none_of_its_durable_calls(
+    tmp_path: Path,
+) -> None:
+    async with running_stack(tmp_path) as stack:
+        await stack.record("judy", write=False)  # the entity is active, at sequence 0
+        other = await open_store(f"sqlite:///{stack.db}")  # another writer appends first
+        try:
+            event = Payload("type.googleapis.com/durabletest.AccountPlan", b"")
+            assert await other.append_events("ledger", "judy", 0, [event]) == 1
+        finally:
+            await other.close()
+        stack.uf.recorder.failures["lost"] = -1  # keep the tasks pending to count them
+        await stack.record("judy", effect("lost"))  # loses its condition, re-runs on sequence 1
+        assert [task.name for task in await stack.store.list_tasks()] == [
+            "effect:ledger/judy/2/0"
+        ]

@@ -135,16 +135,21 @@ class Recorder:
         self.failures: dict[str, int] = {}
         #: Errors the proxy reported to the user function (reportError).
         self.reported: list[str] = []
+        #: tag -> deliveries of it are answered only once the event is set (held in flight).
+        self.holds: dict[str, threading.Event] = {}
 
     def record(self, method: str, tag: str, metadata: entity_pb2.Metadata) -> bool:
-        """Record a delivery; True if it should fail."""
+        """Record a delivery (after its hold, if any); True if it should fail."""
         entries = {e.key: e.string_value for e in metadata.entries}
         with self.lock:
             self.deliveries.append(Delivery(method, tag, entries))
             left = self.failures.get(tag, 0)
             if left > 0:
                 self.failures[tag] = left - 1
-            return left != 0
+            hold = self.holds.get(tag)
+        if hold is not None:
+            hold.wait(30)
+        return left != 0
 
     def of(self, tag: str) -> list[Delivery]:
         with self.lock:

@@ -41,6 +41,10 @@ LIMITS_TESTS = "tests/observability/test_limits.py"
 AUTH = "cloudstate/proxy/auth.py"
 JWT_TESTS = "tests/observability/test_jwt.py"
 CRDT_RAW_TESTS = "tests/e2e/test_crdt_with_raw_user_function.py"
+SCHEDULER = "cloudstate/proxy/durable/scheduler.py"
+DURABLE_EFFECT_TESTS = "tests/durable/test_durable_effects.py"
+TIMER_TESTS = "tests/durable/test_timers.py"
+RETRY_TESTS = "tests/durable/test_retries.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay ------------------------
@@ -583,6 +587,57 @@ MUTANTS: tuple[Mutant, ...] = (
         backends="postgresql",
     ),
     # -- routing -----------------------------------------------------------------------------------
+    # -- durable calls: the proxy's side ----------------------------------------------------------
+    Mutant(
+        name="entity-tasks-outside-its-write",
+        guarantee="an entity's durable calls are written in the transaction of its events",
+        file=EVENT_SOURCED,
+        original="""
+            if tasks:
+                extra["tasks"] = tasks
+""",
+        replacement="""
+            if tasks:
+                await self.manager.store.write_tasks(tasks)
+""",
+        tests=(
+            f"{DURABLE_EFFECT_TESTS}::"
+            "test_a_write_that_loses_its_condition_records_none_of_its_durable_calls",
+        ),
+    ),
+    Mutant(
+        name="delivery-finish-ignores-its-key",
+        guarantee="a delivery that ends after its timer was restarted leaves the new timer",
+        file=SCHEDULER,
+        original="""
+        if await self.store.finish_task(task.name, task.key) and schedule is not None:
+""",
+        replacement="""
+        from cloudstate.proxy.stores.base import TaskCancel
+
+        await self.store.write_tasks([TaskCancel(task.name)])
+        if schedule is not None:
+""",
+        tests=(
+            f"{TIMER_TESTS}::"
+            "test_a_delivery_ending_after_its_timer_was_restarted_leaves_the_new_timer",
+        ),
+    ),
+    Mutant(
+        name="failed-delivery-not-retried",
+        guarantee="a failed delivery is retried with back-off until its attempts run out",
+        file=SCHEDULER,
+        original="""
+        if await self.store.retry_task(task.name, task.key, due, error):
+""",
+        replacement="""
+        if await self.store.finish_task(task.name, task.key):
+""",
+        tests=(
+            f"{RETRY_TESTS}::"
+            "test_a_failing_target_is_retried_with_growing_delays_then_dead_lettered",
+        ),
+    ),
     Mutant(
         name="forward-depth-off-by-one",
         guarantee="a chain of forwards and side effects is cut at exactly --max-forward-depth hops",
