@@ -159,6 +159,4 @@ async def test_a_write_that_loses_its_condition_records_none_of_its_durable_call
             await other.close()
         stack.uf.recorder.failures["lost"] = -1  # keep the tasks pending to count them
         await stack.record("judy", effect("lost"))  # loses its condition, re-runs on sequence 1
-        assert [task.name for task in await stack.store.list_tasks()] == [
-            "effect:ledger/judy/2/0"
-        ]
+        assert [task.name for task in await stack.store.list_tasks()] == ["effect:ledger/judy/2/0"]

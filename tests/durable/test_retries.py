@@ -27,7 +27,7 @@ async def test_a_failing_target_is_retried_with_growing_delays_then_dead_lettere
         before = await asyncio.to_thread(scrape, stack.proxy.admin_port)
         stack.uf.recorder.failures["r1"] = -1
         await stack.ask(effect("r1"))
-        await eventually(lambda: dead_letters(stack), what="a dead letter")
+        await eventually(lambda: dead_letters(stack), within=8, what="a dead letter")
         deliveries = stack.uf.delivered("r1")
         assert [d.metadata["cloudstate-attempt"] for d in deliveries] == ["1", "2", "3", "4"]
         assert len({d.metadata["idempotency-key"] for d in deliveries}) == 1  # stable key

@@ -45,6 +45,7 @@ SCHEDULER = "cloudstate/proxy/durable/scheduler.py"
 DURABLE_EFFECT_TESTS = "tests/durable/test_durable_effects.py"
 TIMER_TESTS = "tests/durable/test_timers.py"
 RETRY_TESTS = "tests/durable/test_retries.py"
+SCHEDULE_TESTS = "tests/durable/test_schedules.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay ------------------------
@@ -637,6 +638,18 @@ MUTANTS: tuple[Mutant, ...] = (
             f"{RETRY_TESTS}::"
             "test_a_failing_target_is_retried_with_growing_delays_then_dead_lettered",
         ),
+    ),
+    Mutant(
+        name="schedule-tick-fires-twice",
+        guarantee="a schedule's next tick is strictly after now: each tick is called once",
+        file=SCHEDULER,
+        original="""
+            tick = schedule.next_tick(self.clock())
+""",
+        replacement="""
+            tick = schedule.next_tick(self.clock() - 1.0)
+""",
+        tests=(f"{SCHEDULE_TESTS}::test_an_every_schedule_fires_on_every_tick_once",),
     ),
     Mutant(
         name="forward-depth-off-by-one",
