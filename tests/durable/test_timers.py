@@ -147,3 +147,25 @@ def _pending_names(store_url: str) -> list[str]:
             await store.close()
 
     return asyncio.run(read())
+
+
+async def test_stopping_the_proxy_cancels_a_delivery_in_flight_which_is_delivered_later(
+    tmp_path: Path,
+) -> None:
+    uf = UserFunction(("Jobs",)).start()
+    try:
+        release = threading.Event()
+        uf.recorder.holds["held"] = release
+        async with running_stack(tmp_path, uf=uf, shutdown_grace=1.0) as stack:
+            await stack.ask(effect("held"))
+            await uf.wait_for(lambda: uf.delivered("held"))  # in flight, never answered
+            async with asyncio.timeout(10):  # the stop does not wait for the held delivery
+                await stack.proxy.stop()
+        release.set()
+        async with running_stack(tmp_path, uf=uf) as stack:
+            await uf.wait_for(lambda: len(uf.delivered("held")) == 2)
+            assert uf.delivered("held")[1].metadata["cloudstate-attempt"] == "1"  # not a failure
+            await eventually(lambda: no_tasks(stack), what="delivered")
+    finally:
+        release.set()
+        uf.stop()
