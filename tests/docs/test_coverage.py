@@ -38,10 +38,11 @@ def block_id(block: Block) -> str:
 
 @cache
 def sources_run_by_tests() -> dict[str, str]:
-    """Text of every file the test suite runs: the examples and the tests."""
+    """Text of every file the test suite runs: the examples, the tests and the protocol's own
+    protos (the protocol pages quote them)."""
     return {
         str(path.relative_to(ROOT)): path.read_text()
-        for base in ("examples", "tests")
+        for base in ("examples", "tests", "cloudstate/protos")
         for pattern in ("*.py", "*.proto")
         for path in (ROOT / base).rglob(pattern)
     }
