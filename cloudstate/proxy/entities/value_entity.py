@@ -26,7 +26,7 @@ import datetime
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -128,7 +128,9 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
             return False
         if failed:
             # A failed command changes nothing: a state action sent with it is ignored.
-            command.fail(failure_error(action.failure, self.manager.settings.failure_status))
+            # Idempotency: a failure is an answer too, recorded before it is released.
+            if await self._record_alone(command, action):
+                command.fail(failure_error(action.failure, self.manager.settings.failure_status))
             if action.failure.restart:
                 self._call.cancel()
                 return False
@@ -168,7 +170,11 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
                     (change_topic, state_change(self.persistence_id, self.entity_id, value))
                 )
             # The outbox argument only when there is one (test doubles override save_value).
-            extra = {"outbox": outbox} if outbox else {}
+            extra: dict[str, Any] = {"outbox": outbox} if outbox else {}
+            # Idempotency: the key's record is written in the transaction of the value.
+            record = self._idempotency_record(command, action)
+            if record is not None:
+                extra["idempotency"] = record
             try:
                 self._version = await self.manager.store.save_value(
                     self.persistence_id,
@@ -179,6 +185,8 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
                 )
             except StoreError as e:
                 return self._write_failed(command, e, "the new state")
+            if record is not None and self.manager.idempotency is not None:
+                self.manager.idempotency.recorded()
             self._has_value = value is not None
         elif outbox and not await self._publish_alone(command, outbox):
             return False  # a reply that writes no state still publishes, and that failed
@@ -186,6 +194,8 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
             publisher.committed(outbox)
         if self.manager.change_topic is not None and self.manager.on_changed is not None:
             self.manager.on_changed(self.manager.change_topic)
+        if not reply.HasField("state_action") and not await self._record_alone(command, action):
+            return True  # answered with the key's record stored first, or failed
         command.succeed(Outcome(action, list(reply.side_effects), published=bool(outbox)))
         return True
 
