@@ -481,11 +481,13 @@ MUTANTS: tuple[Mutant, ...] = (
         file=SQLITE,
         original="""
             _insert_topic_messages(connection, messages, now)
+            _write_task_changes(connection, changes, now)
             return highest
 
         return await self._submit(append)
 """,
         replacement="""
+            _write_task_changes(connection, changes, now)
             return highest
 
         highest = await self._submit(append)
@@ -509,6 +511,76 @@ MUTANTS: tuple[Mutant, ...] = (
 """,
         replacement="\n",
         tests=(f"{STORE_TESTS}::TestSqliteStore::test_concurrent_write_error_writes_nothing",),
+    ),
+    # -- durable calls: tasks and idempotency records ---------------------------------------------
+    Mutant(
+        name="tasks-in-their-own-transaction",
+        guarantee="durable tasks (timers, durable side effects) commit with the entity's events",
+        file=SQLITE,
+        original="""
+            _write_task_changes(connection, changes, now)
+            return highest
+
+        return await self._submit(append)
+""",
+        replacement="""
+            return highest
+
+        highest = await self._submit(append)
+        if changes:
+            await self._submit(
+                lambda connection, now: _write_task_changes(connection, changes, now) or 0
+            )
+        return highest
+""",
+        tests=(
+            f"{STORE_TESTS}::TestSqliteStore::test_tasks_and_record_are_in_the_entity_transaction",
+        ),
+    ),
+    Mutant(
+        name="finish-task-ignores-its-key",
+        guarantee="a delivery that finishes after its timer was restarted leaves the new timer",
+        file=SQLITE,
+        original="""
+                "DELETE FROM durable_tasks WHERE name = ? AND key = ?", (name, key)
+""",
+        replacement="""
+                "DELETE FROM durable_tasks WHERE name = ? AND ? <> ''", (name, key)
+""",
+        tests=(f"{STORE_TESTS}::TestSqliteStore::test_finish_task_only_with_its_key",),
+    ),
+    Mutant(
+        name="taken-idempotency-key-overwritten",
+        guarantee="a keyed write whose key is taken writes nothing and returns the first answer",
+        file=SQLITE,
+        original="""
+        "INSERT INTO idempotency (key, fingerprint, response, created) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (key) DO NOTHING",
+""",
+        replacement="""
+        "INSERT OR REPLACE INTO idempotency (key, fingerprint, response, created) "
+        "VALUES (?, ?, ?, ?)",
+""",
+        tests=(
+            f"{STORE_TESTS}::TestSqliteStore::"
+            "test_taken_key_raises_with_the_first_record_and_writes_nothing",
+        ),
+    ),
+    Mutant(
+        name="postgres-lost-value-write-keeps-its-key",
+        guarantee="a value write that loses its condition leaves its idempotency key free",
+        file="cloudstate/proxy/stores/postgres_schema.py",
+        original="""
+                IF i_key IS NOT NULL THEN
+                    DELETE FROM idempotency WHERE key = i_key;
+                END IF;
+""",
+        replacement="\n",
+        tests=(
+            "tests/stores/test_postgres_store.py::TestPostgresStore::"
+            "test_lost_condition_writes_no_task_and_no_record",
+        ),
+        backends="postgresql",
     ),
     # -- routing -----------------------------------------------------------------------------------
     Mutant(

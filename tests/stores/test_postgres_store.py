@@ -15,9 +15,12 @@ import pytest_asyncio
 
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
+    IdempotencyKeyTaken,
     Payload,
     Store,
     StoreError,
+    TaskCancel,
+    TopicMessage,
 )
 from cloudstate.proxy.stores.contract import (
     EVENT_URL,
@@ -25,10 +28,12 @@ from cloudstate.proxy.stores.contract import (
     event,
     events_of,
     feed_of,
+    record,
     state,
+    task,
 )
 from cloudstate.proxy.stores.postgres import PostgresStore
-from cloudstate.proxy.stores.postgres_schema import SCHEMA_VERSION, VERSION_TABLE
+from cloudstate.proxy.stores.postgres_schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 from cloudstate.proxy.stores.registry import open_store
 
 
@@ -67,6 +72,69 @@ class TestPostgresStore(StoreContract):
         assert isinstance(results[10], StoreError) and "bad" in str(results[10])
         assert results[11] == 1
         assert len(await store.list_entity_ids("batch")) == 11
+
+    async def test_tasks_and_record_are_in_the_entity_transaction(self, store: Store) -> None:
+        # PostgreSQL text cannot hold NUL: the task cannot be written, so nothing of the write
+        # is (events, snapshot, value, outbox, the other task, the record); batch-mates commit.
+        outbox = [("orders", TopicMessage(state(1), id="o-1"))]
+        bad = [task("timer:ok"), task("timer:bad\x00")]
+        results = await asyncio.gather(
+            store.append_events(
+                "carts", "alice", 0, [event(1)], state(1), outbox, bad, record("k1")
+            ),
+            store.save_value("counters", "c1", state(1), 0, outbox, bad, record("k2")),
+            store.append_events("carts", "bob", 0, [event(1)], tasks=[task("timer:bob")]),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], StoreError) and isinstance(results[1], StoreError)
+        assert results[2] == 1
+        assert await events_of(store, "carts", "alice") == []
+        assert await store.load_snapshot("carts", "alice") is None
+        assert await store.load_value("counters", "c1") is None
+        assert [m async for m in store.read_topic("orders")] == []
+        assert [t.name for t in await store.list_tasks()] == ["timer:bob"]
+        assert await store.load_idempotency("k1") is None
+        assert await store.load_idempotency("k2") is None
+
+    async def test_taken_key_fails_only_its_write_in_a_batch(self, store: Store) -> None:
+        assert isinstance(store, PostgresStore)
+        await store.save_idempotency(record("taken", "f", b"first"))
+        commits, writes = store.commits, store.writes
+
+        def write(n: int, key: str) -> asyncio.Future[int]:
+            outbox = [("t", TopicMessage(state(n), id=f"m{n}"))]
+            changes = [task(f"effect:{n}"), TaskCancel("effect:none")]
+            if n % 2:
+                return asyncio.ensure_future(
+                    store.append_events(
+                        "batch", f"e{n}", 0, [event(n)], None, outbox, changes, record(key)
+                    )
+                )
+            return asyncio.ensure_future(
+                store.save_value("batch", f"v{n}", state(n), 0, outbox, changes, record(key))
+            )
+
+        # Queued in one turn of the loop: the writer takes them as one batch.
+        before = [write(n, f"k{n}") for n in range(10)]
+        taken = [write(11, "taken"), write(12, "taken")]
+        twice = [write(21, "twice"), write(23, "twice")]  # the second loses to the first
+        after = [write(n, f"k{n}") for n in range(30, 40)]
+        assert await asyncio.gather(*before, *after, twice[0]) == [1] * 21
+        for future in taken:
+            with pytest.raises(IdempotencyKeyTaken) as caught:
+                await future
+            assert caught.value.existing.response == b"first"
+        with pytest.raises(IdempotencyKeyTaken) as caught:
+            await twice[1]
+        assert caught.value.existing.key == "twice"
+        assert caught.value.existing == await store.load_idempotency("twice")
+        assert store.commits - commits <= 2 and store.writes - writes == 24
+        names = {t.name for t in await store.list_tasks()}
+        assert names == {f"effect:{n}" for n in [*range(10), 21, *range(30, 40)]}
+        assert await store.highest_sequence("batch", "e11") == 0
+        assert await store.load_value("batch", "v12") is None
+        assert await store.highest_sequence("batch", "e23") == 0
+        assert len([m async for m in store.read_topic("t")]) == 21
 
     async def test_close_commits_queued_writes(self, store: Store) -> None:
         tasks = [
@@ -173,6 +241,106 @@ async def test_nodes_starting_together_migrate_once(fresh_postgres_url: str) -> 
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_reopen_sees_tasks_dead_letters_and_records(fresh_postgres_url: str) -> None:
+    store = await open_store(fresh_postgres_url)
+    await store.write_tasks([task("timer:a", "a#1", 10.0, metadata=b"m", max_attempts=3)])
+    await store.write_tasks([task("effect:b", "b#1", 20.0)])
+    await store.dead_letter_task("effect:b", "b#1", "boom")
+    await store.save_value("c", "1", state(1), idempotency=record("k", "f", b"r"))
+    tasks, letters = await store.list_tasks(), await store.list_dead_letters()
+    saved = await store.load_idempotency("k")
+    await store.close()
+
+    store = await open_store(fresh_postgres_url)
+    try:
+        assert await store.list_tasks() == tasks and len(tasks) == 1
+        assert await store.list_dead_letters() == letters and letters[0].task.attempts == 1
+        assert saved is not None and await store.load_idempotency("k") == saved
+    finally:
+        await store.close()
+
+
+async def test_a_schema_of_the_previous_version_gains_the_durable_tables(
+    fresh_postgres_url: str,
+) -> None:
+    """A schema migrated before durable calls (version 5) is upgraded at start: its data stays,
+    the tables and functions of durable calls are added."""
+    schema = PostgresStore.from_url(fresh_postgres_url).schema
+    connection = await asyncpg.connect(plain_dsn(fresh_postgres_url))
+    try:
+        async with connection.transaction():
+            await connection.execute(f'CREATE SCHEMA "{schema}"')
+            await connection.execute(f'SET LOCAL search_path TO "{schema}"')
+            await connection.execute(
+                f"CREATE TABLE {VERSION_TABLE} (version INTEGER PRIMARY KEY, "
+                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            for number, step in enumerate(MIGRATIONS[:5], start=1):
+                for statement in step:
+                    await connection.execute(statement)
+                await connection.execute(f"INSERT INTO {VERSION_TABLE} VALUES ($1)", number)
+            await connection.execute(
+                "SELECT cloudstate_append_events('carts', 'alice', 0, $1, $2, NULL, NULL)",
+                [event(1).type_url],
+                [event(1).value],
+            )
+    finally:
+        await connection.close()
+    store = await open_store(fresh_postgres_url)
+    try:
+        assert [e.payload for e in await events_of(store, "carts", "alice")] == [event(1)]
+        assert (
+            await store.append_events(
+                "carts", "alice", 1, [event(2)], tasks=[task("timer:t")], idempotency=record("k")
+            )
+            == 2
+        )
+        assert [t.name for t in await store.list_tasks()] == ["timer:t"]
+        assert await store.dead_letter_task("timer:t", "timer:t#1", "boom")
+        assert len(await store.list_dead_letters()) == 1
+        with pytest.raises(IdempotencyKeyTaken):
+            await store.save_value("c", "1", state(1), idempotency=record("k"))
+    finally:
+        await store.close()
+    connection = await asyncpg.connect(plain_dsn(fresh_postgres_url))
+    try:
+        versions = await connection.fetch(
+            f'SELECT version FROM "{schema}".{VERSION_TABLE} ORDER BY version'
+        )
+    finally:
+        await connection.close()
+    assert [row[0] for row in versions] == list(range(1, SCHEMA_VERSION + 1)) == [1, 2, 3, 4, 5, 6]
+
+
+async def test_two_nodes_racing_for_one_key_one_wins(fresh_postgres_url: str) -> None:
+    """Two nodes write different entities with the same idempotency key at once: one write
+    commits, the other gets the winner's record and writes nothing."""
+    nodes = [await open_store(fresh_postgres_url) for _ in range(2)]
+    try:
+        for round_ in range(10):
+            key = f"race-{round_}"
+            results = await asyncio.gather(
+                nodes[0].append_events(
+                    "race", f"a{round_}", 0, [event(0)], idempotency=record(key, "f", b"a")
+                ),
+                nodes[1].save_value(
+                    "race", f"b{round_}", state(0), 0, idempotency=record(key, "f", b"b")
+                ),
+                return_exceptions=True,
+            )
+            won = [r for r in results if r == 1]
+            lost = [r for r in results if isinstance(r, IdempotencyKeyTaken)]
+            assert len(won) == 1 and len(lost) == 1, results
+            stored = await nodes[0].load_idempotency(key)
+            assert stored is not None and lost[0].existing == stored
+            a_won = stored.response == b"a"
+            assert await nodes[0].highest_sequence("race", f"a{round_}") == int(a_won)
+            assert (await nodes[1].load_value("race", f"b{round_}") is None) == a_won
+    finally:
+        for node in nodes:
+            await node.close()
 
 
 async def test_newer_schema_is_refused(fresh_postgres_url: str) -> None:

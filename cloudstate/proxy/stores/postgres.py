@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -50,6 +51,10 @@ from cloudstate.proxy.stores.base import (
     VIEW_SLOTS,
     ChangeCallback,
     ConcurrentWriteError,
+    DeadLetter,
+    DurableTask,
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
     Outbox,
     Payload,
     Store,
@@ -57,6 +62,8 @@ from cloudstate.proxy.stores.base import (
     StoredSnapshot,
     StoredValue,
     StoreError,
+    TaskCancel,
+    TaskChanges,
     TopicMessage,
     ViewRow,
     ViewSelect,
@@ -64,6 +71,7 @@ from cloudstate.proxy.stores.base import (
 )
 from cloudstate.proxy.stores.postgres_schema import (
     JOURNAL_LOCK_NAME,
+    KEY_TAKEN,
     MIGRATION_LOCK_NAME,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -94,6 +102,60 @@ _APPEND_OUTBOX_SQL = (
 _SAVE_VALUE_OUTBOX_SQL = (
     "SELECT cloudstate_save_value_outbox(" + ", ".join(f"${n}" for n in range(1, 15)) + ")"
 )
+
+# With tasks or an idempotency record: outbox arrays (9), then the record (4) and the task
+# arrays (13), see postgres_schema._DURABLE_PARAMETERS.
+_APPEND_DURABLE_SQL = (
+    "SELECT cloudstate_append_events_durable(" + ", ".join(f"${n}" for n in range(1, 34)) + ")"
+)
+_SAVE_VALUE_DURABLE_SQL = (
+    "SELECT cloudstate_save_value_durable(" + ", ".join(f"${n}" for n in range(1, 32)) + ")"
+)
+_WRITE_TASKS_SQL = "SELECT cloudstate_write_tasks(" + ", ".join(f"${n}" for n in range(1, 14)) + ")"
+_IDEMPOTENCY_COLUMNS = "key, fingerprint, response, created"
+
+
+def _durable_args(
+    tasks: TaskChanges, idempotency: IdempotencyRecord | None, now: float
+) -> tuple[Any, ...]:
+    """The record's four arguments and the thirteen task arrays of the ``*_durable`` functions.
+
+    Only the last change of each name counts (they apply in order): the cancelled names are
+    deleted, the started tasks upserted, each name once."""
+    last: dict[str, DurableTask | TaskCancel] = {}
+    for change in tasks:
+        last.pop(change.name, None)
+        last[change.name] = change
+    started = [c for c in last.values() if isinstance(c, DurableTask)]
+    rows = [task.to_row(now) for task in started]
+    columns: list[list[Any]] = [[row[i] for row in rows] for i in range(12)]
+    columns[6] = [float(due) for due in columns[6]]
+    columns[11] = [float(created) for created in columns[11]]
+    record = (
+        (None, None, None, None)
+        if idempotency is None
+        else (
+            idempotency.key,
+            idempotency.fingerprint,
+            idempotency.response,
+            float(idempotency.created or now),
+        )
+    )
+    cancelled = [name for name, c in last.items() if isinstance(c, TaskCancel)]
+    return (*record, cancelled, *columns)
+
+
+def _record(row: Any) -> IdempotencyRecord:
+    return IdempotencyRecord(row[0], row[1], bytes(row[2]), float(row[3]))
+
+
+class _KeyTaken(StoreError):
+    """A write's idempotency key was taken; replaced by :class:`IdempotencyKeyTaken` with the
+    stored record before the batch commits."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} is already used")
+        self.key = key
 
 
 def _outbox_args(outbox: Outbox) -> tuple[list[Any], ...]:
@@ -149,8 +211,11 @@ class _Request:
     conflict: Callable[[int], ConcurrentWriteError]  # built from the actual sequence / version
     future: asyncio.Future[int]
     key: tuple[str, str] = field(default=("", ""))
+    idempotency_key: str = ""  # the key of the record the write carries, if any
 
     def result_of(self, value: int) -> int | BaseException:
+        if value == KEY_TAKEN:
+            return _KeyTaken(self.idempotency_key)
         return value if value >= 0 else self.conflict(-1 - value)
 
 
@@ -377,6 +442,7 @@ class PostgresStore(Store):
                             results = await self._run_isolated(connection, ordered)
                         else:
                             results = await self._run_pipelined(connection, ordered)
+                        results = await self._taken_records(connection, results)
                     except BaseException:
                         if not connection.is_closed():
                             with suppress(Exception):
@@ -426,6 +492,30 @@ class PostgresStore(Store):
             for request, result in zip(ordered, results, strict=True):
                 _settle(request.future, result)
             return
+
+    @staticmethod
+    async def _taken_records(
+        connection: Any, results: list[int | BaseException]
+    ) -> list[int | BaseException]:
+        """Replace every :class:`_KeyTaken` by :class:`IdempotencyKeyTaken` with the record that
+        holds the key, read in the batch's transaction (it may be one of the batch's own)."""
+        keys = list({r.key for r in results if isinstance(r, _KeyTaken)})
+        if not keys:
+            return results
+        rows = await connection.fetch(
+            f"SELECT {_IDEMPOTENCY_COLUMNS} FROM idempotency WHERE key = ANY($1::text[])", keys
+        )
+        stored = {row[0]: _record(row) for row in rows}
+
+        def resolved(result: int | BaseException) -> int | BaseException:
+            if not isinstance(result, _KeyTaken):
+                return result
+            record = stored.get(result.key)
+            if record is None:  # trimmed meanwhile: the caller may simply try again
+                return StoreError(f"idempotency key {result.key!r} was taken, then removed")
+            return IdempotencyKeyTaken(record)
+
+        return [resolved(result) for result in results]
 
     async def _expire_connections(self) -> None:
         """After a lost connection the pool's other idle connections are likely dead too (server
@@ -498,16 +588,26 @@ class PostgresStore(Store):
         events: Sequence[Payload],
         snapshot: Payload | None = None,
         outbox: Outbox = (),
+        tasks: TaskChanges = (),
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         if not events:
             raise ValueError("append_events needs at least one event")
         if expected_sequence < 0:
             raise ValueError(f"expected_sequence must be >= 0, not {expected_sequence}")
         loop = asyncio.get_running_loop()
+        durable = bool(tasks) or idempotency is not None
+        if durable:
+            sql = _APPEND_DURABLE_SQL
+            extra = (*_outbox_args(outbox), *_durable_args(tasks, idempotency, time.time()))
+        elif outbox:
+            sql, extra = _APPEND_OUTBOX_SQL, _outbox_args(outbox)
+        else:
+            sql, extra = _APPEND_SQL, ()
         return await self._submit(
             _Request(
                 kind=0,
-                sql=_APPEND_OUTBOX_SQL if outbox else _APPEND_SQL,
+                sql=sql,
                 args=(
                     persistence_id,
                     entity_id,
@@ -516,7 +616,7 @@ class PostgresStore(Store):
                     [p.value for p in events],
                     None if snapshot is None else snapshot.type_url,
                     None if snapshot is None else snapshot.value,
-                    *(_outbox_args(outbox) if outbox else ()),
+                    *extra,
                 ),
                 journal=True,
                 conflict=lambda actual: ConcurrentWriteError(
@@ -524,6 +624,7 @@ class PostgresStore(Store):
                 ),
                 future=loop.create_future(),
                 key=(persistence_id, entity_id),
+                idempotency_key="" if idempotency is None else idempotency.key,
             )
         )
 
@@ -856,19 +957,29 @@ class PostgresStore(Store):
         value: Payload | None,
         expected_version: int | None = None,
         outbox: Outbox = (),
+        tasks: TaskChanges = (),
+        idempotency: IdempotencyRecord | None = None,
     ) -> int:
         loop = asyncio.get_running_loop()
+        durable = bool(tasks) or idempotency is not None
+        if durable:
+            sql = _SAVE_VALUE_DURABLE_SQL
+            extra = (*_outbox_args(outbox), *_durable_args(tasks, idempotency, time.time()))
+        elif outbox:
+            sql, extra = _SAVE_VALUE_OUTBOX_SQL, _outbox_args(outbox)
+        else:
+            sql, extra = _SAVE_VALUE_SQL, ()
         return await self._submit(
             _Request(
                 kind=1,
-                sql=_SAVE_VALUE_OUTBOX_SQL if outbox else _SAVE_VALUE_SQL,
+                sql=sql,
                 args=(
                     persistence_id,
                     entity_id,
                     None if value is None else value.type_url,
                     None if value is None else value.value,
                     expected_version,
-                    *(_outbox_args(outbox) if outbox else ()),
+                    *extra,
                 ),
                 # Topic messages take offsets: under the journal lock, like topic appends.
                 journal=bool(outbox),
@@ -877,8 +988,175 @@ class PostgresStore(Store):
                 ),
                 future=loop.create_future(),
                 key=(persistence_id, entity_id),
+                idempotency_key="" if idempotency is None else idempotency.key,
             )
         )
+
+    # -- durable tasks ------------------------------------------------------------------------
+
+    async def write_tasks(self, changes: TaskChanges) -> None:
+        if not changes:
+            return
+        args = _durable_args(changes, None, time.time())[4:]
+
+        # One autocommitted statement; writing the same changes twice (a retry after a lost
+        # connection) leaves the same tasks.
+        async def write(connection: Any) -> None:
+            await connection.execute(_WRITE_TASKS_SQL, *args)
+
+        await self._read(write)
+
+    async def _select_tasks(self, where: str, *args: Any) -> list[DurableTask]:
+        sql = f"SELECT {DurableTask.COLUMNS} FROM durable_tasks {where}"
+
+        async def query(connection: Any) -> list[DurableTask]:
+            return [DurableTask.from_row(row) for row in await connection.fetch(sql, *args)]
+
+        return await self._read(query)
+
+    async def due_tasks(self, now: float, limit: int) -> list[DurableTask]:
+        return await self._select_tasks(
+            "WHERE due <= $1 ORDER BY due, name LIMIT $2", float(now), max(limit, 0)
+        )
+
+    async def next_due(self) -> float | None:
+        async def query(connection: Any) -> float | None:
+            due = await connection.fetchval("SELECT MIN(due) FROM durable_tasks")
+            return None if due is None else float(due)
+
+        return await self._read(query)
+
+    async def _changed(self, sql: str, *args: Any) -> bool:
+        """Run one statement that reports its rows (``... RETURNING 1``): True if any."""
+
+        async def change(connection: Any) -> bool:
+            return await connection.fetchval(sql, *args) is not None
+
+        return await self._read(change)
+
+    async def finish_task(self, name: str, key: str) -> bool:
+        return await self._changed(
+            "DELETE FROM durable_tasks WHERE name = $1 AND key = $2 RETURNING 1", name, key
+        )
+
+    async def retry_task(self, name: str, key: str, due: float, error: str) -> bool:
+        return await self._changed(
+            "UPDATE durable_tasks SET attempts = attempts + 1, last_error = $3, due = $4 "
+            "WHERE name = $1 AND key = $2 RETURNING 1",
+            name,
+            key,
+            error,
+            float(due),
+        )
+
+    async def dead_letter_task(self, name: str, key: str, error: str) -> bool:
+        # One statement: the task leaves the pending ones and becomes a dead letter, or neither.
+        return await self._changed(
+            "WITH moved AS (DELETE FROM durable_tasks WHERE name = $1 AND key = $2 "
+            f"RETURNING {DurableTask.COLUMNS}) "
+            f"INSERT INTO dead_letters ({DurableTask.COLUMNS}, failed_at) "
+            "SELECT name, key, service, method, type_url, payload, due, metadata, attempts + 1, "
+            "max_attempts, $3, created, $4 FROM moved "
+            "ON CONFLICT (name) DO UPDATE SET key = excluded.key, service = excluded.service, "
+            "method = excluded.method, type_url = excluded.type_url, payload = excluded.payload, "
+            "due = excluded.due, metadata = excluded.metadata, attempts = excluded.attempts, "
+            "max_attempts = excluded.max_attempts, last_error = excluded.last_error, "
+            "created = excluded.created, failed_at = excluded.failed_at RETURNING 1",
+            name,
+            key,
+            error,
+            time.time(),
+        )
+
+    async def list_tasks(self, prefix: str = "", limit: int = 1000) -> list[DurableTask]:
+        # left(), not LIKE: "%" and "_" in a prefix are plain characters.
+        return await self._select_tasks(
+            "WHERE left(name, char_length($1)) = $1 ORDER BY due, name LIMIT $2",
+            prefix,
+            max(limit, 0),
+        )
+
+    async def count_tasks(self, now: float) -> tuple[int, int]:
+        async def query(connection: Any) -> tuple[int, int]:
+            row = await connection.fetchrow(
+                "SELECT count(*), count(*) FILTER (WHERE due < $1) FROM durable_tasks",
+                float(now),
+            )
+            return int(row[0]), int(row[1])
+
+        return await self._read(query)
+
+    async def list_dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
+        async def query(connection: Any) -> list[DeadLetter]:
+            rows = await connection.fetch(
+                f"SELECT {DurableTask.COLUMNS}, failed_at FROM dead_letters "
+                "ORDER BY failed_at DESC, name LIMIT $1",
+                max(limit, 0),
+            )
+            return [DeadLetter(DurableTask.from_row(row[:-1]), float(row[-1])) for row in rows]
+
+        return await self._read(query)
+
+    async def redrive_dead_letter(self, name: str, due: float) -> bool:
+        return await self._changed(
+            f"WITH moved AS (DELETE FROM dead_letters WHERE name = $1 "
+            f"RETURNING {DurableTask.COLUMNS}) "
+            f"INSERT INTO durable_tasks ({DurableTask.COLUMNS}) "
+            "SELECT name, key, service, method, type_url, payload, $2, metadata, 0, "
+            "max_attempts, last_error, created FROM moved "
+            "ON CONFLICT (name) DO UPDATE SET key = excluded.key, service = excluded.service, "
+            "method = excluded.method, type_url = excluded.type_url, payload = excluded.payload, "
+            "due = excluded.due, metadata = excluded.metadata, attempts = excluded.attempts, "
+            "max_attempts = excluded.max_attempts, last_error = excluded.last_error, "
+            "created = excluded.created RETURNING 1",
+            name,
+            float(due),
+        )
+
+    async def drop_dead_letter(self, name: str) -> bool:
+        return await self._changed("DELETE FROM dead_letters WHERE name = $1 RETURNING 1", name)
+
+    # -- idempotency records --------------------------------------------------------------------
+
+    async def load_idempotency(self, key: str) -> IdempotencyRecord | None:
+        async def query(connection: Any) -> IdempotencyRecord | None:
+            row = await connection.fetchrow(
+                f"SELECT {_IDEMPOTENCY_COLUMNS} FROM idempotency WHERE key = $1", key
+            )
+            return None if row is None else _record(row)
+
+        return await self._read(query)
+
+    async def save_idempotency(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        created = float(record.created or time.time())
+
+        async def save(connection: Any) -> IdempotencyRecord:
+            row = await connection.fetchrow(
+                f"INSERT INTO idempotency ({_IDEMPOTENCY_COLUMNS}) VALUES ($1, $2, $3, $4) "
+                f"ON CONFLICT (key) DO NOTHING RETURNING {_IDEMPOTENCY_COLUMNS}",
+                record.key,
+                record.fingerprint,
+                record.response,
+                created,
+            )
+            if row is None:  # taken: a new statement sees the record that won
+                row = await connection.fetchrow(
+                    f"SELECT {_IDEMPOTENCY_COLUMNS} FROM idempotency WHERE key = $1", record.key
+                )
+            if row is None:
+                raise StoreError(f"idempotency key {record.key!r} was taken, then removed")
+            return _record(row)
+
+        return await self._read(save)
+
+    async def trim_idempotency(self, older_than: float) -> int:
+        async def trim(connection: Any) -> int:
+            status = await connection.execute(
+                "DELETE FROM idempotency WHERE created < $1", float(older_than)
+            )
+            return int(str(status).rsplit(" ", 1)[-1])  # "DELETE n"
+
+        return await self._read(trim)
 
     # -- several nodes ------------------------------------------------------------------------
 

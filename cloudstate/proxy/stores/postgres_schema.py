@@ -4,12 +4,14 @@
 append new ones. Every step keeps the layout one family of tables keyed by
 ``(persistence_id, entity_id)`` where it has entities: 1 the journal, snapshots and values (CRDT
 states are values under ``crdt:<persistence id>``), 2 consumer offsets, 3 the topic log (with its
-own commit-ordered offset, under the journal lock), 4 view rows, 5 the outbox.
+own commit-ordered offset, under the journal lock), 4 view rows, 5 the outbox, 6 durable tasks,
+dead letters and idempotency records (with the functions that write them with an entity).
 
 Two server-side functions do the conditional writes in a single statement each, so a whole batch
 of writes is pipelined in one round trip (``fetchmany``) and a lost condition never raises (no
 savepoint, no subtransaction per request): they return the new sequence / version, or
-``-1 - actual`` when the condition failed.
+``-1 - actual`` when the condition failed, or :data:`KEY_TAKEN` when the write's idempotency key
+is stored already (then nothing was written either).
 """
 
 from __future__ import annotations
@@ -21,6 +23,36 @@ JOURNAL_LOCK_NAME = "cloudstate.journal"
 MIGRATION_LOCK_NAME = "cloudstate.migrate"
 
 VERSION_TABLE = "cloudstate_schema_version"
+
+#: What the ``*_durable`` write functions return when the idempotency key is taken (far below
+#: any ``-1 - actual``).
+KEY_TAKEN = -(2**62)
+
+# The task columns of durable_tasks and dead_letters (DurableTask.COLUMNS, in that order).
+_TASK_TABLE_COLUMNS = """
+            name TEXT COLLATE "C" PRIMARY KEY,
+            key TEXT NOT NULL,
+            service TEXT NOT NULL,
+            method TEXT NOT NULL,
+            type_url TEXT NOT NULL,
+            payload BYTEA NOT NULL,
+            due DOUBLE PRECISION NOT NULL,
+            metadata BYTEA NOT NULL,
+            attempts INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            last_error TEXT NOT NULL,
+            created DOUBLE PRECISION NOT NULL"""
+
+# The arguments of the durable writes: the idempotency record (i_key NULL: none), the names of the
+# cancelled tasks, then the started tasks column by column (one name at most once in all).
+_DURABLE_PARAMETERS = """
+            i_key TEXT, i_fingerprint TEXT, i_response BYTEA, i_created DOUBLE PRECISION,
+            c_names TEXT[], t_names TEXT[], t_keys TEXT[], t_services TEXT[], t_methods TEXT[],
+            t_type_urls TEXT[], t_payloads BYTEA[], t_dues DOUBLE PRECISION[],
+            t_metadata BYTEA[], t_attempts INTEGER[], t_max_attempts INTEGER[], t_errors TEXT[],
+            t_created DOUBLE PRECISION[]"""
+_TASK_ARGUMENTS = """c_names, t_names, t_keys, t_services, t_methods, t_type_urls, t_payloads,
+                t_dues, t_metadata, t_attempts, t_max_attempts, t_errors, t_created"""
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -259,6 +291,134 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 PERFORM cloudstate_insert_outbox(o_topics, o_type_urls, o_payloads, o_ids,
                     o_sources, o_types, o_subjects, o_times, o_content_types);
             END IF;
+            RETURN written;
+        END
+        $$
+        """,
+    ),
+    # 6: durable calls (cloudstate.proxy.durable): pending tasks by name (due first), their dead
+    # letters and the idempotency records of keyed calls; the writes of an entity that carry them.
+    (
+        f"CREATE TABLE durable_tasks ({_TASK_TABLE_COLUMNS}\n        )",
+        "CREATE INDEX durable_tasks_by_due ON durable_tasks (due, name)",
+        f"CREATE TABLE dead_letters ({_TASK_TABLE_COLUMNS},\n"
+        "            failed_at DOUBLE PRECISION NOT NULL\n        )",
+        "CREATE INDEX dead_letters_by_failed_at ON dead_letters (failed_at)",
+        """
+        CREATE TABLE idempotency (
+            key TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            response BYTEA NOT NULL,
+            created DOUBLE PRECISION NOT NULL
+        )
+        """,
+        "CREATE INDEX idempotency_by_created ON idempotency (created)",
+        # Inserts the record unless its key is taken (FALSE); no record (NULL key): TRUE. A key
+        # inserted by a transaction that has not committed yet makes this wait for it.
+        """
+        CREATE FUNCTION cloudstate_insert_idempotency(
+            i_key TEXT, i_fingerprint TEXT, i_response BYTEA, i_created DOUBLE PRECISION
+        ) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+        BEGIN
+            IF i_key IS NULL THEN
+                RETURN TRUE;
+            END IF;
+            INSERT INTO idempotency (key, fingerprint, response, created)
+                VALUES (i_key, i_fingerprint, i_response, i_created)
+                ON CONFLICT (key) DO NOTHING;
+            RETURN FOUND;
+        END
+        $$
+        """,
+        """
+        CREATE FUNCTION cloudstate_write_tasks(
+            c_names TEXT[], t_names TEXT[], t_keys TEXT[], t_services TEXT[], t_methods TEXT[],
+            t_type_urls TEXT[], t_payloads BYTEA[], t_dues DOUBLE PRECISION[],
+            t_metadata BYTEA[], t_attempts INTEGER[], t_max_attempts INTEGER[], t_errors TEXT[],
+            t_created DOUBLE PRECISION[]
+        ) RETURNS VOID LANGUAGE sql AS $$
+            DELETE FROM durable_tasks WHERE name = ANY(c_names);
+            INSERT INTO durable_tasks (name, key, service, method, type_url, payload, due,
+                    metadata, attempts, max_attempts, last_error, created)
+                SELECT * FROM unnest(t_names, t_keys, t_services, t_methods, t_type_urls,
+                    t_payloads, t_dues, t_metadata, t_attempts, t_max_attempts, t_errors,
+                    t_created)
+                ON CONFLICT (name) DO UPDATE SET key = excluded.key,
+                    service = excluded.service, method = excluded.method,
+                    type_url = excluded.type_url, payload = excluded.payload,
+                    due = excluded.due, metadata = excluded.metadata,
+                    attempts = excluded.attempts, max_attempts = excluded.max_attempts,
+                    last_error = excluded.last_error, created = excluded.created;
+        $$
+        """,
+        # The sequence is checked first (under the journal lock, exact), then the key is taken,
+        # then everything is written; a failed check returns before any write.
+        f"""
+        CREATE FUNCTION cloudstate_append_events_durable(
+            p_persistence_id TEXT, p_entity_id TEXT, p_expected BIGINT,
+            p_type_urls TEXT[], p_payloads BYTEA[], p_snapshot_type_url TEXT, p_snapshot BYTEA,
+            o_topics TEXT[], o_type_urls TEXT[], o_payloads BYTEA[], o_ids TEXT[], o_sources TEXT[],
+            o_types TEXT[], o_subjects TEXT[], o_times TEXT[], o_content_types TEXT[],
+            {_DURABLE_PARAMETERS}
+        ) RETURNS BIGINT LANGUAGE plpgsql AS $$
+        DECLARE
+            actual BIGINT;
+            written BIGINT;
+        BEGIN
+            SELECT COALESCE(MAX(sequence), 0) INTO actual FROM events
+                WHERE persistence_id = p_persistence_id AND entity_id = p_entity_id;
+            IF actual <> p_expected THEN
+                RETURN -1 - actual;
+            END IF;
+            IF NOT cloudstate_insert_idempotency(i_key, i_fingerprint, i_response, i_created) THEN
+                RETURN {KEY_TAKEN};
+            END IF;
+            written := cloudstate_append_events(p_persistence_id, p_entity_id, p_expected,
+                p_type_urls, p_payloads, p_snapshot_type_url, p_snapshot);
+            PERFORM cloudstate_insert_outbox(o_topics, o_type_urls, o_payloads, o_ids,
+                o_sources, o_types, o_subjects, o_times, o_content_types);
+            PERFORM cloudstate_write_tasks({_TASK_ARGUMENTS});
+            RETURN written;
+        END
+        $$
+        """,
+        # The key is taken first (the value's write is one conditional statement that cannot be
+        # undone); a lost condition then removes the record again, which this transaction alone
+        # has seen. A lost condition is reported before a taken key, as for events.
+        f"""
+        CREATE FUNCTION cloudstate_save_value_durable(
+            p_persistence_id TEXT, p_entity_id TEXT, p_type_url TEXT, p_payload BYTEA,
+            p_expected BIGINT,
+            o_topics TEXT[], o_type_urls TEXT[], o_payloads BYTEA[], o_ids TEXT[], o_sources TEXT[],
+            o_types TEXT[], o_subjects TEXT[], o_times TEXT[], o_content_types TEXT[],
+            {_DURABLE_PARAMETERS}
+        ) RETURNS BIGINT LANGUAGE plpgsql AS $$
+        DECLARE
+            written BIGINT;
+            actual BIGINT;
+            was_deleted BOOLEAN;
+        BEGIN
+            IF NOT cloudstate_insert_idempotency(i_key, i_fingerprint, i_response, i_created) THEN
+                SELECT version, deleted INTO actual, was_deleted FROM "values"
+                    WHERE persistence_id = p_persistence_id AND entity_id = p_entity_id;
+                actual := COALESCE(actual, 0);
+                IF p_expected IS NOT NULL AND p_expected <> actual
+                        AND NOT (COALESCE(was_deleted, TRUE) AND p_expected = 0) THEN
+                    RETURN -1 - actual;
+                END IF;
+                RETURN {KEY_TAKEN};
+            END IF;
+            written := cloudstate_save_value(p_persistence_id, p_entity_id, p_type_url, p_payload,
+                p_expected);
+            IF written < 0 THEN
+                IF i_key IS NOT NULL THEN
+                    DELETE FROM idempotency WHERE key = i_key;
+                END IF;
+                RETURN written;
+            END IF;
+            PERFORM cloudstate_insert_outbox(o_topics, o_type_urls, o_payloads, o_ids,
+                o_sources, o_types, o_subjects, o_times, o_content_types);
+            PERFORM cloudstate_write_tasks({_TASK_ARGUMENTS});
             RETURN written;
         END
         $$
