@@ -20,7 +20,7 @@ from shoppingcart import shoppingcart_pb2, shoppingcart_pb2_grpc
 
 from tests.e2e.test_shoppingcart import added_products, read_store
 from tests.observability.scrape import scrape, value
-from tests.processes import Process, free_port
+from tests.processes import Process, free_port, proxy, wait_serving
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -173,6 +173,22 @@ def test_a_failed_keyed_command_gets_its_failure_again_on_retry(
     cart.close()
 
 
+def test_a_keyed_read_is_answered_from_its_record(
+    cart_uf: Process, start_proxy: Callable[..., Process]
+) -> None:
+    """A command that writes nothing (GetCart) stores its answer alone: a retry gets the cart as
+    it was at the first call, not as it is now."""
+    cart = Cart(start_proxy(cart_uf.port).port)
+    get = shoppingcart_pb2.GetShoppingCart(user_id="una")
+    cart.add(add_line("una", "yam"), "una-add")
+    first = cart.stub.GetCart(get, metadata=keyed("una-get"), timeout=TIMEOUT)
+    cart.add(add_line("una", "zucchini"), "una-add-2")
+    again = cart.stub.GetCart(get, metadata=keyed("una-get"), timeout=TIMEOUT)
+    assert again == first and [item.product_id for item in again.items] == ["yam"]
+    assert cart.items("una") == [("yam", 1), ("zucchini", 1)]
+    cart.close()
+
+
 def test_a_key_older_than_the_retention_is_ignored(
     store_url: str, cart_uf: Process, start_proxy: Callable[..., Process]
 ) -> None:
@@ -247,3 +263,62 @@ def test_metrics_count_first_replayed_and_mismatched_calls(
     cart.items("oz")  # no key: not counted
     assert counts() == [1, 2, 1]
     cart.close()
+
+
+async def test_one_key_sent_at_once_for_two_carts_applies_to_one_of_them(
+    store_url: str, cart_uf: Process, start_proxy: Callable[..., Process]
+) -> None:
+    """Two entities, one key: both may look it up before either writes; the write that comes
+    second finds the key taken, writes nothing and re-runs into the mismatch."""
+    port = start_proxy(cart_uf.port).port
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = shoppingcart_pb2_grpc.ShoppingCartStub(channel)
+        for round_ in range(5):
+            users = [f"pat-{round_}", f"quin-{round_}"]
+            calls = [
+                stub.AddItem(add_line(user, "pea"), metadata=keyed(f"pq-{round_}"), timeout=10)
+                for user in users
+            ]
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+            assert len(refused) == 1, results
+            assert refused[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+            changed = []
+            for user in users:
+                events, _ = await asyncio.to_thread(read_store, store_url, user)
+                changed += [user] * len(events)
+            assert len(changed) == 1, (round_, changed)
+
+
+def test_the_record_is_written_in_the_transaction_of_the_events(
+    tmp_path: Path, cart_uf: Process
+) -> None:
+    """A record that cannot be written (a trigger refuses it) takes the events down with it:
+    the command fails with UNAVAILABLE and journals nothing; its retry then runs, once."""
+    db = tmp_path / "refusing.db"
+    px = proxy(tmp_path, cart_uf.port, f"sqlite:///{db}").start()
+    try:
+        wait_serving(px.port)
+        with sqlite3.connect(db) as connection:
+            connection.execute(
+                "CREATE TRIGGER refuse_keys BEFORE INSERT ON idempotency "
+                "BEGIN SELECT RAISE(ABORT, 'idempotency insert refused by the test'); END"
+            )
+        connection.close()
+        cart = Cart(px.port)
+        with pytest.raises(grpc.RpcError) as failed:
+            cart.add(add_line("rex", "rice", 2), "rex-1")
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value.details()
+        assert "the command was not applied" in failed.value.details()
+        assert cart.items("rex") == []
+        with sqlite3.connect(db) as connection:
+            connection.execute("DROP TRIGGER refuse_keys")
+        connection.close()
+        for _ in range(2):
+            cart.add(add_line("rex", "rice", 2), "rex-1")
+        assert cart.items("rex") == [("rice", 2)]
+        cart.close()
+    finally:
+        px.terminate()
+    events, _ = read_store(f"sqlite:///{db}", "rex")
+    assert added_products(events) == ["rice"]
