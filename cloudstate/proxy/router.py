@@ -44,7 +44,7 @@ from google.protobuf import any_pb2
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy import logs, metrics
 from cloudstate.proxy.auth import JwtAuthenticator
-from cloudstate.proxy.durable import idempotency as idempotency_keys
+from cloudstate.proxy.durable import keys as idempotency_keys
 from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
 from cloudstate.proxy.errors import (
     BadRequest,

@@ -16,10 +16,11 @@ import pytest_asyncio
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.config_check import check
-from cloudstate.proxy.durable import idempotency as keys
+from cloudstate.proxy.durable import keys
+from cloudstate.proxy.durable.idempotency import Idempotency
 from cloudstate.proxy.durable.idempotency_trim import IdempotencyTrim, parse_retention
 from cloudstate.proxy.entities.base import Outcome, failure_error
-from cloudstate.proxy.errors import BadRequest
+from cloudstate.proxy.errors import BadRequest, ProxyError
 from cloudstate.proxy.stores.base import IdempotencyRecord, Store
 from cloudstate.proxy.stores.registry import open_store
 
@@ -104,7 +105,7 @@ def test_stored_answers_round_trip_and_failures_get_their_status() -> None:
     stored = keys.final_answer(failure, grpc.StatusCode.FAILED_PRECONDITION)
     assert stored.failure.grpc_status_code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
     assert not stored.failure.restart and failure.failure.restart  # the original is untouched
-    with pytest.raises(keys.ProxyError, match="unknown format"):
+    with pytest.raises(ProxyError, match="unknown format"):
         keys.decode_answer(IdempotencyRecord("k", "f", b"\x02"))
 
 
@@ -118,7 +119,7 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
 async def test_call_once_runs_once_and_stores_a_raised_user_failure(sqlite_store: Store) -> None:
     """The router's path (actions, CRDT entities): CRDT entities raise their user failures; the
     failure is stored with its status and raised again on every retry without running."""
-    guard = keys.Idempotency(sqlite_store)
+    guard = Idempotency(sqlite_store)
     runs = []
 
     async def failing() -> Outcome:
@@ -128,7 +129,7 @@ async def test_call_once_runs_once_and_stores_a_raised_user_failure(sqlite_store
 
     call = keys.KeyedCall("crdt-1", keys.fingerprint(ADD, b"x"))  # type: ignore[arg-type]
     for _ in range(3):
-        with pytest.raises(keys.ProxyError) as failed:
+        with pytest.raises(ProxyError) as failed:
             outcome = await guard.call_once(call, failing)
             if outcome.replayed:  # the router raises a replayed failure from its client action
                 raise failure_error(outcome.client_action.failure, grpc.StatusCode.UNKNOWN)

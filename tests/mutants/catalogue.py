@@ -42,6 +42,7 @@ AUTH = "cloudstate/proxy/auth.py"
 JWT_TESTS = "tests/observability/test_jwt.py"
 CRDT_RAW_TESTS = "tests/e2e/test_crdt_with_raw_user_function.py"
 IDEMPOTENCY = "cloudstate/proxy/durable/idempotency.py"
+IDEMPOTENCY_KEYS = "cloudstate/proxy/durable/keys.py"
 ROUTER = "cloudstate/proxy/router.py"
 KEY_CART_TESTS = "tests/idempotency/test_cart.py"
 KEY_COMPONENT_TESTS = "tests/idempotency/test_components.py"
@@ -626,7 +627,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         name="idempotency-fingerprint-ignores-the-body",
         guarantee="a used key with another request body is refused (FAILED_PRECONDITION)",
-        file=IDEMPOTENCY,
+        file=IDEMPOTENCY_KEYS,
         original="digest = hashlib.sha256(payload).hexdigest()",
         replacement='digest = hashlib.sha256(b"").hexdigest()',
         tests=(
@@ -671,7 +672,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         name="idempotency-mismatch-not-422-over-http",
         guarantee="over HTTP a used key with another request is refused with 422",
-        file=IDEMPOTENCY,
+        file=IDEMPOTENCY_KEYS,
         original="    http_status = 422",
         replacement="    http_status = 0",
         tests=(

@@ -17,7 +17,7 @@ from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import MethodModel
 
 if TYPE_CHECKING:
-    from cloudstate.proxy.durable.idempotency import KeyedCall
+    from cloudstate.proxy.durable.keys import KeyedCall
 
 log = logging.getLogger(__name__)
 
