@@ -368,11 +368,14 @@ class Store(ABC):
 
         The events get sequences ``expected_sequence + 1 ...``. If ``snapshot`` is given it is the
         state after the last of them and replaces any older snapshot. The ``outbox`` messages are
-        appended to their topics in the same transaction. Either everything is durable when this
-        returns, or nothing was written. Returns the new highest sequence.
+        appended to their topics, the ``tasks`` written (or cancelled, as :meth:`write_tasks`)
+        and the ``idempotency`` record inserted in the same transaction. Either everything is
+        durable when this returns, or nothing was written. Returns the new highest sequence.
 
         Raises :class:`ConcurrentWriteError` if the stored highest sequence is not
-        ``expected_sequence``, and ``ValueError`` if ``events`` is empty.
+        ``expected_sequence`` (checked first), :class:`IdempotencyKeyTaken` if the record's key
+        is stored already, and ``ValueError`` if ``events`` is empty. In a group-commit batch
+        either error fails its own write only.
         """
 
     @abstractmethod
@@ -502,8 +505,8 @@ class Store(ABC):
 
         The ``outbox`` messages are appended to their topics, the ``tasks`` written (or
         cancelled) and the ``idempotency`` record inserted in the same transaction: a lost
-        condition, a taken idempotency key (:class:`IdempotencyKeyTaken`) or a failed write
-        writes none of them.
+        condition (reported first), a taken idempotency key (:class:`IdempotencyKeyTaken`) or a
+        failed write writes none of them.
 
         With ``expected_version`` the write is conditional: if the stored version differs
         (a missing value has version 0) :class:`ConcurrentWriteError` is raised.
@@ -517,11 +520,15 @@ class Store(ABC):
     @abstractmethod
     async def write_tasks(self, changes: TaskChanges) -> None:
         """Durably write (insert or replace by name) and cancel tasks in one transaction, for
-        callers with no entity write to join (actions, CRDT entities, schedules, the CLI)."""
+        callers with no entity write to join (actions, CRDT entities, schedules, the CLI).
+
+        Changes apply in order (the last change of a name wins); cancelling a name that is not
+        pending is no error; a task's ``created`` of 0 is set to the time of the write. Dead
+        letters are not touched."""
 
     @abstractmethod
     async def due_tasks(self, now: float, limit: int) -> list[DurableTask]:
-        """Pending tasks with ``due <= now``, earliest first, at most ``limit``."""
+        """Pending tasks with ``due <= now``, earliest first (then by name), at most ``limit``."""
 
     @abstractmethod
     async def next_due(self) -> float | None:
@@ -544,7 +551,8 @@ class Store(ABC):
 
     @abstractmethod
     async def list_tasks(self, prefix: str = "", limit: int = 1000) -> list[DurableTask]:
-        """Pending tasks whose name starts with ``prefix``, earliest due first."""
+        """Pending tasks whose name starts with ``prefix`` (plain text, no wildcards), earliest
+        due first (then by name), at most ``limit``."""
 
     @abstractmethod
     async def count_tasks(self, now: float) -> tuple[int, int]:
@@ -552,13 +560,14 @@ class Store(ABC):
 
     @abstractmethod
     async def list_dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
-        """Dead letters, newest first."""
+        """Dead letters, most recently failed first (then by name), at most ``limit``."""
 
     @abstractmethod
     async def redrive_dead_letter(self, name: str, due: float) -> bool:
         """Move dead letter ``name`` back to the pending tasks with attempts 0, due at ``due``,
-        its key unchanged (a delivery that did land once is still deduplicated). False if there
-        is no such dead letter. A pending task of the same name is replaced."""
+        its key unchanged (a delivery that did land once is still deduplicated) and its
+        ``last_error`` kept, in one transaction. False if there is no such dead letter. A
+        pending task of the same name is replaced."""
 
     @abstractmethod
     async def drop_dead_letter(self, name: str) -> bool:
@@ -573,7 +582,7 @@ class Store(ABC):
     @abstractmethod
     async def save_idempotency(self, record: IdempotencyRecord) -> IdempotencyRecord:
         """Insert ``record`` unless its key is taken; returns the stored record (``record``
-        itself, or the one that was there first)."""
+        itself with ``created`` set if it was 0, or the one that was there first)."""
 
     @abstractmethod
     async def trim_idempotency(self, older_than: float) -> int:

@@ -748,6 +748,8 @@ class StoreContract:
         assert not await store.dead_letter_task("effect:none", "x", "missing")
         assert [t.name for t in await store.list_tasks()] == ["effect:other"]
         assert len(await store.list_dead_letters()) == 1
+        await store.write_tasks([TaskCancel("effect:e")])  # cancels pending tasks only
+        assert [d.task for d in await store.list_dead_letters()] == [expected]
 
     async def test_dead_letters_newest_first_and_replaced_by_name(self, store: Store) -> None:
         for name in ("a", "b", "c"):
