@@ -97,6 +97,9 @@ class ProxyConfig:
     #: the newest N messages per topic (0: no limit); only what every reader has passed goes.
     topic_retention: str = ""
     topic_retention_messages: int = 0
+    #: How long the answer to a call with an idempotency key is kept for its retries (``24h``,
+    #: ``7d``; 0: forever). Older keys are ignored, then deleted.
+    idempotency_retention: str = "24h"
     #: Internal admin port serving ``/metrics`` (Prometheus); -1: off, 0: a free port.
     admin_port: int = -1
     #: Interface the admin port binds to (loopback: keep internal endpoints internal).
@@ -326,6 +329,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         metavar="N",
         help="keep at most the newest N messages per topic (of those every reader passed; "
         "default 0: no limit)",
+    )
+    parser.add_argument(
+        "--idempotency-retention",
+        metavar="AGE",
+        help="keep the answer to a call with an idempotency key this long for its retries "
+        f"(90s, 30m, 12h, 7d; 0: forever; default {d.idempotency_retention})",
     )
     parser.add_argument(
         "--admin-port",

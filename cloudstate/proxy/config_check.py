@@ -20,6 +20,7 @@ import os
 from cloudstate.proxy.auth import key_problem
 from cloudstate.proxy.config import ConfigError, ProxyConfig, from_arguments
 from cloudstate.proxy.durable.durations import parse_duration
+from cloudstate.proxy.durable.idempotency_trim import parse_retention
 from cloudstate.proxy.eventing.retention import parse_age
 from cloudstate.proxy.stores import registry as stores
 
@@ -78,6 +79,10 @@ def check(config: ProxyConfig) -> list[str]:
         problems.append(f"--broker {config.broker!r}: nats://HOST:PORT (NATS JetStream)")
     try:
         parse_age(config.topic_retention)
+    except ValueError as error:
+        problems.append(str(error))
+    try:
+        parse_retention(config.idempotency_retention)
     except ValueError as error:
         problems.append(str(error))
     for name in (

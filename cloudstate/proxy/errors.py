@@ -15,6 +15,7 @@ command took longer than the command timeout           DEADLINE_EXCEEDED (entity
 forward / side-effect chain over --max-forward-depth   INTERNAL, naming the hops
 store failed to write                                  UNAVAILABLE (command not applied)
 concurrent writer on another node                      ABORTED (retry)
+idempotency key reused for another request             FAILED_PRECONDITION (HTTP 422)
 =====================================================  =========================================
 """
 
@@ -27,6 +28,8 @@ class ProxyError(Exception):
     """An error with the gRPC status a client should see."""
 
     status: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    #: The HTTP status over HTTP/JSON; 0: the standard one of ``status`` (http/status.py).
+    http_status: int = 0
 
     def __init__(self, message: str, status: grpc.StatusCode | None = None) -> None:
         super().__init__(message)

@@ -134,6 +134,13 @@ EVENTING_FAILURES = Gauge(
     ["consumer", "source"],
     registry=REGISTRY,
 )
+IDEMPOTENT_CALLS = Counter(
+    "cloudstate_idempotent_calls",
+    "Calls with an idempotency key, by outcome: first (ran, answer stored), replayed (answered "
+    "from the stored answer) or mismatch (the key was used for another request)",
+    ["outcome"],
+    registry=REGISTRY,
+)
 
 DURABLE_PENDING = Gauge(
     "cloudstate_durable_tasks_pending",

@@ -18,6 +18,12 @@ action's response), in this order:
    times that many in flight (running or waiting); beyond that they are dropped with an error in
    the log. Their failures are logged.
 
+**Idempotency keys** (:mod:`cloudstate.proxy.durable.idempotency`): entities deduplicate keyed
+commands in their actors; for the other components (actions, CRDT entities) the router looks the
+key up before calling them and stores their answer after. A replayed answer performs its client
+action only. A forward of a keyed call carries the key ``<key>/<service>.<method>`` (so its
+target deduplicates too); side effects inherit no key. Streamed calls take no key.
+
 Every forward or side effect is one hop; a chain longer than ``max_forward_depth`` hops is cut
 with :class:`ForwardLoop` naming the hops. The metadata of the call flows along forwards and side
 effects; entries the forward / side effect sets itself replace entries of the same key.
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -41,9 +48,11 @@ from google.protobuf import any_pb2
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy import logs, metrics
 from cloudstate.proxy.auth import JwtAuthenticator
+from cloudstate.proxy.durable import keys as idempotency_keys
 from cloudstate.proxy.durable.tasks import DurableTasks, Origin, split_side_effects
 from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
 from cloudstate.proxy.errors import (
+    BadRequest,
     ForwardLoop,
     Overloaded,
     ProtocolError,
@@ -55,6 +64,7 @@ from cloudstate.proxy.model import MethodModel, UserFunctionModel
 from cloudstate.proxy.stores.base import StoreError
 
 if TYPE_CHECKING:
+    from cloudstate.proxy.durable.idempotency import Idempotency
     from cloudstate.proxy.tracing import Tracing
 
 log = logging.getLogger(__name__)
@@ -140,6 +150,9 @@ class Router:
         #: Records durable side effects and timers of actions and CRDT entities (entities record
         #: theirs with their own write); set by the proxy. None: asking for one is an error.
         self.durable: DurableTasks | None = None
+        #: Idempotency keys; None: keys are ordinary metadata. Handlers with an ``idempotency``
+        #: of their own (entities) deduplicate in their actors.
+        self.idempotency: Idempotency | None = None
 
     def _authenticate(
         self,
@@ -253,8 +266,27 @@ class Router:
         if logs.tagging and not depth:
             request_id = logs.client_request_id(metadata) or logs.next_request_id()
             logs.set_request(method.service.name, method.name, entity_id, request_id)
-        outcome = await handler.handle(method, entity_id, payload, metadata)
+        guard = self.idempotency
+        keyed = None
+        if guard is not None and getattr(handler, "idempotency", None) is None:
+            keyed = guard.keyed_call(method, payload, metadata)
         chain = (*trace, f"{method.service.name}.{method.name}")
+        if keyed is None:
+            outcome = await handler.handle(method, entity_id, payload, metadata)
+        else:  # actions, CRDT entities: the router stores their answers
+
+            async def run_and_record_durable_calls() -> Outcome:
+                # The durable calls are recorded before the key's answer: a crash between the
+                # two lets a retry run the call again, never lose its durable calls.
+                outcome = await handler.handle(method, entity_id, payload, metadata)
+                ordinary, calls = split_side_effects(outcome.side_effects)
+                if not calls or outcome.client_action.WhichOneof("action") == "failure":
+                    return outcome
+                await self._record_durable(calls, chain)
+                return dataclasses.replace(outcome, side_effects=ordinary)
+
+            assert guard is not None
+            outcome = await guard.call_once(keyed, run_and_record_durable_calls)
         reply = await self._perform(method, outcome, metadata, depth, chain)
         if reply is not None and self.publish_reply is not None and not outcome.published:
             await self.publish_reply(method, reply)
@@ -357,6 +389,12 @@ class Router:
         metadata: entity_pb2.Metadata | None,
     ) -> AsyncGenerator[RouterReply, None]:
         handler = self._handler(method)
+        if self.idempotency is not None and idempotency_keys.request_key(metadata) is not None:
+            raise BadRequest(
+                f"{method.service.name}.{method.name} is a streamed method: idempotency keys "
+                "are for unary calls only (a stream's answer cannot be stored and replayed); "
+                f"send it without {idempotency_keys.METADATA_KEY}"
+            )
         handle_streamed = getattr(handler, "handle_streamed", None)
         if handle_streamed is None:
             raise UnknownMethod(
@@ -419,7 +457,8 @@ class Router:
             raise failure_error(action.failure, grpc.StatusCode.INVALID_ARGUMENT)
         ordinary, calls = split_side_effects(outcome.side_effects)
         effects = [
-            await self._resolve_effect(effect, metadata, depth, chain) for effect in ordinary
+            await self._resolve_effect(effect, metadata, depth, chain)
+            for effect in ([] if outcome.replayed else ordinary)
         ]
         if calls:  # actions, CRDT entities (entities record theirs with their write)
             await self._record_durable(calls, chain)
@@ -492,9 +531,12 @@ class Router:
                 f"reply with {method.output_type.full_name}"
             )
         await self._check_depth("forward", target, depth, chain)
-        forward_metadata = merge_metadata(
-            metadata, forward.metadata if forward.HasField("metadata") else None
-        )
+        own = forward.metadata if forward.HasField("metadata") else None
+        forward_metadata = merge_metadata(metadata, own)
+        key = idempotency_keys.request_key(metadata) if self.idempotency is not None else None
+        if key is not None and idempotency_keys.request_key(own) is None:
+            derived = idempotency_keys.derived_key(key, target)
+            forward_metadata = idempotency_keys.with_key(forward_metadata, derived)
         return await self.call(
             target, bytes(forward.payload.value), forward_metadata, depth + 1, chain, hop="forward"
         )
@@ -511,6 +553,8 @@ class Router:
             what, effect.service_name, effect.command_name, effect.payload.type_url
         )
         await self._check_depth("side effect", target, depth, chain)
+        if self.idempotency is not None:  # a side effect inherits no key (durable ones have own)
+            metadata = idempotency_keys.without_key(metadata)
         return _Effect(
             target,
             bytes(effect.payload.value),

@@ -18,6 +18,8 @@ from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.discovery import discover, report_error
 from cloudstate.proxy.durable.delivery import Delivery
 from cloudstate.proxy.durable.durations import parse_duration
+from cloudstate.proxy.durable.idempotency import Idempotency
+from cloudstate.proxy.durable.idempotency_trim import IdempotencyTrim, parse_retention
 from cloudstate.proxy.durable.scheduler import DurableScheduler, DurableSettings
 from cloudstate.proxy.durable.schedules import discover_schedules, upsert_schedules
 from cloudstate.proxy.durable.tasks import DurableTasks
@@ -153,6 +155,7 @@ class Proxy:
         self._ingress: ClientIngress | None = None
         self._stopped = asyncio.Event()
         self._admin: metrics.AdminServer | None = None
+        self._idempotency_trim: IdempotencyTrim | None = None
         #: The admin port (``/metrics``), once started; 0 when off.
         self.admin_port = 0
 
@@ -252,6 +255,7 @@ class Proxy:
         )
         durable.notify = self.scheduler.notify
         await upsert_schedules(self.store, schedules, time.time())
+        self._attach_idempotency(self.router, self.store)
         self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)
         self.eventing.configure_topics(
             broker=config.broker,
@@ -310,6 +314,18 @@ class Proxy:
             metrics.EVENTING_PENDING.labels(*labels).set(pending)
             metrics.EVENTING_FAILURES.labels(*labels).set(status.failures)
 
+    def _attach_idempotency(self, router: Router, store: Store) -> None:
+        """Idempotency keys: entities deduplicate in their actors, the router for the rest;
+        one node at a time deletes the expired keys."""
+        retention = parse_retention(self.config.idempotency_retention)
+        keys = Idempotency(store, retention)
+        router.idempotency = keys
+        for handler in self._handlers.values():
+            if isinstance(handler, EntityManager):
+                handler.idempotency = keys
+        self._idempotency_trim = IdempotencyTrim(store, retention)
+        self._idempotency_trim.start()
+
     def _attach_cancel_effects(self, router: Router) -> None:
         """Let CRDT handlers run the side effects of cancelled streams through the router."""
         assert self.model is not None
@@ -339,6 +355,8 @@ class Proxy:
             await self._ingress.close(grace)
         if self.views is not None:
             await self.views.stop()
+        if self._idempotency_trim is not None:
+            await self._idempotency_trim.stop()
         if self.eventing is not None:
             await self.eventing.stop()
         for handler in self._handlers.values():

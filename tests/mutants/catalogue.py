@@ -46,6 +46,11 @@ DURABLE_EFFECT_TESTS = "tests/durable/test_durable_effects.py"
 TIMER_TESTS = "tests/durable/test_timers.py"
 RETRY_TESTS = "tests/durable/test_retries.py"
 SCHEDULE_TESTS = "tests/durable/test_schedules.py"
+IDEMPOTENCY = "cloudstate/proxy/durable/idempotency.py"
+IDEMPOTENCY_KEYS = "cloudstate/proxy/durable/keys.py"
+ROUTER = "cloudstate/proxy/router.py"
+KEY_CART_TESTS = "tests/idempotency/test_cart.py"
+KEY_COMPONENT_TESTS = "tests/idempotency/test_components.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay ------------------------
@@ -102,7 +107,7 @@ MUTANTS: tuple[Mutant, ...] = (
         file=EVENT_SOURCED,
         original="""
         if failed:
-            command.fail(failure_error(action.failure, self.manager.settings.failure_status))
+            # Idempotency: a failure is an answer too, recorded before it is released.
 """,
         replacement="""
         if failed:
@@ -113,7 +118,7 @@ MUTANTS: tuple[Mutant, ...] = (
                     self._sequence,
                     [Payload(e.type_url, e.value) for e in reply.events],
                 )
-            command.fail(failure_error(action.failure, self.manager.settings.failure_status))
+            # Idempotency: a failure is an answer too, recorded before it is released.
 """,
         tests=(f"{RAWUF_TESTS}::test_a_failure_sent_with_events_journals_none_of_them",),
         in_subprocess=True,
@@ -650,6 +655,119 @@ MUTANTS: tuple[Mutant, ...] = (
             tick = schedule.next_tick(self.clock() - 1.0)
 """,
         tests=(f"{SCHEDULE_TESTS}::test_an_every_schedule_fires_on_every_tick_once",),
+    ),
+    # -- idempotency keys ------------------------------------------------------------------------
+    Mutant(
+        name="idempotency-record-outside-the-journal-transaction",
+        guarantee="a keyed command's record is written in the transaction of its events",
+        file=EVENT_SOURCED,
+        original="""
+                extra["idempotency"] = record
+            try:
+                self._sequence = await self.manager.store.append_events(
+                    self.persistence_id, self.entity_id, self._sequence, events, snapshot, **extra
+                )
+""",
+        replacement="""
+                pass
+            try:
+                self._sequence = await self.manager.store.append_events(
+                    self.persistence_id, self.entity_id, self._sequence, events, snapshot, **extra
+                )
+                if record is not None:
+                    await self.manager.store.save_idempotency(record)
+""",
+        tests=(f"{KEY_CART_TESTS}::test_the_record_is_written_in_the_transaction_of_the_events",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="idempotency-lookup-skipped",
+        guarantee="an entity answers a retried key from its record instead of running it again",
+        file=ACTOR,
+        original="if command.keyed is not None and await self._answered_from_record(command):",
+        replacement="if command.keyed is not None and False:",
+        tests=(
+            f"{KEY_CART_TESTS}::"
+            "test_the_same_keyed_add_item_five_times_in_a_row_changes_the_cart_once[sqlite]",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="idempotency-fingerprint-ignores-the-body",
+        guarantee="a used key with another request body is refused (FAILED_PRECONDITION)",
+        file=IDEMPOTENCY_KEYS,
+        original="digest = hashlib.sha256(payload).hexdigest()",
+        replacement='digest = hashlib.sha256(b"").hexdigest()',
+        tests=(
+            f"{KEY_CART_TESTS}::"
+            "test_another_request_under_a_used_key_is_refused_with_failed_precondition[sqlite]",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="idempotency-failure-not-recorded",
+        guarantee="a keyed command that failed gets the same failure on retry",
+        file=EVENT_SOURCED,
+        original="""
+            if await self._record_alone(command, action):
+                command.fail(""",
+        replacement="""
+            if True:
+                command.fail(""",
+        tests=(
+            f"{KEY_CART_TESTS}::test_a_failed_keyed_command_gets_its_failure_again_on_retry[sqlite]",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="idempotency-read-answer-not-recorded",
+        guarantee="a keyed command that writes nothing stores its answer before releasing it",
+        file=EVENT_SOURCED,
+        original="if not reply.events and not await self._record_alone(command, action):",
+        replacement="if False:",
+        tests=(f"{KEY_CART_TESTS}::test_a_keyed_read_is_answered_from_its_record[sqlite]",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="idempotency-expired-key-still-answered",
+        guarantee="a key older than --idempotency-retention counts as absent",
+        file=IDEMPOTENCY,
+        original="return self.retention > 0 and record.created < time.time() - self.retention",
+        replacement="return False",
+        tests=(f"{KEY_CART_TESTS}::test_a_key_older_than_the_retention_is_ignored[sqlite]",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="idempotency-mismatch-not-422-over-http",
+        guarantee="over HTTP a used key with another request is refused with 422",
+        file=IDEMPOTENCY_KEYS,
+        original="    http_status = 422",
+        replacement="    http_status = 0",
+        tests=(
+            f"{KEY_CART_TESTS}::test_over_http_the_idempotency_key_header_deduplicates_too[sqlite]",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="idempotency-router-ignores-keys",
+        guarantee="an action with a key runs once for sequential retries",
+        file=ROUTER,
+        original="keyed = guard.keyed_call(method, payload, metadata)",
+        replacement="keyed = None",
+        tests=(f"{KEY_COMPONENT_TESTS}::test_an_action_runs_once_for_sequential_retries[sqlite]",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="idempotency-forward-keeps-the-callers-key",
+        guarantee="a forward of a keyed call carries <key>/<service>.<method>, deduplicated there",
+        file=ROUTER,
+        original="forward_metadata = idempotency_keys.with_key(forward_metadata, derived)",
+        replacement="pass",
+        tests=(
+            f"{KEY_COMPONENT_TESTS}::"
+            "test_a_forward_carries_a_derived_key_so_its_target_deduplicates[sqlite]",
+        ),
+        in_subprocess=True,
     ),
     Mutant(
         name="forward-depth-off-by-one",

@@ -24,6 +24,14 @@ An entity type (event sourced, value entity, ...) subclasses two classes:
      queue and runs again on a fresh stream with the latest state (bounded, with jittered
      backoff; then ABORTED). See docs/scale-out.md.
 
+A command with an **idempotency key** (:mod:`cloudstate.proxy.durable.idempotency`) looks its key
+up first, in step 2 before it is sent: a stored answer is given again without running the
+command (so retries with one key are serialised by the entity). Otherwise the subclass writes the
+answer's record with the command's events or value (one transaction), or alone before releasing
+an answer that writes nothing; a failure is an answer too. A write refused because the key was
+taken meanwhile (another node) re-runs the command like a lost conditional write: the lookup then
+finds the record.
+
 A crash inside the loop fails every waiting command instead of leaving clients hanging.
 
 One concern: the life of an entity actor, the five steps above.
@@ -46,7 +54,14 @@ import grpc
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy import logs, metrics
 from cloudstate.proxy.durable.tasks import DurableTasks, Origin, TaskChange
-from cloudstate.proxy.entities.base import _EOF, Outcome, PendingCommand, finish_stream, rpc_failed
+from cloudstate.proxy.entities.base import (
+    _EOF,
+    Outcome,
+    PendingCommand,
+    failure_error,
+    finish_stream,
+    rpc_failed,
+)
 from cloudstate.proxy.errors import (
     CommandTimeout,
     Overloaded,
@@ -58,6 +73,8 @@ from cloudstate.proxy.errors import (
 from cloudstate.proxy.model import MethodModel, ServiceModel
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
     Store,
     StoreError,
     TopicMessage,
@@ -65,6 +82,7 @@ from cloudstate.proxy.stores.base import (
 )
 
 if TYPE_CHECKING:
+    from cloudstate.proxy.durable.idempotency import Idempotency
     from cloudstate.proxy.eventing.topics import TopicPublisher
 
 log = logging.getLogger(__name__)
@@ -132,6 +150,8 @@ class EntityManager(ABC, Generic[ActorT]):
         #: Records the durable side effects and timers of replies (docs/protocol-durable-calls.md);
         #: set by the proxy. None: a reply asking for one fails (protocol error).
         self.durable: DurableTasks | None = None
+        #: Idempotency keys (set by the proxy): the actors answer keyed commands once.
+        self.idempotency: Idempotency | None = None
 
     @abstractmethod
     def _new_actor(self, entity_id: str) -> ActorT:
@@ -150,6 +170,9 @@ class EntityManager(ABC, Generic[ActorT]):
     ) -> Outcome:
         if self._closed:
             raise UserFunctionUnavailable("the proxy is shutting down")
+        keyed = None
+        if self.idempotency is not None:
+            keyed = self.idempotency.keyed_call(method, payload, metadata)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         actor = self._actors.get(entity_id)
         if actor is None:
@@ -160,7 +183,7 @@ class EntityManager(ABC, Generic[ActorT]):
         if limit and actor.pending >= limit:
             self._rejected.inc()
             raise entity_overloaded(self.service.name, method.name, entity_id, limit)
-        actor.enqueue(PendingCommand(method, payload, metadata, future))
+        actor.enqueue(PendingCommand(method, payload, metadata, future, keyed=keyed))
         actor.pending += 1
         try:
             return await future
@@ -343,6 +366,8 @@ class EntityActor(ABC, Generic[ManagerT]):
                 self.entity_id,
                 logs.client_request_id(command.metadata),
             )
+        if command.keyed is not None and await self._answered_from_record(command):
+            return True
         self._command_id += 1
         command_id = self._command_id
         message = entity_pb2.Command(
@@ -459,9 +484,10 @@ class EntityActor(ABC, Generic[ManagerT]):
         """Fail ``command`` after a lost store write of ``what`` and cancel the stream (the user
         function's state now holds changes the store does not). Returns False (restart).
 
-        A lost conditional write (another node wrote first) re-runs the command on the latest
-        state instead (:meth:`_retry_on_latest`)."""
-        if isinstance(error, ConcurrentWriteError):
+        A lost conditional write (another node wrote first), or a write whose idempotency key
+        was taken meanwhile, re-runs the command on the latest state instead
+        (:meth:`_retry_on_latest`; a re-run keyed command then finds its key's record)."""
+        if isinstance(error, ConcurrentWriteError | IdempotencyKeyTaken):
             return self._retry_on_latest(command, str(error))
         log.error("store write failed for %s: %s", self._describe(), error)
         outcome = (
@@ -547,6 +573,57 @@ class EntityActor(ABC, Generic[ManagerT]):
         except StoreError as e:
             return self._write_failed(command, e, "the reply to its topic")
         return True
+
+    # -- idempotency keys ----------------------------------------------------------------------
+
+    async def _answered_from_record(self, command: PendingCommand) -> bool:
+        """Before a keyed command is sent: answer it from its key's record, or fail it (the key
+        belongs to another request, the store is down). False: no record, run it."""
+        guard = self.manager.idempotency
+        assert guard is not None and command.keyed is not None
+        try:
+            stored = await guard.lookup(command.keyed)
+        except ProxyError as error:
+            command.fail(error)
+            return True
+        if stored is None:
+            return False
+        self._replay(command, stored)
+        return True
+
+    def _replay(self, command: PendingCommand, action: entity_pb2.ClientAction) -> None:
+        """Answer ``command`` with a stored answer: its client action only (no side effects)."""
+        if action.WhichOneof("action") == "failure":
+            command.fail(failure_error(action.failure, self.manager.settings.failure_status))
+        else:
+            command.succeed(Outcome(action, [], published=True, replayed=True))
+
+    def _idempotency_record(
+        self, command: PendingCommand, action: entity_pb2.ClientAction
+    ) -> IdempotencyRecord | None:
+        """The record a keyed command's write carries, in its transaction (None: no key)."""
+        guard = self.manager.idempotency
+        if command.keyed is None or guard is None:
+            return None
+        return guard.record_for(command.keyed, action, self.manager.settings.failure_status)
+
+    async def _record_alone(self, command: PendingCommand, action: entity_pb2.ClientAction) -> bool:
+        """For an answer that writes nothing else (a failure, a read): store a keyed command's
+        record in its own transaction before the answer is released. True: release ``action``
+        (no key, or this is the first answer). False: ``command`` was answered here, with the
+        answer another call stored first, or failed (the store is down; nothing was applied)."""
+        guard = self.manager.idempotency
+        if command.keyed is None or guard is None:
+            return True
+        try:
+            stored = await guard.save(command.keyed, action, self.manager.settings.failure_status)
+        except ProxyError as error:
+            command.fail(error)
+            return False
+        if stored is None:
+            return True
+        self._replay(command, stored)
+        return False
 
 
 def entity_overloaded(service: str, command: str, entity_id: str, limit: int) -> Overloaded:

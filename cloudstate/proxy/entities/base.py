@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 from google.protobuf import any_pb2
@@ -15,6 +15,9 @@ from google.protobuf import any_pb2
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.model import MethodModel
+
+if TYPE_CHECKING:
+    from cloudstate.proxy.durable.keys import KeyedCall
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,9 @@ class Outcome:
     #: The reply was published to its ``out.topic`` with the entity's write (the outbox): the
     #: router must not publish it again.
     published: bool = False
+    #: The answer stored for the call's idempotency key, given again: the router performs its
+    #: client action only (reply, failure, forward), never side effects.
+    replayed: bool = False
 
 
 @dataclass(slots=True)
@@ -92,6 +98,8 @@ class PendingCommand:
     future: asyncio.Future[Outcome]
     #: How often the command was re-run because another proxy node changed its entity first.
     attempts: int = 0
+    #: The command's idempotency key and request fingerprint (None: no key).
+    keyed: KeyedCall | None = None
 
     def payload_any(self) -> any_pb2.Any:
         return any_pb2.Any(type_url=self.method.input_type_url, value=self.payload)

@@ -138,7 +138,9 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
         if (failed or not reply.events) and not await self._confirm_current(command):
             return False
         if failed:
-            command.fail(failure_error(action.failure, self.manager.settings.failure_status))
+            # Idempotency: a failure is an answer too, recorded before it is released.
+            if await self._record_alone(command, action):
+                command.fail(failure_error(action.failure, self.manager.settings.failure_status))
             if action.failure.restart:
                 # The user function's state includes events it then discarded: replay.
                 self._call.cancel()
@@ -166,12 +168,18 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
             extra: dict[str, Any] = {"outbox": outbox} if outbox else {}
             if tasks:
                 extra["tasks"] = tasks
+            # Idempotency: the key's record is written in the transaction of the events.
+            record = self._idempotency_record(command, action)
+            if record is not None:
+                extra["idempotency"] = record
             try:
                 self._sequence = await self.manager.store.append_events(
                     self.persistence_id, self.entity_id, self._sequence, events, snapshot, **extra
                 )
             except StoreError as e:
                 return self._write_failed(command, e, "the events")
+            if record is not None and self.manager.idempotency is not None:
+                self.manager.idempotency.recorded()
             if self.manager.on_appended is not None:
                 self.manager.on_appended(self.persistence_id)
         else:
@@ -183,5 +191,7 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
             publisher.committed(outbox)
         if tasks and self.manager.durable is not None:
             self.manager.durable.written(tasks)
+        if not reply.events and not await self._record_alone(command, action):
+            return True  # answered with the key's record stored first, or failed
         command.succeed(Outcome(action, side_effects, published=bool(outbox)))
         return True

@@ -129,7 +129,9 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
             return False
         if failed:
             # A failed command changes nothing: a state action sent with it is ignored.
-            command.fail(failure_error(action.failure, self.manager.settings.failure_status))
+            # Idempotency: a failure is an answer too, recorded before it is released.
+            if await self._record_alone(command, action):
+                command.fail(failure_error(action.failure, self.manager.settings.failure_status))
             if action.failure.restart:
                 self._call.cancel()
                 return False
@@ -178,6 +180,10 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
             extra: dict[str, Any] = {"outbox": outbox} if outbox else {}
             if tasks:
                 extra["tasks"] = tasks
+            # Idempotency: the key's record is written in the transaction of the value.
+            record = self._idempotency_record(command, action)
+            if record is not None:
+                extra["idempotency"] = record
             try:
                 self._version = await self.manager.store.save_value(
                     self.persistence_id,
@@ -188,6 +194,8 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
                 )
             except StoreError as e:
                 return self._write_failed(command, e, "the new state")
+            if record is not None and self.manager.idempotency is not None:
+                self.manager.idempotency.recorded()
             self._has_value = value is not None
         else:
             if outbox and not await self._publish_alone(command, outbox):
@@ -200,6 +208,8 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
             self.manager.on_changed(self.manager.change_topic)
         if tasks and self.manager.durable is not None:
             self.manager.durable.written(tasks)
+        if not reply.HasField("state_action") and not await self._record_alone(command, action):
+            return True  # answered with the key's record stored first, or failed
         command.succeed(Outcome(action, side_effects, published=bool(outbox)))
         return True
 

@@ -110,9 +110,14 @@ class HttpOptions:
     max_body: int = 4 * 1024 * 1024
 
 
-def error(status: grpc.StatusCode, message: str, *extra: tuple[str, str]) -> HttpResponse:
+def error(
+    status: grpc.StatusCode, message: str, *extra: tuple[str, str], http_status: int = 0
+) -> HttpResponse:
+    """The JSON error response; ``http_status`` overrides the standard mapping of ``status``."""
     return HttpResponse(
-        HTTP_STATUS.get(status, 500), [("content-type", JSON), *extra], error_body(status, message)
+        http_status or HTTP_STATUS.get(status, 500),
+        [("content-type", JSON), *extra],
+        error_body(status, message),
     )
 
 
@@ -161,7 +166,7 @@ class HttpApi:
         try:
             response = await self._dispatch(request)
         except ProxyError as e:
-            response = error(e.status, e.message)
+            response = error(e.status, e.message, http_status=e.http_status)
         except Exception:
             log.exception("unexpected error serving %s %s", request.method, request.path)
             response = error(grpc.StatusCode.INTERNAL, "internal error in the proxy (logged)")

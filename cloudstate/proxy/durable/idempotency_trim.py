@@ -1,0 +1,99 @@
+"""Deletes idempotency records older than ``--idempotency-retention``, every few minutes, on one
+node at a time (``Store.try_own("idempotency-trim")``: on a shared PostgreSQL store the node that
+holds it trims, the others try again each round; a store owned by one process always grants it).
+
+Trimming only frees space: a record older than the retention counts as absent already when it is
+looked up (:class:`~cloudstate.proxy.durable.idempotency.Idempotency`).
+
+Example::
+
+    trim = IdempotencyTrim(store, retention=86400)
+    deleted = await trim.trim_once()
+    trim.start()        # every ``interval`` seconds, until ``await trim.stop()``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+
+from cloudstate.proxy.stores.base import Store
+
+log = logging.getLogger(__name__)
+
+#: The ownership a node needs to trim (one node trims at a time).
+OWNER_NAME = "idempotency-trim"
+#: Seconds between two trims.
+DEFAULT_INTERVAL = 300.0
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+def parse_retention(text: str) -> float:
+    """Seconds of ``--idempotency-retention``: a number with an optional unit s, m, h, d or w;
+    ``0`` keeps records forever.
+
+    >>> parse_retention("24h")
+    86400.0
+    """
+    match = _AGE.match(text.lower())
+    if match is None:
+        raise ValueError(
+            f"bad --idempotency-retention {text!r}: a number with an optional unit s, m, h, d "
+            "or w (e.g. 24h); 0 keeps keys forever"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+class IdempotencyTrim:
+    """The periodic trim of idempotency records (see the module doc). ``retention`` 0: off."""
+
+    def __init__(self, store: Store, retention: float, interval: float = DEFAULT_INTERVAL) -> None:
+        self.store = store
+        self.retention = retention
+        self.interval = interval
+        self.deleted = 0
+        self._task: asyncio.Task[None] | None = None
+        self._lost: asyncio.Event | None = None
+
+    async def trim_once(self) -> int:
+        """Delete the records older than the retention, now; how many."""
+        if self.retention <= 0:
+            return 0
+        deleted = await self.store.trim_idempotency(time.time() - self.retention)
+        if deleted:
+            log.info("idempotency: deleted %d keys older than the retention", deleted)
+        self.deleted += deleted
+        return deleted
+
+    def start(self) -> None:
+        if self.retention > 0 and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="idempotency trim")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if self._lost is None or self._lost.is_set():
+                    self._lost = await self.store.try_own(OWNER_NAME)
+                if self._lost is not None:
+                    await self.trim_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("idempotency: trimming keys failed (%s); trying again later", error)
+            await asyncio.sleep(self.interval)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._lost is not None:
+            self._lost = None
+            with contextlib.suppress(Exception):
+                await self.store.disown(OWNER_NAME)
