@@ -117,10 +117,10 @@ def test_a_timer_survives_a_killed_proxy_and_fires_after_the_restart(tmp_path: P
                 request_serializer=lambda m: m.SerializeToString(),
                 response_deserializer=empty_pb2.Empty.FromString,
             )
-            ask(jobs_pb2.Plan(calls=[timer("survivor", "survivor", 1500)]), timeout=10)
+            ask(jobs_pb2.Plan(calls=[timer("survivor", "survivor", 4000)]), timeout=10)
         first.kill()  # right after the reply: the timer must be on disk already
         assert _pending_names(store) == ["timer:survivor"]
-        time.sleep(1.8)  # past its due time, with no proxy running
+        time.sleep(4.3)  # past its due time, with no proxy running
         assert uf.delivered("survivor") == []
         restarted_at = time.time()
         second = proxy(tmp_path, uf.port, store, *flags).start()

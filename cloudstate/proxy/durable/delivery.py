@@ -14,13 +14,14 @@ import asyncio
 import datetime
 
 from cloudstate.protocol import entity_pb2
+from cloudstate.proxy.durable.keys import ATTEMPT_KEY, METADATA_KEY
 from cloudstate.proxy.durable.tasks import SCHEDULE_PREFIX, TIMER_PREFIX
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.stores.base import DurableTask
 
-IDEMPOTENCY_KEY = "idempotency-key"
-ATTEMPT = "cloudstate-attempt"
+IDEMPOTENCY_KEY = METADATA_KEY
+ATTEMPT = ATTEMPT_KEY
 TIMER = "cloudstate-timer"
 SCHEDULE = "cloudstate-schedule"
 #: Kept in a schedule task's stored metadata (what the schedule was written from); never sent.

@@ -32,6 +32,7 @@ from cloudstate.proxy.durable.keys import (
     failure_answer,
     final_answer,
     fingerprint,
+    is_delivery,
     request_key,
 )
 from cloudstate.proxy.entities.base import Outcome
@@ -73,7 +74,9 @@ class Idempotency:
     ) -> KeyedCall | None:
         """The call's key and fingerprint; None without a key; BadRequest for a bad key."""
         key = request_key(metadata)
-        return None if key is None else KeyedCall(key, fingerprint(method, payload))
+        if key is None:
+            return None
+        return KeyedCall(key, fingerprint(method, payload), not is_delivery(metadata))
 
     def expired(self, record: IdempotencyRecord) -> bool:
         return self.retention > 0 and record.created < time.time() - self.retention
@@ -126,7 +129,10 @@ class Idempotency:
 
         None: it is the first answer (the caller releases its own). Otherwise the answer another
         call stored first under the key (answer with it instead). Raises IdempotencyKeyReused if
-        that call was another request, StoreUnavailable if the store failed."""
+        that call was another request, StoreUnavailable if the store failed. A failure of a
+        call that keeps none (a durable delivery) is not stored: None."""
+        if not call.keeps_failures and action.WhichOneof("action") == "failure":
+            return None
         record = self.record_for(call, action, failure_status)
         try:
             stored = await self.store.save_idempotency(record)

@@ -36,6 +36,8 @@ from cloudstate.proxy.model import MethodModel
 from cloudstate.proxy.stores.base import IdempotencyRecord
 
 METADATA_KEY = "idempotency-key"
+#: Set by the proxy on every durable delivery (cloudstate/proxy/durable/delivery.py): the attempt.
+ATTEMPT_KEY = "cloudstate-attempt"
 MAX_KEY_LENGTH = 255
 
 _ANSWER_VERSION = b"\x01"
@@ -133,6 +135,11 @@ def with_key(metadata: entity_pb2.Metadata | None, key: str) -> entity_pb2.Metad
 # -- fingerprints and answers ---------------------------------------------------------------------
 
 
+def is_delivery(metadata: entity_pb2.Metadata | None) -> bool:
+    """Whether the call is a durable delivery (it carries ``cloudstate-attempt``)."""
+    return metadata is not None and any(e.key == ATTEMPT_KEY for e in metadata.entries)
+
+
 def fingerprint(method: MethodModel, payload: bytes) -> str:
     """What identifies a request: the method's full name and the SHA-256 of its body.
 
@@ -193,10 +200,15 @@ def failure_answer(error: ProxyError) -> entity_pb2.ClientAction:
 
 @dataclass(frozen=True, slots=True)
 class KeyedCall:
-    """A call with an idempotency key: the key and the request's fingerprint."""
+    """A call with an idempotency key: the key and the request's fingerprint.
+
+    ``keeps_failures`` False (durable deliveries): a user failure is not stored, so the next
+    attempt — after a back-off, or a redrive once the cause is fixed — runs the call again;
+    only a success ends the retries and is deduplicated."""
 
     key: str
     fingerprint: str
+    keeps_failures: bool = True
 
     def record(self, action: entity_pb2.ClientAction) -> IdempotencyRecord:
         """The record that stores ``action`` (a final answer) as this call's answer."""
