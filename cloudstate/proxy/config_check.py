@@ -19,8 +19,8 @@ import os
 
 from cloudstate.proxy.auth import key_problem
 from cloudstate.proxy.config import ConfigError, ProxyConfig, from_arguments
-from cloudstate.proxy.durable.durations import parse_duration
 from cloudstate.proxy.durable.idempotency_trim import parse_retention
+from cloudstate.proxy.durations import parse_duration
 from cloudstate.proxy.eventing.retention import parse_age
 from cloudstate.proxy.stores import registry as stores
 

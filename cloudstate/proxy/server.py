@@ -17,12 +17,12 @@ from cloudstate.proxy.auth import JwtAuthenticator, proto_rules
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.discovery import discover, report_error
 from cloudstate.proxy.durable.delivery import Delivery
-from cloudstate.proxy.durable.durations import parse_duration
 from cloudstate.proxy.durable.idempotency import Idempotency
 from cloudstate.proxy.durable.idempotency_trim import IdempotencyTrim, parse_retention
 from cloudstate.proxy.durable.scheduler import DurableScheduler, DurableSettings
 from cloudstate.proxy.durable.schedules import discover_schedules, upsert_schedules
 from cloudstate.proxy.durable.tasks import DurableTasks
+from cloudstate.proxy.durations import parse_duration
 from cloudstate.proxy.entities import HANDLER_FACTORIES
 from cloudstate.proxy.entities.actor import EntityManager
 from cloudstate.proxy.entities.base import EntityHandler

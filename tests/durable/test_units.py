@@ -12,10 +12,10 @@ from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.config_check import check
 from cloudstate.proxy.durable.delivery import delivery_metadata
-from cloudstate.proxy.durable.durations import parse_duration
 from cloudstate.proxy.durable.scheduler import DurableSettings, backoff
 from cloudstate.proxy.durable.schedules import Schedule, stored_spec
 from cloudstate.proxy.durable.tasks import Origin, is_valid_key, task_changes
+from cloudstate.proxy.durations import parse_age, parse_duration
 from cloudstate.proxy.model import build_model
 from cloudstate.proxy.stores.base import DurableTask, Payload, TaskCancel
 from tests.durable.harness import cancel, effect, timer
@@ -32,7 +32,15 @@ def test_durations_parse(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "5", "0s", "-1s", "1 s", "1w", "fast", "1s2"])
+def test_one_grammar_for_every_duration() -> None:
+    # Spaces around the unit and weeks, as the retention flags always took them.
+    assert parse_duration("1 s") == 1.0 and parse_duration("2w") == 14 * 86400.0
+    assert parse_age("90", "--topic-retention") == 90.0 and parse_age("0", "--x") == 0.0
+    with pytest.raises(ValueError, match="bad --idempotency-retention 'soon'"):
+        parse_age("soon", "--idempotency-retention")
+
+
+@pytest.mark.parametrize("text", ["", "5", "0s", "-1s", "1y", "fast", "1s2", "1 s s"])
 def test_bad_durations_are_refused_naming_the_text(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)

@@ -161,8 +161,8 @@ def test_the_retention_flag_is_checked() -> None:
     assert check(ProxyConfig(idempotency_retention="7d")) == []
     problems = check(ProxyConfig(idempotency_retention="soon"))
     assert problems == [
-        "bad --idempotency-retention 'soon': a number with an optional unit s, m, h, d or w "
-        "(e.g. 24h); 0 keeps keys forever"
+        "bad --idempotency-retention 'soon': a number with an optional unit ms, s, m, h, d or w "
+        "(e.g. 7d); 0 keeps keys forever"
     ]
 
 

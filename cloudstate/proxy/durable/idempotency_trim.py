@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 
+from cloudstate.proxy import durations
 from cloudstate.proxy.stores.base import Store
 
 log = logging.getLogger(__name__)
@@ -29,24 +29,15 @@ OWNER_NAME = "idempotency-trim"
 #: Seconds between two trims.
 DEFAULT_INTERVAL = 300.0
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-
 
 def parse_retention(text: str) -> float:
-    """Seconds of ``--idempotency-retention``: a number with an optional unit s, m, h, d or w;
-    ``0`` keeps records forever.
+    """Seconds of ``--idempotency-retention``: a number with an optional unit; ``0`` keeps
+    records forever.
 
     >>> parse_retention("24h")
     86400.0
     """
-    match = _AGE.match(text.lower())
-    if match is None:
-        raise ValueError(
-            f"bad --idempotency-retention {text!r}: a number with an optional unit s, m, h, d "
-            "or w (e.g. 24h); 0 keeps keys forever"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    return durations.parse_age(text, "--idempotency-retention", "keeps keys forever")
 
 
 class IdempotencyTrim:

@@ -33,8 +33,8 @@ from google.protobuf import descriptor_pb2
 from cloudstate import schedule_pb2
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.durable.delivery import SCHEDULE_SPEC, rfc3339
-from cloudstate.proxy.durable.durations import parse_duration
 from cloudstate.proxy.durable.tasks import SCHEDULE_PREFIX, TaskChange
+from cloudstate.proxy.durations import parse_duration
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.model import ACTION, MethodModel, UserFunctionModel
 from cloudstate.proxy.stores.base import DurableTask, Payload, Store, TaskCancel

@@ -21,33 +21,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 
+from cloudstate.proxy import durations
 from cloudstate.proxy.stores.base import Store
 
 log = logging.getLogger(__name__)
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-
 
 def parse_age(text: str) -> float:
-    """Seconds of an age like ``90s``, ``30m``, ``12h``, ``7d``, ``2w`` or plain seconds; ``0``
-    (or empty) means no age limit::
+    """Seconds of a ``--topic-retention`` age like ``90s``, ``30m``, ``12h``, ``7d``, ``2w`` or
+    plain seconds; ``0`` (or empty) means no age limit::
 
     >>> parse_age("12h")
     43200.0
     """
-    if not text.strip():
-        return 0.0
-    match = _AGE.match(text.lower())
-    if match is None:
-        raise ValueError(
-            f"bad --topic-retention {text!r}: a number with an optional unit s, m, h, d or w "
-            "(e.g. 7d); 0 keeps messages forever"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    return durations.parse_age(text, "--topic-retention", "keeps messages forever")
 
 
 class TopicRetention:
