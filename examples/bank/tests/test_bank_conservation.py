@@ -106,9 +106,9 @@ class Bank:
         return int(kit.get_balance(account_id=kit.entity_id).reply.balance)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
-    st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 7)), max_size=25),
+    st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 7)), min_size=4, max_size=30),
 )
 def test_money_is_conserved_in_any_interleaving(steps: list[tuple[str, int]]) -> None:
     bank = Bank()
