@@ -115,18 +115,19 @@ def require_durable_calls(operation: str, where: str) -> None:
         return
     if proxy is None:
         why = (
-            "no proxy has called discover since this user function started (restart the proxy, "
+            "no proxy has called discover since this user function started (restart the proxy "
             "so that it discovers the user function again)"
         )
     else:
         listed = ", ".join(sorted(proxy.extensions)) or "none"
         why = (
             f"proxy {proxy.label} did not list it in discovery (its extensions: {listed}); "
-            "run a proxy that supports it, or use an ordinary ctx.effect()"
+            "run a proxy that supports it"
         )
     description = (
         f"{operation} in {where} needs the protocol extension {DURABLE_CALLS}, but {why}. "
-        "Nothing was sent: a proxy without it would perform the call at once"
+        "Nothing was sent: a proxy without the extension would perform the call at once, as an "
+        "ordinary side effect"
     )
     if proxy not in _logged:
         _logged.add(proxy)
