@@ -81,6 +81,10 @@ class SideEffect:
     synchronous: bool = False
     durable: bool = False
     max_attempts: int = 0
+    #: The side effect as sent (e.g. its ``metadata``); not compared.
+    proto: entity_pb2.SideEffect = field(
+        default_factory=entity_pb2.SideEffect, compare=False, repr=False
+    )
 
     @staticmethod
     def from_proto(effect: entity_pb2.SideEffect, any_support: AnySupport) -> SideEffect:
@@ -91,6 +95,7 @@ class SideEffect:
             effect.synchronous,
             effect.HasField("durable"),
             effect.durable.max_attempts,
+            effect,
         )
 
 
@@ -106,7 +111,7 @@ class TimerStarted:
     delay: timedelta | None = None
     at: datetime | None = None
     max_attempts: int = 0
-    #: The side effect as sent (its metadata goes with the delivery).
+    #: The side effect as sent (its metadata goes with the delivery); not compared.
     proto: entity_pb2.SideEffect = field(
         default_factory=entity_pb2.SideEffect, compare=False, repr=False
     )

@@ -19,7 +19,14 @@ import grpc
 import pytest
 from google.protobuf import descriptor_pb2, duration_pb2, timestamp_pb2
 
-from cloudstate import ActionContext, CloudState, CloudStateServer, schedule_pb2
+from cloudstate import (
+    ActionContext,
+    CloudState,
+    CloudStateServer,
+    EventSourcedCommandContext,
+    EventSourcedEntity,
+    schedule_pb2,
+)
 from cloudstate import durable as durable_module
 from cloudstate.action import Action
 from cloudstate.protoc import run
@@ -47,7 +54,7 @@ from cloudstate.tck.durable_messages import (
 from cloudstate.tck.messages import any_message
 from cloudstate.tck.model import durable as durable_model
 from cloudstate.tck.model import durable_pb2 as dm
-from cloudstate.testkit import ActionTestKit
+from cloudstate.testkit import ActionTestKit, EventSourcedTestKit
 
 OLD_PROXY = entity_pb2.ProxyInfo(
     protocol_major_version=0,
@@ -343,3 +350,21 @@ def test_schedule_options_reach_the_proxy_in_discovery(tmp_path: Path) -> None:
         "ExpireStale": schedule_pb2.Schedule(every="30s"),
         "NightlyReport": schedule_pb2.Schedule(cron="0 3 * * *", time_zone="Europe/Paris"),
     }
+
+
+def test_an_entitys_effects_and_timers_carry_their_metadata() -> None:
+    entity = EventSourcedEntity(
+        durable_model.MODEL, [durable_model.FILE], lambda entity_id: "", persistence_id="m"
+    )
+
+    @entity.command_handler("Process")
+    def process(request: dm.Request, ctx: EventSourcedCommandContext) -> dm.Response:
+        ctx.effect(TWO_CALL, target(), durable=True, metadata={"tenant": "acme"})
+        ctx.timers.start("m", TWO_CALL, target(), delay=1, metadata=[("tenant", b"\x01")])
+        return dm.Response()
+
+    result = EventSourcedTestKit(entity, "m1").process(id="m1")
+    entries = result.effects[0].proto.metadata.entries
+    assert [(e.key, e.string_value) for e in entries] == [("tenant", "acme")]
+    entries = result.timers[0].proto.metadata.entries
+    assert [(e.key, e.bytes_value) for e in entries] == [("tenant", b"\x01")]

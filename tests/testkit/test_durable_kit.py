@@ -174,4 +174,3 @@ def test_value_entity_and_crdt_kits_show_timers_too() -> None:
     counted = CrdtTestKit(counter, "c1").process(id="c1")
     assert counted.cancelled_timers == ["c"]
     assert counted.effects == [SideEffect(TWO, "Call", dm.Target(id="y"), durable=True)]
-
