@@ -95,6 +95,7 @@ USER_FUNCTION_MUTANTS = [
             f"{LS}failure-actions-do-not-retain-emitted-events-may-request-entity-restart",
             f"{LS}failure-actions-do-not-allow-side-effects",
             f"{LS}failure-actions-do-not-allow-forwards",
+            f"{LSD}a-failure-drops-durable-effects-and-timers",  # leaked effects, durable or not
         },
     ),
     (
