@@ -7,8 +7,10 @@
     python examples/bank/client.py status t1
 
 ``--port`` selects the proxy's port (default 9000). Every call that moves money carries an
-idempotency key, and is retried with the same key while the proxy is unreachable: a retry of a
-call that did run gets its first answer instead of running again.
+idempotency key, new for each run of the client, and is retried with that key while the proxy is
+unreachable: a retry of a call that did run gets its first answer instead of running again. (Run
+the client again for a new attempt, e.g. starting a transfer again once the account has the
+funds: a new key, so the transfer's own retry logic runs.)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,11 @@ def call_with_key(method: Callable[..., Any], request: Any, key: str, attempts: 
     raise AssertionError("unreachable")
 
 
+def new_key(what: str) -> str:
+    """An idempotency key for one request of this run, e.g. ``start-t1-3f9a...``."""
+    return f"{what}-{uuid.uuid4().hex[:12]}"
+
+
 def run(args: argparse.Namespace, channel: grpc.Channel) -> str:
     accounts = bank_pb2_grpc.AccountsStub(channel)
     transfers = bank_pb2_grpc.TransfersStub(channel)
@@ -50,7 +58,7 @@ def run(args: argparse.Namespace, channel: grpc.Channel) -> str:
         request = bank_pb2.DepositRequest(
             account_id=args.account, amount=args.amount, transfer_id=args.deposit_id
         )
-        balance = call_with_key(accounts.Deposit, request, f"deposit-{args.deposit_id}")
+        balance = call_with_key(accounts.Deposit, request, new_key(f"deposit-{args.deposit_id}"))
         return f"{balance.account_id}: {balance.balance}"
     if args.command == "balance":
         balance = accounts.GetBalance(
@@ -65,10 +73,10 @@ def run(args: argparse.Namespace, channel: grpc.Channel) -> str:
             amount=args.amount,
             expire_after_seconds=args.expire_after,
         )
-        status = call_with_key(transfers.Start, start, f"start-{args.transfer_id}")
+        status = call_with_key(transfers.Start, start, new_key(f"start-{args.transfer_id}"))
     elif args.command == "confirm":
         transfer = bank_pb2.TransferId(transfer_id=args.transfer_id)
-        status = call_with_key(transfers.Confirm, transfer, f"confirm-{args.transfer_id}")
+        status = call_with_key(transfers.Confirm, transfer, new_key(f"confirm-{args.transfer_id}"))
     else:
         status = transfers.GetTransfer(
             bank_pb2.TransferId(transfer_id=args.transfer_id), timeout=10

@@ -574,9 +574,27 @@ MUTANTS: tuple[Mutant, ...] = (
         name="bank-confirms-an-unfunded-transfer",
         guarantee="the bank deposits a transfer only once its withdrawal succeeded",
         file="examples/bank/bank/transfer_entity.py",
-        original="    if transfer.status == FUNDED:\n",
-        replacement="    if transfer.status in (PENDING, FUNDED):\n",
+        original="""
+        ctx.emit(TransferConfirmed())
+        if transfer.completed:
+""",
+        replacement="""
+        ctx.emit(TransferConfirmed())
+        if True:
+""",
         tests=("examples/bank/tests/test_bank_conservation.py",),
+    ),
+    Mutant(
+        name="bank-expires-a-completed-transfer",
+        guarantee="the bank refunds a transfer only if it did not complete (deposit xor refund)",
+        file="examples/bank/bank/transfer_entity.py",
+        original="    if transfer.started and not transfer.completed and not transfer.expired:\n",
+        replacement="    if transfer.started and not transfer.expired:\n",
+        tests=(
+            "examples/bank/tests/test_bank_transfers.py::"
+            "test_funded_then_confirmed_asks_for_a_durable_deposit_and_cancels_the_timer",
+            "examples/bank/tests/test_bank_conservation.py",
+        ),
     ),
     Mutant(
         name="bank-withdraws-after-a-void",

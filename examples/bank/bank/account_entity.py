@@ -7,7 +7,9 @@ this is the belt to those braces, and what makes a client's own retry safe.
 
 For one transfer the account moves, in order, through: nothing -> withdrawn -> refunded, or
 nothing -> voided (refunded before anything was withdrawn: a later withdrawal is refused). Those
-steps run one at a time on the account, so a refund racing a withdrawal is safe either way.
+steps run one at a time on the account, so a refund racing a withdrawal is safe either way. A
+withdrawal for a transfer is reported to the transfer (``Transfers.Funded``) by a durable effect
+recorded with the withdrawal's event: it happened if and only if the report will arrive.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import grpc
 
 from bank.bank_pb2 import (
     _ACCOUNTS,
+    _TRANSFERS,
     Balance,
     DepositRequest,
+    FundedRequest,
     GetBalanceRequest,
     RefundRequest,
     WithdrawRequest,
@@ -27,7 +31,9 @@ from bank.bank_pb2 import (
 from bank.bank_pb2 import DESCRIPTOR as BANK_FILE
 from bank.domain_pb2 import DESCRIPTOR as DOMAIN_FILE
 from bank.domain_pb2 import AccountSnapshot, Deposited, Refunded, WithdrawalVoided, Withdrawn
-from cloudstate import EventSourcedCommandContext, EventSourcedEntity
+from cloudstate import EventSourcedCommandContext, EventSourcedEntity, service
+
+Transfers = service(_TRANSFERS)
 
 
 @dataclass
@@ -147,6 +153,16 @@ def withdraw(
             code=grpc.StatusCode.FAILED_PRECONDITION,
         )
     ctx.emit(Withdrawn(transfer_id=request.transfer_id, amount=request.amount))
+    if request.report_to_transfer:
+        ctx.effect(
+            Transfers.Funded,
+            FundedRequest(
+                transfer_id=request.transfer_id,
+                account_id=account.account_id,
+                amount=request.amount,
+            ),
+            durable=True,
+        )
     return balance_of(account)
 
 

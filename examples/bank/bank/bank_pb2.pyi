@@ -18,14 +18,16 @@ class DepositRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., amount: _Optional[int] = ..., transfer_id: _Optional[str] = ...) -> None: ...
 
 class WithdrawRequest(_message.Message):
-    __slots__ = ("account_id", "amount", "transfer_id")
+    __slots__ = ("account_id", "amount", "transfer_id", "report_to_transfer")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    REPORT_TO_TRANSFER_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     amount: int
     transfer_id: str
-    def __init__(self, account_id: _Optional[str] = ..., amount: _Optional[int] = ..., transfer_id: _Optional[str] = ...) -> None: ...
+    report_to_transfer: bool
+    def __init__(self, account_id: _Optional[str] = ..., amount: _Optional[int] = ..., transfer_id: _Optional[str] = ..., report_to_transfer: _Optional[bool] = ...) -> None: ...
 
 class RefundRequest(_message.Message):
     __slots__ = ("account_id", "transfer_id")
@@ -69,6 +71,16 @@ class TransferId(_message.Message):
     transfer_id: str
     def __init__(self, transfer_id: _Optional[str] = ...) -> None: ...
 
+class FundedRequest(_message.Message):
+    __slots__ = ("transfer_id", "account_id", "amount")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    account_id: str
+    amount: int
+    def __init__(self, transfer_id: _Optional[str] = ..., account_id: _Optional[str] = ..., amount: _Optional[int] = ...) -> None: ...
+
 class TransferStatus(_message.Message):
     __slots__ = ("transfer_id", "from_account", "to_account", "amount", "status")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -76,11 +88,13 @@ class TransferStatus(_message.Message):
         UNKNOWN: _ClassVar[TransferStatus.Status]
         PENDING: _ClassVar[TransferStatus.Status]
         FUNDED: _ClassVar[TransferStatus.Status]
+        CONFIRMED: _ClassVar[TransferStatus.Status]
         COMPLETED: _ClassVar[TransferStatus.Status]
         EXPIRED: _ClassVar[TransferStatus.Status]
     UNKNOWN: TransferStatus.Status
     PENDING: TransferStatus.Status
     FUNDED: TransferStatus.Status
+    CONFIRMED: TransferStatus.Status
     COMPLETED: TransferStatus.Status
     EXPIRED: TransferStatus.Status
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -243,7 +243,7 @@ class TransfersStub:
                 _registered_method=True)
         self.Funded = channel.unary_unary(
                 '/com.example.bank.Transfers/Funded',
-                request_serializer=bank_dot_bank__pb2.TransferId.SerializeToString,
+                request_serializer=bank_dot_bank__pb2.FundedRequest.SerializeToString,
                 response_deserializer=bank_dot_bank__pb2.TransferStatus.FromString,
                 _registered_method=True)
         self.Confirm = channel.unary_unary(
@@ -273,7 +273,7 @@ class TransfersServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Funded(self, request, context):
-        """Called by Start (a forward, after the withdrawal succeeded), not by clients.
+        """Called by Accounts.Withdraw (a durable effect, with the withdrawal), not by clients.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -308,7 +308,7 @@ def add_TransfersServicer_to_server(servicer, server):
             ),
             'Funded': grpc.unary_unary_rpc_method_handler(
                     servicer.Funded,
-                    request_deserializer=bank_dot_bank__pb2.TransferId.FromString,
+                    request_deserializer=bank_dot_bank__pb2.FundedRequest.FromString,
                     response_serializer=bank_dot_bank__pb2.TransferStatus.SerializeToString,
             ),
             'Confirm': grpc.unary_unary_rpc_method_handler(
@@ -379,7 +379,7 @@ class Transfers:
             request,
             target,
             '/com.example.bank.Transfers/Funded',
-            bank_dot_bank__pb2.TransferId.SerializeToString,
+            bank_dot_bank__pb2.FundedRequest.SerializeToString,
             bank_dot_bank__pb2.TransferStatus.FromString,
             options,
             channel_credentials,

@@ -1,11 +1,12 @@
 """A transfer between two accounts as an event-sourced entity (one per ``transfer_id``).
 
-``Start`` records the transfer and starts its expiry timer, then withdraws from the source
-account (a synchronous side effect) and forwards to ``Funded``, which runs only if the withdrawal
-succeeded. ``Confirm`` asks for the deposit into the destination account as a durable effect and
-cancels the timer, in the same write. The timer calls ``Expire``, which asks for the refund as a
-durable effect. examples/bank/README.md explains why this conserves money under crashes and
-retries.
+``Start`` records the transfer and starts its expiry timer, then withdraws from the source account
+(a synchronous side effect, so that the client learns of insufficient funds). The account reports
+the withdrawal with a durable effect to ``Funded``. The transfer completes — it asks for the deposit
+into the destination account as a durable effect and cancels its timer, in one write — in the
+command that finds it both funded and confirmed (``Funded`` or ``Confirm``, whichever comes second).
+The timer calls ``Expire``, which asks for the refund as a durable effect unless the transfer
+completed. examples/bank/README.md explains why this conserves money under crashes and retries.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bank.bank_pb2 import (
     _ACCOUNTS,
     _TRANSFERS,
     DepositRequest,
+    FundedRequest,
     RefundRequest,
     StartTransfer,
     TransferId,
@@ -38,13 +40,8 @@ from cloudstate import EventSourcedCommandContext, EventSourcedEntity, service
 Accounts = service(_ACCOUNTS)
 Transfers = service(_TRANSFERS)
 
-#: How long a transfer waits for Confirm when the request does not say.
+#: How long a transfer may take to complete when the request does not say.
 DEFAULT_EXPIRY = timedelta(minutes=5)
-
-PENDING = TransferStatus.PENDING
-FUNDED = TransferStatus.FUNDED
-COMPLETED = TransferStatus.COMPLETED
-EXPIRED = TransferStatus.EXPIRED
 
 
 @dataclass
@@ -53,7 +50,26 @@ class Transfer:
     from_account: str = ""
     to_account: str = ""
     amount: int = 0
-    status: TransferStatus.Status.ValueType = TransferStatus.UNKNOWN
+    started: bool = False
+    funded: bool = False
+    confirmed: bool = False
+    expired: bool = False
+
+    @property
+    def completed(self) -> bool:
+        return self.funded and self.confirmed
+
+    @property
+    def status(self) -> TransferStatus.Status.ValueType:
+        if self.expired:
+            return TransferStatus.EXPIRED
+        if self.completed:
+            return TransferStatus.COMPLETED
+        if self.funded:
+            return TransferStatus.FUNDED
+        if self.confirmed:
+            return TransferStatus.CONFIRMED
+        return TransferStatus.PENDING if self.started else TransferStatus.UNKNOWN
 
 
 def init(transfer_id: str) -> Transfer:
@@ -86,22 +102,22 @@ def started(transfer: Transfer, event: TransferStarted) -> None:
     transfer.from_account = event.from_account
     transfer.to_account = event.to_account
     transfer.amount = event.amount
-    transfer.status = PENDING
+    transfer.started = True
 
 
 @entity.event_handler(TransferFunded)
 def funded(transfer: Transfer, event: TransferFunded) -> None:
-    transfer.status = FUNDED
+    transfer.funded = True
 
 
 @entity.event_handler(TransferConfirmed)
 def confirmed(transfer: Transfer, event: TransferConfirmed) -> None:
-    transfer.status = COMPLETED
+    transfer.confirmed = True
 
 
 @entity.event_handler(TransferExpired)
 def expired(transfer: Transfer, event: TransferExpired) -> None:
-    transfer.status = EXPIRED
+    transfer.expired = True
 
 
 # -- commands --------------------------------------------------------------------------------------
@@ -110,7 +126,7 @@ def expired(transfer: Transfer, event: TransferExpired) -> None:
 def check_start(
     transfer: Transfer, request: StartTransfer, ctx: EventSourcedCommandContext
 ) -> None:
-    if transfer.status != TransferStatus.UNKNOWN:
+    if transfer.started:
         same = (transfer.from_account, transfer.to_account, transfer.amount) == (
             request.from_account,
             request.to_account,
@@ -143,14 +159,34 @@ def check_start(
         )
 
 
+def not_started(transfer: Transfer, ctx: EventSourcedCommandContext) -> None:
+    if not transfer.started:
+        ctx.fail(
+            f"transfer {transfer.transfer_id} was never started", code=grpc.StatusCode.NOT_FOUND
+        )
+
+
+def complete(transfer: Transfer, ctx: EventSourcedCommandContext) -> None:
+    """Funded and confirmed: the deposit, durably, and no expiry any more (one write with the
+    event that completed the transfer)."""
+    ctx.timers.cancel(timer_name(transfer.transfer_id))
+    ctx.effect(
+        Accounts.Deposit,
+        DepositRequest(
+            account_id=transfer.to_account,
+            amount=transfer.amount,
+            transfer_id=transfer.transfer_id,
+        ),
+        durable=True,
+    )
+
+
 @entity.command_handler("Start")
 def start(
     transfer: Transfer, request: StartTransfer, ctx: EventSourcedCommandContext
-) -> TransferStatus | None:
+) -> TransferStatus:
     check_start(transfer, request, ctx)
-    if transfer.status in (COMPLETED, EXPIRED):
-        return status_of(transfer)  # a retry of a finished transfer: nothing to do
-    if transfer.status == TransferStatus.UNKNOWN:
+    if not transfer.started:
         ctx.emit(
             TransferStarted(
                 from_account=request.from_account,
@@ -169,32 +205,38 @@ def start(
             TransferId(transfer_id=transfer.transfer_id),
             delay=expiry,
         )
-    # New, or a retry of a PENDING / FUNDED transfer: withdrawing again is a no-op on the account
-    # once applied, and Funded runs only if the withdrawal succeeded.
-    ctx.effect(
-        Accounts.Withdraw,
-        WithdrawRequest(
-            account_id=transfer.from_account,
-            amount=transfer.amount,
-            transfer_id=transfer.transfer_id,
-        ),
-        synchronous=True,
-    )
-    ctx.forward(Transfers.Funded, TransferId(transfer_id=transfer.transfer_id))
-    return None
+    if not transfer.funded and not transfer.expired:
+        # New, or a retry before the withdrawal was reported: withdrawing again is a no-op on
+        # the account once applied. Synchronous, so that the client sees a refusal.
+        ctx.effect(
+            Accounts.Withdraw,
+            WithdrawRequest(
+                account_id=transfer.from_account,
+                amount=transfer.amount,
+                transfer_id=transfer.transfer_id,
+                report_to_transfer=True,
+            ),
+            synchronous=True,
+        )
+    return status_of(transfer)
 
 
 @entity.command_handler("Funded")
 def funded_command(
-    transfer: Transfer, request: TransferId, ctx: EventSourcedCommandContext
+    transfer: Transfer, request: FundedRequest, ctx: EventSourcedCommandContext
 ) -> TransferStatus:
-    if transfer.status == PENDING:
-        ctx.emit(TransferFunded())
-    elif transfer.status == TransferStatus.UNKNOWN:
+    not_started(transfer, ctx)
+    if (request.account_id, request.amount) != (transfer.from_account, transfer.amount):
         ctx.fail(
-            f"transfer {transfer.transfer_id} was never started",
-            code=grpc.StatusCode.NOT_FOUND,
+            f"transfer {transfer.transfer_id} takes {transfer.amount} from "
+            f"{transfer.from_account}, not {request.amount} from {request.account_id}",
+            code=grpc.StatusCode.FAILED_PRECONDITION,
         )
+    # Already funded: a repeated report. Expired: the refund gives the withdrawal back.
+    if not transfer.funded and not transfer.expired:
+        ctx.emit(TransferFunded())
+        if transfer.completed:
+            complete(transfer, ctx)
     return status_of(transfer)
 
 
@@ -202,43 +244,25 @@ def funded_command(
 def confirm(
     transfer: Transfer, request: TransferId, ctx: EventSourcedCommandContext
 ) -> TransferStatus:
-    if transfer.status == FUNDED:
-        ctx.emit(TransferConfirmed())
-        ctx.timers.cancel(timer_name(transfer.transfer_id))
-        ctx.effect(
-            Accounts.Deposit,
-            DepositRequest(
-                account_id=transfer.to_account,
-                amount=transfer.amount,
-                transfer_id=transfer.transfer_id,
-            ),
-            durable=True,
-        )
-    elif transfer.status == TransferStatus.UNKNOWN:
-        ctx.fail(
-            f"transfer {transfer.transfer_id} was never started",
-            code=grpc.StatusCode.NOT_FOUND,
-        )
-    elif transfer.status == PENDING:
-        ctx.fail(
-            f"transfer {transfer.transfer_id} is not funded: the withdrawal from "
-            f"{transfer.from_account} has not succeeded (start it again to retry the withdrawal)",
-            code=grpc.StatusCode.FAILED_PRECONDITION,
-        )
-    elif transfer.status == EXPIRED:
+    not_started(transfer, ctx)
+    if transfer.expired:
         ctx.fail(
             f"transfer {transfer.transfer_id} expired: its money went back to "
             f"{transfer.from_account}",
             code=grpc.StatusCode.FAILED_PRECONDITION,
         )
-    return status_of(transfer)  # COMPLETED: a retry
+    if not transfer.confirmed:
+        ctx.emit(TransferConfirmed())
+        if transfer.completed:
+            complete(transfer, ctx)
+    return status_of(transfer)
 
 
 @entity.command_handler("Expire")
 def expire(
     transfer: Transfer, request: TransferId, ctx: EventSourcedCommandContext
 ) -> TransferStatus:
-    if transfer.status in (PENDING, FUNDED):
+    if transfer.started and not transfer.completed and not transfer.expired:
         ctx.emit(TransferExpired())
         # The account refunds what was withdrawn for this transfer, or, if nothing was (the
         # withdrawal failed or has not run yet), voids the transfer so that it never will be.
@@ -247,7 +271,7 @@ def expire(
             RefundRequest(account_id=transfer.from_account, transfer_id=transfer.transfer_id),
             durable=True,
         )
-    # UNKNOWN, COMPLETED, EXPIRED: a late or repeated delivery of the timer; nothing to do.
+    # Otherwise a late or repeated delivery of the timer: nothing to do.
     return status_of(transfer)
 
 

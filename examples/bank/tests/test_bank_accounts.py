@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import grpc
 from bank.account_entity import entity
-from bank.bank_pb2 import Balance
+from bank.bank_pb2 import Balance, FundedRequest, WithdrawRequest
 from bank.domain_pb2 import Deposited, Refunded, WithdrawalVoided, Withdrawn
 
-from cloudstate.testkit import EventSourcedTestKit
+from cloudstate.testkit import EventSourcedTestKit, SideEffect
 
 
 def test_a_deposit_for_the_same_transfer_applies_once() -> None:
@@ -82,3 +82,22 @@ def test_what_the_account_remembers_survives_a_snapshot_and_replay() -> None:
     assert alice.withdraw(account_id="alice", amount=30, transfer_id="t1").events == []
     assert alice.withdraw(account_id="alice", amount=30, transfer_id="t2").failure is not None
     assert alice.get_balance(account_id="alice").reply.balance == 220
+
+
+def test_a_withdrawal_for_a_transfer_reports_it_durably_once() -> None:
+    alice = EventSourcedTestKit(entity, "alice")
+    alice.deposit(account_id="alice", amount=100, transfer_id="cash-1")
+    request = WithdrawRequest(
+        account_id="alice", amount=30, transfer_id="t1", report_to_transfer=True
+    )
+    first = alice.withdraw(request)
+    assert first.effects == [
+        SideEffect(
+            "com.example.bank.Transfers",
+            "Funded",
+            FundedRequest(transfer_id="t1", account_id="alice", amount=30),
+            durable=True,
+        )
+    ]
+    again = alice.withdraw(request)  # a retry: the first report is already recorded
+    assert again.events == [] and again.effects == []

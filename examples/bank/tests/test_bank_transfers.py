@@ -1,6 +1,6 @@
 """Unit tests of the bank's transfer entity with the Cloudstate test kit: what each command asks
-the proxy for (a synchronous withdrawal and a forward, a durable deposit, a timer and its
-cancellation, a durable refund), and firing the expiry timer.
+the proxy for (a synchronous withdrawal, a timer and its cancellation, a durable deposit, a durable
+refund), and firing the expiry timer.
 
 The test kit does not perform side effects: these tests deliver them to the account kits
 themselves, as the proxy would (``test_bank_conservation.py`` does so in every order).
@@ -14,15 +14,16 @@ import grpc
 from bank.account_entity import entity as account_entity
 from bank.bank_pb2 import (
     DepositRequest,
+    FundedRequest,
     RefundRequest,
     TransferId,
     TransferStatus,
     WithdrawRequest,
 )
-from bank.domain_pb2 import TransferConfirmed, TransferExpired, TransferStarted
+from bank.domain_pb2 import TransferConfirmed, TransferExpired, TransferFunded, TransferStarted
 from bank.transfer_entity import entity as transfer_entity
 
-from cloudstate.testkit import EventSourcedTestKit, Forwarded, SideEffect, TimerStarted
+from cloudstate.testkit import EventSourcedTestKit, SideEffect, TimerStarted
 
 ACCOUNTS = "com.example.bank.Accounts"
 TRANSFERS = "com.example.bank.Transfers"
@@ -34,19 +35,21 @@ def funded_accounts() -> tuple[EventSourcedTestKit, EventSourcedTestKit]:
     return alice, EventSourcedTestKit(account_entity, "bob")
 
 
-def test_start_withdraws_synchronously_then_forwards_and_starts_the_expiry_timer() -> None:
+def test_start_withdraws_synchronously_and_starts_the_expiry_timer() -> None:
     transfer = EventSourcedTestKit(transfer_entity, "t1")
     result = transfer.start(transfer_id="t1", from_account="alice", to_account="bob", amount=30)
+    assert result.reply.status == TransferStatus.PENDING
     assert result.events == [TransferStarted(from_account="alice", to_account="bob", amount=30)]
     assert result.effects == [
         SideEffect(
             ACCOUNTS,
             "Withdraw",
-            WithdrawRequest(account_id="alice", amount=30, transfer_id="t1"),
+            WithdrawRequest(
+                account_id="alice", amount=30, transfer_id="t1", report_to_transfer=True
+            ),
             synchronous=True,
         )
     ]
-    assert result.forward == Forwarded(TRANSFERS, "Funded", TransferId(transfer_id="t1"))
     assert result.timers == [
         TimerStarted(
             "expire-t1",
@@ -59,15 +62,18 @@ def test_start_withdraws_synchronously_then_forwards_and_starts_the_expiry_timer
     assert list(transfer.pending_timers) == ["expire-t1"]
 
 
-def test_confirm_asks_for_a_durable_deposit_and_cancels_the_timer() -> None:
+def test_funded_then_confirmed_asks_for_a_durable_deposit_and_cancels_the_timer() -> None:
     alice, bob = funded_accounts()
     transfer = EventSourcedTestKit(transfer_entity, "t1")
     started = transfer.start(transfer_id="t1", from_account="alice", to_account="bob", amount=30)
-    alice.withdraw(started.effects[0].message)  # the synchronous side effect
-    assert transfer.funded(transfer_id="t1").reply.status == TransferStatus.FUNDED
+    withdrawn = alice.withdraw(started.effects[0].message)  # the synchronous side effect
+    funded = transfer.funded(withdrawn.effects[0].message)  # the account's durable report
+    assert funded.events == [TransferFunded()]
+    assert funded.reply.status == TransferStatus.FUNDED
 
     confirmed = transfer.confirm(transfer_id="t1")
     assert confirmed.events == [TransferConfirmed()]
+    assert confirmed.reply.status == TransferStatus.COMPLETED
     assert confirmed.cancelled_timers == ["expire-t1"]
     assert confirmed.effects == [
         SideEffect(
@@ -82,6 +88,20 @@ def test_confirm_asks_for_a_durable_deposit_and_cancels_the_timer() -> None:
         bob.deposit(confirmed.effects[0].message)
     assert alice.get_balance(account_id="alice").reply.balance == 70
     assert bob.get_balance(account_id="bob").reply.balance == 30
+    late = transfer.expire(transfer_id="t1")  # a timer delivery that raced the cancellation
+    assert late.effects == [] and late.reply.status == TransferStatus.COMPLETED
+
+
+def test_confirmed_before_funded_completes_when_the_withdrawal_is_reported() -> None:
+    transfer = EventSourcedTestKit(transfer_entity, "t1")
+    transfer.start(transfer_id="t1", from_account="alice", to_account="bob", amount=30)
+    assert transfer.confirm(transfer_id="t1").reply.status == TransferStatus.CONFIRMED
+    report = FundedRequest(transfer_id="t1", account_id="alice", amount=30)
+    funded = transfer.funded(report)
+    assert funded.reply.status == TransferStatus.COMPLETED
+    assert funded.cancelled_timers == ["expire-t1"]
+    assert [e.method for e in funded.effects] == ["Deposit"]
+    assert transfer.funded(report).effects == []  # a repeated report: no second deposit
 
 
 def test_an_unconfirmed_transfer_expires_and_its_money_goes_back() -> None:
@@ -91,8 +111,7 @@ def test_an_unconfirmed_transfer_expires_and_its_money_goes_back() -> None:
         transfer_id="t1", from_account="alice", to_account="bob", amount=30, expire_after_seconds=60
     )
     assert started.timers[0].delay == timedelta(seconds=60)
-    alice.withdraw(started.effects[0].message)
-    transfer.funded(transfer_id="t1")
+    transfer.funded(alice.withdraw(started.effects[0].message).effects[0].message)
 
     expired = transfer.fire_timer("expire-t1")
     assert expired.events == [TransferExpired()]
@@ -119,10 +138,9 @@ def test_a_failed_withdrawal_leaves_the_transfer_pending_until_it_expires() -> N
     alice.deposit(account_id="alice", amount=10, transfer_id="cash-1")
     transfer = EventSourcedTestKit(transfer_entity, "t1")
     started = transfer.start(transfer_id="t1", from_account="alice", to_account="bob", amount=30)
-    assert alice.withdraw(started.effects[0].message).failure is not None  # no Funded then
-    refused = transfer.confirm(transfer_id="t1")
-    assert refused.failure is not None
-    assert "is not funded" in refused.failure.description
+    refused = alice.withdraw(started.effects[0].message)
+    assert refused.failure is not None and refused.effects == []  # nothing reported
+    assert transfer.confirm(transfer_id="t1").reply.status == TransferStatus.CONFIRMED
 
     expired = transfer.fire_timer("expire-t1")
     alice.refund(expired.effects[0].message)  # nothing was withdrawn: the transfer is voided
@@ -130,15 +148,29 @@ def test_a_failed_withdrawal_leaves_the_transfer_pending_until_it_expires() -> N
     assert alice.get_balance(account_id="alice").reply.balance == 10
 
 
-def test_starting_again_is_a_retry_and_other_fields_are_refused() -> None:
+def test_starting_again_retries_the_withdrawal_until_it_is_reported() -> None:
     transfer = EventSourcedTestKit(transfer_entity, "t1")
     transfer.start(transfer_id="t1", from_account="alice", to_account="bob", amount=30)
     retry = transfer.start(transfer_id="t1", from_account="alice", to_account="bob", amount=30)
     assert retry.events == [] and retry.timers == []
-    assert retry.forward == Forwarded(TRANSFERS, "Funded", TransferId(transfer_id="t1"))
+    assert [e.method for e in retry.effects] == ["Withdraw"]
+    transfer.funded(transfer_id="t1", account_id="alice", amount=30)
+    assert (
+        transfer.start(transfer_id="t1", from_account="alice", to_account="bob", amount=30).effects
+        == []
+    )
     other = transfer.start(transfer_id="t1", from_account="alice", to_account="bob", amount=31)
     assert other.failure is not None
     assert other.failure.code == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_a_report_that_does_not_match_the_transfer_is_refused() -> None:
+    transfer = EventSourcedTestKit(transfer_entity, "t1")
+    transfer.start(transfer_id="t1", from_account="alice", to_account="bob", amount=30)
+    wrong = transfer.funded(transfer_id="t1", account_id="mallory", amount=30)
+    assert wrong.failure is not None
+    assert wrong.failure.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert transfer.get_transfer(transfer_id="t1").reply.status == TransferStatus.PENDING
 
 
 def test_bad_transfers_are_refused_before_anything_happens() -> None:
@@ -153,3 +185,5 @@ def test_bad_transfers_are_refused_before_anything_happens() -> None:
         assert result.failure.code == grpc.StatusCode.INVALID_ARGUMENT
         assert result.timers == [] and transfer.pending_timers == {}
     assert transfer.events == []
+    unknown = transfer.confirm(transfer_id="t1")
+    assert unknown.failure is not None and unknown.failure.code == grpc.StatusCode.NOT_FOUND
