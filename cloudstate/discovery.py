@@ -1,4 +1,5 @@
-"""The ``cloudstate.EntityDiscovery`` service: tells the proxy what this user function serves."""
+"""The ``cloudstate.EntityDiscovery`` service: tells the proxy what this user function serves,
+and remembers what the proxy supports (:func:`cloudstate.durable.record_proxy`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from google.protobuf import descriptor_pb2, empty_pb2
 from google.protobuf.descriptor import FileDescriptor
 
 import cloudstate
+from cloudstate.durable import record_proxy
 from cloudstate.protocol import entity_pb2
 from cloudstate.registry import EntityDefinition
 
@@ -97,13 +99,18 @@ class EntityDiscoveryServicer:
         self, request: entity_pb2.ProxyInfo, context: grpc.aio.ServicerContext[Any, Any]
     ) -> entity_pb2.EntitySpec:
         log.info(
-            "Discovery call from proxy %s %s (protocol %d.%d), supporting entity types: %s",
+            "Discovery call from proxy %s %s (protocol %d.%d), supporting entity types: %s; "
+            "extensions: %s",
             request.proxy_name or "<unnamed>",
             request.proxy_version or "<unversioned>",
             request.protocol_major_version,
             request.protocol_minor_version,
             ", ".join(request.supported_entity_types) or "<none>",
+            ", ".join(request.extensions) or "<none>",
         )
+        # Durable effects and timers are sent only to a proxy that listed their extension
+        # (cloudstate.durable): a 0.2 proxy would perform them at once as ordinary effects.
+        record_proxy(request)
         if request.protocol_major_version != PROTOCOL_MAJOR_VERSION:
             log.warning(
                 "Proxy speaks protocol %d.%d; this library speaks %d.%d",

@@ -23,11 +23,12 @@ from typing import Any, NoReturn
 import grpc
 
 from cloudstate.any_support import AnySupport
+from cloudstate.durable import Timers, build_effect
 from cloudstate.errors import CommandFailure, status_code_number
 from cloudstate.handler import Context
 from cloudstate.metadata import Metadata
 from cloudstate.protocol import entity_pb2
-from cloudstate.targets import MetadataLike, make_forward, make_side_effect
+from cloudstate.targets import MetadataLike, make_forward
 
 
 class _NoReply:
@@ -141,25 +142,46 @@ class ActionContext(Context):
         message: Any = None,
         *,
         synchronous: bool = False,
+        durable: bool = False,
+        max_attempts: int = 0,
         metadata: MetadataLike | None = None,
     ) -> None:
         """Ask the proxy to call another method as a side effect of the next response.
 
         Same targets as :meth:`forward`. Synchronous effects finish before the client gets the
-        response (and a failing one fails the call); asynchronous ones run after it.
+        response (and a failing one fails the call); asynchronous ones run after it. Durable ones
+        (``durable=True``) are recorded by the proxy before the client gets the response and
+        called until they succeed (``max_attempts`` failed attempts, 0 for the proxy's default,
+        make a dead letter); they need a proxy with the ``cloudstate.durable-calls/1``
+        extension, else the call fails::
+
+            ctx.effect(Account.Deposit, deposit, durable=True)
         """
         self._check_active("effect")
         self._effects.append(
-            make_side_effect(
+            build_effect(
                 "ctx.effect()",
+                self._where(),
                 target,
                 method,
                 message,
                 synchronous=synchronous,
+                durable=durable,
+                max_attempts=max_attempts,
                 any_support=self._any_support,
                 metadata=metadata,
             )
         )
+
+    @property
+    def timers(self) -> Timers:
+        """Start and cancel durable timers (:class:`~cloudstate.durable.Timers`), sent with the
+        next response like side effects::
+
+            ctx.timers.start(f"expire-{transfer_id}", Transfers.Expire, expire, delay=3600)
+        """
+        # Not bound to the list: each response takes the effects so far and starts a new one.
+        return Timers(self._effects_append, self._check_active, self._any_support, self._where())
 
     def fail(self, description: str, code: grpc.StatusCode | int | None = None) -> NoReturn:
         """Fail the call with ``description`` (and the gRPC status ``code``, else the proxy's
@@ -186,6 +208,9 @@ class ActionContext(Context):
 
     def _finish(self) -> None:
         self._active = False
+
+    def _effects_append(self, effect: entity_pb2.SideEffect) -> None:
+        self._effects.append(effect)
 
     def _has_pending(self) -> bool:
         return self._forward is not None or bool(self._effects)

@@ -1,5 +1,5 @@
 """What the command contexts of every entity kind share: the command's identity and metadata,
-``fail``, ``forward`` and ``effect``.
+``fail``, ``forward``, ``effect`` (ordinary or durable) and ``timers``.
 
 :class:`CommandContext` is a base class; each kind's context (event sourced, value entity, ...)
 derives from it, calls :meth:`CommandContext._start_command` in its ``__init__`` and adds its own
@@ -18,11 +18,12 @@ import grpc
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from cloudstate.any_support import AnySupport
+from cloudstate.durable import Timers, build_effect
 from cloudstate.errors import CommandFailure, status_code_number
 from cloudstate.handler import Context
 from cloudstate.metadata import Metadata
 from cloudstate.protocol import entity_pb2
-from cloudstate.targets import make_forward, make_side_effect
+from cloudstate.targets import MetadataLike, make_forward
 
 
 class CommandContext(Context):
@@ -110,22 +111,47 @@ class CommandContext(Context):
         message: Any = None,
         *,
         synchronous: bool = False,
+        durable: bool = False,
+        max_attempts: int = 0,
+        metadata: MetadataLike | None = None,
     ) -> None:
         """Ask the proxy to call another command after this one succeeds (in call order).
 
         ``synchronous=True`` makes the proxy wait for it before replying to the client.
-        Same target forms as :meth:`forward`. Side effects of a failed command are dropped.
+        ``durable=True`` makes the proxy record it in the same transaction as this command's
+        events or state and call it until it succeeds (at least once; ``max_attempts`` failed
+        attempts, 0 for the proxy's default, make it a dead letter); it needs a proxy with the
+        ``cloudstate.durable-calls/1`` extension, else the command fails. ``metadata`` entries
+        are sent with the call. Same target forms as :meth:`forward`. Side effects of a failed
+        command are dropped::
+
+            ctx.effect(Account.Deposit, deposit, durable=True)
         """
         self._check_active("effect")
         self._effects.append(
-            make_side_effect(
+            build_effect(
                 "ctx.effect()",
+                self._where(),
                 service,
                 method,
                 message,
                 synchronous=synchronous,
+                durable=durable,
+                max_attempts=max_attempts,
                 any_support=self._command_any_support,
+                metadata=metadata,
             )
+        )
+
+    @property
+    def timers(self) -> Timers:
+        """Start and cancel durable timers (:class:`~cloudstate.durable.Timers`); like side
+        effects, they take effect only if the command succeeds::
+
+            ctx.timers.start(f"expire-{transfer_id}", Transfers.Expire, expire, delay=3600)
+        """
+        return Timers(
+            self._effects.append, self._check_active, self._command_any_support, self._where()
         )
 
     # -- SDK internals ---------------------------------------------------------------------
@@ -141,3 +167,6 @@ class CommandContext(Context):
 
     def _finish(self) -> None:
         self._active = False
+
+    def _where(self) -> str:
+        return f"command {self._command_name!r} of entity {self._entity_id!r}"

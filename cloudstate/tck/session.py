@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -335,8 +336,9 @@ class Session:
         return None
 
 
-def tck_proxy_info() -> entity_pb2.ProxyInfo:
-    """The ``ProxyInfo`` the TCK sends when it discovers the user function directly."""
+def tck_proxy_info(extensions: Sequence[str] = ()) -> entity_pb2.ProxyInfo:
+    """The ``ProxyInfo`` the TCK sends when it discovers the user function directly: a 0.2
+    proxy, listing ``extensions`` (none by default; the durable-calls cases list theirs)."""
     from cloudstate import __version__
 
     return entity_pb2.ProxyInfo(
@@ -345,6 +347,7 @@ def tck_proxy_info() -> entity_pb2.ProxyInfo:
         proxy_name="cloudstate-tck",
         proxy_version=__version__,
         supported_entity_types=list(ALL_ENTITY_TYPES),
+        extensions=list(extensions),
     )
 
 

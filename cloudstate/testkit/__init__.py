@@ -29,6 +29,7 @@ from cloudstate.testkit.results import (
     Forwarded,
     SideEffect,
     StreamedMessage,
+    TimerStarted,
     ValueEntityResult,
 )
 from cloudstate.testkit.service import LocalService
@@ -48,6 +49,7 @@ __all__ = [
     "LocalService",
     "SideEffect",
     "StreamedMessage",
+    "TimerStarted",
     "ValueEntityResult",
     "ValueEntityTestKit",
     "ViewTestKit",

@@ -35,7 +35,7 @@ from cloudstate.client import build_request
 from cloudstate.protocol import action_pb2
 from cloudstate.targets import metadata_proto
 from cloudstate.testkit.base import EntityTestKit, MetadataArg, register_kind
-from cloudstate.testkit.results import CommandResult, Failed, Forwarded, SideEffect
+from cloudstate.testkit.results import CommandResult, Failed, Forwarded
 
 _SERVICER_LOG = servicer_module.log  # where the servicer logs a handler's exception
 
@@ -99,7 +99,7 @@ class ActionTestKit(EntityTestKit[Any]):
             result.reply = self.decode(response.reply.payload)
         elif which == "forward":
             result.forward = Forwarded.from_proto(response.forward, self.any_support)
-        result.effects = [SideEffect.from_proto(e, self.any_support) for e in response.side_effects]
+        self._side_effects(result, response.side_effects, succeeded=which != "failure")
         return result
 
 

@@ -25,10 +25,11 @@ from typing import Any
 from cloudstate.crdt.base import Crdt, WriteConsistency, crdt_from_delta
 from cloudstate.crdt.entity import CRDT_ENTITY_TYPE, CrdtEntity
 from cloudstate.crdt.servicer import Instance
+from cloudstate.durable import assume_proxy
 from cloudstate.protocol import crdt_pb2, entity_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
-from cloudstate.testkit.results import CrdtResult, Failed, Forwarded, SideEffect, StreamedMessage
+from cloudstate.testkit.results import CrdtResult, Failed, Forwarded, StreamedMessage
 
 
 class CrdtTestKit(EntityTestKit[CrdtResult]):
@@ -66,7 +67,8 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
     async def replicate_async(self, delta: crdt_pb2.CrdtDelta) -> list[StreamedMessage]:
         """:meth:`replicate` for ``async def`` tests."""
         instance = await self._ready()
-        outputs = await instance.apply_delta(delta)
+        with assume_proxy():  # on_change callbacks may start timers
+            outputs = await instance.apply_delta(delta)
         self._remember(instance)
         return [
             self._streamed(o.streamed_message) for o in outputs if o.HasField("streamed_message")
@@ -79,14 +81,15 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
     async def cancel_async(self, command_id: int) -> CrdtResult:
         """:meth:`cancel` for ``async def`` tests."""
         instance = await self._ready()
-        outputs = await instance.cancel(
-            entity_pb2.StreamCancelled(entity_id=self.entity_id, id=command_id)
-        )
+        with assume_proxy():  # on_cancel callbacks may start timers
+            outputs = await instance.cancel(
+                entity_pb2.StreamCancelled(entity_id=self.entity_id, id=command_id)
+            )
         result = CrdtResult("(cancelled)", command_id=command_id)
         for out in outputs:
             if out.HasField("stream_cancelled_response"):
                 response = out.stream_cancelled_response
-                result.effects = self._effects(response.side_effects)
+                self._side_effects(result, response.side_effects)
                 self._state_action(result, response.state_action)
             elif out.HasField("streamed_message"):
                 result.messages.append(self._streamed(out.streamed_message))
@@ -146,7 +149,7 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
             result.reply = self.decode(reply.client_action.reply.payload)
         elif action == "forward":
             result.forward = Forwarded.from_proto(reply.client_action.forward, self.any_support)
-        result.effects = self._effects(reply.side_effects)
+        self._side_effects(result, reply.side_effects)
         result.streamed = reply.streamed
         self._state_action(result, reply.state_action)
 
@@ -159,9 +162,6 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
         if which is not None:
             result.write_consistency = WriteConsistency(action.write_consistency)
 
-    def _effects(self, effects: Any) -> list[SideEffect]:
-        return [SideEffect.from_proto(e, self.any_support) for e in effects]
-
     def _streamed(self, message: crdt_pb2.CrdtStreamedMessage) -> StreamedMessage:
         streamed = StreamedMessage(message.command_id, end_stream=message.end_stream)
         action = message.client_action.WhichOneof("action")
@@ -172,7 +172,7 @@ class CrdtTestKit(EntityTestKit[CrdtResult]):
             streamed.reply = self.decode(message.client_action.reply.payload)
         elif action == "forward":
             streamed.forward = Forwarded.from_proto(message.client_action.forward, self.any_support)
-        streamed.effects = self._effects(message.side_effects)
+        self._side_effects(streamed, message.side_effects, succeeded=action != "failure")
         return streamed
 
 

@@ -29,7 +29,7 @@ from cloudstate.event_sourced.servicer import Instance
 from cloudstate.protocol import entity_pb2, event_sourced_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
-from cloudstate.testkit.results import EventSourcedResult, Failed, Forwarded, SideEffect
+from cloudstate.testkit.results import EventSourcedResult, Failed, Forwarded
 
 
 class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
@@ -160,7 +160,7 @@ class EventSourcedTestKit(EntityTestKit[EventSourcedResult]):
             result.reply = self.decode(reply.client_action.reply.payload)
         elif action == "forward":
             result.forward = Forwarded.from_proto(reply.client_action.forward, self.any_support)
-        result.effects = [SideEffect.from_proto(e, self.any_support) for e in reply.side_effects]
+        self._side_effects(result, reply.side_effects)
         sequence = self.sequence
         for payload in reply.events:
             sequence += 1

@@ -1,5 +1,6 @@
-"""What one command did, as a test sees it: the reply or failure, forwards, side effects, and the
-state changes of the entity's kind (events, a new value, a CRDT delta).
+"""What one command did, as a test sees it: the reply or failure, forwards, side effects (ordinary
+and durable), timers started and cancelled, and the state changes of the entity's kind (events, a
+new value, a CRDT delta).
 
 Every value is decoded: messages are instances of your generated classes, JSON and primitive
 payloads are Python values. Results print readably, so a failed assertion shows what happened::
@@ -10,7 +11,9 @@ payloads are Python values. Results print readably, so a failed assertion shows 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -68,12 +71,20 @@ class Forwarded:
 
 @dataclass(frozen=True)
 class SideEffect:
-    """``ctx.effect(...)``: a command the proxy calls after this one succeeds."""
+    """``ctx.effect(...)``: a command the proxy calls after this one succeeds. ``durable`` for
+    ``ctx.effect(..., durable=True)`` (then ``max_attempts`` is what it asked for, 0: the proxy's
+    default)."""
 
     service: str
     method: str
     message: Any
     synchronous: bool = False
+    durable: bool = False
+    max_attempts: int = 0
+    #: The side effect as sent (e.g. its ``metadata``); not compared.
+    proto: entity_pb2.SideEffect = field(
+        default_factory=entity_pb2.SideEffect, compare=False, repr=False
+    )
 
     @staticmethod
     def from_proto(effect: entity_pb2.SideEffect, any_support: AnySupport) -> SideEffect:
@@ -82,7 +93,87 @@ class SideEffect:
             effect.command_name,
             _decode(effect.payload, any_support),
             effect.synchronous,
+            effect.HasField("durable"),
+            effect.durable.max_attempts,
+            effect,
         )
+
+
+@dataclass(frozen=True)
+class TimerStarted:
+    """``ctx.timers.start(...)``: the timer ``name`` calls ``service``/``method`` with
+    ``message`` after ``delay`` or at ``at`` (one of the two is set)."""
+
+    name: str
+    service: str
+    method: str
+    message: Any
+    delay: timedelta | None = None
+    at: datetime | None = None
+    max_attempts: int = 0
+    #: The side effect as sent (its metadata goes with the delivery); not compared.
+    proto: entity_pb2.SideEffect = field(
+        default_factory=entity_pb2.SideEffect, compare=False, repr=False
+    )
+
+    @staticmethod
+    def from_proto(effect: entity_pb2.SideEffect, any_support: AnySupport) -> TimerStarted:
+        durable = effect.durable
+        at = None
+        if durable.HasField("at"):
+            at = datetime.fromtimestamp(durable.at.seconds, UTC) + timedelta(
+                microseconds=durable.at.nanos // 1000
+            )
+        delay = None
+        if at is None:
+            delay = timedelta(
+                seconds=durable.delay.seconds, microseconds=durable.delay.nanos // 1000
+            )
+        return TimerStarted(
+            durable.timer_name,
+            effect.service_name,
+            effect.command_name,
+            _decode(effect.payload, any_support),
+            delay,
+            at,
+            durable.max_attempts,
+            effect,
+        )
+
+
+@dataclass
+class SideEffects:
+    """A reply's ``side_effects`` sorted out: ordinary and durable effects, timers started, timer
+    names cancelled (each in the order the handler asked)."""
+
+    effects: list[SideEffect] = field(default_factory=list)
+    timers: list[TimerStarted] = field(default_factory=list)
+    cancelled_timers: list[str] = field(default_factory=list)
+    #: Starts and cancellations in the order asked (what the proxy applies one after the other).
+    timer_changes: list[TimerStarted | str] = field(default_factory=list)
+
+    @staticmethod
+    def from_protos(
+        protos: Iterable[entity_pb2.SideEffect], any_support: AnySupport
+    ) -> SideEffects:
+        sorted_out = SideEffects()
+        for effect in protos:
+            if effect.HasField("durable") and effect.durable.timer_name:
+                if effect.durable.cancel:
+                    sorted_out.cancelled_timers.append(effect.durable.timer_name)
+                    sorted_out.timer_changes.append(effect.durable.timer_name)
+                else:
+                    timer = TimerStarted.from_proto(effect, any_support)
+                    sorted_out.timers.append(timer)
+                    sorted_out.timer_changes.append(timer)
+            else:
+                sorted_out.effects.append(SideEffect.from_proto(effect, any_support))
+        return sorted_out
+
+    def fill(self, result: CommandResult | StreamedMessage) -> None:
+        result.effects = self.effects
+        result.timers = self.timers
+        result.cancelled_timers = self.cancelled_timers
 
 
 @dataclass
@@ -99,7 +190,12 @@ class CommandResult:
     reply: Any = None
     failure: Failed | None = None
     forward: Forwarded | None = None
+    #: Side effects, ordinary and durable (``ctx.effect``), in order.
     effects: list[SideEffect] = field(default_factory=list)
+    #: Timers started (``ctx.timers.start``), in order.
+    timers: list[TimerStarted] = field(default_factory=list)
+    #: Names of the timers cancelled (``ctx.timers.cancel``), in order.
+    cancelled_timers: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -125,6 +221,10 @@ class CommandResult:
             shown["reply"] = _one_line(self.reply)
         if self.effects:
             shown["effects"] = self.effects
+        if self.timers:
+            shown["timers"] = self.timers
+        if self.cancelled_timers:
+            shown["cancelled_timers"] = self.cancelled_timers
         return shown
 
 
@@ -175,6 +275,8 @@ class StreamedMessage:
     failure: Failed | None = None
     forward: Forwarded | None = None
     effects: list[SideEffect] = field(default_factory=list)
+    timers: list[TimerStarted] = field(default_factory=list)
+    cancelled_timers: list[str] = field(default_factory=list)
     #: True when the stream ended with this message (``ctx.end_stream()``, or a failure).
     end_stream: bool = False
 

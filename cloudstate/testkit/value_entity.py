@@ -23,7 +23,7 @@ from cloudstate.any_support import pack
 from cloudstate.protocol import entity_pb2
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, register_kind
-from cloudstate.testkit.results import Failed, Forwarded, SideEffect, ValueEntityResult
+from cloudstate.testkit.results import Failed, Forwarded, ValueEntityResult
 from cloudstate.value_entity.entity import VALUE_ENTITY_TYPE, ValueEntity
 from cloudstate.value_entity.servicer import Instance
 
@@ -80,7 +80,7 @@ class ValueEntityTestKit(EntityTestKit[ValueEntityResult]):
             result.reply = self.decode(reply.client_action.reply.payload)
         elif action == "forward":
             result.forward = Forwarded.from_proto(reply.client_action.forward, self.any_support)
-        result.effects = [SideEffect.from_proto(e, self.any_support) for e in reply.side_effects]
+        self._side_effects(result, reply.side_effects)
         change = reply.state_action.WhichOneof("action") if reply.HasField("state_action") else None
         if change == "update":
             self._value = reply.state_action.update.value

@@ -69,6 +69,7 @@ TESTING_API = {
     "LocalService",
     "SideEffect",
     "StreamedMessage",
+    "TimerStarted",
     "ValueEntityResult",
     "ValueEntityTestKit",
     "ViewTestKit",

@@ -777,6 +777,95 @@ MUTANTS: tuple[Mutant, ...] = (
         replacement="        if depth <= self.max_forward_depth:\n",
         tests=("tests/actions/test_router.py::test_a_forward_loop_is_cut_with_the_hops_named",),
     ),
+    # -- durable calls: the SDK's side (docs/protocol-durable-calls.md) ---------------------------
+    Mutant(
+        name="sdk-durable-without-the-extension",
+        guarantee="the SDK sends no SideEffect.durable unless the proxy listed the extension",
+        file="cloudstate/durable.py",
+        original="""
+    if proxy is not None and DURABLE_CALLS in proxy.extensions:
+        return
+""",
+        replacement="""
+    return
+""",
+        tests=(
+            "tests/sdk/test_durable.py::"
+            "test_without_the_extension_the_command_fails_naming_the_proxy_and_the_extension",
+        ),
+    ),
+    Mutant(
+        name="sdk-durable-effect-not-marked",
+        guarantee="a durable effect carries SideEffect.durable, present even when empty",
+        file="cloudstate/durable.py",
+        original="""
+        effect.durable.SetInParent()  # present even when empty: that is what makes it durable
+        effect.durable.max_attempts = attempts
+""",
+        replacement="""
+        if attempts:
+            effect.durable.max_attempts = attempts
+""",
+        tests=(
+            "tests/sdk/test_durable.py::"
+            "test_with_the_extension_the_entity_sends_durable_effects_and_timers",
+        ),
+    ),
+    Mutant(
+        name="testkit-fires-cancelled-timers",
+        guarantee="a timer cancelled by a successful command is no longer pending in the test kit",
+        file="cloudstate/testkit/base.py",
+        original="""
+            if isinstance(change, str):
+                self._pending_timers.pop(change, None)
+""",
+        replacement="""
+            if isinstance(change, str):
+                pass
+""",
+        tests=(
+            "tests/testkit/test_durable_kit.py::"
+            "test_pending_timers_follow_starts_restarts_cancels_and_failures",
+        ),
+    ),
+    Mutant(
+        name="bank-confirms-an-unfunded-transfer",
+        guarantee="the bank deposits a transfer only once its withdrawal succeeded",
+        file="examples/bank/bank/transfer_entity.py",
+        original="""
+        ctx.emit(TransferConfirmed())
+        if transfer.completed:
+""",
+        replacement="""
+        ctx.emit(TransferConfirmed())
+        if True:
+""",
+        tests=("examples/bank/tests/test_bank_conservation.py",),
+    ),
+    Mutant(
+        name="bank-expires-a-completed-transfer",
+        guarantee="the bank refunds a transfer only if it did not complete (deposit xor refund)",
+        file="examples/bank/bank/transfer_entity.py",
+        original="    if transfer.started and not transfer.completed and not transfer.expired:\n",
+        replacement="    if transfer.started and not transfer.expired:\n",
+        tests=(
+            "examples/bank/tests/test_bank_transfers.py::"
+            "test_funded_then_confirmed_asks_for_a_durable_deposit_and_cancels_the_timer",
+            "examples/bank/tests/test_bank_conservation.py",
+        ),
+    ),
+    Mutant(
+        name="bank-withdraws-after-a-void",
+        guarantee="a transfer refunded before its withdrawal can never withdraw (no lost money)",
+        file="examples/bank/bank/account_entity.py",
+        original="    if request.transfer_id in account.voided:\n",
+        replacement="    if False:\n",
+        tests=(
+            "examples/bank/tests/test_bank_accounts.py::"
+            "test_a_refund_before_the_withdrawal_voids_the_transfer",
+            "examples/bank/tests/test_bank_conservation.py",
+        ),
+    ),
     # -- CRDT merge laws ---------------------------------------------------------------------------
     Mutant(
         name="crdt-gcounter-merge-adds",

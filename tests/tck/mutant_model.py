@@ -35,11 +35,13 @@ from cloudstate.protocol import (
 )
 from cloudstate.registry import EntityDefinition
 from cloudstate.tck.crdt_messages import CRDT_TWO
+from cloudstate.tck.durable_messages import DURABLE_CALLS
 from cloudstate.tck.messages import ES_TWO, any_message, side_effect
 from cloudstate.tck.model import action as model_action
 from cloudstate.tck.model import action_pb2 as apb
 from cloudstate.tck.model import crdt as crdt_model
 from cloudstate.tck.model import crdt_pb2 as cpb
+from cloudstate.tck.model import durable as durable_model
 from cloudstate.tck.model import event_sourced, value_entity
 from cloudstate.tck.model import eventsourced_pb2 as pb
 from cloudstate.tck.model import valueentity_pb2 as vpb
@@ -235,6 +237,8 @@ class Wire:
     kind: str
     out: Tamper | None = None
     into: Callable[[], Tamper] | None = None
+    #: Rewrites the ProxyInfo of discover calls before the model sees it.
+    proxy_info: Callable[[entity_pb2.ProxyInfo], entity_pb2.ProxyInfo] | None = None
 
 
 def _reverse_events(
@@ -316,7 +320,25 @@ def _crdt_effects_on_failure(out: crdt_pb2.CrdtStreamOut) -> crdt_pb2.CrdtStream
     return out
 
 
+def _drop_durable(
+    out: event_sourced_pb2.EventSourcedStreamOut,
+) -> event_sourced_pb2.EventSourcedStreamOut:
+    """Durable effects and timers go out as ordinary side effects (field 100 dropped)."""
+    for effect in out.reply.side_effects:
+        effect.ClearField("durable")
+    return out
+
+
+def _assume_durable_calls(info: entity_pb2.ProxyInfo) -> entity_pb2.ProxyInfo:
+    """The model believes every proxy lists the durable-calls extension."""
+    if DURABLE_CALLS not in info.extensions:
+        info.extensions.append(DURABLE_CALLS)
+    return info
+
+
 WIRE_MUTANTS: dict[str, Wire] = {
+    "durable-field-dropped": Wire("event-sourced", out=_drop_durable),
+    "extension-assumed": Wire("event-sourced", proxy_info=_assume_durable_calls),
     "reverse-events": Wire("event-sourced", out=_reverse_events),
     "side-effects-on-failure": Wire("event-sourced", out=_effects_on_failure),
     "events-on-failure": Wire("event-sourced", out=_events_on_failure),
@@ -357,10 +379,17 @@ class _Tampering:
 
 
 class _Discovery(entity_pb2_grpc.EntityDiscoveryServicer):  # type: ignore[misc]
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        tamper: Callable[[entity_pb2.ProxyInfo], entity_pb2.ProxyInfo] | None = None,
+    ) -> None:
         self.stub = entity_pb2_grpc.EntityDiscoveryStub(channel)
+        self.tamper = tamper
 
     async def discover(self, request: Any, context: Any) -> entity_pb2.EntitySpec:
+        if self.tamper is not None:
+            request = self.tamper(request)
         return await self.stub.discover(request)
 
     async def reportError(self, request: Any, context: Any) -> Any:
@@ -371,7 +400,7 @@ async def _serve_wire_mutant(wire: Wire, host: str, port: int) -> None:
     """The event-sourced and CRDT model services behind the relay; ``wire.kind`` streams are
     tampered with, the others pass unchanged."""
     model = CloudState(service_name="mutant")
-    for entity in [*event_sourced.entities(), *crdt_model.entities()]:
+    for entity in [*event_sourced.entities(), *crdt_model.entities(), *durable_model.entities()]:
         model.register_entity(entity)
     served = await model.serve_async(host="127.0.0.1", port=0)
     channel = grpc.aio.insecure_channel(served.address)
@@ -382,7 +411,9 @@ async def _serve_wire_mutant(wire: Wire, host: str, port: int) -> None:
         return _Tampering(stub, None, None)
 
     server = grpc.aio.server()
-    entity_pb2_grpc.add_EntityDiscoveryServicer_to_server(_Discovery(channel), server)
+    entity_pb2_grpc.add_EntityDiscoveryServicer_to_server(
+        _Discovery(channel, wire.proxy_info), server
+    )
     event_sourced_pb2_grpc.add_EventSourcedServicer_to_server(
         relay("event-sourced", event_sourced_pb2_grpc.EventSourcedStub(channel)), server
     )

@@ -21,6 +21,7 @@ LS = "language-support/event-sourced-model/"
 LSV = "language-support/value-entity-model/"
 LSA = "language-support/action-model/"
 LSC = "language-support/crdt-model/"
+LSD = "language-support/durable-calls-model/"
 PX = "proxy/event-sourced-proxy/"
 PXV = "proxy/value-entity-proxy/"
 
@@ -94,6 +95,7 @@ USER_FUNCTION_MUTANTS = [
             f"{LS}failure-actions-do-not-retain-emitted-events-may-request-entity-restart",
             f"{LS}failure-actions-do-not-allow-side-effects",
             f"{LS}failure-actions-do-not-allow-forwards",
+            f"{LSD}a-failure-drops-durable-effects-and-timers",  # leaked effects, durable or not
         },
     ),
     (
@@ -139,6 +141,20 @@ USER_FUNCTION_MUTANTS = [
             f"{LSC}connection-after-failure-action",
             f"{LSC}failure-undoes-nested-changes-and-drops-side-effects",
         },
+    ),
+    (
+        "durable-field-dropped",
+        [f"{LSD}durable-side-effect", f"{LSD}timer-cancelled", f"{LSD}durable-calls-model-disc"],
+        {
+            f"{LSD}durable-side-effect",
+            f"{LSD}durable-side-effect-with-max-attempts",
+            f"{LSD}timer-cancelled",
+        },
+    ),
+    (
+        "extension-assumed",
+        [f"{LSD}without-the-extension-an-entity", f"{LSD}durable-side-effect"],
+        {f"{LSD}without-the-extension-an-entity-s-durable-request-fails-the-command"},
     ),
     (
         "empty-reply-metadata",

@@ -10,6 +10,7 @@ _MODULES = [
     "crdt_model",
     "action_model",
     "eventing_model",
+    "durable_model",
     "proxy_discovery",
     "event_sourced_proxy",
     "value_entity_proxy",

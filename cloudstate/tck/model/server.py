@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from cloudstate.registry import EntityDefinition
 from cloudstate.server import CloudState
-from cloudstate.tck.model import action, crdt, event_sourced, value_entity
+from cloudstate.tck.model import action, crdt, durable, event_sourced, value_entity
 from cloudstate.tck.model import eventing as model_eventing
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ def model_entities(eventing: bool = True) -> list[EntityDefinition]:
         *value_entity.entities(),
         *crdt.entities(),
         *action.actions(),
+        *durable.entities(),
         *(model_eventing.entities() if eventing else []),
     ]
 
