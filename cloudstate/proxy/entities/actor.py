@@ -48,6 +48,7 @@ from cloudstate.proxy import logs, metrics
 from cloudstate.proxy.entities.base import _EOF, Outcome, PendingCommand, finish_stream, rpc_failed
 from cloudstate.proxy.errors import (
     CommandTimeout,
+    DataLoss,
     Overloaded,
     ProtocolError,
     ProxyError,
@@ -57,6 +58,7 @@ from cloudstate.proxy.errors import (
 from cloudstate.proxy.model import MethodModel, ServiceModel
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
+    JournalDamaged,
     Store,
     StoreError,
     TopicMessage,
@@ -128,6 +130,9 @@ class EntityManager(ABC, Generic[ActorT]):
         self.metrics = metrics.EntityMetrics(service.entity_type, service.name)
         self.max_requests_per_entity = settings.max_requests_per_entity
         self._rejected = metrics.REJECTED.labels("per_entity")
+        #: Entity ids whose stored state was found damaged (logged once; forgotten when one
+        #: activates again, after a repair).
+        self.damaged: set[str] = set()
 
     @abstractmethod
     def _new_actor(self, entity_id: str) -> ActorT:
@@ -162,6 +167,13 @@ class EntityManager(ABC, Generic[ActorT]):
             return await future
         finally:
             actor.pending -= 1
+
+    def note_damaged(self, entity_id: str, problem: str) -> None:
+        """Log at ERROR, once per entity until it activates again, that its state is damaged:
+        each of its commands fails with DATA_LOSS, which says why to the client anyway."""
+        if entity_id not in self.damaged:
+            self.damaged.add(entity_id)
+            log.error("%s; its commands fail with DATA_LOSS until the store is repaired", problem)
 
     def _unregister(self, actor: ActorT) -> None:
         if self._actors.get(actor.entity_id) is actor:
@@ -257,6 +269,9 @@ class EntityActor(ABC, Generic[ManagerT]):
         try:
             async for message in first:
                 await call.write(message)
+        except JournalDamaged as e:
+            call.cancel()  # the user function holds part of a history that cannot be trusted
+            raise DataLoss(f"cannot {store_problem} {self._describe()}: {e}") from e
         except StoreError as e:
             call.cancel()
             raise StoreUnavailable(f"cannot {store_problem} {self._describe()}: {e}") from e
@@ -276,10 +291,15 @@ class EntityActor(ABC, Generic[ManagerT]):
                     await asyncio.sleep(random.uniform(0, 0.002 * min(self._conflicts, 10)))
                 try:
                     await self._activate()
+                except DataLoss as error:
+                    self.manager.note_damaged(self.entity_id, error.message)
+                    self._fail_queued(error)
+                    return
                 except ProxyError as error:
                     log.warning("could not activate %s: %s", self._describe(), error.message)
                     self._fail_queued(error)
                     return
+                self.manager.damaged.discard(self.entity_id)
                 entity_metrics = self.manager.metrics
                 entity_metrics.activations.inc()
                 if await self._serve() is Next.PASSIVATE:
