@@ -490,6 +490,9 @@ class SqliteStore(Store):
                     else StoreError(f"cannot open {self.path}: {error}")
                 )
                 return
+            except OSError as error:  # the file or its directory: permissions, a directory, ...
+                ready.set_exception(StoreError(f"cannot open {self.path}: {error}"))
+                return
             except BaseException as error:
                 ready.set_exception(error)
                 return
