@@ -59,3 +59,36 @@ def sqlite_writes_held(store_url: str, committed: Callable[[], bool]) -> Iterato
     finally:
         connection.execute("ROLLBACK")
         connection.close()
+
+
+def run_sql(store_url: str, sql: str, *args: object) -> int:
+    """Run one statement on the store at ``store_url`` behind its proxy's back (to damage it as
+    a hand edit or a bad restore would) and return the rows it changed. ``sql`` uses ``?``
+    placeholders on both backends; on PostgreSQL it runs in the URL's schema."""
+    if store_url.startswith("sqlite:///"):
+        with sqlite3.connect(store_url[len("sqlite:///") :].partition("?")[0]) as connection:
+            changed = connection.execute(sql, args).rowcount
+        connection.close()
+        return int(changed)
+    import asyncio
+    import re
+
+    import asyncpg
+
+    from cloudstate.proxy.stores.postgres import PostgresStore
+
+    target = PostgresStore.from_url(store_url)
+    numbered = iter(range(1, sql.count("?") + 1))
+    statement = re.sub(r"\?", lambda _: f"${next(numbered)}", sql)
+
+    async def run() -> int:
+        connection = await asyncpg.connect(target.dsn)
+        try:
+            await connection.execute(f'SET search_path TO "{target.schema}"')
+            status = await connection.execute(statement, *args)
+        finally:
+            await connection.close()
+        count = status.rsplit(" ", 1)[-1]
+        return int(count) if count.isdigit() else 0
+
+    return asyncio.run(run())

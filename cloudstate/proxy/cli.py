@@ -20,6 +20,7 @@ from typing import NoReturn
 from cloudstate.proxy import config, config_check, event_loop, logs, ports
 from cloudstate.proxy.config import ConfigError
 from cloudstate.proxy.errors import DiscoveryError
+from cloudstate.proxy.stores.base import StoreError
 
 DESCRIPTION = "Discover the user function, then serve its services to clients."
 
@@ -49,17 +50,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-#: What stops the proxy's start with a one-line message instead of a traceback.
-StartError = (ConfigError, ports.ListenError, DiscoveryError)
+#: What stops the proxy's start with a one-line message instead of a traceback (a store that
+#: cannot be opened, or is refused as damaged or foreign, is a StoreError).
+StartError = (ConfigError, ports.ListenError, DiscoveryError, StoreError)
 
 
 def exit_on_start_error(
     command: str,
-    error: ConfigError | ports.ListenError | DiscoveryError,
+    error: ConfigError | ports.ListenError | DiscoveryError | StoreError,
     subcommand: str = "proxy",
 ) -> NoReturn:
     """Print ``error`` as ``COMMAND: error: ...`` (one line per problem) and exit: status 2 for
-    a setting (a bad flag, a busy port), 1 for a user function that was never discovered."""
+    a setting (a bad flag, a busy port), 1 for a user function that was never discovered or a
+    store that cannot be used."""
     if isinstance(error, ConfigError):
         for problem in error.problems:
             print(f"{command}: error: {problem}", file=sys.stderr)

@@ -16,6 +16,8 @@ forward / side-effect chain over --max-forward-depth   INTERNAL, naming the hops
 store failed to write                                  UNAVAILABLE (command not applied)
 concurrent writer on another node                      ABORTED (retry)
 idempotency key reused for another request             FAILED_PRECONDITION (HTTP 422)
+the entity's stored journal is damaged (a gap, a       DATA_LOSS, naming the entity and the gap
+snapshot ahead of its events)                          (other entities keep serving)
 =====================================================  =========================================
 """
 
@@ -85,6 +87,13 @@ class CommandTimeout(ProxyError):
 
 class StoreUnavailable(ProxyError):
     status = grpc.StatusCode.UNAVAILABLE
+
+
+class DataLoss(ProxyError):
+    """An entity's stored state cannot be loaded as it was written (a damaged journal): its
+    commands fail until the store is repaired (DATA_LOSS, HTTP 500); retrying does not help."""
+
+    status = grpc.StatusCode.DATA_LOSS
 
 
 class DiscoveryError(Exception):

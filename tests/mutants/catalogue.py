@@ -51,6 +51,10 @@ IDEMPOTENCY_KEYS = "cloudstate/proxy/durable/keys.py"
 ROUTER = "cloudstate/proxy/router.py"
 KEY_CART_TESTS = "tests/idempotency/test_cart.py"
 KEY_COMPONENT_TESTS = "tests/idempotency/test_components.py"
+REPLAY = "cloudstate/proxy/stores/replay.py"
+SQLITE_CHECKS = "cloudstate/proxy/stores/sqlite_checks.py"
+DAMAGED_JOURNAL_TESTS = "tests/stores/test_damaged_journal.py"
+START_CHECK_TESTS = "tests/stores/test_start_checks.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay ------------------------
@@ -590,6 +594,90 @@ MUTANTS: tuple[Mutant, ...] = (
             "tests/stores/test_postgres_store.py::TestPostgresStore::"
             "test_lost_condition_writes_no_task_and_no_record",
         ),
+        backends="postgresql",
+    ),
+    # -- damaged stores: refused at start, checked on replay -------------------------------------
+    Mutant(
+        name="replay-gap-unchecked",
+        guarantee="a journal with a missing event fails its entity's replay (DATA_LOSS)",
+        file=REPLAY,
+        original="        if event.sequence != expected:\n",
+        replacement="        if False:\n",
+        tests=(f"{DAMAGED_JOURNAL_TESTS}::test_an_event_missing_from_the_middle_fails_the_replay",),
+    ),
+    Mutant(
+        name="replay-snapshot-ahead-unchecked",
+        guarantee="a snapshot past the journal's last event fails its entity's replay",
+        file=REPLAY,
+        original="    if snapshot_sequence and expected == snapshot_sequence:",
+        replacement="    if False:",
+        tests=(f"{DAMAGED_JOURNAL_TESTS}::test_a_snapshot_past_the_journal_fails_the_replay",),
+    ),
+    Mutant(
+        name="damaged-journal-answers-unavailable",
+        guarantee="a damaged journal answers DATA_LOSS (not a retryable UNAVAILABLE)",
+        file=ACTOR,
+        original="        except JournalDamaged as e:\n",
+        replacement="        except ZeroDivisionError as e:\n",
+        tests=(
+            "tests/e2e/test_damaged_stores.py::"
+            "test_a_damaged_journal_fails_only_its_entity_with_data_loss",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="sqlite-zero-byte-file-taken-as-new",
+        guarantee="a 0-byte SQLite file is refused at start, not served as a new, empty store",
+        file=SQLITE_CHECKS,
+        original="""
+    if size == 0:
+        if adopt:
+""",
+        replacement="""
+    if size == 0:
+        if True:
+""",
+        tests=(f"{START_CHECK_TESTS}::test_a_zero_byte_file_is_refused_unless_adopted",),
+    ),
+    Mutant(
+        name="sqlite-foreign-file-adopted",
+        guarantee="another application's SQLite database is refused at start unless adopted",
+        file=SQLITE_CHECKS,
+        original="""
+    if adopt:
+        return
+    tables = [
+""",
+        replacement="""
+    if True:
+        return
+    tables = [
+""",
+        tests=(
+            f"{START_CHECK_TESTS}::test_another_applications_database_is_refused_unless_adopted",
+        ),
+    ),
+    Mutant(
+        name="sqlite-integrity-unchecked",
+        guarantee="an SQLite file with damaged pages is refused at start (PRAGMA quick_check)",
+        file=SQLITE_CHECKS,
+        original="""
+    if not pragma:
+        return
+""",
+        replacement="""
+    if pragma:
+        return
+""",
+        tests=(f"{START_CHECK_TESTS}::test_a_file_with_damaged_pages_is_refused",),
+    ),
+    Mutant(
+        name="postgres-columns-unchecked",
+        guarantee="a PostgreSQL schema whose tables have other columns is refused at start",
+        file="cloudstate/proxy/stores/postgres.py",
+        original="                await self._check_columns(connection)\n",
+        replacement="\n",
+        tests=(f"{START_CHECK_TESTS}::test_pg_a_table_with_other_columns_is_refused",),
         backends="postgresql",
     ),
     # -- routing -----------------------------------------------------------------------------------

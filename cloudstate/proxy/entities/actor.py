@@ -64,6 +64,7 @@ from cloudstate.proxy.entities.base import (
 )
 from cloudstate.proxy.errors import (
     CommandTimeout,
+    DataLoss,
     Overloaded,
     ProtocolError,
     ProxyError,
@@ -75,6 +76,7 @@ from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
     IdempotencyKeyTaken,
     IdempotencyRecord,
+    JournalDamaged,
     Store,
     StoreError,
     TopicMessage,
@@ -152,6 +154,9 @@ class EntityManager(ABC, Generic[ActorT]):
         self.durable: DurableTasks | None = None
         #: Idempotency keys (set by the proxy): the actors answer keyed commands once.
         self.idempotency: Idempotency | None = None
+        #: Entity ids whose stored state was found damaged (logged once; forgotten when one
+        #: activates again, after a repair).
+        self.damaged: set[str] = set()
 
     @abstractmethod
     def _new_actor(self, entity_id: str) -> ActorT:
@@ -189,6 +194,13 @@ class EntityManager(ABC, Generic[ActorT]):
             return await future
         finally:
             actor.pending -= 1
+
+    def note_damaged(self, entity_id: str, problem: str) -> None:
+        """Log at ERROR, once per entity until it activates again, that its state is damaged:
+        each of its commands fails with DATA_LOSS, which says why to the client anyway."""
+        if entity_id not in self.damaged:
+            self.damaged.add(entity_id)
+            log.error("%s; its commands fail with DATA_LOSS until the store is repaired", problem)
 
     def _unregister(self, actor: ActorT) -> None:
         if self._actors.get(actor.entity_id) is actor:
@@ -284,6 +296,9 @@ class EntityActor(ABC, Generic[ManagerT]):
         try:
             async for message in first:
                 await call.write(message)
+        except JournalDamaged as e:
+            call.cancel()  # the user function holds part of a history that cannot be trusted
+            raise DataLoss(f"cannot {store_problem} {self._describe()}: {e}") from e
         except StoreError as e:
             call.cancel()
             raise StoreUnavailable(f"cannot {store_problem} {self._describe()}: {e}") from e
@@ -303,10 +318,15 @@ class EntityActor(ABC, Generic[ManagerT]):
                     await asyncio.sleep(random.uniform(0, 0.002 * min(self._conflicts, 10)))
                 try:
                     await self._activate()
+                except DataLoss as error:
+                    self.manager.note_damaged(self.entity_id, error.message)
+                    self._fail_queued(error)
+                    return
                 except ProxyError as error:
                     log.warning("could not activate %s: %s", self._describe(), error.message)
                     self._fail_queued(error)
                     return
+                self.manager.damaged.discard(self.entity_id)
                 entity_metrics = self.manager.metrics
                 entity_metrics.activations.inc()
                 if await self._serve() is Next.PASSIVATE:

@@ -4,7 +4,9 @@ The queue, the one-at-a-time loop, passivation and restarts are the shared machi
 :mod:`cloudstate.proxy.entities.actor`. What is event sourced:
 
 1. **Activation** — load the latest snapshot, open the stream, send ``init`` (with the snapshot)
-   and replay every journaled event after it. Command ids restart at 1 on every stream.
+   and replay every journaled event after it. Command ids restart at 1 on every stream. A journal
+   with a gap, or a snapshot ahead of it, fails the entity's commands with DATA_LOSS
+   (:mod:`cloudstate.proxy.stores.replay`); other entities keep serving.
 2. **Replies** — a reply's events (and snapshot) are committed to the journal — atomically,
    conditional on the expected sequence — *before* the outcome is handed back, so a client never
    sees a reply whose events could be lost.
@@ -38,6 +40,7 @@ from cloudstate.proxy.entities.base import Outcome, PendingCommand, failure_erro
 from cloudstate.proxy.errors import StoreUnavailable
 from cloudstate.proxy.model import ServiceModel
 from cloudstate.proxy.stores.base import Payload, Store, StoreError
+from cloudstate.proxy.stores.replay import replay_events
 
 if TYPE_CHECKING:
     from cloudstate.proxy.eventing.topics import TopicPublisher
@@ -109,8 +112,9 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
         self, init: event_sourced_pb2.EventSourcedInit
     ) -> AsyncIterator[event_sourced_pb2.EventSourcedStreamIn]:
         yield StreamIn(init=init)
-        async for event in self.manager.store.read_events(
-            self.persistence_id, self.entity_id, after_sequence=self._sequence
+        # Checked: a gap or a snapshot ahead of the journal raises JournalDamaged (DATA_LOSS).
+        async for event in replay_events(
+            self.manager.store, self.persistence_id, self.entity_id, self._sequence
         ):
             yield StreamIn(
                 event=event_sourced_pb2.EventSourcedEvent(

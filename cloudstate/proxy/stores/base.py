@@ -54,6 +54,12 @@ class StoreError(Exception):
     """A store operation failed (database unavailable, corrupt data, ...)."""
 
 
+class StoreRefused(StoreError):
+    """At start: the store is not one this proxy can serve safely — an empty or foreign file, a
+    schema it does not know, a failed integrity check. The message names what was found and
+    the option that overrides the check where one exists (``adopt=true``, ``integrity=off``)."""
+
+
 class ConcurrentWriteError(StoreError):
     """A conditional write lost: the stored sequence or version is not what the writer expected."""
 
@@ -75,6 +81,19 @@ class IdempotencyKeyTaken(StoreError):
     def __init__(self, existing: IdempotencyRecord) -> None:
         super().__init__(f"idempotency key {existing.key!r} is already used")
         self.existing = existing
+
+
+class JournalDamaged(StoreError):
+    """An entity's stored journal cannot be replayed as written: a sequence number is missing,
+    or its snapshot is ahead of its events (the store was damaged or edited by hand). Raised by
+    :func:`~cloudstate.proxy.stores.replay.replay_events`; the entity fails with DATA_LOSS and
+    every other entity keeps serving."""
+
+    def __init__(self, persistence_id: str, entity_id: str, problem: str) -> None:
+        super().__init__(f"the journal of {persistence_id}|{entity_id} is damaged: {problem}")
+        self.persistence_id = persistence_id
+        self.entity_id = entity_id
+        self.problem = problem
 
 
 class WriteOutcomeUnknown(StoreError):
@@ -196,7 +215,9 @@ class ViewSelect:
 
 @dataclass(frozen=True, slots=True)
 class StoredSnapshot:
-    """The state of one entity after the event with ``sequence`` was applied."""
+    """The state of one entity after the event with ``sequence`` was applied. A backend keeps
+    that event in the journal: a replay reads it to check the snapshot is not ahead of the
+    events (:mod:`cloudstate.proxy.stores.replay`)."""
 
     sequence: int
     payload: Payload
@@ -344,7 +365,11 @@ class Store(ABC):
         raise NotImplementedError(f"{cls.__name__} cannot be opened from a URL")
 
     async def start(self) -> None:  # noqa: B027 - optional hook
-        """Open connections and create or migrate the schema. Called once before use."""
+        """Open connections and create or migrate the schema. Called once before use.
+
+        A durable backend checks here that it opens its own, sound store (the schema version, the
+        tables, a quick integrity check where the database has one) and raises
+        :class:`StoreRefused` otherwise, instead of creating a new store over damaged data."""
 
     @abstractmethod
     async def close(self) -> None:

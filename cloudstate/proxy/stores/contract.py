@@ -63,6 +63,7 @@ from cloudstate.proxy.stores.base import (
     ViewRow,
     ViewSelect,
 )
+from cloudstate.proxy.stores.replay import replay_events
 
 EVENT_URL = "type.googleapis.com/test.Event"
 STATE_URL = "type.googleapis.com/test.State"
@@ -212,6 +213,22 @@ class StoreContract:
         assert snapshot is not None
         assert (snapshot.sequence, snapshot.payload) == (5, state(5))
         assert await store.load_snapshot("carts", "bob") is None
+
+    async def test_replay_of_a_sound_journal_passes_its_checks(self, store: Store) -> None:
+        # A backend keeps the event at a snapshot's sequence: the checked replay reads it to
+        # know the snapshot is not ahead of the journal, and hands out only the events after it.
+        await store.append_events("carts", "alice", 0, [event(1), event(2)])
+        await store.append_events("carts", "alice", 2, [event(3)], snapshot=state(3))
+        await store.append_events("carts", "alice", 3, [event(4), event(5)])
+        replayed = [e async for e in replay_events(store, "carts", "alice")]
+        assert [(e.sequence, e.payload) for e in replayed] == [(n, event(n)) for n in range(1, 6)]
+        snapshot = await store.load_snapshot("carts", "alice")
+        assert snapshot is not None and snapshot.sequence == 3
+        tail = [e async for e in replay_events(store, "carts", "alice", snapshot.sequence)]
+        assert [(e.sequence, e.payload) for e in tail] == [(4, event(4)), (5, event(5))]
+        await store.append_events("carts", "bob", 0, [event(1)], snapshot=state(1))
+        assert [e async for e in replay_events(store, "carts", "bob", 1)] == []
+        assert [e async for e in replay_events(store, "carts", "nobody")] == []
 
     async def test_read_all_events_in_offset_order(self, store: Store) -> None:
         await store.append_events("carts", "alice", 0, [event(1), event(2)])

@@ -122,10 +122,12 @@ class MemoryStore(Store):
         self, persistence_id: str, entity_id: str, after_sequence: int = 0
     ) -> AsyncIterator[StoredEvent]:
         self._check_open()
-        # Sequences are 1-based and gap-free, so the list index is sequence - 1. Slicing copies, so
-        # appends made while the caller iterates do not disturb it.
+        # Found by bisection, not by index, so that a journal damaged by a test (an event removed)
+        # reads like a damaged database would. Slicing copies, so appends made while the caller
+        # iterates do not disturb it.
         journal = self._journals.get((persistence_id, entity_id), [])
-        for event in journal[max(after_sequence, 0) :]:
+        start = bisect.bisect_right(journal, after_sequence, key=lambda e: e.sequence)
+        for event in journal[start:]:
             yield event
 
     async def highest_sequence(self, persistence_id: str, entity_id: str) -> int:

@@ -23,12 +23,14 @@ Design, mirroring the SQLite store where it can:
   with an outcome-unknown :class:`StoreError`. Reads retry once on a fresh connection. An
   unreachable server fails requests quickly (connect timeout) and the pool reconnects by itself.
 * **Migrations** run at start-up in one transaction under a transaction-level advisory lock, so
-  several nodes starting at once apply each step exactly once.
+  several nodes starting at once apply each step exactly once. Before, a schema that holds
+  tables but no cloudstate schema version is refused (unless ``adopt=true``), as is a newer
+  version; after, every table must have exactly its columns (:data:`TABLE_COLUMNS`).
 
 URL: ``postgresql://user:password@host:port/database?schema=NAME&pool_size=10&connect_timeout=5
-&command_timeout=10``. Anything missing comes from the usual ``PG*`` environment variables
-(``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``, ``PGSSLMODE``, ...); other
-query parameters are passed to asyncpg (e.g. ``sslmode``).
+&command_timeout=10&adopt=false``. Anything missing comes from the usual ``PG*`` environment
+variables (``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``, ``PGSSLMODE``,
+...); other query parameters are passed to asyncpg (e.g. ``sslmode``).
 
 One concern: the PostgreSQL backend of :class:`~cloudstate.proxy.stores.base.Store`.
 """
@@ -62,6 +64,7 @@ from cloudstate.proxy.stores.base import (
     StoredSnapshot,
     StoredValue,
     StoreError,
+    StoreRefused,
     TaskCancel,
     TaskChanges,
     TopicMessage,
@@ -75,6 +78,7 @@ from cloudstate.proxy.stores.postgres_schema import (
     MIGRATION_LOCK_NAME,
     MIGRATIONS,
     SCHEMA_VERSION,
+    TABLE_COLUMNS,
     VERSION_TABLE,
 )
 from cloudstate.proxy.stores.postgres_session import NodeSession
@@ -173,6 +177,13 @@ def _outbox_args(outbox: Outbox) -> tuple[list[Any], ...]:
     )
 
 
+def _boolean(text: str) -> bool:
+    booleans = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if text.lower() not in booleans:
+        raise ValueError("true or false")
+    return booleans[text.lower()]
+
+
 def lock_key(name: str, schema: str) -> int:
     """A stable signed 64-bit advisory-lock key for ``name`` within ``schema``."""
     digest = hashlib.blake2b(f"{name}:{schema}".encode(), digest_size=8).digest()
@@ -243,6 +254,7 @@ class PostgresStore(Store):
         command_timeout: float = 10.0,
         page_size: int = 500,
         max_batch: int = 1000,
+        adopt: bool = False,
     ) -> None:
         if asyncpg is None:
             raise StoreError(
@@ -252,6 +264,8 @@ class PostgresStore(Store):
             raise ValueError("the PostgreSQL schema name must not be empty")
         self.dsn = dsn
         self.schema = schema
+        #: Create the tables in a schema that holds others but no cloudstate schema version.
+        self.adopt = adopt
         self._pool_size = max(2, pool_size)
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
@@ -286,6 +300,7 @@ class PostgresStore(Store):
             "pool_size": int,
             "connect_timeout": float,
             "command_timeout": float,
+            "adopt": _boolean,
         }
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key in conversions:
@@ -357,10 +372,13 @@ class PostgresStore(Store):
                     )
                 )
                 if version > SCHEMA_VERSION:
-                    raise StoreError(
+                    raise StoreRefused(
                         f"the database schema {self.schema!r} has schema version {version}, newer "
-                        f"than this proxy's {SCHEMA_VERSION}: upgrade the proxy"
+                        f"than this proxy's {SCHEMA_VERSION}: it was written by a later version "
+                        "of cloudstate; upgrade the proxy"
                     )
+                if version == 0 and not self.adopt:
+                    await self._refuse_foreign(connection)
                 for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
                     for statement in step:
                         await connection.execute(statement)
@@ -368,8 +386,67 @@ class PostgresStore(Store):
                         f"INSERT INTO {VERSION_TABLE} (version) VALUES ($1)", number
                     )
                     log.info("migrated %r to schema version %d", self, number)
+                await self._check_columns(connection)
         finally:
             await connection.close()
+
+    async def _refuse_foreign(self, connection: Any) -> None:
+        """At schema version 0: refuse a schema that holds tables (another application's, or
+        ours with the version rows wiped) instead of creating ours among them."""
+        tables = [
+            str(row[0])
+            for row in await connection.fetch(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+                "AND c.relname <> $2 ORDER BY 1 LIMIT 6",
+                self.schema,
+                VERSION_TABLE,
+            )
+        ]
+        if tables:
+            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise StoreRefused(
+                f"the database schema {self.schema!r} holds tables ({shown}) but no cloudstate "
+                f"schema version ({VERSION_TABLE} is missing or empty): it belongs to another "
+                "application, or its version rows were lost. Point the store URL at the "
+                "cloudstate schema (?schema=NAME) or restore it from a backup; to create "
+                "cloudstate's tables among these, add adopt=true to the store URL"
+            )
+
+    async def _check_columns(self, connection: Any) -> None:
+        """Every table of the schema exists with exactly its columns (:data:`TABLE_COLUMNS`)."""
+        found: dict[str, frozenset[str]] = {
+            str(row[0]): frozenset(row[1])
+            for row in await connection.fetch(
+                "SELECT c.relname, array_agg(a.attname::text) FROM pg_attribute a "
+                "JOIN pg_class c ON c.oid = a.attrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) "
+                "AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
+                "GROUP BY c.relname",
+                self.schema,
+                list(TABLE_COLUMNS),
+            )
+        }
+        problems = []
+        for table, columns in TABLE_COLUMNS.items():
+            actual = found.get(table)
+            if actual is None:
+                problems.append(f"table {table} is missing")
+            elif actual != columns:
+                missing, extra = sorted(columns - actual), sorted(actual - columns)
+                problems.append(
+                    f"table {table} has the wrong columns"
+                    + (f" (missing {', '.join(missing)})" if missing else "")
+                    + (f" (unknown {', '.join(extra)})" if extra else "")
+                )
+        if problems:
+            raise StoreRefused(
+                f"the database schema {self.schema!r} has cloudstate schema version "
+                f"{SCHEMA_VERSION} but " + "; ".join(problems) + ": it was changed by something "
+                "other than cloudstate (or holds another application's tables under cloudstate's "
+                "names). Restore it from a backup, or point the store URL at another schema"
+            )
 
     async def close(self) -> None:
         if self._closed and self._pool is None:

@@ -427,3 +427,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+_TASK_COLUMNS = (
+    "name key service method type_url payload due metadata attempts max_attempts last_error created"
+)
+
+#: The columns of every table at :data:`SCHEMA_VERSION`, checked at start so that a schema
+#: changed by hand (or tables of another application under our names) is refused, not served.
+#: A migration that adds or changes a table updates this too (every PostgreSQL test fails
+#: otherwise: a freshly migrated schema would not pass the check).
+TABLE_COLUMNS: dict[str, frozenset[str]] = {
+    table: frozenset(columns.split())
+    for table, columns in {
+        "events": "offset persistence_id entity_id sequence type_url payload written_at",
+        "snapshots": "persistence_id entity_id sequence type_url payload",
+        "values": "persistence_id entity_id type_url payload version deleted",
+        "consumer_offsets": "consumer_id offset updated_at",
+        "topic_messages": "offset topic type_url payload ce_id ce_source ce_type ce_subject "
+        "ce_time content_type written_at",
+        "view_rows": "view_id row_key payload s1 s2 s3 s4 n1 n2 n3 n4",
+        "durable_tasks": _TASK_COLUMNS,
+        "dead_letters": _TASK_COLUMNS + " failed_at",
+        "idempotency": "key fingerprint response created",
+        VERSION_TABLE: "version applied_at",
+    }.items()
+}

@@ -12,7 +12,9 @@ Threading model, chosen so that the event loop never blocks on the database:
 
 The database runs with ``journal_mode=WAL`` and ``synchronous=FULL`` (fsync on every commit). The
 schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` lists the steps to reach the
-current version, so later versions only append to it.
+current version, so later versions only append to it. Before use the file is checked
+(:mod:`~cloudstate.proxy.stores.sqlite_checks`): an empty, foreign or damaged file is refused
+rather than served as a new store.
 
 One concern: the SQLite backend of :class:`~cloudstate.proxy.stores.base.Store`.
 """
@@ -32,6 +34,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from cloudstate.proxy import metrics
 from cloudstate.proxy.stores.base import (
@@ -48,11 +51,20 @@ from cloudstate.proxy.stores.base import (
     StoredSnapshot,
     StoredValue,
     StoreError,
+    StoreRefused,
     TaskCancel,
     TaskChanges,
     TopicMessage,
     ViewRow,
     ViewSelect,
+)
+from cloudstate.proxy.stores.sqlite_checks import (
+    INTEGRITY_CHECKS,
+    check_file,
+    check_integrity,
+    check_not_foreign,
+    check_schema,
+    create_database,
 )
 from cloudstate.proxy.stores.view_sql import Placeholders, select_sql, upsert_sql
 
@@ -195,6 +207,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
 # An operation of a write request: runs on the writer connection inside a savepoint and gets the
 # batch's commit timestamp.
 _Operation = Callable[[sqlite3.Connection, float], int]
@@ -296,11 +310,22 @@ class SqliteStore(Store):
         readers: int = 4,
         page_size: int = 256,
         max_batch: int = 1000,
+        adopt: bool = False,
+        integrity: str = "quick",
     ) -> None:
         if str(path) in ("", ":memory:"):
             # Every connection would get its own private database; use the memory store instead.
             raise ValueError("SqliteStore needs a file path (use the memory: store for tests)")
+        if integrity not in INTEGRITY_CHECKS:
+            raise ValueError(
+                f"integrity={integrity!r}: one of {', '.join(INTEGRITY_CHECKS)} (the check of "
+                "the SQLite file at start)"
+            )
         self.path = Path(path)
+        #: Use an existing file that is empty or has no cloudstate schema (creating ours in it).
+        self.adopt = adopt
+        #: The integrity check at start: quick (PRAGMA quick_check), full or off.
+        self.integrity = integrity
         self._busy_timeout_ms = int(busy_timeout * 1000)
         self._page_size = page_size
         self._max_batch = max_batch
@@ -326,14 +351,28 @@ class SqliteStore(Store):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SqliteStore:
-        """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
+        """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, optionally with
+        ``?adopt=true`` (use an empty or foreign existing file) and ``integrity=quick|full|off``
+        (the check at start; see :mod:`~cloudstate.proxy.stores.sqlite_checks`)."""
         prefix = "sqlite:///"
-        if not url.startswith(prefix) or len(url) == len(prefix) or url.endswith("/"):
+        location, _, query = url.partition("?")
+        if not location.startswith(prefix) or len(location) == len(prefix) or url.endswith("/"):
             raise ValueError(
                 f"bad SQLite store URL {url!r}: use sqlite:///relative/path.db or "
                 "sqlite:////absolute/path.db"
             )
-        return cls(url[len(prefix) :], **options)
+        own: dict[str, Any] = {}
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            if key == "adopt" and value.lower() in _BOOLEANS:
+                own["adopt"] = _BOOLEANS[value.lower()]
+            elif key == "integrity":
+                own["integrity"] = value
+            else:
+                raise ValueError(
+                    f"bad option {key}={value!r} in the SQLite store URL {url!r}: the options "
+                    f"are adopt=true|false and integrity={'|'.join(INTEGRITY_CHECKS)}"
+                )
+        return cls(location[len(prefix) :], **{**own, **options})
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
@@ -390,28 +429,41 @@ class SqliteStore(Store):
 
     def _open_writer(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            check_file(self.path, self.adopt)
+        else:  # a new deployment: create it whole (a crash leaves no empty file behind)
+            create_database(self.path, functools.partial(self._prepare, adopt=True))
         connection = self._connect()
         try:
-            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(f"{self.path}: cannot enable WAL journal mode (got {mode})")
-            connection.execute("PRAGMA synchronous = FULL")
-            self._migrate(connection)
+            self._prepare(connection, self.adopt)
         except BaseException:
             connection.close()
             raise
         return connection
 
-    def _migrate(self, connection: sqlite3.Connection) -> None:
+    def _prepare(self, connection: sqlite3.Connection, adopt: bool) -> None:
+        """Set the journal mode and durability, check the file and migrate its schema."""
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{self.path}: cannot enable WAL journal mode (got {mode})")
+        connection.execute("PRAGMA synchronous = FULL")
+        check_integrity(connection, self.path, self.integrity)
+        self._migrate(connection, adopt)
+        check_schema(connection, self.path, MIGRATIONS)
+
+    def _migrate(self, connection: sqlite3.Connection, adopt: bool) -> None:
         # IMMEDIATE takes the write lock first, so two processes starting at once migrate in turn.
         connection.execute("BEGIN IMMEDIATE")
         try:
             version = int(connection.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has schema version {version}; this version of cloudstate "
-                    f"supports up to {SCHEMA_VERSION}"
+                raise StoreRefused(
+                    f"{self.path} has schema version {version}, newer than this proxy's "
+                    f"{SCHEMA_VERSION}: it was written by a later version of cloudstate; "
+                    "upgrade the proxy"
                 )
+            if version == 0:
+                check_not_foreign(connection, self.path, adopt)
             for step in MIGRATIONS[version:]:
                 for statement in step:
                     connection.execute(statement)
@@ -429,6 +481,16 @@ class SqliteStore(Store):
             try:
                 connection = self._open_writer()
             except sqlite3.Error as error:
+                damaged = type(error) is sqlite3.DatabaseError  # "malformed", "not a database"
+                ready.set_exception(
+                    StoreRefused(
+                        f"cannot open {self.path}, it is damaged: {error}; restore it from a backup"
+                    )
+                    if damaged
+                    else StoreError(f"cannot open {self.path}: {error}")
+                )
+                return
+            except OSError as error:  # the file or its directory: permissions, a directory, ...
                 ready.set_exception(StoreError(f"cannot open {self.path}: {error}"))
                 return
             except BaseException as error:
