@@ -41,6 +41,7 @@ from cloudstate.proxy.auth import JwtAuthenticator
 from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
 from cloudstate.proxy.errors import (
     ForwardLoop,
+    InternalMethod,
     Overloaded,
     ProtocolError,
     ProxyError,
@@ -132,15 +133,22 @@ class Router:
         #: OpenTelemetry spans (``--tracing``); None: off, one check per call.
         self.tracing: Tracing | None = None
 
-    def _authenticate(
+    def _check_client_may_call(
         self,
         method: MethodModel,
         metadata: entity_pb2.Metadata | None,
         bound: metrics.MethodMetrics,
     ) -> None:
-        assert self.auth is not None
+        """Refuse a client's call of an internal method, or without a valid token (--jwt-key)."""
         try:
-            self.auth.check(method, metadata)
+            if method.internal:
+                raise InternalMethod(
+                    f"{method.service.name}.{method.name} is internal "
+                    "((cloudstate.auth) = { internal: true }): only forwards, side effects, "
+                    "timers, schedules and eventing may call it, not clients"
+                )
+            if self.auth is not None:
+                self.auth.check(method, metadata)
         except ProxyError as error:
             bound.record(error.status.name, None)
             raise
@@ -198,8 +206,8 @@ class Router:
         if depth:
             return await self._call(method, payload, metadata, depth, trace)
         bound = self._method_metrics(method)
-        if self.auth is not None and not internal:
-            self._authenticate(method, metadata, bound)
+        if not internal and (method.internal or self.auth is not None):
+            self._check_client_may_call(method, metadata, bound)
         if self.max_requests and self.requests_in_flight >= self.max_requests:
             self._rejected_requests.inc()
             bound.record("RESOURCE_EXHAUSTED", None)
@@ -307,8 +315,8 @@ class Router:
                     yield reply
             return
         bound = self._method_metrics(method)
-        if self.auth is not None and not internal:
-            self._authenticate(method, metadata, bound)
+        if not internal and (method.internal or self.auth is not None):
+            self._check_client_may_call(method, metadata, bound)
         if self.max_requests and self.requests_in_flight >= self.max_requests:
             self._rejected_requests.inc()
             bound.record("RESOURCE_EXHAUSTED", None)

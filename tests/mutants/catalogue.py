@@ -537,6 +537,20 @@ MUTANTS: tuple[Mutant, ...] = (
             "tests/crdt_proxy/test_crdt_types.py::test_merge_is_commutative_associative_idempotent",
         ),
     ),
+    # -- nothing public by accident ---------------------------------------------------------------
+    Mutant(
+        name="internal-method-open-to-clients",
+        guarantee="a client cannot call a method marked (cloudstate.auth) = { internal: true }",
+        file="cloudstate/proxy/router.py",
+        original="""
+            if method.internal:
+                raise InternalMethod(""",
+        replacement="""
+            if method.internal and False:
+                raise InternalMethod(""",
+        tests=("tests/http/test_internal_methods.py",),
+        in_subprocess=True,
+    ),
     Mutant(
         name="crdt-orset-merge-drops-common-dots",
         guarantee="merging CRDT states is idempotent, commutative and associative (ORSet)",

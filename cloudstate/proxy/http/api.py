@@ -108,6 +108,8 @@ class HttpOptions:
     cors_origins: tuple[str, ...] = ()
     #: Largest request body accepted, in bytes.
     max_body: int = 4 * 1024 * 1024
+    #: Unannotated methods are served at ``POST /package.Service/Method``.
+    default_routes: bool = True
 
 
 def error(status: grpc.StatusCode, message: str, *extra: tuple[str, str]) -> HttpResponse:
@@ -134,7 +136,7 @@ class HttpApi:
         """Compile the routes of the discovered services; from now on requests are served
         (``/health/ready`` says 200 once ``ready`` is true, or :attr:`ready` is set).
         Raises :class:`~.rules.HttpRuleError` if an annotation cannot be served."""
-        bindings = all_bindings(model)
+        bindings = all_bindings(model, default_routes=self.options.default_routes)
         self.routes = build_routes(bindings)
         self.bindings = bindings
         self._openapi = dumps(openapi_document(model, bindings, self.options.json))
