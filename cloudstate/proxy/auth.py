@@ -117,11 +117,9 @@ class JwtAuthenticator:
             self._open[id(method)] = open_
         return open_
 
-    def check(self, method: MethodModel, metadata: entity_pb2.Metadata | None) -> dict[str, Any]:
-        """The token's claims; raises :class:`Unauthenticated` if the request may not run."""
-        if self.is_anonymous(method):
-            return {}
-        what = f"{method.service.name}.{method.name}"
+    def check_token(self, metadata: entity_pb2.Metadata | None, what: str) -> dict[str, Any]:
+        """The claims of the request's valid bearer token; :class:`Unauthenticated` naming
+        ``what`` (a method, "server reflection", "/openapi.json") if there is none."""
         token = _bearer(metadata)
         if token is None:
             raise Unauthenticated(
@@ -143,6 +141,14 @@ class JwtAuthenticator:
                 f"{what} refused: the bearer token is not valid ({_short(error)}); "
                 "get a fresh token"
             ) from None
+        return claims
+
+    def check(self, method: MethodModel, metadata: entity_pb2.Metadata | None) -> dict[str, Any]:
+        """The token's claims; raises :class:`Unauthenticated` if the request may not run."""
+        if self.is_anonymous(method):
+            return {}
+        what = f"{method.service.name}.{method.name}"
+        claims = self.check_token(metadata, what)
         rule = self.rules.get((method.service.name, method.name))
         if rule is not None:
             for claim, value in rule.claims:

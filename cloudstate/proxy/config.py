@@ -64,6 +64,9 @@ class ProxyConfig:
     cors_origins: str = ""
     #: Largest HTTP request body accepted, in bytes.
     http_max_body: int = 4 * 1024 * 1024
+    #: With ``jwt_key``: gRPC server reflection and ``/openapi.json`` need no token (by default
+    #: they need a valid one, like the services).
+    public_api_docs: bool = False
     #: Methods without a ``google.api.http`` annotation are served at ``POST
     #: /package.Service/Method``; False: only annotated methods are reachable over HTTP/JSON.
     http_default_routes: bool = True
@@ -241,6 +244,13 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         type=int,
         metavar="BYTES",
         help=f"largest HTTP request body (default {d.http_max_body})",
+    )
+    parser.add_argument(
+        "--public-api-docs",
+        action="store_true",
+        default=None,
+        help="with --jwt-key, serve gRPC server reflection and /openapi.json without a token "
+        "(default: they need a valid bearer token, like the services)",
     )
     parser.add_argument(
         "--no-http-default-routes",

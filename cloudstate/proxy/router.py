@@ -130,6 +130,9 @@ class Router:
         self.publish_reply: Callable[[MethodModel, RouterReply], Awaitable[None]] | None = None
         #: Checks client requests' bearer tokens (``--jwt-key``); None: no authentication.
         self.auth: JwtAuthenticator | None = None
+        #: With ``auth``: server reflection and ``/openapi.json`` need no token
+        #: (``--public-api-docs``).
+        self.public_docs = False
         #: OpenTelemetry spans (``--tracing``); None: off, one check per call.
         self.tracing: Tracing | None = None
 
@@ -152,6 +155,13 @@ class Router:
         except ProxyError as error:
             bound.record(error.status.name, None)
             raise
+
+    def check_docs_access(self, metadata: entity_pb2.Metadata | None, what: str) -> None:
+        """Raise Unauthenticated unless a client may read the API's description (``what``:
+        server reflection, ``/openapi.json``): open without ``--jwt-key`` or with
+        ``--public-api-docs``, else a valid bearer token is needed, as for the services."""
+        if self.auth is not None and not self.public_docs:
+            self.auth.check_token(metadata, what)
 
     def _method_metrics(self, method: MethodModel) -> metrics.MethodMetrics:
         bound = self._metrics.get(id(method))

@@ -200,6 +200,7 @@ class Proxy:
                 anonymous=config.jwt_allow_anonymous.split(","),
             )
             self.router.auth.use_proto_rules(self.model)
+            self.router.public_docs = config.public_api_docs
         elif any(not auth.internal for auth in auth_options(self.model).values()):
             log.warning(
                 "the user function declares cloudstate.auth rules but --jwt-key is not set: "

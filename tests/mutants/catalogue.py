@@ -552,6 +552,19 @@ MUTANTS: tuple[Mutant, ...] = (
         in_subprocess=True,
     ),
     Mutant(
+        name="api-docs-open-despite-jwt",
+        guarantee="with --jwt-key, reflection and /openapi.json need a valid token",
+        file="cloudstate/proxy/router.py",
+        original="""
+        if self.auth is not None and not self.public_docs:
+            self.auth.check_token(metadata, what)""",
+        replacement="""
+        if self.auth is not None and self.public_docs:
+            self.auth.check_token(metadata, what)""",
+        tests=(f"{JWT_TESTS}::test_reflection_and_openapi_need_a_token_like_the_services",),
+        in_subprocess=True,
+    ),
+    Mutant(
         name="crdt-orset-merge-drops-common-dots",
         guarantee="merging CRDT states is idempotent, commutative and associative (ORSet)",
         file="cloudstate/proxy/crdt/types.py",
