@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63loudstate/auth.proto\x12\ncloudstate\x1a google/protobuf/descriptor.proto\"G\n\x04\x41uth\x12\x17\n\x0f\x61llow_anonymous\x18\x01 \x01(\x08\x12&\n\x07require\x18\x02 \x03(\x0b\x32\x15.cloudstate.ClaimRule\")\n\tClaimRule\x12\r\n\x05\x63laim\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:?\n\x04\x61uth\x12\x1e.google.protobuf.MethodOptions\x18\xbb\x08 \x01(\x0b\x32\x10.cloudstate.Auth:H\n\x0cservice_auth\x12\x1f.google.protobuf.ServiceOptions\x18\xbb\x08 \x01(\x0b\x32\x10.cloudstate.AuthB\x0f\n\rio.cloudstateb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63loudstate/auth.proto\x12\ncloudstate\x1a google/protobuf/descriptor.proto\"Y\n\x04\x41uth\x12\x17\n\x0f\x61llow_anonymous\x18\x01 \x01(\x08\x12&\n\x07require\x18\x02 \x03(\x0b\x32\x15.cloudstate.ClaimRule\x12\x10\n\x08internal\x18\x03 \x01(\x08\")\n\tClaimRule\x12\r\n\x05\x63laim\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:?\n\x04\x61uth\x12\x1e.google.protobuf.MethodOptions\x18\xbb\x08 \x01(\x0b\x32\x10.cloudstate.Auth:H\n\x0cservice_auth\x12\x1f.google.protobuf.ServiceOptions\x18\xbb\x08 \x01(\x0b\x32\x10.cloudstate.AuthB\x0f\n\rio.cloudstateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\rio.cloudstate'
   _globals['_AUTH']._serialized_start=71
-  _globals['_AUTH']._serialized_end=142
-  _globals['_CLAIMRULE']._serialized_start=144
-  _globals['_CLAIMRULE']._serialized_end=185
+  _globals['_AUTH']._serialized_end=160
+  _globals['_CLAIMRULE']._serialized_start=162
+  _globals['_CLAIMRULE']._serialized_end=203
 # @@protoc_insertion_point(module_scope)

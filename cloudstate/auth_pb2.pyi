@@ -12,12 +12,14 @@ SERVICE_AUTH_FIELD_NUMBER: _ClassVar[int]
 service_auth: _descriptor.FieldDescriptor
 
 class Auth(_message.Message):
-    __slots__ = ("allow_anonymous", "require")
+    __slots__ = ("allow_anonymous", "require", "internal")
     ALLOW_ANONYMOUS_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_FIELD_NUMBER: _ClassVar[int]
     allow_anonymous: bool
     require: _containers.RepeatedCompositeFieldContainer[ClaimRule]
-    def __init__(self, allow_anonymous: _Optional[bool] = ..., require: _Optional[_Iterable[_Union[ClaimRule, _Mapping]]] = ...) -> None: ...
+    internal: bool
+    def __init__(self, allow_anonymous: _Optional[bool] = ..., require: _Optional[_Iterable[_Union[ClaimRule, _Mapping]]] = ..., internal: _Optional[bool] = ...) -> None: ...
 
 class ClaimRule(_message.Message):
     __slots__ = ("claim", "value")

@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pb2
 
-from cloudstate import auth_pb2
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import ProxyError
-from cloudstate.proxy.model import MethodModel, UserFunctionModel
+from cloudstate.proxy.model import MethodModel, UserFunctionModel, auth_options
 
 
 class Unauthenticated(ProxyError):
@@ -57,31 +55,7 @@ _NO_RULE = AuthRule()
 def proto_rules(model: UserFunctionModel) -> dict[tuple[str, str], AuthRule]:
     """The rules declared in the discovered protos, by (service, method); methods without one
     (and whose service has none) are left out."""
-    method_ext: Any = auth_pb2.auth
-    service_ext: Any = auth_pb2.service_auth
-    rules: dict[tuple[str, str], AuthRule] = {}
-    for file in model.file_set.file:
-        for service_proto in file.service:
-            name = f"{file.package}.{service_proto.name}" if file.package else service_proto.name
-            if name not in model.services:
-                continue
-            # Re-parsed by the default pool, where the generated auth_pb2 registered 1083.
-            service_options = descriptor_pb2.ServiceOptions.FromString(
-                service_proto.options.SerializeToString()
-            )
-            default = None
-            if service_options.HasExtension(service_ext):
-                default = _rule(service_options.Extensions[service_ext])
-            for method_proto in service_proto.method:
-                options = descriptor_pb2.MethodOptions.FromString(
-                    method_proto.options.SerializeToString()
-                )
-                rule = default
-                if options.HasExtension(method_ext):
-                    rule = _rule(options.Extensions[method_ext])
-                if rule is not None:
-                    rules[(name, method_proto.name)] = rule
-    return rules
+    return {where: _rule(auth) for where, auth in auth_options(model).items()}
 
 
 def _rule(auth: Any) -> AuthRule:
@@ -143,11 +117,9 @@ class JwtAuthenticator:
             self._open[id(method)] = open_
         return open_
 
-    def check(self, method: MethodModel, metadata: entity_pb2.Metadata | None) -> dict[str, Any]:
-        """The token's claims; raises :class:`Unauthenticated` if the request may not run."""
-        if self.is_anonymous(method):
-            return {}
-        what = f"{method.service.name}.{method.name}"
+    def check_token(self, metadata: entity_pb2.Metadata | None, what: str) -> dict[str, Any]:
+        """The claims of the request's valid bearer token; :class:`Unauthenticated` naming
+        ``what`` (a method, "server reflection", "/openapi.json") if there is none."""
         token = _bearer(metadata)
         if token is None:
             raise Unauthenticated(
@@ -169,6 +141,14 @@ class JwtAuthenticator:
                 f"{what} refused: the bearer token is not valid ({_short(error)}); "
                 "get a fresh token"
             ) from None
+        return claims
+
+    def check(self, method: MethodModel, metadata: entity_pb2.Metadata | None) -> dict[str, Any]:
+        """The token's claims; raises :class:`Unauthenticated` if the request may not run."""
+        if self.is_anonymous(method):
+            return {}
+        what = f"{method.service.name}.{method.name}"
+        claims = self.check_token(metadata, what)
         rule = self.rules.get((method.service.name, method.name))
         if rule is not None:
             for claim, value in rule.claims:

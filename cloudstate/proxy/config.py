@@ -64,6 +64,12 @@ class ProxyConfig:
     cors_origins: str = ""
     #: Largest HTTP request body accepted, in bytes.
     http_max_body: int = 4 * 1024 * 1024
+    #: With ``jwt_key``: gRPC server reflection and ``/openapi.json`` need no token (by default
+    #: they need a valid one, like the services).
+    public_api_docs: bool = False
+    #: Methods without a ``google.api.http`` annotation are served at ``POST
+    #: /package.Service/Method``; False: only annotated methods are reachable over HTTP/JSON.
+    http_default_routes: bool = True
     #: Also serve native gRPC directly (no relay) on this port; -1: off, 0: a free port.
     grpc_port: int = -1
     #: Requests handled at once (unary and streamed); more are refused with RESOURCE_EXHAUSTED /
@@ -248,6 +254,21 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         type=int,
         metavar="BYTES",
         help=f"largest HTTP request body (default {d.http_max_body})",
+    )
+    parser.add_argument(
+        "--public-api-docs",
+        action="store_true",
+        default=None,
+        help="with --jwt-key, serve gRPC server reflection and /openapi.json without a token "
+        "(default: they need a valid bearer token, like the services)",
+    )
+    parser.add_argument(
+        "--no-http-default-routes",
+        dest="http_default_routes",
+        action="store_false",
+        default=None,
+        help="serve only methods with a google.api.http annotation over HTTP/JSON (default: "
+        "unannotated methods are served at POST /package.Service/Method)",
     )
     parser.add_argument(
         "--grpc-port",

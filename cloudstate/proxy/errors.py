@@ -47,6 +47,13 @@ class Overloaded(ProxyError):
     status = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class InternalMethod(ProxyError):
+    """A client called a method marked ``(cloudstate.auth) = { internal: true }``
+    (PERMISSION_DENIED, HTTP 403): only forwards, side effects, timers and eventing may."""
+
+    status = grpc.StatusCode.PERMISSION_DENIED
+
+
 class CommandFailed(ProxyError):
     """The user function failed the command on purpose (``ClientAction.failure``)."""
 

@@ -17,6 +17,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
+from cloudstate import auth_pb2
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import BadRequest, DiscoveryError, ProtocolError
 
@@ -106,6 +107,9 @@ class MethodModel:
     client_streaming: bool
     server_streaming: bool
     key_fields: list[FieldDescriptor]
+    #: ``(cloudstate.auth) = { internal: true }``: callable by forwards, side effects, timers and
+    #: eventing only, never by a client.
+    internal: bool = False
 
     @property
     def path(self) -> str:
@@ -304,7 +308,40 @@ def build_model(spec: entity_pb2.EntitySpec, supported_types: Iterable[str]) -> 
             model.methods_by_path[method.path] = method
     if problems:
         raise DiscoveryError("; ".join(problems))
+    for (service_name, method_name), auth in auth_options(model).items():
+        model.services[service_name].methods[method_name].internal = auth.internal
     return model
+
+
+def auth_options(model: UserFunctionModel) -> dict[tuple[str, str], Any]:
+    """The ``(cloudstate.auth)`` option of every discovered method that has one, its own or else
+    its service's (``service_auth``), by (service, method): ``cloudstate.auth_pb2.Auth``."""
+    method_ext: Any = auth_pb2.auth
+    service_ext: Any = auth_pb2.service_auth
+    found: dict[tuple[str, str], Any] = {}
+    for file in model.file_set.file:
+        for service_proto in file.service:
+            name = f"{file.package}.{service_proto.name}" if file.package else service_proto.name
+            service = model.services.get(name)
+            if service is None:
+                continue
+            # Re-parsed by the default pool, where the generated auth_pb2 registered 1083.
+            service_options = descriptor_pb2.ServiceOptions.FromString(
+                service_proto.options.SerializeToString()
+            )
+            default = None
+            if service_options.HasExtension(service_ext):
+                default = service_options.Extensions[service_ext]
+            for method_proto in service_proto.method:
+                options = descriptor_pb2.MethodOptions.FromString(
+                    method_proto.options.SerializeToString()
+                )
+                auth = default
+                if options.HasExtension(method_ext):
+                    auth = options.Extensions[method_ext]
+                if auth is not None and method_proto.name in service.methods:
+                    found[(name, method_proto.name)] = auth
+    return found
 
 
 def _build_service(

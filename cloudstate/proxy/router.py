@@ -54,6 +54,7 @@ from cloudstate.proxy.entities.base import EntityHandler, Outcome, failure_error
 from cloudstate.proxy.errors import (
     BadRequest,
     ForwardLoop,
+    InternalMethod,
     Overloaded,
     ProtocolError,
     ProxyError,
@@ -145,6 +146,9 @@ class Router:
         self.publish_reply: Callable[[MethodModel, RouterReply], Awaitable[None]] | None = None
         #: Checks client requests' bearer tokens (``--jwt-key``); None: no authentication.
         self.auth: JwtAuthenticator | None = None
+        #: With ``auth``: server reflection and ``/openapi.json`` need no token
+        #: (``--public-api-docs``).
+        self.public_docs = False
         #: OpenTelemetry spans (``--tracing``); None: off, one check per call.
         self.tracing: Tracing | None = None
         #: Records durable side effects and timers of actions and CRDT entities (entities record
@@ -154,18 +158,32 @@ class Router:
         #: of their own (entities) deduplicate in their actors.
         self.idempotency: Idempotency | None = None
 
-    def _authenticate(
+    def _check_client_may_call(
         self,
         method: MethodModel,
         metadata: entity_pb2.Metadata | None,
         bound: metrics.MethodMetrics,
     ) -> None:
-        assert self.auth is not None
+        """Refuse a client's call of an internal method, or without a valid token (--jwt-key)."""
         try:
-            self.auth.check(method, metadata)
+            if method.internal:
+                raise InternalMethod(
+                    f"{method.service.name}.{method.name} is internal "
+                    "((cloudstate.auth) = { internal: true }): only forwards, side effects, "
+                    "timers, schedules and eventing may call it, not clients"
+                )
+            if self.auth is not None:
+                self.auth.check(method, metadata)
         except ProxyError as error:
             bound.record(error.status.name, None)
             raise
+
+    def check_docs_access(self, metadata: entity_pb2.Metadata | None, what: str) -> None:
+        """Raise Unauthenticated unless a client may read the API's description (``what``:
+        server reflection, ``/openapi.json``): open without ``--jwt-key`` or with
+        ``--public-api-docs``, else a valid bearer token is needed, as for the services."""
+        if self.auth is not None and not self.public_docs:
+            self.auth.check_token(metadata, what)
 
     def _method_metrics(self, method: MethodModel) -> metrics.MethodMetrics:
         bound = self._metrics.get(id(method))
@@ -220,8 +238,8 @@ class Router:
         if depth:
             return await self._call(method, payload, metadata, depth, trace)
         bound = self._method_metrics(method)
-        if self.auth is not None and not internal:
-            self._authenticate(method, metadata, bound)
+        if not internal and (method.internal or self.auth is not None):
+            self._check_client_may_call(method, metadata, bound)
         if self.max_requests and self.requests_in_flight >= self.max_requests:
             self._rejected_requests.inc()
             bound.record("RESOURCE_EXHAUSTED", None)
@@ -348,8 +366,8 @@ class Router:
                     yield reply
             return
         bound = self._method_metrics(method)
-        if self.auth is not None and not internal:
-            self._authenticate(method, metadata, bound)
+        if not internal and (method.internal or self.auth is not None):
+            self._check_client_may_call(method, metadata, bound)
         if self.max_requests and self.requests_in_flight >= self.max_requests:
             self._rejected_requests.inc()
             bound.record("RESOURCE_EXHAUSTED", None)

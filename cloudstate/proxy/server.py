@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 
 from cloudstate.proxy import metrics
-from cloudstate.proxy.auth import JwtAuthenticator, proto_rules
+from cloudstate.proxy.auth import JwtAuthenticator
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.discovery import discover, report_error
 from cloudstate.proxy.durable.delivery import Delivery
@@ -31,7 +31,7 @@ from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.eventing import EventingManager
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
 from cloudstate.proxy.ingress.http_ingress import ClientIngress
-from cloudstate.proxy.model import CRDT, UserFunctionModel
+from cloudstate.proxy.model import CRDT, UserFunctionModel, auth_options
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.signals import StopSignals
 from cloudstate.proxy.stores.base import Store
@@ -231,10 +231,11 @@ class Proxy:
                 anonymous=config.jwt_allow_anonymous.split(","),
             )
             self.router.auth.use_proto_rules(self.model)
-        elif proto_rules(self.model):
+            self.router.public_docs = config.public_api_docs
+        elif any(not auth.internal for auth in auth_options(self.model).values()):
             log.warning(
                 "the user function declares cloudstate.auth rules but --jwt-key is not set: "
-                "every method is open"
+                "every method is open to clients (but internal ones)"
             )
         if self.tracer_provider is not None:
             self.tracing = self.router.tracing = Tracing(self.tracer_provider)

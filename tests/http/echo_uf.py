@@ -43,8 +43,13 @@ def _echo(request: EchoRequest, ctx: EventSourcedCommandContext) -> EchoReply:
     return reply
 
 
-for _name in ("Get", "Post", "Put", "Delete", "Reset", "Plain"):
+for _name in ("Get", "Post", "Put", "Delete", "Reset", "Plain", "Internal"):
     entity.command_handler(_name)(_echo)
+
+
+@entity.command_handler("ViaInternal")
+def via_internal(request: EchoRequest, ctx: EventSourcedCommandContext) -> None:
+    ctx.forward("httptest.Echo", "Internal", request)
 
 
 @entity.command_handler("Fail")

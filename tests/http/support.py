@@ -66,6 +66,9 @@ class FakeRouter:
         self.fail_with: ProxyError | None = None
         self.closed_streams = 0  # server streams whose generator was closed (finished or not)
 
+    def check_docs_access(self, metadata: entity_pb2.Metadata | None, what: str) -> None:
+        return None
+
     async def call(
         self, method: object, payload: bytes, metadata: entity_pb2.Metadata | None
     ) -> RouterReply:

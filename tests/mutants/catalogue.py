@@ -972,6 +972,33 @@ MUTANTS: tuple[Mutant, ...] = (
             "tests/crdt_proxy/test_crdt_types.py::test_merge_is_commutative_associative_idempotent",
         ),
     ),
+    # -- nothing public by accident ---------------------------------------------------------------
+    Mutant(
+        name="internal-method-open-to-clients",
+        guarantee="a client cannot call a method marked (cloudstate.auth) = { internal: true }",
+        file="cloudstate/proxy/router.py",
+        original="""
+            if method.internal:
+                raise InternalMethod(""",
+        replacement="""
+            if method.internal and False:
+                raise InternalMethod(""",
+        tests=("tests/http/test_internal_methods.py",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="api-docs-open-despite-jwt",
+        guarantee="with --jwt-key, reflection and /openapi.json need a valid token",
+        file="cloudstate/proxy/router.py",
+        original="""
+        if self.auth is not None and not self.public_docs:
+            self.auth.check_token(metadata, what)""",
+        replacement="""
+        if self.auth is not None and self.public_docs:
+            self.auth.check_token(metadata, what)""",
+        tests=(f"{JWT_TESTS}::test_reflection_and_openapi_need_a_token_like_the_services",),
+        in_subprocess=True,
+    ),
     Mutant(
         name="crdt-orset-merge-drops-common-dots",
         guarantee="merging CRDT states is idempotent, commutative and associative (ORSet)",

@@ -11,6 +11,7 @@ import grpc
 import httpx
 import jwt
 import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from shoppingcart import shoppingcart_pb2, shoppingcart_pb2_grpc
 
 from tests.processes import Process, proxy, shoppingcart_user_function, wait_serving
@@ -98,3 +99,46 @@ def test_http_without_a_valid_token_gets_401(guarded: Process) -> None:
         assert client.post(url, json=body, headers=good).status_code == 200
         reply = client.get(f"http://127.0.0.1:{guarded.port}/carts/jwt-http")
         assert reply.status_code == 200 and reply.json()["items"][0]["quantity"] == 1
+
+
+def _list_services(port: int, metadata: list[tuple[str, str]]) -> list[str]:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        responses = stub.ServerReflectionInfo(iter([request]), metadata=metadata, timeout=10)
+        return [s.name for r in responses for s in r.list_services_response.service]
+
+
+def test_reflection_and_openapi_need_a_token_like_the_services(guarded: Process) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        _list_services(guarded.port, [])
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "server reflection needs authentication" in (refused.value.details() or "")
+    bearer = [("authorization", f"Bearer {token()}")]
+    assert SERVICE in _list_services(guarded.port, bearer)
+
+    url = f"http://127.0.0.1:{guarded.port}/openapi.json"
+    anonymous = httpx.get(url)
+    assert anonymous.status_code == 401 and "/openapi.json" in anonymous.json()["message"]
+    assert httpx.get(url, headers=dict(bearer)).json()["paths"]
+
+
+def test_public_api_docs_opens_reflection_and_openapi_only(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    tmp: Path = tmp_path_factory.mktemp("jwt-public-docs")
+    key = tmp / "jwt.secret"
+    key.write_text(SECRET)
+    uf = shoppingcart_user_function(tmp).start()
+    px = proxy(tmp, uf.port, "memory:", "--jwt-key", str(key), "--public-api-docs").start()
+    try:
+        wait_serving(px.port)
+        assert SERVICE in _list_services(px.port, [])
+        assert httpx.get(f"http://127.0.0.1:{px.port}/openapi.json").status_code == 200
+        with grpc.insecure_channel(f"127.0.0.1:{px.port}") as channel:
+            with pytest.raises(grpc.RpcError) as refused:
+                add(shoppingcart_pb2_grpc.ShoppingCartStub(channel), [])
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        px.terminate()
+        uf.terminate()

@@ -64,6 +64,8 @@ class RouterLike(Protocol):
         self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None
     ) -> Any: ...
 
+    def check_docs_access(self, metadata: entity_pb2.Metadata | None, what: str) -> None: ...
+
 
 StreamFn = Callable[
     [MethodModel, "bytes | AsyncIterator[bytes]", "entity_pb2.Metadata | None"],
@@ -108,6 +110,8 @@ class HttpOptions:
     cors_origins: tuple[str, ...] = ()
     #: Largest request body accepted, in bytes.
     max_body: int = 4 * 1024 * 1024
+    #: Unannotated methods are served at ``POST /package.Service/Method``.
+    default_routes: bool = True
 
 
 def error(
@@ -139,7 +143,7 @@ class HttpApi:
         """Compile the routes of the discovered services; from now on requests are served
         (``/health/ready`` says 200 once ``ready`` is true, or :attr:`ready` is set).
         Raises :class:`~.rules.HttpRuleError` if an annotation cannot be served."""
-        bindings = all_bindings(model)
+        bindings = all_bindings(model, default_routes=self.options.default_routes)
         self.routes = build_routes(bindings)
         self.bindings = bindings
         self._openapi = dumps(openapi_document(model, bindings, self.options.json))
@@ -200,7 +204,7 @@ class HttpApi:
             return await self._grpc_web(request, content_type)
         path = request.path
         if path in _RESERVED and method in ("GET", "HEAD"):
-            return self._reserved(path)
+            return self._reserved(path, request)
         if self.router is None:
             return error(
                 grpc.StatusCode.UNAVAILABLE,
@@ -226,7 +230,7 @@ class HttpApi:
             )
         return await self._transcode(request, found.value, found.variables)
 
-    def _reserved(self, path: str) -> HttpResponse:
+    def _reserved(self, path: str, request: HttpRequest) -> HttpResponse:
         if path == "/health/live":
             return HttpResponse(200, [("content-type", JSON)], b'{"status":"live"}')
         if path == "/health/ready":
@@ -236,6 +240,10 @@ class HttpApi:
             return HttpResponse(503, [("content-type", JSON)], b'{"status":"' + state + b'"}')
         if self.router is None:
             return error(grpc.StatusCode.UNAVAILABLE, "the proxy is starting; retry")
+        try:
+            self.router.check_docs_access(metadata_from_http(request.headers), "/openapi.json")
+        except ProxyError as refused:
+            return error(refused.status, refused.message)
         return HttpResponse(200, [("content-type", JSON)], self._openapi)
 
     def _preflight(self, request: HttpRequest) -> HttpResponse:

@@ -209,12 +209,15 @@ def _operation(schemas: _Schemas, binding: Binding, operation_id: str) -> dict[s
 def openapi_document(
     model: UserFunctionModel, bindings: list[Binding], options: JsonOptions
 ) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of all bindings."""
+    """The OpenAPI 3.0 document of all bindings but those of internal methods (clients cannot
+    call them)."""
     schemas = _Schemas(options)
     paths: dict[str, dict[str, Any]] = {}
     counts: dict[str, int] = {}
     for binding in bindings:
         method = binding.method
+        if method.internal:
+            continue
         base_id = f"{method.service.name}.{method.name}"
         counts[base_id] = counts.get(base_id, 0) + 1
         operation_id = base_id if counts[base_id] == 1 else f"{base_id}_{counts[base_id]}"

@@ -259,26 +259,30 @@ def _make_binding(method: MethodModel, rule: http_pb2.HttpRule, default: bool) -
 
 
 def method_bindings(
-    method: MethodModel, options: descriptor_pb2.MethodOptions | None
+    method: MethodModel, options: descriptor_pb2.MethodOptions | None, default_routes: bool = True
 ) -> list[Binding]:
-    """The bindings of one method: its annotation (with additional bindings) or the default."""
+    """The bindings of one method: its annotation (with additional bindings) or the default
+    (none when ``default_routes`` is off)."""
     rule = http_rule(options) if options is not None else None
     if rule is None:
+        if not default_routes:
+            return []
         default = http_pb2.HttpRule(post=method.path, body="*")
         return [_make_binding(method, default, True)]
     where = f"{method.service.name}.{method.name}"
     return [_make_binding(method, r, False) for r in _bindings_of(rule, where)]
 
 
-def all_bindings(model: UserFunctionModel) -> list[Binding]:
-    """Every binding of every discovered method, in declaration order."""
+def all_bindings(model: UserFunctionModel, *, default_routes: bool = True) -> list[Binding]:
+    """Every binding of every discovered method, in declaration order (``default_routes`` off:
+    only annotated methods; ``--no-http-default-routes``)."""
     protos = _method_protos(model.file_set)
     bindings: list[Binding] = []
     for service in model.services.values():
         for method in service.methods.values():
             proto = protos.get((service.name, method.name))
             options = proto.options if proto is not None and proto.HasField("options") else None
-            bindings.extend(method_bindings(method, options))
+            bindings.extend(method_bindings(method, options, default_routes))
     return bindings
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from cloudstate.proxy.entities.base import headers_from_metadata, metadata_from_grpc
 from cloudstate.proxy.errors import ProxyError
@@ -94,16 +95,34 @@ def _streamed_method_handler(method: MethodModel, router: Router) -> _Handler:
     return grpc.unary_stream_rpc_method_handler(relay)
 
 
+class _GuardedReflection(ReflectionServicer):  # type: ignore[misc]
+    """Server reflection that asks for the services' bearer token (``--jwt-key``) unless
+    ``--public-api-docs``: what a service offers is not public by accident."""
+
+    def __init__(self, names: list[str], pool: Any, router: Router) -> None:
+        super().__init__(names, pool=pool)
+        self._router = router
+
+    async def ServerReflectionInfo(
+        self, request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        metadata = metadata_from_grpc(context.invocation_metadata())
+        try:
+            self._router.check_docs_access(metadata, "server reflection")
+        except ProxyError as refused:
+            await context.abort(refused.status, refused.message)
+        async for response in super().ServerReflectionInfo(request_iterator, context):
+            yield response
+
+
 async def add_user_services(
     server: grpc.aio.Server, model: UserFunctionModel, router: Router
 ) -> HealthServicer:
     """Register the user's services, reflection and health on ``server``."""
     server.add_generic_rpc_handlers((UserServicesHandler(model, router),))
     names = sorted(model.services)
-    reflection.enable_server_reflection(
-        [reflection.SERVICE_NAME, *names],
-        server,
-        pool=model.pool,
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        _GuardedReflection([reflection.SERVICE_NAME, *names], model.pool, router), server
     )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

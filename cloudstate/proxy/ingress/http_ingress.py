@@ -44,6 +44,7 @@ def http_options(config: ProxyConfig) -> HttpOptions:
         ),
         cors_origins=origins,
         max_body=config.http_max_body,
+        default_routes=config.http_default_routes,
     )
 
 

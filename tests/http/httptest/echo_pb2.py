@@ -27,9 +27,10 @@ from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.protobuf import wrappers_pb2 as google_dot_protobuf_dot_wrappers__pb2
 from cloudstate import entity_key_pb2 as cloudstate_dot_entity__key__pb2
+from cloudstate import auth_pb2 as cloudstate_dot_auth__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13httptest/echo.proto\x12\x08httptest\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x1b\x63loudstate/entity_key.proto\"\x14\n\x04\x44\x65\x65p\x12\x0c\n\x04leaf\x18\x01 \x01(\t\"C\n\x05Inner\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x05\x12\x1c\n\x04\x64\x65\x65p\x18\x03 \x01(\x0b\x32\x0e.httptest.Deep\"\xbe\x03\n\x0b\x45\x63hoRequest\x12\x0f\n\x02id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x0b\n\x03\x62ig\x18\x04 \x01(\x03\x12\x0c\n\x04\x66lag\x18\x05 \x01(\x08\x12\r\n\x05ratio\x18\x06 \x01(\x01\x12\x1e\n\x05\x63olor\x18\x07 \x01(\x0e\x32\x0f.httptest.Color\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x0f\n\x07numbers\x18\t \x03(\x05\x12\x1e\n\x05inner\x18\n \x01(\x0b\x32\x0f.httptest.Inner\x12(\n\x04when\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x05maybe\x18\x0c \x01(\x0b\x32\x1c.google.protobuf.StringValue\x12\x0c\n\x04\x62lob\x18\r \x01(\x0c\x12\x11\n\tfile_path\x18\x0e \x01(\t\x12\x31\n\x06labels\x18\x0f \x03(\x0b\x32!.httptest.EchoRequest.LabelsEntry\x12\x1e\n\x05items\x18\x10 \x03(\x0b\x32\x0f.httptest.Inner\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe9\x01\n\tEchoReply\x12&\n\x07request\x18\x01 \x01(\x0b\x32\x15.httptest.EchoRequest\x12\x33\n\x08metadata\x18\x02 \x03(\x0b\x32!.httptest.EchoReply.MetadataEntry\x12\x1e\n\x05inner\x18\x03 \x01(\x0b\x32\x0f.httptest.Inner\x12\x1e\n\x05items\x18\x04 \x03(\x0b\x32\x0f.httptest.Inner\x12\x0e\n\x06method\x18\x05 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x0b\x46\x61ilRequest\x12\x0f\n\x02id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\"D\n\rUploadRequest\x12\x0f\n\x02id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\"\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBody\"F\n\x0f\x44ownloadRequest\x12\x0f\n\x02id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\"\x11\n\x04Tick\x12\t\n\x01n\x18\x01 \x01(\x05\"-\n\x0bTickRequest\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\x12\x0f\n\x07\x66\x61il_at\x18\x02 \x01(\t*2\n\x05\x43olor\x12\x15\n\x11\x43OLOR_UNSPECIFIED\x10\x00\x12\x07\n\x03RED\x10\x01\x12\t\n\x05GREEN\x10\x02\x32\xbf\x07\n\x04\x45\x63ho\x12\xc2\x01\n\x03Get\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\"\x8e\x01\x82\xd3\xe4\x93\x02\x87\x01\x12\r/v1/echo/{id}Z\x1c\x12\x13/v1/echo/{id}/innerb\x05innerZ\x1c\x12\x13/v1/echo/{id}/itemsb\x05itemsZ\x1e\x12\x1c/v1/{name=shelves/*/books/*}Z\x1a\x12\x18/v1/files/{file_path=**}\x12w\n\x04Post\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\"C\x82\xd3\xe4\x93\x02=\"\r/v1/echo/{id}:\x01*Z)2$/v1/echo/{id}/deep/{inner.deep.leaf}:\x01*\x12U\n\x03Put\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\"\"\x82\xd3\xe4\x93\x02\x1c\x1a\x13/v1/echo/{id}/inner:\x05inner\x12j\n\x06\x44\x65lete\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\"4\x82\xd3\xe4\x93\x02.*\r/v1/echo/{id}Z\x1d*\x1b/v1/echo/{id}/count/{count}\x12u\n\x05Reset\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\"@\x82\xd3\xe4\x93\x02:\"\x13/v1/echo/{id}:reset:\x01*Z B\x1e\n\x06SEARCH\x12\x14/v1/echo/{id}/search\x12Q\n\x04\x46\x61il\x12\x15.httptest.FailRequest\x1a\x13.httptest.EchoReply\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/echo/{id}/fail:\x01*\x12Z\n\x06Upload\x12\x17.httptest.UploadRequest\x1a\x13.httptest.EchoReply\"\"\x82\xd3\xe4\x93\x02\x1c\"\x14/v1/echo/{id}/upload:\x04\x62ody\x12[\n\x08\x44ownload\x12\x19.httptest.DownloadRequest\x1a\x14.google.api.HttpBody\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/echo/{id}/download\x12\x33\n\x05Plain\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply2\x9d\x02\n\x06Ticker\x12\x43\n\x05Ticks\x12\x15.httptest.TickRequest\x1a\x0e.httptest.Tick\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/ticks0\x01\x12;\n\x03Sum\x12\x0e.httptest.Tick\x1a\x0e.httptest.Tick\"\x12\x82\xd3\xe4\x93\x02\x0c\"\x07/v1/sum:\x01*(\x01\x12?\n\x04\x43hat\x12\x0e.httptest.Tick\x1a\x0e.httptest.Tick\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/v1/chat:\x01*(\x01\x30\x01\x12P\n\x05\x46iles\x12\x15.httptest.TickRequest\x1a\x14.google.api.HttpBody\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/files-stream0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13httptest/echo.proto\x12\x08httptest\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x1b\x63loudstate/entity_key.proto\x1a\x15\x63loudstate/auth.proto\"\x14\n\x04\x44\x65\x65p\x12\x0c\n\x04leaf\x18\x01 \x01(\t\"C\n\x05Inner\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x05\x12\x1c\n\x04\x64\x65\x65p\x18\x03 \x01(\x0b\x32\x0e.httptest.Deep\"\xbe\x03\n\x0b\x45\x63hoRequest\x12\x0f\n\x02id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x0b\n\x03\x62ig\x18\x04 \x01(\x03\x12\x0c\n\x04\x66lag\x18\x05 \x01(\x08\x12\r\n\x05ratio\x18\x06 \x01(\x01\x12\x1e\n\x05\x63olor\x18\x07 \x01(\x0e\x32\x0f.httptest.Color\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x0f\n\x07numbers\x18\t \x03(\x05\x12\x1e\n\x05inner\x18\n \x01(\x0b\x32\x0f.httptest.Inner\x12(\n\x04when\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x05maybe\x18\x0c \x01(\x0b\x32\x1c.google.protobuf.StringValue\x12\x0c\n\x04\x62lob\x18\r \x01(\x0c\x12\x11\n\tfile_path\x18\x0e \x01(\t\x12\x31\n\x06labels\x18\x0f \x03(\x0b\x32!.httptest.EchoRequest.LabelsEntry\x12\x1e\n\x05items\x18\x10 \x03(\x0b\x32\x0f.httptest.Inner\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe9\x01\n\tEchoReply\x12&\n\x07request\x18\x01 \x01(\x0b\x32\x15.httptest.EchoRequest\x12\x33\n\x08metadata\x18\x02 \x03(\x0b\x32!.httptest.EchoReply.MetadataEntry\x12\x1e\n\x05inner\x18\x03 \x01(\x0b\x32\x0f.httptest.Inner\x12\x1e\n\x05items\x18\x04 \x03(\x0b\x32\x0f.httptest.Inner\x12\x0e\n\x06method\x18\x05 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x0b\x46\x61ilRequest\x12\x0f\n\x02id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\"D\n\rUploadRequest\x12\x0f\n\x02id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\"\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBody\"F\n\x0f\x44ownloadRequest\x12\x0f\n\x02id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\"\x11\n\x04Tick\x12\t\n\x01n\x18\x01 \x01(\x05\"-\n\x0bTickRequest\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\x12\x0f\n\x07\x66\x61il_at\x18\x02 \x01(\t*2\n\x05\x43olor\x12\x15\n\x11\x43OLOR_UNSPECIFIED\x10\x00\x12\x07\n\x03RED\x10\x01\x12\t\n\x05GREEN\x10\x02\x32\xda\x08\n\x04\x45\x63ho\x12\xc2\x01\n\x03Get\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\"\x8e\x01\x82\xd3\xe4\x93\x02\x87\x01\x12\r/v1/echo/{id}Z\x1c\x12\x13/v1/echo/{id}/innerb\x05innerZ\x1c\x12\x13/v1/echo/{id}/itemsb\x05itemsZ\x1e\x12\x1c/v1/{name=shelves/*/books/*}Z\x1a\x12\x18/v1/files/{file_path=**}\x12w\n\x04Post\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\"C\x82\xd3\xe4\x93\x02=\"\r/v1/echo/{id}:\x01*Z)2$/v1/echo/{id}/deep/{inner.deep.leaf}:\x01*\x12U\n\x03Put\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\"\"\x82\xd3\xe4\x93\x02\x1c\x1a\x13/v1/echo/{id}/inner:\x05inner\x12j\n\x06\x44\x65lete\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\"4\x82\xd3\xe4\x93\x02.*\r/v1/echo/{id}Z\x1d*\x1b/v1/echo/{id}/count/{count}\x12u\n\x05Reset\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\"@\x82\xd3\xe4\x93\x02:\"\x13/v1/echo/{id}:reset:\x01*Z B\x1e\n\x06SEARCH\x12\x14/v1/echo/{id}/search\x12Q\n\x04\x46\x61il\x12\x15.httptest.FailRequest\x1a\x13.httptest.EchoReply\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/echo/{id}/fail:\x01*\x12Z\n\x06Upload\x12\x17.httptest.UploadRequest\x1a\x13.httptest.EchoReply\"\"\x82\xd3\xe4\x93\x02\x1c\"\x14/v1/echo/{id}/upload:\x04\x62ody\x12[\n\x08\x44ownload\x12\x19.httptest.DownloadRequest\x1a\x14.google.api.HttpBody\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/echo/{id}/download\x12\x33\n\x05Plain\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\x12^\n\x08Internal\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply\"&\xda\x43\x02\x18\x01\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/echo/{id}/internal:\x01*\x12\x39\n\x0bViaInternal\x12\x15.httptest.EchoRequest\x1a\x13.httptest.EchoReply2\x9d\x02\n\x06Ticker\x12\x43\n\x05Ticks\x12\x15.httptest.TickRequest\x1a\x0e.httptest.Tick\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/ticks0\x01\x12;\n\x03Sum\x12\x0e.httptest.Tick\x1a\x0e.httptest.Tick\"\x12\x82\xd3\xe4\x93\x02\x0c\"\x07/v1/sum:\x01*(\x01\x12?\n\x04\x43hat\x12\x0e.httptest.Tick\x1a\x0e.httptest.Tick\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/v1/chat:\x01*(\x01\x30\x01\x12P\n\x05\x46iles\x12\x15.httptest.TickRequest\x1a\x14.google.api.HttpBody\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/files-stream0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -64,6 +65,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ECHO'].methods_by_name['Upload']._serialized_options = b'\202\323\344\223\002\034\"\024/v1/echo/{id}/upload:\004body'
   _globals['_ECHO'].methods_by_name['Download']._loaded_options = None
   _globals['_ECHO'].methods_by_name['Download']._serialized_options = b'\202\323\344\223\002\030\022\026/v1/echo/{id}/download'
+  _globals['_ECHO'].methods_by_name['Internal']._loaded_options = None
+  _globals['_ECHO'].methods_by_name['Internal']._serialized_options = b'\332C\002\030\001\202\323\344\223\002\033\"\026/v1/echo/{id}/internal:\001*'
   _globals['_TICKER'].methods_by_name['Ticks']._loaded_options = None
   _globals['_TICKER'].methods_by_name['Ticks']._serialized_options = b'\202\323\344\223\002\013\022\t/v1/ticks'
   _globals['_TICKER'].methods_by_name['Sum']._loaded_options = None
@@ -72,32 +75,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TICKER'].methods_by_name['Chat']._serialized_options = b'\202\323\344\223\002\r\"\010/v1/chat:\001*'
   _globals['_TICKER'].methods_by_name['Files']._loaded_options = None
   _globals['_TICKER'].methods_by_name['Files']._serialized_options = b'\202\323\344\223\002\022\022\020/v1/files-stream'
-  _globals['_COLOR']._serialized_start=1231
-  _globals['_COLOR']._serialized_end=1281
-  _globals['_DEEP']._serialized_start=184
-  _globals['_DEEP']._serialized_end=204
-  _globals['_INNER']._serialized_start=206
-  _globals['_INNER']._serialized_end=273
-  _globals['_ECHOREQUEST']._serialized_start=276
-  _globals['_ECHOREQUEST']._serialized_end=722
-  _globals['_ECHOREQUEST_LABELSENTRY']._serialized_start=677
-  _globals['_ECHOREQUEST_LABELSENTRY']._serialized_end=722
-  _globals['_ECHOREPLY']._serialized_start=725
-  _globals['_ECHOREPLY']._serialized_end=958
-  _globals['_ECHOREPLY_METADATAENTRY']._serialized_start=911
-  _globals['_ECHOREPLY_METADATAENTRY']._serialized_end=958
-  _globals['_FAILREQUEST']._serialized_start=960
-  _globals['_FAILREQUEST']._serialized_end=1021
-  _globals['_UPLOADREQUEST']._serialized_start=1023
-  _globals['_UPLOADREQUEST']._serialized_end=1091
-  _globals['_DOWNLOADREQUEST']._serialized_start=1093
-  _globals['_DOWNLOADREQUEST']._serialized_end=1163
-  _globals['_TICK']._serialized_start=1165
-  _globals['_TICK']._serialized_end=1182
-  _globals['_TICKREQUEST']._serialized_start=1184
-  _globals['_TICKREQUEST']._serialized_end=1229
-  _globals['_ECHO']._serialized_start=1284
-  _globals['_ECHO']._serialized_end=2243
-  _globals['_TICKER']._serialized_start=2246
-  _globals['_TICKER']._serialized_end=2531
+  _globals['_COLOR']._serialized_start=1254
+  _globals['_COLOR']._serialized_end=1304
+  _globals['_DEEP']._serialized_start=207
+  _globals['_DEEP']._serialized_end=227
+  _globals['_INNER']._serialized_start=229
+  _globals['_INNER']._serialized_end=296
+  _globals['_ECHOREQUEST']._serialized_start=299
+  _globals['_ECHOREQUEST']._serialized_end=745
+  _globals['_ECHOREQUEST_LABELSENTRY']._serialized_start=700
+  _globals['_ECHOREQUEST_LABELSENTRY']._serialized_end=745
+  _globals['_ECHOREPLY']._serialized_start=748
+  _globals['_ECHOREPLY']._serialized_end=981
+  _globals['_ECHOREPLY_METADATAENTRY']._serialized_start=934
+  _globals['_ECHOREPLY_METADATAENTRY']._serialized_end=981
+  _globals['_FAILREQUEST']._serialized_start=983
+  _globals['_FAILREQUEST']._serialized_end=1044
+  _globals['_UPLOADREQUEST']._serialized_start=1046
+  _globals['_UPLOADREQUEST']._serialized_end=1114
+  _globals['_DOWNLOADREQUEST']._serialized_start=1116
+  _globals['_DOWNLOADREQUEST']._serialized_end=1186
+  _globals['_TICK']._serialized_start=1188
+  _globals['_TICK']._serialized_end=1205
+  _globals['_TICKREQUEST']._serialized_start=1207
+  _globals['_TICKREQUEST']._serialized_end=1252
+  _globals['_ECHO']._serialized_start=1307
+  _globals['_ECHO']._serialized_end=2421
+  _globals['_TICKER']._serialized_start=2424
+  _globals['_TICKER']._serialized_end=2709
 # @@protoc_insertion_point(module_scope)

@@ -80,6 +80,16 @@ class EchoStub:
                 request_serializer=httptest_dot_echo__pb2.EchoRequest.SerializeToString,
                 response_deserializer=httptest_dot_echo__pb2.EchoReply.FromString,
                 _registered_method=True)
+        self.Internal = channel.unary_unary(
+                '/httptest.Echo/Internal',
+                request_serializer=httptest_dot_echo__pb2.EchoRequest.SerializeToString,
+                response_deserializer=httptest_dot_echo__pb2.EchoReply.FromString,
+                _registered_method=True)
+        self.ViaInternal = channel.unary_unary(
+                '/httptest.Echo/ViaInternal',
+                request_serializer=httptest_dot_echo__pb2.EchoRequest.SerializeToString,
+                response_deserializer=httptest_dot_echo__pb2.EchoReply.FromString,
+                _registered_method=True)
 
 
 class EchoServicer:
@@ -144,6 +154,19 @@ class EchoServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Internal(self, request, context):
+        """Internal: clients are refused on every transport; ViaInternal reaches it by a forward.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ViaInternal(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EchoServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -189,6 +212,16 @@ def add_EchoServicer_to_server(servicer, server):
             ),
             'Plain': grpc.unary_unary_rpc_method_handler(
                     servicer.Plain,
+                    request_deserializer=httptest_dot_echo__pb2.EchoRequest.FromString,
+                    response_serializer=httptest_dot_echo__pb2.EchoReply.SerializeToString,
+            ),
+            'Internal': grpc.unary_unary_rpc_method_handler(
+                    servicer.Internal,
+                    request_deserializer=httptest_dot_echo__pb2.EchoRequest.FromString,
+                    response_serializer=httptest_dot_echo__pb2.EchoReply.SerializeToString,
+            ),
+            'ViaInternal': grpc.unary_unary_rpc_method_handler(
+                    servicer.ViaInternal,
                     request_deserializer=httptest_dot_echo__pb2.EchoRequest.FromString,
                     response_serializer=httptest_dot_echo__pb2.EchoReply.SerializeToString,
             ),
@@ -434,6 +467,60 @@ class Echo:
             request,
             target,
             '/httptest.Echo/Plain',
+            httptest_dot_echo__pb2.EchoRequest.SerializeToString,
+            httptest_dot_echo__pb2.EchoReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Internal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/httptest.Echo/Internal',
+            httptest_dot_echo__pb2.EchoRequest.SerializeToString,
+            httptest_dot_echo__pb2.EchoReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ViaInternal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/httptest.Echo/ViaInternal',
             httptest_dot_echo__pb2.EchoRequest.SerializeToString,
             httptest_dot_echo__pb2.EchoReply.FromString,
             options,
