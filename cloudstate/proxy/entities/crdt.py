@@ -34,9 +34,9 @@ from typing import Any, TypeVar
 
 import grpc
 
-from cloudstate.protocol import crdt_pb2, crdt_pb2_grpc, entity_pb2
+from cloudstate.protocol import crdt_pb2, entity_pb2
 from cloudstate.proxy import metrics
-from cloudstate.proxy.crdt import codec
+from cloudstate.proxy.crdt import codec, protocol00
 from cloudstate.proxy.crdt.types import Crdt, IncompatibleDelta
 from cloudstate.proxy.crdt.wire import apply_delta, diff, full_delta, now_millis, view
 from cloudstate.proxy.entities.actor import entity_overloaded
@@ -97,7 +97,8 @@ class CrdtHandler:
         self.settings = settings
         self.report_error = report_error
         self.node = node or (PROCESS_NODE if store.shared else SOLE_NODE)
-        self.stub = crdt_pb2_grpc.CrdtStub(channel)
+        #: Opens one ``Crdt.handle`` stream in the CRDT format of the user function's protocol.
+        self.open_stream = protocol00.stream_factory(channel, service.protocol)
         self.passivation_timeout = service.passivation_timeout or settings.passivation_timeout
         self.store_id = STORE_PREFIX + service.persistence_id
         self._actors: dict[str, CrdtActor] = {}
@@ -293,7 +294,7 @@ class CrdtActor:
             init.delta.CopyFrom(full_delta(self.state, manager.node))
             self._uf_view = view(self.state, manager.node)
             self._uf_state = self.state.copy()
-        self._call = manager.stub.handle()
+        self._call = manager.open_stream()
         try:
             await self._call.write(StreamIn(init=init))
         except Exception as e:
