@@ -41,6 +41,10 @@ LIMITS_TESTS = "tests/observability/test_limits.py"
 AUTH = "cloudstate/proxy/auth.py"
 JWT_TESTS = "tests/observability/test_jwt.py"
 CRDT_RAW_TESTS = "tests/e2e/test_crdt_with_raw_user_function.py"
+CRDT00 = "cloudstate/proxy/crdt/protocol00.py"
+CRDT00_PB2 = "cloudstate/protocol/crdt_v00_pb2.py"
+CRDT00_TESTS = "tests/crdt_proxy/test_protocol00.py"
+CRDT00_E2E = "tests/crdt00/test_behind_proxy.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay ------------------------
@@ -551,6 +555,90 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(
             "tests/crdt_proxy/test_crdt_types.py::test_merge_is_commutative_associative_idempotent",
         ),
+    ),
+    # -- the earlier (protocol 0.0) CRDT format: what an old language support reads ----------------
+    Mutant(
+        name="crdt00-command-and-deleted-swapped",
+        guarantee="a 0.0 user function reads a command at field 5, a deletion at field 4",
+        file=CRDT00_PB2,
+        original=r"leted\x18\x04 \x01(\x0b\x32\x1b.cloudstate.crdt.CrdtDeleteH\x00\x12&\n"
+        r"\x07\x63ommand\x18\x05",
+        replacement=r"leted\x18\x05 \x01(\x0b\x32\x1b.cloudstate.crdt.CrdtDeleteH\x00\x12&\n"
+        r"\x07\x63ommand\x18\x04",
+        tests=(f"{CRDT00_TESTS}::test_a_command_is_field_5_and_a_cancellation_field_6",),
+    ),
+    Mutant(
+        name="crdt00-create-and-update-swapped",
+        guarantee="a 0.0 user function's create (5) makes the CRDT, its update (6) changes it",
+        file=CRDT00_PB2,
+        original=r"\x06\x63reate\x18\x05 \x01(\x0b\x32\x1e.cloudstate.crdt.v00.CrdtStateH\x00"
+        r"\x12\x30\n\x06update\x18\x06",
+        replacement=r"\x06\x63reate\x18\x06 \x01(\x0b\x32\x1e.cloudstate.crdt.v00.CrdtStateH\x00"
+        r"\x12\x30\n\x06update\x18\x05",
+        tests=(
+            f"{CRDT00_TESTS}::test_create_at_field_5_is_the_update_that_creates_the_crdt",
+            f"{CRDT00_TESTS}::test_update_at_field_6_and_delete_at_field_7",
+        ),
+    ),
+    Mutant(
+        name="crdt00-init-without-state",
+        guarantee="a 0.0 user function gets its stored CRDT in init.state, across restarts",
+        file=CRDT00,
+        original="""
+                out.init.state.CopyFrom(state_from_delta(init.delta))
+""",
+        replacement="""
+                pass
+""",
+        tests=(
+            f"{CRDT00_TESTS}::test_init_carries_the_whole_value_as_a_full_state_at_field_3",
+            f"{CRDT00_E2E}::test_state_survives_a_proxy_restart_and_returns_in_init",
+        ),
+    ),
+    Mutant(
+        name="crdt00-first-remote-value-as-a-delta",
+        guarantee="a 0.0 user function holding no CRDT gets another node's value as a full state",
+        file=CRDT00,
+        original="""
+            if self.holds_state:
+                out.changed.CopyFrom(delta_to_v00(message.delta))
+""",
+        replacement="""
+            if True:
+                out.changed.CopyFrom(delta_to_v00(message.delta))
+""",
+        tests=(
+            f"{CRDT00_TESTS}::test_a_remote_change_is_changed_field_3_or_the_whole_state_field_2",
+        ),
+    ),
+    Mutant(
+        name="crdt00-ormap-added-merged-not-replaced",
+        guarantee="an ORMap entry a 0.0 user function adds (a full state) replaces the entry",
+        file=CRDT00,
+        original="""
+        target.removed.append(added.key)
+""",
+        replacement="""
+        pass
+""",
+        tests=(
+            f"{CRDT00_TESTS}::test_an_ormap_entry_added_by_the_user_function_replaces_the_entry",
+        ),
+    ),
+    Mutant(
+        name="crdt00-served-as-0-2",
+        guarantee="the CRDT entities of a user function reporting 0.0 are served in the 0.0 format",
+        file="cloudstate/proxy/discovery.py",
+        original="""
+    earlier_crdt = major == PROTOCOL_MAJOR and minor < PROTOCOL_MINOR
+""",
+        replacement="""
+    earlier_crdt = False
+""",
+        tests=(
+            f"{CRDT00_E2E}::test_a_watch_gets_every_update_and_its_cancellation_reaches_the_user_function",
+        ),
+        in_subprocess=True,
     ),
 )
 
