@@ -41,13 +41,18 @@ def check_protocol_version(info: entity_pb2.ServiceInfo, strict: bool) -> None:
     major, minor = info.protocol_major_version, info.protocol_minor_version
     if (major, minor) == (PROTOCOL_MAJOR, PROTOCOL_MINOR):
         return
-    if strict or major != PROTOCOL_MAJOR:
-        why = "--strict-protocol is set" if major == PROTOCOL_MAJOR else "this proxy speaks 0.x"
+    who = describe_user_function(info)
+    if major != PROTOCOL_MAJOR:
         raise DiscoveryError(
-            f"incompatible protocol version {major}.{minor}, only "
-            f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR} is supported ({why}): "
-            f"{describe_user_function(info)} must be served by a proxy for its protocol, or "
-            f"upgraded to a language support reporting {PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
+            f"incompatible protocol version {major}.{minor}, only {PROTOCOL_MAJOR}."
+            f"{PROTOCOL_MINOR} is supported (and 0.0): serve {who} with a proxy for protocol "
+            f"{major}.x, or build it with a language support reporting {CURRENT}"
+        )
+    if strict:
+        raise DiscoveryError(
+            f"incompatible protocol version {major}.{minor}, only {PROTOCOL_MAJOR}."
+            f"{PROTOCOL_MINOR} is supported with --strict-protocol: upgrade {who} to a language "
+            f"support reporting {CURRENT}, or leave out --strict-protocol to serve it"
         )
 
 
@@ -172,6 +177,7 @@ async def discover(
         assign_protocols(spec.service_info, model)
     except DiscoveryError as e:
         log.error("cannot serve the user function: %s", e)
+        e.logged = True
         try:
             await stub.reportError(entity_pb2.UserFunctionError(message=str(e)), timeout=5)
         except grpc.aio.AioRpcError as report_error:

@@ -45,6 +45,7 @@ CRDT00 = "cloudstate/proxy/crdt/protocol00.py"
 CRDT00_PB2 = "cloudstate/protocol/crdt_v00_pb2.py"
 CRDT00_TESTS = "tests/crdt_proxy/test_protocol00.py"
 CRDT00_E2E = "tests/crdt00/test_behind_proxy.py"
+OPERATOR_LOGS = "tests/observability/test_operator_logs.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay ------------------------
@@ -638,6 +639,53 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(
             f"{CRDT00_E2E}::test_a_watch_gets_every_update_and_its_cancellation_reaches_the_user_function",
         ),
+        in_subprocess=True,
+    ),
+    # -- log lines an operator acts on ------------------------------------------------------------
+    Mutant(
+        name="command-timeout-not-logged",
+        guarantee="a command the user function does not answer in time is a WARNING in the log",
+        file=ACTOR,
+        original="""
+            log.warning(
+                "command timed out: %s did not answer %s (command %d) within %gs; nothing of "
+""",
+        replacement="""
+            log.debug(
+                "command timed out: %s did not answer %s (command %d) within %gs; nothing of "
+""",
+        tests=(
+            f"{OPERATOR_LOGS}::test_a_command_timeout_is_a_warning_naming_entity_command_and_timeout",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="reactivation-does-not-wait-for-the-user-function",
+        guarantee="after a user function restart, activation waits for it instead of failing",
+        file=ACTOR,
+        original="""
+        await wait_until_reachable(
+            manager.channel, manager.settings.command_timeout, self._describe()
+        )
+""",
+        replacement="""
+""",
+        tests=(
+            f"{OPERATOR_LOGS}::test_reactivation_after_a_user_function_restart_waits_for_it_quietly",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="discovery-refusal-printed-twice",
+        guarantee="refusing a user function at discovery is one ERROR line",
+        file="cloudstate/proxy/cli.py",
+        original="""
+    if error.logged and logging.getLogger().handlers:
+""",
+        replacement="""
+    if False:
+""",
+        tests=(f"{OPERATOR_LOGS}::test_refusing_an_entity_type_at_discovery_is_one_error_line",),
         in_subprocess=True,
     ),
 )
