@@ -688,6 +688,35 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(f"{OPERATOR_LOGS}::test_refusing_an_entity_type_at_discovery_is_one_error_line",),
         in_subprocess=True,
     ),
+    Mutant(
+        name="closed-pipe-traceback",
+        guarantee="cloudstate inspect ... | head ends quietly (no BrokenPipeError traceback)",
+        file="cloudstate/cli.py",
+        original="""
+        sys.exit(_to_a_pipe_that_may_close(lambda: int(args.func(args))))
+""",
+        replacement="""
+        sys.exit(args.func(args))
+""",
+        tests=(
+            "tests/cli/test_closed_pipe.py::"
+            "test_inspect_into_a_pipe_closed_by_head_ends_without_a_traceback",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="failure-text-rewritten",
+        guarantee="a user failure's description reaches the client unchanged (gRPC and HTTP)",
+        file="cloudstate/proxy/entities/base.py",
+        original="""
+        failure.description or "command failed",
+""",
+        replacement="""
+        (failure.description or "command failed").strip("[]'"),
+""",
+        tests=("tests/e2e/test_failure_text.py",),
+        in_subprocess=True,
+    ),
 )
 
 #: The quickest critical mutants, run by ``make test`` (tests/mutants/test_fast_subset.py).
