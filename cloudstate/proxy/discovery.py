@@ -45,7 +45,7 @@ def check_protocol_version(info: entity_pb2.ServiceInfo, strict: bool) -> None:
     if major != PROTOCOL_MAJOR:
         raise DiscoveryError(
             f"incompatible protocol version {major}.{minor}, only {PROTOCOL_MAJOR}."
-            f"{PROTOCOL_MINOR} is supported (and 0.0): serve {who} with a proxy for protocol "
+            f"{PROTOCOL_MINOR} is supported (and older 0.x): serve {who} with a proxy for protocol "
             f"{major}.x, or build it with a language support reporting {CURRENT}"
         )
     if strict:
@@ -90,8 +90,8 @@ def assign_protocols(info: entity_pb2.ServiceInfo, model: UserFunctionModel) -> 
 
 
 def describe_user_function(info: entity_pb2.ServiceInfo, target: str = "") -> str:
-    """``user function 'shop' 1.2 (language support cloudstate-java-support 0.4.3)``; a user
-    function that reports no service name is named by its address."""
+    """``user function 'shop' version 1.2 (language support cloudstate-java-support 0.4.3)``; a
+    user function that reports no service name is named by its address."""
     if info.service_name:
         name = f"user function {info.service_name!r}"
         if info.service_version:

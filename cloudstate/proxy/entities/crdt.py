@@ -365,13 +365,13 @@ class CrdtActor:
         outcome = []
         if unanswered:
             outcome.append(
-                f"commands {_ids(unanswered)} were not applied (no reply came, so nothing of "
-                "them was persisted) and their clients got UNAVAILABLE"
+                f"{_commands(unanswered)} not applied (no reply came, so nothing of it was "
+                "persisted), the client got UNAVAILABLE"
             )
         if streaming:
             outcome.append(
-                f"the streamed calls of commands {_ids(streaming)} ended with UNAVAILABLE "
-                "(what they changed before was persisted)"
+                f"streamed {_commands(streaming)} ended with UNAVAILABLE (what was changed "
+                "before is persisted)"
             )
         if outcome:
             log.warning(
@@ -781,5 +781,6 @@ class CrdtActor:
             await self._write(StreamIn(delta=delta))
 
 
-def _ids(ids: list[int]) -> str:
-    return ", ".join(map(str, ids))
+def _commands(ids: list[int]) -> str:
+    """``command 3`` or ``commands 3, 4``."""
+    return ("command " if len(ids) == 1 else "commands ") + ", ".join(map(str, ids))
