@@ -14,7 +14,7 @@ import argparse
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cloudstate.proxy import cli as proxy_cli
 from cloudstate.proxy import config as proxy_config
@@ -190,6 +190,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit status of a command whose reader went away (``cloudstate inspect ... | head``):
+#: 128 + SIGPIPE, as a shell reports any command stopped that way.
+CLOSED_PIPE_STATUS = 141
+
+
+def _to_a_pipe_that_may_close(command: Callable[[], int]) -> int:
+    """Run ``command``; if its standard output is a pipe whose reader stopped reading (``| head``),
+    stop quietly with :data:`CLOSED_PIPE_STATUS` instead of a ``BrokenPipeError`` traceback."""
+    try:
+        status = command()
+        sys.stdout.flush()  # output that fitted the buffer meets the closed pipe only here
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null so that flush is quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return CLOSED_PIPE_STATUS
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from cloudstate.tools.diagnose import StartupError
@@ -197,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     subcommand = getattr(args, "command", None)
     command = " ".join(filter(None, ["cloudstate", subcommand]))
     try:
-        sys.exit(args.func(args))
+        sys.exit(_to_a_pipe_that_may_close(lambda: int(args.func(args))))
     except proxy_cli.StartError as error:
         proxy_cli.exit_on_start_error(command, error, subcommand or "")
     except StartupError as error:

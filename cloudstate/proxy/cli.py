@@ -13,6 +13,7 @@ one.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -71,6 +72,8 @@ def exit_on_start_error(
         advice = ports.advice(error, subcommand)
         print(f"{command}: error: {error}: {advice}", file=sys.stderr)
         sys.exit(2)
+    if isinstance(error, DiscoveryError) and error.logged and logging.getLogger().handlers:
+        sys.exit(1)  # its ERROR line is in the log already: one line, not two
     print(f"{command}: error: {error}", file=sys.stderr)
     sys.exit(1)
 

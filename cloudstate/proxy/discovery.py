@@ -9,9 +9,11 @@ import grpc
 
 from cloudstate import __version__  # the package face's one eager name
 from cloudstate.protocol import entity_pb2, entity_pb2_grpc
+from cloudstate.proxy.crdt import protocol00
+from cloudstate.proxy.crdt.protocol00 import CURRENT
 from cloudstate.proxy.durable.tasks import DURABLE_CALLS_EXTENSION
 from cloudstate.proxy.errors import DiscoveryError
-from cloudstate.proxy.model import ALL_ENTITY_TYPES, UserFunctionModel, build_model
+from cloudstate.proxy.model import ALL_ENTITY_TYPES, CRDT, UserFunctionModel, build_model
 
 log = logging.getLogger(__name__)
 
@@ -37,27 +39,74 @@ def proxy_info(supported_types: tuple[str, ...] = ALL_ENTITY_TYPES) -> entity_pb
 
 
 def check_protocol_version(info: entity_pb2.ServiceInfo, strict: bool) -> None:
-    """Accept 0.x (old supports report 0.0) with a warning unless ``strict``; reject others."""
+    """Refuse a user function whose protocol version this proxy cannot serve: another major
+    version, or (with ``strict``) anything but 0.2. Every 0.x is served otherwise (see
+    :func:`assign_protocols`)."""
     major, minor = info.protocol_major_version, info.protocol_minor_version
     if (major, minor) == (PROTOCOL_MAJOR, PROTOCOL_MINOR):
         return
-    message = (
-        f"incompatible protocol version {major}.{minor}, only "
-        f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR} is supported"
-    )
-    if strict or major != PROTOCOL_MAJOR:
-        raise DiscoveryError(message)
+    who = describe_user_function(info)
+    if major != PROTOCOL_MAJOR:
+        raise DiscoveryError(
+            f"incompatible protocol version {major}.{minor}, only {PROTOCOL_MAJOR}."
+            f"{PROTOCOL_MINOR} is supported (and older 0.x): serve {who} with a proxy for protocol "
+            f"{major}.x, or build it with a language support reporting {CURRENT}"
+        )
+    if strict:
+        raise DiscoveryError(
+            f"incompatible protocol version {major}.{minor}, only {PROTOCOL_MAJOR}."
+            f"{PROTOCOL_MINOR} is supported with --strict-protocol: upgrade {who} to a language "
+            f"support reporting {CURRENT}, or leave out --strict-protocol to serve it"
+        )
+
+
+def assign_protocols(info: entity_pb2.ServiceInfo, model: UserFunctionModel) -> None:
+    """Set the protocol version each service is served with (``ServiceModel.protocol``).
+
+    A user function reporting 0.0 (the first language supports; ServiceInfo had no version
+    fields before 0.2) or 0.1 speaks the earlier CRDT format, which differs from 0.2: its CRDT
+    entities get the 0.0 format (:mod:`cloudstate.proxy.crdt.protocol00`). Event-sourced,
+    value-entity and action messages did not change, so every other entity type is served as
+    0.2; so is everything of a user function reporting a newer 0.x than this proxy knows.
+    """
+    major, minor = info.protocol_major_version, info.protocol_minor_version
+    earlier_crdt = major == PROTOCOL_MAJOR and minor < PROTOCOL_MINOR
+    for service in model.services.values():
+        service.protocol = (
+            protocol00.EARLIER if earlier_crdt and service.entity_type == CRDT else CURRENT
+        )
+    if (major, minor) == (PROTOCOL_MAJOR, PROTOCOL_MINOR):
+        return
+    if earlier_crdt:
+        served = (
+            "its CRDT entities are served with the earlier 0.0 CRDT format, every other entity "
+            "type with 0.2 (their messages did not change)"
+        )
+    else:
+        served = f"newer than this proxy's {CURRENT}: every entity type is served with {CURRENT}"
     log.warning(
-        "user function %s (%s %s) reports protocol version %d.%d; serving it as %d.%d "
-        "(use --strict-protocol to refuse)",
-        info.service_name or "?",
-        info.support_library_name or "unknown library",
-        info.support_library_version,
+        "%s reports protocol version %d.%d: %s; --strict-protocol refuses it",
+        describe_user_function(info),
         major,
         minor,
-        PROTOCOL_MAJOR,
-        PROTOCOL_MINOR,
+        served,
     )
+
+
+def describe_user_function(info: entity_pb2.ServiceInfo, target: str = "") -> str:
+    """``user function 'shop' version 1.2 (language support cloudstate-java-support 0.4.3)``; a
+    user function that reports no service name is named by its address."""
+    if info.service_name:
+        name = f"user function {info.service_name!r}"
+        if info.service_version:
+            name += f" version {info.service_version}"
+    elif target:
+        name = f"user function at {target} (it reports no service name)"
+    else:
+        name = "user function (it reports no service name)"
+    library = info.support_library_name or "unknown"
+    version = info.support_library_version or "version not reported"
+    return f"{name} (language support {library} {version})"
 
 
 async def discover(
@@ -129,8 +178,10 @@ async def discover(
     try:
         check_protocol_version(spec.service_info, strict_protocol)
         model = build_model(spec, supported_types)
+        assign_protocols(spec.service_info, model)
     except DiscoveryError as e:
         log.error("cannot serve the user function: %s", e)
+        e.logged = True
         try:
             await stub.reportError(entity_pb2.UserFunctionError(message=str(e)), timeout=5)
         except grpc.aio.AioRpcError as report_error:
@@ -138,16 +189,15 @@ async def discover(
         raise
     info = spec.service_info
     log.info(
-        "discovered %s: %s (library %s %s, runtime %s, protocol %d.%d)",
-        info.service_name or "user function",
-        ", ".join(
-            f"{s.name} [{s.entity_type.rsplit('.', 1)[-1]}]" for s in model.services.values()
-        ),
-        info.support_library_name or "?",
-        info.support_library_version or "?",
-        info.service_runtime or "?",
+        "discovered %s, runtime %s, protocol %d.%d: %s",
+        describe_user_function(info, target),
+        info.service_runtime or "not reported",
         info.protocol_major_version,
         info.protocol_minor_version,
+        ", ".join(
+            f"{s.name} [{s.entity_type.rsplit('.', 1)[-1]}, served with protocol {s.protocol}]"
+            for s in model.services.values()
+        ),
     )
     return model
 

@@ -106,6 +106,9 @@ class DataLoss(ProxyError):
 class DiscoveryError(Exception):
     """The user function's entity spec cannot be served (reported to it with reportError)."""
 
+    #: Already logged as an ERROR line by discovery: the command line adds no second one.
+    logged: bool = False
+
 
 _CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 

@@ -169,6 +169,9 @@ class ServiceModel:
     descriptor: ServiceDescriptor
     passivation_timeout: float | None  # seconds, None = proxy default
     methods: dict[str, MethodModel] = field(default_factory=dict)
+    #: The protocol version the proxy speaks with this service's streams (set at discovery:
+    #: "0.0" for the CRDT entities of a user function reporting 0.0, else "0.2").
+    protocol: str = "0.2"
 
 
 @dataclass(slots=True)

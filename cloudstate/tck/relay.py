@@ -35,12 +35,13 @@ from google.protobuf.message import Message
 from cloudstate.protocol import (
     action_pb2,
     action_pb2_grpc,
-    crdt_pb2_grpc,
+    crdt_pb2,
     entity_pb2,
     entity_pb2_grpc,
     event_sourced_pb2_grpc,
     value_entity_pb2_grpc,
 )
+from cloudstate.tck import crdt_v00
 from cloudstate.tck.framework import CaseFailed
 from cloudstate.tck.protocol import END_OF_STREAM, Normalizer, compare
 
@@ -86,6 +87,11 @@ class Connection:
     first_seen: asyncio.Event = field(default_factory=asyncio.Event)
     #: Both directions interleaved in arrival order: ("in" | "out", message or End).
     log: list[tuple[str, Message | End]] = field(default_factory=list)
+    #: Turns what a case expects into the format this stream speaks (CRDT streams of a user
+    #: function on the earlier format: :class:`~cloudstate.tck.crdt_v00.Expect00`), with the
+    #: normalizer for that format.
+    expect_format: Callable[[Message], Message] | None = None
+    format_normalizer: Normalizer | None = None
     _in_ended: bool = False
     _out_ended: bool = False
 
@@ -142,6 +148,7 @@ class Connection:
         """The next message the proxy sent on this stream must equal ``expected``."""
         actual = await self._next(self.incoming, "sent by the proxy")
         label = f"{self.label}: {what or 'unexpected message from the proxy'}"
+        expected, normalize = self._in_format(expected, normalize)
         if isinstance(actual, End):
             raise CaseFailed(label, expected, str(actual))
         compare(label, expected, actual, normalize)
@@ -153,10 +160,18 @@ class Connection:
         """The next message the user function sent on this stream must equal ``expected``."""
         actual = await self._next(self.outgoing, "sent by the user function")
         label = f"{self.label}: {what or 'unexpected message from the user function'}"
+        expected, normalize = self._in_format(expected, normalize)
         if isinstance(actual, End):
             raise CaseFailed(label, expected, str(actual))
         compare(label, expected, actual, normalize)
         return actual
+
+    def _in_format(
+        self, expected: Message, normalize: Normalizer | None
+    ) -> tuple[Message, Normalizer | None]:
+        if self.expect_format is None:
+            return expected, normalize
+        return self.expect_format(expected), (normalize and self.format_normalizer)
 
     async def next_in(self) -> Message | End:
         return await self._next(self.incoming, "sent by the proxy")
@@ -208,6 +223,9 @@ class Relay:
         self.discoveries: list[Discovery] = []
         self.reported_errors: list[str] = []
         self._changed = asyncio.Condition()
+        #: Whether the user function speaks the earlier CRDT format (it reported protocol 0.0
+        #: in discovery): its CRDT streams are relayed and recorded in those messages.
+        self.earlier_crdt = False
         self._server: grpc.aio.Server | None = None
         self._channel: grpc.aio.Channel | None = None
         self.port = 0
@@ -225,9 +243,7 @@ class Relay:
         value_entity_pb2_grpc.add_ValueEntityServicer_to_server(
             _StreamRelay(self, "valueentity", value_entity_pb2_grpc.ValueEntityStub), server
         )
-        crdt_pb2_grpc.add_CrdtServicer_to_server(
-            _StreamRelay(self, "crdt", crdt_pb2_grpc.CrdtStub), server
-        )
+        server.add_generic_rpc_handlers((_crdt_handler(self),))
         action_pb2_grpc.add_ActionProtocolServicer_to_server(
             _ActionRelay(self, action_pb2_grpc.ActionProtocolStub(self._channel)), server
         )
@@ -255,8 +271,17 @@ class Relay:
 
     def _new_connection(self, kind: str) -> Connection:
         connection = Connection(kind, self.timeout)
+        if kind == "crdt" and self.earlier_crdt:
+            connection.expect_format = crdt_v00.Expect00()
+            connection.format_normalizer = crdt_v00.sorted_00
         self.connections.append(connection)
         return connection
+
+    def crdt_message_types(self) -> tuple[type[Message], type[Message]]:
+        """``(CrdtStreamIn, CrdtStreamOut)`` of the user function's CRDT format."""
+        if self.earlier_crdt:
+            return crdt_v00.STREAM_IN, crdt_v00.STREAM_OUT
+        return crdt_pb2.CrdtStreamIn, crdt_pb2.CrdtStreamOut
 
     # -- what cases use ---------------------------------------------------------------------------
 
@@ -398,6 +423,10 @@ class _DiscoveryRelay:
             await context.abort(e.code(), e.details() or "")
             raise
         record.spec = spec
+        info = spec.service_info
+        self.relay.earlier_crdt = crdt_v00.speaks_earlier_crdt(
+            info.protocol_major_version, info.protocol_minor_version
+        )
         served = entity_pb2.EntitySpec()
         served.CopyFrom(spec)
         supported = set(request.supported_entity_types)
@@ -432,6 +461,42 @@ class _StreamRelay:
         connection = self.relay._new_connection(self.kind)
         upstream = self.stub_class(self.relay.channel).handle(metadata=_forwarded_metadata(context))
         await _relay_bidi(self.relay, connection, upstream, request_iterator, context)
+
+
+class _CrdtStub:
+    """``Crdt.handle`` towards the user function, in the messages of its CRDT format."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+
+    def handle(self, metadata: list[tuple[str, Any]]) -> Any:
+        _, stream_out = self.relay.crdt_message_types()
+        call: Any = self.relay.channel.stream_stream(
+            "/cloudstate.crdt.Crdt/handle",
+            request_serializer=lambda message: message.SerializeToString(),
+            response_deserializer=stream_out.FromString,
+        )
+        return call(metadata=metadata)
+
+
+def _crdt_handler(relay: Relay) -> grpc.GenericRpcHandler:  # type: ignore[type-arg]
+    """The relay's ``Crdt.handle``: the messages' format is chosen per call, after discovery."""
+    stream = _StreamRelay(relay, "crdt", lambda channel: _CrdtStub(relay))
+
+    def parse_in(data: bytes) -> Message:
+        stream_in, _ = relay.crdt_message_types()
+        return stream_in.FromString(data)
+
+    return grpc.method_handlers_generic_handler(
+        "cloudstate.crdt.Crdt",
+        {
+            "handle": grpc.stream_stream_rpc_method_handler(
+                stream.handle,
+                request_deserializer=parse_in,
+                response_serializer=lambda message: message.SerializeToString(),
+            )
+        },
+    )
 
 
 async def _relay_bidi(

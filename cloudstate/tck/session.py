@@ -31,6 +31,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloudstate.protocol import entity_pb2, entity_pb2_grpc
+from cloudstate.tck.crdt_v00 import speaks_earlier_crdt
 from cloudstate.tck.framework import (
     PROXY,
     Case,
@@ -48,6 +49,12 @@ ALL_ENTITY_TYPES = (
     "cloudstate.valueentity.ValueEntity",
     "cloudstate.eventsourced.EventSourced",
     "cloudstate.crdt.Crdt",
+)
+
+#: Services whose ``Call`` the HTTP probe may use (any id is fine for them).
+HTTP_PROBE_SERVICES = (
+    "cloudstate.tck.model.EventSourcedTwo",
+    "cloudstate.tck.model.crdt.CrdtTwo",
 )
 
 #: Longest a single case may run before it is reported as an error.
@@ -260,9 +267,11 @@ class Session:
         """None if the proxy serves the HTTP/JSON API, else why not."""
         assert self._http is not None and self.relay is not None
         probe_id = f"http-probe-{self.token}"
-        url = f"http://{self.settings.proxy_address}/cloudstate.tck.model.EventSourcedTwo/Call"
-        if not any(e.service_name.endswith("EventSourcedTwo") for e in self.served_entities()):
-            return "the HTTP probe needs cloudstate.tck.model.EventSourcedTwo"
+        served = {e.service_name for e in self.served_entities()}
+        service = next((s for s in HTTP_PROBE_SERVICES if s in served), None)
+        if service is None:
+            return f"the HTTP probe needs one of {', '.join(HTTP_PROBE_SERVICES)}"
+        url = f"http://{self.settings.proxy_address}/{service}/Call"
         try:
             async with self._http.post(
                 url, json={"id": probe_id}, timeout=aiohttp.ClientTimeout(total=5)
@@ -321,6 +330,16 @@ class Session:
         for service in case.requires:
             if service not in served_by_uf:
                 return f"the user function does not serve {service}"
+        info = self.spec.service_info
+        earlier = speaks_earlier_crdt(info.protocol_major_version, info.protocol_minor_version)
+        if earlier and case.target is not PROXY:
+            for service in case.requires:
+                if served_by_uf[service] == "cloudstate.crdt.Crdt":
+                    return (
+                        f"the user function reports protocol {info.protocol_major_version}."
+                        f"{info.protocol_minor_version}: its CRDT entities speak the earlier CRDT "
+                        "format, which the language-support CRDT cases do not check"
+                    )
         if case.target is PROXY:
             served = {e.service_name for e in self.served_entities()}
             for service in case.requires:

@@ -55,6 +55,11 @@ REPLAY = "cloudstate/proxy/stores/replay.py"
 SQLITE_CHECKS = "cloudstate/proxy/stores/sqlite_checks.py"
 DAMAGED_JOURNAL_TESTS = "tests/stores/test_damaged_journal.py"
 START_CHECK_TESTS = "tests/stores/test_start_checks.py"
+CRDT00 = "cloudstate/proxy/crdt/protocol00.py"
+CRDT00_PB2 = "cloudstate/protocol/crdt_v00_pb2.py"
+CRDT00_TESTS = "tests/crdt_proxy/test_protocol00.py"
+CRDT00_E2E = "tests/crdt00/test_behind_proxy.py"
+OPERATOR_LOGS = "tests/observability/test_operator_logs.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay ------------------------
@@ -1013,6 +1018,166 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(
             "tests/crdt_proxy/test_crdt_types.py::test_merge_is_commutative_associative_idempotent",
         ),
+    ),
+    # -- the earlier (protocol 0.0) CRDT format: what an old language support reads ----------------
+    Mutant(
+        name="crdt00-command-and-deleted-swapped",
+        guarantee="a 0.0 user function reads a command at field 5, a deletion at field 4",
+        file=CRDT00_PB2,
+        original=r"leted\x18\x04 \x01(\x0b\x32\x1b.cloudstate.crdt.CrdtDeleteH\x00\x12&\n"
+        r"\x07\x63ommand\x18\x05",
+        replacement=r"leted\x18\x05 \x01(\x0b\x32\x1b.cloudstate.crdt.CrdtDeleteH\x00\x12&\n"
+        r"\x07\x63ommand\x18\x04",
+        tests=(f"{CRDT00_TESTS}::test_a_command_is_field_5_and_a_cancellation_field_6",),
+    ),
+    Mutant(
+        name="crdt00-create-and-update-swapped",
+        guarantee="a 0.0 user function's create (5) makes the CRDT, its update (6) changes it",
+        file=CRDT00_PB2,
+        original=r"\x06\x63reate\x18\x05 \x01(\x0b\x32\x1e.cloudstate.crdt.v00.CrdtStateH\x00"
+        r"\x12\x30\n\x06update\x18\x06",
+        replacement=r"\x06\x63reate\x18\x06 \x01(\x0b\x32\x1e.cloudstate.crdt.v00.CrdtStateH\x00"
+        r"\x12\x30\n\x06update\x18\x05",
+        tests=(
+            f"{CRDT00_TESTS}::test_create_at_field_5_is_the_update_that_creates_the_crdt",
+            f"{CRDT00_TESTS}::test_update_at_field_6_and_delete_at_field_7",
+        ),
+    ),
+    Mutant(
+        name="crdt00-init-without-state",
+        guarantee="a 0.0 user function gets its stored CRDT in init.state, across restarts",
+        file=CRDT00,
+        original="""
+                out.init.state.CopyFrom(state_from_delta(init.delta))
+""",
+        replacement="""
+                pass
+""",
+        tests=(
+            f"{CRDT00_TESTS}::test_init_carries_the_whole_value_as_a_full_state_at_field_3",
+            f"{CRDT00_E2E}::test_state_survives_a_proxy_restart_and_returns_in_init",
+        ),
+    ),
+    Mutant(
+        name="crdt00-first-remote-value-as-a-delta",
+        guarantee="a 0.0 user function holding no CRDT gets another node's value as a full state",
+        file=CRDT00,
+        original="""
+            if self.holds_state:
+                out.changed.CopyFrom(delta_to_v00(message.delta))
+""",
+        replacement="""
+            if True:
+                out.changed.CopyFrom(delta_to_v00(message.delta))
+""",
+        tests=(
+            f"{CRDT00_TESTS}::test_a_remote_change_is_changed_field_3_or_the_whole_state_field_2",
+        ),
+    ),
+    Mutant(
+        name="crdt00-ormap-added-merged-not-replaced",
+        guarantee="an ORMap entry a 0.0 user function adds (a full state) replaces the entry",
+        file=CRDT00,
+        original="""
+        target.removed.append(added.key)
+""",
+        replacement="""
+        pass
+""",
+        tests=(
+            f"{CRDT00_TESTS}::test_an_ormap_entry_added_by_the_user_function_replaces_the_entry",
+        ),
+    ),
+    Mutant(
+        name="crdt00-served-as-0-2",
+        guarantee="the CRDT entities of a user function reporting 0.0 are served in the 0.0 format",
+        file="cloudstate/proxy/discovery.py",
+        original="""
+    earlier_crdt = major == PROTOCOL_MAJOR and minor < PROTOCOL_MINOR
+""",
+        replacement="""
+    earlier_crdt = False
+""",
+        tests=(
+            f"{CRDT00_E2E}::test_a_watch_gets_every_update_and_its_cancellation_reaches_the_user_function",
+        ),
+        in_subprocess=True,
+    ),
+    # -- log lines an operator acts on ------------------------------------------------------------
+    Mutant(
+        name="command-timeout-not-logged",
+        guarantee="a command the user function does not answer in time is a WARNING in the log",
+        file=ACTOR,
+        original="""
+            log.warning(
+                "command timed out: %s did not answer %s (command %d) within %gs; nothing of "
+""",
+        replacement="""
+            log.debug(
+                "command timed out: %s did not answer %s (command %d) within %gs; nothing of "
+""",
+        tests=(
+            f"{OPERATOR_LOGS}::test_a_command_timeout_is_a_warning_naming_entity_command_and_timeout",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="reactivation-does-not-wait-for-the-user-function",
+        guarantee="after a user function restart, activation waits for it instead of failing",
+        file=ACTOR,
+        original="""
+        await wait_until_reachable(
+            manager.channel, manager.settings.command_timeout, self._describe()
+        )
+""",
+        replacement="""
+""",
+        tests=(
+            f"{OPERATOR_LOGS}::test_reactivation_after_a_user_function_restart_waits_for_it_quietly",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="discovery-refusal-printed-twice",
+        guarantee="refusing a user function at discovery is one ERROR line",
+        file="cloudstate/proxy/cli.py",
+        original="""
+    if error.logged and logging.getLogger().handlers:
+""",
+        replacement="""
+    if False:
+""",
+        tests=(f"{OPERATOR_LOGS}::test_refusing_an_entity_type_at_discovery_is_one_error_line",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="closed-pipe-traceback",
+        guarantee="cloudstate inspect ... | head ends quietly (no BrokenPipeError traceback)",
+        file="cloudstate/cli.py",
+        original="""
+        sys.exit(_to_a_pipe_that_may_close(lambda: int(args.func(args))))
+""",
+        replacement="""
+        sys.exit(args.func(args))
+""",
+        tests=(
+            "tests/cli/test_closed_pipe.py::"
+            "test_inspect_into_a_pipe_closed_by_head_ends_without_a_traceback",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="failure-text-rewritten",
+        guarantee="a user failure's description reaches the client unchanged (gRPC and HTTP)",
+        file="cloudstate/proxy/entities/base.py",
+        original="""
+        failure.description or "command failed",
+""",
+        replacement="""
+        (failure.description or "command failed").strip("[]'"),
+""",
+        tests=("tests/e2e/test_failure_text.py",),
+        in_subprocess=True,
     ),
 )
 

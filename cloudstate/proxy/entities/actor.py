@@ -61,6 +61,7 @@ from cloudstate.proxy.entities.base import (
     failure_error,
     finish_stream,
     rpc_failed,
+    wait_until_reachable,
 )
 from cloudstate.proxy.errors import (
     CommandTimeout,
@@ -140,6 +141,7 @@ class EntityManager(ABC, Generic[ActorT]):
         report_error: ReportError,
     ) -> None:
         self.service = service
+        self.channel = channel
         self.store = store
         self.settings = settings
         self.report_error = report_error
@@ -292,6 +294,10 @@ class EntityActor(ABC, Generic[ManagerT]):
         restart at 1 on every stream.
         """
         self._command_id = 0
+        manager = self.manager
+        await wait_until_reachable(
+            manager.channel, manager.settings.command_timeout, self._describe()
+        )
         self._call = call = stub_handle()
         try:
             async for message in first:
@@ -404,10 +410,19 @@ class EntityActor(ABC, Generic[ManagerT]):
             async with asyncio.timeout(self.manager.settings.command_timeout):
                 out = await call.read()
         except TimeoutError:
+            timeout = self.manager.settings.command_timeout
+            log.warning(
+                "command timed out: %s did not answer %s (command %d) within %gs; nothing of "
+                "it was persisted, the client got DEADLINE_EXCEEDED and the entity restarts",
+                self._describe(),
+                command.method.name,
+                command_id,
+                timeout,
+            )
             command.fail(
                 CommandTimeout(
                     f"{self._describe()} did not answer {command.method.name} within "
-                    f"{self.manager.settings.command_timeout:g}s; the entity was restarted"
+                    f"{timeout:g}s; the entity was restarted"
                 )
             )
             call.cancel()
@@ -415,6 +430,7 @@ class EntityActor(ABC, Generic[ManagerT]):
         except Exception as e:
             if not rpc_failed(e):
                 raise
+            self._log_broken(command, command_id, rpc_details(e))
             command.fail(
                 UserFunctionUnavailable(
                     f"the user function's stream for {self._describe()} broke during "
@@ -424,6 +440,7 @@ class EntityActor(ABC, Generic[ManagerT]):
             call.cancel()
             return False
         if out is _EOF:
+            self._log_broken(command, command_id, "the user function closed it")
             command.fail(
                 UserFunctionUnavailable(
                     f"the user function closed the stream of {self._describe()} during "
@@ -458,6 +475,17 @@ class EntityActor(ABC, Generic[ManagerT]):
             call.cancel()
             return False
         return await self._apply_reply(command, out.reply)
+
+    def _log_broken(self, command: PendingCommand, command_id: int, cause: str) -> None:
+        log.warning(
+            "the user function's stream for %s broke during %s (command %d): %s; the command "
+            "was not applied (no reply came, so nothing of it was persisted) and the client got "
+            "UNAVAILABLE",
+            self._describe(),
+            command.method.name,
+            command_id,
+            cause,
+        )
 
     async def _confirm_current(self, command: PendingCommand) -> bool:
         """Before releasing a reply that writes nothing: on a shared store, check that the state

@@ -13,7 +13,7 @@ import grpc
 from google.protobuf import any_pb2
 
 from cloudstate.protocol import entity_pb2
-from cloudstate.proxy.errors import ProxyError
+from cloudstate.proxy.errors import ProxyError, UserFunctionUnavailable
 from cloudstate.proxy.model import MethodModel
 
 if TYPE_CHECKING:
@@ -144,6 +144,54 @@ class StreamingEntityHandler(EntityHandler, Protocol):
         requests: bytes | AsyncIterator[bytes],
         metadata: entity_pb2.Metadata | None,
     ) -> AsyncIterator[Outcome]: ...
+
+
+#: Channels without a connection to the user function, and since when (one line per outage,
+#: however many entities wait for it).
+_unreachable_since: dict[int, float] = {}
+#: Seconds of waiting for a connection before saying so: reconnecting to a user function that
+#: is up takes milliseconds.
+_QUIET_WAIT = 0.5
+
+
+async def wait_until_reachable(channel: grpc.aio.Channel, within: float, what: str) -> None:
+    """Return once ``channel`` is connected to the user function, waiting up to ``within``
+    seconds (raises :class:`~cloudstate.proxy.errors.UserFunctionUnavailable` after that).
+
+    Opening an entity stream on a channel without a connection — the user function restarting,
+    say — fails at once with ``Connection refused``; activations wait here instead. ``what``
+    (``entity 'c1' of shop.Cart``) says who waits, in the one INFO line of an outage.
+    """
+    if channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
+        return
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        async with asyncio.timeout(min(_QUIET_WAIT, within)):
+            await channel.channel_ready()
+        return
+    except TimeoutError:
+        pass
+    key = id(channel)
+    if key not in _unreachable_since:
+        _unreachable_since[key] = started
+        log.info(
+            "the user function is not reachable (%s); activating %s waits up to %gs for it",
+            channel.get_state().name,
+            what,
+            within,
+        )
+    try:
+        async with asyncio.timeout(max(0.0, within - (loop.time() - started))):
+            await channel.channel_ready()
+    except TimeoutError:
+        raise UserFunctionUnavailable(
+            f"the user function was not reachable within {within:g}s; {what} was not "
+            "activated and the command was not applied"
+        ) from None
+    since = _unreachable_since.pop(key, None)
+    if since is not None:
+        log.info("the user function is reachable again (after %.1fs)", loop.time() - since)
 
 
 def rpc_failed(error: BaseException) -> bool:

@@ -34,18 +34,19 @@ from typing import Any, TypeVar
 
 import grpc
 
-from cloudstate.protocol import crdt_pb2, crdt_pb2_grpc, entity_pb2
+from cloudstate.protocol import crdt_pb2, entity_pb2
 from cloudstate.proxy import metrics
-from cloudstate.proxy.crdt import codec
+from cloudstate.proxy.crdt import codec, protocol00
 from cloudstate.proxy.crdt.types import Crdt, IncompatibleDelta
 from cloudstate.proxy.crdt.wire import apply_delta, diff, full_delta, now_millis, view
-from cloudstate.proxy.entities.actor import entity_overloaded
+from cloudstate.proxy.entities.actor import entity_overloaded, rpc_details
 from cloudstate.proxy.entities.base import (
     _EOF,
     Outcome,
     failure_error,
     finish_stream,
     rpc_failed,
+    wait_until_reachable,
 )
 from cloudstate.proxy.entities.event_sourced import EntitySettings
 from cloudstate.proxy.errors import (
@@ -97,7 +98,9 @@ class CrdtHandler:
         self.settings = settings
         self.report_error = report_error
         self.node = node or (PROCESS_NODE if store.shared else SOLE_NODE)
-        self.stub = crdt_pb2_grpc.CrdtStub(channel)
+        self.channel = channel
+        #: Opens one ``Crdt.handle`` stream in the CRDT format of the user function's protocol.
+        self.open_stream = protocol00.stream_factory(channel, service.protocol)
         self.passivation_timeout = service.passivation_timeout or settings.passivation_timeout
         self.store_id = STORE_PREFIX + service.persistence_id
         self._actors: dict[str, CrdtActor] = {}
@@ -293,7 +296,10 @@ class CrdtActor:
             init.delta.CopyFrom(full_delta(self.state, manager.node))
             self._uf_view = view(self.state, manager.node)
             self._uf_state = self.state.copy()
-        self._call = manager.stub.handle()
+        await wait_until_reachable(
+            manager.channel, manager.settings.command_timeout, self._describe()
+        )
+        self._call = manager.open_stream()
         try:
             await self._call.write(StreamIn(init=init))
         except Exception as e:
@@ -327,11 +333,13 @@ class CrdtActor:
             except Exception as e:
                 if not rpc_failed(e):
                     raise
+                self._log_broken(rpc_details(e))
                 raise UserFunctionUnavailable(
                     f"the user function's stream for {self._describe()} broke: {e}"
                 ) from e
             if out is _EOF:
                 if self._pending or self._streams:
+                    self._log_broken("the user function closed it")
                     raise UserFunctionUnavailable(
                         f"the user function closed the stream of {self._describe()}"
                     )
@@ -348,6 +356,30 @@ class CrdtActor:
                 await self._on_failure(out.failure)
             else:
                 await self._protocol_violation("an empty CrdtStreamOut message")
+
+    def _log_broken(self, cause: str) -> None:
+        """Say what a broken stream did to the commands in flight (nothing if there are none:
+        the entity is activated again by its next command)."""
+        unanswered = sorted(self._pending)
+        streaming = sorted(i for i in self._streams if i not in self._pending)
+        outcome = []
+        if unanswered:
+            outcome.append(
+                f"{_commands(unanswered)} not applied (no reply came, so nothing of it was "
+                "persisted), the client got UNAVAILABLE"
+            )
+        if streaming:
+            outcome.append(
+                f"streamed {_commands(streaming)} ended with UNAVAILABLE (what was changed "
+                "before is persisted)"
+            )
+        if outcome:
+            log.warning(
+                "the user function's stream for %s broke: %s; %s",
+                self._describe(),
+                cause,
+                "; ".join(outcome),
+            )
 
     async def _resolve(self, futures: dict[int, Any], command_id: int, message: Any) -> None:
         future = futures.pop(command_id, None)
@@ -459,7 +491,7 @@ class CrdtActor:
     ) -> Outcome:
         await self._send(command_id, future, method, payload, metadata)
         try:
-            reply = await self._pending_reply(command_id, future)
+            reply = await self._pending_reply(command_id, method.name, future)
             if reply.streamed:
                 await self._protocol_violation(
                     f"reply to unary command {command_id} asked to stream"
@@ -470,7 +502,7 @@ class CrdtActor:
             await self._mutation_done()
 
     async def _pending_reply(
-        self, command_id: int, future: asyncio.Future[crdt_pb2.CrdtReply]
+        self, command_id: int, command_name: str, future: asyncio.Future[crdt_pb2.CrdtReply]
     ) -> crdt_pb2.CrdtReply:
         timeout = self.manager.settings.command_timeout
         try:
@@ -478,6 +510,15 @@ class CrdtActor:
                 return await future
         except TimeoutError:
             self._pending.pop(command_id, None)
+            log.warning(
+                "command timed out: %s did not answer %s (command %d) within %gs; the client "
+                "got DEADLINE_EXCEEDED and nothing of it is persisted (a late reply restarts the "
+                "entity)",
+                self._describe(),
+                command_name,
+                command_id,
+                timeout,
+            )
             raise CommandTimeout(
                 f"{self._describe()} did not answer command {command_id} within {timeout:g}s"
             ) from None
@@ -525,7 +566,7 @@ class CrdtActor:
         await self._send(command_id, future, method, payload, metadata, streamed=True)
         try:
             try:
-                reply = await self._pending_reply(command_id, future)
+                reply = await self._pending_reply(command_id, method.name, future)
                 if not reply.streamed:
                     stream.open = False  # a plain reply: the user function keeps no stream
                 outcome = await self._apply_reply(reply)
@@ -738,3 +779,8 @@ class CrdtActor:
             return
         with contextlib.suppress(Exception):
             await self._write(StreamIn(delta=delta))
+
+
+def _commands(ids: list[int]) -> str:
+    """``command 3`` or ``commands 3, 4``."""
+    return ("command " if len(ids) == 1 else "commands ") + ", ".join(map(str, ids))
