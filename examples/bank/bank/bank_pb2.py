@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from cloudstate import entity_key_pb2 as cloudstate_dot_entity__key__pb2
+from cloudstate import auth_pb2 as cloudstate_dot_auth__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0f\x62\x61nk/bank.proto\x12\x10\x63om.example.bank\x1a\x1cgoogle/api/annotations.proto\x1a\x1b\x63loudstate/entity_key.proto\"N\n\x0e\x44\x65positRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x13\n\x0btransfer_id\x18\x03 \x01(\t\"k\n\x0fWithdrawRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x13\n\x0btransfer_id\x18\x03 \x01(\t\x12\x1a\n\x12report_to_transfer\x18\x04 \x01(\x08\"=\n\rRefundRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x13\n\x0btransfer_id\x18\x02 \x01(\t\",\n\x11GetBalanceRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\".\n\x07\x42\x61lance\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\"\x81\x01\n\rStartTransfer\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x14\n\x0c\x66rom_account\x18\x02 \x01(\t\x12\x12\n\nto_account\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\x1c\n\x14\x65xpire_after_seconds\x18\x05 \x01(\x05\"&\n\nTransferId\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\"M\n\rFundedRequest\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\"\xf3\x01\n\x0eTransferStatus\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_account\x18\x02 \x01(\t\x12\x12\n\nto_account\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\x37\n\x06status\x18\x05 \x01(\x0e\x32\'.com.example.bank.TransferStatus.Status\"Y\n\x06Status\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\n\n\x06\x46UNDED\x10\x02\x12\r\n\tCONFIRMED\x10\x03\x12\r\n\tCOMPLETED\x10\x04\x12\x0b\n\x07\x45XPIRED\x10\x05\x32\xa7\x03\n\x08\x41\x63\x63ounts\x12q\n\x07\x44\x65posit\x12 .com.example.bank.DepositRequest\x1a\x19.com.example.bank.Balance\")\x82\xd3\xe4\x93\x02#\"\x1e/accounts/{account_id}/deposit:\x01*\x12t\n\x08Withdraw\x12!.com.example.bank.WithdrawRequest\x1a\x19.com.example.bank.Balance\"*\x82\xd3\xe4\x93\x02$\"\x1f/accounts/{account_id}/withdraw:\x01*\x12\x44\n\x06Refund\x12\x1f.com.example.bank.RefundRequest\x1a\x19.com.example.bank.Balance\x12l\n\nGetBalance\x12#.com.example.bank.GetBalanceRequest\x1a\x19.com.example.bank.Balance\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/accounts/{account_id}2\xfc\x03\n\tTransfers\x12o\n\x05Start\x12\x1f.com.example.bank.StartTransfer\x1a .com.example.bank.TransferStatus\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/transfers/{transfer_id}:\x01*\x12K\n\x06\x46unded\x12\x1f.com.example.bank.FundedRequest\x1a .com.example.bank.TransferStatus\x12v\n\x07\x43onfirm\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\"+\x82\xd3\xe4\x93\x02%\" /transfers/{transfer_id}/confirm:\x01*\x12H\n\x06\x45xpire\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\x12o\n\x0bGetTransfer\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/transfers/{transfer_id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0f\x62\x61nk/bank.proto\x12\x10\x63om.example.bank\x1a\x1cgoogle/api/annotations.proto\x1a\x1b\x63loudstate/entity_key.proto\x1a\x15\x63loudstate/auth.proto\"N\n\x0e\x44\x65positRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x13\n\x0btransfer_id\x18\x03 \x01(\t\"k\n\x0fWithdrawRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x13\n\x0btransfer_id\x18\x03 \x01(\t\x12\x1a\n\x12report_to_transfer\x18\x04 \x01(\x08\"=\n\rRefundRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x13\n\x0btransfer_id\x18\x02 \x01(\t\",\n\x11GetBalanceRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\".\n\x07\x42\x61lance\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\"\x81\x01\n\rStartTransfer\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x14\n\x0c\x66rom_account\x18\x02 \x01(\t\x12\x12\n\nto_account\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\x1c\n\x14\x65xpire_after_seconds\x18\x05 \x01(\x05\"&\n\nTransferId\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\"M\n\rFundedRequest\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\"\xf3\x01\n\x0eTransferStatus\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_account\x18\x02 \x01(\t\x12\x12\n\nto_account\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\x37\n\x06status\x18\x05 \x01(\x0e\x32\'.com.example.bank.TransferStatus.Status\"Y\n\x06Status\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\n\n\x06\x46UNDED\x10\x02\x12\r\n\tCONFIRMED\x10\x03\x12\r\n\tCOMPLETED\x10\x04\x12\x0b\n\x07\x45XPIRED\x10\x05\x32\xae\x03\n\x08\x41\x63\x63ounts\x12q\n\x07\x44\x65posit\x12 .com.example.bank.DepositRequest\x1a\x19.com.example.bank.Balance\")\x82\xd3\xe4\x93\x02#\"\x1e/accounts/{account_id}/deposit:\x01*\x12t\n\x08Withdraw\x12!.com.example.bank.WithdrawRequest\x1a\x19.com.example.bank.Balance\"*\x82\xd3\xe4\x93\x02$\"\x1f/accounts/{account_id}/withdraw:\x01*\x12K\n\x06Refund\x12\x1f.com.example.bank.RefundRequest\x1a\x19.com.example.bank.Balance\"\x05\xda\x43\x02\x18\x01\x12l\n\nGetBalance\x12#.com.example.bank.GetBalanceRequest\x1a\x19.com.example.bank.Balance\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/accounts/{account_id}2\x8a\x04\n\tTransfers\x12o\n\x05Start\x12\x1f.com.example.bank.StartTransfer\x1a .com.example.bank.TransferStatus\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/transfers/{transfer_id}:\x01*\x12R\n\x06\x46unded\x12\x1f.com.example.bank.FundedRequest\x1a .com.example.bank.TransferStatus\"\x05\xda\x43\x02\x18\x01\x12v\n\x07\x43onfirm\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\"+\x82\xd3\xe4\x93\x02%\" /transfers/{transfer_id}/confirm:\x01*\x12O\n\x06\x45xpire\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\"\x05\xda\x43\x02\x18\x01\x12o\n\x0bGetTransfer\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/transfers/{transfer_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,36 +52,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCOUNTS'].methods_by_name['Deposit']._serialized_options = b'\202\323\344\223\002#\"\036/accounts/{account_id}/deposit:\001*'
   _globals['_ACCOUNTS'].methods_by_name['Withdraw']._loaded_options = None
   _globals['_ACCOUNTS'].methods_by_name['Withdraw']._serialized_options = b'\202\323\344\223\002$\"\037/accounts/{account_id}/withdraw:\001*'
+  _globals['_ACCOUNTS'].methods_by_name['Refund']._loaded_options = None
+  _globals['_ACCOUNTS'].methods_by_name['Refund']._serialized_options = b'\332C\002\030\001'
   _globals['_ACCOUNTS'].methods_by_name['GetBalance']._loaded_options = None
   _globals['_ACCOUNTS'].methods_by_name['GetBalance']._serialized_options = b'\202\323\344\223\002\030\022\026/accounts/{account_id}'
   _globals['_TRANSFERS'].methods_by_name['Start']._loaded_options = None
   _globals['_TRANSFERS'].methods_by_name['Start']._serialized_options = b'\202\323\344\223\002\035\"\030/transfers/{transfer_id}:\001*'
+  _globals['_TRANSFERS'].methods_by_name['Funded']._loaded_options = None
+  _globals['_TRANSFERS'].methods_by_name['Funded']._serialized_options = b'\332C\002\030\001'
   _globals['_TRANSFERS'].methods_by_name['Confirm']._loaded_options = None
   _globals['_TRANSFERS'].methods_by_name['Confirm']._serialized_options = b'\202\323\344\223\002%\" /transfers/{transfer_id}/confirm:\001*'
+  _globals['_TRANSFERS'].methods_by_name['Expire']._loaded_options = None
+  _globals['_TRANSFERS'].methods_by_name['Expire']._serialized_options = b'\332C\002\030\001'
   _globals['_TRANSFERS'].methods_by_name['GetTransfer']._loaded_options = None
   _globals['_TRANSFERS'].methods_by_name['GetTransfer']._serialized_options = b'\202\323\344\223\002\032\022\030/transfers/{transfer_id}'
-  _globals['_DEPOSITREQUEST']._serialized_start=96
-  _globals['_DEPOSITREQUEST']._serialized_end=174
-  _globals['_WITHDRAWREQUEST']._serialized_start=176
-  _globals['_WITHDRAWREQUEST']._serialized_end=283
-  _globals['_REFUNDREQUEST']._serialized_start=285
-  _globals['_REFUNDREQUEST']._serialized_end=346
-  _globals['_GETBALANCEREQUEST']._serialized_start=348
-  _globals['_GETBALANCEREQUEST']._serialized_end=392
-  _globals['_BALANCE']._serialized_start=394
-  _globals['_BALANCE']._serialized_end=440
-  _globals['_STARTTRANSFER']._serialized_start=443
-  _globals['_STARTTRANSFER']._serialized_end=572
-  _globals['_TRANSFERID']._serialized_start=574
-  _globals['_TRANSFERID']._serialized_end=612
-  _globals['_FUNDEDREQUEST']._serialized_start=614
-  _globals['_FUNDEDREQUEST']._serialized_end=691
-  _globals['_TRANSFERSTATUS']._serialized_start=694
-  _globals['_TRANSFERSTATUS']._serialized_end=937
-  _globals['_TRANSFERSTATUS_STATUS']._serialized_start=848
-  _globals['_TRANSFERSTATUS_STATUS']._serialized_end=937
-  _globals['_ACCOUNTS']._serialized_start=940
-  _globals['_ACCOUNTS']._serialized_end=1363
-  _globals['_TRANSFERS']._serialized_start=1366
-  _globals['_TRANSFERS']._serialized_end=1874
+  _globals['_DEPOSITREQUEST']._serialized_start=119
+  _globals['_DEPOSITREQUEST']._serialized_end=197
+  _globals['_WITHDRAWREQUEST']._serialized_start=199
+  _globals['_WITHDRAWREQUEST']._serialized_end=306
+  _globals['_REFUNDREQUEST']._serialized_start=308
+  _globals['_REFUNDREQUEST']._serialized_end=369
+  _globals['_GETBALANCEREQUEST']._serialized_start=371
+  _globals['_GETBALANCEREQUEST']._serialized_end=415
+  _globals['_BALANCE']._serialized_start=417
+  _globals['_BALANCE']._serialized_end=463
+  _globals['_STARTTRANSFER']._serialized_start=466
+  _globals['_STARTTRANSFER']._serialized_end=595
+  _globals['_TRANSFERID']._serialized_start=597
+  _globals['_TRANSFERID']._serialized_end=635
+  _globals['_FUNDEDREQUEST']._serialized_start=637
+  _globals['_FUNDEDREQUEST']._serialized_end=714
+  _globals['_TRANSFERSTATUS']._serialized_start=717
+  _globals['_TRANSFERSTATUS']._serialized_end=960
+  _globals['_TRANSFERSTATUS_STATUS']._serialized_start=871
+  _globals['_TRANSFERSTATUS_STATUS']._serialized_end=960
+  _globals['_ACCOUNTS']._serialized_start=963
+  _globals['_ACCOUNTS']._serialized_end=1393
+  _globals['_TRANSFERS']._serialized_start=1396
+  _globals['_TRANSFERS']._serialized_end=1918
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 from google.api import annotations_pb2 as _annotations_pb2
 from cloudstate import entity_key_pb2 as _entity_key_pb2
+from cloudstate import auth_pb2 as _auth_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

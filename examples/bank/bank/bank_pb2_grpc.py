@@ -72,7 +72,7 @@ class AccountsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Refund(self, request, context):
-        """Called by Transfers.Expire (a durable effect), not by clients.
+        """Called by Transfers.Expire (a durable effect); internal: clients cannot call it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -273,7 +273,7 @@ class TransfersServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Funded(self, request, context):
-        """Called by Accounts.Withdraw (a durable effect, with the withdrawal), not by clients.
+        """Called by Accounts.Withdraw (a durable effect, with the withdrawal); internal.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -286,7 +286,7 @@ class TransfersServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Expire(self, request, context):
-        """Called by the transfer's timer "expire-<transfer_id>", not by clients.
+        """Called by the transfer's timer "expire-<transfer_id>"; internal.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
