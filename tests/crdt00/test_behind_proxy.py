@@ -211,7 +211,12 @@ def test_changes_made_on_another_node_reach_a_watch_as_state_then_changed(
         watch.cancel()
     watched = two_nodes[0].uf
     assert watched is not None
-    received = [line for line in watched.log().splitlines() if line.startswith(entity)]
+    deadline = time.monotonic() + 10  # the cancellation reaches the user function after cancel()
+    while True:
+        received = [line for line in watched.log().splitlines() if line.startswith(entity)]
+        if len(received) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert received[:3] == [f"{entity}: received {kind}" for kind in ("state", "changed")] + [
         f"{entity}: received stream_cancelled"
     ], received

@@ -265,7 +265,7 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="--max-concurrent-requests refuses requests beyond it, whatever their entity",
         file="cloudstate/proxy/router.py",
         original="""
-            self._authenticate(method, metadata, bound)
+            self._check_client_may_call(method, metadata, bound)
         if self.max_requests and self.requests_in_flight >= self.max_requests:
             self._rejected_requests.inc()
             bound.record("RESOURCE_EXHAUSTED", None)
@@ -273,7 +273,7 @@ MUTANTS: tuple[Mutant, ...] = (
         in_flight = self._in_flight
 """,
         replacement="""
-            self._authenticate(method, metadata, bound)
+            self._check_client_may_call(method, metadata, bound)
         in_flight = self._in_flight
 """,
         tests=(f"{LIMITS_TESTS}::test_the_global_limit_counts_requests_to_every_entity",),
@@ -284,7 +284,7 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="--max-concurrent-requests counts open streamed calls and refuses new ones",
         file="cloudstate/proxy/router.py",
         original="""
-            self._authenticate(method, metadata, bound)
+            self._check_client_may_call(method, metadata, bound)
         if self.max_requests and self.requests_in_flight >= self.max_requests:
             self._rejected_requests.inc()
             bound.record("RESOURCE_EXHAUSTED", None)
@@ -292,7 +292,7 @@ MUTANTS: tuple[Mutant, ...] = (
         if self.max_streams and self.streams_open >= self.max_streams:
 """,
         replacement="""
-            self._authenticate(method, metadata, bound)
+            self._check_client_may_call(method, metadata, bound)
         if self.max_streams and self.streams_open >= self.max_streams:
 """,
         tests=(f"{CRDT_RAW_TESTS}::test_open_streams_count_toward_the_global_request_limit",),
@@ -1142,7 +1142,7 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="refusing a user function at discovery is one ERROR line",
         file="cloudstate/proxy/cli.py",
         original="""
-    if error.logged and logging.getLogger().handlers:
+    if isinstance(error, DiscoveryError) and error.logged and logging.getLogger().handlers:
 """,
         replacement="""
     if False:
