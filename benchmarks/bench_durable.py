@@ -119,20 +119,22 @@ async def start_timers(port: int, count: int, per_command: int, lead: float, win
             await ask(jobs_pb2.Plan(calls=calls), timeout=60)
 
 
-def store_writes(admin_port: int) -> tuple[float, float, float]:
-    """The SQLite store's (transactions, write requests, commit seconds) so far, from /metrics."""
+#: The /metrics series the timers phase reports: SQLite transactions, the write requests they
+#: carried, their commit time; deliveries answered from a stored answer (a task delivered twice).
+COUNTERS = (
+    'cloudstate_store_write_batch_size_count{store="sqlite"}',
+    'cloudstate_store_write_batch_size_sum{store="sqlite"}',
+    'cloudstate_store_commit_duration_seconds_sum{store="sqlite"}',
+    'cloudstate_idempotent_calls_total{outcome="replayed"}',
+)
+
+
+def counters(admin_port: int) -> list[float]:
+    """The :data:`COUNTERS` of the proxy so far (0 for one not reported yet)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, value = line.partition('{store="sqlite"} ')
-        if value:
-            values[name] = float(value)
-    return (
-        values.get("cloudstate_store_write_batch_size_count", 0.0),
-        values.get("cloudstate_store_write_batch_size_sum", 0.0),
-        values.get("cloudstate_store_commit_duration_seconds_sum", 0.0),
-    )
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line[:1] not in "#")
+    return [float(values.get(name, 0.0)) for name in COUNTERS]
 
 
 def timers_at_scale(
@@ -152,7 +154,7 @@ def timers_at_scale(
         asyncio.run(start_timers(stk.px.port, count, per_command, lead, window))
         created = time.time() - started
         cpu = (cpu_seconds(stk.px_pid), cpu_seconds(stk.uf_pid))
-        writes = store_writes(stk.admin_port)
+        before = counters(stk.admin_port)
         dues = {name.removeprefix("timer:"): due for name, due in pending_tasks(db)}
         if len(dues) < count:
             raise RuntimeError(f"only {len(dues)} of {count} timers pending after creation")
@@ -165,8 +167,8 @@ def timers_at_scale(
             time.sleep(0.05)
         px_cpu = cpu_seconds(stk.px_pid) - cpu[0]
         uf_cpu = cpu_seconds(stk.uf_pid) - cpu[1]
-        now = store_writes(stk.admin_port)
-        commits, requests, commit_s = (now[i] - writes[i] for i in range(3))
+        after = counters(stk.admin_port)
+        commits, requests, commit_s, replayed = (a - b for a, b in zip(after, before, strict=True))
         load_after = os.getloadavg()[0]
     fired = {name: at for name, at in arrivals.timers.items() if name in dues}
     lateness = sorted(fired[name] - dues[name] for name in fired)
@@ -181,7 +183,8 @@ def timers_at_scale(
         "timers": count,
         "fired": len(fired),
         "complete": complete,
-        "repeated_deliveries": arrivals.repeats,
+        "repeated_arrivals": arrivals.repeats,
+        "replayed_deliveries": replayed,
         "timers_per_command": per_command,
         "created_in_s": created,
         "created_per_s": count / created,
@@ -475,7 +478,8 @@ def main() -> None:
                     f"{result['fired_per_s']:,.0f}/s (best second "
                     f"{result['best_second_fired']:,}); lateness p50 "
                     f"{result['lateness_p50_ms']:,.0f} ms p99 {result['lateness_p99_ms']:,.0f} "
-                    f"ms max {result['lateness_max_ms']:,.0f} ms",
+                    f"ms max {result['lateness_max_ms']:,.0f} ms; delivered twice "
+                    f"{result['replayed_deliveries']:.0f}",
                     flush=True,
                 )
         if "effects" in args.phases:

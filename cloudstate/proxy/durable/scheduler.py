@@ -110,7 +110,7 @@ class DurableScheduler:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._batch = max(1, settings.concurrency) * 2 + 16
-        self._behind = False  # the last read was a full batch of due tasks
+        self._behind = False  # the last read was full and showed no task due later
         self._wake = asyncio.Event()
         self._wake_at = math.inf  # when the loop wakes up by itself; inf while it works
         self._deliveries = {
