@@ -7,17 +7,20 @@ default store):
 * **timers**: the user function ``benchmarks/durable_uf.py`` (``tests/durable/uf.py``'s
   ``durabletest.Jobs`` in a process of its own) starts ``--timers`` timers (10,000) through the
   proxy — ``Jobs/Ask`` commands answering with ``--per-command`` (500) timer starts each, so the
-  timers are created by the user function, stored by the proxy in one transaction per command —
-  due spread evenly over ``--window`` seconds starting ``--lead`` seconds after the first
-  command. Each timer's ``due`` is read back from the store; the target ``Jobs/Deliver`` writes
-  each arrival's time. Reported: creation rate, timers fired per second (first to last arrival;
-  and the best one-second bucket), lateness (arrival - due) p50/p99/max, CPU per 1,000 timers.
+  timers are created by the user function and stored by the proxy, one transaction per command.
+  Run *spread*: due evenly over ``--window`` (10) seconds, starting 3 s after their command; run
+  *backlog* (not with ``--quick``): all due 3 s after their command, so the drain rate is the
+  delivery capacity. Each timer's ``due`` is read back from the store; the target
+  ``Jobs/Deliver`` logs each arrival's time. Reported: creation rate, timers fired per second
+  (first to last arrival; and the best one-second bucket), lateness (arrival - due)
+  p50/p99/max, CPU per 1,000 timers, store commits, deliveries answered twice (from
+  ``cloudstate_idempotent_calls_total{outcome="replayed"}``).
 * **effects**: ``Jobs/Ask`` with one side effect to ``Jobs/Deliver`` — durable, synchronous or
   asynchronous — from closed-loop clients at concurrency 1 and 16 for ``--seconds``. Each
   command has its own tag, so end-to-end latency is *command sent → target handler ran* (the
   target's arrival time minus the client's send time); also the client's reply latency,
-  commands/s, effects delivered/s and CPU seconds per 1,000 commands (proxy, user function; until
-  the last effect arrived).
+  commands/s, effects delivered/s and CPU seconds per 1,000 commands (proxy, user function;
+  until every effect arrived and every durable task was finished).
 * **keys**: the shopping cart (``examples/shoppingcart``) ``AddItem`` over 1,000 carts without a
   key and with a fresh ``idempotency-key`` per call, and with one key per client repeated (every
   call after the first is a replay), at concurrency 1 and 16: ops/s, p50/p99, proxy CPU seconds
@@ -27,9 +30,9 @@ default store):
 The load generators run in this process on the same two cores as the proxy and user function.
 
     python benchmarks/bench_durable.py [--quick] [--seconds 5] [--concurrency 1 16]
-        [--timers 10000] [--window 10] [--phases timers effects keys]
+        [--timers 10000] [--per-command 500] [--window 10] [--phases timers effects keys]
 
-Results: ``benchmarks/results/durable.json`` and the table printed at the end.
+Results: ``benchmarks/results/durable.json`` and the tables printed at the end.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ from benchmarks.common import (  # noqa: E402
     percentile,
     write_results,
 )
+from benchmarks.durable_report import table  # noqa: E402
 from benchmarks.durable_uf import Arrivals, durable_user_function  # noqa: E402
 from benchmarks.stack import Stack, measured, stack  # noqa: E402
 from tests.durable.uf import jobs_pb2  # noqa: E402
@@ -256,11 +260,16 @@ def effects(tmp: Path, levels: list[int], seconds: float) -> list[dict[str, Any]
         for concurrency in levels:
             for kind in ("durable", "sync", "async"):
                 cpu = (cpu_seconds(stk.px_pid), cpu_seconds(stk.uf_pid))
+                replayed = counters(stk.admin_port)[3]
                 load = os.getloadavg()[0]
                 sent, replies, errors, elapsed = asyncio.run(
                     ask_load(stk.px.port, kind, concurrency, seconds)
                 )
                 complete = arrivals.wait_for(set(sent), timeout=60)
+                drained = time.monotonic() + 30  # durable: until every task is finished
+                while pending_tasks(tmp / "effects.db") and time.monotonic() < drained:
+                    time.sleep(0.02)
+                replayed = counters(stk.admin_port)[3] - replayed
                 px_cpu = cpu_seconds(stk.px_pid) - cpu[0]
                 uf_cpu = cpu_seconds(stk.uf_pid) - cpu[1]
                 landed = {tag: arrivals.first[tag] for tag in sent if tag in arrivals.first}
@@ -284,6 +293,7 @@ def effects(tmp: Path, levels: list[int], seconds: float) -> list[dict[str, Any]
                     "reply_p99_ms": ms(percentile(replies, 99)),
                     "proxy_cpu_s_per_1k": px_cpu / ops * 1000,
                     "uf_cpu_s_per_1k": uf_cpu / ops * 1000,
+                    "replayed_deliveries": replayed,
                     "load_average": load,
                 }
                 rows.append(row)
@@ -389,55 +399,6 @@ def keyed_calls(tmp: Path, levels: list[int], seconds: float) -> list[dict[str, 
 
 
 # -- report ---------------------------------------------------------------------------------------
-
-
-def table(report: dict[str, Any]) -> str:
-    lines: list[str] = []
-    if report["timers"]:
-        lines += [
-            "| timers | due within s | offered/s | fired/s | best 1 s | lateness p50 / p99 / max "
-            "ms | proxy / UF CPU s per 1k | store commits (writes each, mean ms) | created/s |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for t in report["timers"]:
-            offered = f"{t['offered_per_s']:,.0f}" if t["offered_per_s"] else "all due at once"
-            lines.append(
-                f"| {t['fired']:,} of {t['timers']:,} ({t['run']}) | {t['due_window_s']:.1f} | "
-                f"{offered} | {t['fired_per_s']:,.0f} | {t['best_second_fired']:,} | "
-                f"{t['lateness_p50_ms']:,.0f} / {t['lateness_p99_ms']:,.0f} / "
-                f"{t['lateness_max_ms']:,.0f} | {t['proxy_cpu_s_per_1k']:.2f} / "
-                f"{t['uf_cpu_s_per_1k']:.2f} | {t['store_commits']:,.0f} "
-                f"({t['store_writes_per_commit']:.1f}, {t['store_commit_ms_mean']:.1f}) | "
-                f"{t['created_per_s']:,.0f} |"
-            )
-        lines.append("")
-    if report["effects"]:
-        lines += [
-            "| side effect | c | commands/s | delivered/s | e2e p50 ms | e2e p99 ms | reply p50 ms "
-            "| reply p99 ms | proxy CPU s/1k | UF CPU s/1k |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for r in report["effects"]:
-            lines.append(
-                f"| {r['effect']} | {r['concurrency']} | {r['commands_per_s']:,.0f} | "
-                f"{r['delivered_per_s']:,.0f} | {r['e2e_p50_ms']:.2f} | {r['e2e_p99_ms']:.2f} | "
-                f"{r['reply_p50_ms']:.2f} | {r['reply_p99_ms']:.2f} | "
-                f"{r['proxy_cpu_s_per_1k']:.2f} | {r['uf_cpu_s_per_1k']:.2f} |"
-            )
-        lines.append("")
-    if report["keys"]:
-        lines += [
-            "| AddItem key | client | c | ops/s | p50 ms | p99 ms | errors | proxy CPU s/1k "
-            "| UF CPU s/1k |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for r in report["keys"]:
-            lines.append(
-                f"| {r['key']} | {r['client']} | {r['concurrency']} | {r['ops_per_s']:,.0f} | "
-                f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | "
-                f"{r['proxy_cpu_s_per_1k']:.2f} | {r['uf_cpu_s_per_1k']:.2f} |"
-            )
-    return "\n".join(lines)
 
 
 def main() -> None:
