@@ -98,7 +98,8 @@ protos: $(STAMP)
 	$(PY) scripts/gen_protos.py
 
 # run.py: every scenario x transport x concurrency with its baselines (benchmarks/README.md);
-# the others measure parts it does not (store alone, fan-out, eventing, kits, metrics).
+# the others measure parts it does not (store alone, fan-out, eventing, durable calls, kits,
+# metrics).
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/bench_store.py
@@ -106,6 +107,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_eventing.py
 	$(PY) benchmarks/bench_topics.py
 	$(PY) benchmarks/bench_views.py
+	$(PY) benchmarks/bench_durable.py
 	$(PY) benchmarks/bench_crdt_sdk.py
 	$(PY) benchmarks/bench_crdt.py
 	$(PY) benchmarks/bench_testkit.py

@@ -24,6 +24,7 @@ import struct
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,9 +134,11 @@ def h2load(
     concurrency: int,
     seconds: float,
     workdir: Path,
+    headers: Callable[[int], list[str]] | None = None,
 ) -> LoadResult:
     """Closed-loop native gRPC load: ``min(concurrency, MAX_H2LOAD_PROCESSES)`` h2load processes,
-    process *i* sending ``bodies[i % len(bodies)]`` (already gRPC-framed) to ``paths`` in turn."""
+    process *i* sending ``bodies[i % len(bodies)]`` (already gRPC-framed) to ``paths`` in turn,
+    with the extra ``headers(i)`` (``"name: value"``; e.g. metadata such as an idempotency key)."""
     processes = min(concurrency, MAX_H2LOAD_PROCESSES)
     uris = workdir / f"uris-{port}.txt"
     uris.write_text("".join(f"http://127.0.0.1:{port}{path}\n" for path in paths))
@@ -153,6 +156,8 @@ def h2load(
             "-d", str(body), "-i", str(uris), f"--log-file={log}",
             "-H", "content-type: application/grpc", "-H", "te: trailers",
         ]  # fmt: skip
+        for header in headers(i) if headers is not None else ():
+            args += ["-H", header]
         out = open(workdir / f"h2load-{i}.out", "wb")
         running.append((subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT), out, log))
     latencies: list[float] = []

@@ -130,6 +130,9 @@ def test_a_timer_survives_a_killed_proxy_and_fires_after_the_restart(tmp_path: P
             (delivery,) = uf.delivered("survivor")
             assert delivery.at >= restarted_at
             assert delivery.metadata["cloudstate-timer"] == "survivor"
+            # The delivery is finished (the task deleted) a moment after the target answered; a
+            # SIGTERM before that cancels it and leaves the task for the next start.
+            uf.wait_for_sync(lambda: _pending_names(store) == [])
         finally:
             second.terminate()
         assert _pending_names(store) == []

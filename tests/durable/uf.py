@@ -100,7 +100,7 @@ class Delivery:
 
 
 def side_effect(call: jobs_pb2.Call) -> entity_pb2.SideEffect:
-    """The ``SideEffect`` a ``Call`` describes."""
+    """The ``SideEffect`` a ``Call`` describes (kinds ``sync`` and ``async``: an ordinary one)."""
     effect = entity_pb2.SideEffect(
         service_name=call.service or "durabletest.Jobs", command_name=call.method or "Deliver"
     )
@@ -114,6 +114,9 @@ def side_effect(call: jobs_pb2.Call) -> entity_pb2.SideEffect:
         effect.payload.type_url = call.type_url
     if call.note:
         effect.metadata.entries.add(key="x-note", string_value=call.note)
+    if call.kind in ("sync", "async"):  # ordinary side effects, for benchmarks/bench_durable.py
+        effect.synchronous = call.kind == "sync"
+        return effect
     durable = durable_pb2.DurableCall(
         timer_name=call.timer_name, cancel=call.kind == "cancel", max_attempts=call.max_attempts
     )

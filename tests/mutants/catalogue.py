@@ -738,6 +738,36 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
+        name="durable-backlog-waits-for-the-poll",
+        guarantee="due tasks beyond one read are delivered at once, not at the next poll",
+        file=SCHEDULER,
+        original="""
+        self._behind = len(upcoming) == limit and not later
+""",
+        replacement="""
+        self._behind = False
+""",
+        tests=(
+            "tests/durable/test_scheduler_reads.py::"
+            "test_a_backlog_larger_than_a_read_is_delivered_without_waiting_for_the_poll",
+        ),
+    ),
+    Mutant(
+        name="durable-stale-row-delivered-again",
+        guarantee="a task whose delivery ended during a read is not delivered again from it",
+        file=SCHEDULER,
+        original="""
+            if (task.name, task.key) in self._ended:
+""",
+        replacement="""
+            if False:
+""",
+        tests=(
+            "tests/durable/test_scheduler_reads.py::"
+            "test_a_task_delivered_while_a_read_is_in_flight_is_not_delivered_again",
+        ),
+    ),
+    Mutant(
         name="schedule-tick-fires-twice",
         guarantee="a schedule's next tick is strictly after now: each tick is called once",
         file=SCHEDULER,

@@ -10,9 +10,12 @@ repeat harmless to entities).
 
 **The loop.** It reads the tasks due before ``now + poll_interval`` (earliest first), starts a
 delivery for each one due now that is not already being delivered (at most ``concurrency`` at
-once; a task name is never delivered twice at once), then sleeps until the earliest of: the next
-task it saw, ``poll_interval`` (tasks written by other nodes), or a local :meth:`notify` of a
-commit due earlier than that.
+once; a task name is never delivered twice at once, and a row read before its delivery ended is
+not delivered again), then sleeps until the earliest of: the next task it saw,
+``poll_interval`` (tasks written by other nodes), or a local :meth:`notify` of a commit due
+earlier than that. It reads again at once only when a full read showed no task due later (more
+may be due); while it keeps up it reads only the tasks in flight and a few more (10,000 timers
+due over 10 s: one short read per wake-up, not two reads of a full batch).
 
 **Outcomes.** Success deletes the task (conditional on its key: a timer restarted meanwhile is
 left alone). A failure counts an attempt and retries after an exponential back-off with *equal
@@ -57,6 +60,8 @@ log = logging.getLogger(__name__)
 OWNERSHIP = "durable-tasks"
 
 Deliver = Callable[[DurableTask, int], Awaitable[None]]
+#: Tasks read beyond those in flight while the loop keeps up (see ``_start_due``).
+LOOKAHEAD = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +109,12 @@ class DurableScheduler:
         self.owned = False
         self._task: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
+        #: (name, key) of the deliveries that ended since the current read began: its rows of
+        #: them may predate their outcome (a finished task still pending, a retry's old due).
+        self._ended: set[tuple[str, str]] = set()
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._batch = max(1, settings.concurrency) * 2 + 16
+        self._behind = False  # the last read was full and showed no task due later
         self._wake = asyncio.Event()
         self._wake_at = math.inf  # when the loop wakes up by itself; inf while it works
         self._deliveries = {
@@ -220,17 +229,28 @@ class DurableScheduler:
         return True
 
     async def _start_due(self) -> float:
-        """Start the deliveries of the tasks due now; the seconds to sleep afterwards."""
+        """Start the deliveries of the tasks due now; the seconds to sleep afterwards.
+
+        Behind (the last read was full and showed no task due later), it reads a full batch;
+        otherwise the tasks in flight and :data:`LOOKAHEAD` more — timers due every millisecond
+        wake the loop about as often, and each wake-up then reads a few rows, not a batch."""
         poll = self.settings.poll_interval
         now = self.clock()
-        upcoming = await self.store.due_tasks(now + poll, self._batch)
+        limit = self._batch if self._behind else min(self._batch, len(self._running) + LOOKAHEAD)
+        self._ended.clear()
+        upcoming = await self.store.due_tasks(now + poll, limit)
         next_due = now + poll
-        started = 0
+        started = stale = 0
+        later = False  # a task due later was read: none due now is beyond this read
         for task in upcoming:
             if task.name in self._running:
                 continue
+            if (task.name, task.key) in self._ended:
+                stale += 1  # delivered (or retried) meanwhile: the row is older than its outcome
+                continue
             if task.due > now:
                 next_due = min(next_due, task.due)
+                later = True
                 continue
             slots = self._slots
             await slots.acquire()
@@ -238,7 +258,9 @@ class DurableScheduler:
             self._running[task.name] = asyncio.create_task(
                 self._deliver(task, slots), name=f"durable delivery {task.name}"
             )
-        if started and len(upcoming) == self._batch:
+        # Rows come earliest first: a full read without a later task may have left due ones out.
+        self._behind = len(upcoming) == limit and not later
+        if (started or stale) and self._behind:
             return 0.0  # more may be due beyond this batch
         return max(0.0, next_due - self.clock())
 
@@ -267,6 +289,7 @@ class DurableScheduler:
             slots.release()
             if self._running.get(task.name) is asyncio.current_task():
                 del self._running[task.name]
+                self._ended.add((task.name, task.key))
 
     async def _succeeded(self, task: DurableTask) -> None:
         self._deliveries["ok"].inc()
