@@ -939,8 +939,8 @@ MUTANTS: tuple[Mutant, ...] = (
         name="bank-expires-a-completed-transfer",
         guarantee="the bank refunds a transfer only if it did not complete (deposit xor refund)",
         file="examples/bank/bank/transfer_entity.py",
-        original="    if transfer.started and not transfer.completed and not transfer.expired:\n",
-        replacement="    if transfer.started and not transfer.expired:\n",
+        original="    elif transfer.started and not transfer.completed:\n",
+        replacement="    elif transfer.started:\n",
         tests=(
             "examples/bank/tests/test_bank_transfers.py::"
             "test_funded_then_confirmed_asks_for_a_durable_deposit_and_cancels_the_timer",
