@@ -53,6 +53,7 @@ async def test_a_restarted_sdk_user_function_runs_timers_and_durable_effects_aga
         await asyncio.to_thread(bank.stop)
     assert bank.uf.log().count(DISCOVERY_LINE) == 2  # at the proxy's start, after the restart
     assert "needs the protocol extension" not in bank.uf.log()
+    assert "told the restarted user function what this proxy supports" in bank.nodes[0].log()
 
 
 async def test_an_action_call_after_a_restart_is_preceded_by_a_new_discovery(

@@ -60,6 +60,8 @@ CRDT00_PB2 = "cloudstate/protocol/crdt_v00_pb2.py"
 CRDT00_TESTS = "tests/crdt_proxy/test_protocol00.py"
 CRDT00_E2E = "tests/crdt00/test_behind_proxy.py"
 OPERATOR_LOGS = "tests/observability/test_operator_logs.py"
+BANK_FAULT_TESTS = "tests/durable/test_bank_faults.py"
+BANK_FAULTS_SQLITE = "test_money_is_conserved_while_the_proxy_and_user_function_are_killed"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay ------------------------
@@ -721,6 +723,26 @@ MUTANTS: tuple[Mutant, ...] = (
             f"{TIMER_TESTS}::"
             "test_a_delivery_ending_after_its_timer_was_restarted_leaves_the_new_timer",
         ),
+    ),
+    Mutant(
+        name="delivery-without-its-idempotency-key",
+        guarantee="a redelivery after a crash reaches no entity: it carries its task's key",
+        file="cloudstate/proxy/durable/delivery.py",
+        original="    entries = [(IDEMPOTENCY_KEY, task.key), (ATTEMPT, str(attempt))]\n",
+        replacement="    entries = [(ATTEMPT, str(attempt))]\n",
+        # Only the fault test: it shows the bank's audit catching the repeats that the proxy's
+        # SIGKILLs cause (test_durable_effects.py's key check would catch it in seconds).
+        tests=(f"{BANK_FAULT_TESTS}::{BANK_FAULTS_SQLITE}",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="restarted-user-function-not-rediscovered",
+        guarantee="a user function restarted under a running proxy learns its extensions again",
+        file="cloudstate/proxy/reannounce.py",
+        original="        while self._announced < self._lost:\n",
+        replacement="        while False:\n",
+        tests=("tests/durable/test_user_function_restart.py",),
+        in_subprocess=True,
     ),
     Mutant(
         name="failed-delivery-not-retried",
