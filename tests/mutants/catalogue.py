@@ -745,6 +745,14 @@ MUTANTS: tuple[Mutant, ...] = (
         in_subprocess=True,
     ),
     Mutant(
+        name="stale-batch-delivers-again",
+        guarantee="a task that ended while the loop waited for a slot is not delivered again",
+        file=SCHEDULER,
+        original="            if (task.name, task.key) in self._ended:\n",
+        replacement="            if False:\n",
+        tests=("tests/durable/test_scheduler_batches.py",),
+    ),
+    Mutant(
         name="failed-delivery-not-retried",
         guarantee="a failed delivery is retried with back-off until its attempts run out",
         file=SCHEDULER,

@@ -10,9 +10,10 @@ repeat harmless to entities).
 
 **The loop.** It reads the tasks due before ``now + poll_interval`` (earliest first), starts a
 delivery for each one due now that is not already being delivered (at most ``concurrency`` at
-once; a task name is never delivered twice at once), then sleeps until the earliest of: the next
-task it saw, ``poll_interval`` (tasks written by other nodes), or a local :meth:`notify` of a
-commit due earlier than that.
+once; a task name is never delivered twice at once) and whose delivery did not end since the read
+(while the loop waited for a slot: finished, or retried later), then sleeps until the earliest of:
+the next task it saw, ``poll_interval`` (tasks written by other nodes), or a local
+:meth:`notify` of a commit due earlier than that.
 
 **Outcomes.** Success deletes the task (conditional on its key: a timer restarted meanwhile is
 left alone). A failure counts an attempt and retries after an exponential back-off with *equal
@@ -104,6 +105,9 @@ class DurableScheduler:
         self.owned = False
         self._task: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
+        #: (name, key) of the deliveries that ended since the due tasks were last read: the
+        #: batch read may still list them (finished, or retried later) — not to deliver again.
+        self._ended: set[tuple[str, str]] = set()
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._batch = max(1, settings.concurrency) * 2 + 16
         self._wake = asyncio.Event()
@@ -223,6 +227,7 @@ class DurableScheduler:
         """Start the deliveries of the tasks due now; the seconds to sleep afterwards."""
         poll = self.settings.poll_interval
         now = self.clock()
+        self._ended.clear()
         upcoming = await self.store.due_tasks(now + poll, self._batch)
         next_due = now + poll
         started = 0
@@ -234,6 +239,12 @@ class DurableScheduler:
                 continue
             slots = self._slots
             await slots.acquire()
+            if (task.name, task.key) in self._ended:
+                # It was running when the batch was read, and ended while this loop waited for
+                # a slot: finished (delivering it again would call the target twice) or
+                # retried later (it would skip its back-off).
+                slots.release()
+                continue
             started += 1
             self._running[task.name] = asyncio.create_task(
                 self._deliver(task, slots), name=f"durable delivery {task.name}"
@@ -265,6 +276,7 @@ class DurableScheduler:
             )
         finally:
             slots.release()
+            self._ended.add((task.name, task.key))
             if self._running.get(task.name) is asyncio.current_task():
                 del self._running[task.name]
 
