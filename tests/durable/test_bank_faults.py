@@ -10,6 +10,9 @@ deposit per transfer and, for an expired one, exactly one refund or void; no tim
 and no ``DuplicateIgnored`` — the bank's audit event for a repeat that reached an entity: the
 proxy's keys must stop every redelivery and every client retry before the user function.
 
+Each run draws a seed (printed; ``BANK_FAULTS_SEED=N`` replays its transfers and the points of
+the load where the kills happen — the timing around them is the machine's).
+
 A last test stops every process with a transfer's 30 s timer pending, keeps them down past its
 due time, and shows the timer fires once the processes are back, and refunds.
 """
@@ -45,10 +48,10 @@ from tests.durable.bank_faults import (
 #: The load and the settling are bounded by their own timeouts; this only stops a hung test.
 pytestmark = pytest.mark.timeout(300)
 
-#: The two load tests take both cores for a minute or more each: never both at once.
 FUNDED = bank_pb2.TransferStatus.FUNDED
 EXPIRED = bank_pb2.TransferStatus.EXPIRED
 
+#: The two load tests keep both cores busy for 30-50 s each: never both at once.
 HEAVY = pytest.mark.xdist_group("bank-faults")
 
 #: How long the durable tasks get to settle after the load (timers of 2-3 s, quick retries).
