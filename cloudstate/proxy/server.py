@@ -15,7 +15,7 @@ import grpc
 from cloudstate.proxy import metrics
 from cloudstate.proxy.auth import JwtAuthenticator
 from cloudstate.proxy.config import ProxyConfig
-from cloudstate.proxy.discovery import discover, report_error
+from cloudstate.proxy.discovery import discover, proxy_info, report_error
 from cloudstate.proxy.durable.delivery import Delivery
 from cloudstate.proxy.durable.idempotency import Idempotency
 from cloudstate.proxy.durable.idempotency_trim import IdempotencyTrim, parse_retention
@@ -32,6 +32,7 @@ from cloudstate.proxy.eventing import EventingManager
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
 from cloudstate.proxy.ingress.http_ingress import ClientIngress
 from cloudstate.proxy.model import CRDT, UserFunctionModel, auth_options
+from cloudstate.proxy.reannounce import Announcer
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.signals import StopSignals
 from cloudstate.proxy.stores.base import Store
@@ -149,6 +150,8 @@ class Proxy:
         #: Delivers durable side effects, timers and schedule ticks (one node at a time).
         self.scheduler: DurableScheduler | None = None
         self._channel: grpc.aio.Channel | None = None
+        #: Calls discover again after the user function restarted (it forgot this proxy).
+        self._announcer: Announcer | None = None
         self._server: grpc.aio.Server | None = None
         self._handlers: dict[str, EntityHandler] = {}
         self._health = None
@@ -188,6 +191,13 @@ class Proxy:
             hint=_TLS_HINT if config.uf_tls_ca else "",
             target=config.user_function,
         )
+        self._announcer = Announcer(
+            channel,
+            proxy_info(SUPPORTED_ENTITY_TYPES),
+            timeout=config.command_timeout,
+            services={(s.name, s.entity_type) for s in self.model.services.values()},
+        )
+        self._announcer.start()
         settings = EntitySettings(
             passivation_timeout=config.passivation_timeout,
             command_timeout=config.command_timeout,
@@ -364,6 +374,8 @@ class Proxy:
             await handler.close()
         if self.router is not None:
             await self.router.drain()
+        if self._announcer is not None:
+            await self._announcer.stop()
         if self._channel is not None:
             await self._channel.close(None)
         if self.store is not None:

@@ -142,8 +142,11 @@ async def test_an_entity_target_gets_the_idempotency_key(tmp_path: Path) -> None
         (delivery,) = stack.uf.delivered("c1")
         assert delivery.method == "Deposit"
         assert delivery.metadata["idempotency-key"].startswith("effect:")
-        stored = await stack.store.load_value("accounts", "frank")
-        assert stored is not None
+
+        async def stored() -> bool:  # the user function answered; the proxy writes after that
+            return await stack.store.load_value("accounts", "frank") is not None
+
+        await eventually(stored, what="the delivered Deposit's value written")
 
 
 async def test_a_write_that_loses_its_condition_records_none_of_its_durable_calls(

@@ -295,9 +295,12 @@ class EventSourcedEntities(event_sourced_pb2_grpc.EventSourcedServicer):
 
 
 class UserFunction:
-    """The servicers on a free loopback port; :attr:`recorder` holds what they saw."""
+    """The servicers on a free loopback port (or ``port``: a restart); :attr:`recorder` holds
+    what they saw."""
 
-    def __init__(self, services: tuple[str, ...] = ("Jobs", "Accounts", "Ledger")) -> None:
+    def __init__(
+        self, services: tuple[str, ...] = ("Jobs", "Accounts", "Ledger"), port: int = 0
+    ) -> None:
         self.recorder = Recorder()
         self.discovery = Discovery(services, self.recorder)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
@@ -309,7 +312,7 @@ class UserFunction:
         event_sourced_pb2_grpc.add_EventSourcedServicer_to_server(
             EventSourcedEntities(), self.server
         )
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.port = self.server.add_insecure_port(f"127.0.0.1:{port}")
         self.address = f"127.0.0.1:{self.port}"
 
     def start(self) -> UserFunction:

@@ -60,6 +60,8 @@ CRDT00_PB2 = "cloudstate/protocol/crdt_v00_pb2.py"
 CRDT00_TESTS = "tests/crdt_proxy/test_protocol00.py"
 CRDT00_E2E = "tests/crdt00/test_behind_proxy.py"
 OPERATOR_LOGS = "tests/observability/test_operator_logs.py"
+BANK_FAULT_TESTS = "tests/durable/test_bank_faults.py"
+BANK_FAULTS_SQLITE = "test_money_is_conserved_while_the_proxy_and_user_function_are_killed"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay ------------------------
@@ -723,6 +725,38 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
+        name="delivery-without-its-idempotency-key",
+        guarantee="a redelivery after a crash reaches no entity: it carries its task's key",
+        file="cloudstate/proxy/durable/delivery.py",
+        original="    entries = [(IDEMPOTENCY_KEY, task.key), (ATTEMPT, str(attempt))]\n",
+        replacement="    entries = [(ATTEMPT, str(attempt))]\n",
+        # Only the fault test: it shows the bank's audit catching the repeats that the proxy's
+        # SIGKILLs cause (test_durable_effects.py's key check would catch it in seconds).
+        tests=(f"{BANK_FAULT_TESTS}::{BANK_FAULTS_SQLITE}",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="restarted-user-function-not-rediscovered",
+        guarantee="a user function restarted under a running proxy learns its extensions again",
+        file="cloudstate/proxy/reannounce.py",
+        original="        while self._announced < self._lost:\n",
+        replacement="        while False:\n",
+        tests=("tests/durable/test_user_function_restart.py",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="stale-batch-delivers-again",
+        guarantee="a task that ended while the loop waited for a slot is not delivered again",
+        file=SCHEDULER,
+        original="""
+            if (task.name, task.key) in self._ended:
+                # It was running when the batch was read""",
+        replacement="""
+            if False:
+                # It was running when the batch was read""",
+        tests=("tests/durable/test_scheduler_batches.py",),
+    ),
+    Mutant(
         name="failed-delivery-not-retried",
         guarantee="a failed delivery is retried with back-off until its attempts run out",
         file=SCHEDULER,
@@ -758,10 +792,10 @@ MUTANTS: tuple[Mutant, ...] = (
         file=SCHEDULER,
         original="""
             if (task.name, task.key) in self._ended:
-""",
+                stale += 1""",
         replacement="""
             if False:
-""",
+                stale += 1""",
         tests=(
             "tests/durable/test_scheduler_reads.py::"
             "test_a_task_delivered_while_a_read_is_in_flight_is_not_delivered_again",
@@ -969,8 +1003,8 @@ MUTANTS: tuple[Mutant, ...] = (
         name="bank-expires-a-completed-transfer",
         guarantee="the bank refunds a transfer only if it did not complete (deposit xor refund)",
         file="examples/bank/bank/transfer_entity.py",
-        original="    if transfer.started and not transfer.completed and not transfer.expired:\n",
-        replacement="    if transfer.started and not transfer.expired:\n",
+        original="    elif transfer.started and not transfer.completed:\n",
+        replacement="    elif transfer.started:\n",
         tests=(
             "examples/bank/tests/test_bank_transfers.py::"
             "test_funded_then_confirmed_asks_for_a_durable_deposit_and_cancels_the_timer",

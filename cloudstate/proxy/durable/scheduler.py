@@ -254,6 +254,12 @@ class DurableScheduler:
                 continue
             slots = self._slots
             await slots.acquire()
+            if (task.name, task.key) in self._ended:
+                # It was running when the batch was read, and ended while this loop waited for
+                # a slot: finished (delivering it again would call the target twice) or
+                # retried later (it would skip its back-off).
+                slots.release()
+                continue
             started += 1
             self._running[task.name] = asyncio.create_task(
                 self._deliver(task, slots), name=f"durable delivery {task.name}"
@@ -287,9 +293,9 @@ class DurableScheduler:
             )
         finally:
             slots.release()
+            self._ended.add((task.name, task.key))
             if self._running.get(task.name) is asyncio.current_task():
                 del self._running[task.name]
-                self._ended.add((task.name, task.key))
 
     async def _succeeded(self, task: DurableTask) -> None:
         self._deliveries["ok"].inc()

@@ -40,6 +40,7 @@ from cloudstate.proxy.errors import (
     UserFunctionUnavailable,
 )
 from cloudstate.proxy.model import MethodModel, ServiceModel
+from cloudstate.proxy.reannounce import announced
 from cloudstate.proxy.stores.base import Store
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class ActionHandler:
         self.service = service
         self.settings = settings
         self.report_error = report_error
+        self.channel = channel
         self.stub = action_pb2_grpc.ActionProtocolStub(channel)
         #: Streamed calls to the user function currently open (for tests and diagnostics).
         self.open_streams = 0
@@ -94,6 +96,7 @@ class ActionHandler:
         metadata: entity_pb2.Metadata | None,
     ) -> Outcome:
         command = _command(method, metadata, payload)
+        await announced(self.channel)
         try:
             response = await self.stub.handleUnary(command, timeout=self.settings.command_timeout)
         except grpc.aio.AioRpcError as error:
@@ -107,6 +110,7 @@ class ActionHandler:
         ``google.protobuf.Any``: eventing passes the consumed event itself)."""
         command = _command(method, metadata, b"")
         command.payload.CopyFrom(payload)
+        await announced(self.channel)
         try:
             response = await self.stub.handleUnary(command, timeout=self.settings.command_timeout)
         except grpc.aio.AioRpcError as error:
@@ -120,6 +124,7 @@ class ActionHandler:
         requests: bytes | AsyncIterator[bytes],
         metadata: entity_pb2.Metadata | None,
     ) -> AsyncIterator[Outcome]:
+        await announced(self.channel)
         if not method.client_streaming:
             if not isinstance(requests, bytes):
                 raise ProtocolError(f"{_name(method)} is server-streaming: it takes one request")

@@ -15,6 +15,7 @@ from google.protobuf import any_pb2
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.errors import ProxyError, UserFunctionUnavailable
 from cloudstate.proxy.model import MethodModel
+from cloudstate.proxy.reannounce import announced, connection_lost
 
 if TYPE_CHECKING:
     from cloudstate.proxy.durable.keys import KeyedCall
@@ -161,17 +162,24 @@ async def wait_until_reachable(channel: grpc.aio.Channel, within: float, what: s
     Opening an entity stream on a channel without a connection — the user function restarting,
     say — fails at once with ``Connection refused``; activations wait here instead. ``what``
     (``entity 'c1' of shop.Cart``) says who waits, in the one INFO line of an outage.
+
+    Once connected after an outage, the proxy first tells the (restarted) user function what it
+    supports (:mod:`cloudstate.proxy.reannounce`), then returns.
     """
     if channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
+        await announced(channel)
         return
+    connection_lost(channel)
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
         async with asyncio.timeout(min(_QUIET_WAIT, within)):
             await channel.channel_ready()
-        return
     except TimeoutError:
         pass
+    else:
+        await announced(channel)
+        return
     key = id(channel)
     if key not in _unreachable_since:
         _unreachable_since[key] = started
@@ -192,6 +200,7 @@ async def wait_until_reachable(channel: grpc.aio.Channel, within: float, what: s
     since = _unreachable_since.pop(key, None)
     if since is not None:
         log.info("the user function is reachable again (after %.1fs)", loop.time() - since)
+    await announced(channel)
 
 
 def rpc_failed(error: BaseException) -> bool:

@@ -2,8 +2,9 @@
 
 Every movement of money names the transfer it belongs to, and the account remembers which
 transfers it has applied: a deposit, withdrawal or refund for a transfer it has already applied
-changes nothing. The proxy already applies a durable delivery at most once (its idempotency key);
-this is the belt to those braces, and what makes a client's own retry safe.
+changes nothing but for an audit event, ``DuplicateIgnored``. The proxy already applies a durable
+delivery at most once (its idempotency key); this is the belt to those braces, what makes a
+client's own retry without a key safe, and the audit shows every repeat that got to the account.
 
 For one transfer the account moves, in order, through: nothing -> withdrawn -> refunded, or
 nothing -> voided (refunded before anything was withdrawn: a later withdrawal is refused). Those
@@ -30,7 +31,14 @@ from bank.bank_pb2 import (
 )
 from bank.bank_pb2 import DESCRIPTOR as BANK_FILE
 from bank.domain_pb2 import DESCRIPTOR as DOMAIN_FILE
-from bank.domain_pb2 import AccountSnapshot, Deposited, Refunded, WithdrawalVoided, Withdrawn
+from bank.domain_pb2 import (
+    AccountSnapshot,
+    Deposited,
+    DuplicateIgnored,
+    Refunded,
+    WithdrawalVoided,
+    Withdrawn,
+)
 from cloudstate import EventSourcedCommandContext, EventSourcedEntity, service
 
 Transfers = service(_TRANSFERS)
@@ -86,6 +94,11 @@ def withdrawal_voided(account: Account, event: WithdrawalVoided) -> None:
     account.voided.add(event.transfer_id)
 
 
+@entity.event_handler(DuplicateIgnored)
+def duplicate_ignored(account: Account, event: DuplicateIgnored) -> None:
+    """Only an audit record: the repeated command changed nothing."""
+
+
 @entity.snapshot()
 def snapshot(account: Account) -> AccountSnapshot:
     return AccountSnapshot(
@@ -128,7 +141,9 @@ def check_movement(
 @entity.command_handler("Deposit")
 def deposit(account: Account, request: DepositRequest, ctx: EventSourcedCommandContext) -> Balance:
     check_movement(ctx, "deposit", request.amount, request.transfer_id)
-    if request.transfer_id not in account.deposited:
+    if request.transfer_id in account.deposited:
+        ctx.emit(DuplicateIgnored(transfer_id=request.transfer_id, command="Deposit"))
+    else:
         ctx.emit(Deposited(transfer_id=request.transfer_id, amount=request.amount))
     return balance_of(account)
 
@@ -139,6 +154,7 @@ def withdraw(
 ) -> Balance:
     check_movement(ctx, "withdrawal", request.amount, request.transfer_id)
     if request.transfer_id in account.withdrawn:
+        ctx.emit(DuplicateIgnored(transfer_id=request.transfer_id, command="Withdraw"))
         return balance_of(account)  # a retry: already applied
     if request.transfer_id in account.voided:
         ctx.fail(
@@ -170,6 +186,7 @@ def withdraw(
 def refund(account: Account, request: RefundRequest, ctx: EventSourcedCommandContext) -> Balance:
     transfer_id = request.transfer_id
     if transfer_id in account.refunded or transfer_id in account.voided:
+        ctx.emit(DuplicateIgnored(transfer_id=transfer_id, command="Refund"))
         return balance_of(account)  # a retry: already applied
     amount = account.withdrawn.get(transfer_id)
     if amount is None:

@@ -78,3 +78,11 @@ class TransferConfirmed(_message.Message):
 class TransferExpired(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class DuplicateIgnored(_message.Message):
+    __slots__ = ("transfer_id", "command")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    command: str
+    def __init__(self, transfer_id: _Optional[str] = ..., command: _Optional[str] = ...) -> None: ...

@@ -6,7 +6,9 @@ the withdrawal with a durable effect to ``Funded``. The transfer completes — i
 into the destination account as a durable effect and cancels its timer, in one write — in the
 command that finds it both funded and confirmed (``Funded`` or ``Confirm``, whichever comes second).
 The timer calls ``Expire``, which asks for the refund as a durable effect unless the transfer
-completed. examples/bank/README.md explains why this conserves money under crashes and retries.
+completed. A repeat of a fact the transfer already recorded (a second report of the withdrawal, a
+second firing of the timer) changes nothing but for an audit event, ``DuplicateIgnored``.
+examples/bank/README.md explains why this conserves money under crashes and retries.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bank.bank_pb2 import (
 from bank.bank_pb2 import DESCRIPTOR as BANK_FILE
 from bank.domain_pb2 import DESCRIPTOR as DOMAIN_FILE
 from bank.domain_pb2 import (
+    DuplicateIgnored,
     TransferConfirmed,
     TransferExpired,
     TransferFunded,
@@ -118,6 +121,11 @@ def confirmed(transfer: Transfer, event: TransferConfirmed) -> None:
 @entity.event_handler(TransferExpired)
 def expired(transfer: Transfer, event: TransferExpired) -> None:
     transfer.expired = True
+
+
+@entity.event_handler(DuplicateIgnored)
+def duplicate_ignored(transfer: Transfer, event: DuplicateIgnored) -> None:
+    """Only an audit record: the repeated command changed nothing."""
 
 
 # -- commands --------------------------------------------------------------------------------------
@@ -232,8 +240,9 @@ def funded_command(
             f"{transfer.from_account}, not {request.amount} from {request.account_id}",
             code=grpc.StatusCode.FAILED_PRECONDITION,
         )
-    # Already funded: a repeated report. Expired: the refund gives the withdrawal back.
-    if not transfer.funded and not transfer.expired:
+    if transfer.funded:  # a repeated report
+        ctx.emit(DuplicateIgnored(transfer_id=transfer.transfer_id, command="Funded"))
+    elif not transfer.expired:  # expired: the refund gives the withdrawal back
         ctx.emit(TransferFunded())
         if transfer.completed:
             complete(transfer, ctx)
@@ -262,7 +271,9 @@ def confirm(
 def expire(
     transfer: Transfer, request: TransferId, ctx: EventSourcedCommandContext
 ) -> TransferStatus:
-    if transfer.started and not transfer.completed and not transfer.expired:
+    if transfer.expired:  # the timer fired twice
+        ctx.emit(DuplicateIgnored(transfer_id=transfer.transfer_id, command="Expire"))
+    elif transfer.started and not transfer.completed:
         ctx.emit(TransferExpired())
         # The account refunds what was withdrawn for this transfer, or, if nothing was (the
         # withdrawal failed or has not run yet), voids the transfer so that it never will be.
@@ -271,7 +282,7 @@ def expire(
             RefundRequest(account_id=transfer.from_account, transfer_id=transfer.transfer_id),
             durable=True,
         )
-    # Otherwise a late or repeated delivery of the timer: nothing to do.
+    # Completed: a delivery of the timer that raced its cancellation, nothing to do.
     return status_of(transfer)
 
 

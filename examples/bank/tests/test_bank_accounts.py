@@ -1,12 +1,13 @@
 """Unit tests of the bank's account entity with the Cloudstate test kit: balances, refusals, and
-every movement applied once per transfer id."""
+every movement applied once per transfer id (a repeat journals only the audit event
+``DuplicateIgnored``)."""
 
 from __future__ import annotations
 
 import grpc
 from bank.account_entity import entity
 from bank.bank_pb2 import Balance, FundedRequest, WithdrawRequest
-from bank.domain_pb2 import Deposited, Refunded, WithdrawalVoided, Withdrawn
+from bank.domain_pb2 import Deposited, DuplicateIgnored, Refunded, WithdrawalVoided, Withdrawn
 
 from cloudstate.testkit import EventSourcedTestKit, SideEffect
 
@@ -17,7 +18,7 @@ def test_a_deposit_for_the_same_transfer_applies_once() -> None:
     again = alice.deposit(account_id="alice", amount=100, transfer_id="cash-1")
     assert first.reply == again.reply == Balance(account_id="alice", balance=100)
     assert first.events == [Deposited(transfer_id="cash-1", amount=100)]
-    assert again.events == []
+    assert again.events == [DuplicateIgnored(transfer_id="cash-1", command="Deposit")]
 
 
 def test_a_withdrawal_needs_the_funds() -> None:
@@ -38,11 +39,15 @@ def test_a_withdrawal_and_its_refund_apply_once_each() -> None:
     assert alice.withdraw(account_id="alice", amount=30, transfer_id="t1").events == [
         Withdrawn(transfer_id="t1", amount=30)
     ]
-    assert alice.withdraw(account_id="alice", amount=30, transfer_id="t1").events == []
+    assert alice.withdraw(account_id="alice", amount=30, transfer_id="t1").events == [
+        DuplicateIgnored(transfer_id="t1", command="Withdraw")
+    ]
     assert alice.refund(account_id="alice", transfer_id="t1").events == [
         Refunded(transfer_id="t1", amount=30)
     ]
-    assert alice.refund(account_id="alice", transfer_id="t1").events == []
+    assert alice.refund(account_id="alice", transfer_id="t1").events == [
+        DuplicateIgnored(transfer_id="t1", command="Refund")
+    ]
     assert alice.get_balance(account_id="alice").reply.balance == 100
 
 
@@ -51,6 +56,9 @@ def test_a_refund_before_the_withdrawal_voids_the_transfer() -> None:
     alice.deposit(account_id="alice", amount=100, transfer_id="cash-1")
     voided = alice.refund(account_id="alice", transfer_id="t1")
     assert voided.events == [WithdrawalVoided(transfer_id="t1")]
+    assert alice.refund(account_id="alice", transfer_id="t1").events == [
+        DuplicateIgnored(transfer_id="t1", command="Refund")
+    ]
     late = alice.withdraw(account_id="alice", amount=30, transfer_id="t1")
     assert late.failure is not None
     assert late.failure.code == grpc.StatusCode.FAILED_PRECONDITION
@@ -78,8 +86,12 @@ def test_what_the_account_remembers_survives_a_snapshot_and_replay() -> None:
     alice.refund(account_id="alice", transfer_id="t2")
     alice.restart()
     assert alice.snapshot_sequence == 20
-    assert alice.deposit(account_id="alice", amount=10, transfer_id="cash-3").events == []
-    assert alice.withdraw(account_id="alice", amount=30, transfer_id="t1").events == []
+    assert alice.deposit(account_id="alice", amount=10, transfer_id="cash-3").events == [
+        DuplicateIgnored(transfer_id="cash-3", command="Deposit")
+    ]
+    assert alice.withdraw(account_id="alice", amount=30, transfer_id="t1").events == [
+        DuplicateIgnored(transfer_id="t1", command="Withdraw")
+    ]
     assert alice.withdraw(account_id="alice", amount=30, transfer_id="t2").failure is not None
     assert alice.get_balance(account_id="alice").reply.balance == 220
 
@@ -100,4 +112,5 @@ def test_a_withdrawal_for_a_transfer_reports_it_durably_once() -> None:
         )
     ]
     again = alice.withdraw(request)  # a retry: the first report is already recorded
-    assert again.events == [] and again.effects == []
+    assert again.events == [DuplicateIgnored(transfer_id="t1", command="Withdraw")]
+    assert again.effects == []

@@ -20,7 +20,13 @@ from bank.bank_pb2 import (
     TransferStatus,
     WithdrawRequest,
 )
-from bank.domain_pb2 import TransferConfirmed, TransferExpired, TransferFunded, TransferStarted
+from bank.domain_pb2 import (
+    DuplicateIgnored,
+    TransferConfirmed,
+    TransferExpired,
+    TransferFunded,
+    TransferStarted,
+)
 from bank.transfer_entity import entity as transfer_entity
 
 from cloudstate.testkit import EventSourcedTestKit, SideEffect, TimerStarted
@@ -90,6 +96,7 @@ def test_funded_then_confirmed_asks_for_a_durable_deposit_and_cancels_the_timer(
     assert bob.get_balance(account_id="bob").reply.balance == 30
     late = transfer.expire(transfer_id="t1")  # a timer delivery that raced the cancellation
     assert late.effects == [] and late.reply.status == TransferStatus.COMPLETED
+    assert late.events == []  # legitimate, not a duplicate
 
 
 def test_confirmed_before_funded_completes_when_the_withdrawal_is_reported() -> None:
@@ -101,7 +108,9 @@ def test_confirmed_before_funded_completes_when_the_withdrawal_is_reported() -> 
     assert funded.reply.status == TransferStatus.COMPLETED
     assert funded.cancelled_timers == ["expire-t1"]
     assert [e.method for e in funded.effects] == ["Deposit"]
-    assert transfer.funded(report).effects == []  # a repeated report: no second deposit
+    repeated = transfer.funded(report)  # a repeated report: no second deposit
+    assert repeated.effects == []
+    assert repeated.events == [DuplicateIgnored(transfer_id="t1", command="Funded")]
 
 
 def test_an_unconfirmed_transfer_expires_and_its_money_goes_back() -> None:
@@ -130,7 +139,18 @@ def test_an_unconfirmed_transfer_expires_and_its_money_goes_back() -> None:
     late = transfer.confirm(transfer_id="t1")
     assert late.failure is not None
     assert late.failure.code == grpc.StatusCode.FAILED_PRECONDITION
-    assert transfer.expire(transfer_id="t1").events == []  # a repeated timer delivery
+    assert transfer.expire(transfer_id="t1").events == [  # a repeated timer delivery
+        DuplicateIgnored(transfer_id="t1", command="Expire")
+    ]
+
+
+def test_a_report_after_the_expiry_is_no_duplicate_and_changes_nothing() -> None:
+    transfer = EventSourcedTestKit(transfer_entity, "t1")
+    transfer.start(transfer_id="t1", from_account="alice", to_account="bob", amount=30)
+    transfer.fire_timer("expire-t1")  # before the withdrawal was reported
+    late = transfer.funded(transfer_id="t1", account_id="alice", amount=30)
+    assert late.events == [] and late.effects == []  # the refund gives the withdrawal back
+    assert late.reply.status == TransferStatus.EXPIRED
 
 
 def test_a_failed_withdrawal_leaves_the_transfer_pending_until_it_expires() -> None:
