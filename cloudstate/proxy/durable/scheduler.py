@@ -245,9 +245,6 @@ class DurableScheduler:
         for task in upcoming:
             if task.name in self._running:
                 continue
-            if (task.name, task.key) in self._ended:
-                stale += 1  # delivered (or retried) meanwhile: the row is older than its outcome
-                continue
             if task.due > now:
                 next_due = min(next_due, task.due)
                 later = True
@@ -255,10 +252,12 @@ class DurableScheduler:
             slots = self._slots
             await slots.acquire()
             if (task.name, task.key) in self._ended:
-                # It was running when the batch was read, and ended while this loop waited for
-                # a slot: finished (delivering it again would call the target twice) or
-                # retried later (it would skip its back-off).
+                # Its delivery ended since this read began (during the read, or while this loop
+                # waited for a slot): the row is older than its outcome — finished (delivering
+                # it again would call the target twice) or retried later (it would skip its
+                # back-off).
                 slots.release()
+                stale += 1
                 continue
             started += 1
             self._running[task.name] = asyncio.create_task(
