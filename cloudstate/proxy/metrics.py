@@ -53,6 +53,11 @@ IN_FLIGHT = Gauge(
     "Requests being handled by the router right now",
     registry=REGISTRY,
 )
+QUEUED = Gauge(
+    "cloudstate_requests_queued",
+    "Requests waiting for a slot of --max-concurrent-requests (--max-queued-requests)",
+    registry=REGISTRY,
+)
 REJECTED = Counter(
     "cloudstate_requests_rejected",
     "Requests refused by a limit (RESOURCE_EXHAUSTED / HTTP 429), by limit",

@@ -33,11 +33,11 @@ from collections.abc import Callable
 from typing import cast
 
 import hpack
-from aiohttp import web
 
 from cloudstate.proxy.http.api import HttpApi
-from cloudstate.proxy.http.h1 import http1_server
+from cloudstate.proxy.http.h1 import Http1Connection, Http1Server, http1_server
 from cloudstate.proxy.http.h2c import H2Protocol
+from cloudstate.proxy.http.limits import ConnectionLimits
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type SETTI
 _FRAME = struct.Struct(">I")
 _HEADERS, _CONTINUATION, _SETTINGS = 0x1, 0x9, 0x4
 _SNIFF_LIMIT = 256 * 1024  # bytes read while looking for the first HEADERS block
-_IDLE_TIMEOUT = 60.0  # seconds a connection may stay silent before it is classified
 _RELAY_BUFFER = 256 * 1024  # bytes per read of a relayed connection
 
 
@@ -158,12 +157,27 @@ class _Sniffer(asyncio.Protocol):
         self.drop_ack = False  # the client's ACK of our SETTINGS is still to come
         self.idle: asyncio.TimerHandle | None = None
         self.client_pipe: _Pipe | None = None
+        self.counted = False  # in the port's open connections (until this connection ends)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's are not subclasses of asyncio.Transport).
         self.transport = cast(asyncio.Transport, transport)
+        if not self.port.limits.connection_opened():
+            self.state = "closed"
+            self.transport.abort()  # over --http-max-connections (logged by the limits)
+            return
+        self.counted = True
         self.port.connections.add(self)
-        self.idle = asyncio.get_running_loop().call_later(_IDLE_TIMEOUT, self.close)
+        # Silent until classified: the idle timeout (gRPC clients may connect long before
+        # their first call).
+        idle = self.port.limits.settings.idle_timeout
+        if idle:
+            self.idle = asyncio.get_running_loop().call_later(idle, self.close)
+
+    def _uncount(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.port.limits.connection_closed()
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -182,16 +196,19 @@ class _Sniffer(asyncio.Protocol):
         if verdict is None and len(self.buffer) < _SNIFF_LIMIT:
             return
         if verdict is False:
-            self._hand_over(H2Protocol(self.port.api))
+            self._hand_over(H2Protocol(self.port.api, self.port.limits))
             return
         self.state = "connecting"
         asyncio.get_running_loop().create_task(self._connect())
 
-    def _hand_over(self, protocol: asyncio.Protocol) -> None:
+    def _hand_over(self, protocol: H2Protocol | Http1Connection) -> None:
         assert self.transport is not None
         self._stop_idle()
         self.port.connections.discard(self)
         self.state = "handed-over"
+        if self.counted:  # the protocol now owns the connection's place in the count
+            self.counted = False
+            protocol.on_close = self.port.limits.connection_closed
         data = bytes(self.buffer)
         self.buffer.clear()
         self.transport.set_protocol(protocol)
@@ -271,6 +288,7 @@ class _Sniffer(asyncio.Protocol):
             self.idle = None
 
     def close(self) -> None:
+        self._uncount()
         if self.state == "closed":
             return
         self.state = "closed"
@@ -292,8 +310,11 @@ class ClientPort:
         port: int,
         grpc_socket: str,
         tls: ssl.SSLContext | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.api = api
+        #: Bounds of the port's connections (count, timeouts, bytes held; limits.py).
+        self.limits = limits or ConnectionLimits()
         #: Server TLS context: connections are decrypted by asyncio before they are classified
         #: (ALPN offers h2 and http/1.1), so every protocol of the port works over TLS.
         self.tls = tls
@@ -303,8 +324,8 @@ class ClientPort:
         self.grpc_ready = asyncio.Event()
         self.connections: set[_Sniffer] = set()
         self._server: asyncio.Server | None = None
-        self._http1: web.Server = http1_server(api)
-        self.http1: Callable[[], asyncio.Protocol] = self._http1
+        self._http1: Http1Server = http1_server(api, self.limits)
+        self.http1: Callable[[], Http1Connection] = self._http1
 
     async def start(self) -> int:
         """Bind and listen; returns the bound port."""

@@ -1,0 +1,147 @@
+"""Bounds of the client port's connections: how many, how long a request may take to arrive,
+and how many request bytes they may hold, per connection and in all.
+
+What each bound protects (the flags are in docs/proxy-configuration.md):
+
+* ``max_connections`` — file descriptors and per-connection memory: beyond it a new connection is
+  closed at once (one WARNING per interval with a count), so the proxy never runs out of file
+  descriptors and keeps serving the connections it has;
+* ``header_timeout`` / ``body_timeout`` — a slow client (bytes trickling in) cannot hold a
+  connection forever: HTTP/1.1 gets 408 and the connection is closed; an h2c stream gets 408 and
+  is reset;
+* ``idle_timeout`` — keep-alive connections with nothing to do, and connections that never send
+  a first request, are closed;
+* ``http2_max_streams`` — requests at once on one HTTP/2 connection
+  (SETTINGS_MAX_CONCURRENT_STREAMS);
+* ``max_buffered`` / ``max_buffered_per_connection`` — request bytes held (h2c stream headers and
+  bodies, HTTP/1.1 bodies) until their request is answered: a request that would go past either
+  is refused (503, ``Retry-After``), its bytes dropped;
+* ``http2_max_reset_rate`` — HTTP/2 rapid reset (CVE-2023-44487): a client resetting streams
+  faster than this, per second, gets GOAWAY (ENHANCE_YOUR_CALM) and the connection is closed.
+
+Example::
+
+    limits = ConnectionLimits(ConnectionSettings(max_connections=100))
+    if limits.connection_opened():      # False: over the cap, close the new connection
+        ...
+        limits.connection_closed()
+    if limits.budget.take(len(chunk)):  # False: refuse the request (503)
+        ...
+        limits.budget.give(len(chunk))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+#: Seconds between two WARNING lines about the connection cap.
+CAP_LOG_INTERVAL = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """The bounds (module docstring); 0 turns a bound off."""
+
+    max_connections: int = 4096
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    http2_max_streams: int = 100
+    max_buffered: int = 64 * MiB
+    max_buffered_per_connection: int = 16 * MiB
+    http2_max_reset_rate: int = 200
+
+
+class ByteBudget:
+    """Request bytes held by every connection of the port together (``max_buffered``)."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        """Reserve ``size`` bytes; False (nothing reserved) if that would pass the limit."""
+        if self.limit and self.used + size > self.limit:
+            return False
+        self.used += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.used -= size
+
+
+class ConnectionLimits:
+    """The settings, and the state shared by all connections of one port: the connections open
+    and the bytes they hold."""
+
+    def __init__(self, settings: ConnectionSettings | None = None) -> None:
+        self.settings = settings or ConnectionSettings()
+        self.open = 0
+        self.budget = ByteBudget(self.settings.max_buffered)
+        self.refused = 0  # connections refused since the last log line
+        self._log_timer: asyncio.TimerHandle | None = None
+
+    def connection_opened(self) -> bool:
+        """Count a new connection; False if the cap is reached (the caller closes it)."""
+        cap = self.settings.max_connections
+        if cap and self.open >= cap:
+            self._refused_one()
+            return False
+        self.open += 1
+        return True
+
+    def connection_closed(self) -> None:
+        self.open -= 1
+
+    def _refused_one(self) -> None:
+        if self._log_timer is None:
+            log.warning(
+                "connection refused: %d connections are open, the limit "
+                "(--http-max-connections); new connections are closed at once until some end "
+                "(more in the next %gs are counted)",
+                self.open,
+                CAP_LOG_INTERVAL,
+            )
+            self._log_timer = asyncio.get_running_loop().call_later(CAP_LOG_INTERVAL, self._flush)
+        else:
+            self.refused += 1
+
+    def _flush(self) -> None:
+        self._log_timer = None
+        if self.refused:
+            log.warning(
+                "%d more connections refused in the last %gs: %d open, the limit "
+                "(--http-max-connections)",
+                self.refused,
+                CAP_LOG_INTERVAL,
+                self.open,
+            )
+            self.refused = 0
+            self._log_timer = asyncio.get_running_loop().call_later(CAP_LOG_INTERVAL, self._flush)
+
+
+class ResetRate:
+    """Token bucket of stream resets one HTTP/2 client may send: ``rate`` per second, bursts of
+    up to ``rate``. :meth:`allow` is False once the client goes faster."""
+
+    __slots__ = ("last", "rate", "tokens")
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.tokens = float(rate)
+        self.last = 0.0
+
+    def allow(self, now: float) -> bool:
+        if not self.rate:
+            return True
+        self.tokens = min(float(self.rate), self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        self.tokens -= 1.0
+        return self.tokens >= 0.0
