@@ -38,7 +38,7 @@ _MAX_HEADER_LIST = 64 * 1024
 
 
 class _Stream:
-    __slots__ = ("body", "headers", "held", "refusal", "task", "timer", "window")
+    __slots__ = ("body", "ended", "headers", "held", "refusal", "task", "timer", "window")
 
     def __init__(self, headers: list[tuple[str, str]]) -> None:
         self.headers = headers
@@ -52,6 +52,7 @@ class _Stream:
         self.refusal: HttpResponse | None = None
         #: Fires if the request has not fully arrived within the body timeout.
         self.timer: asyncio.TimerHandle | None = None
+        self.ended = False  # the client sent END_STREAM
 
 
 #: Bytes fed to the h2 state machine at once: between two slices a connection that broke a
@@ -119,13 +120,9 @@ class H2Protocol(asyncio.Protocol):
             self._request(event)
         elif isinstance(event, h2.events.StreamEnded):
             stream = self.streams.get(event.stream_id)
-            if stream is not None and stream.task is None:
-                if stream.timer is not None:
-                    stream.timer.cancel()
-                    stream.timer = None
-                stream.task = asyncio.get_running_loop().create_task(
-                    self._serve(event.stream_id, stream)
-                )
+            if stream is not None:
+                stream.ended = True
+                self._start(event.stream_id, stream)
         elif isinstance(event, h2.events.StreamReset):
             self._drop(event.stream_id)
             if event.remote_reset and not self.resets.allow(time.monotonic()):
@@ -153,11 +150,26 @@ class H2Protocol(asyncio.Protocol):
         self.streams[stream_id] = stream
         size = sum(len(k) + len(v) + 32 for k, v in headers)  # RFC 9113 §6.5.2's measure
         if not self._hold(stream, size):
-            stream.refusal = _over_budget()
-        if settings.body_timeout and event.stream_ended is None:
+            self._refuse(stream_id, stream, _over_budget())
+        elif settings.body_timeout and event.stream_ended is None:
             stream.timer = asyncio.get_running_loop().call_later(
                 settings.body_timeout, self._too_slow, stream_id
             )
+
+    def _start(self, stream_id: int, stream: _Stream) -> None:
+        """The request has arrived (or is refused): serve it."""
+        if stream.task is None:
+            if stream.timer is not None:
+                stream.timer.cancel()
+                stream.timer = None
+            stream.task = asyncio.get_running_loop().create_task(self._serve(stream_id, stream))
+
+    def _refuse(self, stream_id: int, stream: _Stream, response: HttpResponse) -> None:
+        """Answer ``response`` now and drop the request's bytes; once answered, the client is
+        asked to stop sending the body (RST_STREAM NO_ERROR, RFC 9113 §8.1)."""
+        stream.refusal = response
+        self._release(stream)
+        self._start(stream_id, stream)
 
     def _hold(self, stream: _Stream, size: int) -> bool:
         """Count ``size`` more request bytes for ``stream``; False if a budget is spent."""
@@ -179,20 +191,19 @@ class H2Protocol(asyncio.Protocol):
 
     def _buffer(self, stream_id: int, stream: _Stream, data: bytes) -> None:
         if stream.refusal is not None:
-            return  # refused: the rest of its body is read and dropped
+            return  # refused: what still comes of its body is dropped
         if len(stream.body) + len(data) > self.api.options.max_body:
-            stream.refusal = error(
+            response = error(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"request body larger than {self.api.options.max_body} bytes "
                 "(raise it with --http-max-body)",
             )
-            stream.refusal.status = 413
+            response.status = 413
+            self._refuse(stream_id, stream, response)
         elif self._hold(stream, len(data)):
             stream.body += data
-            return
         else:
-            stream.refusal = _over_budget()
-        self._release(stream)
+            self._refuse(stream_id, stream, _over_budget())
 
     def _drop(self, stream_id: int) -> None:
         stream = self.streams.pop(stream_id, None)
@@ -205,7 +216,7 @@ class H2Protocol(asyncio.Protocol):
         self._release(stream)
 
     def _too_slow(self, stream_id: int) -> None:
-        """The body timeout passed before the request fully arrived: 408 and reset."""
+        """The body timeout passed before the request fully arrived: 408."""
         stream = self.streams.get(stream_id)
         if stream is None or stream.task is not None or self.closed:
             return
@@ -215,30 +226,13 @@ class H2Protocol(asyncio.Protocol):
             grpc.StatusCode.DEADLINE_EXCEEDED,
             f"the request did not arrive within {timeout:g}s (--http-body-timeout)",
         )
-        with contextlib.suppress(h2.exceptions.ProtocolError):
-            self.conn.send_headers(
-                stream_id,
-                [
-                    (":status", "408"),
-                    *response.headers,
-                    ("content-length", str(len(response.body))),
-                ],
-            )
-            self.conn.send_data(stream_id, response.body, end_stream=True)
-        with contextlib.suppress(h2.exceptions.ProtocolError):
-            self.conn.reset_stream(stream_id, ErrorCodes.NO_ERROR)
-        self._drop(stream_id)
-        self._flush()
+        response.status = 408
+        self._refuse(stream_id, stream, response)
 
     def _calm_down(self) -> None:
         """Rapid reset: GOAWAY (ENHANCE_YOUR_CALM), then close."""
-        rate = self.limits.settings.http2_max_reset_rate
-        log.warning(
-            "HTTP/2 client %s reset streams faster than %d/s (--http2-max-reset-rate): "
-            "connection closed with GOAWAY",
-            self.transport.get_extra_info("peername") if self.transport is not None else "?",
-            rate,
-        )
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else "?"
+        self.limits.reset_too_fast(peer)
         self.conn.close_connection(
             ErrorCodes.ENHANCE_YOUR_CALM, b"too many stream resets (--http2-max-reset-rate)"
         )
@@ -287,6 +281,9 @@ class H2Protocol(asyncio.Protocol):
                 request = HttpRequest(method, path, query, headers, body, True)
                 response = await self.api.handle(request)
             await self._respond(stream_id, stream, response)
+            if stream.refusal is not None and not stream.ended:
+                self.conn.reset_stream(stream_id, ErrorCodes.NO_ERROR)
+                self._flush()
         except (h2.exceptions.StreamClosedError, ConnectionError):
             pass
         except asyncio.CancelledError:

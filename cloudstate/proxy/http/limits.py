@@ -39,8 +39,8 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
-#: Seconds between two WARNING lines about the connection cap.
-CAP_LOG_INTERVAL = 10.0
+#: Seconds between two WARNING lines about the same limit (connection cap, rapid reset).
+LOG_INTERVAL = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,35 @@ class ByteBudget:
         self.used -= size
 
 
+class ThrottledWarning:
+    """A WARNING logged at once, and the same event again within ``interval`` seconds counted
+    and logged as one line when the interval ends: a flood of events is a few log lines."""
+
+    __slots__ = ("_timer", "count", "interval", "latest", "summary")
+
+    def __init__(self, summary: str, interval: float = LOG_INTERVAL) -> None:
+        self.summary = summary  # "%d more ... in the last %gs; latest: %s"
+        self.interval = interval
+        self.count = 0
+        self.latest = ""
+        self._timer: asyncio.TimerHandle | None = None
+
+    def warn(self, message: str) -> None:
+        if self._timer is None:
+            log.warning("%s (more in the next %gs are counted)", message, self.interval)
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._flush)
+        else:
+            self.count += 1
+            self.latest = message
+
+    def _flush(self) -> None:
+        self._timer = None
+        if self.count:
+            log.warning(self.summary, self.count, self.interval, self.latest)
+            self.count = 0
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._flush)
+
+
 class ConnectionLimits:
     """The settings, and the state shared by all connections of one port: the connections open
     and the bytes they hold."""
@@ -85,14 +114,21 @@ class ConnectionLimits:
         self.settings = settings or ConnectionSettings()
         self.open = 0
         self.budget = ByteBudget(self.settings.max_buffered)
-        self.refused = 0  # connections refused since the last log line
-        self._log_timer: asyncio.TimerHandle | None = None
+        self.cap_reached = ThrottledWarning(
+            "%d more connections refused in the last %gs; latest: %s"
+        )
+        self.rapid_resets = ThrottledWarning(
+            "%d more HTTP/2 connections closed for rapid reset in the last %gs; latest: %s"
+        )
 
     def connection_opened(self) -> bool:
         """Count a new connection; False if the cap is reached (the caller closes it)."""
         cap = self.settings.max_connections
         if cap and self.open >= cap:
-            self._refused_one()
+            self.cap_reached.warn(
+                f"connection refused: {self.open} connections are open, the limit "
+                "(--http-max-connections); new connections are closed at once until some end"
+            )
             return False
         self.open += 1
         return True
@@ -100,31 +136,13 @@ class ConnectionLimits:
     def connection_closed(self) -> None:
         self.open -= 1
 
-    def _refused_one(self) -> None:
-        if self._log_timer is None:
-            log.warning(
-                "connection refused: %d connections are open, the limit "
-                "(--http-max-connections); new connections are closed at once until some end "
-                "(more in the next %gs are counted)",
-                self.open,
-                CAP_LOG_INTERVAL,
-            )
-            self._log_timer = asyncio.get_running_loop().call_later(CAP_LOG_INTERVAL, self._flush)
-        else:
-            self.refused += 1
-
-    def _flush(self) -> None:
-        self._log_timer = None
-        if self.refused:
-            log.warning(
-                "%d more connections refused in the last %gs: %d open, the limit "
-                "(--http-max-connections)",
-                self.refused,
-                CAP_LOG_INTERVAL,
-                self.open,
-            )
-            self.refused = 0
-            self._log_timer = asyncio.get_running_loop().call_later(CAP_LOG_INTERVAL, self._flush)
+    def reset_too_fast(self, peer: object) -> None:
+        """Log that an HTTP/2 client was cut off for resetting streams too fast."""
+        self.rapid_resets.warn(
+            f"HTTP/2 client {peer} reset streams faster than "
+            f"{self.settings.http2_max_reset_rate}/s (--http2-max-reset-rate): connection "
+            "closed with GOAWAY (ENHANCE_YOUR_CALM)"
+        )
 
 
 class ResetRate:

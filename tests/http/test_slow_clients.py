@@ -1,0 +1,186 @@
+"""Slow and idle HTTP/1.1 clients (issue 22): headers or a body trickling in byte by byte get 408
+and the connection is closed after ``--http-header-timeout`` / ``--http-body-timeout``; an idle
+keep-alive connection is closed after ``--http-idle-timeout``; at ``--http-max-connections`` new
+connections are closed at once with one WARNING line (not one per connection), and once the slow
+ones are cut off new clients are served again.
+
+Before, slow-header and slow-body connections stayed open as long as bytes trickled in, and at
+the file-descriptor limit every new client got a connection reset, with nothing logged.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.processes import Process, proxy, shoppingcart_user_function, wait_serving
+
+HEADER_TIMEOUT = 1.0
+BODY_TIMEOUT = 1.0
+IDLE_TIMEOUT = 2.0
+MAX_CONNECTIONS = 12
+
+
+@pytest.fixture(scope="module")
+def bounded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    tmp: Path = tmp_path_factory.mktemp("slow-clients")
+    uf = shoppingcart_user_function(tmp).start()
+    px = proxy(
+        tmp,
+        uf.port,
+        "memory:",
+        "--http-header-timeout",
+        str(HEADER_TIMEOUT),
+        "--http-body-timeout",
+        str(BODY_TIMEOUT),
+        "--http-idle-timeout",
+        str(IDLE_TIMEOUT),
+        "--http-max-connections",
+        str(MAX_CONNECTIONS),
+    ).start()
+    try:
+        wait_serving(px.port)
+        yield px
+    finally:
+        px.terminate()
+        uf.terminate()
+
+
+def get_cart(port: int, cart: str = "served") -> int:
+    """One GET on a new connection: its status (0: the connection was closed unanswered)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        try:
+            sock.sendall(f"GET /carts/{cart} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+        except OSError:
+            return 0
+        reply = read_all(sock)
+    return int(reply[9:12]) if reply.startswith(b"HTTP/1.1 ") else 0
+
+
+def read_all(sock: socket.socket, timeout: float = 15.0) -> bytes:
+    """Everything the proxy sends until it closes the connection."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+            if b"\r\n\r\n" in data and b"connection: close" not in data.lower():
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = [
+                    int(line.split(b":")[1])
+                    for line in head.lower().split(b"\r\n")
+                    if line.startswith(b"content-length:")
+                ]
+                if length and len(body) >= length[0]:
+                    return data  # a complete keep-alive response
+    except ConnectionResetError:
+        pass
+    return data
+
+
+class Trickle(threading.Thread):
+    """Sends ``text`` one byte every ``pause`` seconds until the proxy closes the connection (or
+    ``text`` is exhausted), then reads what the proxy answered."""
+
+    def __init__(self, port: int, head: bytes, text: bytes, pause: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.head, self.text, self.pause = head, text, pause
+        self.answer = b""
+        self.sent = 0
+        self.closed_after = 0.0
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            self.sock.sendall(self.head)
+            for i in range(len(self.text)):
+                self.sock.sendall(self.text[i : i + 1])
+                self.sent += 1
+                time.sleep(self.pause)
+                self.sock.setblocking(False)
+                try:
+                    if self.sock.recv(1, socket.MSG_PEEK):
+                        break  # the proxy answered
+                except BlockingIOError:
+                    pass
+                finally:
+                    self.sock.setblocking(True)
+        except OSError:
+            pass
+        self.answer = read_all(self.sock)
+        self.closed_after = time.monotonic() - started
+        self.sock.close()
+
+
+SLOW_HEADER = b"x-slow: " + b"a" * 200 + b"\r\n\r\n"
+
+
+def test_slow_headers_get_408_and_the_connection_closes(bounded: Process) -> None:
+    slow = Trickle(bounded.port, b"GET /carts/slow HTTP/1.1\r\nhost: x\r\n", SLOW_HEADER)
+    slow.start()
+    time.sleep(0.3)
+    assert get_cart(bounded.port) == 200  # others are served meanwhile
+    slow.join(20)
+    assert slow.answer.startswith(b"HTTP/1.1 408 "), slow.answer
+    assert b"--http-header-timeout" in slow.answer
+    assert HEADER_TIMEOUT <= slow.closed_after < HEADER_TIMEOUT + 5, slow.closed_after
+    assert slow.sent < len(SLOW_HEADER)
+
+
+def test_a_slow_body_gets_408_and_the_connection_closes(bounded: Process) -> None:
+    body = b'{"productId":"p","name":"' + b"n" * 200 + b'","quantity":1}'
+    head = (
+        b"POST /cart/slow/items/add HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n\r\n" % len(body)
+    )
+    slow = Trickle(bounded.port, head, body)
+    slow.start()
+    slow.join(20)
+    assert slow.answer.startswith(b"HTTP/1.1 408 "), slow.answer
+    assert b"--http-body-timeout" in slow.answer
+    assert BODY_TIMEOUT <= slow.closed_after < BODY_TIMEOUT + 5, slow.closed_after
+    assert slow.sent < len(body)
+
+
+def test_an_idle_keep_alive_connection_is_closed(bounded: Process) -> None:
+    with socket.create_connection(("127.0.0.1", bounded.port), timeout=30) as sock:
+        sock.sendall(b"GET /carts/idle HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert read_all(sock).startswith(b"HTTP/1.1 200 ")
+        started = time.monotonic()
+        assert read_all(sock, timeout=IDLE_TIMEOUT + 10) == b""  # closed by the proxy
+        assert time.monotonic() - started >= IDLE_TIMEOUT - 0.1
+
+
+def test_at_the_connection_cap_new_clients_wait_for_the_slow_ones_to_be_cut_off(
+    bounded: Process,
+) -> None:
+    """Slow clients fill the cap; new connections are closed at once and logged once; after the
+    header timeout the slow ones are gone and new clients are served."""
+    slow = [
+        Trickle(bounded.port, b"GET /carts/slow HTTP/1.1\r\nhost: x\r\n", SLOW_HEADER, 0.3)
+        for _ in range(MAX_CONNECTIONS)
+    ]
+    for client in slow:
+        client.start()
+    time.sleep(0.3)
+    refused = [get_cart(bounded.port, f"refused-{n}") for n in range(20)]
+    assert refused == [0] * 20, refused  # closed at once: no HTTP answer
+    for client in slow:
+        client.join(20)
+        assert client.answer.startswith(b"HTTP/1.1 408 "), client.answer
+    deadline = time.monotonic() + 10
+    while get_cart(bounded.port) != 200:
+        assert time.monotonic() < deadline, "new clients still refused after the slow ones left"
+        time.sleep(0.1)
+    log = bounded.log().splitlines()
+    lines = [line for line in log if "connection refused:" in line]
+    assert len(lines) == 1, lines  # one line; more in its interval are counted, not logged
+    assert " WARNING " in lines[0], lines
+    assert f"{MAX_CONNECTIONS} connections are open" in lines[0], lines
+    assert "--http-max-connections" in lines[0], lines
