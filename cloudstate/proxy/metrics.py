@@ -64,6 +64,23 @@ REJECTED = Counter(
     ["limit"],
     registry=REGISTRY,
 )
+CONNECTIONS_OPEN = Gauge(
+    "cloudstate_connections_open",
+    "Connections of the client port open now (--http-max-connections)",
+    registry=REGISTRY,
+)
+CONNECTIONS_CUT = Counter(
+    "cloudstate_connections_cut",
+    "Client connections refused or closed by a limit of the client port, by limit",
+    ["limit"],
+    registry=REGISTRY,
+)
+HTTP_BUFFERED = Gauge(
+    "cloudstate_http_buffered_bytes",
+    "Request bytes held by HTTP connections until their requests are answered "
+    "(--http-max-buffered)",
+    registry=REGISTRY,
+)
 ACTIVATIONS = Counter(
     "cloudstate_entity_activations",
     "Entities activated (state loaded, stream opened)",

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import pytest
@@ -320,3 +321,43 @@ def test_the_relay_follows_frames_across_any_split_of_the_reads() -> None:
             pos += step
         assert watch.aligned and watch.last_stream == stream_id
         assert not watch.feed(reset_pairs(conn, 1000))  # a burst of resets: too many
+
+
+@pytest.fixture
+def few_streams(cart_uf: Process) -> Iterator[Process]:
+    px = start_proxy(cart_uf, "--http2-max-streams", "10")
+    yield px
+    px.terminate()
+
+
+def test_streams_past_the_per_connection_limit_are_refused(few_streams: Process) -> None:
+    """--http2-max-streams 10: a client opening 30 streams in its first flight (before it has
+    seen the SETTINGS announcing the limit) gets REFUSED_STREAM for the 20 past it, and the
+    others are served. (Once the SETTINGS are acknowledged the h2 library enforces the limit
+    itself, as a connection error.)"""
+    conn = client()
+    ids = []
+    for n in range(30):
+        stream_id = conn.get_next_available_stream_id()
+        conn.send_headers(stream_id, request_headers(f"/cart/many-{n}/items/add"))
+        ids.append(stream_id)
+    refused: list[int] = []
+    answered: dict[int, str] = {}
+    body = b'{"productId":"p","name":"n","quantity":1}'
+    with socket.create_connection(("127.0.0.1", few_streams.port), timeout=30) as sock:
+        sock.sendall(conn.data_to_send())  # all 30 HEADERS before reading anything
+        while len(refused) + len(answered) < len(ids):
+            data = sock.recv(65536)
+            assert data, f"closed: {len(refused)} refused, {len(answered)} answered"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.StreamReset):
+                    assert event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM, event
+                    refused.append(event.stream_id)
+                elif isinstance(event, h2.events.ResponseReceived):
+                    answered[event.stream_id] = dict(event.headers)[b":status"].decode()
+                elif isinstance(event, h2.events.SettingsAcknowledged):
+                    for stream_id in ids[:10]:  # now finish the first ten requests
+                        conn.send_data(stream_id, body, end_stream=True)
+            sock.sendall(conn.data_to_send())
+    assert sorted(refused) == ids[10:], refused
+    assert set(answered.values()) == {"200"}, answered

@@ -24,6 +24,7 @@ HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.0
 IDLE_TIMEOUT = 2.0
 MAX_CONNECTIONS = 12
+MAX_BUFFERED = 256 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,8 @@ def bounded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
         str(IDLE_TIMEOUT),
         "--http-max-connections",
         str(MAX_CONNECTIONS),
+        "--http-max-buffered",
+        str(MAX_BUFFERED),
     ).start()
     try:
         wait_serving(px.port)
@@ -184,3 +187,22 @@ def test_at_the_connection_cap_new_clients_wait_for_the_slow_ones_to_be_cut_off(
     assert " WARNING " in lines[0], lines
     assert f"{MAX_CONNECTIONS} connections are open" in lines[0], lines
     assert "--http-max-connections" in lines[0], lines
+
+
+def test_bodies_past_the_bytes_all_connections_may_hold_get_503(bounded: Process) -> None:
+    """--http-max-buffered 256 KiB: a body that would take the request bytes held past it is
+    refused with 503 and Retry-After (not buffered); smaller ones are served."""
+
+    def add(name_size: int) -> bytes:
+        body = b'{"productId":"p","name":"' + b"n" * name_size + b'","quantity":1}'
+        with socket.create_connection(("127.0.0.1", bounded.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /cart/big/items/add HTTP/1.1\r\nhost: x\r\n"
+                b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+            )
+            return read_all(sock)
+
+    refused = add(MAX_BUFFERED + 1)
+    assert refused.startswith(b"HTTP/1.1 503 "), refused[:200]
+    assert b"retry-after: 1" in refused.lower() and b"--http-max-buffered" in refused
+    assert add(MAX_BUFFERED // 4).startswith(b"HTTP/1.1 200 ")

@@ -21,7 +21,7 @@ from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
 
 from cloudstate.proxy.http.api import HttpApi, HttpRequest, HttpResponse, error
-from cloudstate.proxy.http.limits import ConnectionLimits
+from cloudstate.proxy.http.limits import BODY_TIMEOUT, HEADER_TIMEOUT, ConnectionLimits, cut
 from cloudstate.proxy.http.status import error_body
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ async def read_body(request: web.BaseRequest, limit: int, limits: ConnectionLimi
                 held = _collect(chunk, held, limit, limits, chunks)
     except TimeoutError:
         limits.budget.give(held)
+        cut(BODY_TIMEOUT)
         response = error(
             grpc.StatusCode.DEADLINE_EXCEEDED,
             f"the request body did not arrive within {timeout:g}s (--http-body-timeout)",
@@ -149,6 +150,7 @@ class Http1Connection(RequestHandler):
         if self._request_in_progress or self._messages or self.transport is None:
             return
         timeout = self._limits.settings.header_timeout
+        cut(HEADER_TIMEOUT)
         body = error_body(
             grpc.StatusCode.DEADLINE_EXCEEDED,
             f"the request headers did not arrive within {timeout:g}s (--http-header-timeout)",
@@ -194,7 +196,7 @@ def http1_server(api: HttpApi, limits: ConnectionLimits | None = None) -> Http1S
         access_log=None,
         handler_cancellation=True,
         logger=MalformedRequestLog(),
-        keepalive_timeout=limits.settings.idle_timeout or 3630,
+        keepalive_timeout=limits.settings.idle_timeout or 1e9,  # 0: never
     )
 
 

@@ -29,7 +29,7 @@ from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
 from cloudstate.proxy.http.api import HttpApi, HttpRequest, HttpResponse, error
-from cloudstate.proxy.http.limits import ConnectionLimits, ResetRate
+from cloudstate.proxy.http.limits import BODY_TIMEOUT, ConnectionLimits, ResetRate, cut
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +221,7 @@ class H2Protocol(asyncio.Protocol):
         if stream is None or stream.task is not None or self.closed:
             return
         stream.timer = None
+        cut(BODY_TIMEOUT)
         timeout = self.limits.settings.body_timeout
         response = error(
             grpc.StatusCode.DEADLINE_EXCEEDED,

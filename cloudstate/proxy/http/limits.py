@@ -36,6 +36,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from cloudstate.proxy import metrics
+
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
@@ -120,29 +122,48 @@ class ConnectionLimits:
         self.rapid_resets = ThrottledWarning(
             "%d more HTTP/2 connections closed for rapid reset in the last %gs; latest: %s"
         )
+        metrics.HTTP_BUFFERED.set_function(lambda: self.budget.used)
 
     def connection_opened(self) -> bool:
         """Count a new connection; False if the cap is reached (the caller closes it)."""
         cap = self.settings.max_connections
         if cap and self.open >= cap:
+            cut(MAX_CONNECTIONS)
             self.cap_reached.warn(
                 f"connection refused: {self.open} connections are open, the limit "
                 "(--http-max-connections); new connections are closed at once until some end"
             )
             return False
         self.open += 1
+        metrics.CONNECTIONS_OPEN.inc()
         return True
 
     def connection_closed(self) -> None:
         self.open -= 1
+        metrics.CONNECTIONS_OPEN.dec()
 
     def reset_too_fast(self, peer: object) -> None:
-        """Log that an HTTP/2 client was cut off for resetting streams too fast."""
+        """Count and log that an HTTP/2 client was cut off for resetting streams too fast."""
+        cut(RAPID_RESET)
         self.rapid_resets.warn(
             f"HTTP/2 client {peer} reset streams faster than "
             f"{self.settings.http2_max_reset_rate}/s (--http2-max-reset-rate): connection "
             "closed with GOAWAY (ENHANCE_YOUR_CALM)"
         )
+
+
+#: ``limit`` labels of ``cloudstate_connections_cut_total``.
+MAX_CONNECTIONS, HEADER_TIMEOUT, BODY_TIMEOUT, RAPID_RESET = (
+    "max_connections",
+    "header_timeout",
+    "body_timeout",
+    "rapid_reset",
+)
+
+
+def cut(limit: str) -> None:
+    """Count a connection (or an h2c stream, for the body timeout) cut by ``limit``."""
+    metrics.CONNECTIONS_CUT.labels(limit).inc()
 
 
 class ResetRate:
