@@ -37,7 +37,7 @@ class Admission:
     """See the module docstring. ``limit`` 0: no limit (every request enters at once);
     ``queue_limit`` or ``timeout`` 0: no line (refused at once when the limit is reached)."""
 
-    __slots__ = ("_line", "in_flight", "limit", "queue_limit", "timeout")
+    __slots__ = ("_line", "_sweeper", "in_flight", "limit", "queue_limit", "timeout")
 
     def __init__(self, limit: int, queue_limit: int = 0, timeout: float = 0.0) -> None:
         self.limit = limit
@@ -45,7 +45,10 @@ class Admission:
         self.timeout = timeout
         #: Requests admitted and not yet left.
         self.in_flight = 0
-        self._line: collections.deque[asyncio.Future[bool]] = collections.deque()
+        #: (deadline, turn) of each request in line, oldest first: deadlines grow along it.
+        self._line: collections.deque[tuple[float, asyncio.Future[bool]]] = collections.deque()
+        #: One timer for the whole line, at the first deadline (not one per request).
+        self._sweeper: asyncio.TimerHandle | None = None
 
     @property
     def queued(self) -> int:
@@ -66,32 +69,39 @@ class Admission:
             return QUEUE_FULL
         loop = asyncio.get_running_loop()
         turn: asyncio.Future[bool] = loop.create_future()
-        self._line.append(turn)
-        timer = loop.call_later(self.timeout, self._expire, turn)
+        place = (loop.time() + self.timeout, turn)
+        self._line.append(place)
+        if self._sweeper is None:
+            self._sweeper = loop.call_at(place[0], self._sweep)
         try:
             admitted = await turn
         except asyncio.CancelledError:  # the client went away while waiting
-            timer.cancel()
             if turn.done() and not turn.cancelled() and turn.result():
                 self.leave()  # the slot was handed over just before: pass it on
             else:
                 with contextlib.suppress(ValueError):
-                    self._line.remove(turn)
+                    self._line.remove(place)
             raise
-        timer.cancel()
         return None if admitted else QUEUE_TIMEOUT
 
-    def _expire(self, turn: asyncio.Future[bool]) -> None:
-        if not turn.done():
-            turn.set_result(False)
-            with contextlib.suppress(ValueError):
-                self._line.remove(turn)
+    def _sweep(self) -> None:
+        """Refuse the requests whose deadline passed; wake up again at the next deadline."""
+        self._sweeper = None
+        line = self._line
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while line and line[0][0] <= now:
+            turn = line.popleft()[1]
+            if not turn.done():
+                turn.set_result(False)
+        if line:
+            self._sweeper = loop.call_at(line[0][0], self._sweep)
 
     def leave(self) -> None:
         """A request admitted earlier is done: its slot goes to the first in line, if any."""
         line = self._line
         while line:
-            turn = line.popleft()
+            turn = line.popleft()[1]
             if not turn.done():
                 turn.set_result(True)  # in_flight unchanged: the slot changes hands
                 return

@@ -121,7 +121,8 @@ class Router:
         #: Requests (unary and streamed) being handled: at most ``max_requests`` (0: no limit);
         #: up to ``max_queued`` more wait ``queue_timeout`` seconds for a slot, then are refused
         #: with RESOURCE_EXHAUSTED (admission.py says why they wait).
-        self.admission = Admission(max_requests, max_queued, queue_timeout)
+        self.admission = admission = Admission(max_requests, max_queued, queue_timeout)
+        metrics.QUEUED.set_function(lambda: admission.queued)
         self.max_requests = max_requests
         #: Streamed calls open; above ``max_streams`` new ones are refused (0: no limit).
         self.streams_open = 0
@@ -232,11 +233,7 @@ class Router:
 
     async def _admit(self, method: MethodModel, bound: metrics.MethodMetrics) -> None:
         """All slots taken: wait in line for one, or raise Overloaded with a retry hint."""
-        metrics.QUEUED.inc()
-        try:
-            refusal = await self.admission.wait()
-        finally:
-            metrics.QUEUED.dec()
+        refusal = await self.admission.wait()
         if refusal is None:
             return
         admission = self.admission
