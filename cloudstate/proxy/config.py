@@ -72,7 +72,7 @@ class ProxyConfig:
     #: served, each at most ``queue_timeout`` seconds; more, or longer, are refused with
     #: RESOURCE_EXHAUSTED / HTTP 429 and a retry hint. 0: refused at once.
     max_queued_requests: int = 1000
-    queue_timeout: float = 0.5
+    queue_timeout: float = 1.0
     #: Commands one entity may hold (running or waiting); more are refused. 0: no limit.
     max_requests_per_entity: int = 1000
     #: Streamed calls open at once; more are refused. 0: no limit.
