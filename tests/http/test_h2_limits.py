@@ -183,14 +183,17 @@ async def test_unfinished_bodies_on_many_connections_stay_within_the_memory_boun
     assert await one_request(h2c.port) == "200"
     at_rest = proc_status(h2c, "VmRSS")
     connections, streams, size = 8, 32, MiB  # 256 MiB of bodies, 4 times the global bound
-    results = await asyncio.gather(
-        *(hold_bodies(h2c.port, f"mem{c}", streams, size) for c in range(connections))
+    # One connection alone: its bound, not the global one, stops it at 16 MiB.
+    alone = await hold_bodies(h2c.port, "alone", streams, size)
+    results = [alone] + await asyncio.gather(
+        *(hold_bodies(h2c.port, f"mem{c}", streams, size) for c in range(connections - 1))
     )
     grown = proc_status(h2c, "VmRSS") - at_rest
     total = sum(results, Counter())
     print(f"RSS {at_rest / MiB:.0f} MiB at rest, +{grown / MiB:.0f} MiB; streams: {total}")
     try:
         assert grown < 1.5 * MAX_BUFFERED + 32 * MiB, (grown / MiB, total)
+        assert (PER_CONNECTION - MiB) // size <= alone["held"] <= PER_CONNECTION // size, alone
         # Each connection holds at most its share; the rest was refused, not buffered.
         assert all(r["held"] * size <= PER_CONNECTION for r in results), results
         assert total["held"] * size <= MAX_BUFFERED, total

@@ -18,13 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import Process, proxy, shoppingcart_user_function, wait_serving
+from tests.observability.scrape import scrape, value
+from tests.processes import Process, free_port, proxy, shoppingcart_user_function, wait_serving
 
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.0
 IDLE_TIMEOUT = 2.0
 MAX_CONNECTIONS = 12
 MAX_BUFFERED = 256 * 1024
+ADMIN = free_port()
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +37,8 @@ def bounded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
         tmp,
         uf.port,
         "memory:",
+        "--admin-port",
+        str(ADMIN),
         "--http-header-timeout",
         str(HEADER_TIMEOUT),
         "--http-body-timeout",
@@ -165,13 +169,17 @@ def test_at_the_connection_cap_new_clients_wait_for_the_slow_ones_to_be_cut_off(
 ) -> None:
     """Slow clients fill the cap; new connections are closed at once and logged once; after the
     header timeout the slow ones are gone and new clients are served."""
-    slow = [
-        Trickle(bounded.port, b"GET /carts/slow HTTP/1.1\r\nhost: x\r\n", SLOW_HEADER, 0.3)
-        for _ in range(MAX_CONNECTIONS)
-    ]
-    for client in slow:
-        client.start()
-    time.sleep(0.3)
+    slow: list[Trickle] = []
+    while (open_now := open_connections()) < MAX_CONNECTIONS:  # others may hold a few
+        slow.append(
+            Trickle(bounded.port, b"GET /carts/slow HTTP/1.1\r\nhost: x\r\n", SLOW_HEADER, 0.3)
+        )
+        slow[-1].start()
+        deadline = time.monotonic() + 10
+        while open_connections() == open_now:
+            assert time.monotonic() < deadline, "the slow client's connection is not counted"
+            time.sleep(0.01)
+    assert len(slow) >= MAX_CONNECTIONS - 2, len(slow)
     refused = [get_cart(bounded.port, f"refused-{n}") for n in range(20)]
     assert refused == [0] * 20, refused  # closed at once: no HTTP answer
     for client in slow:
@@ -187,6 +195,12 @@ def test_at_the_connection_cap_new_clients_wait_for_the_slow_ones_to_be_cut_off(
     assert " WARNING " in lines[0], lines
     assert f"{MAX_CONNECTIONS} connections are open" in lines[0], lines
     assert "--http-max-connections" in lines[0], lines
+    cut = value(scrape(ADMIN), "cloudstate_connections_cut_total", limit="max_connections")
+    assert cut >= 20, cut
+
+
+def open_connections() -> float:
+    return value(scrape(ADMIN), "cloudstate_connections_open")
 
 
 def test_bodies_past_the_bytes_all_connections_may_hold_get_503(bounded: Process) -> None:

@@ -288,10 +288,9 @@ MUTANTS: tuple[Mutant, ...] = (
         replacement="""
         if True:
 """,
-        tests=(
-            f"{LIMITS_TESTS}::test_the_excess_waits_in_line_then_is_served_or_refused",
-            "tests/observability/test_goodput.py",
-        ),
+        # tests/observability/test_goodput.py fails too (served rate 7-9% of the unloaded one),
+        # but is not listed: a noisy machine can fail its baseline run.
+        tests=(f"{LIMITS_TESTS}::test_the_excess_waits_in_line_then_is_served_or_refused",),
         in_subprocess=True,
     ),
     Mutant(
@@ -429,8 +428,8 @@ MUTANTS: tuple[Mutant, ...] = (
             return True
 """,
         tests=(
+            f"{H2_TESTS}::test_rapid_reset_gets_goaway_and_the_connection_closes[application/grpc]",
             f"{H2_TESTS}::test_the_relay_follows_frames_across_any_split_of_the_reads",
-            f"{H2_TESTS}::test_rapid_reset_gets_goaway_and_the_connection_closes",
         ),
         in_subprocess=True,
     ),
