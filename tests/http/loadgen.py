@@ -21,10 +21,12 @@ import time
 from collections import Counter
 
 
-def requests(carts: int, seed: int) -> list[bytes]:
+def requests(carts: int, seed: int, count: int = 4096) -> list[bytes]:
+    """``count`` requests over ``carts`` carts; every client walks the same list from its own
+    place in it, so that 50 clients and 500 clients touch the carts alike."""
     rng = random.Random(seed)
     built = []
-    for _ in range(64):
+    for _ in range(count):
         cart = f"load-{rng.randrange(carts)}"
         if rng.random() < 0.5:
             built.append(f"GET /carts/{cart} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
@@ -55,8 +57,14 @@ async def exchange(
 
 
 async def impolite(
-    port: int, built: list[bytes], until: float, statuses: Counter[int], errors: list[str]
+    port: int,
+    built: list[bytes],
+    start: int,
+    until: float,
+    statuses: Counter[int],
+    errors: list[str],
 ) -> None:
+    i = start
     while time.monotonic() < until:
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -65,7 +73,6 @@ async def impolite(
             await asyncio.sleep(0.01)
             continue
         try:
-            i = 0
             while time.monotonic() < until:
                 statuses[await exchange(reader, writer, built[i % len(built)])] += 1
                 i += 1
@@ -100,15 +107,16 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     latencies: list[float] = []
     polite_statuses: Counter[int] = Counter()
     until = time.monotonic() + args.seconds
+    built = requests(args.carts, 0)
+    step = len(built) // max(1, args.clients)
     tasks = [
-        impolite(args.port, requests(args.carts, n), until, statuses, errors)
-        for n in range(args.clients)
+        impolite(args.port, built, n * step, until, statuses, errors) for n in range(args.clients)
     ]
     if args.polite_interval:
         tasks.append(
             polite(
                 args.port,
-                requests(args.carts, -1),
+                requests(args.carts, -1, 64),
                 until,
                 args.polite_interval,
                 latencies,
