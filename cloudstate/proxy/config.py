@@ -72,15 +72,35 @@ class ProxyConfig:
     http_default_routes: bool = True
     #: Also serve native gRPC directly (no relay) on this port; -1: off, 0: a free port.
     grpc_port: int = -1
-    #: Requests handled at once (unary and streamed); more are refused with RESOURCE_EXHAUSTED /
-    #: HTTP 429 instead of queued. 0: no limit.
+    #: Requests handled at once (unary and streamed); more wait in line (below). 0: no limit.
     max_concurrent_requests: int = 10000
+    #: Requests that may wait for a slot of ``max_concurrent_requests``, first come first
+    #: served, each at most ``queue_timeout`` seconds; more, or longer, are refused with
+    #: RESOURCE_EXHAUSTED / HTTP 429 and a retry hint. 0: refused at once.
+    max_queued_requests: int = 1000
+    queue_timeout: float = 1.0
     #: Commands one entity may hold (running or waiting); more are refused. 0: no limit.
     max_requests_per_entity: int = 1000
     #: Streamed calls open at once; more are refused. 0: no limit.
     max_streams: int = 10000
     #: Largest gRPC message a client may send, in bytes (HTTP bodies: ``http_max_body``).
     max_message_size: int = 4 * 1024 * 1024
+    #: Connections of the client port open at once; more are closed at once (logged). 0: none.
+    http_max_connections: int = 4096
+    #: Seconds an HTTP/1.1 request's headers may take to arrive (from its first byte), and
+    #: its body (from its headers; HTTP/2 streams: from the HEADERS); then 408. 0: no limit.
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    #: Seconds a connection may stay without a request (keep-alive, or never used). 0: forever.
+    http_idle_timeout: float = 60.0
+    #: Requests at once on one h2c connection (HTTP/JSON, gRPC-web over HTTP/2).
+    http2_max_streams: int = 100
+    #: Request bytes (h2c headers and bodies, HTTP/1.1 bodies) held by all connections, and by
+    #: one connection, until their requests are answered; past either: 503. 0: no limit.
+    http_max_buffered: int = 64 * 1024 * 1024
+    http_max_buffered_per_connection: int = 16 * 1024 * 1024
+    #: Stream resets per second one HTTP/2 client may send before GOAWAY (rapid reset). 0: any.
+    http2_max_reset_rate: int = 200
     #: PEM certificate chain and private key: the client port speaks TLS (gRPC, HTTP/JSON and
     #: gRPC-web over TLS) instead of plaintext. Both or neither.
     tls_cert: str = ""
@@ -280,8 +300,22 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         "--max-concurrent-requests",
         type=int,
         metavar="N",
-        help="requests handled at once; more are refused with RESOURCE_EXHAUSTED / 429 "
+        help="requests handled at once; more wait in line (--max-queued-requests) "
         f"(default {d.max_concurrent_requests}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--max-queued-requests",
+        type=int,
+        metavar="N",
+        help="requests that may wait for a slot of --max-concurrent-requests; more are refused "
+        f"with RESOURCE_EXHAUSTED / 429 (default {d.max_queued_requests}; 0: refused at once)",
+    )
+    parser.add_argument(
+        "--queue-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="longest wait in line for a slot; then refused with RESOURCE_EXHAUSTED / 429 "
+        f"(default {d.queue_timeout:g})",
     )
     parser.add_argument(
         "--max-requests-per-entity",
@@ -301,6 +335,62 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         type=int,
         metavar="BYTES",
         help=f"largest gRPC request message (default {d.max_message_size})",
+    )
+    parser.add_argument(
+        "--http-max-connections",
+        type=int,
+        metavar="N",
+        help="connections of the client port open at once; more are closed at once "
+        f"(default {d.http_max_connections}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--http-header-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="time an HTTP/1.1 request's headers may take to arrive; then 408 and the "
+        f"connection closes (default {d.http_header_timeout:g}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--http-body-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="time an HTTP request's body may take to arrive after its headers; then 408 "
+        f"(default {d.http_body_timeout:g}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--http-idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a connection without a request for this long is closed "
+        f"(default {d.http_idle_timeout:g}; 0: never)",
+    )
+    parser.add_argument(
+        "--http2-max-streams",
+        type=int,
+        metavar="N",
+        help="requests at once on one h2c connection (HTTP/JSON, gRPC-web over HTTP/2) "
+        f"(default {d.http2_max_streams})",
+    )
+    parser.add_argument(
+        "--http-max-buffered",
+        type=int,
+        metavar="BYTES",
+        help="request bytes all HTTP connections may hold until answered; more: 503 "
+        f"(default {d.http_max_buffered}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--http-max-buffered-per-connection",
+        type=int,
+        metavar="BYTES",
+        help="request bytes one HTTP/2 connection may hold until answered; more: 503 "
+        f"(default {d.http_max_buffered_per_connection}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--http2-max-reset-rate",
+        type=int,
+        metavar="N",
+        help="stream resets per second one HTTP/2 client may send; faster: GOAWAY and close "
+        f"(rapid reset; default {d.http2_max_reset_rate}; 0: no limit)",
     )
     parser.add_argument(
         "--tls-cert",

@@ -91,16 +91,28 @@ def check(config: ProxyConfig) -> list[str]:
         "max_requests_per_entity",
         "max_streams",
         "max_async_effects",
+        "max_queued_requests",
+        "http_max_connections",
+        "http_max_buffered",
+        "http_max_buffered_per_connection",
+        "http2_max_reset_rate",
     ):
         if getattr(config, name) < 0:
             problems.append(f"{_flag(name)} {getattr(config, name)}: 0 or more (0: no limit)")
-    for name in ("max_message_size", "http_max_body", "max_forward_depth"):
+    for name in ("max_message_size", "http_max_body", "max_forward_depth", "http2_max_streams"):
         if getattr(config, name) <= 0:
             problems.append(f"{_flag(name)} {getattr(config, name)}: must be positive")
     for name in ("passivation_timeout", "command_timeout"):
         if getattr(config, name) <= 0:
             problems.append(f"{_flag(name)} {getattr(config, name)}: seconds, more than 0")
-    for name in ("discovery_timeout", "shutdown_grace"):
+    for name in (
+        "discovery_timeout",
+        "shutdown_grace",
+        "queue_timeout",
+        "http_header_timeout",
+        "http_body_timeout",
+        "http_idle_timeout",
+    ):
         if getattr(config, name) < 0:
             problems.append(f"{_flag(name)} {getattr(config, name)}: seconds, 0 or more")
     retry: list[float] = []

@@ -41,10 +41,15 @@ class ProxyError(Exception):
 
 
 class Overloaded(ProxyError):
-    """A limit of the proxy was reached; the request was refused without being queued
-    (RESOURCE_EXHAUSTED, HTTP 429). Clients should back off and retry."""
+    """A limit of the proxy was reached; the request was refused, nothing was applied
+    (RESOURCE_EXHAUSTED, HTTP 429). Clients should back off and retry: ``retry_after`` seconds
+    is the hint they get (``Retry-After`` over HTTP, ``grpc-retry-pushback-ms`` over gRPC)."""
 
     status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class InternalMethod(ProxyError):

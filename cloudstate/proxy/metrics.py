@@ -53,10 +53,32 @@ IN_FLIGHT = Gauge(
     "Requests being handled by the router right now",
     registry=REGISTRY,
 )
+QUEUED = Gauge(
+    "cloudstate_requests_queued",
+    "Requests waiting for a slot of --max-concurrent-requests (--max-queued-requests)",
+    registry=REGISTRY,
+)
 REJECTED = Counter(
     "cloudstate_requests_rejected",
     "Requests refused by a limit (RESOURCE_EXHAUSTED / HTTP 429), by limit",
     ["limit"],
+    registry=REGISTRY,
+)
+CONNECTIONS_OPEN = Gauge(
+    "cloudstate_connections_open",
+    "Connections of the client port open now (--http-max-connections)",
+    registry=REGISTRY,
+)
+CONNECTIONS_CUT = Counter(
+    "cloudstate_connections_cut",
+    "Client connections refused or closed by a limit of the client port, by limit",
+    ["limit"],
+    registry=REGISTRY,
+)
+HTTP_BUFFERED = Gauge(
+    "cloudstate_http_buffered_bytes",
+    "Request bytes held by HTTP connections until their requests are answered "
+    "(--http-max-buffered)",
     registry=REGISTRY,
 )
 ACTIVATIONS = Counter(

@@ -47,6 +47,7 @@ from google.protobuf import any_pb2
 
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy import logs, metrics
+from cloudstate.proxy.admission import QUEUE_TIMEOUT, Admission, retry_hint
 from cloudstate.proxy.auth import JwtAuthenticator
 from cloudstate.proxy.durable import keys as idempotency_keys
 from cloudstate.proxy.durable.tasks import DurableTasks, Origin, split_side_effects
@@ -121,6 +122,8 @@ class Router:
         max_async_effects: int = 1024,
         max_requests: int = 0,
         max_streams: int = 0,
+        max_queued: int = 0,
+        queue_timeout: float = 0.0,
     ) -> None:
         self.model = model
         self.handlers = handlers
@@ -132,14 +135,17 @@ class Router:
         self._async_backlog = self.max_async_effects * ASYNC_BACKLOG_FACTOR
         self._metrics: dict[int, metrics.MethodMetrics] = {}  # by id(MethodModel)
         self._in_flight = metrics.IN_FLIGHT
-        #: Requests (unary and streamed) being handled; above ``max_requests`` new ones are
-        #: refused with RESOURCE_EXHAUSTED instead of queued (0: no limit).
-        self.requests_in_flight = 0
+        #: Requests (unary and streamed) being handled: at most ``max_requests`` (0: no limit);
+        #: up to ``max_queued`` more wait ``queue_timeout`` seconds for a slot, then are refused
+        #: with RESOURCE_EXHAUSTED (admission.py says why they wait).
+        self.admission = admission = Admission(max_requests, max_queued, queue_timeout)
+        metrics.QUEUED.set_function(lambda: admission.queued)
         self.max_requests = max_requests
         #: Streamed calls open; above ``max_streams`` new ones are refused (0: no limit).
         self.streams_open = 0
         self.max_streams = max_streams
         self._rejected_requests = metrics.REJECTED.labels("max_requests")
+        self._rejected_queued = metrics.REJECTED.labels("queue_timeout")
         self._rejected_streams = metrics.REJECTED.labels("max_streams")
         #: Called with every reply a method returns (eventing: ``out.topic`` publishing); the call
         #: fails if it raises. Set by the EventingManager.
@@ -157,6 +163,10 @@ class Router:
         #: Idempotency keys; None: keys are ordinary metadata. Handlers with an ``idempotency``
         #: of their own (entities) deduplicate in their actors.
         self.idempotency: Idempotency | None = None
+
+    @property
+    def requests_in_flight(self) -> int:
+        return self.admission.in_flight
 
     def _check_client_may_call(
         self,
@@ -240,13 +250,10 @@ class Router:
         bound = self._method_metrics(method)
         if not internal and (method.internal or self.auth is not None):
             self._check_client_may_call(method, metadata, bound)
-        if self.max_requests and self.requests_in_flight >= self.max_requests:
-            self._rejected_requests.inc()
-            bound.record("RESOURCE_EXHAUSTED", None)
-            raise self._overloaded(method)
+        if not self.admission.enter_now():
+            await self._admit(method, bound)
         in_flight = self._in_flight
         in_flight.inc()
-        self.requests_in_flight += 1
         start = metrics.now()
         status = "UNKNOWN"
         try:
@@ -260,15 +267,34 @@ class Router:
             status = "CANCELLED"
             raise
         finally:
-            self.requests_in_flight -= 1
+            self.admission.leave()
             in_flight.dec()
             bound.record(status, metrics.now() - start)
 
-    def _overloaded(self, method: MethodModel) -> Overloaded:
-        return Overloaded(
-            f"{method.service.name}.{method.name} refused: the proxy is handling "
-            f"{self.requests_in_flight} requests, its limit (--max-concurrent-requests); "
-            "retry later with backoff"
+    async def _admit(self, method: MethodModel, bound: metrics.MethodMetrics) -> None:
+        """All slots taken: wait in line for one, or raise Overloaded with a retry hint."""
+        refusal = await self.admission.wait()
+        if refusal is None:
+            return
+        admission = self.admission
+        name = f"{method.service.name}.{method.name}"
+        if refusal == QUEUE_TIMEOUT:
+            self._rejected_queued.inc()
+            why = (
+                f"it waited {admission.timeout:g}s (--queue-timeout) for one of the "
+                f"{admission.limit} slots (--max-concurrent-requests)"
+            )
+        else:
+            self._rejected_requests.inc()
+            why = (
+                f"the proxy is handling {admission.in_flight} requests, its limit "
+                f"(--max-concurrent-requests), and {admission.queued} more wait "
+                "(--max-queued-requests)"
+            )
+        bound.record("RESOURCE_EXHAUSTED", None)
+        retry_after = retry_hint(admission.timeout)
+        raise Overloaded(
+            f"{name} refused: {why}; retry after {retry_after:.1f}s", retry_after=retry_after
         )
 
     async def _call(
@@ -368,11 +394,10 @@ class Router:
         bound = self._method_metrics(method)
         if not internal and (method.internal or self.auth is not None):
             self._check_client_may_call(method, metadata, bound)
-        if self.max_requests and self.requests_in_flight >= self.max_requests:
-            self._rejected_requests.inc()
-            bound.record("RESOURCE_EXHAUSTED", None)
-            raise self._overloaded(method)
+        if not self.admission.enter_now():
+            await self._admit(method, bound)
         if self.max_streams and self.streams_open >= self.max_streams:
+            self.admission.leave()
             self._rejected_streams.inc()
             bound.record("RESOURCE_EXHAUSTED", None)
             raise Overloaded(
@@ -380,7 +405,6 @@ class Router:
                 "calls are open, the limit (--max-streams); retry later or close streams"
             )
         self._in_flight.inc()
-        self.requests_in_flight += 1
         self.streams_open += 1
         status = "UNKNOWN"
         try:
@@ -395,7 +419,7 @@ class Router:
             status = "CANCELLED"
             raise
         finally:
-            self.requests_in_flight -= 1
+            self.admission.leave()
             self.streams_open -= 1
             self._in_flight.dec()
             bound.record(status, None)

@@ -232,6 +232,8 @@ class Proxy:
             max_async_effects=config.max_async_effects,
             max_requests=config.max_concurrent_requests,
             max_streams=config.max_streams,
+            max_queued=config.max_queued_requests,
+            queue_timeout=config.queue_timeout,
         )
         if config.jwt_key:
             self.router.auth = JwtAuthenticator.from_file(

@@ -288,10 +288,11 @@ def test_an_open_stream_keeps_its_entity_active_past_the_passivation_timeout(
 def test_open_streams_count_toward_the_global_request_limit(
     crdt_uf: Process, start_proxy: Callable[..., Process]
 ) -> None:
-    """A streamed call is in flight for as long as it is open: with --max-concurrent-requests 2,
-    two open watches fill the proxy; a third watch and a unary call are refused at once, naming
-    the flag; once a watch is cancelled there is room again."""
-    model = Model(start_proxy(crdt_uf.port, "--max-concurrent-requests", "2").port)
+    """A streamed call is in flight for as long as it is open: with --max-concurrent-requests 2
+    (and no line to wait in), two open watches fill the proxy; a third watch and a unary call are
+    refused at once, naming the flag; once a watch is cancelled there is room again."""
+    flags = ("--max-concurrent-requests", "2", "--max-queued-requests", "0")
+    model = Model(start_proxy(crdt_uf.port, *flags).port)
     first, second = model.watch("s1"), model.watch("s2")
     assert next(first).value == next(second).value == "none"  # both open at the proxy
     third = model.watch("s3")

@@ -62,6 +62,11 @@ CRDT00_E2E = "tests/crdt00/test_behind_proxy.py"
 OPERATOR_LOGS = "tests/observability/test_operator_logs.py"
 BANK_FAULT_TESTS = "tests/durable/test_bank_faults.py"
 BANK_FAULTS_SQLITE = "test_money_is_conserved_while_the_proxy_and_user_function_are_killed"
+ADMISSION = "cloudstate/proxy/admission.py"
+H1 = "cloudstate/proxy/http/h1.py"
+H2C = "cloudstate/proxy/http/h2c.py"
+H2_TESTS = "tests/http/test_h2_limits.py"
+SLOW_TESTS = "tests/http/test_slow_clients.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay ------------------------
@@ -267,15 +272,12 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="--max-concurrent-requests refuses requests beyond it, whatever their entity",
         file="cloudstate/proxy/router.py",
         original="""
-            self._check_client_may_call(method, metadata, bound)
-        if self.max_requests and self.requests_in_flight >= self.max_requests:
-            self._rejected_requests.inc()
-            bound.record("RESOURCE_EXHAUSTED", None)
-            raise self._overloaded(method)
+        if not self.admission.enter_now():
+            await self._admit(method, bound)
         in_flight = self._in_flight
 """,
         replacement="""
-            self._check_client_may_call(method, metadata, bound)
+        self.admission.in_flight += 1
         in_flight = self._in_flight
 """,
         tests=(f"{LIMITS_TESTS}::test_the_global_limit_counts_requests_to_every_entity",),
@@ -286,18 +288,83 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="--max-concurrent-requests counts open streamed calls and refuses new ones",
         file="cloudstate/proxy/router.py",
         original="""
-            self._check_client_may_call(method, metadata, bound)
-        if self.max_requests and self.requests_in_flight >= self.max_requests:
-            self._rejected_requests.inc()
-            bound.record("RESOURCE_EXHAUSTED", None)
-            raise self._overloaded(method)
+        if not self.admission.enter_now():
+            await self._admit(method, bound)
         if self.max_streams and self.streams_open >= self.max_streams:
 """,
         replacement="""
-            self._check_client_may_call(method, metadata, bound)
+        self.admission.in_flight += 1
         if self.max_streams and self.streams_open >= self.max_streams:
 """,
         tests=(f"{CRDT_RAW_TESTS}::test_open_streams_count_toward_the_global_request_limit",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="overload-refused-at-once",
+        guarantee="past --max-concurrent-requests requests wait in line (goodput under overload)",
+        file=ADMISSION,
+        original="""
+        if len(self._line) >= self.queue_limit or self.timeout <= 0:
+""",
+        replacement="""
+        if True:
+""",
+        # tests/observability/test_goodput.py fails too (served rate 7-9% of the unloaded one),
+        # but is not listed: a noisy machine can fail its baseline run.
+        tests=(f"{LIMITS_TESTS}::test_the_excess_waits_in_line_then_is_served_or_refused",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="admission-line-unbounded",
+        guarantee="--max-queued-requests bounds the line; past it requests are refused at once",
+        file=ADMISSION,
+        original="""
+        if len(self._line) >= self.queue_limit or self.timeout <= 0:
+""",
+        replacement="""
+        if self.timeout <= 0:
+""",
+        tests=(f"{LIMITS_TESTS}::test_the_excess_waits_in_line_then_is_served_or_refused",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="admission-wait-unbounded",
+        guarantee="--queue-timeout bounds the wait in line",
+        file=ADMISSION,
+        original="""
+        place = (loop.time() + self.timeout, turn)
+""",
+        replacement="""
+        place = (loop.time() + 3600, turn)
+""",
+        tests=(
+            "tests/observability/test_admission.py::test_the_line_is_bounded_and_waits_are_bounded",
+        ),
+    ),
+    Mutant(
+        name="refusal-without-retry-after",
+        guarantee="a 429 refusal carries Retry-After",
+        file="cloudstate/proxy/http/api.py",
+        original="""
+            response = error(e.status, e.message, *retry_headers(e), http_status=e.http_status)
+""",
+        replacement="""
+            response = error(e.status, e.message, http_status=e.http_status)
+""",
+        tests=(f"{LIMITS_TESTS}::test_http_excess_gets_429",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="refusal-without-pushback",
+        guarantee="a RESOURCE_EXHAUSTED refusal carries grpc-retry-pushback-ms",
+        file="cloudstate/proxy/ingress/grpc_ingress.py",
+        original="""
+                await context.abort(e.status, e.message, pushback(e))
+""",
+        replacement="""
+                await context.abort(e.status, e.message)
+""",
+        tests=(f"{LIMITS_TESTS}::test_the_global_limit_counts_requests_to_every_entity",),
         in_subprocess=True,
     ),
     Mutant(
@@ -311,6 +378,163 @@ MUTANTS: tuple[Mutant, ...] = (
         if False:
 """,
         tests=(f"{LIMITS_TESTS}::test_the_per_entity_limit_counts_the_requests_of_one_entity",),
+        in_subprocess=True,
+    ),
+    # -- connections of the client port -----------------------------------------------------------
+    Mutant(
+        name="h2c-buffered-bytes-unbounded",
+        guarantee="h2c request bytes held in all stay within --http-max-buffered",
+        file=H2C,
+        original="""
+        if not self.limits.budget.take(size):
+            return False
+""",
+        replacement="""
+        self.limits.budget.take(0)
+""",
+        tests=(
+            f"{H2_TESTS}::test_unfinished_bodies_on_many_connections_stay_within_the_memory_bound",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="h2c-connection-bytes-unbounded",
+        guarantee="one h2c connection holds at most --http-max-buffered-per-connection",
+        file=H2C,
+        original="""
+        if per_connection and self.held + size > per_connection:
+""",
+        replacement="""
+        if False:
+""",
+        tests=(
+            f"{H2_TESTS}::test_unfinished_bodies_on_many_connections_stay_within_the_memory_bound",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="h2c-stream-limit-ignored",
+        guarantee="streams past --http2-max-streams on one connection are refused",
+        file=H2C,
+        original="""
+        if settings.http2_max_streams and len(self.streams) >= settings.http2_max_streams:
+""",
+        replacement="""
+        if False:
+""",
+        tests=(f"{H2_TESTS}::test_streams_past_the_per_connection_limit_are_refused",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="h2c-rapid-reset-unchecked",
+        guarantee="an h2c client resetting streams too fast gets GOAWAY",
+        file=H2C,
+        original="""
+            if event.remote_reset and not self.resets.allow(time.monotonic()):
+""",
+        replacement="""
+            if False:
+""",
+        tests=(f"{H2_TESTS}::test_rapid_reset_gets_goaway_and_the_connection_closes",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="relay-rapid-reset-unchecked",
+        guarantee="a relayed gRPC client resetting streams too fast gets GOAWAY",
+        file="cloudstate/proxy/http/listener.py",
+        original="""
+            return self.rate is None or self.rate.allow(time.monotonic())
+""",
+        replacement="""
+            return True
+""",
+        tests=(
+            f"{H2_TESTS}::test_rapid_reset_gets_goaway_and_the_connection_closes[application/grpc]",
+            f"{H2_TESTS}::test_the_relay_follows_frames_across_any_split_of_the_reads",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="h2c-body-timeout-ignored",
+        guarantee="an h2c request body that does not arrive within --http-body-timeout gets 408",
+        file=H2C,
+        original="""
+        elif settings.body_timeout and event.stream_ended is None:
+""",
+        replacement="""
+        elif False:
+""",
+        tests=(f"{H2_TESTS}::test_a_stream_whose_body_does_not_arrive_gets_408",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="http1-header-timeout-ignored",
+        guarantee="HTTP/1.1 headers trickling in past --http-header-timeout get 408",
+        file=H1,
+        original="""
+            and self._limits.settings.header_timeout
+        ):""",
+        replacement="""
+            and False
+        ):""",
+        tests=(f"{SLOW_TESTS}::test_slow_headers_get_408_and_the_connection_closes",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="http1-body-timeout-ignored",
+        guarantee="an HTTP/1.1 body trickling in past --http-body-timeout gets 408",
+        file=H1,
+        original="""
+        elif timeout:
+            async with asyncio.timeout(timeout):
+""",
+        replacement="""
+        elif timeout:
+            async with asyncio.timeout(None):
+""",
+        tests=(f"{SLOW_TESTS}::test_a_slow_body_gets_408_and_the_connection_closes",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="http1-body-budget-ignored",
+        guarantee="HTTP/1.1 bodies count against --http-max-buffered",
+        file=H1,
+        original="""
+    if not limits.budget.take(len(chunk)):
+""",
+        replacement="""
+    if limits.budget.take(len(chunk)) and False:
+""",
+        tests=(f"{SLOW_TESTS}::test_bodies_past_the_bytes_all_connections_may_hold_get_503",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="http-idle-timeout-ignored",
+        guarantee="a keep-alive connection idle past --http-idle-timeout is closed",
+        file=H1,
+        original="""
+        keepalive_timeout=limits.settings.idle_timeout or 1e9,  # 0: never
+""",
+        replacement="""
+        keepalive_timeout=1e9,
+""",
+        tests=(f"{SLOW_TESTS}::test_an_idle_keep_alive_connection_is_closed",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="connection-cap-ignored",
+        guarantee="past --http-max-connections new connections are closed at once",
+        file="cloudstate/proxy/http/limits.py",
+        original="""
+        if cap and self.open >= cap:
+""",
+        replacement="""
+        if False:
+""",
+        tests=(
+            f"{SLOW_TESTS}::"
+            "test_at_the_connection_cap_new_clients_wait_for_the_slow_ones_to_be_cut_off",
+        ),
         in_subprocess=True,
     ),
     # -- errors and authentication -----------------------------------------------------------------
@@ -409,8 +633,8 @@ MUTANTS: tuple[Mutant, ...] = (
         name="malformed-requests-flood-the-log",
         guarantee="malformed HTTP/1.1 requests are logged as a count per interval, no traceback",
         file="cloudstate/proxy/http/h1.py",
-        original="handler_cancellation=True, logger=MalformedRequestLog()",
-        replacement="handler_cancellation=True",
+        original="        logger=MalformedRequestLog(),\n",
+        replacement="",
         tests=(
             "tests/http/test_malformed_log.py::"
             "test_fifty_malformed_requests_log_a_count_not_fifty_tracebacks",

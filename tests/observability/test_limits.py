@@ -1,11 +1,15 @@
 """Overload: ten times more concurrent requests than the limits allow.
 
-The excess is refused at once with RESOURCE_EXHAUSTED (gRPC) / 429 (HTTP), never queued; every
-accepted command completes and is durable (the carts hold exactly the accepted items); the
-proxy's memory does not grow from wave to wave; the refusals are counted in the metrics.
+With no line (``--max-queued-requests 0``) the excess is refused at once with RESOURCE_EXHAUSTED
+(gRPC, with ``grpc-retry-pushback-ms``) / 429 (HTTP, with ``Retry-After``); every accepted
+command completes and is durable (the carts hold exactly the accepted items); the proxy's memory
+does not grow from wave to wave; the refusals are counted in the metrics.
 
 Each limit alone, exactly: commands held at the raw user function (``--hold-command``) stay in
 flight until the test releases them, so the test knows how many are in flight when it sends more.
+The line: requests beyond ``--max-concurrent-requests`` wait (up to ``--max-queued-requests``)
+and are served when a slot frees, or refused after ``--queue-timeout``. Goodput under overload:
+test_goodput.py.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process,
         str(admin),
         "--max-concurrent-requests",
         str(MAX_REQUESTS),
+        "--max-queued-requests",
+        "0",
         "--max-requests-per-entity",
         str(PER_ENTITY),
         "--max-message-size",
@@ -91,6 +97,8 @@ async def grpc_wave(port: int, wave: int) -> tuple[dict[str, int], list[str]]:
                 accepted[user] += 1
             except grpc.aio.AioRpcError as error:
                 assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+                pushback = dict(error.trailing_metadata() or ()).get("grpc-retry-pushback-ms")
+                assert pushback is not None and int(pushback) > 0, error.trailing_metadata()
                 refusals.append(error.details() or "")
 
         await asyncio.gather(*(add(n) for n in range(CONCURRENT)))
@@ -148,6 +156,9 @@ def test_http_excess_gets_429(limited: tuple[Process, int]) -> None:
                     f"/cart/http-c{n % CARTS}/items/add",
                     json={"productId": "p", "name": "P", "quantity": 1},
                 )
+                if reply.status_code == 429:
+                    retry_after = reply.headers.get("retry-after", "")
+                    assert retry_after.isdigit() and int(retry_after) >= 1, reply.headers
                 return reply.status_code
 
             return await asyncio.gather(*(add(n) for n in range(CONCURRENT)))
@@ -208,12 +219,18 @@ class Held:
     def in_flight(self) -> float:
         return value(scrape(self.admin), "cloudstate_requests_in_flight")
 
-    def refused(self, counter: str) -> str:
-        """A Get that must be refused at once: the refusal's message."""
+    def refused(self, counter: str, timeout: float = 2) -> str:
+        """A Get that must be refused (at once, or within ``timeout``): the refusal's message;
+        it carries a retry hint."""
         with pytest.raises(grpc.RpcError) as error:
-            self.client.get(counter, timeout=2)
+            self.client.get(counter, timeout=timeout)
         assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.value
+        trailers = dict(error.value.trailing_metadata() or ())  # type: ignore[attr-defined]
+        assert int(trailers.get("grpc-retry-pushback-ms", "0")) > 0, trailers
         return error.value.details() or ""
+
+    def queued(self) -> float:
+        return value(scrape(self.admin), "cloudstate_requests_queued")
 
     def release(self) -> None:
         (self.dir / "release").touch()
@@ -240,10 +257,10 @@ def held(tmp_path: Path) -> Iterator[Callable[..., Held]]:
 
 
 def test_the_global_limit_counts_requests_to_every_entity(held: Callable[..., Held]) -> None:
-    """--max-concurrent-requests 4: four commands in flight on four entities fill it; a request
-    to any other entity (no per-entity limit in play) is refused at once, naming the flag, until
-    one of them is answered."""
-    setup = held("--max-concurrent-requests", "4")
+    """--max-concurrent-requests 4 (no line): four commands in flight on four entities fill it; a
+    request to any other entity (no per-entity limit in play) is refused at once, naming the flag,
+    until one of them is answered."""
+    setup = held("--max-concurrent-requests", "4", "--max-queued-requests", "0")
     first = [setup.hold(f"g{n}") for n in range(4)]
     setup.wait_for(lambda: setup.held() == 4, "four commands held at the user function")
     for n in range(4, 12):
@@ -272,3 +289,30 @@ def test_the_per_entity_limit_counts_the_requests_of_one_entity(held: Callable[.
     setup.release()
     assert first.result(timeout=10).value == 0  # type: ignore[attr-defined]
     assert second.result(timeout=10).value == 0  # type: ignore[attr-defined]
+
+
+def test_the_excess_waits_in_line_then_is_served_or_refused(held: Callable[..., Held]) -> None:
+    """--max-concurrent-requests 2 --max-queued-requests 2 --queue-timeout 1: with two commands
+    held, a third waits its second in line and is refused naming --queue-timeout; two more wait,
+    a fifth is refused at once (the line is full, naming --max-queued-requests); once the held
+    commands are answered, the two in line are served."""
+    setup = held(
+        "--max-concurrent-requests", "2", "--max-queued-requests", "2", "--queue-timeout", "1"
+    )
+    first = [setup.hold(f"q{n}") for n in range(2)]
+    setup.wait_for(lambda: setup.held() == 2, "two commands held at the user function")
+    started = time.monotonic()
+    message = setup.refused("waits", timeout=10)
+    assert time.monotonic() - started >= 0.9, "refused before its --queue-timeout"
+    assert "--queue-timeout" in message, message
+    in_line = [setup.hold(f"line{n}") for n in range(2)]
+    setup.wait_for(lambda: setup.queued() == 2, "two requests waiting in line")
+    message = setup.refused("beyond")
+    assert "--max-queued-requests" in message, message
+    metrics = scrape(setup.admin)
+    assert value(metrics, "cloudstate_requests_rejected_total", limit="queue_timeout") == 1
+    assert value(metrics, "cloudstate_requests_rejected_total", limit="max_requests") == 1
+    setup.release()
+    for future in first + in_line:
+        assert future.result(timeout=10).value == 0  # type: ignore[attr-defined]
+    assert setup.queued() == 0

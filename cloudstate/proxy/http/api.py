@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,7 +24,7 @@ import grpc
 from google.protobuf import descriptor_pool
 
 from cloudstate.protocol import entity_pb2
-from cloudstate.proxy.errors import BadRequest, ProxyError, UnknownMethod
+from cloudstate.proxy.errors import BadRequest, Overloaded, ProxyError, UnknownMethod
 from cloudstate.proxy.http import grpcweb
 from cloudstate.proxy.http.openapi import openapi_document
 from cloudstate.proxy.http.rules import Binding, all_bindings, build_routes
@@ -170,7 +171,7 @@ class HttpApi:
         try:
             response = await self._dispatch(request)
         except ProxyError as e:
-            response = error(e.status, e.message, http_status=e.http_status)
+            response = error(e.status, e.message, *retry_headers(e), http_status=e.http_status)
         except Exception:
             log.exception("unexpected error serving %s %s", request.method, request.path)
             response = error(grpc.StatusCode.INTERNAL, "internal error in the proxy (logged)")
@@ -399,9 +400,11 @@ class HttpApi:
         def finish(frames: bytes) -> bytes:
             return grpcweb.encode_text(frames) if text else frames
 
-        def failed(status: grpc.StatusCode, message: str) -> HttpResponse:
-            trailer = grpcweb.trailer_frame(code_number(status), message)
-            return HttpResponse(200, list(headers), finish(trailer))
+        def failed(
+            status: grpc.StatusCode, message: str, retry: list[tuple[str, str]] | None = None
+        ) -> HttpResponse:
+            trailer = grpcweb.trailer_frame(code_number(status), message, retry)
+            return HttpResponse(200, list(headers) + (retry or []), finish(trailer))
 
         if request.method != "POST":
             return failed(grpc.StatusCode.UNIMPLEMENTED, "gRPC-web calls use POST")
@@ -438,7 +441,7 @@ class HttpApi:
                 )
             reply = await self.router.call(method, frames[0], metadata)
         except ProxyError as e:
-            return failed(e.status, e.message)
+            return failed(e.status, e.message, retry_headers(e))
         headers += response_headers(reply.metadata)
         frames_out = grpcweb.data_frame(reply.payload) + grpcweb.trailer_frame(0, "")
         return HttpResponse(200, headers, finish(frames_out))
@@ -463,6 +466,17 @@ class HttpApi:
         finally:
             await _close(replies)
         yield finish(grpcweb.trailer_frame(0, ""))
+
+
+def retry_headers(error: ProxyError) -> list[tuple[str, str]]:
+    """The retry hint of a refusal (:class:`Overloaded`): ``retry-after`` in whole seconds
+    (HTTP) and ``grpc-retry-pushback-ms`` (gRPC-web trailers); none for other errors."""
+    if not isinstance(error, Overloaded):
+        return []
+    return [
+        ("retry-after", str(max(1, math.ceil(error.retry_after)))),
+        ("grpc-retry-pushback-ms", str(round(error.retry_after * 1000))),
+    ]
 
 
 def _non_utf8_header(headers: list[tuple[str, str]]) -> str | None:

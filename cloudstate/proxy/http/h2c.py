@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from typing import cast
 
 import grpc
@@ -23,94 +25,235 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
 from cloudstate.proxy.http.api import HttpApi, HttpRequest, HttpResponse, error
+from cloudstate.proxy.http.limits import BODY_TIMEOUT, ConnectionLimits, ResetRate, cut
 
 log = logging.getLogger(__name__)
 
+#: SETTINGS_MAX_HEADER_LIST_SIZE we announce (hpack's decoder refuses more anyway).
+_MAX_HEADER_LIST = 64 * 1024
+
 
 class _Stream:
-    __slots__ = ("body", "headers", "task", "too_large", "window")
+    __slots__ = ("body", "ended", "headers", "held", "refusal", "task", "timer", "window")
 
     def __init__(self, headers: list[tuple[str, str]]) -> None:
         self.headers = headers
         self.body = bytearray()
         self.task: asyncio.Task[None] | None = None
         self.window = asyncio.Event()
-        self.too_large = False
+        #: Request bytes (headers and body) this stream holds of the connection's and the
+        #: port's budgets (limits.py).
+        self.held = 0
+        #: The error response once the request is refused (413, 503), its body dropped.
+        self.refusal: HttpResponse | None = None
+        #: Fires if the request has not fully arrived within the body timeout.
+        self.timer: asyncio.TimerHandle | None = None
+        self.ended = False  # the client sent END_STREAM
+
+
+#: Bytes fed to the h2 state machine at once: between two slices a connection that broke a
+#: limit (rapid reset) is cut off, whatever the size of the read.
+_SLICE = 16 * 1024
 
 
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection; see the module docstring."""
 
-    def __init__(self, api: HttpApi) -> None:
+    def __init__(self, api: HttpApi, limits: ConnectionLimits | None = None) -> None:
         self.api = api
+        self.limits = limits or ConnectionLimits()
         # Headers as bytes, decoded here: h2's own decoding raises on a non-UTF-8 value and
         # would abort the whole connection (HttpApi refuses such a header with a 400).
         config = h2.config.H2Configuration(client_side=False, header_encoding=None)
         self.conn = h2.connection.H2Connection(config)
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, _Stream] = {}
+        #: Request bytes held by this connection's streams (``max_buffered_per_connection``).
+        self.held = 0
+        self.resets = ResetRate(self.limits.settings.http2_max_reset_rate)
+        self.closed = False
+        #: Called once when the connection is gone (the port's connection count).
+        self.on_close: Callable[[], None] | None = None
         self._resume = asyncio.Event()
         self._resume.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's are not subclasses of asyncio.Transport).
         self.transport = cast(asyncio.Transport, transport)
-        self.conn.local_settings.update({SettingCodes.MAX_CONCURRENT_STREAMS: 256})
+        settings = self.limits.settings
+        self.conn.local_settings.update(
+            {
+                SettingCodes.MAX_CONCURRENT_STREAMS: settings.http2_max_streams or 2**31 - 1,
+                SettingCodes.MAX_HEADER_LIST_SIZE: _MAX_HEADER_LIST,
+            }
+        )
         self.conn.initiate_connection()
         self._flush()
 
     def data_received(self, data: bytes) -> None:
-        try:
-            events = self.conn.receive_data(data)
-        except h2.exceptions.ProtocolError as e:
-            log.debug("HTTP/2 protocol error from client: %s", e)
+        view = memoryview(data)
+        for start in range(0, len(view), _SLICE):
+            if self.closed:
+                return
+            try:
+                events = self.conn.receive_data(view[start : start + _SLICE])
+            except h2.exceptions.ProtocolError as e:
+                log.debug("HTTP/2 protocol error from client: %s", e)
+                self._flush()
+                self._close()
+                return
+            for event in events:
+                self._event(event)
             self._flush()
-            if self.transport is not None:
-                self.transport.close()
+
+    def _event(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.DataReceived):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None and event.data:
+                self._buffer(event.stream_id, stream, event.data)
+            self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        elif isinstance(event, h2.events.RequestReceived):
+            self._request(event)
+        elif isinstance(event, h2.events.StreamEnded):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.ended = True
+                self._start(event.stream_id, stream)
+        elif isinstance(event, h2.events.StreamReset):
+            self._drop(event.stream_id)
+            if event.remote_reset and not self.resets.allow(time.monotonic()):
+                self._calm_down()
+        elif isinstance(event, h2.events.WindowUpdated):
+            targets = (
+                self.streams.values()
+                if event.stream_id == 0
+                else [s for i, s in self.streams.items() if i == event.stream_id]
+            )
+            for stream in targets:
+                stream.window.set()
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            self._close()
+
+    def _request(self, event: h2.events.RequestReceived) -> None:
+        settings = self.limits.settings
+        stream_id = event.stream_id
+        if settings.http2_max_streams and len(self.streams) >= settings.http2_max_streams:
+            # The client ignored SETTINGS_MAX_CONCURRENT_STREAMS (or has not acknowledged it).
+            self.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
-        for event in events:
-            if isinstance(event, h2.events.RequestReceived):
-                headers = [(_text(k).lower(), _text(v)) for k, v in event.headers or ()]
-                self.streams[event.stream_id] = _Stream(headers)
-            elif isinstance(event, h2.events.DataReceived):
-                stream = self.streams.get(event.stream_id)
-                if stream is not None and event.data:
-                    if len(stream.body) + len(event.data) > self.api.options.max_body:
-                        stream.too_large = True
-                    else:
-                        stream.body += event.data
-                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            elif isinstance(event, h2.events.StreamEnded):
-                stream = self.streams.get(event.stream_id)
-                if stream is not None and stream.task is None:
-                    stream.task = asyncio.get_running_loop().create_task(
-                        self._serve(event.stream_id, stream)
-                    )
-            elif isinstance(event, h2.events.StreamReset):
-                stream = self.streams.pop(event.stream_id, None)
-                if stream is not None and stream.task is not None:
-                    stream.task.cancel()
-            elif isinstance(event, h2.events.WindowUpdated):
-                targets = (
-                    self.streams.values()
-                    if event.stream_id == 0
-                    else [s for i, s in self.streams.items() if i == event.stream_id]
-                )
-                for stream in targets:
-                    stream.window.set()
-            elif isinstance(event, h2.events.ConnectionTerminated):
-                if self.transport is not None:
-                    self.transport.close()
+        headers = [(_text(k).lower(), _text(v)) for k, v in event.headers or ()]
+        stream = _Stream(headers)
+        self.streams[stream_id] = stream
+        size = sum(len(k) + len(v) + 32 for k, v in headers)  # RFC 9113 §6.5.2's measure
+        if not self._hold(stream, size):
+            self._refuse(stream_id, stream, _over_budget())
+        elif settings.body_timeout and event.stream_ended is None:
+            stream.timer = asyncio.get_running_loop().call_later(
+                settings.body_timeout, self._too_slow, stream_id
+            )
+
+    def _start(self, stream_id: int, stream: _Stream) -> None:
+        """The request has arrived (or is refused): serve it."""
+        if stream.task is None:
+            if stream.timer is not None:
+                stream.timer.cancel()
+                stream.timer = None
+            stream.task = asyncio.get_running_loop().create_task(self._serve(stream_id, stream))
+
+    def _refuse(self, stream_id: int, stream: _Stream, response: HttpResponse) -> None:
+        """Answer ``response`` now and drop the request's bytes; once answered, the client is
+        asked to stop sending the body (RST_STREAM NO_ERROR, RFC 9113 §8.1)."""
+        stream.refusal = response
+        self._release(stream)
+        self._start(stream_id, stream)
+
+    def _hold(self, stream: _Stream, size: int) -> bool:
+        """Count ``size`` more request bytes for ``stream``; False if a budget is spent."""
+        per_connection = self.limits.settings.max_buffered_per_connection
+        if per_connection and self.held + size > per_connection:
+            return False
+        if not self.limits.budget.take(size):
+            return False
+        self.held += size
+        stream.held += size
+        return True
+
+    def _release(self, stream: _Stream) -> None:
+        if stream.held:
+            self.limits.budget.give(stream.held)
+            self.held -= stream.held
+            stream.held = 0
+        stream.body = bytearray()
+
+    def _buffer(self, stream_id: int, stream: _Stream, data: bytes) -> None:
+        if stream.refusal is not None:
+            return  # refused: what still comes of its body is dropped
+        if len(stream.body) + len(data) > self.api.options.max_body:
+            response = error(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"request body larger than {self.api.options.max_body} bytes "
+                "(raise it with --http-max-body)",
+            )
+            response.status = 413
+            self._refuse(stream_id, stream, response)
+        elif self._hold(stream, len(data)):
+            stream.body += data
+        else:
+            self._refuse(stream_id, stream, _over_budget())
+
+    def _drop(self, stream_id: int) -> None:
+        stream = self.streams.pop(stream_id, None)
+        if stream is None:
+            return
+        if stream.timer is not None:
+            stream.timer.cancel()
+        if stream.task is not None:
+            stream.task.cancel()
+        self._release(stream)
+
+    def _too_slow(self, stream_id: int) -> None:
+        """The body timeout passed before the request fully arrived: 408."""
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.task is not None or self.closed:
+            return
+        stream.timer = None
+        cut(BODY_TIMEOUT)
+        timeout = self.limits.settings.body_timeout
+        response = error(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"the request did not arrive within {timeout:g}s (--http-body-timeout)",
+        )
+        response.status = 408
+        self._refuse(stream_id, stream, response)
+
+    def _calm_down(self) -> None:
+        """Rapid reset: GOAWAY (ENHANCE_YOUR_CALM), then close."""
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else "?"
+        self.limits.reset_too_fast(peer)
+        self.conn.close_connection(
+            ErrorCodes.ENHANCE_YOUR_CALM, b"too many stream resets (--http2-max-reset-rate)"
+        )
         self._flush()
+        self._close()
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for stream in self.streams.values():
-            if stream.task is not None:
-                stream.task.cancel()
-        self.streams.clear()
+        self.closed = True
+        for stream_id in list(self.streams):
+            self._drop(stream_id)
+        if self.on_close is not None:
+            self.on_close()
+            self.on_close = None
 
     def pause_writing(self) -> None:
         self._resume.clear()
@@ -130,18 +273,18 @@ class H2Protocol(asyncio.Protocol):
         if pseudo.get(":authority"):
             headers.append(("host", pseudo[":authority"]))
         try:
-            if stream.too_large:
-                response = error(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"request body larger than {self.api.options.max_body} bytes",
-                )
-                response.status = 413
+            if stream.refusal is not None:
+                response = stream.refusal
             else:
-                request = HttpRequest(
-                    pseudo.get(":method", "GET"), path, query, headers, bytes(stream.body), True
-                )
+                body = bytes(stream.body)
+                stream.body = bytearray()  # held (counted) until the response is done
+                method = pseudo.get(":method", "GET")
+                request = HttpRequest(method, path, query, headers, body, True)
                 response = await self.api.handle(request)
             await self._respond(stream_id, stream, response)
+            if stream.refusal is not None and not stream.ended:
+                self.conn.reset_stream(stream_id, ErrorCodes.NO_ERROR)
+                self._flush()
         except (h2.exceptions.StreamClosedError, ConnectionError):
             pass
         except asyncio.CancelledError:
@@ -150,7 +293,9 @@ class H2Protocol(asyncio.Protocol):
                 self._flush()
             raise
         finally:
-            self.streams.pop(stream_id, None)
+            if self.streams.get(stream_id) is stream:
+                del self.streams[stream_id]
+            self._release(stream)
 
     async def _respond(self, stream_id: int, stream: _Stream, response: HttpResponse) -> None:
         head = [(":status", str(response.status))]
@@ -191,6 +336,16 @@ class H2Protocol(asyncio.Protocol):
             view = view[size:]
             if last:
                 return
+
+
+def _over_budget() -> HttpResponse:
+    response = error(
+        grpc.StatusCode.UNAVAILABLE,
+        "the proxy holds as many request bytes as it may (--http-max-buffered, "
+        "--http-max-buffered-per-connection); retry later",
+        ("retry-after", "1"),
+    )
+    return response
 
 
 def _text(data: bytes | str) -> str:

@@ -29,15 +29,16 @@ import logging
 import socket
 import ssl
 import struct
+import time
 from collections.abc import Callable
 from typing import cast
 
 import hpack
-from aiohttp import web
 
 from cloudstate.proxy.http.api import HttpApi
-from cloudstate.proxy.http.h1 import http1_server
+from cloudstate.proxy.http.h1 import Http1Connection, Http1Server, http1_server
 from cloudstate.proxy.http.h2c import H2Protocol
+from cloudstate.proxy.http.limits import ConnectionLimits, ResetRate
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,6 @@ EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type SETTI
 _FRAME = struct.Struct(">I")
 _HEADERS, _CONTINUATION, _SETTINGS = 0x1, 0x9, 0x4
 _SNIFF_LIMIT = 256 * 1024  # bytes read while looking for the first HEADERS block
-_IDLE_TIMEOUT = 60.0  # seconds a connection may stay silent before it is classified
 _RELAY_BUFFER = 256 * 1024  # bytes per read of a relayed connection
 
 
@@ -102,6 +102,68 @@ def first_request_is_grpc(data: bytes) -> bool | None:
     return None
 
 
+_RST_STREAM, _GOAWAY = 0x3, 0x7
+_ENHANCE_YOUR_CALM = 0xB
+
+
+class FrameWatch:
+    """Follows the HTTP/2 frames of one direction of a relayed connection by their headers
+    alone (no copy, no decoding): where the next frame starts, and how fast the client resets
+    streams. grpc.aio alone lets a client send 20,000 HEADERS + RST_STREAM pairs (a second of
+    the proxy's CPU, no GOAWAY); the relay cuts such a client off at ``rate`` resets per second
+    (0: counts nothing)."""
+
+    __slots__ = ("head", "last_stream", "rate", "skip")
+
+    def __init__(self, rate: int = 0) -> None:
+        self.rate = ResetRate(rate) if rate else None
+        self.skip = 0  # bytes of the current frame's payload still to come
+        self.head = b""  # the start of a frame header cut off by the end of a read
+        self.last_stream = 0  # the highest stream a HEADERS frame opened
+
+    @property
+    def aligned(self) -> bool:
+        """At a frame boundary: a frame written now would not cut another one."""
+        return not self.skip and not self.head
+
+    def feed(self, data: bytes) -> bool:
+        """Follow ``data``; False once the client resets streams faster than the rate."""
+        size = len(data)
+        pos = self.skip
+        if self.head:
+            need = 9 - len(self.head)
+            if size < need:
+                self.head += data
+                return True
+            header, self.head = self.head + data[:need], b""
+            if not self._frame(header, 0):
+                return False
+            pos = need + int.from_bytes(header[:3], "big")
+        while pos + 9 <= size:
+            if not self._frame(data, pos):
+                return False
+            pos += 9 + int.from_bytes(data[pos : pos + 3], "big")
+        if pos < size:
+            self.head, self.skip = data[pos:], 0
+        else:
+            self.skip = pos - size
+        return True
+
+    def _frame(self, data: bytes, pos: int) -> bool:
+        kind = data[pos + 3]
+        if kind == _RST_STREAM:
+            return self.rate is None or self.rate.allow(time.monotonic())
+        if kind == _HEADERS:
+            stream = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+            self.last_stream = max(self.last_stream, stream)
+        return True
+
+
+def goaway(last_stream: int, code: int, reason: bytes) -> bytes:
+    payload = _FRAME.pack(last_stream) + _FRAME.pack(code) + reason
+    return _FRAME.pack(len(payload))[1:] + bytes((_GOAWAY, 0)) + b"\0\0\0\0" + payload
+
+
 class _Pipe(asyncio.BufferedProtocol):
     """One side of a relayed connection: reads into its own buffer (no allocation per read) and
     writes what it read to the other side; flow control pauses the other side's reading."""
@@ -112,6 +174,8 @@ class _Pipe(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.peer: asyncio.Transport | None = None
         self.filtering = False  # client side, until our SETTINGS' ACK has been dropped
+        #: The frames read (client side: resets counted; upstream side: where frames end).
+        self.watch: FrameWatch | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's are not subclasses of asyncio.Transport).
@@ -122,6 +186,9 @@ class _Pipe(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         data = bytes(self.view[:nbytes])  # a copy: the transport may keep it queued
+        if self.watch is not None and not self.watch.feed(data):
+            self.owner.calm_down()
+            return
         if self.filtering:
             self.owner.buffer += data
             self.owner.forward_buffer()
@@ -158,12 +225,28 @@ class _Sniffer(asyncio.Protocol):
         self.drop_ack = False  # the client's ACK of our SETTINGS is still to come
         self.idle: asyncio.TimerHandle | None = None
         self.client_pipe: _Pipe | None = None
+        self.upstream_pipe: _Pipe | None = None
+        self.counted = False  # in the port's open connections (until this connection ends)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's are not subclasses of asyncio.Transport).
         self.transport = cast(asyncio.Transport, transport)
+        if not self.port.limits.connection_opened():
+            self.state = "closed"
+            self.transport.abort()  # over --http-max-connections (logged by the limits)
+            return
+        self.counted = True
         self.port.connections.add(self)
-        self.idle = asyncio.get_running_loop().call_later(_IDLE_TIMEOUT, self.close)
+        # Silent until classified: the idle timeout (gRPC clients may connect long before
+        # their first call).
+        idle = self.port.limits.settings.idle_timeout
+        if idle:
+            self.idle = asyncio.get_running_loop().call_later(idle, self.close)
+
+    def _uncount(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.port.limits.connection_closed()
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -182,16 +265,19 @@ class _Sniffer(asyncio.Protocol):
         if verdict is None and len(self.buffer) < _SNIFF_LIMIT:
             return
         if verdict is False:
-            self._hand_over(H2Protocol(self.port.api))
+            self._hand_over(H2Protocol(self.port.api, self.port.limits))
             return
         self.state = "connecting"
         asyncio.get_running_loop().create_task(self._connect())
 
-    def _hand_over(self, protocol: asyncio.Protocol) -> None:
+    def _hand_over(self, protocol: H2Protocol | Http1Connection) -> None:
         assert self.transport is not None
         self._stop_idle()
         self.port.connections.discard(self)
         self.state = "handed-over"
+        if self.counted:  # the protocol now owns the connection's place in the count
+            self.counted = False
+            protocol.on_close = self.port.limits.connection_closed
         data = bytes(self.buffer)
         self.buffer.clear()
         self.transport.set_protocol(protocol)
@@ -223,7 +309,12 @@ class _Sniffer(asyncio.Protocol):
         client_pipe = _Pipe(self)
         client_pipe.peer, upstream_pipe.peer = upstream, self.transport
         client_pipe.filtering = self.drop_ack
-        self.client_pipe = client_pipe
+        client_pipe.watch = FrameWatch(self.port.limits.settings.http2_max_reset_rate)
+        upstream_pipe.watch = FrameWatch()
+        self.client_pipe, self.upstream_pipe = client_pipe, upstream_pipe
+        if not client_pipe.watch.feed(bytes(self.buffer[len(PREFACE) :])):
+            self.calm_down()
+            return
         self.transport.set_protocol(client_pipe)
         client_pipe.connection_made(self.transport)
         self.forward_buffer()
@@ -265,12 +356,29 @@ class _Sniffer(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.close()
 
+    def calm_down(self) -> None:
+        """A relayed client resets streams too fast: GOAWAY (ENHANCE_YOUR_CALM), then close
+        both sides. The GOAWAY is written only where it cannot cut a frame of grpc.aio's."""
+        if self.state == "closed" or self.transport is None:
+            return
+        self.port.limits.reset_too_fast(self.transport.get_extra_info("peername"))
+        upstream = self.upstream_pipe
+        if upstream is not None:
+            upstream.peer = None  # nothing more from grpc.aio to the client
+        client = self.client_pipe
+        if (upstream is None or upstream.watch is None or upstream.watch.aligned) and client:
+            last = client.watch.last_stream if client.watch is not None else 0
+            reason = b"too many stream resets (--http2-max-reset-rate)"
+            self.transport.write(goaway(last, _ENHANCE_YOUR_CALM, reason))
+        self.close()
+
     def _stop_idle(self) -> None:
         if self.idle is not None:
             self.idle.cancel()
             self.idle = None
 
     def close(self) -> None:
+        self._uncount()
         if self.state == "closed":
             return
         self.state = "closed"
@@ -292,8 +400,11 @@ class ClientPort:
         port: int,
         grpc_socket: str,
         tls: ssl.SSLContext | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.api = api
+        #: Bounds of the port's connections (count, timeouts, bytes held; limits.py).
+        self.limits = limits or ConnectionLimits()
         #: Server TLS context: connections are decrypted by asyncio before they are classified
         #: (ALPN offers h2 and http/1.1), so every protocol of the port works over TLS.
         self.tls = tls
@@ -303,8 +414,8 @@ class ClientPort:
         self.grpc_ready = asyncio.Event()
         self.connections: set[_Sniffer] = set()
         self._server: asyncio.Server | None = None
-        self._http1: web.Server = http1_server(api)
-        self.http1: Callable[[], asyncio.Protocol] = self._http1
+        self._http1: Http1Server = http1_server(api, self.limits)
+        self.http1: Callable[[], Http1Connection] = self._http1
 
     async def start(self) -> int:
         """Bind and listen; returns the bound port."""

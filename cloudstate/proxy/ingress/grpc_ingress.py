@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from cloudstate.proxy.entities.base import headers_from_metadata, metadata_from_grpc
-from cloudstate.proxy.errors import ProxyError
+from cloudstate.proxy.errors import Overloaded, ProxyError
 from cloudstate.proxy.model import MethodModel, UserFunctionModel
 from cloudstate.proxy.router import Router
 
@@ -54,7 +54,7 @@ class UserServicesHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
                     await context.send_initial_metadata(headers_from_metadata(reply.metadata))
                 return reply.payload
             except ProxyError as e:
-                await context.abort(e.status, e.message)
+                await context.abort(e.status, e.message, pushback(e))
                 raise  # unreachable: abort raises
 
         return grpc.unary_unary_rpc_method_handler(unary)
@@ -85,7 +85,7 @@ def _streamed_method_handler(method: MethodModel, router: Router) -> _Handler:
                     else:
                         single = reply.payload
         except ProxyError as e:
-            await context.abort(e.status, e.message)
+            await context.abort(e.status, e.message, pushback(e))
         return single
 
     if method.client_streaming and method.server_streaming:
@@ -113,6 +113,14 @@ class _GuardedReflection(ReflectionServicer):  # type: ignore[misc]
             await context.abort(refused.status, refused.message)
         async for response in super().ServerReflectionInfo(request_iterator, context):
             yield response
+
+
+def pushback(error: ProxyError) -> tuple[tuple[str, str], ...]:
+    """Trailing metadata of a refusal (:class:`Overloaded`): ``grpc-retry-pushback-ms``, which
+    gRPC clients with a retry policy wait before retrying; nothing for other errors."""
+    if isinstance(error, Overloaded):
+        return (("grpc-retry-pushback-ms", str(round(error.retry_after * 1000))),)
+    return ()
 
 
 async def add_user_services(

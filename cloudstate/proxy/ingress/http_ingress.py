@@ -27,6 +27,7 @@ import grpc
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.http.api import HttpApi, HttpOptions, RouterLike
+from cloudstate.proxy.http.limits import ConnectionLimits, ConnectionSettings
 from cloudstate.proxy.http.listener import ClientPort
 from cloudstate.proxy.http.rules import HttpRuleError
 from cloudstate.proxy.http.transcode import JsonOptions
@@ -45,6 +46,19 @@ def http_options(config: ProxyConfig) -> HttpOptions:
         cors_origins=origins,
         max_body=config.http_max_body,
         default_routes=config.http_default_routes,
+    )
+
+
+def connection_settings(config: ProxyConfig) -> ConnectionSettings:
+    return ConnectionSettings(
+        max_connections=config.http_max_connections,
+        header_timeout=config.http_header_timeout,
+        body_timeout=config.http_body_timeout,
+        idle_timeout=config.http_idle_timeout,
+        http2_max_streams=config.http2_max_streams,
+        max_buffered=config.http_max_buffered,
+        max_buffered_per_connection=config.http_max_buffered_per_connection,
+        http2_max_reset_rate=config.http2_max_reset_rate,
     )
 
 
@@ -70,7 +84,12 @@ class ClientIngress:
         self._dir = tempfile.mkdtemp(prefix="cloudstate-proxy-")
         self.grpc_socket = os.path.join(self._dir, "grpc.sock")
         self.port = ClientPort(
-            self.api, config.host, config.port, self.grpc_socket, tls=server_tls(config)
+            self.api,
+            config.host,
+            config.port,
+            self.grpc_socket,
+            tls=server_tls(config),
+            limits=ConnectionLimits(connection_settings(config)),
         )
         self.grpc_port: int | None = None
 
