@@ -85,7 +85,8 @@ run-views: $(STAMP)
 ## test: lint, type-check, generated-code check and the whole suite
 test: $(STAMP)
 	$(MAKE) --no-print-directory check-env lint
-	$(PY) -m pytest -n $(WORKERS) --dist loadgroup -q
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup -q -m "not alone"
+	$(PY) -m pytest -q -m alone
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -30,8 +30,8 @@ import pytest
 
 from tests.processes import ROOT, Process, proxy, shoppingcart_user_function, wait_serving
 
-# One heavy test at a time on a worker (make test distributes by group).
-pytestmark = [pytest.mark.xdist_group("load"), pytest.mark.timeout(150)]
+# Rates compared within one run: `make test` runs it after the parallel suite, alone.
+pytestmark = [pytest.mark.alone, pytest.mark.timeout(150)]
 
 LIMIT = 50  # with 500 clients: the measurement
 SECONDS = 2.5
