@@ -2,6 +2,9 @@
 
 Precedence: command-line flag, then environment variable, then default. The reference lives in
 docs/proxy-configuration.md; keep both in step.
+
+One concern: the settings themselves — their names, defaults, flags and variables (checking them
+together is :mod:`cloudstate.proxy.config_check`'s).
 """
 
 from __future__ import annotations

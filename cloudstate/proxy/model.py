@@ -316,6 +316,37 @@ def build_model(spec: entity_pb2.EntitySpec, supported_types: Iterable[str]) -> 
     return model
 
 
+def method_option(model: UserFunctionModel, method: MethodModel, extension: Any) -> Any | None:
+    """The value of a method option ``extension`` (a generated extension such as
+    ``cloudstate.eventing_pb2.eventing`` or ``cloudstate.schedule_pb2.schedule``) that ``method``
+    sets, or None if it sets none.
+
+    The options are re-parsed by the default pool, where the generated modules registered their
+    extensions (the model's own pool knows the user's messages, not our options)."""
+    proto = _method_proto(model, method)
+    if proto is None or not proto.HasField("options"):
+        return None
+    options = descriptor_pb2.MethodOptions.FromString(proto.options.SerializeToString())
+    if not options.HasExtension(extension):
+        return None
+    return options.Extensions[extension]
+
+
+def _method_proto(
+    model: UserFunctionModel, method: MethodModel
+) -> descriptor_pb2.MethodDescriptorProto | None:
+    service = method.service.descriptor
+    for file in model.file_set.file:
+        if file.name != service.file.name:
+            continue
+        for service_proto in file.service:
+            if service_proto.name == service.name:
+                for method_proto in service_proto.method:
+                    if method_proto.name == method.name:
+                        return method_proto
+    return None
+
+
 def auth_options(model: UserFunctionModel) -> dict[tuple[str, str], Any]:
     """The ``(cloudstate.auth)`` option of every discovered method that has one, its own or else
     its service's (``service_auth``), by (service, method): ``cloudstate.auth_pb2.Auth``."""

@@ -202,7 +202,7 @@ async def test_the_trim_job_deletes_expired_keys(sqlite_store: Store) -> None:
     forever = IdempotencyTrim(sqlite_store, retention=0)
     assert await forever.trim_once() == 0
     forever.start()
-    assert forever._task is None  # retention 0: nothing to trim, no job
+    assert not forever._job.running  # retention 0: nothing to trim, no job
 
 
 async def test_on_a_shared_store_one_node_trims(fresh_postgres_url: str) -> None:

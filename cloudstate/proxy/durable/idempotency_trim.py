@@ -20,6 +20,7 @@ import logging
 import time
 
 from cloudstate.proxy import durations
+from cloudstate.proxy.periodic import Periodic
 from cloudstate.proxy.stores.base import Store
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,8 @@ class IdempotencyTrim:
     def __init__(self, store: Store, retention: float, interval: float = DEFAULT_INTERVAL) -> None:
         self.store = store
         self.retention = retention
-        self.interval = interval
         self.deleted = 0
-        self._task: asyncio.Task[None] | None = None
+        self._job = Periodic("idempotency: trimming keys", interval, self._step)
         self._lost: asyncio.Event | None = None
 
     async def trim_once(self) -> int:
@@ -62,28 +62,17 @@ class IdempotencyTrim:
         return deleted
 
     def start(self) -> None:
-        if self.retention > 0 and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="idempotency trim")
+        if self.retention > 0:
+            self._job.start()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                if self._lost is None or self._lost.is_set():
-                    self._lost = await self.store.try_own(OWNER_NAME)
-                if self._lost is not None:
-                    await self.trim_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                log.warning("idempotency: trimming keys failed (%s); trying again later", error)
-            await asyncio.sleep(self.interval)
+    async def _step(self) -> None:
+        if self._lost is None or self._lost.is_set():
+            self._lost = await self.store.try_own(OWNER_NAME)
+        if self._lost is not None:
+            await self.trim_once()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._job.stop()
         if self._lost is not None:
             self._lost = None
             with contextlib.suppress(Exception):

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cronsim import CronSim, CronSimError
-from google.protobuf import descriptor_pb2
 
 from cloudstate import schedule_pb2
 from cloudstate.protocol import entity_pb2
@@ -36,7 +35,7 @@ from cloudstate.proxy.durable.delivery import SCHEDULE_SPEC, rfc3339
 from cloudstate.proxy.durable.tasks import SCHEDULE_PREFIX, TaskChange
 from cloudstate.proxy.durations import parse_duration
 from cloudstate.proxy.errors import DiscoveryError
-from cloudstate.proxy.model import ACTION, MethodModel, UserFunctionModel
+from cloudstate.proxy.model import ACTION, MethodModel, UserFunctionModel, method_option
 from cloudstate.proxy.stores.base import DurableTask, Payload, Store, TaskCancel
 
 _UTC = datetime.UTC
@@ -102,30 +101,7 @@ def stored_spec(task: DurableTask) -> str:
 
 def method_schedule(model: UserFunctionModel, method: MethodModel) -> Any | None:
     """The ``cloudstate.Schedule`` option of a method, or None if it has none."""
-    proto = _method_proto(model, method)
-    if proto is None or not proto.HasField("options"):
-        return None
-    # Re-parsed by the default pool, where the generated schedule_pb2 registered extension 1084.
-    options = descriptor_pb2.MethodOptions.FromString(proto.options.SerializeToString())
-    extension: Any = schedule_pb2.schedule
-    if not options.HasExtension(extension):
-        return None
-    return options.Extensions[extension]
-
-
-def _method_proto(
-    model: UserFunctionModel, method: MethodModel
-) -> descriptor_pb2.MethodDescriptorProto | None:
-    service = method.service.descriptor
-    for file in model.file_set.file:
-        if file.name != service.file.name:
-            continue
-        for service_proto in file.service:
-            if service_proto.name == service.name:
-                for method_proto in service_proto.method:
-                    if method_proto.name == method.name:
-                        return method_proto
-    return None
+    return method_option(model, method, schedule_pb2.schedule)
 
 
 def discover_schedules(model: UserFunctionModel) -> list[Schedule]:

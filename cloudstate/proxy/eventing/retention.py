@@ -18,12 +18,11 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 
 from cloudstate.proxy import durations
+from cloudstate.proxy.periodic import Periodic
 from cloudstate.proxy.stores.base import Store
 
 log = logging.getLogger(__name__)
@@ -53,11 +52,10 @@ class TopicRetention:
         self.store = store
         self.max_age = max_age
         self.max_messages = max_messages
-        self.interval = interval
         #: topic -> the consumer ids whose committed offsets hold its messages back.
         self.readers: dict[str, list[str]] = {}
         self.deleted = 0
-        self._task: asyncio.Task[None] | None = None
+        self._job = Periodic("topic retention: trimming", interval, self.trim_once)
 
     @property
     def enabled(self) -> bool:
@@ -88,22 +86,8 @@ class TopicRetention:
         return deleted
 
     def start(self) -> None:
-        if self.enabled and self._task is None and self.readers:
-            self._task = asyncio.create_task(self._run(), name="topic retention")
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.trim_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                log.warning("topic retention: trimming failed (%s); trying again later", error)
-            await asyncio.sleep(self.interval)
+        if self.enabled and self.readers:
+            self._job.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._job.stop()

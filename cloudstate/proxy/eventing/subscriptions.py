@@ -16,11 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import descriptor_pb2
-
 from cloudstate import eventing_pb2
 from cloudstate.proxy.errors import DiscoveryError
-from cloudstate.proxy.model import MethodModel, UserFunctionModel
+from cloudstate.proxy.model import MethodModel, UserFunctionModel, method_option
 
 ANY_TYPE = "google.protobuf.Any"
 #: Type-url prefixes of JSON and primitive payloads: never a protobuf message type.
@@ -78,31 +76,7 @@ class Subscription:
 
 def method_eventing(model: UserFunctionModel, method: MethodModel) -> Any | None:
     """The ``cloudstate.Eventing`` options of a method, or None if it has none."""
-    proto = _method_proto(model, method)
-    if proto is None or not proto.HasField("options"):
-        return None
-    # Re-parsed by the default pool, where the generated eventing_pb2 registered extension 1081.
-    options = descriptor_pb2.MethodOptions.FromString(proto.options.SerializeToString())
-    extension: Any = eventing_pb2.eventing
-    if not options.HasExtension(extension):
-        return None
-    return options.Extensions[extension]
-
-
-def _method_proto(
-    model: UserFunctionModel, method: MethodModel
-) -> descriptor_pb2.MethodDescriptorProto | None:
-    service = method.service.descriptor
-    file_name = service.file.name
-    for file in model.file_set.file:
-        if file.name != file_name:
-            continue
-        for service_proto in file.service:
-            if service_proto.name == service.name:
-                for method_proto in service_proto.method:
-                    if method_proto.name == method.name:
-                        return method_proto
-    return None
+    return method_option(model, method, eventing_pb2.eventing)
 
 
 def event_subscriptions(model: UserFunctionModel) -> list[Subscription]:

@@ -10,6 +10,9 @@ Example::
     api = HttpApi(HttpOptions(cors_origins=("*",)))
     api.activate(model, router)                      # after discovery: ready
     response = await api.handle(HttpRequest("GET", "/carts/alice", "", [], b""))
+
+One concern: what an HTTP request means to the proxy (which route, which call, which response);
+the wire (HTTP/1.1, h2c) is the listener's.
 """
 
 from __future__ import annotations

@@ -21,14 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import descriptor_pb2, message_factory
+from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from cloudstate import view_pb2
 from cloudstate.proxy.errors import DiscoveryError
-from cloudstate.proxy.eventing.subscriptions import _method_proto, method_eventing
-from cloudstate.proxy.model import ACTION, MethodModel, UserFunctionModel
+from cloudstate.proxy.eventing.subscriptions import method_eventing
+from cloudstate.proxy.model import ACTION, MethodModel, UserFunctionModel, method_option
 from cloudstate.proxy.views.compile import (
     CompiledQuery,
     FieldPath,
@@ -92,14 +92,7 @@ class ViewService:
 
 def method_view(model: UserFunctionModel, method: MethodModel) -> Any | None:
     """The ``cloudstate.View`` option of a method, or None."""
-    proto = _method_proto(model, method)
-    if proto is None or not proto.HasField("options"):
-        return None
-    options = descriptor_pb2.MethodOptions.FromString(proto.options.SerializeToString())
-    extension: Any = view_pb2.view
-    if not options.HasExtension(extension):
-        return None
-    return options.Extensions[extension]
+    return method_option(model, method, view_pb2.view)
 
 
 def discover_views(model: UserFunctionModel) -> dict[str, ViewService]:
