@@ -7,6 +7,7 @@ Every process gets a free loopback port, its output goes to a log file next to t
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,8 +24,33 @@ SHOPPINGCART_DIR = ROOT / "examples" / "shoppingcart"
 RAWUF_SERVER = ROOT / "tests" / "rawuf" / "server.py"
 
 
+#: Ports handed out in this process: never handed out twice.
+_HANDED_OUT: set[int] = set()
+#: Below the kernel's ephemeral range (32768-60999 here), where outgoing connections take their
+#: source ports: a port from the kernel (bind to 0) could be taken by such a connection, or be
+#: handed to the other xdist worker, before the process it is meant for binds it, and the test
+#: would then talk to another test's proxy ("Method not found!").
+_BLOCK_START, _BLOCK_SIZE = 20000, 2000
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A free port of this xdist worker's own block (gw0: 20000-21999, gw1: 22000-23999, ...),
+    never the same twice in one session: no other test process picks it meanwhile."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    low = _BLOCK_START + _BLOCK_SIZE * (index % 6)
+    for _ in range(500):
+        port = random.randrange(low, low + _BLOCK_SIZE)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket() as s:  # the block is used up: any port the kernel gives
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

@@ -44,6 +44,16 @@ async def test_an_every_schedule_fires_on_every_tick_once(tmp_path: Path) -> Non
             assert delivery.at >= moment - 0.01  # never before its tick
             key = delivery.metadata["idempotency-key"]
             assert key == f"{TICK}@{delivery.metadata['cloudstate-schedule']}"
+
+        # The handler records a tick on arrival; the proxy writes the next one once the
+        # delivery has ended.
+        async def next_tick_written() -> bool:
+            tasks = await stack.store.list_tasks("schedule:")
+            return len(tasks) == 1 and tasks[0].due > moments[-1]
+
+        async with asyncio.timeout(10):
+            while not await next_tick_written():  # noqa: ASYNC110 - the state is in the store
+                await asyncio.sleep(0.05)
         (pending,) = await stack.store.list_tasks("schedule:")
         assert pending.name == TICK and pending.due > moments[-1]
 
