@@ -918,12 +918,14 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="an entity's durable calls are written in the transaction of its events",
         file=EVENT_SOURCED,
         original="""
-            if tasks:
-                extra["tasks"] = tasks
+            extra = self._write_arguments(command, action, outbox, tasks)
+            try:
 """,
         replacement="""
+            extra = self._write_arguments(command, action, outbox, [])
             if tasks:
                 await self.manager.store.write_tasks(tasks)
+            try:
 """,
         tests=(
             f"{DURABLE_EFFECT_TESTS}::"
@@ -1030,14 +1032,15 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="a keyed command's record is written in the transaction of its events",
         file=EVENT_SOURCED,
         original="""
-                extra["idempotency"] = record
+            extra = self._write_arguments(command, action, outbox, tasks)
             try:
                 self._sequence = await self.manager.store.append_events(
                     self.persistence_id, self.entity_id, self._sequence, events, snapshot, **extra
                 )
 """,
         replacement="""
-                pass
+            extra = self._write_arguments(command, action, outbox, tasks)
+            record = extra.pop("idempotency", None)
             try:
                 self._sequence = await self.manager.store.append_events(
                     self.persistence_id, self.entity_id, self._sequence, events, snapshot, **extra

@@ -600,6 +600,41 @@ class EntityActor(ABC, Generic[ManagerT]):
             self._call.cancel()
             return None
 
+    def _write_arguments(
+        self,
+        command: PendingCommand,
+        action: entity_pb2.ClientAction,
+        outbox: list[tuple[str, TopicMessage]],
+        tasks: list[TaskChange],
+    ) -> dict[str, Any]:
+        """The optional arguments of the entity's write (``append_events`` / ``save_value``),
+        only those with something (test doubles override the writes): the outbox, the durable
+        calls and the keyed command's record, all in the write's one transaction."""
+        extra: dict[str, Any] = {"outbox": outbox} if outbox else {}
+        if tasks:
+            extra["tasks"] = tasks
+        record = self._idempotency_record(command, action)
+        if record is not None:
+            extra["idempotency"] = record
+        return extra
+
+    def _written(self, extra: dict[str, Any]) -> None:
+        """The write carrying ``extra`` (:meth:`_write_arguments`) committed: count its record."""
+        if "idempotency" in extra and self.manager.idempotency is not None:
+            self.manager.idempotency.recorded()
+
+    async def _write_alone(
+        self,
+        command: PendingCommand,
+        outbox: list[tuple[str, TopicMessage]],
+        tasks: list[TaskChange],
+    ) -> bool:
+        """For a reply that writes no state: publish its outbox and record its durable calls,
+        each in its own transaction. False when one failed (see :meth:`_write_failed`)."""
+        if outbox and not await self._publish_alone(command, outbox):
+            return False
+        return not tasks or await self._write_tasks_alone(command, tasks)
+
     async def _write_tasks_alone(self, command: PendingCommand, tasks: list[TaskChange]) -> bool:
         """Record ``tasks`` for a reply that writes nothing else (their own transaction). False
         when the write failed (see :meth:`_write_failed`)."""

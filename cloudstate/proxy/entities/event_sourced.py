@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import any_pb2
@@ -167,30 +167,19 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
                 if reply.HasField("snapshot")
                 else None
             )
-            # Optional arguments only when there is something (test doubles override
-            # append_events): the outbox and the durable calls, in the events' transaction.
-            extra: dict[str, Any] = {"outbox": outbox} if outbox else {}
-            if tasks:
-                extra["tasks"] = tasks
-            # Idempotency: the key's record is written in the transaction of the events.
-            record = self._idempotency_record(command, action)
-            if record is not None:
-                extra["idempotency"] = record
+            # The outbox, the durable calls and the key's record, in the events' transaction.
+            extra = self._write_arguments(command, action, outbox, tasks)
             try:
                 self._sequence = await self.manager.store.append_events(
                     self.persistence_id, self.entity_id, self._sequence, events, snapshot, **extra
                 )
             except StoreError as e:
                 return self._write_failed(command, e, "the events")
-            if record is not None and self.manager.idempotency is not None:
-                self.manager.idempotency.recorded()
+            self._written(extra)
             if self.manager.on_appended is not None:
                 self.manager.on_appended(self.persistence_id)
-        else:
-            if outbox and not await self._publish_alone(command, outbox):
-                return False  # a reply that journals nothing still publishes, and that failed
-            if tasks and not await self._write_tasks_alone(command, tasks):
-                return False  # ... and records its durable calls, and that failed
+        elif not await self._write_alone(command, outbox, tasks):
+            return False  # a reply that journals nothing still publishes and records, and failed
         if publisher is not None and outbox:
             publisher.committed(outbox)
         if tasks and self.manager.durable is not None:

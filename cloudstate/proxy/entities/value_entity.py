@@ -26,7 +26,7 @@ import datetime
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -175,15 +175,8 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
                 outbox.append(
                     (change_topic, state_change(self.persistence_id, self.entity_id, value))
                 )
-            # Optional arguments only when there is something (test doubles override
-            # save_value): the outbox and the durable calls, in the value's transaction.
-            extra: dict[str, Any] = {"outbox": outbox} if outbox else {}
-            if tasks:
-                extra["tasks"] = tasks
-            # Idempotency: the key's record is written in the transaction of the value.
-            record = self._idempotency_record(command, action)
-            if record is not None:
-                extra["idempotency"] = record
+            # The outbox, the durable calls and the key's record, in the value's transaction.
+            extra = self._write_arguments(command, action, outbox, tasks)
             try:
                 self._version = await self.manager.store.save_value(
                     self.persistence_id,
@@ -194,14 +187,10 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
                 )
             except StoreError as e:
                 return self._write_failed(command, e, "the new state")
-            if record is not None and self.manager.idempotency is not None:
-                self.manager.idempotency.recorded()
+            self._written(extra)
             self._has_value = value is not None
-        else:
-            if outbox and not await self._publish_alone(command, outbox):
-                return False  # a reply that writes no state still publishes, and that failed
-            if tasks and not await self._write_tasks_alone(command, tasks):
-                return False  # ... and records its durable calls, and that failed
+        elif not await self._write_alone(command, outbox, tasks):
+            return False  # a reply that writes no state still publishes and records, and failed
         if publisher is not None and outbox:
             publisher.committed(outbox)
         if self.manager.change_topic is not None and self.manager.on_changed is not None:
