@@ -11,7 +11,7 @@ WORKERS ?= 2
 # Every extra (PostgreSQL, NATS, JWT, OpenTelemetry) and the dev group, from the lock only.
 SYNC := $(UV) sync --frozen --all-extras
 
-.PHONY: install lock check-env dist run run-actions run-crdts run-views test lint protos bench bench-extra mutants clean
+.PHONY: install lock check-env dist run run-actions run-crdts run-views test lint protos bench bench-extra bench-restate-install mutants clean
 
 # uv itself comes from the lock too: its version and wheel hashes are read from uv.lock.
 $(UV): uv.lock
@@ -115,6 +115,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_tck.py
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_tracing.py
+
+## bench-restate-install: the Restate server of the workflow benchmark, exactly as
+## benchmarks/restate/package-lock.json says (npm ci; no install scripts run)
+bench-restate-install:
+	cd benchmarks/restate && npm ci --ignore-scripts --no-audit --no-fund
 
 # Older per-scenario scripts whose throughput tables run.py now covers (kept for their extras:
 # the relay vs --grpc-port comparison, save_value alone, hot-post CRDT and fan-out through the proxy).
