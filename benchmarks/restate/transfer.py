@@ -1,4 +1,4 @@
-"""The bank transfer of the workflow benchmark, written for Restate (its Python SDK, ``restate-sdk``).
+"""The bank transfer of the workflow benchmark for Restate (its Python SDK, ``restate-sdk``).
 
 The same transfer as our workflow example (examples/bank), in Restate's idioms:
 
@@ -31,8 +31,13 @@ import asyncio
 from typing import Any, TypedDict
 
 import restate
-from restate import ObjectContext, ObjectSharedContext, TerminalError
-from restate import WorkflowContext, WorkflowSharedContext
+from restate import (
+    ObjectContext,
+    ObjectSharedContext,
+    TerminalError,
+    WorkflowContext,
+    WorkflowSharedContext,
+)
 
 account = restate.VirtualObject("Account")
 
