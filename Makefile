@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 PORT ?= 9000
 # Parallel test workers (xdist); the suite is sized for a 2-core machine.
 WORKERS ?= 2
-# Every extra (PostgreSQL, NATS, JWT, OpenTelemetry) and the dev group, from the lock only.
+# Every extra (PostgreSQL, NATS, JWT, OpenTelemetry) and the dev and bench groups
+# (pyproject.toml's default-groups), from the lock only.
 SYNC := $(UV) sync --frozen --all-extras
 
 .PHONY: install lock check-env dist run run-actions run-crdts run-views test lint protos bench bench-extra bench-restate-install mutants clean
@@ -100,7 +101,7 @@ protos: $(STAMP)
 
 # run.py: every scenario x transport x concurrency with its baselines (benchmarks/README.md);
 # the others measure parts it does not (store alone, fan-out, eventing, durable calls, kits,
-# metrics).
+# metrics, workflows vs Restate).
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/bench_store.py
@@ -115,6 +116,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_tck.py
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_tracing.py
+	$(PY) benchmarks/bench_workflows.py
 
 ## bench-restate-install: the Restate server of the workflow benchmark, exactly as
 ## benchmarks/restate/package-lock.json says (npm ci; no install scripts run)
