@@ -235,6 +235,12 @@ class CloudstateClient:
         self.pb = bank_pb2
         self.port = port
         self.completed = 0
+        name = WORKFLOW_SERVICE.rsplit(".", 1)[1]
+        if name not in bank_pb2.DESCRIPTOR.services_by_name:
+            raise RuntimeError(
+                f"examples/bank has no {WORKFLOW_SERVICE} service yet: add the transfer workflow "
+                "(issue 18) or change WORKFLOW_SERVICE in benchmarks/bench_workflows.py"
+            )
 
     def _method(self, channel: Any, service: str, method: str) -> Any:
         descriptor = self.pb.DESCRIPTOR.services_by_name[service.rsplit(".", 1)[1]]
@@ -321,9 +327,10 @@ def run_cloudstate_side(tmp: Path, concurrencies: list[int], seconds: float) -> 
     from benchmarks.stack import stack
 
     accounts = max(concurrencies)
+    client = CloudstateClient(0)  # fails at once, naming what is missing, before any process starts
     with stack(tmp, bank_user_function, "workflows.db") as stk:
         assert stk.px is not None
-        client = CloudstateClient(stk.px.port)
+        client.port = stk.px.port
         processes = {"proxy": stk.px_pid, "uf": stk.uf_pid}
         asyncio.run(client.seed(accounts))
         measure("cloudstate", min(concurrencies), WARMUP_SECONDS, client.transfers, processes, True)
