@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from typing import Any, TypedDict
 
 import restate
@@ -118,7 +119,15 @@ async def serve(port: int) -> None:
     # Restate multiplexes every invocation of a deployment over few HTTP/2 connections.
     config.h2_max_concurrent_streams = 2**31 - 1
     config.accesslog = None
-    await hypercorn_serve(app, config, mode="asgi")
+    # Stop on SIGTERM as on Ctrl-C. The SDK takes the loop's SIGTERM handler for its own hooks
+    # (a handler of ours or hypercorn's would be replaced): ours joins those hooks.
+    from restate.server import install_shutdown_hook
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    install_shutdown_hook(loop, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await hypercorn_serve(app, config, mode="asgi", shutdown_trigger=stop.wait)
 
 
 def main() -> None:
