@@ -164,6 +164,9 @@ class Instance:
         reply = event_sourced_pb2.EventSourcedReply(command_id=command.id)
         reply.events.extend(ctx._events)
         fill_reply(reply, ctx, handler, self.entity.service_descriptor, command.name, result)
+        if ctx._delete:  # the proxy's tombstone replaces any snapshot
+            reply.delete_entity = True
+            return reply
         every = self.entity.snapshot_every
         if every > 0 and any(seq % every == 0 for seq in ctx._event_sequences):
             reply.snapshot.CopyFrom(await self._take_snapshot())
