@@ -6,6 +6,7 @@ only through the migrations.
 ``MIGRATIONS=partial`` leaves out the migration of ``ItemRemoved`` (a missing migration).
 """
 
+# ruff: noqa: E402 - the example and the generated code are found through sys.path
 from __future__ import annotations
 
 import logging
