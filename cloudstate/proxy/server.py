@@ -27,7 +27,7 @@ from cloudstate.proxy.durations import parse_duration
 from cloudstate.proxy.entities import HANDLER_FACTORIES
 from cloudstate.proxy.entities.actor import EntityManager
 from cloudstate.proxy.entities.base import EntityHandler
-from cloudstate.proxy.entities.deletion import PURGE_TASK_PREFIX, configure_lifecycle, run_purge
+from cloudstate.proxy.entities.deletion import PURGE_TASK_PREFIX, lifecycle_settings, run_purge
 from cloudstate.proxy.entities.event_sourced import EntitySettings, EventSourcedHandler
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.eventing import EventingManager
@@ -210,7 +210,9 @@ class Proxy:
             self._handlers[service.name] = factory(service, channel, self.store, settings, report)
             handler = self._handlers[service.name]
             if isinstance(handler, EventSourcedHandler):
-                configure_lifecycle(handler, config)
+                handler.deletion_grace, handler.compaction = lifecycle_settings(
+                    config, service.name
+                )
             if service.entity_type == CRDT and self.store.shared:
                 log.info(
                     "%s is a CRDT service on a shared store: nodes merge their states on every "

@@ -185,11 +185,11 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="activation starts from the latest snapshot, not from the first event",
         file=EVENT_SOURCED,
         original="""
-        if snapshot is not None:
+        elif snapshot is not None:
             init.snapshot.snapshot_sequence = snapshot.sequence
 """,
         replacement="""
-        if False:
+        elif False:
             init.snapshot.snapshot_sequence = snapshot.sequence
 """,
         tests=(f"{RAWUF_TESTS}::test_commands_events_and_snapshot_replay",),
@@ -1098,7 +1098,7 @@ MUTANTS: tuple[Mutant, ...] = (
         name="idempotency-read-answer-not-recorded",
         guarantee="a keyed command that writes nothing stores its answer before releasing it",
         file=EVENT_SOURCED,
-        original="if not reply.events and not await self._record_alone(command, action):",
+        original="if not events and not await self._record_alone(command, action):",
         replacement="if False:",
         tests=(f"{KEY_CART_TESTS}::test_a_keyed_read_is_answered_from_its_record[sqlite]",),
         in_subprocess=True,
@@ -1158,7 +1158,7 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="the SDK sends no SideEffect.durable unless the proxy listed the extension",
         file="cloudstate/durable.py",
         original="""
-    if proxy is not None and DURABLE_CALLS in proxy.extensions:
+    if proxy is not None and extension in proxy.extensions:
         return
 """,
         replacement="""

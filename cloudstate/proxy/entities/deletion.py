@@ -33,7 +33,6 @@ from cloudstate.proxy.stores.base import ConcurrentWriteError, DurableTask, Payl
 
 if TYPE_CHECKING:
     from cloudstate.proxy.config import ProxyConfig
-    from cloudstate.proxy.entities.event_sourced import EventSourcedHandler
 
 #: The protocol extension (ProxyInfo.extensions) that lets a command delete its entity.
 LIFECYCLE_EXTENSION = "cloudstate.lifecycle/1"
@@ -80,11 +79,12 @@ async def run_purge(store: Store, task: DurableTask) -> None:
     await store.purge_entity(body["persistence_id"], body["entity_id"], int(body["seq"]))
 
 
-def configure_lifecycle(handler: EventSourcedHandler, config: ProxyConfig) -> None:
-    """Apply ``--deletion-grace`` and ``--journal-compaction`` to an event-sourced service."""
-    handler.deletion_grace = parse_age(config.deletion_grace, "--deletion-grace", "purges at once")
+def lifecycle_settings(config: ProxyConfig, service_name: str) -> tuple[float, bool]:
+    """``(deletion grace in seconds, compaction on)`` for an event-sourced service, from
+    ``--deletion-grace`` and ``--journal-compaction``."""
+    grace = parse_age(config.deletion_grace, "--deletion-grace", "purges at once")
     names = {name.strip() for name in config.journal_compaction.split(",") if name.strip()}
-    handler.compaction = "*" in names or handler.service.name in names
+    return grace, "*" in names or service_name in names
 
 
 async def delete_entity(
@@ -141,9 +141,9 @@ __all__ = [
     "LIFECYCLE_EXTENSION",
     "PURGE_TASK_PREFIX",
     "TOMBSTONE_TYPE_URL",
-    "configure_lifecycle",
     "delete_entity",
     "is_tombstone",
+    "lifecycle_settings",
     "purge_task",
     "run_purge",
     "tombstone",

@@ -2,6 +2,8 @@
 
 It implements exactly the semantics of the durable backends (conditional writes, store-wide offsets,
 versions that keep growing across deletes) so that tests written against it stay valid for them.
+
+One concern: the whole store contract (:class:`~cloudstate.proxy.stores.base.Store`) in memory.
 """
 
 from __future__ import annotations
