@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: The extension a proxy lists in ``ProxyInfo.extensions`` when it takes ``SideEffect.durable``.
 DURABLE_CALLS = "cloudstate.durable-calls/1"
+#: The extension a proxy lists when it takes ``EventSourcedReply.delete_entity``.
+LIFECYCLE = "cloudstate.lifecycle/1"
 #: The longest timer name: it travels in the ``cloudstate-timer`` metadata entry and inside the
 #: delivery's idempotency key (at most 255 characters with its prefix and suffix).
 MAX_TIMER_NAME = 200
@@ -66,7 +68,7 @@ class ProxySeen:
 
 _discovered: ProxySeen | None = None
 _assumed: ContextVar[ProxySeen | None] = ContextVar("cloudstate_assumed_proxy", default=None)
-_logged: set[ProxySeen | None] = set()
+_logged: set[tuple[ProxySeen | None, str]] = set()
 
 
 def record_proxy(info: entity_pb2.ProxyInfo) -> ProxySeen:
@@ -110,8 +112,14 @@ class DurableCallsUnsupported(CommandFailure):
 def require_durable_calls(operation: str, where: str) -> None:
     """Raise :class:`DurableCallsUnsupported` unless the proxy has the extension (logged once per
     proxy). ``operation`` is what the handler called, ``where`` the command it runs."""
+    require_extension(DURABLE_CALLS, operation, where)
+
+
+def require_extension(extension: str, operation: str, where: str) -> None:
+    """Raise :class:`DurableCallsUnsupported` unless the proxy listed ``extension`` (logged once
+    per proxy), e.g. ``require_extension(LIFECYCLE, "delete_entity()", "command 'Close'")``."""
     proxy = current_proxy()
-    if proxy is not None and DURABLE_CALLS in proxy.extensions:
+    if proxy is not None and extension in proxy.extensions:
         return
     if proxy is None:
         why = (
@@ -125,12 +133,16 @@ def require_durable_calls(operation: str, where: str) -> None:
             "run a proxy that supports it"
         )
     description = (
-        f"{operation} in {where} needs the protocol extension {DURABLE_CALLS}, but {why}. "
-        "Nothing was sent: a proxy without the extension would perform the call at once, as an "
-        "ordinary side effect"
+        f"{operation} in {where} needs the protocol extension {extension}, but {why}. "
+        + (
+            "Nothing was sent: a proxy without the extension would perform the call at once, as "
+            "an ordinary side effect"
+            if extension == DURABLE_CALLS
+            else "Nothing was sent: a proxy without the extension would ignore it"
+        )
     )
-    if proxy not in _logged:
-        _logged.add(proxy)
+    if (proxy, extension) not in _logged:
+        _logged.add((proxy, extension))
         log.error("%s (logged once per proxy)", description)
     raise DurableCallsUnsupported(description, _UNIMPLEMENTED)
 

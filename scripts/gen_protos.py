@@ -48,10 +48,19 @@ PROTO_SETS = [
     (ROOT / "tests" / "crdt_e2e" / "proto", ROOT / "tests" / "crdt_e2e"),
     (ROOT / "tests" / "observability" / "proto", ROOT / "tests" / "observability"),
     (ROOT / "tests" / "durable" / "proto", ROOT / "tests" / "durable"),
+    (ROOT / "tests" / "lifecycle" / "proto", ROOT / "tests" / "lifecycle"),
 ]
 
 #: The package's protos that user protos may import: generated at the package root.
-USER_IMPORTABLE = ("entity_key", "legacy_entity_key", "eventing", "view", "auth", "schedule")
+USER_IMPORTABLE = (
+    "entity_key",
+    "legacy_entity_key",
+    "eventing",
+    "view",
+    "auth",
+    "schedule",
+    "lifecycle",
+)
 #: The package's other top-level protos: the protocol, generated into cloudstate/protocol/.
 PROTOCOL = tuple(
     sorted(p.stem for p in (PROTOS / "cloudstate").glob("*.proto") if p.stem not in USER_IMPORTABLE)

@@ -54,10 +54,12 @@ from typing import Any, TypeVar
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FileDescriptor, ServiceDescriptor
+from google.protobuf.message import Message
 
 from cloudstate.action.context import ActionContext
 from cloudstate.component.entity import Component
 from cloudstate.handler import Handler, Param, resolve_handler
+from cloudstate.migrations import Migrations, Transform
 from cloudstate.protocol import action_pb2
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -149,6 +151,19 @@ class Action(Component):
     ) -> None:
         super().__init__(service_descriptor, file_descriptors)
         self.methods: dict[str, ActionMethod] = {}
+        #: Migrations of old event types, applied to the requests (docs/schema-evolution.md).
+        self.migrations = Migrations(f"{self.KIND_NAME} {self.name}")
+
+    def migrate(
+        self, type_url: str, *, to: type[Message], transform: Transform | None = None
+    ) -> None:
+        """Decode requests (events of a subscribed event log) typed ``type_url`` as ``to``, built
+        by ``transform(old_bytes)`` (default ``to.FromString``: a rename). Example::
+
+            action.migrate("type.googleapis.com/shop.ItemAdded", to=ItemAddedV2,
+                           transform=lambda old: ItemAddedV2(sku=ItemAdded.FromString(old).id))
+        """
+        self.migrations.add(type_url, to, transform)
 
     def handled_methods(self) -> Collection[str]:
         return self.methods

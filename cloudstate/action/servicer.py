@@ -78,11 +78,12 @@ class _Call:
         return f"{self.action.name}.{self.method.name}"
 
     def decode(self, payload: any_pb2.Any) -> Any:
+        migrations = self.action.migrations
         try:
-            value = self.support.unpack(payload)
+            value = migrations.decode(payload, self.support)
             if isinstance(value, any_pb2.Any):  # a method taking google.protobuf.Any
                 with contextlib.suppress(UnknownTypeError):
-                    value = self.support.unpack(value)
+                    value = migrations.decode(value, self.support)
             return value
         except Exception as e:
             raise _CallFailed(

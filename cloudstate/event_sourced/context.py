@@ -15,6 +15,7 @@ import grpc
 
 from cloudstate.any_support import AnySupport, pack
 from cloudstate.component.context import CommandContext
+from cloudstate.durable import LIFECYCLE, require_extension
 from cloudstate.handler import Context
 from cloudstate.protocol import entity_pb2
 
@@ -101,6 +102,7 @@ class EventSourcedCommandContext(EventSourcedContext, CommandContext):
         self._events: list[Any] = []  # packed google.protobuf.Any, in emission order
         self._event_sequences: list[int] = []
         self._pending: list[tuple[Handler, Any]] = []
+        self._delete = False
 
     @property
     def sequence(self) -> int:
@@ -131,6 +133,28 @@ class EventSourcedCommandContext(EventSourcedContext, CommandContext):
             sync_handler, sync_event = self._pending.pop(0)
             self._live.apply_event(sync_handler, sync_event)
         return _Applied(self)
+
+    def delete_entity(self) -> None:
+        """Delete this entity once the command succeeds: the proxy journals a tombstone after
+        the command's events (consumers of the event log receive a
+        ``cloudstate.lifecycle.EntityDeleted``), the next command starts the entity fresh, and
+        its events are physically removed after the proxy's grace period
+        (docs/eventsourced.md#deleting-an-entity). Example::
+
+            @entity.command_handler("Close")
+            def close(ctx: EventSourcedCommandContext) -> Empty:
+                ctx.emit(CartClosed())
+                ctx.delete_entity()
+                return Empty()
+
+        Needs a proxy with the ``cloudstate.lifecycle/1`` extension; otherwise the command fails
+        (``UNIMPLEMENTED``) naming the proxy, and nothing is deleted.
+        """
+        self._check_active("delete_entity")
+        require_extension(
+            LIFECYCLE, "delete_entity()", f"command {self._command_name!r} of {self.entity_id!r}"
+        )
+        self._delete = True
 
     def fail(self, description: str, code: grpc.StatusCode | int | None = None) -> NoReturn:
         """Fail the command: the client gets an error with ``description``.

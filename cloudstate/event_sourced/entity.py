@@ -22,10 +22,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
+from google.protobuf.message import Message
 
 from cloudstate.component.entity import EntityComponent
 from cloudstate.event_sourced.context import EventSourcedCommandContext, EventSourcedEventContext
 from cloudstate.handler import ANY_MESSAGE, Handler, Param, resolve_handler
+from cloudstate.migrations import Migrations, Transform
 from cloudstate.protocol import event_sourced_pb2
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,6 +88,9 @@ class EventSourcedEntity(EntityComponent):
         self._event_handlers: dict[type, Handler] = {}
         self.snapshot_function: Handler | None = None
         self.snapshot_handler_function: Handler | None = None
+        #: Migrations of old event and snapshot types, applied on replay
+        #: (docs/schema-evolution.md).
+        self.migrations = Migrations(f"{self.KIND_NAME} {self.name}")
 
     def validate(self) -> None:
         if self.snapshot_every > 0 and (
@@ -178,6 +183,21 @@ class EventSourcedEntity(EntityComponent):
 
         return register if function is None else register(function)
 
+    def migrate(
+        self, type_url: str, *, to: type[Message], transform: Transform | None = None
+    ) -> None:
+        """Replay stored events or snapshots typed ``type_url`` as ``to`` instances, built by
+        ``transform(old_bytes)`` (default ``to.FromString``: a rename of a wire-compatible
+        message). Their handlers are the ones registered for ``to``. Example::
+
+            entity.migrate(
+                "type.googleapis.com/com.example.shoppingcart.persistence.ItemAdded",
+                to=ItemAddedV2,
+                transform=lambda old: upgrade(ItemAddedV1.FromString(old)),
+            )
+        """
+        self.migrations.add(type_url, to, transform)
+
     # -- used by the servicer -------------------------------------------------------------------
 
     def event_handler_for(self, event: Any) -> Handler:
@@ -189,7 +209,8 @@ class EventSourcedEntity(EntityComponent):
         raise TypeError(
             f"event-sourced entity {self.name} has no event handler for "
             f"{type(event).__name__}: register one with @entity.event_handler"
-            f"({type(event).__name__})"
+            f"({type(event).__name__}), or migrate its stored type to a handled one with "
+            "entity.migrate(...) (docs/schema-evolution.md)"
         )
 
 

@@ -25,6 +25,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from google.protobuf import any_pb2
+
 from cloudstate.any_support import AnySupport, pack
 from cloudstate.component.replies import fill_reply
 from cloudstate.component.servicer import (
@@ -35,9 +37,11 @@ from cloudstate.component.servicer import (
     failure,
     no_handler,
 )
+from cloudstate.errors import UnknownTypeError
 from cloudstate.event_sourced.context import EventSourcedCommandContext, EventSourcedEventContext
 from cloudstate.event_sourced.entity import EventSourcedEntity
 from cloudstate.handler import Handler
+from cloudstate.migrations import missing_migration_advice
 from cloudstate.protocol import entity_pb2, event_sourced_pb2, event_sourced_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -120,13 +124,13 @@ class Instance:
             raise RuntimeError(
                 "received a snapshot but no @entity.snapshot_handler() is registered"
             )
-        value = self._any_support.unpack(snapshot.snapshot)
         sequence = snapshot.snapshot_sequence
+        value = self._decode_stored(snapshot.snapshot, f"the snapshot at sequence {sequence}")
         result = await handler.call(self._state, value, self._event_context(sequence))
         self._set(result, sequence)
 
     async def replay(self, event: event_sourced_pb2.EventSourcedEvent) -> None:
-        value = self._any_support.unpack(event.payload)
+        value = self._decode_stored(event.payload, f"event {event.sequence}")
         handler = self.entity.event_handler_for(value)
         result = await handler.call(self._state, value, self._event_context(event.sequence))
         self._set(result, event.sequence)
@@ -160,12 +164,27 @@ class Instance:
         reply = event_sourced_pb2.EventSourcedReply(command_id=command.id)
         reply.events.extend(ctx._events)
         fill_reply(reply, ctx, handler, self.entity.service_descriptor, command.name, result)
+        if ctx._delete:  # the proxy's tombstone replaces any snapshot
+            reply.delete_entity = True
+            return reply
         every = self.entity.snapshot_every
         if every > 0 and any(seq % every == 0 for seq in ctx._event_sequences):
             reply.snapshot.CopyFrom(await self._take_snapshot())
         return reply
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _decode_stored(self, payload: any_pb2.Any, what: str) -> Any:
+        """A stored event or snapshot decoded, through its migration if one is registered; an
+        unknown type URL raises an error naming it, the entity and what to do."""
+        try:
+            return self.entity.migrations.decode(payload, self._any_support)
+        except UnknownTypeError as e:
+            raise MissingMigration(
+                f"{self.entity.KIND_NAME} {self.entity.name} (entity id {self._entity_id!r}) "
+                f"cannot replay {what}: its type URL {payload.type_url!r} is not known ({e}); "
+                + missing_migration_advice(payload.type_url, "entity")
+            ) from e
 
     def _event_context(self, sequence: int) -> EventSourcedEventContext:
         return EventSourcedEventContext(self._entity_id, sequence)
@@ -190,6 +209,11 @@ class Instance:
         if value is None:
             raise TypeError(f"{function.description} returned None instead of a snapshot")
         return pack(value)
+
+
+class MissingMigration(UnknownTypeError):
+    """A stored event or snapshot has a type URL that no registered file declares and no
+    migration handles: the entity cannot be replayed (docs/schema-evolution.md)."""
 
 
 def _failure_reply(

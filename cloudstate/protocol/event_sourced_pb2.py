@@ -26,7 +26,7 @@ from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from cloudstate.protocol import entity_pb2 as cloudstate_dot_entity__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63loudstate/event_sourced.proto\x12\x17\x63loudstate.eventsourced\x1a\x19google/protobuf/any.proto\x1a\x17\x63loudstate/entity.proto\"|\n\x10\x45ventSourcedInit\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12?\n\x08snapshot\x18\x03 \x01(\x0b\x32-.cloudstate.eventsourced.EventSourcedSnapshot\"Y\n\x14\x45ventSourcedSnapshot\x12\x19\n\x11snapshot_sequence\x18\x01 \x01(\x03\x12&\n\x08snapshot\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\"L\n\x11\x45ventSourcedEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12%\n\x07payload\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\"\xd4\x01\n\x11\x45ventSourcedReply\x12\x12\n\ncommand_id\x18\x01 \x01(\x03\x12/\n\rclient_action\x18\x02 \x01(\x0b\x32\x18.cloudstate.ClientAction\x12,\n\x0cside_effects\x18\x03 \x03(\x0b\x32\x16.cloudstate.SideEffect\x12$\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08snapshot\x18\x05 \x01(\x0b\x32\x14.google.protobuf.Any\"\xc1\x01\n\x14\x45ventSourcedStreamIn\x12\x39\n\x04init\x18\x01 \x01(\x0b\x32).cloudstate.eventsourced.EventSourcedInitH\x00\x12;\n\x05\x65vent\x18\x02 \x01(\x0b\x32*.cloudstate.eventsourced.EventSourcedEventH\x00\x12&\n\x07\x63ommand\x18\x03 \x01(\x0b\x32\x13.cloudstate.CommandH\x00\x42\t\n\x07message\"\x87\x01\n\x15\x45ventSourcedStreamOut\x12;\n\x05reply\x18\x01 \x01(\x0b\x32*.cloudstate.eventsourced.EventSourcedReplyH\x00\x12&\n\x07\x66\x61ilure\x18\x02 \x01(\x0b\x32\x13.cloudstate.FailureH\x00\x42\t\n\x07message2}\n\x0c\x45ventSourced\x12m\n\x06handle\x12-.cloudstate.eventsourced.EventSourcedStreamIn\x1a..cloudstate.eventsourced.EventSourcedStreamOut\"\x00(\x01\x30\x01\x42\x18\n\x16io.cloudstate.protocolb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63loudstate/event_sourced.proto\x12\x17\x63loudstate.eventsourced\x1a\x19google/protobuf/any.proto\x1a\x17\x63loudstate/entity.proto\"|\n\x10\x45ventSourcedInit\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12?\n\x08snapshot\x18\x03 \x01(\x0b\x32-.cloudstate.eventsourced.EventSourcedSnapshot\"Y\n\x14\x45ventSourcedSnapshot\x12\x19\n\x11snapshot_sequence\x18\x01 \x01(\x03\x12&\n\x08snapshot\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\"L\n\x11\x45ventSourcedEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12%\n\x07payload\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\"\xeb\x01\n\x11\x45ventSourcedReply\x12\x12\n\ncommand_id\x18\x01 \x01(\x03\x12/\n\rclient_action\x18\x02 \x01(\x0b\x32\x18.cloudstate.ClientAction\x12,\n\x0cside_effects\x18\x03 \x03(\x0b\x32\x16.cloudstate.SideEffect\x12$\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08snapshot\x18\x05 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x15\n\rdelete_entity\x18\x64 \x01(\x08\"\xc1\x01\n\x14\x45ventSourcedStreamIn\x12\x39\n\x04init\x18\x01 \x01(\x0b\x32).cloudstate.eventsourced.EventSourcedInitH\x00\x12;\n\x05\x65vent\x18\x02 \x01(\x0b\x32*.cloudstate.eventsourced.EventSourcedEventH\x00\x12&\n\x07\x63ommand\x18\x03 \x01(\x0b\x32\x13.cloudstate.CommandH\x00\x42\t\n\x07message\"\x87\x01\n\x15\x45ventSourcedStreamOut\x12;\n\x05reply\x18\x01 \x01(\x0b\x32*.cloudstate.eventsourced.EventSourcedReplyH\x00\x12&\n\x07\x66\x61ilure\x18\x02 \x01(\x0b\x32\x13.cloudstate.FailureH\x00\x42\t\n\x07message2}\n\x0c\x45ventSourced\x12m\n\x06handle\x12-.cloudstate.eventsourced.EventSourcedStreamIn\x1a..cloudstate.eventsourced.EventSourcedStreamOut\"\x00(\x01\x30\x01\x42\x18\n\x16io.cloudstate.protocolb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,11 +41,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTSOURCEDEVENT']._serialized_start=328
   _globals['_EVENTSOURCEDEVENT']._serialized_end=404
   _globals['_EVENTSOURCEDREPLY']._serialized_start=407
-  _globals['_EVENTSOURCEDREPLY']._serialized_end=619
-  _globals['_EVENTSOURCEDSTREAMIN']._serialized_start=622
-  _globals['_EVENTSOURCEDSTREAMIN']._serialized_end=815
-  _globals['_EVENTSOURCEDSTREAMOUT']._serialized_start=818
-  _globals['_EVENTSOURCEDSTREAMOUT']._serialized_end=953
-  _globals['_EVENTSOURCED']._serialized_start=955
-  _globals['_EVENTSOURCED']._serialized_end=1080
+  _globals['_EVENTSOURCEDREPLY']._serialized_end=642
+  _globals['_EVENTSOURCEDSTREAMIN']._serialized_start=645
+  _globals['_EVENTSOURCEDSTREAMIN']._serialized_end=838
+  _globals['_EVENTSOURCEDSTREAMOUT']._serialized_start=841
+  _globals['_EVENTSOURCEDSTREAMOUT']._serialized_end=976
+  _globals['_EVENTSOURCED']._serialized_start=978
+  _globals['_EVENTSOURCED']._serialized_end=1103
 # @@protoc_insertion_point(module_scope)

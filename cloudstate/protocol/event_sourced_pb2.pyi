@@ -35,18 +35,20 @@ class EventSourcedEvent(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., payload: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...
 
 class EventSourcedReply(_message.Message):
-    __slots__ = ("command_id", "client_action", "side_effects", "events", "snapshot")
+    __slots__ = ("command_id", "client_action", "side_effects", "events", "snapshot", "delete_entity")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ACTION_FIELD_NUMBER: _ClassVar[int]
     SIDE_EFFECTS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    DELETE_ENTITY_FIELD_NUMBER: _ClassVar[int]
     command_id: int
     client_action: _entity_pb2.ClientAction
     side_effects: _containers.RepeatedCompositeFieldContainer[_entity_pb2.SideEffect]
     events: _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]
     snapshot: _any_pb2.Any
-    def __init__(self, command_id: _Optional[int] = ..., client_action: _Optional[_Union[_entity_pb2.ClientAction, _Mapping]] = ..., side_effects: _Optional[_Iterable[_Union[_entity_pb2.SideEffect, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ..., snapshot: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...
+    delete_entity: bool
+    def __init__(self, command_id: _Optional[int] = ..., client_action: _Optional[_Union[_entity_pb2.ClientAction, _Mapping]] = ..., side_effects: _Optional[_Iterable[_Union[_entity_pb2.SideEffect, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ..., snapshot: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., delete_entity: _Optional[bool] = ...) -> None: ...
 
 class EventSourcedStreamIn(_message.Message):
     __slots__ = ("init", "event", "command")

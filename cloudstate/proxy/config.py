@@ -151,6 +151,13 @@ class ProxyConfig:
     durable_retry_min: str = "1s"
     durable_retry_max: str = "5m"
     durable_concurrency: int = 64
+    #: Deleting an event-sourced entity: time from its tombstone to the physical removal of its
+    #: events (a duration: ``24h``, ``30s``; 0: at once). Consumers that are behind by more lose
+    #: the entity's earlier events (docs/eventsourced.md#deleting-an-entity).
+    deletion_grace: str = "24h"
+    #: Journal compaction after each snapshot: ``*`` (every event-sourced service) or
+    #: comma-separated service names; empty: off (docs/eventsourced.md#journal-compaction).
+    journal_compaction: str = ""
 
 
 _ENV = {
@@ -509,6 +516,18 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         type=int,
         metavar="N",
         help=f"durable deliveries in flight at once (default {d.durable_concurrency})",
+    )
+    parser.add_argument(
+        "--deletion-grace",
+        metavar="DURATION",
+        help="time from an event-sourced entity's deletion (its tombstone) to the physical "
+        f"removal of its events (30s, 12h, 7d; 0: at once; default {d.deletion_grace})",
+    )
+    parser.add_argument(
+        "--journal-compaction",
+        metavar="SERVICES",
+        help="after each snapshot, delete the events before it (those every consumer read): "
+        "'*' for every event-sourced service or comma-separated service names (default: off)",
     )
 
 

@@ -17,6 +17,7 @@ import argparse
 import logging
 import os
 
+from cloudstate.proxy import durations
 from cloudstate.proxy.auth import key_problem
 from cloudstate.proxy.config import ConfigError, ProxyConfig, from_arguments
 from cloudstate.proxy.durable.idempotency_trim import parse_retention
@@ -126,6 +127,10 @@ def check(config: ProxyConfig) -> list[str]:
             f"--durable-retry-min {config.durable_retry_min} is longer than --durable-retry-max "
             f"{config.durable_retry_max}"
         )
+    try:
+        durations.parse_age(config.deletion_grace, "--deletion-grace", "purges at once")
+    except ValueError as error:
+        problems.append(str(error))
     for name in ("durable_max_attempts", "durable_concurrency"):
         if getattr(config, name) < 1:
             problems.append(f"{_flag(name)} {getattr(config, name)}: 1 or more")

@@ -12,6 +12,7 @@ from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 from cloudstate.proxy.crdt import protocol00
 from cloudstate.proxy.crdt.protocol00 import CURRENT
 from cloudstate.proxy.durable.tasks import DURABLE_CALLS_EXTENSION
+from cloudstate.proxy.entities.deletion import LIFECYCLE_EXTENSION
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.model import ALL_ENTITY_TYPES, CRDT, UserFunctionModel, build_model
 
@@ -21,7 +22,7 @@ PROTOCOL_MAJOR = 0
 PROTOCOL_MINOR = 2
 PROXY_NAME = "cloudstate-python-proxy"
 #: Protocol extensions this proxy implements (ProxyInfo.extensions).
-EXTENSIONS = (DURABLE_CALLS_EXTENSION,)
+EXTENSIONS = (DURABLE_CALLS_EXTENSION, LIFECYCLE_EXTENSION)
 #: Seconds of waiting for the user function before the first line about it, and between lines.
 _FIRST_REPORT = 1.0
 _REPORT_EVERY = 10.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 import time
@@ -26,7 +27,8 @@ from cloudstate.proxy.durations import parse_duration
 from cloudstate.proxy.entities import HANDLER_FACTORIES
 from cloudstate.proxy.entities.actor import EntityManager
 from cloudstate.proxy.entities.base import EntityHandler
-from cloudstate.proxy.entities.event_sourced import EntitySettings
+from cloudstate.proxy.entities.deletion import PURGE_TASK_PREFIX, lifecycle_settings, run_purge
+from cloudstate.proxy.entities.event_sourced import EntitySettings, EventSourcedHandler
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.eventing import EventingManager
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
@@ -206,6 +208,11 @@ class Proxy:
         for service in self.model.services.values():
             factory = HANDLER_FACTORIES[service.entity_type]  # discovery admitted only these
             self._handlers[service.name] = factory(service, channel, self.store, settings, report)
+            handler = self._handlers[service.name]
+            if isinstance(handler, EventSourcedHandler):
+                handler.deletion_grace, handler.compaction = lifecycle_settings(
+                    config, service.name
+                )
             if service.entity_type == CRDT and self.store.shared:
                 log.info(
                     "%s is a CRDT service on a shared store: nodes merge their states on every "
@@ -259,10 +266,12 @@ class Proxy:
         for handler in self._handlers.values():
             if isinstance(handler, EntityManager):
                 handler.durable = durable
+        delivery = Delivery(self.router, timeout=2 * config.command_timeout)
+        delivery.internal[PURGE_TASK_PREFIX] = functools.partial(run_purge, self.store)
         self.scheduler = DurableScheduler(
             self.store,
             # A delivery may wait for its entity and run forwards: twice the command timeout.
-            Delivery(self.router, timeout=2 * config.command_timeout),
+            delivery,
             durable_settings(config),
             schedules,
         )

@@ -58,6 +58,10 @@ START_CHECK_TESTS = "tests/stores/test_start_checks.py"
 CRDT00 = "cloudstate/proxy/crdt/protocol00.py"
 CRDT00_PB2 = "cloudstate/protocol/crdt_v00_pb2.py"
 CRDT00_TESTS = "tests/crdt_proxy/test_protocol00.py"
+LIFECYCLE_STORE_TESTS = "tests/lifecycle/test_store_lifecycle.py"
+LIFECYCLE_SDK_TESTS = "tests/lifecycle/test_sdk.py"
+DELETION_TESTS = "tests/lifecycle/test_deletion.py"
+SCHEMA_TESTS = "tests/lifecycle/test_schema_evolution.py"
 CRDT00_E2E = "tests/crdt00/test_behind_proxy.py"
 OPERATOR_LOGS = "tests/observability/test_operator_logs.py"
 BANK_FAULT_TESTS = "tests/durable/test_bank_faults.py"
@@ -181,11 +185,11 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="activation starts from the latest snapshot, not from the first event",
         file=EVENT_SOURCED,
         original="""
-        if snapshot is not None:
+        elif snapshot is not None:
             init.snapshot.snapshot_sequence = snapshot.sequence
 """,
         replacement="""
-        if False:
+        elif False:
             init.snapshot.snapshot_sequence = snapshot.sequence
 """,
         tests=(f"{RAWUF_TESTS}::test_commands_events_and_snapshot_replay",),
@@ -1094,7 +1098,7 @@ MUTANTS: tuple[Mutant, ...] = (
         name="idempotency-read-answer-not-recorded",
         guarantee="a keyed command that writes nothing stores its answer before releasing it",
         file=EVENT_SOURCED,
-        original="if not reply.events and not await self._record_alone(command, action):",
+        original="if not events and not await self._record_alone(command, action):",
         replacement="if False:",
         tests=(f"{KEY_CART_TESTS}::test_a_keyed_read_is_answered_from_its_record[sqlite]",),
         in_subprocess=True,
@@ -1154,7 +1158,7 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="the SDK sends no SideEffect.durable unless the proxy listed the extension",
         file="cloudstate/durable.py",
         original="""
-    if proxy is not None and DURABLE_CALLS in proxy.extensions:
+    if proxy is not None and extension in proxy.extensions:
         return
 """,
         replacement="""
@@ -1471,6 +1475,133 @@ MUTANTS: tuple[Mutant, ...] = (
             "tests/benchmarks/test_workflows_bench.py::"
             "test_closed_loop_counts_only_completed_transfers",
         ),
+    ),
+    Mutant(
+        name="purge-keeps-the-journal",
+        guarantee="a deleted entity's events and snapshot are removed after the grace period",
+        file=SQLITE,
+        original="""
+                tombstone_sequence + 1 if highest <= tombstone_sequence else tombstone_sequence
+""",
+        replacement="""
+                0
+""",
+        tests=(
+            f"{LIFECYCLE_STORE_TESTS}::test_an_operator_deletion_then_its_purge_leaves_nothing",
+            f"{DELETION_TESTS}::test_a_deleted_entity_is_purged_starts_fresh_and_its_consumers_see_the_deletion",
+        ),
+    ),
+    Mutant(
+        name="purge-removes-a-reused-entitys-tombstone",
+        guarantee="an entity used again after its deletion keeps the tombstone its replay needs",
+        file=SQLITE,
+        original="""
+                tombstone_sequence + 1 if highest <= tombstone_sequence else tombstone_sequence
+""",
+        replacement="""
+                tombstone_sequence + 1
+""",
+        tests=(f"{LIFECYCLE_STORE_TESTS}::test_a_purge_keeps_the_life_after_the_tombstone",),
+    ),
+    Mutant(
+        name="tombstone-snapshot-replayed",
+        guarantee="a command after a deletion starts the entity fresh",
+        file=EVENT_SOURCED,
+        original="""
+        if snapshot is not None and is_tombstone(snapshot.payload):
+""",
+        replacement="""
+        if False:
+""",
+        tests=(
+            f"{DELETION_TESTS}::test_a_deleted_entity_is_purged_starts_fresh_and_its_consumers_see_the_deletion",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="deleted-entity-stream-kept",
+        guarantee="the user function's state of a deleted entity is dropped after the reply",
+        file=EVENT_SOURCED,
+        original="""
+        if deleting:  # the user function holds the deleted state: the next command starts fresh
+            self._call.cancel()
+            return False
+""",
+        replacement="""
+""",
+        tests=(
+            f"{DELETION_TESTS}::test_a_deleted_entity_is_purged_starts_fresh_and_its_consumers_see_the_deletion",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="compaction-drops-the-snapshot-event",
+        guarantee="compaction keeps the snapshot's own event (replay checks it)",
+        file=SQLITE,
+        original="""
+                    'AND sequence < ? AND "offset" <= ?',
+""",
+        replacement="""
+                    'AND sequence <= ? AND "offset" <= ?',
+""",
+        tests=(
+            f"{LIFECYCLE_STORE_TESTS}::test_compaction_stops_below_the_snapshot_and_the_offset",
+            f"{DELETION_TESTS}::test_compaction_drops_the_events_before_the_snapshot_and_replay_still_works",
+        ),
+    ),
+    Mutant(
+        name="compaction-ignores-the-readers-offset",
+        guarantee="compaction deletes only events every consumer of the log has read",
+        file=SQLITE,
+        original="""
+                        2**63 - 1 if up_to_offset is None else up_to_offset,
+""",
+        replacement="""
+                        2**63 - 1,
+""",
+        tests=(
+            f"{LIFECYCLE_STORE_TESTS}::test_compaction_stops_below_the_snapshot_and_the_offset",
+        ),
+    ),
+    Mutant(
+        name="compaction-never-runs",
+        guarantee="--journal-compaction deletes the events before each snapshot",
+        file=EVENT_SOURCED,
+        original="""
+            if snapshot is not None and self.manager.compaction and not deleting:
+""",
+        replacement="""
+            if False:
+""",
+        tests=(
+            f"{DELETION_TESTS}::test_compaction_drops_the_events_before_the_snapshot_and_replay_still_works",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="migrations-not-applied-on-replay",
+        guarantee="an old journal replays through the entity's registered migrations",
+        file="cloudstate/event_sourced/servicer.py",
+        original="""
+            return self.entity.migrations.decode(payload, self._any_support)
+""",
+        replacement="""
+            return self._any_support.unpack(payload)
+""",
+        tests=(f"{SCHEMA_TESTS}::test_a_version_1_journal_replays_through_the_migrations",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="migrations-not-applied-to-actions",
+        guarantee="an action subscribed to an event log receives old events migrated",
+        file="cloudstate/action/servicer.py",
+        original="""
+            value = migrations.decode(payload, self.support)
+""",
+        replacement="""
+            value = self.support.unpack(payload)
+""",
+        tests=(f"{LIFECYCLE_SDK_TESTS}::test_an_action_receives_an_old_event_migrated",),
     ),
 )
 

@@ -16,8 +16,12 @@ SOURCES = {
         *sorted((ROOT / "examples" / "shoppingcart" / "shoppingcart").glob("*.py")),
         ROOT / "tests" / "sdk" / "model.py",
         ROOT / "tests" / "sdk" / "conftest.py",
+        ROOT / "tests" / "lifecycle" / "uf.py",
     ],
-    "proto": sorted((ROOT / "examples" / "shoppingcart" / "proto").rglob("*.proto")),
+    "proto": [
+        *sorted((ROOT / "examples" / "shoppingcart" / "proto").rglob("*.proto")),
+        *sorted((ROOT / "tests" / "lifecycle" / "proto").rglob("*.proto")),
+    ],
 }
 SNIPPETS = re.findall(r"```(python|proto)\n(.*?)```", GUIDE.read_text(), re.DOTALL)
 

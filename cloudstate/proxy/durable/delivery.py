@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+from collections.abc import Awaitable, Callable
 
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.durable.keys import ATTEMPT_KEY, METADATA_KEY
@@ -65,8 +66,14 @@ class Delivery:
     def __init__(self, router: Router, timeout: float) -> None:
         self.router = router
         self.timeout = timeout
+        #: Tasks the proxy runs itself, by name prefix (e.g. entity purges), instead of a call.
+        self.internal: dict[str, Callable[[DurableTask], Awaitable[None]]] = {}
 
     async def __call__(self, task: DurableTask, attempt: int) -> None:
+        for prefix, run in self.internal.items():
+            if task.name.startswith(prefix):
+                await run(task)
+                return
         method = self.router.model.method(task.service, task.method)
         if method is None:
             raise DeliveryFailed(

@@ -13,7 +13,12 @@ The queue, the one-at-a-time loop, passivation and restarts are the shared machi
 3. **Restart** — besides the shared causes (broken stream, timeout, top-level failure), a failure
    with ``restart`` or a lost journal write ends the stream; the command in flight fails (nothing
    of it was persisted) and the next command replays into a fresh stream.
-4. **Several nodes** — the append is conditional on the sequence this actor replayed to; a reply
+4. **Deletion** — a reply with ``delete_entity`` journals the tombstone after its events, as
+   the snapshot too, with the purge task (:mod:`cloudstate.proxy.entities.deletion`); the stream
+   ends after the reply, and an activation that finds a tombstone snapshot starts fresh.
+5. **Compaction** (opt in) — after a write with a snapshot, the events before it are deleted,
+   only those every known consumer of the event log has read.
+6. **Several nodes** — the append is conditional on the sequence this actor replayed to; a reply
    that journals nothing is released only if the journal's highest sequence is still that one.
    Otherwise the command re-runs on a fresh stream replayed to the latest sequence.
 """
@@ -21,6 +26,7 @@ The queue, the one-at-a-time loop, passivation and restarts are the shared machi
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -37,6 +43,7 @@ from cloudstate.proxy.entities.actor import (
     ReportError,
 )
 from cloudstate.proxy.entities.base import Outcome, PendingCommand, failure_error
+from cloudstate.proxy.entities.deletion import DEFAULT_GRACE, is_tombstone, purge_task, tombstone
 from cloudstate.proxy.errors import StoreUnavailable
 from cloudstate.proxy.model import ServiceModel
 from cloudstate.proxy.stores.base import Payload, Store, StoreError
@@ -74,6 +81,13 @@ class EventSourcedHandler(EntityManager["EventSourcedActor"]):
         #: Set by eventing when methods publish (``out.topic``): replies go to their topic in the
         #: same transaction as the events (the outbox).
         self.outbox: TopicPublisher | None = None
+        #: Seconds from a deletion to the physical removal of the entity's events.
+        self.deletion_grace = DEFAULT_GRACE
+        #: Compact the journal after each snapshot (--journal-compaction).
+        self.compaction = False
+        #: Offset keys of the consumers of this entity type's event log (set by eventing): a
+        #: compaction deletes only what all of them have read.
+        self.journal_readers: list[str] = []
 
     def _new_actor(self, entity_id: str) -> EventSourcedActor:
         return EventSourcedActor(self, entity_id)
@@ -97,7 +111,9 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
             service_name=self.manager.service.name, entity_id=self.entity_id
         )
         self._sequence = 0
-        if snapshot is not None:
+        if snapshot is not None and is_tombstone(snapshot.payload):
+            self._sequence = snapshot.sequence  # deleted: a fresh entity, after the tombstone
+        elif snapshot is not None:
             init.snapshot.snapshot_sequence = snapshot.sequence
             init.snapshot.snapshot.type_url = snapshot.payload.type_url
             init.snapshot.snapshot.value = snapshot.payload.value
@@ -139,7 +155,8 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
         action = reply.client_action
         failed = action.WhichOneof("action") == "failure"
         # Several nodes: an answer that journals nothing must come from the latest state.
-        if (failed or not reply.events) and not await self._confirm_current(command):
+        writes = bool(reply.events) or reply.delete_entity
+        if (failed or not writes) and not await self._confirm_current(command):
             return False
         if failed:
             # Idempotency: a failure is an answer too, recorded before it is released.
@@ -156,17 +173,26 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
         if outbox is None:  # nothing is written; the user function replays
             return False
         side_effects, calls = split_side_effects(reply.side_effects)
-        last = self._sequence + len(reply.events) if reply.events else None
+        events = [Payload(e.type_url, e.value) for e in reply.events]
+        snapshot = (
+            Payload(reply.snapshot.type_url, reply.snapshot.value)
+            if reply.HasField("snapshot")
+            else None
+        )
+        deleting = reply.delete_entity
+        if deleting:  # the tombstone after the events, and as the snapshot
+            now = time.time()
+            grace = self.manager.deletion_grace
+            snapshot = tombstone(self.entity_id, "command", now, grace)
+            events.append(snapshot)
+        last = self._sequence + len(events) if events else None
         tasks = await self._durable_changes(command, calls, last)
         if tasks is None:  # an invalid durable call: nothing is written, the entity replays
             return False
-        if reply.events:
-            events = [Payload(e.type_url, e.value) for e in reply.events]
-            snapshot = (
-                Payload(reply.snapshot.type_url, reply.snapshot.value)
-                if reply.HasField("snapshot")
-                else None
-            )
+        if deleting:
+            assert last is not None
+            tasks.append(purge_task(self.persistence_id, self.entity_id, last, now + grace))
+        if events:
             # The outbox, the durable calls and the key's record, in the events' transaction.
             extra = self._write_arguments(command, action, outbox, tasks)
             try:
@@ -178,13 +204,35 @@ class EventSourcedActor(EntityActor[EventSourcedHandler]):
             self._written(extra)
             if self.manager.on_appended is not None:
                 self.manager.on_appended(self.persistence_id)
+            if snapshot is not None and self.manager.compaction and not deleting:
+                await self._compact()
         elif not await self._write_alone(command, outbox, tasks):
             return False  # a reply that journals nothing still publishes and records, and failed
         if publisher is not None and outbox:
             publisher.committed(outbox)
         if tasks and self.manager.durable is not None:
             self.manager.durable.written(tasks)
-        if not reply.events and not await self._record_alone(command, action):
+        if not events and not await self._record_alone(command, action):
             return True  # answered with the key's record stored first, or failed
         command.succeed(Outcome(action, side_effects, published=bool(outbox)))
+        if deleting:  # the user function holds the deleted state: the next command starts fresh
+            self._call.cancel()
+            return False
         return True
+
+    async def _compact(self) -> None:
+        """Delete the events before the snapshot just written, those every consumer of the
+        event log has read (a failure only logs: the next snapshot compacts more)."""
+        store = self.manager.store
+        try:
+            readers = [await store.load_offset(c) for c in self.manager.journal_readers]
+            removed = await store.compact_journal(
+                self.persistence_id,
+                self.entity_id,
+                self._sequence,
+                min(readers) if readers else None,
+            )
+        except StoreError as e:
+            log.warning("could not compact the journal of %s: %s", self._describe(), e)
+            return
+        log.debug("compacted %s: %d events removed", self._describe(), removed)

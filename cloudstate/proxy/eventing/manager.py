@@ -142,6 +142,17 @@ class EventingManager:
         for handler in self.handlers.values():
             if hasattr(handler, "on_appended"):
                 setattr(handler, "on_appended", self.notify)  # noqa: B010
+            if hasattr(handler, "journal_readers"):  # compaction spares what they have not read
+                persistence_id = getattr(handler, "service").persistence_id  # noqa: B009
+                setattr(  # noqa: B010
+                    handler,
+                    "journal_readers",
+                    [
+                        s.consumer_id
+                        for s in self.subscriptions
+                        if s.kind == EVENT_LOG and s.source == persistence_id
+                    ],
+                )
             if self.publisher.topics and hasattr(handler, "outbox"):
                 # Entities publish their replies in the transaction of their write (outbox).
                 setattr(handler, "outbox", self.publisher)  # noqa: B010

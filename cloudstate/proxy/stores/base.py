@@ -432,6 +432,39 @@ class Store(ABC):
         """The offset of the persistence id's latest event, 0 if it has none (the head an
         event-log consumer's lag is measured against)."""
 
+    @abstractmethod
+    async def purge_entity(
+        self, persistence_id: str, entity_id: str, tombstone_sequence: int
+    ) -> int:
+        """Physically remove a deleted entity's history, in one transaction: every event before
+        ``tombstone_sequence`` (the deletion's tombstone, see
+        :mod:`cloudstate.proxy.entities.deletion`) and, if the tombstone is still the entity's
+        latest event, the tombstone and the entity's snapshot too (nothing of the entity is
+        left). Events after the tombstone (the entity was used again) and the tombstone they
+        follow are kept. Serialised with appends. Returns how many events were removed.
+
+        Example::
+
+            removed = await store.purge_entity("carts", "alice", tombstone_sequence=7)
+        """
+
+    @abstractmethod
+    async def compact_journal(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        before_sequence: int,
+        up_to_offset: int | None = None,
+    ) -> int:
+        """Delete the entity's events with sequence < ``before_sequence`` (the sequence of its
+        latest snapshot, whose own event stays) and, when ``up_to_offset`` is given, only those
+        with offset <= it (what every consumer has read). Returns how many were deleted.
+
+        Example::
+
+            await store.compact_journal("carts", "alice", snapshot.sequence, slowest_consumer)
+        """
+
     # -- eventing offsets ---------------------------------------------------------------------
 
     @abstractmethod

@@ -2,6 +2,8 @@
 
 It implements exactly the semantics of the durable backends (conditional writes, store-wide offsets,
 versions that keep growing across deletes) so that tests written against it stay valid for them.
+
+One concern: the whole store contract (:class:`~cloudstate.proxy.stores.base.Store`) in memory.
 """
 
 from __future__ import annotations
@@ -138,6 +140,57 @@ class MemoryStore(Store):
     async def load_snapshot(self, persistence_id: str, entity_id: str) -> StoredSnapshot | None:
         self._check_open()
         return self._snapshots.get((persistence_id, entity_id))
+
+    async def purge_entity(
+        self, persistence_id: str, entity_id: str, tombstone_sequence: int
+    ) -> int:
+        async with self._lock:
+            self._check_open()
+            key = (persistence_id, entity_id)
+            journal = self._journals.get(key, [])
+            last = journal[-1].sequence if journal else 0
+            keep_from = tombstone_sequence + 1 if last <= tombstone_sequence else tombstone_sequence
+            kept = [e for e in journal if e.sequence >= keep_from]
+            removed = len(journal) - len(kept)
+            self._drop_from_feed(persistence_id, entity_id, keep_from)
+            if kept:
+                self._journals[key] = kept
+            else:
+                self._journals.pop(key, None)
+            snapshot = self._snapshots.get(key)
+            if snapshot is not None and (not kept or snapshot.sequence < keep_from):
+                del self._snapshots[key]
+            return removed
+
+    async def compact_journal(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        before_sequence: int,
+        up_to_offset: int | None = None,
+    ) -> int:
+        async with self._lock:
+            self._check_open()
+            key = (persistence_id, entity_id)
+            journal = self._journals.get(key, [])
+            limit = before_sequence
+            for event in journal:  # only an unbroken prefix below the offset goes
+                if event.sequence >= before_sequence or (
+                    up_to_offset is not None and event.offset > up_to_offset
+                ):
+                    limit = event.sequence
+                    break
+            kept = [e for e in journal if e.sequence >= limit]
+            removed = len(journal) - len(kept)
+            if removed:
+                self._journals[key] = kept
+                self._drop_from_feed(persistence_id, entity_id, limit)
+            return removed
+
+    def _drop_from_feed(self, persistence_id: str, entity_id: str, keep_from: int) -> None:
+        feed = self._feeds.get(persistence_id)
+        if feed is not None:
+            feed[:] = [(e, ev) for e, ev in feed if e != entity_id or ev.sequence >= keep_from]
 
     async def read_all_events(
         self, persistence_id: str, after_offset: int = 0, limit: int = 1000

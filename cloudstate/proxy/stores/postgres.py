@@ -705,6 +705,62 @@ class PostgresStore(Store):
             )
         )
 
+    async def purge_entity(
+        self, persistence_id: str, entity_id: str, tombstone_sequence: int
+    ) -> int:
+        # Under the appends' journal lock: an append cannot slip in between the check of the
+        # latest sequence and the delete. Idempotent, so _read may run it again.
+        async def purge(connection: Any) -> int:
+            async with connection.transaction():
+                await connection.execute("SELECT pg_advisory_xact_lock($1)", self._journal_lock)
+                highest = int(
+                    await connection.fetchval(
+                        "SELECT COALESCE(MAX(sequence), 0) FROM events "
+                        "WHERE persistence_id = $1 AND entity_id = $2",
+                        persistence_id,
+                        entity_id,
+                    )
+                )
+                # The tombstone goes too unless the entity was used again after it.
+                keep_from = tombstone_sequence + (1 if highest <= tombstone_sequence else 0)
+                status = await connection.execute(
+                    "DELETE FROM events WHERE persistence_id = $1 AND entity_id = $2 "
+                    "AND sequence < $3",
+                    persistence_id,
+                    entity_id,
+                    keep_from,
+                )
+                await connection.execute(
+                    "DELETE FROM snapshots WHERE persistence_id = $1 AND entity_id = $2 "
+                    "AND sequence < $3",
+                    persistence_id,
+                    entity_id,
+                    keep_from,
+                )
+                return int(status.rsplit(" ", 1)[-1])
+
+        return await self._read(purge)
+
+    async def compact_journal(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        before_sequence: int,
+        up_to_offset: int | None = None,
+    ) -> int:
+        async def compact(connection: Any) -> int:
+            status = await connection.execute(
+                "DELETE FROM events WHERE persistence_id = $1 AND entity_id = $2 "
+                'AND sequence < $3 AND "offset" <= $4',
+                persistence_id,
+                entity_id,
+                before_sequence,
+                2**63 - 1 if up_to_offset is None else up_to_offset,
+            )
+            return int(status.rsplit(" ", 1)[-1])
+
+        return await self._read(compact)
+
     async def read_events(
         self, persistence_id: str, entity_id: str, after_sequence: int = 0
     ) -> AsyncIterator[StoredEvent]:

@@ -668,6 +668,56 @@ class SqliteStore(Store):
 
         return await self._submit(append)
 
+    async def purge_entity(
+        self, persistence_id: str, entity_id: str, tombstone_sequence: int
+    ) -> int:
+        def purge(connection: sqlite3.Connection, now: float) -> int:
+            where = "WHERE persistence_id = ? AND entity_id = ?"
+            highest = int(
+                connection.execute(
+                    f"SELECT COALESCE(MAX(sequence), 0) FROM events {where}",
+                    (persistence_id, entity_id),
+                ).fetchone()[0]
+            )
+            # The tombstone goes too unless the entity was used again after it.
+            keep_from = (
+                tombstone_sequence + 1 if highest <= tombstone_sequence else tombstone_sequence
+            )
+            removed = connection.execute(
+                f"DELETE FROM events {where} AND sequence < ?",
+                (persistence_id, entity_id, keep_from),
+            ).rowcount
+            connection.execute(
+                f"DELETE FROM snapshots {where} AND sequence < ?",
+                (persistence_id, entity_id, keep_from),
+            )
+            return int(removed)
+
+        return await self._submit(purge)
+
+    async def compact_journal(
+        self,
+        persistence_id: str,
+        entity_id: str,
+        before_sequence: int,
+        up_to_offset: int | None = None,
+    ) -> int:
+        def compact(connection: sqlite3.Connection, now: float) -> int:
+            return int(
+                connection.execute(
+                    "DELETE FROM events WHERE persistence_id = ? AND entity_id = ? "
+                    'AND sequence < ? AND "offset" <= ?',
+                    (
+                        persistence_id,
+                        entity_id,
+                        before_sequence,
+                        2**63 - 1 if up_to_offset is None else up_to_offset,
+                    ),
+                ).rowcount
+            )
+
+        return await self._submit(compact)
+
     async def read_events(
         self, persistence_id: str, entity_id: str, after_sequence: int = 0
     ) -> AsyncIterator[StoredEvent]:
