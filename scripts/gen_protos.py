@@ -42,6 +42,7 @@ PROTO_SETS = [
     (ROOT / "examples" / "crdts" / "proto", ROOT / "examples" / "crdts"),
     (ROOT / "examples" / "shoppingcart_views" / "proto", ROOT / "examples" / "shoppingcart_views"),
     (ROOT / "examples" / "bank" / "proto", ROOT / "examples" / "bank"),
+    (ROOT / "examples" / "orders" / "proto", ROOT / "examples" / "orders"),
     (ROOT / "tests" / "rawuf" / "proto", ROOT / "tests" / "rawuf"),
     (ROOT / "tests" / "http" / "proto", ROOT / "tests" / "http"),
     (ROOT / "tests" / "rawcrdt" / "proto", ROOT / "tests" / "rawcrdt"),
