@@ -48,6 +48,10 @@ order = Workflow(
     ),
 )
 
+#: Time one attempt of a step (its call included) may take. Short: after a crash, the proxy
+#: resumes a step once its attempt's time is up.
+STEP_TIMEOUT = timedelta(seconds=5)
+
 #: Compensations and the shipment must land in the end: they retry for long.
 PERSISTENT = Recovery(
     max_attempts=20, min_backoff=timedelta(milliseconds=200), max_backoff=timedelta(seconds=5)
@@ -119,7 +123,7 @@ def get_order(state: Order | None, request: GetOrderRequest, ctx: WorkflowComman
 # -- the happy path -------------------------------------------------------------------------------
 
 
-@order.step("reserve", recovery=Recovery(max_attempts=3, recover_step="cancel",
+@order.step("reserve", timeout=STEP_TIMEOUT, recovery=Recovery(max_attempts=3, recover_step="cancel",
                                          min_backoff=timedelta(milliseconds=200)))
 def reserve(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped-def]
     return ctx.call(
@@ -135,7 +139,7 @@ def reserved(state: Order, _: Stock, ctx: StepContext) -> None:
     ctx.go_to("charge")
 
 
-@order.step("charge", recovery=Recovery(max_attempts=3, recover_step="release",
+@order.step("charge", timeout=STEP_TIMEOUT, recovery=Recovery(max_attempts=3, recover_step="release",
                                         min_backoff=timedelta(milliseconds=200)))
 def charge(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped-def]
     return ctx.call(
@@ -152,7 +156,7 @@ def charged(state: Order, _: CustomerAccount, ctx: StepContext) -> None:
     ctx.pause(timeout=timedelta(milliseconds=state.confirm_within_ms), timeout_step="refund")
 
 
-@order.step("ship", recovery=PERSISTENT)
+@order.step("ship", timeout=STEP_TIMEOUT, recovery=PERSISTENT)
 def ship(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped-def]
     return ctx.call(
         "com.example.orders.Shipping.Ship",
@@ -170,7 +174,7 @@ def shipped(state: Order, _: Shipment, ctx: StepContext) -> None:
 # -- compensation ---------------------------------------------------------------------------------
 
 
-@order.step("refund", recovery=PERSISTENT)
+@order.step("refund", timeout=STEP_TIMEOUT, recovery=PERSISTENT)
 def refund(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped-def]
     return ctx.call(
         "com.example.orders.Payments.Refund",
@@ -186,7 +190,7 @@ def refunded(state: Order, _: CustomerAccount, ctx: StepContext) -> None:
     ctx.go_to("release")
 
 
-@order.step("release", recovery=PERSISTENT)
+@order.step("release", timeout=STEP_TIMEOUT, recovery=PERSISTENT)
 def release(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped-def]
     return ctx.call(
         "com.example.orders.Inventory.Release",
