@@ -118,6 +118,7 @@ async def call(stack: OrdersStack, method: str, request: object, deadline: float
                 "Restock": orders_pb2_grpc.InventoryStub(channel).Restock,
                 "GetStock": orders_pb2_grpc.InventoryStub(channel).GetStock,
                 "GetAccount": orders_pb2_grpc.PaymentsStub(channel).GetAccount,
+                "Block": orders_pb2_grpc.PaymentsStub(channel).Block,
                 "GetShipment": orders_pb2_grpc.ShippingStub(channel).GetShipment,
             }
             return await stubs[method](request, timeout=5)
@@ -145,17 +146,29 @@ class OrderOutcome:
     shipped: int
 
 
-async def run_order(stack: OrdersStack, order_id: str, timeout: float = 60.0) -> OrderOutcome:
-    """Place an order, confirm its payment once it waits for it, wait for its end."""
+async def run_order(
+    stack: OrdersStack,
+    order_id: str,
+    timeout: float = 60.0,
+    *,
+    confirm: bool = True,
+    confirm_within_ms: int = 60_000,
+    blocked: bool = False,
+) -> OrderOutcome:
+    """Place an order, confirm its payment once it waits for it (unless ``confirm`` is False),
+    wait for its end. ``blocked``: the customer's charges are refused."""
     deadline = time.monotonic() + timeout
     item, customer = f"item-{order_id}", f"customer-{order_id}"
     await call(stack, "Restock", orders_pb2.StockRequest(item_id=item, quantity=10), deadline)
+    if blocked:
+        await call(stack, "Block", orders_pb2.BlockRequest(customer_id=customer, blocked=True),
+                   deadline)
     await call(
         stack,
         "PlaceOrder",
         orders_pb2.PlaceOrderRequest(
             order_id=order_id, item_id=item, quantity=3, customer_id=customer, amount=1500,
-            confirm_within_ms=60_000,
+            confirm_within_ms=confirm_within_ms,
         ),
         deadline,
     )
@@ -166,7 +179,7 @@ async def run_order(stack: OrdersStack, order_id: str, timeout: float = 60.0) ->
         assert isinstance(order, orders_pb2.Order)
         if order.workflow_status in ("COMPLETED", "FAILED", "CANCELLED"):
             break
-        if order.workflow_status == "WAITING" and not confirmed:
+        if order.workflow_status == "WAITING" and confirm and not confirmed:
             await call(stack, "ConfirmPayment",
                        orders_pb2.ConfirmPaymentRequest(order_id=order_id), deadline)
             confirmed = True
