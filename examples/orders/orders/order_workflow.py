@@ -61,7 +61,7 @@ PERSISTENT = Recovery(
 def answer(state: Order, ctx: WorkflowCommandContext) -> Order:
     reply = Order()
     reply.CopyFrom(state)
-    reply.workflow_status = WorkflowStatus.Name(ctx.status)
+    reply.workflow_status = ctx.status.name
     reply.current_step = ctx.current_step
     return reply
 
