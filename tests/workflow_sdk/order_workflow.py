@@ -134,6 +134,9 @@ def ship(state: OrderState, ctx: StepContext) -> None:
         ctx.go_to("nowhere")
     if state.item == "idle":
         return
+    if state.item == "note-only":
+        ctx.update_state(state)  # a state update alone is no transition
+        return
     state.log.append(f"shipped {state.quantity} {state.item}")
     ctx.update_state(state)
     ctx.effect(Stock.Release, Reservation(item=state.item, quantity=0))

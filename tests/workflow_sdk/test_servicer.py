@@ -336,6 +336,7 @@ async def test_a_step_that_ends_sends_its_side_effects_with_its_effect(
             None,
             "step 'ship' (attempt 1) of workflow wftest.OrderWorkflow (id 'o1') made no transition",
         ),
+        ("ship", None, OrderState(item="note-only"), None, "(id 'o1') made no transition"),
         ("ship", None, OrderState(item="lost"), None, "has no step 'nowhere'"),
         (
             "ship",
@@ -367,6 +368,7 @@ async def test_a_step_that_ends_sends_its_side_effects_with_its_effect(
         "call-and-transition",
         "call-in-continuation",
         "no-transition",
+        "state-without-transition",
         "unknown-step-in-go-to",
         "no-continuation",
         "unknown-step",
