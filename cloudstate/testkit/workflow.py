@@ -112,6 +112,7 @@ class WorkflowTestKit(EntityTestKit[WorkflowResult]):
         self._pause_timeout: bool = False
         self._pause_timeout_step = ""
         self._workflow_timeout_fired = False
+        self._suspended_from: workflow_pb2.Status = workflow_pb2.RUNNING
         self._mocks: dict[tuple[str, str], _Mock] = {}
         #: ``(step, attempt, outcome)`` for every attempt run: ``"ok"`` or ``"failed: <why>"``.
         self.history: list[tuple[str, int, str]] = []
@@ -419,6 +420,35 @@ class WorkflowTestKit(EntityTestKit[WorkflowResult]):
         if self.workflow.timeout_step:
             return self._enter(self.workflow.timeout_step, None)
         return self._end(WorkflowStatus.FAILED, "the workflow timed out")
+
+    # -- the operator's actions (the proxy's admin API) ------------------------------------------
+
+    def suspend(self) -> None:
+        """Suspend the workflow as an operator does: no step runs and commands' transitions are
+        refused until :meth:`resume` (its timeout keeps counting)."""
+        if self.status not in (WorkflowStatus.RUNNING, WorkflowStatus.WAITING):
+            raise RuntimeError(self._operator_refusal("suspend", "running or waiting"))
+        self._suspended_from = self._view.status
+        self._view.status = workflow_pb2.SUSPENDED
+
+    def resume(self) -> None:
+        """Resume a suspended workflow where it was (the same step execution and attempt)."""
+        if self.status != WorkflowStatus.SUSPENDED:
+            raise RuntimeError(self._operator_refusal("resume", "suspended"))
+        self._view.status = self._suspended_from
+
+    def cancel(self) -> None:
+        """Cancel the workflow as an operator does (``CANCELLED``; no compensation runs)."""
+        if self.status in _ENDED:
+            raise RuntimeError(self._operator_refusal("cancel", "not ended"))
+        self._view.status = workflow_pb2.CANCELLED
+        self._view.reason = "cancelled by an operator"
+
+    def _operator_refusal(self, action: str, needed: str) -> str:
+        return (
+            f"cannot {action} workflow {self.workflow.name} (id {self.entity_id!r}): it is "
+            f"{self.status.name}, and only a workflow {needed} can be"
+        )
 
     # -- applying transitions, as the proxy does --------------------------------------------------
 

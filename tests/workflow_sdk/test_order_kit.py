@@ -134,3 +134,21 @@ def test_run_to_end_stops_a_workflow_that_never_ends() -> None:
     kit.command("Start", Order(order_id="o1", item="apple", quantity=1))
     with pytest.raises(RuntimeError, match="still runs after 5 attempts"):
         kit.run_to_end(max_steps=5)
+
+
+def test_a_suspended_workflow_refuses_transitions_until_it_is_resumed() -> None:
+    kit = WorkflowTestKit(order, "o1")
+    kit.mock(Stock.Reserve, Reserved(item="apple", left=1))
+    kit.command("Start", Order(order_id="o1", item="apple", quantity=1))
+    kit.suspend()
+    with pytest.raises(RuntimeError, match="it is SUSPENDED"):
+        kit.run_step()
+    refused = signal(kit, "pay")
+    assert refused.failure is not None and "resume it first" in refused.failure.description
+    assert kit.current_step == "reserve"
+    kit.resume()
+    assert kit.run_step() == ("reserve", 1, "ok")
+    kit.cancel()
+    assert (kit.status, kit.reason) == (WorkflowStatus.CANCELLED, "cancelled by an operator")
+    with pytest.raises(RuntimeError, match=r"cannot resume workflow wftest\.OrderWorkflow"):
+        kit.resume()
