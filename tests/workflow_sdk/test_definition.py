@@ -8,9 +8,16 @@ from typing import Any
 
 import pytest
 
-from cloudstate import CloudState, Recovery, StepContext, Workflow
+from cloudstate import (
+    CloudState,
+    Recovery,
+    StepContext,
+    Workflow,
+    WorkflowCommandContext,
+    WorkflowStatus,
+)
 from cloudstate.testkit import WorkflowTestKit
-from tests.workflow_sdk.order_workflow import _ORDERWORKFLOW, DESCRIPTOR, OrderState, Stock
+from tests.workflow_sdk.order_workflow import _ORDERWORKFLOW, DESCRIPTOR, Order, OrderState, Stock
 
 NAME = "wftest.OrderWorkflow"
 
@@ -111,3 +118,19 @@ def test_the_state_type_must_be_a_message_class() -> None:
 def test_register_workflow_takes_only_workflows() -> None:
     with pytest.raises(TypeError, match="expected a Workflow"):
         CloudState().register_workflow(object())  # type: ignore[arg-type]
+
+
+def test_without_a_state_type_the_state_is_decoded_by_its_type_url() -> None:
+    wf = Workflow(_ORDERWORKFLOW, [DESCRIPTOR])
+
+    @wf.command_handler("Start")
+    def begin(request: Order, ctx: WorkflowCommandContext) -> None:
+        ctx.update_state(OrderState(order_id=request.order_id))
+        ctx.end()
+
+    wf.step("ship")(noop)
+    kit = WorkflowTestKit(wf, "o9")
+    assert kit.state is None
+    result = kit.command("Start", Order(order_id="o9"))
+    assert result.failure is None and kit.state == OrderState(order_id="o9")
+    assert kit.status == WorkflowStatus.COMPLETED
