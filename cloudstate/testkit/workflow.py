@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import Any, cast
 
 import grpc
@@ -36,7 +35,15 @@ from cloudstate.protocol import entity_pb2, workflow_pb2
 from cloudstate.targets import method_descriptor
 from cloudstate.testkit._sync import run_sync
 from cloudstate.testkit.base import EntityTestKit, MetadataArg, register_kind
-from cloudstate.testkit.results import CommandResult, Failed, Forwarded, SideEffect, SideEffects
+from cloudstate.testkit.results import (
+    CallMade,
+    Failed,
+    Forwarded,
+    SideEffect,
+    SideEffects,
+    Transition,
+    WorkflowResult,
+)
 from cloudstate.workflow.context import WorkflowStatus, decode_state
 from cloudstate.workflow.entity import WORKFLOW_TYPE, Workflow
 from cloudstate.workflow.servicer import handle_command, run_step
@@ -49,42 +56,6 @@ MAX_STEP_KEY = 255
 _ENDED = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED)
 _FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 _INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT
-
-
-@dataclass(frozen=True)
-class Transition:
-    """A transition the workflow made: ``kind`` is ``"go_to"`` (to ``step``, with ``input``),
-    ``"pause"`` (``timeout``, ``timeout_step``), ``"end"`` or ``"fail"`` (``reason``)."""
-
-    kind: str
-    step: str = ""
-    input: Any = None
-    reason: str = ""
-    timeout: timedelta | None = None
-    timeout_step: str = ""
-
-
-@dataclass(frozen=True)
-class CallMade:
-    """A call a step asked for (``kit.calls``), with the metadata the proxy adds to it."""
-
-    step: str
-    attempt: int
-    step_key: str
-    service: str
-    method: str
-    message: Any
-    metadata: dict[str, str] = field(default_factory=dict, compare=False)
-
-
-@dataclass
-class WorkflowResult(CommandResult):
-    """What one command did: the reply or failure (``FAILED_PRECONDITION`` when it made a
-    transition the workflow's status refuses), its side effects, the transition it made
-    (``None``: none) and the state after it."""
-
-    transition: Transition | None = None
-    state: Any = None
 
 
 @dataclass
