@@ -109,3 +109,45 @@ class TransferStatus(_message.Message):
     amount: int
     status: TransferStatus.Status
     def __init__(self, transfer_id: _Optional[str] = ..., from_account: _Optional[str] = ..., to_account: _Optional[str] = ..., amount: _Optional[int] = ..., status: _Optional[_Union[TransferStatus.Status, str]] = ...) -> None: ...
+
+class TransferRequest(_message.Message):
+    __slots__ = ("transfer_id", "from_account", "to_account", "amount")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    TO_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    from_account: str
+    to_account: str
+    amount: int
+    def __init__(self, transfer_id: _Optional[str] = ..., from_account: _Optional[str] = ..., to_account: _Optional[str] = ..., amount: _Optional[int] = ...) -> None: ...
+
+class TransferWorkflowState(_message.Message):
+    __slots__ = ("transfer_id", "from_account", "to_account", "amount", "stage", "reason")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    TO_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    from_account: str
+    to_account: str
+    amount: int
+    stage: str
+    reason: str
+    def __init__(self, transfer_id: _Optional[str] = ..., from_account: _Optional[str] = ..., to_account: _Optional[str] = ..., amount: _Optional[int] = ..., stage: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class TransferProgress(_message.Message):
+    __slots__ = ("transfer_id", "stage", "status", "step", "reason")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    stage: str
+    status: str
+    step: str
+    reason: str
+    def __init__(self, transfer_id: _Optional[str] = ..., stage: _Optional[str] = ..., status: _Optional[str] = ..., step: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
