@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed
 PORT ?= 9000
 # Parallel test workers (xdist); the suite is sized for a 2-core machine.
 WORKERS ?= 2
-# Every extra (PostgreSQL, NATS, JWT, OpenTelemetry) and the dev group, from the lock only.
+# Every extra (PostgreSQL, NATS, JWT, OpenTelemetry) and the dev and bench groups
+# (pyproject.toml's default-groups), from the lock only.
 SYNC := $(UV) sync --frozen --all-extras
 
-.PHONY: install lock check-env dist run run-actions run-crdts run-views test lint protos bench bench-extra mutants clean
+.PHONY: install lock check-env dist run run-actions run-crdts run-views test lint protos bench bench-extra bench-restate-install mutants clean
 
 # uv itself comes from the lock too: its version and wheel hashes are read from uv.lock.
 $(UV): uv.lock
@@ -100,7 +101,7 @@ protos: $(STAMP)
 
 # run.py: every scenario x transport x concurrency with its baselines (benchmarks/README.md);
 # the others measure parts it does not (store alone, fan-out, eventing, durable calls, kits,
-# metrics).
+# metrics, workflows vs Restate).
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/bench_store.py
@@ -115,6 +116,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_tck.py
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_tracing.py
+	$(PY) benchmarks/bench_workflows.py
+
+## bench-restate-install: the Restate server of the workflow benchmark, exactly as
+## benchmarks/restate/package-lock.json says (npm ci; no install scripts run)
+bench-restate-install:
+	cd benchmarks/restate && npm ci --ignore-scripts --no-audit --no-fund
 
 # Older per-scenario scripts whose throughput tables run.py now covers (kept for their extras:
 # the relay vs --grpc-port comparison, save_value alone, hot-post CRDT and fan-out through the proxy).

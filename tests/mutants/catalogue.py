@@ -1625,6 +1625,21 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=("tests/e2e/test_failure_text.py",),
         in_subprocess=True,
     ),
+    Mutant(
+        name="workflow-bench-counts-unfinished",
+        guarantee="the workflow benchmark counts only transfers the client saw complete",
+        file="benchmarks/bench_workflows.py",
+        original="""
+            if completed:
+""",
+        replacement="""
+            if completed or True:
+""",
+        tests=(
+            "tests/benchmarks/test_workflows_bench.py::"
+            "test_closed_loop_counts_only_completed_transfers",
+        ),
+    ),
 )
 
 #: The quickest critical mutants, run by ``make test`` (tests/mutants/test_fast_subset.py).

@@ -293,9 +293,15 @@ class _Sniffer(asyncio.Protocol):
         try:
             await self.port.grpc_ready.wait()
             loop = asyncio.get_running_loop()
-            upstream, _ = await loop.create_unix_connection(
-                lambda: upstream_pipe, self.port.grpc_socket
-            )
+            # A socket of our own: uvloop cannot connect to an abstract socket by its path.
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.setblocking(False)
+                await loop.sock_connect(sock, self.port.grpc_socket)
+            except BaseException:
+                sock.close()
+                raise
+            upstream, _ = await loop.create_unix_connection(lambda: upstream_pipe, sock=sock)
         except (OSError, asyncio.CancelledError) as e:
             log.warning("cannot relay a gRPC connection to the internal server: %s", e)
             self.close()

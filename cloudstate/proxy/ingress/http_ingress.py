@@ -19,7 +19,9 @@ import logging
 import os
 import shutil
 import ssl
+import sys
 import tempfile
+import uuid
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -75,14 +77,26 @@ def server_tls(config: ProxyConfig) -> ssl.SSLContext | None:
     return context
 
 
+def internal_socket() -> tuple[str, str, str]:
+    """``(directory, grpc address, connect path)`` of the socket between the client port and the
+    grpc.aio server. On Linux an abstract socket: it lives in no directory, so a proxy killed with
+    SIGKILL leaves nothing behind (a path socket left one temp directory per crash). Elsewhere a
+    socket file in a temp directory, removed on close."""
+    if sys.platform == "linux":
+        name = f"cloudstate-proxy-{os.getpid()}-{uuid.uuid4().hex}"
+        return "", f"unix-abstract:{name}", "\0" + name
+    directory = tempfile.mkdtemp(prefix="cloudstate-proxy-")
+    path = os.path.join(directory, "grpc.sock")
+    return directory, f"unix:{path}", path
+
+
 class ClientIngress:
     """See the module docstring."""
 
     def __init__(self, config: ProxyConfig) -> None:
         self.config = config
         self.api = HttpApi(http_options(config))
-        self._dir = tempfile.mkdtemp(prefix="cloudstate-proxy-")
-        self.grpc_socket = os.path.join(self._dir, "grpc.sock")
+        self._dir, self._grpc_address, self.grpc_socket = internal_socket()
         self.port = ClientPort(
             self.api,
             config.host,
@@ -120,7 +134,7 @@ class ClientIngress:
 
     def add_grpc_ports(self, server: grpc.aio.Server) -> None:
         """Bind the grpc.aio server to the internal socket (and ``--grpc-port`` if set)."""
-        if not server.add_insecure_port(f"unix:{self.grpc_socket}"):
+        if not server.add_insecure_port(self._grpc_address):
             raise OSError(f"cannot bind the internal gRPC socket {self.grpc_socket}")
         if self.config.grpc_port >= 0:
             host, port = self.config.host, self.config.grpc_port
@@ -144,4 +158,5 @@ class ClientIngress:
 
     async def close(self, grace: float) -> None:
         await self.port.close(grace)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
