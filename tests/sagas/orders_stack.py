@@ -102,8 +102,13 @@ class OrdersStack:
             process.terminate()
 
 
-RETRY = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL,
-         grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED}
+RETRY = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.CANCELLED,
+}
 
 
 async def call(stack: OrdersStack, method: str, request: object, deadline: float) -> object:
@@ -161,37 +166,51 @@ async def run_order(
     item, customer = f"item-{order_id}", f"customer-{order_id}"
     await call(stack, "Restock", orders_pb2.StockRequest(item_id=item, quantity=10), deadline)
     if blocked:
-        await call(stack, "Block", orders_pb2.BlockRequest(customer_id=customer, blocked=True),
-                   deadline)
+        await call(
+            stack, "Block", orders_pb2.BlockRequest(customer_id=customer, blocked=True), deadline
+        )
     await call(
         stack,
         "PlaceOrder",
         orders_pb2.PlaceOrderRequest(
-            order_id=order_id, item_id=item, quantity=3, customer_id=customer, amount=1500,
+            order_id=order_id,
+            item_id=item,
+            quantity=3,
+            customer_id=customer,
+            amount=1500,
             confirm_within_ms=confirm_within_ms,
         ),
         deadline,
     )
     confirmed = False
     while True:
-        order = await call(stack, "GetOrder", orders_pb2.GetOrderRequest(order_id=order_id),
-                           deadline)
+        order = await call(
+            stack, "GetOrder", orders_pb2.GetOrderRequest(order_id=order_id), deadline
+        )
         assert isinstance(order, orders_pb2.Order)
         if order.workflow_status in ("COMPLETED", "FAILED", "CANCELLED"):
             break
         if order.workflow_status == "WAITING" and confirm and not confirmed:
-            await call(stack, "ConfirmPayment",
-                       orders_pb2.ConfirmPaymentRequest(order_id=order_id), deadline)
+            await call(
+                stack,
+                "ConfirmPayment",
+                orders_pb2.ConfirmPaymentRequest(order_id=order_id),
+                deadline,
+            )
             confirmed = True
         if time.monotonic() > deadline:
-            raise TimeoutError(f"order {order_id} still {order.workflow_status} at "
-                               f"{order.current_step} after {timeout}s; deaths {stack.deaths}")
+            raise TimeoutError(
+                f"order {order_id} still {order.workflow_status} at "
+                f"{order.current_step} after {timeout}s; deaths {stack.deaths}"
+            )
         await asyncio.sleep(0.05)
     stock = await call(stack, "GetStock", orders_pb2.GetStockRequest(item_id=item), deadline)
-    account = await call(stack, "GetAccount",
-                         orders_pb2.GetAccountRequest(customer_id=customer), deadline)
-    shipment = await call(stack, "GetShipment",
-                          orders_pb2.GetShipmentRequest(order_id=order_id), deadline)
+    account = await call(
+        stack, "GetAccount", orders_pb2.GetAccountRequest(customer_id=customer), deadline
+    )
+    shipment = await call(
+        stack, "GetShipment", orders_pb2.GetShipmentRequest(order_id=order_id), deadline
+    )
     assert isinstance(stock, orders_pb2.Stock)
     assert isinstance(account, orders_pb2.CustomerAccount)
     assert isinstance(shipment, orders_pb2.Shipment)

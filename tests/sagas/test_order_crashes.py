@@ -45,8 +45,9 @@ def test_order_without_crashes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("when", ["before", "after"])
 @pytest.mark.parametrize("transition", TRANSITIONS)
 def test_order_survives_a_crash(tmp_path: Path, transition: str, when: str, victim: str) -> None:
-    stack = OrdersStack.start(tmp_path, crash_at=f"workflow.{when}-write:{transition}",
-                              crash=victim)
+    stack = OrdersStack.start(
+        tmp_path, crash_at=f"workflow.{when}-write:{transition}", crash=victim
+    )
     try:
         outcome = asyncio.run(run_order(stack, "o1"))
         stack.revive()

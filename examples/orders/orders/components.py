@@ -25,13 +25,21 @@ from orders.orders_pb2 import (
 )
 from orders.orders_pb2 import DESCRIPTOR as ORDERS_FILE
 
-inventory = ValueEntity(_INVENTORY, [ORDERS_FILE], lambda item_id: Stock(item_id=item_id),
-                        persistence_id="inventory")
-payments = ValueEntity(_PAYMENTS, [ORDERS_FILE],
-                       lambda customer_id: CustomerAccount(customer_id=customer_id),
-                       persistence_id="payments")
-shipping = ValueEntity(_SHIPPING, [ORDERS_FILE], lambda order_id: Shipment(order_id=order_id),
-                       persistence_id="shipments")
+inventory = ValueEntity(
+    _INVENTORY, [ORDERS_FILE], lambda item_id: Stock(item_id=item_id), persistence_id="inventory"
+)
+payments = ValueEntity(
+    _PAYMENTS,
+    [ORDERS_FILE],
+    lambda customer_id: CustomerAccount(customer_id=customer_id),
+    persistence_id="payments",
+)
+shipping = ValueEntity(
+    _SHIPPING,
+    [ORDERS_FILE],
+    lambda order_id: Shipment(order_id=order_id),
+    persistence_id="shipments",
+)
 
 
 # -- inventory ------------------------------------------------------------------------------------
@@ -48,11 +56,16 @@ def restock(stock: Stock, request: StockRequest, ctx: ValueEntityCommandContext)
 @inventory.command_handler("Reserve")
 def reserve(stock: Stock, request: StockRequest, ctx: ValueEntityCommandContext) -> Stock:
     if request.quantity <= 0:
-        ctx.fail(f"order {request.order_id}: quantity must be positive",
-                 code=grpc.StatusCode.INVALID_ARGUMENT)
+        ctx.fail(
+            f"order {request.order_id}: quantity must be positive",
+            code=grpc.StatusCode.INVALID_ARGUMENT,
+        )
     if stock.available < request.quantity:
-        ctx.fail(f"item {request.item_id}: {stock.available} left, order {request.order_id} "
-                 f"wants {request.quantity}", code=grpc.StatusCode.FAILED_PRECONDITION)
+        ctx.fail(
+            f"item {request.item_id}: {stock.available} left, order {request.order_id} "
+            f"wants {request.quantity}",
+            code=grpc.StatusCode.FAILED_PRECONDITION,
+        )
     stock.available -= request.quantity
     stock.reserved_by_order[request.order_id] += 1
     ctx.update_state(stock)
@@ -76,11 +89,15 @@ def get_stock(stock: Stock) -> Stock:
 
 
 @payments.command_handler("Charge")
-def charge(account: CustomerAccount, request: PaymentRequest,
-           ctx: ValueEntityCommandContext) -> CustomerAccount:
+def charge(
+    account: CustomerAccount, request: PaymentRequest, ctx: ValueEntityCommandContext
+) -> CustomerAccount:
     if account.blocked:
-        ctx.fail(f"customer {request.customer_id}: payments are blocked, order "
-                 f"{request.order_id} cannot be charged", code=grpc.StatusCode.FAILED_PRECONDITION)
+        ctx.fail(
+            f"customer {request.customer_id}: payments are blocked, order "
+            f"{request.order_id} cannot be charged",
+            code=grpc.StatusCode.FAILED_PRECONDITION,
+        )
     account.customer_id = request.customer_id
     account.charged += request.amount
     account.charges_by_order[request.order_id] += 1
@@ -89,8 +106,9 @@ def charge(account: CustomerAccount, request: PaymentRequest,
 
 
 @payments.command_handler("Refund")
-def refund(account: CustomerAccount, request: PaymentRequest,
-           ctx: ValueEntityCommandContext) -> CustomerAccount:
+def refund(
+    account: CustomerAccount, request: PaymentRequest, ctx: ValueEntityCommandContext
+) -> CustomerAccount:
     account.charged -= request.amount
     account.refunds_by_order[request.order_id] += 1
     ctx.update_state(account)
@@ -98,8 +116,9 @@ def refund(account: CustomerAccount, request: PaymentRequest,
 
 
 @payments.command_handler("Block")
-def block(account: CustomerAccount, request: BlockRequest,
-          ctx: ValueEntityCommandContext) -> CustomerAccount:
+def block(
+    account: CustomerAccount, request: BlockRequest, ctx: ValueEntityCommandContext
+) -> CustomerAccount:
     account.customer_id = request.customer_id
     account.blocked = request.blocked
     ctx.update_state(account)

@@ -76,11 +76,15 @@ def place_order(
     if state is not None:
         if state.item_id == request.item_id and state.quantity == request.quantity:
             return answer(state, ctx)  # the same order placed again: nothing to do
-        ctx.fail(f"order {request.order_id} was already placed with other items",
-                 code=grpc.StatusCode.ALREADY_EXISTS)
+        ctx.fail(
+            f"order {request.order_id} was already placed with other items",
+            code=grpc.StatusCode.ALREADY_EXISTS,
+        )
     if request.quantity <= 0 or request.amount <= 0:
-        ctx.fail(f"order {request.order_id}: quantity and amount must be positive",
-                 code=grpc.StatusCode.INVALID_ARGUMENT)
+        ctx.fail(
+            f"order {request.order_id}: quantity and amount must be positive",
+            code=grpc.StatusCode.INVALID_ARGUMENT,
+        )
     placed = Order(
         order_id=request.order_id,
         item_id=request.item_id,
@@ -105,8 +109,11 @@ def confirm_payment(
     if state.stage in ("CONFIRMED", "SHIPPED"):
         return answer(state, ctx)  # a repeated confirmation
     if state.stage != "CHARGED" or ctx.status != WorkflowStatus.WAITING:
-        ctx.fail(f"order {request.order_id} is {state.stage}, not waiting for its payment's "
-                 "confirmation", code=grpc.StatusCode.FAILED_PRECONDITION)
+        ctx.fail(
+            f"order {request.order_id} is {state.stage}, not waiting for its payment's "
+            "confirmation",
+            code=grpc.StatusCode.FAILED_PRECONDITION,
+        )
     state.stage = "CONFIRMED"
     ctx.update_state(state)
     ctx.go_to("ship")
@@ -123,9 +130,14 @@ def get_order(state: Order | None, request: GetOrderRequest, ctx: WorkflowComman
 # -- the happy path -------------------------------------------------------------------------------
 
 
-@order.step("reserve", timeout=STEP_TIMEOUT, recovery=Recovery(max_attempts=3, recover_step="cancel",
-                                         min_backoff=timedelta(milliseconds=200)))
-def reserve(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped-def]
+@order.step(
+    "reserve",
+    timeout=STEP_TIMEOUT,
+    recovery=Recovery(
+        max_attempts=3, recover_step="cancel", min_backoff=timedelta(milliseconds=200)
+    ),
+)
+def reserve(state: Order, ctx: StepContext) -> object:
     return ctx.call(
         "com.example.orders.Inventory.Reserve",
         StockRequest(item_id=state.item_id, order_id=state.order_id, quantity=state.quantity),
@@ -133,31 +145,35 @@ def reserve(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped
 
 
 @reserve.then
-def reserved(state: Order, _: Stock, ctx: StepContext) -> None:
+def reserved(state: Order, ctx: StepContext) -> None:
     state.stage = "RESERVED"
     ctx.update_state(state)
     ctx.go_to("charge")
 
 
-@order.step("charge", timeout=STEP_TIMEOUT, recovery=Recovery(max_attempts=3, recover_step="release",
-                                        min_backoff=timedelta(milliseconds=200)))
-def charge(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped-def]
+@order.step(
+    "charge",
+    timeout=STEP_TIMEOUT,
+    recovery=Recovery(
+        max_attempts=3, recover_step="release", min_backoff=timedelta(milliseconds=200)
+    ),
+)
+def charge(state: Order, ctx: StepContext) -> object:
     return ctx.call(
         "com.example.orders.Payments.Charge",
-        PaymentRequest(customer_id=state.customer_id, order_id=state.order_id,
-                       amount=state.amount),
+        PaymentRequest(customer_id=state.customer_id, order_id=state.order_id, amount=state.amount),
     )
 
 
 @charge.then
-def charged(state: Order, _: CustomerAccount, ctx: StepContext) -> None:
+def charged(state: Order, ctx: StepContext) -> None:
     state.stage = "CHARGED"
     ctx.update_state(state)
     ctx.pause(timeout=timedelta(milliseconds=state.confirm_within_ms), timeout_step="refund")
 
 
 @order.step("ship", timeout=STEP_TIMEOUT, recovery=PERSISTENT)
-def ship(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped-def]
+def ship(state: Order, ctx: StepContext) -> object:
     return ctx.call(
         "com.example.orders.Shipping.Ship",
         ShipRequest(order_id=state.order_id, item_id=state.item_id, quantity=state.quantity),
@@ -165,7 +181,7 @@ def ship(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped-de
 
 
 @ship.then
-def shipped(state: Order, _: Shipment, ctx: StepContext) -> None:
+def shipped(state: Order, ctx: StepContext) -> None:
     state.stage = "SHIPPED"
     ctx.update_state(state)
     ctx.end()
@@ -175,23 +191,22 @@ def shipped(state: Order, _: Shipment, ctx: StepContext) -> None:
 
 
 @order.step("refund", timeout=STEP_TIMEOUT, recovery=PERSISTENT)
-def refund(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped-def]
+def refund(state: Order, ctx: StepContext) -> object:
     return ctx.call(
         "com.example.orders.Payments.Refund",
-        PaymentRequest(customer_id=state.customer_id, order_id=state.order_id,
-                       amount=state.amount),
+        PaymentRequest(customer_id=state.customer_id, order_id=state.order_id, amount=state.amount),
     )
 
 
 @refund.then
-def refunded(state: Order, _: CustomerAccount, ctx: StepContext) -> None:
+def refunded(state: Order, ctx: StepContext) -> None:
     state.reason = f"payment not confirmed within {state.confirm_within_ms} ms; refunded"
     ctx.update_state(state)
     ctx.go_to("release")
 
 
 @order.step("release", timeout=STEP_TIMEOUT, recovery=PERSISTENT)
-def release(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped-def]
+def release(state: Order, ctx: StepContext) -> object:
     return ctx.call(
         "com.example.orders.Inventory.Release",
         StockRequest(item_id=state.item_id, order_id=state.order_id, quantity=state.quantity),
@@ -199,7 +214,7 @@ def release(state: Order, _: None, ctx: StepContext):  # type: ignore[no-untyped
 
 
 @release.then
-def released(state: Order, _: Stock, ctx: StepContext) -> None:
+def released(state: Order, ctx: StepContext) -> None:
     state.stage = "CANCELLED"
     state.reason = state.reason or "the payment failed; stock released"
     ctx.update_state(state)
@@ -207,7 +222,7 @@ def released(state: Order, _: Stock, ctx: StepContext) -> None:
 
 
 @order.step("cancel")
-def cancel(state: Order, _: None, ctx: StepContext) -> None:
+def cancel(state: Order, ctx: StepContext) -> None:
     state.stage = "CANCELLED"
     state.reason = "the stock could not be reserved"
     ctx.update_state(state)
