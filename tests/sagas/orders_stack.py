@@ -154,7 +154,7 @@ class OrderOutcome:
 async def run_order(
     stack: OrdersStack,
     order_id: str,
-    timeout: float = 60.0,
+    within: float = 60.0,
     *,
     confirm: bool = True,
     confirm_within_ms: int = 60_000,
@@ -162,7 +162,7 @@ async def run_order(
 ) -> OrderOutcome:
     """Place an order, confirm its payment once it waits for it (unless ``confirm`` is False),
     wait for its end. ``blocked``: the customer's charges are refused."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     item, customer = f"item-{order_id}", f"customer-{order_id}"
     await call(stack, "Restock", orders_pb2.StockRequest(item_id=item, quantity=10), deadline)
     if blocked:
@@ -201,7 +201,7 @@ async def run_order(
         if time.monotonic() > deadline:
             raise TimeoutError(
                 f"order {order_id} still {order.workflow_status} at "
-                f"{order.current_step} after {timeout}s; deaths {stack.deaths}"
+                f"{order.current_step} after {within}s; deaths {stack.deaths}"
             )
         await asyncio.sleep(0.05)
     stock = await call(stack, "GetStock", orders_pb2.GetStockRequest(item_id=item), deadline)

@@ -1,11 +1,12 @@
 """Crash the order saga at every step boundary and check it ends as if nothing happened.
 
 For each transition of an order's happy path (placed → reserve → charge → waiting for the
-payment's confirmation → ship → completed) the proxy SIGKILLs, right before the transition's record
-is written and right after, either itself or the user function (crash points: ``CLOUDSTATE_CRASH_AT``,
-cloudstate/proxy/crashpoints.py). The killed process is restarted and the client keeps going. Every
-run must end exactly like the run without crashes — the order shipped, the stock reserved once,
-the customer charged once, one parcel — and the crash must really have happened.
+payment's confirmation → ship → completed) the proxy SIGKILLs, right before the transition's
+record is written and right after, either itself or the user function (crash points:
+``CLOUDSTATE_CRASH_AT``, cloudstate/proxy/crashpoints.py). The killed process is restarted and
+the client keeps going. Every run must end exactly like the run without crashes — the order
+shipped, the stock reserved once, the customer charged once, one parcel — and the crash must
+really have happened.
 """
 
 from __future__ import annotations

@@ -23,14 +23,11 @@ from cloudstate import Recovery, StepContext, Workflow, WorkflowCommandContext, 
 from orders.orders_pb2 import (
     _ORDERWORKFLOW,
     ConfirmPaymentRequest,
-    CustomerAccount,
     GetOrderRequest,
     Order,
     PaymentRequest,
     PlaceOrderRequest,
-    Shipment,
     ShipRequest,
-    Stock,
     StockRequest,
 )
 from orders.orders_pb2 import DESCRIPTOR as ORDERS_FILE
