@@ -140,6 +140,8 @@ class Script:
     #: Set: Accounts calls wait until it is set (a call in flight), ``entered`` says it came.
     hold: threading.Event | None = None
     entered: threading.Event = field(default_factory=threading.Event)
+    #: Set: continuations (runStep with a call result) wait until it is set.
+    hold_continuation: threading.Event | None = None
     #: Pause of the ``wait`` step: (timeout ms, timeout step).
     pause: tuple[int, str] = (0, "")
     #: Every StepRun seen (step, attempt, step_key, has call result).
@@ -224,6 +226,9 @@ class Workflows(workflow_pb2_grpc.WorkflowsServicer):
             script.runs.append(
                 (request.step, request.attempt, request.step_key, request.HasField("call_result"))
             )
+        if script.hold_continuation is not None and request.HasField("call_result"):
+            script.entered.set()
+            script.hold_continuation.wait(30)
         if script.on_step is not None:
             custom = script.on_step(request)
             if custom is not None:
@@ -279,9 +284,11 @@ class Accounts(action_pb2_grpc.ActionProtocolServicer):
         script, ledger = self.uf.script, self.uf.ledger
         change = transfer_pb2.Change.FromString(request.payload.value)
         entries = {e.key: e.string_value for e in request.metadata.entries}
-        script.entered.set()
         if script.hold is not None:
+            script.entered.set()
             script.hold.wait(30)
+            if not context.is_active():  # the caller is gone: this call is not applied
+                context.abort(grpc.StatusCode.CANCELLED, "the caller went away")
         with ledger.lock:
             attr = "fail_deposits" if request.name == "Deposit" else "fail_withdrawals"
             failing = getattr(script, attr)
