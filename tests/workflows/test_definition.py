@@ -42,7 +42,7 @@ def definition(
 def test_a_broken_definition_is_refused_naming_the_service(
     broken: workflow_pb2.WorkflowDefinition, problem: str
 ) -> None:
-    with pytest.raises(DiscoveryError, match="workflow s.W: ") as refused:
+    with pytest.raises(DiscoveryError, match=r"workflow s\.W: ") as refused:
         check_definition("s.W", broken, DEFAULTS)
     assert problem in str(refused.value)
 

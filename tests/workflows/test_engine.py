@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import grpc
@@ -42,6 +43,35 @@ async def test_happy_path_transfer(tmp_path: Path) -> None:
         assert not await stack.proxy.store.list_tasks("workflow")  # type: ignore[union-attr]
         got = await stack.get("t1")
         assert (got.status, got.state.note) == ("COMPLETED", "done")
+
+
+async def test_the_reply_comes_after_the_record_and_its_wake_up_are_written(
+    tmp_path: Path,
+) -> None:
+    uf = UserFunction().start()
+    hold = threading.Event()
+    uf.script.hold = hold  # the withdrawal waits: nothing after the command's write happens
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            store = stack.proxy.store
+            assert store is not None
+            await stack.start("d1")
+            stored = await store.load_value("transfers", "d1")  # at once: no polling
+            assert stored is not None
+            record = workflow_pb2.WorkflowRecord.FromString(stored.payload.value)
+            assert (record.view.status, record.view.step, record.attempt) == (
+                workflow_pb2.RUNNING,
+                "withdraw",
+                1,
+            )
+            (wake,) = await store.list_tasks("workflow:")
+            assert wake.name == "workflow:wftest.Transfers/d1"
+            assert wake.due > record.started_at + 2.0  # the step's timeout and a grace
+            hold.set()
+            await stack.wait_status("d1", "COMPLETED")
+    finally:
+        hold.set()
+        uf.stop()
 
 
 async def test_a_step_without_a_call_then_pause_and_signal(tmp_path: Path) -> None:
