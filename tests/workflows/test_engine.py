@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import grpc
 import pytest
 
 from cloudstate.protocol import workflow_pb2
+from tests.durable.harness import cloudstate_cli
 from tests.workflows.harness import running_stack
 from tests.workflows.uf import UserFunction, transfer_definition
 
@@ -244,3 +247,23 @@ async def test_suspended_running_workflow_runs_its_step_on_resume(tmp_path: Path
             assert uf.ledger.balances == {"alice": -10, "bob": 10}
     finally:
         uf.stop()
+
+
+async def test_inspect_workflows_lists_id_status_step_attempt_transitions(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        await stack.start("i1")
+        await stack.wait_status("i1", "COMPLETED")
+        await stack.signal("i2", "pause:0")
+        await stack.wait_status("i2", "WAITING")
+        url = f"sqlite:///{stack.db}"
+        shown = await asyncio.to_thread(cloudstate_cli, "inspect", "--store", url, "workflows")
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert lines[0].split() == ["ID", "STATUS", "STEP", "ATTEMPT", "TRANSITIONS", "REASON"]
+        assert lines[1].split() == ["i1", "COMPLETED", "deposit", "0", "3"]
+        assert lines[2].split() == ["i2", "WAITING", "0", "1"]
+        as_json = await asyncio.to_thread(
+            cloudstate_cli, "inspect", "--store", url, "--json", "workflows", "transfers"
+        )
+        rows = json.loads(as_json.stdout)["workflows"]
+        assert [(r["id"], r["status"]) for r in rows] == [("i1", "COMPLETED"), ("i2", "WAITING")]
