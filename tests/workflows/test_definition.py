@@ -3,6 +3,7 @@ proxy refusing a broken definition at discovery."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,32 @@ async def test_discovery_fails_on_a_refused_definition(tmp_path: Path) -> None:
         assert any("nowhere" in message for message in uf.reported)
     finally:
         uf.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_restarted_user_function_is_asked_for_its_definitions_again(
+    tmp_path: Path,
+) -> None:
+    first = UserFunction().start()
+    second: UserFunction | None = None
+    try:
+        async with running_stack(tmp_path, uf=first) as stack:
+            await stack.start("r1")
+            await stack.wait_status("r1", "COMPLETED")
+            assert stack.engine.definition.steps["deposit"].max_attempts == 3
+            first.stop()
+            second = UserFunction(port=first.port)
+            second.script.definition = transfer_definition(deposit_attempts=9)
+            second.start()
+            for _ in range(100):  # the proxy notices the lost connection
+                try:
+                    await stack.start("r2")
+                    break
+                except Exception:
+                    await asyncio.sleep(0.1)
+            await stack.wait_status("r2", "COMPLETED")
+            assert stack.engine.definition.steps["deposit"].max_attempts == 9
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()

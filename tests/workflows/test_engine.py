@@ -267,3 +267,44 @@ async def test_inspect_workflows_lists_id_status_step_attempt_transitions(tmp_pa
         )
         rows = json.loads(as_json.stdout)["workflows"]
         assert [(r["id"], r["status"]) for r in rows] == [("i1", "COMPLETED"), ("i2", "WAITING")]
+
+
+async def test_an_unreachable_user_function_does_not_use_up_attempts(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    uf.script.definition = transfer_definition(recover="", deposit_attempts=1)
+    refusals = [2]
+
+    def unavailable(run: workflow_pb2.StepRun, context: grpc.ServicerContext) -> None:
+        if run.step == "deposit" and refusals[0] > 0:
+            refusals[0] -= 1
+            context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
+
+    uf.script.on_step = unavailable
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            before = _sample("cloudstate_workflows_ended_total", "COMPLETED")
+            await stack.start("u1")
+            record = await stack.wait_status("u1", "COMPLETED")
+            deposits = [r[1] for r in uf.script.runs if r[0] == "deposit" and not r[3]]
+            assert deposits == [1, 1, 1]  # one attempt allowed: the refusals were not counted
+            assert record.history[-1].attempts == 1
+            assert _sample("cloudstate_workflows_ended_total", "COMPLETED") == before + 1
+            assert _sample("cloudstate_workflow_step_seconds_count", "deposit") >= 1
+    finally:
+        uf.stop()
+
+
+def _sample(name: str, label: str) -> float:
+    """The value of metric ``name`` for service wftest.Transfers and ``label``."""
+    from cloudstate.proxy import metrics
+
+    for family in metrics.REGISTRY.collect():
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == name
+                and labels.get("service") == "wftest.Transfers"
+                and label in labels.values()
+            ):
+                return float(sample.value)
+    return 0.0

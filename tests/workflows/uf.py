@@ -146,8 +146,11 @@ class Script:
     pause: tuple[int, str] = (0, "")
     #: Every StepRun seen (step, attempt, step_key, has call result).
     runs: list[tuple[str, int, str, bool]] = field(default_factory=list)
-    #: Called with each StepRun first; a reply it returns is the answer.
-    on_step: Callable[[workflow_pb2.StepRun], workflow_pb2.StepReply | None] | None = None
+    #: Called with each StepRun (and the call's context, to abort it) first; a reply it returns
+    #: is the answer.
+    on_step: (
+        Callable[[workflow_pb2.StepRun, grpc.ServicerContext], workflow_pb2.StepReply | None] | None
+    ) = None
 
 
 def _state(view: workflow_pb2.WorkflowView) -> transfer_pb2.TransferState:
@@ -230,7 +233,7 @@ class Workflows(workflow_pb2_grpc.WorkflowsServicer):
             script.entered.set()
             script.hold_continuation.wait(30)
         if script.on_step is not None:
-            custom = script.on_step(request)
+            custom = script.on_step(request, context)
             if custom is not None:
                 return custom
         state = _state(request.workflow)
