@@ -13,7 +13,7 @@ import pytest
 from cloudstate.protocol import workflow_pb2
 from tests.durable.harness import cloudstate_cli
 from tests.workflows.harness import running_stack
-from tests.workflows.uf import UserFunction, transfer_definition
+from tests.workflows.uf import ACCOUNTS, UserFunction, pack, transfer_definition, transfer_pb2
 
 pytestmark = pytest.mark.asyncio
 
@@ -308,3 +308,58 @@ def _sample(name: str, label: str) -> float:
             ):
                 return float(sample.value)
     return 0.0
+
+
+async def test_side_effects_of_a_command_ordinary_and_durable(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        await stack.signal("se1", "pause:0,effect:carol,durable:dave")
+        record = await stack.wait_status("se1", "WAITING")
+        assert record.view.transitions == 1
+        for _ in range(300):
+            if len(stack.uf.ledger.applied("Deposit")) == 2:
+                break
+            await asyncio.sleep(0.02)
+        deposits = sorted(stack.uf.ledger.applied("Deposit"))
+        assert [(a, n) for a, n, _ in deposits] == [("carol", 1), ("dave", 1)]
+        durable_key = deposits[1][2]
+        assert durable_key.startswith("effect:transfers/se1/")  # delivered by the scheduler
+        # A durable side effect alone (no state, no transition) is written too.
+        await stack.signal("se1", "durable:erin")
+        for _ in range(300):
+            if len(stack.uf.ledger.applied("Deposit")) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert stack.uf.ledger.balances["erin"] == 1
+
+
+async def test_side_effects_of_a_step_run_after_its_transition_is_written(
+    tmp_path: Path,
+) -> None:
+    uf = UserFunction().start()
+
+    def with_effects(
+        run: workflow_pb2.StepRun, context: grpc.ServicerContext
+    ) -> workflow_pb2.StepReply | None:
+        if run.step != "local":
+            return None
+        reply = workflow_pb2.StepReply()
+        reply.effect.go_to.step = "expire"
+        for account, durable in (("frank", False), ("gina", True)):
+            side = reply.side_effects.add(service_name=ACCOUNTS, command_name="Deposit")
+            side.payload.CopyFrom(pack(transfer_pb2.Change(account=account, amount=2)))
+            if durable:
+                side.durable.SetInParent()
+        return reply
+
+    uf.script.on_step = with_effects
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            await stack.signal("se2", "go:local")
+            await stack.wait_status("se2", "COMPLETED")
+            for _ in range(300):
+                if len(uf.ledger.applied("Deposit")) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert uf.ledger.balances == {"frank": 2, "gina": 2}
+    finally:
+        uf.stop()

@@ -35,6 +35,7 @@ from wftest import transfer_pb2
 from cloudstate.protocol import (
     action_pb2,
     action_pb2_grpc,
+    durable_pb2,  # noqa: F401 - SideEffect.durable's type
     entity_pb2,
     entity_pb2_grpc,
     workflow_pb2,
@@ -218,6 +219,11 @@ class Workflows(workflow_pb2_grpc.WorkflowsServicer):
                 elif verb == "state":
                     state.note = argument
                     effect.state.Pack(state)
+                elif verb in ("durable", "effect"):  # a deposit of 1 to ``argument``
+                    side = reply.side_effects.add(service_name=ACCOUNTS, command_name="Deposit")
+                    side.payload.CopyFrom(pack(transfer_pb2.Change(account=argument, amount=1)))
+                    if verb == "durable":
+                        side.durable.SetInParent()
         reply.client_action.reply.payload.CopyFrom(_view_reply(view, state))
         return reply
 
