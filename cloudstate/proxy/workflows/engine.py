@@ -35,7 +35,7 @@ import grpc
 from google.protobuf import any_pb2
 
 from cloudstate.protocol import entity_pb2, workflow_pb2, workflow_pb2_grpc
-from cloudstate.proxy import metrics
+from cloudstate.proxy import crashpoints, metrics
 from cloudstate.proxy.durable.tasks import DurableTasks, Origin, split_side_effects
 from cloudstate.proxy.entities.actor import MAX_CONFLICT_RETRIES, EntitySettings
 from cloudstate.proxy.entities.base import Outcome, wait_until_reachable
@@ -274,6 +274,9 @@ class WorkflowHandler:
         """Write ``record`` with ``tasks``, conditional on the actor's version. False when
         another node wrote first (the cache is dropped: the caller reads again)."""
         old = actor.record.view.status if actor.record is not None else workflow_pb2.NOT_STARTED
+        if crashpoints.ARMED:
+            label = f"{status_name(record.view.status)}:{record.view.step}"
+            crashpoints.reach(f"workflow.before-write:{label}")
         try:
             actor.version = await self.store.save_value(
                 self.service.persistence_id,
@@ -291,6 +294,8 @@ class WorkflowHandler:
                 f"could not write {describe(self.service.name, actor.workflow_id)}: {error}; "
                 "nothing was applied, retry"
             ) from error
+        if crashpoints.ARMED:
+            crashpoints.reach(f"workflow.after-write:{label}")
         actor.record = record
         if self.durable is not None:
             self.durable.written(tasks)
