@@ -45,12 +45,20 @@ class GetBalanceRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ...) -> None: ...
 
 class Balance(_message.Message):
-    __slots__ = ("account_id", "balance")
+    __slots__ = ("account_id", "balance", "closed")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     balance: int
-    def __init__(self, account_id: _Optional[str] = ..., balance: _Optional[int] = ...) -> None: ...
+    closed: bool
+    def __init__(self, account_id: _Optional[str] = ..., balance: _Optional[int] = ..., closed: _Optional[bool] = ...) -> None: ...
+
+class CloseRequest(_message.Message):
+    __slots__ = ("account_id",)
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    def __init__(self, account_id: _Optional[str] = ...) -> None: ...
 
 class StartTransfer(_message.Message):
     __slots__ = ("transfer_id", "from_account", "to_account", "amount", "expire_after_seconds")

@@ -54,6 +54,11 @@ class AccountsStub:
                 request_serializer=bank_dot_bank__pb2.GetBalanceRequest.SerializeToString,
                 response_deserializer=bank_dot_bank__pb2.Balance.FromString,
                 _registered_method=True)
+        self.Close = channel.unary_unary(
+                '/com.example.bank.Accounts/Close',
+                request_serializer=bank_dot_bank__pb2.CloseRequest.SerializeToString,
+                response_deserializer=bank_dot_bank__pb2.Balance.FromString,
+                _registered_method=True)
 
 
 class AccountsServicer:
@@ -84,6 +89,12 @@ class AccountsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Close(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +116,11 @@ def add_AccountsServicer_to_server(servicer, server):
             'GetBalance': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBalance,
                     request_deserializer=bank_dot_bank__pb2.GetBalanceRequest.FromString,
+                    response_serializer=bank_dot_bank__pb2.Balance.SerializeToString,
+            ),
+            'Close': grpc.unary_unary_rpc_method_handler(
+                    servicer.Close,
+                    request_deserializer=bank_dot_bank__pb2.CloseRequest.FromString,
                     response_serializer=bank_dot_bank__pb2.Balance.SerializeToString,
             ),
     }
@@ -215,6 +231,33 @@ class Accounts:
             target,
             '/com.example.bank.Accounts/GetBalance',
             bank_dot_bank__pb2.GetBalanceRequest.SerializeToString,
+            bank_dot_bank__pb2.Balance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Close(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/com.example.bank.Accounts/Close',
+            bank_dot_bank__pb2.CloseRequest.SerializeToString,
             bank_dot_bank__pb2.Balance.FromString,
             options,
             channel_credentials,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import grpc
+
 from bank.bank_pb2 import (
     _TRANSFERWORKFLOW,
     DESCRIPTOR,
@@ -28,7 +30,6 @@ from cloudstate import (
     StepContext,
     Workflow,
     WorkflowCommandContext,
-    WorkflowStatus,
     service,
 )
 
@@ -51,10 +52,23 @@ transfer = Workflow(
 def start(
     state: TransferWorkflowState | None, request: TransferRequest, ctx: WorkflowCommandContext
 ) -> TransferProgress:
-    if ctx.status != WorkflowStatus.NOT_STARTED:
-        ctx.fail(f"transfer {request.transfer_id} was already started")
+    if state is not None:
+        same = (state.from_account, state.to_account, state.amount) == (
+            request.from_account,
+            request.to_account,
+            request.amount,
+        )
+        if same:
+            return progress(state, ctx)  # a client's retry: the transfer is under way
+        ctx.fail(
+            f"transfer {request.transfer_id} was already started with other accounts or amount",
+            code=grpc.StatusCode.ALREADY_EXISTS,
+        )
     if request.amount <= 0 or request.from_account == request.to_account:
-        ctx.fail("a transfer moves a positive amount between two different accounts")
+        ctx.fail(
+            "a transfer moves a positive amount between two different accounts",
+            code=grpc.StatusCode.INVALID_ARGUMENT,
+        )
     new_state = TransferWorkflowState(
         transfer_id=request.transfer_id,
         from_account=request.from_account,
