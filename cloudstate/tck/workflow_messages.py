@@ -291,7 +291,9 @@ def steps_sorted(message: Message) -> Message:
     copy = workflow_pb2.WorkflowDefinition()
     copy.CopyFrom(message)
     ordered = sorted(copy.steps, key=lambda s: s.name)
-    ordered_copies = [workflow_pb2.StepDefinition.FromString(s.SerializeToString()) for s in ordered]
+    ordered_copies = [
+        workflow_pb2.StepDefinition.FromString(s.SerializeToString()) for s in ordered
+    ]
     del copy.steps[:]
     copy.steps.extend(ordered_copies)
     return copy

@@ -11,6 +11,7 @@ _MODULES = [
     "action_model",
     "eventing_model",
     "durable_model",
+    "workflow_model",
     "proxy_discovery",
     "event_sourced_proxy",
     "value_entity_proxy",

@@ -57,8 +57,8 @@ GROUP = "durable calls model"
 
 async def discover_listing(t: TckContext, extensions: list[str]) -> None:
     """Call ``discover`` with a ``ProxyInfo`` listing ``extensions`` (and
-    ``cloudstate.workflows/1`` when the user function serves workflows); at the end of the case, call
-    it again as the run had (the proxy's ``ProxyInfo`` in a proxy run, else the TCK's)."""
+    ``cloudstate.workflows/1`` when the user function serves workflows); at the end of the case,
+    call it again as the run had (the proxy's ``ProxyInfo`` in a proxy run, else the TCK's)."""
     stub = entity_pb2_grpc.EntityDiscoveryStub(t.user_function)
     # A user function serving workflows refuses a proxy without their extension, which is not
     # what these cases are about: list it too for such a user function.
