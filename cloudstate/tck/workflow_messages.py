@@ -114,7 +114,7 @@ def seen(
     """The model's reply: what its command saw."""
     return wm.Response(
         state=state,
-        status=Status.Name(status),  # type: ignore[arg-type]
+        status=Status.Name(status),
         step=step,
         transitions=transitions,
         workflow_id=workflow_id,
