@@ -48,6 +48,7 @@ PROTO_SETS = [
     (ROOT / "tests" / "crdt_e2e" / "proto", ROOT / "tests" / "crdt_e2e"),
     (ROOT / "tests" / "observability" / "proto", ROOT / "tests" / "observability"),
     (ROOT / "tests" / "durable" / "proto", ROOT / "tests" / "durable"),
+    (ROOT / "tests" / "workflows" / "proto", ROOT / "tests" / "workflows"),
 ]
 
 #: The package's protos that user protos may import: generated at the package root.

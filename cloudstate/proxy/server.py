@@ -31,7 +31,7 @@ from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.eventing import EventingManager
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
 from cloudstate.proxy.ingress.http_ingress import ClientIngress
-from cloudstate.proxy.model import CRDT, UserFunctionModel, auth_options
+from cloudstate.proxy.model import CRDT, WORKFLOW, UserFunctionModel, auth_options
 from cloudstate.proxy.reannounce import Announcer
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.signals import StopSignals
@@ -39,6 +39,7 @@ from cloudstate.proxy.stores.base import Store
 from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
+from cloudstate.proxy.workflows.wiring import WorkflowWiring
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,8 @@ class Proxy:
         self._stopped = asyncio.Event()
         self._admin: metrics.AdminServer | None = None
         self._idempotency_trim: IdempotencyTrim | None = None
+        #: The workflow services' engines (empty when the user function has none).
+        self.workflows = WorkflowWiring()
         #: The admin port (``/metrics``), once started; 0 when off.
         self.admin_port = 0
 
@@ -213,6 +216,21 @@ class Proxy:
                     "entity (no push between nodes yet, docs/scale-out.md)",
                     service.name,
                 )
+        self.workflows = WorkflowWiring(
+            {
+                n: h
+                for n, h in self._handlers.items()
+                if self.model.services[n].entity_type == WORKFLOW
+            }
+        )
+        try:
+            await self.workflows.describe(channel, within=config.command_timeout)
+        except DiscoveryError as error:
+            await report(str(error))
+            raise
+        self._announcer.after_announce = lambda: self.workflows.describe_again(
+            channel, within=config.command_timeout
+        )
         self.views = ViewManager(self.model, self.store)
         try:
             self.views.prepare(self._handlers)  # queries of view services are answered by it
@@ -259,10 +277,12 @@ class Proxy:
         for handler in self._handlers.values():
             if isinstance(handler, EntityManager):
                 handler.durable = durable
+        delivery = Delivery(self.router, timeout=2 * config.command_timeout)
+        self.workflows.attach(self.router, durable, delivery)
         self.scheduler = DurableScheduler(
             self.store,
             # A delivery may wait for its entity and run forwards: twice the command timeout.
-            Delivery(self.router, timeout=2 * config.command_timeout),
+            delivery,
             durable_settings(config),
             schedules,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+from collections.abc import Awaitable, Callable
 
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.durable.keys import ATTEMPT_KEY, METADATA_KEY
@@ -19,6 +20,7 @@ from cloudstate.proxy.durable.tasks import SCHEDULE_PREFIX, TIMER_PREFIX
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.stores.base import DurableTask
+from cloudstate.proxy.workflows.record import DEADLINE_PREFIX, WAKE_PREFIX
 
 IDEMPOTENCY_KEY = METADATA_KEY
 ATTEMPT = ATTEMPT_KEY
@@ -65,8 +67,14 @@ class Delivery:
     def __init__(self, router: Router, timeout: float) -> None:
         self.router = router
         self.timeout = timeout
+        #: Set by the proxy when it serves workflows: their wake-up and deadline tasks go to the
+        #: workflow engine (which bounds them by the step's timeout), not to the router.
+        self.wake_workflow: Callable[[DurableTask], Awaitable[None]] | None = None
 
     async def __call__(self, task: DurableTask, attempt: int) -> None:
+        if self.wake_workflow is not None and task.name.startswith((WAKE_PREFIX, DEADLINE_PREFIX)):
+            await self.wake_workflow(task)
+            return
         method = self.router.model.method(task.service, task.method)
         if method is None:
             raise DeliveryFailed(

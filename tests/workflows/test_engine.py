@@ -1,0 +1,216 @@
+"""The workflow engine against the raw user function: real gRPC, a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from cloudstate.protocol import workflow_pb2
+from tests.workflows.harness import running_stack
+from tests.workflows.uf import UserFunction, transfer_definition
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_discovery_lists_the_extension_and_the_type(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        info = stack.uf.proxy_info
+        assert info is not None
+        assert "cloudstate.workflows/1" in info.extensions
+        assert "cloudstate.workflow.Workflows" in info.supported_entity_types
+        assert set(stack.engine.definition.steps) >= {"withdraw", "deposit", "refund"}
+
+
+async def test_happy_path_transfer(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        view = await stack.start("t1", "alice", "bob", 10)
+        assert view.status == "NOT_STARTED"  # the view the command saw
+        record = await stack.wait_status("t1", "COMPLETED")
+        ledger = stack.uf.ledger
+        assert ledger.balances == {"alice": -10, "bob": 10}
+        assert [c[3] for c in ledger.calls] == [
+            "wf:wftest.Transfers/t1/1",
+            "wf:wftest.Transfers/t1/2",
+        ]
+        assert record.view.transitions == 3
+        assert [(h.step, h.outcome) for h in record.history] == [
+            ("withdraw", "ok"),
+            ("deposit", "ok"),
+        ]
+        assert not await stack.proxy.store.list_tasks("workflow")  # type: ignore[union-attr]
+        got = await stack.get("t1")
+        assert (got.status, got.state.note) == ("COMPLETED", "done")
+
+
+async def test_a_step_without_a_call_then_pause_and_signal(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        await stack.start("t2")
+        await stack.wait_status("t2", "COMPLETED")
+        view = await stack.signal("p1", "go:local")  # local (no call) -> wait (pauses forever)
+        assert view.status == "NOT_STARTED"
+        record = await stack.wait_status("p1", "WAITING")
+        assert (record.view.step, record.pause_until) == ("wait", 0.0)
+        assert not await stack.proxy.store.list_tasks("workflow:")  # type: ignore[union-attr]
+        view = await stack.signal("p1", "state:signalled,end")
+        record = await stack.wait_status("p1", "COMPLETED")
+        assert stack.uf.ledger.applied("Withdraw") == [("alice", 10, "wf:wftest.Transfers/t2/1")]
+
+
+async def test_pause_timeout_runs_the_timeout_step(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    uf.script.pause = (200, "expire")
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            await stack.signal("p2", "go:wait")
+            record = await stack.wait_status("p2", "COMPLETED")
+            assert [h.step for h in record.history] == ["wait", "expire"]
+            got = await stack.get("p2")
+            assert got.state.note == "expired"
+    finally:
+        uf.stop()
+
+
+async def test_pause_timeout_without_a_step_fails(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        await stack.signal("p3", "pause:150")
+        record = await stack.wait_status("p3", "FAILED")
+        assert "timed out" in record.view.reason
+
+
+async def test_workflow_timeout_goes_to_its_timeout_step_once(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    uf.script.definition = transfer_definition(timeout_ms=300, timeout_step="expire")
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            await stack.signal("w1", "pause:0")  # waits for ever; the workflow timeout ends it
+            record = await stack.wait_status("w1", "COMPLETED")
+            assert (record.view.step, record.deadline) == ("expire", 0.0)
+            assert not await stack.proxy.store.list_tasks("workflow")  # type: ignore[union-attr]
+    finally:
+        uf.stop()
+
+
+async def test_workflow_timeout_without_a_timeout_step_fails(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    uf.script.definition = transfer_definition(timeout_ms=200)
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            await stack.signal("w2", "pause:0")
+            record = await stack.wait_status("w2", "FAILED")
+            assert "timed out" in record.view.reason
+    finally:
+        uf.stop()
+
+
+async def test_retries_with_backoff_then_the_recover_step_compensates(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    uf.script.fail_deposits = 3  # every attempt of deposit fails; the refund's deposit works
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            await stack.start("r1", "alice", "bob", 7)
+            record = await stack.wait_status("r1", "FAILED")
+            assert record.view.reason == "refunded"
+            ledger = uf.ledger
+            assert ledger.balances == {"alice": 0}  # withdrawn once, refunded once
+            assert ledger.applied("Withdraw") == [("alice", 7, "wf:wftest.Transfers/r1/1")]
+            assert ledger.applied("Deposit") == [("alice", 7, "wf:wftest.Transfers/r1/3")]
+            deposit_runs = [r for r in uf.script.runs if r[0] == "deposit" and not r[3]]
+            assert [r[1] for r in deposit_runs] == [1, 2, 3]
+            assert {r[2] for r in deposit_runs} == {"wf:wftest.Transfers/r1/2"}  # same key
+            outcomes = [(h.step, h.attempts, h.outcome.split(":")[0]) for h in record.history]
+            assert outcomes == [
+                ("withdraw", 1, "ok"),
+                ("deposit", 3, "failed"),
+                ("refund", 1, "ok"),
+            ]
+            assert "Deposit fails on purpose" in record.history[1].outcome
+    finally:
+        uf.stop()
+
+
+async def test_exhausted_attempts_without_a_recover_step_fail_it(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    uf.script.definition = transfer_definition(recover="", deposit_attempts=2)
+    uf.script.fail_deposits = -1
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            await stack.start("f1")
+            record = await stack.wait_status("f1", "FAILED")
+            assert "Deposit fails on purpose" in record.view.reason
+            assert record.history[-1].attempts == 2
+            assert not uf.ledger.applied("Deposit")
+    finally:
+        uf.stop()
+
+
+async def test_refused_transitions_and_unknown_steps(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        await stack.start("x1")
+        await stack.wait_status("x1", "COMPLETED")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stack.signal("x1", "go:withdraw")
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        details = refused.value.details() or ""
+        assert "'x1'" in details and "COMPLETED" in details and "wftest.Transfers" in details
+        # A state update alone is accepted in every status.
+        assert (await stack.signal("x1", "state:late")).status == "COMPLETED"
+        assert (await stack.get("x1")).state.note == "late"
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await stack.signal("x2", "go:nowhere")
+        assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "'nowhere'" in (unknown.value.details() or "")
+        assert any("nowhere" in message for message in stack.uf.reported)
+        assert await stack.engine.read("x2") is None  # nothing written
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await stack.signal("x3", "fail-command")
+        assert "refused by the user function" in (failed.value.details() or "")
+        assert await stack.engine.read("x3") is None  # a failure changes nothing
+
+
+async def test_suspend_resume_cancel(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        engine = stack.engine
+        await stack.signal("s1", "pause:0")
+        await stack.wait_status("s1", "WAITING")
+        record = await engine.suspend("s1", "looking into it")
+        assert record.view.status == workflow_pb2.SUSPENDED
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stack.signal("s1", "go:local")
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "SUSPENDED" in (refused.value.details() or "")
+        record = await engine.resume("s1")
+        assert record.view.status == workflow_pb2.WAITING
+        await stack.signal("s1", "go:local")  # local -> wait (pauses again)
+        await stack.wait_status("s1", "WAITING")
+        record = await engine.cancel("s1", "no longer needed")
+        assert (record.view.status, record.view.reason) == (
+            workflow_pb2.CANCELLED,
+            "no longer needed",
+        )
+        with pytest.raises(Exception, match="already ended"):
+            await engine.cancel("s1")
+        ids, more = await engine.list(limit=10)
+        assert (ids, more) == (["s1"], "")
+
+
+async def test_suspended_running_workflow_runs_its_step_on_resume(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    uf.script.fail_deposits = 1
+    uf.script.definition.steps[1].recovery.min_backoff.CopyFrom(
+        workflow_pb2.StepDefinition().timeout.__class__(seconds=1)
+    )
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            await stack.start("s2")
+            record = await stack.wait_status("s2", "RUNNING")
+            while record.attempt < 2:  # deposit failed once: in its back-off
+                record = await stack.wait_status("s2", "RUNNING")
+            await stack.engine.suspend("s2")
+            assert not await stack.proxy.store.list_tasks("workflow:")  # type: ignore[union-attr]
+            await stack.engine.resume("s2")
+            await stack.wait_status("s2", "COMPLETED")
+            assert uf.ledger.balances == {"alice": -10, "bob": 10}
+    finally:
+        uf.stop()
