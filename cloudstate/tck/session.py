@@ -39,7 +39,10 @@ from cloudstate.tck.framework import (
     CaseSkipped,
     Target,
 )
-from cloudstate.tck.relay import Relay
+
+# The workflows extension is optional, so "every entity type" above leaves its type out; the TCK
+# lists both in its own ProxyInfo.
+from cloudstate.tck.relay import WORKFLOWS_EXTENSION, WORKFLOWS_TYPE, Relay
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +53,6 @@ ALL_ENTITY_TYPES = (
     "cloudstate.eventsourced.EventSourced",
     "cloudstate.crdt.Crdt",
 )
-
-#: What a proxy of the workflows extension (``cloudstate.workflows/1``) also supports: the TCK
-#: lists both in its own ``ProxyInfo`` (an extension is optional: "every entity type" above does
-#: not include it).
-WORKFLOWS_EXTENSION = "cloudstate.workflows/1"
-WORKFLOWS_TYPE = "cloudstate.workflow.Workflows"
 
 #: Services whose ``Call`` the HTTP probe may use (any id is fine for them).
 HTTP_PROBE_SERVICES = (

@@ -20,11 +20,12 @@ from cloudstate.protocol import entity_pb2, workflow_pb2
 from cloudstate.tck.messages import VE_MODEL, any_message
 from cloudstate.tck.model import valueentity_pb2 as ve
 from cloudstate.tck.model import workflow_pb2 as wm
+from cloudstate.tck.relay import WORKFLOWS_EXTENSION, WORKFLOWS_TYPE
 
 #: The extension a proxy lists in ``ProxyInfo.extensions`` when it runs workflows.
-WORKFLOWS = "cloudstate.workflows/1"
+WORKFLOWS = WORKFLOWS_EXTENSION
 #: ``Entity.entity_type`` of workflows.
-WORKFLOWS_TYPE = "cloudstate.workflow.Workflows"
+WORKFLOW_ENTITY_TYPE = WORKFLOWS_TYPE
 MODEL = "cloudstate.tck.model.workflow.WorkflowTckModel"
 PERSISTENCE_ID = "workflow-tck-model"
 #: What a model step's call calls.

@@ -18,6 +18,7 @@ _MODULES = [
     "crdt_proxy",
     "action_proxy",
     "eventing_proxy",
+    "workflow_proxy",
 ]
 
 for _name in _MODULES:

@@ -8,7 +8,8 @@ from google.protobuf.message import DecodeError
 from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import LANGUAGE_SUPPORT, case
-from cloudstate.tck.session import ALL_ENTITY_TYPES, WORKFLOWS_TYPE, tck_proxy_info
+from cloudstate.tck.relay import WORKFLOWS_TYPE
+from cloudstate.tck.session import ALL_ENTITY_TYPES, tck_proxy_info
 
 GROUP = "discovery"
 

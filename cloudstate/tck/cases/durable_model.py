@@ -47,7 +47,8 @@ from cloudstate.tck.durable_messages import (
 from cloudstate.tck.framework import LANGUAGE_SUPPORT, CaseFunction, case
 from cloudstate.tck.messages import action_command, any_message, es_failure, es_reply
 from cloudstate.tck.model import durable_pb2 as dm
-from cloudstate.tck.session import WORKFLOWS_EXTENSION, WORKFLOWS_TYPE, tck_proxy_info
+from cloudstate.tck.relay import WORKFLOWS_EXTENSION, WORKFLOWS_TYPE
+from cloudstate.tck.session import tck_proxy_info
 
 GROUP = "durable calls model"
 

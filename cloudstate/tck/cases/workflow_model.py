@@ -26,8 +26,8 @@ from cloudstate.tck.session import tck_proxy_info
 from cloudstate.tck.workflow_messages import (
     MODEL,
     PERSISTENCE_ID,
+    WORKFLOW_ENTITY_TYPE,
     WORKFLOWS,
-    WORKFLOWS_TYPE,
     Status,
     command,
     command_reply,
@@ -102,7 +102,7 @@ async def discovery(t: TckContext) -> None:
     """To a proxy listing ``cloudstate.workflows/1``, ``WorkflowTckModel`` is reported as an
     entity of type ``cloudstate.workflow.Workflows`` with persistence id
     ``workflow-tck-model``."""
-    check_entity(t, MODEL, WORKFLOWS_TYPE, PERSISTENCE_ID)
+    check_entity(t, MODEL, WORKFLOW_ENTITY_TYPE, PERSISTENCE_ID)
 
 
 @wf_case("without the extension discovery fails naming the workflow")
