@@ -274,7 +274,9 @@ def model_definition() -> workflow_pb2.WorkflowDefinition:
                 name="run", timeout=millis(2000), recovery=recovery(3, 10, 50, "recover")
             ),
             workflow_pb2.StepDefinition(name="again"),
-            workflow_pb2.StepDefinition(name="slow", recovery=recovery(3, 2000, 2000, "recover")),
+            workflow_pb2.StepDefinition(
+                name="slow", timeout=millis(2000), recovery=recovery(3, 2000, 2000, "recover")
+            ),
             workflow_pb2.StepDefinition(name="recover"),
             workflow_pb2.StepDefinition(name="expired"),
         ],

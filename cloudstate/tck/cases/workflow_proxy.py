@@ -445,17 +445,18 @@ async def pause_survives_restart(t: TckContext) -> None:
         step_run(view(wid, Status.RUNNING, state("A"), "expired", 2), "expired"),
         step_done(protocol_effect(state("expired"), end=True)),
         "the timeout step after the restart",
-        wait=t.timeout + 5,
+        wait=t.timeout + 20,
     )
     await read(t, client, wid, seen(wid, Status.COMPLETED, "expired", "expired", 3), "a read")
 
 
 @wf_case("a step in back-off resumes after a proxy restart", needs=("restartable-proxy",))
 async def step_resumes_after_restart(t: TckContext) -> None:
-    """Step ``slow`` (back-off 2 s) fails its attempt 1; during the back-off the proxy is
-    killed (SIGKILL) and started again. The step runs again with the same view and
-    ``step_key``, until its attempt 2 completes the workflow (attempt 1 may run once more if the
-    proxy died before writing it)."""
+    """Step ``slow`` (timeout and back-off 2 s) fails its attempt 1; the proxy is then killed
+    (SIGKILL) and started again. The step runs again with the same view and ``step_key``, until
+    its attempt 2 completes the workflow: after the back-off when the proxy had written the
+    failed attempt, else attempt 1 once more after the attempt's timeout (the wake-up written
+    with the transition)."""
     client = Client(t)
     wid = t.entity_id("wf")
     flaky = plan(end("done"), fail_attempts=1)
@@ -478,7 +479,7 @@ async def step_resumes_after_restart(t: TckContext) -> None:
     attempt = 1
     for _ in range(2):
         conn = await t.relay.find(
-            step_of(wid), "runStep of step slow after the restart", wait=t.timeout + 5
+            step_of(wid), "runStep of step slow after the restart", wait=t.timeout + 20
         )
         first = conn.first
         attempt = first.attempt if isinstance(first, workflow_pb2.StepRun) else 0

@@ -126,7 +126,7 @@ def model_workflow() -> Workflow:
     for name, timeout, recovery in (
         ("run", timedelta(seconds=2), _FAST),
         ("again", None, None),
-        ("slow", None, _SLOW),
+        ("slow", timedelta(seconds=2), _SLOW),
     ):
         step = workflow.step(name, timeout=timeout, recovery=recovery)(run)
         step.then(called)

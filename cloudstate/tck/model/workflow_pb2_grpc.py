@@ -34,7 +34,7 @@ class WorkflowTckModelStub:
     |-------------|---------|-----------------------------------------------------------------|
     | `run`       | 2000    | max_attempts 3, back-off 10 to 50, recover_step `recover`        |
     | `again`     | unset   | unset (the workflow's default recovery)                         |
-    | `slow`      | unset   | max_attempts 3, back-off 2000 to 2000, recover_step `recover`    |
+    | `slow`      | 2000    | max_attempts 3, back-off 2000 to 2000, recover_step `recover`    |
     | `recover`   | unset   | unset                                                           |
     | `expired`   | unset   | unset                                                           |
 
@@ -86,7 +86,7 @@ class WorkflowTckModelServicer:
     |-------------|---------|-----------------------------------------------------------------|
     | `run`       | 2000    | max_attempts 3, back-off 10 to 50, recover_step `recover`        |
     | `again`     | unset   | unset (the workflow's default recovery)                         |
-    | `slow`      | unset   | max_attempts 3, back-off 2000 to 2000, recover_step `recover`    |
+    | `slow`      | 2000    | max_attempts 3, back-off 2000 to 2000, recover_step `recover`    |
     | `recover`   | unset   | unset                                                           |
     | `expired`   | unset   | unset                                                           |
 
@@ -147,7 +147,7 @@ class WorkflowTckModel:
     |-------------|---------|-----------------------------------------------------------------|
     | `run`       | 2000    | max_attempts 3, back-off 10 to 50, recover_step `recover`        |
     | `again`     | unset   | unset (the workflow's default recovery)                         |
-    | `slow`      | unset   | max_attempts 3, back-off 2000 to 2000, recover_step `recover`    |
+    | `slow`      | 2000    | max_attempts 3, back-off 2000 to 2000, recover_step `recover`    |
     | `recover`   | unset   | unset                                                           |
     | `expired`   | unset   | unset                                                           |
 
