@@ -161,7 +161,30 @@ def workflow_attempt_always_1() -> None:
     engine.run_attempt = run_attempt  # type: ignore[assignment]
 
 
+def without_workflows() -> None:
+    """Not a bug: a proxy without the optional workflows extension (it lists neither
+    ``cloudstate.workflows/1`` nor the workflow entity type)."""
+    from cloudstate.proxy import discovery, reannounce, server
+
+    original = discovery.proxy_info
+
+    def proxy_info(supported_types: tuple[str, ...] = ()) -> Any:
+        kept = tuple(t for t in supported_types if t != "cloudstate.workflow.Workflows")
+        info = original(kept) if kept else original()
+        del info.supported_entity_types[:]
+        info.supported_entity_types.extend(kept or [])
+        kept_extensions = [e for e in info.extensions if e != "cloudstate.workflows/1"]
+        del info.extensions[:]
+        info.extensions.extend(kept_extensions)
+        return info
+
+    discovery.proxy_info = proxy_info
+    server.proxy_info = proxy_info
+    reannounce.proxy_info = proxy_info
+
+
 MUTANTS: dict[str, Callable[[], None]] = {
+    "without-workflows": without_workflows,
     "workflow-call-without-key": workflow_call_without_key,
     "workflow-attempt-always-1": workflow_attempt_always_1,
     "wrong-event-source": wrong_event_source,

@@ -322,3 +322,29 @@ async def test_the_unbroken_proxy_passes_the_same_cases(
     )
     failed, report = await _failed(settings)
     assert failed == set(), report
+
+
+async def test_a_proxy_without_the_workflows_extension_skips_the_workflow_cases(
+    unused_tcp_port: int, tmp_path: Path
+) -> None:
+    """A proxy that does not list ``cloudstate.workflows/1`` (an optional extension) in front of
+    the model serving a workflow: the relay asks the model as if it did and leaves the workflow
+    out, so the workflow cases are skipped with the reason and the others still run."""
+    script = ROOT / "tests" / "tck" / "mutant_proxy.py"
+    settings = TckSettings(
+        targets=(PROXY,),
+        user_function=f"127.0.0.1:{unused_tcp_port}",
+        user_function_command=f"{sys.executable} -m cloudstate.tck.model",
+        proxy_command=f"{sys.executable} {script} without-workflows "
+        f"--store sqlite:///{tmp_path}/proxy.db",
+        patterns=(PXW, "proxy-discovery/", f"{PXV}state-changes"),
+        timeout=MUTANT_TIMEOUT,
+    )
+    out = io.StringIO()
+    results = await run(settings, out)
+    report = out.getvalue()
+    workflow = [r for r in results if r.case.id.startswith(PXW)]
+    assert workflow and all(r.outcome is Outcome.SKIP for r in workflow), report
+    assert all("cloudstate.workflow.Workflows" in r.message for r in workflow), report
+    others = [r for r in results if not r.case.id.startswith(PXW)]
+    assert others and all(r.outcome is Outcome.PASS for r in others), report
