@@ -258,7 +258,7 @@ class Relay:
         action_pb2_grpc.add_ActionProtocolServicer_to_server(
             _ActionRelay(self, action_pb2_grpc.ActionProtocolStub(self._channel)), server
         )
-        relay_workflows.add_to_server(self, server)
+        relay_workflows.add_to_server(self, server, _forwarded_metadata)
         self.port = server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise OSError(f"the TCK relay cannot listen on {host}:{port}")

@@ -12,16 +12,13 @@ Added to the relay's server by :meth:`cloudstate.tck.relay.Relay.start`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import Message
 
 from cloudstate.protocol import workflow_pb2, workflow_pb2_grpc
-
-if TYPE_CHECKING:
-    from cloudstate.tck.relay import Connection, Relay
 
 COMMAND = "workflow.command"
 STEP = "workflow.step"
@@ -37,15 +34,31 @@ def workflow_id_of(message: Message | None) -> str | None:
     return None
 
 
-def command_of(workflow_id: str) -> Callable[[Connection], bool]:
+class Recorder(Protocol):
+    """What this module needs of :class:`cloudstate.tck.relay.Relay` (which imports this module,
+    so it is not imported here)."""
+
+    @property
+    def channel(self) -> grpc.aio.Channel: ...
+
+    def _new_connection(self, kind: str) -> Any: ...
+
+    def _notify(self) -> Awaitable[None]: ...
+
+
+#: Matches a recorded call (a :class:`cloudstate.tck.relay.Connection`).
+Matcher = Callable[[Any], bool]
+
+
+def command_of(workflow_id: str) -> Matcher:
     """Matches the proxy's ``handleCommand`` calls for ``workflow_id``."""
     return lambda c: c.kind == COMMAND and workflow_id_of(c.first) == workflow_id
 
 
-def step_of(workflow_id: str, step: str | None = None) -> Callable[[Connection], bool]:
+def step_of(workflow_id: str, step: str | None = None) -> Matcher:
     """Matches the proxy's ``runStep`` calls for ``workflow_id`` (and ``step``)."""
 
-    def matches(c: Connection) -> bool:
+    def matches(c: Any) -> bool:
         first = c.first
         return (
             c.kind == STEP
@@ -60,21 +73,22 @@ def step_of(workflow_id: str, step: str | None = None) -> Callable[[Connection],
 class WorkflowsRelay:
     """Relays the three unary ``Workflows`` calls, recording both directions."""
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(
+        self, relay: Recorder, metadata_of: Callable[[Any], list[tuple[str, Any]]]
+    ) -> None:
         self.relay = relay
+        self.metadata_of = metadata_of
         self.stub = workflow_pb2_grpc.WorkflowsStub(relay.channel)
 
     async def _relay(
         self, kind: str, method: Any, request: Message, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Message:
-        from cloudstate.tck.relay import _forwarded_metadata
-
         connection = self.relay._new_connection(kind)
         connection.record_in(request)
         connection.end_in()
         await self.relay._notify()
         try:
-            response: Message = await method(request, metadata=_forwarded_metadata(context))
+            response: Message = await method(request, metadata=self.metadata_of(context))
         except grpc.aio.AioRpcError as e:
             connection.end_out(e.code().name)
             await self.relay._notify()
@@ -101,5 +115,11 @@ class WorkflowsRelay:
         return await self._relay(STEP, self.stub.runStep, request, context)
 
 
-def add_to_server(relay: Relay, server: grpc.aio.Server) -> None:
-    workflow_pb2_grpc.add_WorkflowsServicer_to_server(WorkflowsRelay(relay), server)
+def add_to_server(
+    relay: Recorder,
+    server: grpc.aio.Server,
+    metadata_of: Callable[[Any], list[tuple[str, Any]]],
+) -> None:
+    """Serve ``Workflows`` on ``server``, relaying to ``relay``'s user function with the headers
+    ``metadata_of(context)`` picks from each call."""
+    workflow_pb2_grpc.add_WorkflowsServicer_to_server(WorkflowsRelay(relay, metadata_of), server)
