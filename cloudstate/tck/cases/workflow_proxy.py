@@ -9,6 +9,8 @@ client saw.
 
 ``Command.id`` of a workflow command is not compared (the spec does not number them); every
 other field is.
+
+One concern: the workflow proxy cases (helpers to read the recorded calls included).
 """
 
 from __future__ import annotations
@@ -354,6 +356,57 @@ async def recovery(t: TckContext) -> None:
         "the recover step",
     )
     await read(t, client, wid, seen(wid, Status.COMPLETED, "refunded", "recover", 3), "a read")
+
+
+@wf_case("a paused workflow goes on when a command makes a transition")
+async def pause_and_signal(t: TckContext) -> None:
+    """A step that pauses leaves the workflow ``WAITING`` in that step (a read sees it, after 2
+    transitions, and no step runs); a command's ``go_to`` (a signal) then runs the next step
+    with the state the command wrote (transition 3)."""
+    client = Client(t)
+    wid = t.entity_id("wf")
+    wait = plan(effect("waiting", pause=wm.Pause()))
+    start = request(wid, effect("A", go_to=go_to("run", wait)))
+    await client.process(start, seen(wid, Status.NOT_STARTED), "the start")
+    await expect_command(
+        t,
+        view(wid, Status.NOT_STARTED),
+        start,
+        command_reply(
+            seen(wid, Status.NOT_STARTED), protocol_effect(state("A"), go_to=("run", wait))
+        ),
+        "the start",
+    )
+    paused = workflow_pb2.Effect()
+    paused.state.CopyFrom(any_message(state("waiting")))
+    paused.pause.SetInParent()
+    await expect_step(
+        t,
+        step_run(view(wid, Status.RUNNING, state("A"), "run", 1), "run", wait),
+        step_done(paused),
+        "step run (pauses)",
+    )
+    waiting = seen(wid, Status.WAITING, "waiting", "run", 2)
+    await read(t, client, wid, waiting, "a read while waiting")
+    finish = plan(end("signalled"))
+    signal = request(wid, effect("B", go_to=go_to("again", finish)))
+    await client.process(signal, waiting, "the signal")
+    await expect_command(
+        t,
+        view(wid, Status.WAITING, state("waiting"), "run", 2),
+        signal,
+        command_reply(waiting, protocol_effect(state("B"), go_to=("again", finish))),
+        "the signal",
+    )
+    await expect_step(
+        t,
+        step_run(view(wid, Status.RUNNING, state("B"), "again", 3), "again", finish),
+        step_done(protocol_effect(state("signalled"), end=True)),
+        "step again after the signal",
+    )
+    await read(
+        t, client, wid, seen(wid, Status.COMPLETED, "signalled", "again", 4), "a read at the end"
+    )
 
 
 @wf_case("a refused transition is FAILED_PRECONDITION")
