@@ -391,7 +391,8 @@ async def entity_without_extension(t: TckContext) -> None:
     ACTION,
     TWO,
     description=(
-        "After a ``discover`` whose ``ProxyInfo`` lists no extension, an action asking for a "
+        "After a ``discover`` whose ``ProxyInfo`` lists no extension (but "
+        "``cloudstate.workflows/1`` for a user function serving workflows), an action asking for a "
         "timer fails, with a description naming ``cloudstate.durable-calls/1``, and its response "
         "carries no ``SideEffect.durable``."
     ),
