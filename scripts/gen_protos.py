@@ -49,6 +49,7 @@ PROTO_SETS = [
     (ROOT / "tests" / "observability" / "proto", ROOT / "tests" / "observability"),
     (ROOT / "tests" / "durable" / "proto", ROOT / "tests" / "durable"),
     (ROOT / "tests" / "workflows" / "proto", ROOT / "tests" / "workflows"),
+    (ROOT / "tests" / "workflow_sdk" / "proto", ROOT / "tests" / "workflow_sdk"),
 ]
 
 #: The package's protos that user protos may import: generated at the package root.

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
@@ -64,6 +64,21 @@ def decode_state(
         return state_type.FromString(state.value)
     except DecodeError as e:
         raise TypeError(f"the workflow's stored state is not a valid {expected}: {e}") from e
+
+
+def duration(what: str, value: Any) -> duration_pb2.Duration:
+    """A ``timedelta`` or a number of seconds (``>= 0``) as a ``Duration``; ``what`` names the
+    setting in errors: ``duration("step 'ship' of workflow W: timeout", timedelta(seconds=5))``."""
+    negative = (isinstance(value, timedelta) and value < timedelta(0)) or (
+        isinstance(value, int | float) and not isinstance(value, bool) and value < 0
+    )
+    if negative:
+        raise ValueError(f"{what} is negative ({value!r}); durations are >= 0")
+    if not isinstance(value, timedelta | int | float) or isinstance(value, bool):
+        raise TypeError(
+            f"{what} must be a datetime.timedelta or a number of seconds, not {value!r}"
+        )
+    return duration_of(what, value)
 
 
 class WorkflowContext(Context):
@@ -177,7 +192,7 @@ class WorkflowContext(Context):
         self._check_active("pause")
         pause = workflow_pb2.Pause(timeout_step=timeout_step)
         if timeout is not None:
-            pause.timeout.CopyFrom(duration_of(f"ctx.pause() in {self._where()}", timeout))
+            pause.timeout.CopyFrom(duration(f"ctx.pause() in {self._where()}: timeout", timeout))
         elif timeout_step:
             raise TypeError(
                 f"ctx.pause(timeout_step={timeout_step!r}) in {self._where()}: a timeout step "
@@ -446,4 +461,5 @@ __all__ = [
     "WorkflowContext",
     "WorkflowStatus",
     "decode_state",
+    "duration",
 ]

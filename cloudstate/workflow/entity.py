@@ -30,10 +30,9 @@ from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
 from cloudstate.component.entity import Component
-from cloudstate.durable import duration_of
 from cloudstate.handler import ANY_MESSAGE, Handler, Param, function_name, resolve_handler
 from cloudstate.protocol import entity_pb2, workflow_pb2
-from cloudstate.workflow.context import StepContext, WorkflowCommandContext
+from cloudstate.workflow.context import StepContext, WorkflowCommandContext, duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,9 +74,9 @@ class Recovery:
             max_attempts=self.max_attempts, recover_step=self.recover_step
         )
         if self.min_backoff is not None:
-            proto.min_backoff.CopyFrom(duration_of(f"{where}: min_backoff", self.min_backoff))
+            proto.min_backoff.CopyFrom(duration(f"{where}: min_backoff", self.min_backoff))
         if self.max_backoff is not None:
-            proto.max_backoff.CopyFrom(duration_of(f"{where}: max_backoff", self.max_backoff))
+            proto.max_backoff.CopyFrom(duration(f"{where}: max_backoff", self.max_backoff))
         return proto
 
 
@@ -354,10 +353,10 @@ class Workflow(Component):
 
 
 def _positive_duration(where: str, value: timedelta | float) -> duration_pb2.Duration:
-    duration = duration_of(where, value)
-    if duration.seconds == 0 and duration.nanos == 0:
+    proto = duration(where, value)
+    if proto.seconds == 0 and proto.nanos == 0:
         raise ValueError(f"{where} must be longer than 0 (leave it unset for no limit)")
-    return duration
+    return proto
 
 
 def _may_call(function: Callable[..., Any]) -> bool:

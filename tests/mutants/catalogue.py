@@ -61,6 +61,10 @@ CRDT00_TESTS = "tests/crdt_proxy/test_protocol00.py"
 CRDT00_E2E = "tests/crdt00/test_behind_proxy.py"
 OPERATOR_LOGS = "tests/observability/test_operator_logs.py"
 BANK_FAULT_TESTS = "tests/durable/test_bank_faults.py"
+WF_KIT = "cloudstate/testkit/workflow.py"
+WF_SERVICER_TESTS = "tests/workflow_sdk/test_servicer.py"
+WF_TRANSFER_KIT_TESTS = "tests/workflow_sdk/test_transfer_kit.py"
+WF_ORDER_KIT_TESTS = "tests/workflow_sdk/test_order_kit.py"
 BANK_FAULTS_SQLITE = "test_money_is_conserved_while_the_proxy_and_user_function_are_killed"
 ADMISSION = "cloudstate/proxy/admission.py"
 H1 = "cloudstate/proxy/http/h1.py"
@@ -1180,6 +1184,170 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(
             "tests/sdk/test_durable.py::"
             "test_with_the_extension_the_entity_sends_durable_effects_and_timers",
+        ),
+    ),
+    # -- workflows: the SDK's side and the test kit's proxy rules (docs/protocol-workflows.md) ----
+    Mutant(
+        name="wf-sdk-announced-without-the-extension",
+        guarantee="a workflow is announced only to a proxy listing cloudstate.workflows/1",
+        file="cloudstate/discovery.py",
+        original="""
+            if entity.kind.extension is not None and entity.kind.extension not in listed
+""",
+        replacement="""
+            if entity.kind.extension is not None and not listed
+""",
+        tests=(
+            f"{WF_SERVICER_TESTS}::"
+            "test_discovery_fails_naming_the_workflow_for_a_proxy_without_the_extension",
+        ),
+    ),
+    Mutant(
+        name="wf-sdk-state-update-not-sent",
+        guarantee="a workflow handler's state update travels in its Effect",
+        file="cloudstate/workflow/context.py",
+        original="""
+        if self._new_state is not None:
+            effect.state.CopyFrom(self._new_state)
+""",
+        replacement="""
+        if self._new_state is not None and self._transition is None:
+            effect.state.CopyFrom(self._new_state)
+""",
+        tests=(f"{WF_SERVICER_TESTS}::test_start_sets_the_state_and_goes_to_the_first_step",),
+    ),
+    Mutant(
+        name="wf-sdk-go-to-input-dropped",
+        guarantee="ctx.go_to(step, input) sends the input with the transition",
+        file="cloudstate/workflow/context.py",
+        original="""
+        if input is not None:
+            transition.input.CopyFrom(pack(input))
+""",
+        replacement="""
+        if input is None:
+            transition.input.CopyFrom(pack(input))
+""",
+        tests=(f"{WF_SERVICER_TESTS}::test_start_sets_the_state_and_goes_to_the_first_step",),
+    ),
+    Mutant(
+        name="wf-sdk-call-sent-with-a-transition",
+        guarantee="a step that asks for a call and also makes a transition fails its attempt",
+        file="cloudstate/workflow/servicer.py",
+        original="""
+        if effect is not None or ctx._effects:
+""",
+        replacement="""
+        if False:
+""",
+        tests=(
+            f"{WF_SERVICER_TESTS}::"
+            "test_a_failed_attempt_is_a_step_failure_naming_what_went_wrong[call-and-transition]",
+        ),
+    ),
+    Mutant(
+        name="wf-sdk-step-without-transition-succeeds",
+        guarantee="a step that makes no transition fails its attempt (the proxy would refuse it)",
+        file="cloudstate/workflow/servicer.py",
+        original="""
+    if ctx._transition is None:
+        return _step_failure(
+""",
+        replacement="""
+    if ctx._transition is None and effect is None:
+        return _step_failure(
+""",
+        tests=(
+            f"{WF_SERVICER_TESTS}::"
+            "test_a_failed_attempt_is_a_step_failure_naming_what_went_wrong"
+            "[state-without-transition]",
+        ),
+    ),
+    Mutant(
+        name="wf-kit-one-attempt-too-many",
+        guarantee="the test kit makes exactly max_attempts attempts before the recovery",
+        file=WF_KIT,
+        original="""
+        if attempt < max_attempts:
+""",
+        replacement="""
+        if attempt <= max_attempts:
+""",
+        tests=(
+            f"{WF_TRANSFER_KIT_TESTS}::"
+            "test_a_deposit_that_keeps_failing_is_retried_then_the_withdrawal_is_refunded",
+        ),
+    ),
+    Mutant(
+        name="wf-kit-default-attempts-ignored",
+        guarantee="max_attempts 0 means the proxy's default, 3 attempts, in the test kit",
+        file=WF_KIT,
+        original="""
+        max_attempts = recovery.max_attempts or DEFAULT_MAX_ATTEMPTS
+""",
+        replacement="""
+        max_attempts = recovery.max_attempts or 1
+""",
+        tests=(f"{WF_TRANSFER_KIT_TESTS}::test_a_refused_withdrawal_voids_the_transfer",),
+    ),
+    Mutant(
+        name="wf-step-recovery-overridden-by-default",
+        guarantee="a step's own recovery replaces the workflow's default_recovery",
+        file="cloudstate/workflow/entity.py",
+        original="""
+        return own or self.default_recovery or Recovery()
+""",
+        replacement="""
+        return self.default_recovery or own or Recovery()
+""",
+        tests=(
+            f"{WF_TRANSFER_KIT_TESTS}::"
+            "test_a_deposit_that_keeps_failing_is_retried_then_the_withdrawal_is_refunded",
+        ),
+    ),
+    Mutant(
+        name="wf-kit-recovery-without-the-input",
+        guarantee="the recovery step gets the failed step's input (test kit)",
+        file=WF_KIT,
+        original="""
+            self._enter(recovery.recover_step, self._input)
+""",
+        replacement="""
+            self._enter(recovery.recover_step, None)
+""",
+        tests=(
+            f"{WF_ORDER_KIT_TESTS}::"
+            "test_a_step_failing_every_attempt_runs_the_recovery_with_its_input",
+        ),
+    ),
+    Mutant(
+        name="wf-kit-ended-workflow-takes-transitions",
+        guarantee="an ended or suspended workflow refuses a command's transition (test kit)",
+        file=WF_KIT,
+        original="""
+        if status == WorkflowStatus.SUSPENDED or status in _ENDED:
+""",
+        replacement="""
+        if status == WorkflowStatus.SUSPENDED:
+""",
+        tests=(
+            f"{WF_ORDER_KIT_TESTS}::"
+            "test_an_ended_workflow_refuses_transitions_but_takes_state_updates",
+        ),
+    ),
+    Mutant(
+        name="wf-kit-step-key-per-attempt",
+        guarantee="every attempt of a step execution has the same step key (test kit)",
+        file=WF_KIT,
+        original="""
+        key = f"wf:{self.workflow.name}/{self.entity_id}/{self._view.transitions}"
+""",
+        replacement="""
+        key = f"wf:{self.workflow.name}/{self.entity_id}/{self._view.transitions}.{self._attempt}"
+""",
+        tests=(
+            f"{WF_TRANSFER_KIT_TESTS}::"
+            "test_a_deposit_that_keeps_failing_is_retried_then_the_withdrawal_is_refunded",
         ),
     ),
     Mutant(

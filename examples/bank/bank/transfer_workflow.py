@@ -40,7 +40,7 @@ transfer = Workflow(
     persistence_id="transfer-workflow",
     state_type=TransferWorkflowState,
     timeout=timedelta(minutes=10),
-    timeout_step="refund",
+    timeout_step="expire",
     default_recovery=Recovery(
         max_attempts=3, min_backoff=timedelta(seconds=1), max_backoff=timedelta(seconds=30)
     ),
@@ -141,11 +141,18 @@ def refund(state: TransferWorkflowState, failed: object, ctx: StepContext) -> ob
 
 @refund.then
 def refunded(state: TransferWorkflowState, reply: Balance, ctx: StepContext) -> None:
-    reason = {
-        "withdrawing": "the withdrawal failed",
-        "depositing": "the deposit kept failing",
-    }.get(state.stage, "the transfer timed out")
+    if not state.reason:
+        state.reason = (
+            "the withdrawal failed" if state.stage == "withdrawing" else "the deposit kept failing"
+        )
     state.stage = "refunded"
-    state.reason = reason
     ctx.update_state(state)
-    ctx.fail_workflow(f"transfer {state.transfer_id} refunded: {reason}")
+    ctx.fail_workflow(f"transfer {state.transfer_id} refunded: {state.reason}")
+
+
+# The workflow's timeout (10 minutes) abandons whatever step runs and comes here.
+@transfer.step("expire")
+def expire(state: TransferWorkflowState, ctx: StepContext) -> None:
+    state.reason = "the transfer timed out"
+    ctx.update_state(state)
+    ctx.go_to("refund")
