@@ -39,6 +39,7 @@ from cloudstate.proxy.stores.base import Store
 from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
+from cloudstate.proxy.workflows.events import WorkflowEvents
 from cloudstate.proxy.workflows.wiring import WorkflowWiring
 
 log = logging.getLogger(__name__)
@@ -305,6 +306,13 @@ class Proxy:
             raise
         await self.views.start(self.router, self.eventing)
         await self._ingress.activate(self.model, self.router, report)
+        if self.workflows.engines:
+            self._ingress.api.workflow_events = WorkflowEvents(
+                self.workflows.engines,
+                self.model.pool,
+                self.router.check_client_access,
+                self._ingress.api.options.json,
+            )
         self._server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", config.max_message_size),

@@ -54,6 +54,9 @@ ALL_ENTITY_TYPES = (
     "cloudstate.crdt.Crdt",
 )
 
+#: Entity types of protocol extensions a proxy may list as well (``cloudstate.workflows/1``).
+EXTENSION_ENTITY_TYPES = ("cloudstate.workflow.Workflows",)
+
 #: Services whose ``Call`` the HTTP probe may use (any id is fine for them).
 HTTP_PROBE_SERVICES = (
     "cloudstate.tck.model.EventSourcedTwo",

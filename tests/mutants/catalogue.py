@@ -1662,6 +1662,77 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
 )
 
+WF_ENGINE = "cloudstate/proxy/workflows/engine.py"
+WF_TESTS = "tests/workflows/test_engine.py"
+WORKFLOW_MUTANTS = (
+    Mutant(
+        name="wf-step-key-includes-the-attempt",
+        guarantee="a step execution's call has one idempotency key in every attempt",
+        file="cloudstate/proxy/workflows/steps.py",
+        original="""
+        step_key=step_key(service, view.workflow_id, view.transitions),
+""",
+        replacement="""
+        step_key=step_key(service, view.workflow_id, view.transitions) + f"#{attempt}",
+""",
+        tests=(f"{WF_TESTS}::test_retries_with_backoff_then_the_recover_step_compensates",),
+    ),
+    Mutant(
+        name="wf-reply-before-the-record",
+        guarantee="a workflow command's reply is released after its record and wake-up are written",
+        file=WF_ENGINE,
+        original="""
+        if not await self._write(actor, new, tasks, "command"):
+            return None, False
+""",
+        replacement="""
+        asyncio.get_running_loop().call_later(
+            0.3, lambda: asyncio.ensure_future(self._write(actor, new, tasks, "command"))
+        )
+""",
+        tests=(f"{WF_TESTS}::test_the_reply_comes_after_the_record_and_its_wake_up_are_written",),
+    ),
+    Mutant(
+        name="wf-wake-task-not-written",
+        guarantee="every RUNNING workflow record is written with its wake-up task",
+        file="cloudstate/proxy/workflows/transitions.py",
+        original="""
+        changes.append(wake_task(service, record, when))
+""",
+        replacement="""
+        pass
+""",
+        tests=(f"{WF_TESTS}::test_the_reply_comes_after_the_record_and_its_wake_up_are_written",),
+    ),
+    Mutant(
+        name="wf-retry-counter-not-persisted",
+        guarantee="a failed attempt's number is persisted: the attempts run out",
+        file=WF_ENGINE,
+        original="""
+                new.attempt = attempt + 1
+""",
+        replacement="""
+                new.attempt = attempt
+""",
+        tests=(f"{WF_TESTS}::test_retries_with_backoff_then_the_recover_step_compensates",),
+    ),
+    Mutant(
+        name="wf-transition-of-an-ended-workflow",
+        guarantee="a command's transition of an ended workflow is refused (FAILED_PRECONDITION)",
+        file="cloudstate/proxy/workflows/transitions.py",
+        original="""
+    if status in ENDED:
+        raise TransitionRefused(
+""",
+        replacement="""
+    if status in ENDED and False:
+        raise TransitionRefused(
+""",
+        tests=(f"{WF_TESTS}::test_refused_transitions_and_unknown_steps",),
+    ),
+)
+MUTANTS = MUTANTS + WORKFLOW_MUTANTS
+
 #: The quickest critical mutants, run by ``make test`` (tests/mutants/test_fast_subset.py).
 FAST: tuple[str, ...] = (
     "es-reply-before-journal",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
 from pathlib import Path
 
 import grpc
 import pytest
 
 from cloudstate.protocol import workflow_pb2
+from tests.durable.harness import cloudstate_cli
 from tests.workflows.harness import running_stack
-from tests.workflows.uf import UserFunction, transfer_definition
+from tests.workflows.uf import ACCOUNTS, UserFunction, pack, transfer_definition, transfer_pb2
 
 pytestmark = pytest.mark.asyncio
 
@@ -42,6 +46,35 @@ async def test_happy_path_transfer(tmp_path: Path) -> None:
         assert not await stack.proxy.store.list_tasks("workflow")  # type: ignore[union-attr]
         got = await stack.get("t1")
         assert (got.status, got.state.note) == ("COMPLETED", "done")
+
+
+async def test_the_reply_comes_after_the_record_and_its_wake_up_are_written(
+    tmp_path: Path,
+) -> None:
+    uf = UserFunction().start()
+    hold = threading.Event()
+    uf.script.hold = hold  # the withdrawal waits: nothing after the command's write happens
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            store = stack.proxy.store
+            assert store is not None
+            await stack.start("d1")
+            stored = await store.load_value("transfers", "d1")  # at once: no polling
+            assert stored is not None
+            record = workflow_pb2.WorkflowRecord.FromString(stored.payload.value)
+            assert (record.view.status, record.view.step, record.attempt) == (
+                workflow_pb2.RUNNING,
+                "withdraw",
+                1,
+            )
+            (wake,) = await store.list_tasks("workflow:")
+            assert wake.name == "workflow:wftest.Transfers/d1"
+            assert wake.due > record.started_at + 2.0  # the step's timeout and a grace
+            hold.set()
+            await stack.wait_status("d1", "COMPLETED")
+    finally:
+        hold.set()
+        uf.stop()
 
 
 async def test_a_step_without_a_call_then_pause_and_signal(tmp_path: Path) -> None:
@@ -212,5 +245,121 @@ async def test_suspended_running_workflow_runs_its_step_on_resume(tmp_path: Path
             await stack.engine.resume("s2")
             await stack.wait_status("s2", "COMPLETED")
             assert uf.ledger.balances == {"alice": -10, "bob": 10}
+    finally:
+        uf.stop()
+
+
+async def test_inspect_workflows_lists_id_status_step_attempt_transitions(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        await stack.start("i1")
+        await stack.wait_status("i1", "COMPLETED")
+        await stack.signal("i2", "pause:0")
+        await stack.wait_status("i2", "WAITING")
+        url = f"sqlite:///{stack.db}"
+        shown = await asyncio.to_thread(cloudstate_cli, "inspect", "--store", url, "workflows")
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert lines[0].split() == ["ID", "STATUS", "STEP", "ATTEMPT", "TRANSITIONS", "REASON"]
+        assert lines[1].split() == ["i1", "COMPLETED", "deposit", "0", "3"]
+        assert lines[2].split() == ["i2", "WAITING", "0", "1"]
+        as_json = await asyncio.to_thread(
+            cloudstate_cli, "inspect", "--store", url, "--json", "workflows", "transfers"
+        )
+        rows = json.loads(as_json.stdout)["workflows"]
+        assert [(r["id"], r["status"]) for r in rows] == [("i1", "COMPLETED"), ("i2", "WAITING")]
+
+
+async def test_an_unreachable_user_function_does_not_use_up_attempts(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    uf.script.definition = transfer_definition(recover="", deposit_attempts=1)
+    refusals = [2]
+
+    def unavailable(run: workflow_pb2.StepRun, context: grpc.ServicerContext) -> None:
+        if run.step == "deposit" and refusals[0] > 0:
+            refusals[0] -= 1
+            context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
+
+    uf.script.on_step = unavailable
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            before = _sample("cloudstate_workflows_ended_total", "COMPLETED")
+            await stack.start("u1")
+            record = await stack.wait_status("u1", "COMPLETED")
+            deposits = [r[1] for r in uf.script.runs if r[0] == "deposit" and not r[3]]
+            assert deposits == [1, 1, 1]  # one attempt allowed: the refusals were not counted
+            assert record.history[-1].attempts == 1
+            assert _sample("cloudstate_workflows_ended_total", "COMPLETED") == before + 1
+            assert _sample("cloudstate_workflow_step_seconds_count", "deposit") >= 1
+    finally:
+        uf.stop()
+
+
+def _sample(name: str, label: str) -> float:
+    """The value of metric ``name`` for service wftest.Transfers and ``label``."""
+    from cloudstate.proxy import metrics
+
+    for family in metrics.REGISTRY.collect():
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == name
+                and labels.get("service") == "wftest.Transfers"
+                and label in labels.values()
+            ):
+                return float(sample.value)
+    return 0.0
+
+
+async def test_side_effects_of_a_command_ordinary_and_durable(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        await stack.signal("se1", "pause:0,effect:carol,durable:dave")
+        record = await stack.wait_status("se1", "WAITING")
+        assert record.view.transitions == 1
+        for _ in range(300):
+            if len(stack.uf.ledger.applied("Deposit")) == 2:
+                break
+            await asyncio.sleep(0.02)
+        deposits = sorted(stack.uf.ledger.applied("Deposit"))
+        assert [(a, n) for a, n, _ in deposits] == [("carol", 1), ("dave", 1)]
+        durable_key = deposits[1][2]
+        assert durable_key.startswith("effect:transfers/se1/")  # delivered by the scheduler
+        # A durable side effect alone (no state, no transition) is written too.
+        await stack.signal("se1", "durable:erin")
+        for _ in range(300):
+            if len(stack.uf.ledger.applied("Deposit")) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert stack.uf.ledger.balances["erin"] == 1
+
+
+async def test_side_effects_of_a_step_run_after_its_transition_is_written(
+    tmp_path: Path,
+) -> None:
+    uf = UserFunction().start()
+
+    def with_effects(
+        run: workflow_pb2.StepRun, context: grpc.ServicerContext
+    ) -> workflow_pb2.StepReply | None:
+        if run.step != "local":
+            return None
+        reply = workflow_pb2.StepReply()
+        reply.effect.go_to.step = "expire"
+        for account, durable in (("frank", False), ("gina", True)):
+            side = reply.side_effects.add(service_name=ACCOUNTS, command_name="Deposit")
+            side.payload.CopyFrom(pack(transfer_pb2.Change(account=account, amount=2)))
+            if durable:
+                side.durable.SetInParent()
+        return reply
+
+    uf.script.on_step = with_effects
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            await stack.signal("se2", "go:local")
+            await stack.wait_status("se2", "COMPLETED")
+            for _ in range(300):
+                if len(uf.ledger.applied("Deposit")) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert uf.ledger.balances == {"frank": 2, "gina": 2}
     finally:
         uf.stop()

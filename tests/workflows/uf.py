@@ -35,6 +35,7 @@ from wftest import transfer_pb2
 from cloudstate.protocol import (
     action_pb2,
     action_pb2_grpc,
+    durable_pb2,  # noqa: F401 - SideEffect.durable's type
     entity_pb2,
     entity_pb2_grpc,
     workflow_pb2,
@@ -140,12 +141,17 @@ class Script:
     #: Set: Accounts calls wait until it is set (a call in flight), ``entered`` says it came.
     hold: threading.Event | None = None
     entered: threading.Event = field(default_factory=threading.Event)
+    #: Set: continuations (runStep with a call result) wait until it is set.
+    hold_continuation: threading.Event | None = None
     #: Pause of the ``wait`` step: (timeout ms, timeout step).
     pause: tuple[int, str] = (0, "")
     #: Every StepRun seen (step, attempt, step_key, has call result).
     runs: list[tuple[str, int, str, bool]] = field(default_factory=list)
-    #: Called with each StepRun first; a reply it returns is the answer.
-    on_step: Callable[[workflow_pb2.StepRun], workflow_pb2.StepReply | None] | None = None
+    #: Called with each StepRun (and the call's context, to abort it) first; a reply it returns
+    #: is the answer.
+    on_step: (
+        Callable[[workflow_pb2.StepRun, grpc.ServicerContext], workflow_pb2.StepReply | None] | None
+    ) = None
 
 
 def _state(view: workflow_pb2.WorkflowView) -> transfer_pb2.TransferState:
@@ -213,6 +219,11 @@ class Workflows(workflow_pb2_grpc.WorkflowsServicer):
                 elif verb == "state":
                     state.note = argument
                     effect.state.Pack(state)
+                elif verb in ("durable", "effect"):  # a deposit of 1 to ``argument``
+                    side = reply.side_effects.add(service_name=ACCOUNTS, command_name="Deposit")
+                    side.payload.CopyFrom(pack(transfer_pb2.Change(account=argument, amount=1)))
+                    if verb == "durable":
+                        side.durable.SetInParent()
         reply.client_action.reply.payload.CopyFrom(_view_reply(view, state))
         return reply
 
@@ -224,8 +235,11 @@ class Workflows(workflow_pb2_grpc.WorkflowsServicer):
             script.runs.append(
                 (request.step, request.attempt, request.step_key, request.HasField("call_result"))
             )
+        if script.hold_continuation is not None and request.HasField("call_result"):
+            script.entered.set()
+            script.hold_continuation.wait(30)
         if script.on_step is not None:
-            custom = script.on_step(request)
+            custom = script.on_step(request, context)
             if custom is not None:
                 return custom
         state = _state(request.workflow)
@@ -279,9 +293,11 @@ class Accounts(action_pb2_grpc.ActionProtocolServicer):
         script, ledger = self.uf.script, self.uf.ledger
         change = transfer_pb2.Change.FromString(request.payload.value)
         entries = {e.key: e.string_value for e in request.metadata.entries}
-        script.entered.set()
         if script.hold is not None:
+            script.entered.set()
             script.hold.wait(30)
+            if not context.is_active():  # the caller is gone: this call is not applied
+                context.abort(grpc.StatusCode.CANCELLED, "the caller went away")
         with ledger.lock:
             attr = "fail_deposits" if request.name == "Deposit" else "fail_withdrawals"
             failing = getattr(script, attr)

@@ -178,9 +178,8 @@ def record_tasks(
     if status == workflow_pb2.RUNNING:
         step = definition.steps.get(record.view.step)
         timeout = step.timeout if step is not None else 30.0
-        changes.append(
-            wake_task(service, record, due if due is not None else now + timeout + WAKE_GRACE)
-        )
+        when = due if due is not None else now + timeout + WAKE_GRACE
+        changes.append(wake_task(service, record, when))
     elif status == workflow_pb2.WAITING and record.pause_until > 0:
         changes.append(wake_task(service, record, record.pause_until))
     else:

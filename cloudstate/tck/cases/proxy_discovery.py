@@ -9,10 +9,10 @@ from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import PROXY, case
 from cloudstate.tck.protocol import ProtocolStream
 from cloudstate.tck.relay import WORKFLOWS_EXTENSION, WORKFLOWS_TYPE
-from cloudstate.tck.session import ALL_ENTITY_TYPES
+from cloudstate.tck.session import ALL_ENTITY_TYPES, EXTENSION_ENTITY_TYPES
 
 #: Entity types a proxy may list: the base protocol's, and those of the extensions it lists.
-KNOWN_ENTITY_TYPES = (*ALL_ENTITY_TYPES, WORKFLOWS_TYPE)
+KNOWN_ENTITY_TYPES = (*ALL_ENTITY_TYPES, *EXTENSION_ENTITY_TYPES)
 
 GROUP = "proxy discovery"
 REFLECTION = "grpc.reflection.v1alpha.ServerReflection"
