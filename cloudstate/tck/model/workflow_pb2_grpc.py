@@ -47,8 +47,9 @@ class WorkflowTckModelStub:
     nothing.
 
     Steps `run`, `again` and `slow` take a `StepInput` and do what it says:
-    1. attempts 1 to `fail_attempts` fail: the step raises an error with the message
-    "attempt <n> of <step> failed";
+    1. attempts 1 to `fail_attempts` fail, with exactly the description
+    "attempt <n> of <step> failed" in `StepReply.failure` (the Python model raises an error
+    with that message);
     2. without `call`: the step makes `effect`;
     3. with `call`: the step asks for a call of
     `cloudstate.tck.model.valueentity.ValueEntityTckModel.Process` with
@@ -99,8 +100,9 @@ class WorkflowTckModelServicer:
     nothing.
 
     Steps `run`, `again` and `slow` take a `StepInput` and do what it says:
-    1. attempts 1 to `fail_attempts` fail: the step raises an error with the message
-    "attempt <n> of <step> failed";
+    1. attempts 1 to `fail_attempts` fail, with exactly the description
+    "attempt <n> of <step> failed" in `StepReply.failure` (the Python model raises an error
+    with that message);
     2. without `call`: the step makes `effect`;
     3. with `call`: the step asks for a call of
     `cloudstate.tck.model.valueentity.ValueEntityTckModel.Process` with
@@ -160,8 +162,9 @@ class WorkflowTckModel:
     nothing.
 
     Steps `run`, `again` and `slow` take a `StepInput` and do what it says:
-    1. attempts 1 to `fail_attempts` fail: the step raises an error with the message
-    "attempt <n> of <step> failed";
+    1. attempts 1 to `fail_attempts` fail, with exactly the description
+    "attempt <n> of <step> failed" in `StepReply.failure` (the Python model raises an error
+    with that message);
     2. without `call`: the step makes `effect`;
     3. with `call`: the step asks for a call of
     `cloudstate.tck.model.valueentity.ValueEntityTckModel.Process` with
