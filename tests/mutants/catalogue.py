@@ -1640,6 +1640,41 @@ MUTANTS: tuple[Mutant, ...] = (
             "test_closed_loop_counts_only_completed_transfers",
         ),
     ),
+    # -- workflows, as the conformance kit checks them (cloudstate/tck/cases/workflow_*.py) -------
+    Mutant(
+        name="workflow-call-without-step-key",
+        guarantee="a workflow step's call carries idempotency-key = its step_key (TCK)",
+        file="cloudstate/proxy/workflows/steps.py",
+        original="""
+    metadata.entries.add(key=METADATA_KEY, string_value=key)
+""",
+        replacement="""
+    metadata.entries.add(key=METADATA_KEY, string_value=key + "-" + str(attempt))
+""",
+        tests=(
+            "tests/tck/test_conformance.py::test_proxy"
+            "[proxy/workflow-proxy/a-step-s-call-carries-the-step-key-and-attempt]",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="workflow-sdk-go-to-drops-input",
+        guarantee="the SDK sends a step's input with go_to (TCK, language support)",
+        file="cloudstate/workflow/context.py",
+        original="""
+        if input is not None:
+            transition.input.CopyFrom(pack(input))
+""",
+        replacement="""
+        if input is not None and False:
+            transition.input.CopyFrom(pack(input))
+""",
+        tests=(
+            "tests/tck/test_conformance.py::test_language_support"
+            "[language-support/workflow-model/a-command-updates-the-state-and-goes-to-a-step]",
+        ),
+        in_subprocess=True,
+    ),
 )
 
 WF_ENGINE = "cloudstate/proxy/workflows/engine.py"
