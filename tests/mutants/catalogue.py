@@ -1504,12 +1504,12 @@ WORKFLOW_MUTANTS = (
     Mutant(
         name="wf-retry-counter-not-persisted",
         guarantee="a failed attempt's number is persisted: the attempts run out",
-        file=WF_ENGINE,
+        file="cloudstate/proxy/workflows/transitions.py",
         original="""
-                new.attempt = attempt + 1
+        record.attempt = attempt + 1
 """,
         replacement="""
-                new.attempt = attempt
+        record.attempt = attempt
 """,
         tests=(f"{WF_TESTS}::test_retries_with_backoff_then_the_recover_step_compensates",),
     ),

@@ -28,7 +28,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import grpc
@@ -48,6 +47,7 @@ from cloudstate.proxy.errors import (
 )
 from cloudstate.proxy.model import MethodModel, ServiceModel
 from cloudstate.proxy.stores.base import ConcurrentWriteError, DurableTask, Store, StoreError
+from cloudstate.proxy.workflows.actors import Actors, WorkflowActor
 from cloudstate.proxy.workflows.definition import Definition, Step
 from cloudstate.proxy.workflows.record import (
     ENDED,
@@ -62,11 +62,14 @@ from cloudstate.proxy.workflows.transitions import (
     TaskChange,
     TransitionRefused,
     apply_effect,
+    attempt_failed,
+    cancel,
     check_effect,
     describe,
     end,
-    go_to,
     record_tasks,
+    resume,
+    suspend,
     time_out,
 )
 
@@ -76,23 +79,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ReportError = Callable[[str], Awaitable[None]]
-#: Records kept in memory (idle actors beyond it are dropped, oldest first).
-CACHE_LIMIT = 10_000
 _COUNTED = (workflow_pb2.RUNNING, workflow_pb2.WAITING, workflow_pb2.SUSPENDED)
-
-
-@dataclass(eq=False)
-class _Actor:
-    """One active workflow: its lock, cached record and version, the step run here."""
-
-    workflow_id: str
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    record: Record | None = None
-    version: int = 0
-    users: int = 0
-    #: The task driving this workflow's steps on this node, if any.
-    driving: asyncio.Task[None] | None = None
-    idle_since: float = 0.0
 
 
 class WorkflowHandler:
@@ -129,7 +116,7 @@ class WorkflowHandler:
         self.durable: DurableTasks | None = None
         self.clock: Callable[[], float] = time.time
         self.passivation_timeout = service.passivation_timeout or settings.passivation_timeout
-        self._actors: dict[str, _Actor] = {}
+        self._actors = Actors(self.passivation_timeout)
         self._listeners: dict[str, set[asyncio.Queue[Record]]] = {}
         self._command_id = 0
         self._closed = False
@@ -146,7 +133,7 @@ class WorkflowHandler:
         """Handle one command of workflow ``entity_id`` (docs/protocol-workflows.md, Commands)."""
         if self._closed:
             raise UserFunctionUnavailable("the proxy is shutting down")
-        async with self._use(entity_id) as actor:
+        async with self._actors.use(entity_id) as actor:
             for _ in range(MAX_CONFLICT_RETRIES + 1):
                 async with actor.lock:
                     outcome, running = await self._command(actor, method, payload, metadata)
@@ -164,7 +151,7 @@ class WorkflowHandler:
 
     async def _command(
         self,
-        actor: _Actor,
+        actor: WorkflowActor,
         method: MethodModel,
         payload: bytes,
         metadata: entity_pb2.Metadata | None,
@@ -255,7 +242,7 @@ class WorkflowHandler:
 
     # -- persistence ----------------------------------------------------------------------------
 
-    async def _load(self, actor: _Actor, fresh: bool = False) -> Record:
+    async def _load(self, actor: WorkflowActor, fresh: bool = False) -> Record:
         """The actor's record: cached, or read from the store (always when ``fresh`` or the
         store is shared by several nodes)."""
         if actor.record is None or fresh or self.store.shared:
@@ -269,7 +256,7 @@ class WorkflowHandler:
         return actor.record
 
     async def _write(
-        self, actor: _Actor, record: Record, tasks: list[TaskChange], outcome: str
+        self, actor: WorkflowActor, record: Record, tasks: list[TaskChange], outcome: str
     ) -> bool:
         """Write ``record`` with ``tasks``, conditional on the actor's version. False when
         another node wrote first (the cache is dropped: the caller reads again)."""
@@ -313,7 +300,7 @@ class WorkflowHandler:
 
     # -- steps ----------------------------------------------------------------------------------
 
-    def _drive(self, actor: _Actor) -> None:
+    def _drive(self, actor: WorkflowActor) -> None:
         """Run the current step of ``actor``'s workflow now (unless already driven here)."""
         if actor.driving is not None and not actor.driving.done():
             return
@@ -321,8 +308,8 @@ class WorkflowHandler:
             self._drive_steps(actor), name=f"workflow {self.service.name}/{actor.workflow_id}"
         )
 
-    async def _drive_steps(self, actor: _Actor) -> None:
-        async with self._use(actor.workflow_id, actor):
+    async def _drive_steps(self, actor: WorkflowActor) -> None:
+        async with self._actors.use(actor.workflow_id, actor):
             try:
                 while not self._closed:
                     async with actor.lock:
@@ -337,7 +324,7 @@ class WorkflowHandler:
                     error,
                 )
 
-    async def _step(self, actor: _Actor, fresh: bool = False) -> bool:
+    async def _step(self, actor: WorkflowActor, fresh: bool = False) -> bool:
         """Run one attempt of the current step and write its outcome (under the lock). True
         when the workflow moved on to a step to run now."""
         for _ in range(MAX_CONFLICT_RETRIES + 1):
@@ -366,7 +353,7 @@ class WorkflowHandler:
 
     async def _after_attempt(
         self,
-        actor: _Actor,
+        actor: WorkflowActor,
         record: Record,
         step: Step,
         attempt: int,
@@ -407,15 +394,15 @@ class WorkflowHandler:
                 due - now,
             )
         elif result.kind == "failed":
-            new.last_error = result.error
-            if attempt < step.max_attempts:
-                new.attempt = attempt + 1
-                due = now + step.backoff(attempt)
-                outcome = "retry"
+            due, outcome = attempt_failed(
+                self.definition, new, step, attempt, result.error, started, now
+            )
+            who = describe(service, actor.workflow_id)
+            if due is not None:
                 metrics.WORKFLOW_STEP_RETRIES.labels(service, step.name).inc()
                 log.info(
                     "%s: attempt %d of step %r failed (%s); attempt %d in %.1fs",
-                    describe(service, actor.workflow_id),
+                    who,
                     attempt,
                     step.name,
                     result.error,
@@ -423,17 +410,9 @@ class WorkflowHandler:
                     due - now,
                 )
             else:
-                add_history(new, step.name, started, now, attempt, "failed: " + result.error)
-                step_input = record.input if record.HasField("input") else None
-                if step.recover_step:
-                    go_to(self.definition, new, step.recover_step, step_input, now)
-                    new.last_error = result.error
-                    outcome = "recover"
-                else:
-                    end(self.definition, new, workflow_pb2.FAILED, result.error, now)
                 log.warning(
                     "%s: step %r failed %d times (%s); %s",
-                    describe(service, actor.workflow_id),
+                    who,
                     step.name,
                     attempt,
                     result.error,
@@ -458,7 +437,7 @@ class WorkflowHandler:
         except ProxyError as error:
             log.warning("a side effect of a step of %s failed: %s", self.service.name, error)
 
-    async def _unknown_step(self, actor: _Actor, record: Record) -> bool:
+    async def _unknown_step(self, actor: WorkflowActor, record: Record) -> bool:
         """The definition lost the current step (a new version of the user function)."""
         new = Record()
         new.CopyFrom(record)
@@ -480,7 +459,7 @@ class WorkflowHandler:
 
         Returns once its work is written (a stale wake-up returns at once); raises when the
         store fails (the scheduler delivers it again)."""
-        async with self._use(workflow_id) as actor:
+        async with self._actors.use(workflow_id) as actor:
             driving = actor.driving
             if driving is not None and not driving.done():
                 with contextlib.suppress(Exception):
@@ -500,7 +479,7 @@ class WorkflowHandler:
             if running:
                 self._drive(actor)
 
-    async def _pause_timeout(self, actor: _Actor, record: Record) -> None:
+    async def _pause_timeout(self, actor: WorkflowActor, record: Record) -> None:
         now = self.clock()
         if not record.pause_until or now < record.pause_until:
             return
@@ -517,7 +496,7 @@ class WorkflowHandler:
             if new.view.status == workflow_pb2.RUNNING:
                 self._drive(actor)
 
-    async def _deadline(self, actor: _Actor, record: Record) -> None:
+    async def _deadline(self, actor: WorkflowActor, record: Record) -> None:
         now = self.clock()
         if record.view.status in ENDED or not record.deadline or now < record.deadline:
             return
@@ -573,16 +552,9 @@ class WorkflowHandler:
 
             record = await handler.suspend("t1", "investigating a stuck payment")
         """
-
-        def change(record: Record, now: float) -> None:
-            status = record.view.status
-            if status not in (workflow_pb2.RUNNING, workflow_pb2.WAITING):
-                raise self._refused(record, "suspend", "only RUNNING or WAITING ones can be")
-            record.suspended_from = status
-            record.view.status = workflow_pb2.SUSPENDED
-            record.view.reason = reason
-
-        return await self._operate(workflow_id, change)
+        return await self._operate(
+            workflow_id, lambda record, now: suspend(record, reason, self.service.name)
+        )
 
     async def resume(self, workflow_id: str) -> Record:
         """Resume a SUSPENDED workflow where it was (a RUNNING one runs its step at once).
@@ -591,15 +563,9 @@ class WorkflowHandler:
 
             record = await handler.resume("t1")
         """
-
-        def change(record: Record, now: float) -> None:
-            if record.view.status != workflow_pb2.SUSPENDED:
-                raise self._refused(record, "resume", "only SUSPENDED ones can be")
-            record.view.status = record.suspended_from or workflow_pb2.RUNNING
-            record.suspended_from = workflow_pb2.NOT_STARTED
-            record.view.reason = ""
-
-        return await self._operate(workflow_id, change)
+        return await self._operate(
+            workflow_id, lambda record, now: resume(record, self.service.name)
+        )
 
     async def cancel(self, workflow_id: str, reason: str = "") -> Record:
         """Cancel a workflow that has not ended (CANCELLED; no compensation runs).
@@ -608,28 +574,13 @@ class WorkflowHandler:
 
             record = await handler.cancel("t1", "customer asked")
         """
-
-        def change(record: Record, now: float) -> None:
-            if record.view.status in ENDED:
-                raise self._refused(record, "cancel", "it has already ended")
-            end(
-                self.definition,
-                record,
-                workflow_pb2.CANCELLED,
-                reason or "cancelled by an operator",
-                now,
-            )
-
-        return await self._operate(workflow_id, change)
-
-    def _refused(self, record: Record, verb: str, rule: str) -> TransitionRefused:
-        return TransitionRefused(
-            f"cannot {verb} {describe(self.service.name, record.view.workflow_id)}: it is "
-            f"{status_name(record.view.status)}, {rule}"
+        definition = self.definition
+        return await self._operate(
+            workflow_id, lambda record, now: cancel(definition, record, reason, now)
         )
 
     async def _operate(self, workflow_id: str, change: Callable[[Record, float], None]) -> Record:
-        async with self._use(workflow_id) as actor:
+        async with self._actors.use(workflow_id) as actor:
             for _ in range(MAX_CONFLICT_RETRIES + 1):
                 async with actor.lock:
                     record = await self._load(actor, fresh=True)
@@ -666,50 +617,16 @@ class WorkflowHandler:
 
     # -- actors ---------------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _use(self, workflow_id: str, actor: _Actor | None = None) -> AsyncIterator[_Actor]:
-        """The actor of ``workflow_id`` (created on demand), kept while in use; idle actors are
-        passivated after the passivation timeout, the oldest first beyond
-        :data:`CACHE_LIMIT`."""
-        if actor is None:
-            actor = self._actors.get(workflow_id)
-            if actor is None:
-                actor = self._actors[workflow_id] = _Actor(workflow_id)
-                if len(self._actors) > CACHE_LIMIT:
-                    self._passivate(time.monotonic())
-        actor.users += 1
-        try:
-            yield actor
-        finally:
-            actor.users -= 1
-            actor.idle_since = time.monotonic()
-            if actor.users == 0:
-                loop = asyncio.get_running_loop()
-                loop.call_later(self.passivation_timeout, self._passivate, None)
-
-    def _passivate(self, now: float | None) -> None:
-        """Drop idle actors (idle for the passivation timeout; with ``now``: the oldest idle
-        ones beyond the limit)."""
-        clock = time.monotonic()
-        idle = [a for a in self._actors.values() if a.users == 0]
-        if now is None:
-            gone = [a for a in idle if clock - a.idle_since >= self.passivation_timeout - 0.01]
-        else:
-            idle.sort(key=lambda a: a.idle_since)
-            gone = idle[: max(0, len(self._actors) - CACHE_LIMIT)]
-        for actor in gone:
-            if self._actors.get(actor.workflow_id) is actor:
-                del self._actors[actor.workflow_id]
-
     @property
     def active_workflows(self) -> int:
+        """Workflows with an actor on this node."""
         return len(self._actors)
 
     async def close(self) -> None:
         """Stop driving steps (their wake-ups run them again on the next start or another
         node)."""
         self._closed = True
-        driving = [a.driving for a in self._actors.values() if a.driving is not None]
+        driving = [a.driving for a in self._actors if a.driving is not None]
         for task in driving:
             task.cancel()
         await asyncio.gather(*driving, return_exceptions=True)
