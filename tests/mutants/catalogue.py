@@ -1514,6 +1514,18 @@ WORKFLOW_MUTANTS = (
         tests=(f"{WF_TESTS}::test_retries_with_backoff_then_the_recover_step_compensates",),
     ),
     Mutant(
+        name="wf-record-write-unconditional",
+        guarantee="a workflow record is written on its version only: a stale node steps down",
+        file=WF_ENGINE,
+        original="""
+                expected_version=actor.version,
+""",
+        replacement="""
+                expected_version=None,
+""",
+        tests=(f"{WF_TESTS}::test_a_stale_writer_steps_down_when_another_node_moved_on",),
+    ),
+    Mutant(
         name="wf-transition-of-an-ended-workflow",
         guarantee="a command's transition of an ended workflow is refused (FAILED_PRECONDITION)",
         file="cloudstate/proxy/workflows/transitions.py",

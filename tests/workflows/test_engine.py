@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from cloudstate.protocol import workflow_pb2
+from cloudstate.proxy.stores.base import Payload
 from tests.durable.harness import cloudstate_cli
 from tests.workflows.harness import running_stack
 from tests.workflows.uf import ACCOUNTS, UserFunction, pack, transfer_definition, transfer_pb2
@@ -362,4 +363,41 @@ async def test_side_effects_of_a_step_run_after_its_transition_is_written(
                 await asyncio.sleep(0.02)
             assert uf.ledger.balances == {"frank": 2, "gina": 2}
     finally:
+        uf.stop()
+
+
+async def test_a_stale_writer_steps_down_when_another_node_moved_on(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    hold = threading.Event()
+    uf.script.hold = hold
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            store = stack.proxy.store
+            assert store is not None
+            await stack.start("st1")
+            await asyncio.to_thread(uf.script.entered.wait, 10)  # withdrawal in flight
+            # Another node makes the next transition first (here: straight to the store).
+            stored = await store.load_value("transfers", "st1")
+            assert stored is not None
+            other = workflow_pb2.WorkflowRecord.FromString(stored.payload.value)
+            other.view.transitions += 1
+            other.view.status = workflow_pb2.CANCELLED
+            other.view.reason = "cancelled on another node"
+            await store.save_value(
+                "transfers",
+                "st1",
+                Payload(stored.payload.type_url, other.SerializeToString()),
+                expected_version=stored.version,
+            )
+            hold.set()
+            await asyncio.sleep(1.0)  # the step's write lost; the engine read again
+            record = await stack.engine.read("st1")
+            assert record is not None
+            assert (record.view.status, record.view.reason) == (
+                workflow_pb2.CANCELLED,
+                "cancelled on another node",
+            )
+            assert not uf.ledger.applied("Deposit")  # the deposit step never ran
+    finally:
+        hold.set()
         uf.stop()
