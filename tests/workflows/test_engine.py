@@ -401,3 +401,16 @@ async def test_a_stale_writer_steps_down_when_another_node_moved_on(tmp_path: Pa
     finally:
         hold.set()
         uf.stop()
+
+
+async def test_the_workflows_gauge_follows_the_status(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        waiting = _sample("cloudstate_workflows", "waiting")
+        suspended = _sample("cloudstate_workflows", "suspended")
+        await stack.signal("g1", "pause:0")
+        assert _sample("cloudstate_workflows", "waiting") == waiting + 1
+        await stack.engine.suspend("g1")
+        assert _sample("cloudstate_workflows", "waiting") == waiting
+        assert _sample("cloudstate_workflows", "suspended") == suspended + 1
+        await stack.engine.cancel("g1")
+        assert _sample("cloudstate_workflows", "suspended") == suspended

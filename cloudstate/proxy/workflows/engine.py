@@ -118,6 +118,8 @@ class WorkflowHandler:
         self.passivation_timeout = service.passivation_timeout or settings.passivation_timeout
         self._actors = Actors(self.passivation_timeout)
         self._listeners: dict[str, set[asyncio.Queue[Record]]] = {}
+        #: The status each workflow is counted under in the ``cloudstate_workflows`` gauge.
+        self._counted: dict[str, int] = {}
         self._command_id = 0
         self._closed = False
 
@@ -287,16 +289,20 @@ class WorkflowHandler:
         return True
 
     def _count(self, old: int, record: Record, outcome: str) -> None:
+        """Metrics of one write. The ``cloudstate_workflows`` gauge counts the workflows whose
+        last write was this node's, by status (never below zero after a restart)."""
         service = self.service.name
         new = record.view.status
         metrics.WORKFLOW_TRANSITIONS.labels(service, outcome).inc()
-        if old != new:
-            if old in _COUNTED:
-                metrics.WORKFLOWS.labels(service, status_name(old).lower()).dec()
-            if new in _COUNTED:
-                metrics.WORKFLOWS.labels(service, status_name(new).lower()).inc()
-            if new in ENDED:
-                metrics.WORKFLOWS_ENDED.labels(service, status_name(new)).inc()
+        workflow_id = record.view.workflow_id
+        counted = self._counted.pop(workflow_id, None)
+        if counted is not None:
+            metrics.WORKFLOWS.labels(service, status_name(counted).lower()).dec()
+        if new in _COUNTED:
+            self._counted[workflow_id] = new
+            metrics.WORKFLOWS.labels(service, status_name(new).lower()).inc()
+        if old != new and new in ENDED:
+            metrics.WORKFLOWS_ENDED.labels(service, status_name(new)).inc()
 
     # -- steps ----------------------------------------------------------------------------------
 
