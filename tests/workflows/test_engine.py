@@ -414,3 +414,28 @@ async def test_the_workflows_gauge_follows_the_status(tmp_path: Path) -> None:
         assert _sample("cloudstate_workflows", "suspended") == suspended + 1
         await stack.engine.cancel("g1")
         assert _sample("cloudstate_workflows", "suspended") == suspended
+
+
+async def test_many_transfers_at_once_conserve_money_and_all_end(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    uf.script.fail_accounts = {"closed"}
+    count = 120
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            targets = ["closed" if n % 10 == 0 else f"acct-{n % 7}" for n in range(count)]
+            await asyncio.gather(
+                *(stack.start(f"m{n}", f"src-{n % 5}", targets[n], 1 + n % 3) for n in range(count))
+            )
+            records = [
+                await stack.wait_status(f"m{n}", "COMPLETED" if n % 10 else "FAILED", within=60)
+                for n in range(count)
+            ]
+            assert sum(uf.ledger.balances.values()) == 0  # every withdrawal deposited or refunded
+            assert uf.ledger.balances.get("closed", 0) == 0
+            refunded = [r for r in records if r.view.reason == "refunded"]
+            assert len(refunded) == count // 10
+            keys = [k for _, _, k in uf.ledger.applied("Withdraw") + uf.ledger.applied("Deposit")]
+            assert len(keys) == len(set(keys))  # each step execution applied once
+            assert not await stack.proxy.store.list_tasks("workflow")  # type: ignore[union-attr]
+    finally:
+        uf.stop()

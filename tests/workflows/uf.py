@@ -138,6 +138,8 @@ class Script:
     #: Deposits to fail (-1: every one) and withdrawals likewise.
     fail_deposits: int = 0
     fail_withdrawals: int = 0
+    #: Deposits to these accounts always fail.
+    fail_accounts: set[str] = field(default_factory=set)
     #: Set: Accounts calls wait until it is set (a call in flight), ``entered`` says it came.
     hold: threading.Event | None = None
     entered: threading.Event = field(default_factory=threading.Event)
@@ -303,6 +305,7 @@ class Accounts(action_pb2_grpc.ActionProtocolServicer):
             failing = getattr(script, attr)
             if failing:
                 setattr(script, attr, failing - 1 if failing > 0 else failing)
+            if failing or (request.name == "Deposit" and change.account in script.fail_accounts):
                 return action_pb2.ActionResponse(
                     failure=entity_pb2.Failure(description=f"{request.name} fails on purpose")
                 )
