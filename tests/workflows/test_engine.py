@@ -14,7 +14,14 @@ from cloudstate.protocol import workflow_pb2
 from cloudstate.proxy.stores.base import Payload
 from tests.durable.harness import cloudstate_cli
 from tests.workflows.harness import running_stack
-from tests.workflows.uf import ACCOUNTS, UserFunction, pack, transfer_definition, transfer_pb2
+from tests.workflows.uf import (
+    ACCOUNTS,
+    UserFunction,
+    millis,
+    pack,
+    transfer_definition,
+    transfer_pb2,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -232,9 +239,7 @@ async def test_suspend_resume_cancel(tmp_path: Path) -> None:
 async def test_suspended_running_workflow_runs_its_step_on_resume(tmp_path: Path) -> None:
     uf = UserFunction().start()
     uf.script.fail_deposits = 1
-    uf.script.definition.steps[1].recovery.min_backoff.CopyFrom(
-        workflow_pb2.StepDefinition().timeout.__class__(seconds=1)
-    )
+    uf.script.definition.steps[1].recovery.min_backoff.CopyFrom(millis(1000))  # deposit
     try:
         async with running_stack(tmp_path, uf=uf) as stack:
             await stack.start("s2")
