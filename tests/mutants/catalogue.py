@@ -1526,6 +1526,18 @@ WORKFLOW_MUTANTS = (
         tests=(f"{WF_TESTS}::test_a_stale_writer_steps_down_when_another_node_moved_on",),
     ),
     Mutant(
+        name="wf-keyed-command-answer-not-stored",
+        guarantee="a workflow command with an idempotency key is applied once",
+        file=WF_ENGINE,
+        original="""
+            answer = guard.record_for(keyed, action, self.settings.failure_status)
+""",
+        replacement="""
+            answer = None
+""",
+        tests=(f"{WF_TESTS}::test_a_keyed_command_is_answered_once_with_its_record",),
+    ),
+    Mutant(
         name="wf-transition-of-an-ended-workflow",
         guarantee="a command's transition of an ended workflow is refused (FAILED_PRECONDITION)",
         file="cloudstate/proxy/workflows/transitions.py",

@@ -444,3 +444,19 @@ async def test_many_transfers_at_once_conserve_money_and_all_end(tmp_path: Path)
             assert not await stack.proxy.store.list_tasks("workflow")  # type: ignore[union-attr]
     finally:
         uf.stop()
+
+
+async def test_a_keyed_command_is_answered_once_with_its_record(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        store = stack.proxy.store
+        assert store is not None
+        first = await stack.signal("k1", "state:once,pause:0", key="key-1")
+        version = (await store.load_value("transfers", "k1")).version  # type: ignore[union-attr]
+        assert await store.load_idempotency("key-1") is not None  # stored with the record
+        again = await stack.signal("k1", "state:once,pause:0", key="key-1")
+        assert again == first
+        assert stack.uf.script.commands.count(("Signal", "k1")) == 1
+        assert (await store.load_value("transfers", "k1")).version == version  # type: ignore[union-attr]
+        read = await stack.signal("k1", "", key="key-2")  # writes nothing: its answer alone
+        assert await stack.signal("k1", "", key="key-2") == read
+        assert stack.uf.script.commands.count(("Signal", "k1")) == 2

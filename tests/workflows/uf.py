@@ -147,6 +147,8 @@ class Script:
     hold_continuation: threading.Event | None = None
     #: Pause of the ``wait`` step: (timeout ms, timeout step).
     pause: tuple[int, str] = (0, "")
+    #: Every command seen (name, workflow id).
+    commands: list[tuple[str, str]] = field(default_factory=list)
     #: Every StepRun seen (step, attempt, step_key, has call result).
     runs: list[tuple[str, int, str, bool]] = field(default_factory=list)
     #: Called with each StepRun (and the call's context, to abort it) first; a reply it returns
@@ -188,6 +190,8 @@ class Workflows(workflow_pb2_grpc.WorkflowsServicer):
         self, request: workflow_pb2.WorkflowCommand, context: grpc.ServicerContext
     ) -> workflow_pb2.WorkflowCommandReply:
         view, command = request.workflow, request.command
+        with self.uf.ledger.lock:
+            self.uf.script.commands.append((command.name, view.workflow_id))
         state = _state(view)
         reply = workflow_pb2.WorkflowCommandReply()
         effect = reply.effect

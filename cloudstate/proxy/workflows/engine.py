@@ -28,13 +28,15 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import any_pb2
 
 from cloudstate.protocol import entity_pb2, workflow_pb2, workflow_pb2_grpc
 from cloudstate.proxy import metrics
+from cloudstate.proxy.durable.idempotency import Idempotency, replayed
+from cloudstate.proxy.durable.keys import KeyedCall
 from cloudstate.proxy.durable.tasks import DurableTasks, Origin, split_side_effects
 from cloudstate.proxy.entities.actor import MAX_CONFLICT_RETRIES, EntitySettings
 from cloudstate.proxy.entities.base import Outcome, wait_until_reachable
@@ -46,7 +48,14 @@ from cloudstate.proxy.errors import (
     UserFunctionUnavailable,
 )
 from cloudstate.proxy.model import MethodModel, ServiceModel
-from cloudstate.proxy.stores.base import ConcurrentWriteError, DurableTask, Store, StoreError
+from cloudstate.proxy.stores.base import (
+    ConcurrentWriteError,
+    DurableTask,
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
+    Store,
+    StoreError,
+)
 from cloudstate.proxy.workflows.actors import Actors, WorkflowActor
 from cloudstate.proxy.workflows.definition import Definition, Step
 from cloudstate.proxy.workflows.record import (
@@ -114,6 +123,9 @@ class WorkflowHandler:
         self.router: Router | None = None
         #: Set by the proxy: records durable side effects; ``notify`` wakes the scheduler.
         self.durable: DurableTasks | None = None
+        #: Idempotency keys (set by the proxy): commands with a key are answered once, their
+        #: answer stored with the record's write (the router then leaves keys to this engine).
+        self.idempotency: Idempotency | None = None
         self.clock: Callable[[], float] = time.time
         self.passivation_timeout = service.passivation_timeout or settings.passivation_timeout
         self._actors = Actors(self.passivation_timeout)
@@ -135,10 +147,13 @@ class WorkflowHandler:
         """Handle one command of workflow ``entity_id`` (docs/protocol-workflows.md, Commands)."""
         if self._closed:
             raise UserFunctionUnavailable("the proxy is shutting down")
+        keyed = None
+        if self.idempotency is not None:
+            keyed = self.idempotency.keyed_call(method, payload, metadata)
         async with self._actors.use(entity_id) as actor:
             for _ in range(MAX_CONFLICT_RETRIES + 1):
                 async with actor.lock:
-                    outcome, running = await self._command(actor, method, payload, metadata)
+                    outcome, running = await self._command(actor, method, payload, metadata, keyed)
                 if outcome is None:
                     continue  # another node wrote first: run it again on the latest record
                 if running:
@@ -157,9 +172,19 @@ class WorkflowHandler:
         method: MethodModel,
         payload: bytes,
         metadata: entity_pb2.Metadata | None,
+        keyed: KeyedCall | None = None,
     ) -> tuple[Outcome | None, bool]:
         """One run of a command under the actor's lock: ``(outcome, runs a step now)``; outcome
-        None when the write lost to another node (re-run it)."""
+        None when the write lost to another node (re-run it).
+
+        A command with an idempotency key (``keyed``) is answered from its key's record when
+        there is one; otherwise its answer is stored with the record's write (one transaction),
+        or on its own before it is released when nothing else is written."""
+        guard = self.idempotency
+        if keyed is not None and guard is not None:
+            stored = await guard.lookup(keyed)
+            if stored is not None:
+                return replayed(stored), False
         record = await self._load(actor)
         who = describe(self.service.name, actor.workflow_id)
         self._command_id += 1
@@ -177,7 +202,7 @@ class WorkflowHandler:
         reply = await self._handle_command(request, f"{method.name} of {who}")
         action = reply.client_action
         if action.WhichOneof("action") == "failure":
-            return Outcome(action), False  # a failure changes nothing
+            return await self._answer_alone(keyed, Outcome(action)), False  # changes nothing
         effect = reply.effect
         try:
             check_effect(self.definition, record, effect, method.name)
@@ -192,7 +217,7 @@ class WorkflowHandler:
             effect.HasField("state") or effect.WhichOneof("transition") is not None
         )
         if not changed and not tasks:
-            return Outcome(action, ordinary), False
+            return await self._answer_alone(keyed, Outcome(action, ordinary)), False
         new = Record()
         new.CopyFrom(record)
         now = self.clock()
@@ -204,9 +229,21 @@ class WorkflowHandler:
             )
         if moved:
             tasks = record_tasks(self.definition, new, now, started=not record.started_at) + tasks
-        if not await self._write(actor, new, tasks, "command"):
+        answer = None
+        if keyed is not None and guard is not None:
+            answer = guard.record_for(keyed, action, self.settings.failure_status)
+        if not await self._write(actor, new, tasks, "command", answer):
             return None, False
         return Outcome(action, ordinary), new.view.status == workflow_pb2.RUNNING and moved
+
+    async def _answer_alone(self, keyed: KeyedCall | None, outcome: Outcome) -> Outcome:
+        """For an answer that writes nothing else: store a keyed command's answer first; the
+        answer stored first under its key (another node's) when there is one."""
+        guard = self.idempotency
+        if keyed is None or guard is None:
+            return outcome
+        stored = await guard.save(keyed, outcome.client_action, self.settings.failure_status)
+        return outcome if stored is None else replayed(stored)
 
     async def _handle_command(
         self, request: workflow_pb2.WorkflowCommand, what: str
@@ -258,11 +295,18 @@ class WorkflowHandler:
         return actor.record
 
     async def _write(
-        self, actor: WorkflowActor, record: Record, tasks: list[TaskChange], outcome: str
+        self,
+        actor: WorkflowActor,
+        record: Record,
+        tasks: list[TaskChange],
+        outcome: str,
+        answer: IdempotencyRecord | None = None,
     ) -> bool:
-        """Write ``record`` with ``tasks``, conditional on the actor's version. False when
-        another node wrote first (the cache is dropped: the caller reads again)."""
+        """Write ``record`` with ``tasks`` (and a keyed command's ``answer``), conditional on the
+        actor's version. False when another node wrote first, or took the key (the cache is
+        dropped: the caller reads again)."""
         old = actor.record.view.status if actor.record is not None else workflow_pb2.NOT_STARTED
+        extra: dict[str, Any] = {} if answer is None else {"idempotency": answer}
         try:
             actor.version = await self.store.save_value(
                 self.service.persistence_id,
@@ -270,8 +314,9 @@ class WorkflowHandler:
                 encode(record),
                 expected_version=actor.version,
                 tasks=tasks,
+                **extra,
             )
-        except ConcurrentWriteError:
+        except (ConcurrentWriteError, IdempotencyKeyTaken):
             actor.record = None
             return False
         except StoreError as error:
@@ -281,6 +326,8 @@ class WorkflowHandler:
                 "nothing was applied, retry"
             ) from error
         actor.record = record
+        if answer is not None and self.idempotency is not None:
+            self.idempotency.recorded()
         if self.durable is not None:
             self.durable.written(tasks)
         self._count(old, record, outcome)
