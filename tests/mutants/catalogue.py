@@ -1479,12 +1479,12 @@ WORKFLOW_MUTANTS = (
         guarantee="a workflow command's reply is released after its record and wake-up are written",
         file=WF_ENGINE,
         original="""
-        if not await self._write(actor, new, tasks, "command"):
+        if not await self._write(actor, new, tasks, "command", answer):
             return None, False
 """,
         replacement="""
         asyncio.get_running_loop().call_later(
-            0.3, lambda: asyncio.ensure_future(self._write(actor, new, tasks, "command"))
+            0.3, lambda: asyncio.ensure_future(self._write(actor, new, tasks, "command", answer))
         )
 """,
         tests=(f"{WF_TESTS}::test_the_reply_comes_after_the_record_and_its_wake_up_are_written",),
