@@ -195,8 +195,8 @@ DURABLE_LATENESS = Histogram(
 
 WORKFLOWS = Gauge(
     "cloudstate_workflows",
-    "Workflows by service and status (running, waiting, suspended), counted from the store "
-    "at each scrape",
+    "Workflows by service and status (running, waiting, suspended), counted from this node's "
+    "writes (a workflow counts on the node that wrote it last)",
     ["service", "status"],
     registry=REGISTRY,
 )

@@ -364,6 +364,8 @@ class Proxy:
         for handler in self._handlers.values():
             if isinstance(handler, EntityManager):
                 handler.idempotency = keys
+        for engine in self.workflows.engines.values():
+            engine.idempotency = keys  # answers stored with the workflow's record
         self._idempotency_trim = IdempotencyTrim(store, retention)
         self._idempotency_trim.start()
 

@@ -1697,12 +1697,12 @@ WORKFLOW_MUTANTS = (
         guarantee="a workflow command's reply is released after its record and wake-up are written",
         file=WF_ENGINE,
         original="""
-        if not await self._write(actor, new, tasks, "command"):
+        if not await self._write(actor, new, tasks, "command", answer):
             return None, False
 """,
         replacement="""
         asyncio.get_running_loop().call_later(
-            0.3, lambda: asyncio.ensure_future(self._write(actor, new, tasks, "command"))
+            0.3, lambda: asyncio.ensure_future(self._write(actor, new, tasks, "command", answer))
         )
 """,
         tests=(f"{WF_TESTS}::test_the_reply_comes_after_the_record_and_its_wake_up_are_written",),
@@ -1722,14 +1722,38 @@ WORKFLOW_MUTANTS = (
     Mutant(
         name="wf-retry-counter-not-persisted",
         guarantee="a failed attempt's number is persisted: the attempts run out",
-        file=WF_ENGINE,
+        file="cloudstate/proxy/workflows/transitions.py",
         original="""
-                new.attempt = attempt + 1
+        record.attempt = attempt + 1
 """,
         replacement="""
-                new.attempt = attempt
+        record.attempt = attempt
 """,
         tests=(f"{WF_TESTS}::test_retries_with_backoff_then_the_recover_step_compensates",),
+    ),
+    Mutant(
+        name="wf-record-write-unconditional",
+        guarantee="a workflow record is written on its version only: a stale node steps down",
+        file=WF_ENGINE,
+        original="""
+                expected_version=actor.version,
+""",
+        replacement="""
+                expected_version=None,
+""",
+        tests=(f"{WF_TESTS}::test_a_stale_writer_steps_down_when_another_node_moved_on",),
+    ),
+    Mutant(
+        name="wf-keyed-command-answer-not-stored",
+        guarantee="a workflow command with an idempotency key is applied once",
+        file=WF_ENGINE,
+        original="""
+            answer = guard.record_for(keyed, action, self.settings.failure_status)
+""",
+        replacement="""
+            answer = None
+""",
+        tests=(f"{WF_TESTS}::test_a_keyed_command_is_answered_once_with_its_record",),
     ),
     Mutant(
         name="wf-transition-of-an-ended-workflow",

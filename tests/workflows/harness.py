@@ -57,9 +57,15 @@ class Stack:
         reply: transfer_pb2.TransferView = await self._unary("Start")(request, timeout=10)
         return reply
 
-    async def signal(self, workflow_id: str, action: str) -> transfer_pb2.TransferView:
+    async def signal(
+        self, workflow_id: str, action: str, key: str = ""
+    ) -> transfer_pb2.TransferView:
+        """Signal: a command scripted by ``action`` (``key``: its idempotency key)."""
         request = transfer_pb2.SignalTransfer(id=workflow_id, action=action)
-        reply: transfer_pb2.TransferView = await self._unary("Signal")(request, timeout=10)
+        metadata = (("idempotency-key", key),) if key else None
+        reply: transfer_pb2.TransferView = await self._unary("Signal")(
+            request, timeout=10, metadata=metadata
+        )
         return reply
 
     async def get(self, workflow_id: str) -> transfer_pb2.TransferView:

@@ -11,9 +11,17 @@ import grpc
 import pytest
 
 from cloudstate.protocol import workflow_pb2
+from cloudstate.proxy.stores.base import Payload
 from tests.durable.harness import cloudstate_cli
 from tests.workflows.harness import running_stack
-from tests.workflows.uf import ACCOUNTS, UserFunction, pack, transfer_definition, transfer_pb2
+from tests.workflows.uf import (
+    ACCOUNTS,
+    UserFunction,
+    millis,
+    pack,
+    transfer_definition,
+    transfer_pb2,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -231,9 +239,7 @@ async def test_suspend_resume_cancel(tmp_path: Path) -> None:
 async def test_suspended_running_workflow_runs_its_step_on_resume(tmp_path: Path) -> None:
     uf = UserFunction().start()
     uf.script.fail_deposits = 1
-    uf.script.definition.steps[1].recovery.min_backoff.CopyFrom(
-        workflow_pb2.StepDefinition().timeout.__class__(seconds=1)
-    )
+    uf.script.definition.steps[1].recovery.min_backoff.CopyFrom(millis(1000))  # deposit
     try:
         async with running_stack(tmp_path, uf=uf) as stack:
             await stack.start("s2")
@@ -363,3 +369,94 @@ async def test_side_effects_of_a_step_run_after_its_transition_is_written(
             assert uf.ledger.balances == {"frank": 2, "gina": 2}
     finally:
         uf.stop()
+
+
+async def test_a_stale_writer_steps_down_when_another_node_moved_on(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    hold = threading.Event()
+    uf.script.hold = hold
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            store = stack.proxy.store
+            assert store is not None
+            await stack.start("st1")
+            await asyncio.to_thread(uf.script.entered.wait, 10)  # withdrawal in flight
+            # Another node makes the next transition first (here: straight to the store).
+            stored = await store.load_value("transfers", "st1")
+            assert stored is not None
+            other = workflow_pb2.WorkflowRecord.FromString(stored.payload.value)
+            other.view.transitions += 1
+            other.view.status = workflow_pb2.CANCELLED
+            other.view.reason = "cancelled on another node"
+            await store.save_value(
+                "transfers",
+                "st1",
+                Payload(stored.payload.type_url, other.SerializeToString()),
+                expected_version=stored.version,
+            )
+            hold.set()
+            await asyncio.sleep(1.0)  # the step's write lost; the engine read again
+            record = await stack.engine.read("st1")
+            assert record is not None
+            assert (record.view.status, record.view.reason) == (
+                workflow_pb2.CANCELLED,
+                "cancelled on another node",
+            )
+            assert not uf.ledger.applied("Deposit")  # the deposit step never ran
+    finally:
+        hold.set()
+        uf.stop()
+
+
+async def test_the_workflows_gauge_follows_the_status(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        waiting = _sample("cloudstate_workflows", "waiting")
+        suspended = _sample("cloudstate_workflows", "suspended")
+        await stack.signal("g1", "pause:0")
+        assert _sample("cloudstate_workflows", "waiting") == waiting + 1
+        await stack.engine.suspend("g1")
+        assert _sample("cloudstate_workflows", "waiting") == waiting
+        assert _sample("cloudstate_workflows", "suspended") == suspended + 1
+        await stack.engine.cancel("g1")
+        assert _sample("cloudstate_workflows", "suspended") == suspended
+
+
+async def test_many_transfers_at_once_conserve_money_and_all_end(tmp_path: Path) -> None:
+    uf = UserFunction().start()
+    uf.script.fail_accounts = {"closed"}
+    count = 120
+    try:
+        async with running_stack(tmp_path, uf=uf) as stack:
+            targets = ["closed" if n % 10 == 0 else f"acct-{n % 7}" for n in range(count)]
+            await asyncio.gather(
+                *(stack.start(f"m{n}", f"src-{n % 5}", targets[n], 1 + n % 3) for n in range(count))
+            )
+            records = [
+                await stack.wait_status(f"m{n}", "COMPLETED" if n % 10 else "FAILED", within=60)
+                for n in range(count)
+            ]
+            assert sum(uf.ledger.balances.values()) == 0  # every withdrawal deposited or refunded
+            assert uf.ledger.balances.get("closed", 0) == 0
+            refunded = [r for r in records if r.view.reason == "refunded"]
+            assert len(refunded) == count // 10
+            keys = [k for _, _, k in uf.ledger.applied("Withdraw") + uf.ledger.applied("Deposit")]
+            assert len(keys) == len(set(keys))  # each step execution applied once
+            assert not await stack.proxy.store.list_tasks("workflow")  # type: ignore[union-attr]
+    finally:
+        uf.stop()
+
+
+async def test_a_keyed_command_is_answered_once_with_its_record(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        store = stack.proxy.store
+        assert store is not None
+        first = await stack.signal("k1", "state:once,pause:0", key="key-1")
+        version = (await store.load_value("transfers", "k1")).version  # type: ignore[union-attr]
+        assert await store.load_idempotency("key-1") is not None  # stored with the record
+        again = await stack.signal("k1", "state:once,pause:0", key="key-1")
+        assert again == first
+        assert stack.uf.script.commands.count(("Signal", "k1")) == 1
+        assert (await store.load_value("transfers", "k1")).version == version  # type: ignore[union-attr]
+        read = await stack.signal("k1", "", key="key-2")  # writes nothing: its answer alone
+        assert await stack.signal("k1", "", key="key-2") == read
+        assert stack.uf.script.commands.count(("Signal", "k1")) == 2

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from tests.workflows.harness import running_stack
@@ -32,9 +34,12 @@ async def test_http_json_route_of_a_workflow_method(tmp_path: Path) -> None:
             assert "COMPLETED" in again.json()["message"]
 
 
-async def _events(client: httpx.AsyncClient, path: str) -> list[dict[str, object]]:
+async def _events(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str] | None = None
+) -> list[dict[str, object]]:
     events = []
-    async with client.stream("GET", path, headers={"accept": "text/event-stream"}) as response:
+    wanted = {"accept": "text/event-stream", **(headers or {})}
+    async with client.stream("GET", path, headers=wanted) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         kind = ""
@@ -80,3 +85,23 @@ async def test_sse_streams_every_change_and_ends_after_a_terminal_status(tmp_pat
     finally:
         hold.set()
         uf.stop()
+
+
+async def test_the_feed_needs_what_the_services_methods_need(tmp_path: Path) -> None:
+    secret = "a-test-secret-of-at-least-32-bytes!!"
+    key = tmp_path / "jwt.secret"
+    key.write_text(secret + "\n")
+    async with running_stack(tmp_path, jwt_key=str(key), jwt_audience="wf") as stack:
+        base = f"http://127.0.0.1:{stack.proxy.port}"
+        path = "/cloudstate/workflows/wftest.Transfers/j1/events"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            refused = await client.get(path, headers={"accept": "text/event-stream"})
+            assert refused.status_code == 401, refused.text
+            claims = {"sub": "ann", "aud": "wf", "exp": int(time.time() + 300)}
+            bearer = {"authorization": "Bearer " + jwt.encode(claims, secret, algorithm="HS256")}
+            signal = await client.post(
+                "/wftest.Transfers/Signal", json={"id": "j1", "action": "end"}, headers=bearer
+            )
+            assert signal.status_code == 200, signal.text
+            events = await _events(client, path, bearer)
+            assert [e["status"] for e in events] == ["COMPLETED"]

@@ -138,6 +138,8 @@ class Script:
     #: Deposits to fail (-1: every one) and withdrawals likewise.
     fail_deposits: int = 0
     fail_withdrawals: int = 0
+    #: Deposits to these accounts always fail.
+    fail_accounts: set[str] = field(default_factory=set)
     #: Set: Accounts calls wait until it is set (a call in flight), ``entered`` says it came.
     hold: threading.Event | None = None
     entered: threading.Event = field(default_factory=threading.Event)
@@ -145,6 +147,8 @@ class Script:
     hold_continuation: threading.Event | None = None
     #: Pause of the ``wait`` step: (timeout ms, timeout step).
     pause: tuple[int, str] = (0, "")
+    #: Every command seen (name, workflow id).
+    commands: list[tuple[str, str]] = field(default_factory=list)
     #: Every StepRun seen (step, attempt, step_key, has call result).
     runs: list[tuple[str, int, str, bool]] = field(default_factory=list)
     #: Called with each StepRun (and the call's context, to abort it) first; a reply it returns
@@ -186,6 +190,8 @@ class Workflows(workflow_pb2_grpc.WorkflowsServicer):
         self, request: workflow_pb2.WorkflowCommand, context: grpc.ServicerContext
     ) -> workflow_pb2.WorkflowCommandReply:
         view, command = request.workflow, request.command
+        with self.uf.ledger.lock:
+            self.uf.script.commands.append((command.name, view.workflow_id))
         state = _state(view)
         reply = workflow_pb2.WorkflowCommandReply()
         effect = reply.effect
@@ -303,6 +309,7 @@ class Accounts(action_pb2_grpc.ActionProtocolServicer):
             failing = getattr(script, attr)
             if failing:
                 setattr(script, attr, failing - 1 if failing > 0 else failing)
+            if failing or (request.name == "Deposit" and change.account in script.fail_accounts):
                 return action_pb2.ActionResponse(
                     failure=entity_pb2.Failure(description=f"{request.name} fails on purpose")
                 )

@@ -28,14 +28,15 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import any_pb2
 
 from cloudstate.protocol import entity_pb2, workflow_pb2, workflow_pb2_grpc
 from cloudstate.proxy import crashpoints, metrics
+from cloudstate.proxy.durable.idempotency import Idempotency, replayed
+from cloudstate.proxy.durable.keys import KeyedCall
 from cloudstate.proxy.durable.tasks import DurableTasks, Origin, split_side_effects
 from cloudstate.proxy.entities.actor import MAX_CONFLICT_RETRIES, EntitySettings
 from cloudstate.proxy.entities.base import Outcome, wait_until_reachable
@@ -47,7 +48,15 @@ from cloudstate.proxy.errors import (
     UserFunctionUnavailable,
 )
 from cloudstate.proxy.model import MethodModel, ServiceModel
-from cloudstate.proxy.stores.base import ConcurrentWriteError, DurableTask, Store, StoreError
+from cloudstate.proxy.stores.base import (
+    ConcurrentWriteError,
+    DurableTask,
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
+    Store,
+    StoreError,
+)
+from cloudstate.proxy.workflows.actors import Actors, WorkflowActor
 from cloudstate.proxy.workflows.definition import Definition, Step
 from cloudstate.proxy.workflows.record import (
     ENDED,
@@ -62,11 +71,14 @@ from cloudstate.proxy.workflows.transitions import (
     TaskChange,
     TransitionRefused,
     apply_effect,
+    attempt_failed,
+    cancel,
     check_effect,
     describe,
     end,
-    go_to,
     record_tasks,
+    resume,
+    suspend,
     time_out,
 )
 
@@ -76,23 +88,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ReportError = Callable[[str], Awaitable[None]]
-#: Records kept in memory (idle actors beyond it are dropped, oldest first).
-CACHE_LIMIT = 10_000
 _COUNTED = (workflow_pb2.RUNNING, workflow_pb2.WAITING, workflow_pb2.SUSPENDED)
-
-
-@dataclass(eq=False)
-class _Actor:
-    """One active workflow: its lock, cached record and version, the step run here."""
-
-    workflow_id: str
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    record: Record | None = None
-    version: int = 0
-    users: int = 0
-    #: The task driving this workflow's steps on this node, if any.
-    driving: asyncio.Task[None] | None = None
-    idle_since: float = 0.0
 
 
 class WorkflowHandler:
@@ -127,10 +123,15 @@ class WorkflowHandler:
         self.router: Router | None = None
         #: Set by the proxy: records durable side effects; ``notify`` wakes the scheduler.
         self.durable: DurableTasks | None = None
+        #: Idempotency keys (set by the proxy): commands with a key are answered once, their
+        #: answer stored with the record's write (the router then leaves keys to this engine).
+        self.idempotency: Idempotency | None = None
         self.clock: Callable[[], float] = time.time
         self.passivation_timeout = service.passivation_timeout or settings.passivation_timeout
-        self._actors: dict[str, _Actor] = {}
+        self._actors = Actors(self.passivation_timeout)
         self._listeners: dict[str, set[asyncio.Queue[Record]]] = {}
+        #: The status each workflow is counted under in the ``cloudstate_workflows`` gauge.
+        self._counted: dict[str, int] = {}
         self._command_id = 0
         self._closed = False
 
@@ -146,10 +147,13 @@ class WorkflowHandler:
         """Handle one command of workflow ``entity_id`` (docs/protocol-workflows.md, Commands)."""
         if self._closed:
             raise UserFunctionUnavailable("the proxy is shutting down")
-        async with self._use(entity_id) as actor:
+        keyed = None
+        if self.idempotency is not None:
+            keyed = self.idempotency.keyed_call(method, payload, metadata)
+        async with self._actors.use(entity_id) as actor:
             for _ in range(MAX_CONFLICT_RETRIES + 1):
                 async with actor.lock:
-                    outcome, running = await self._command(actor, method, payload, metadata)
+                    outcome, running = await self._command(actor, method, payload, metadata, keyed)
                 if outcome is None:
                     continue  # another node wrote first: run it again on the latest record
                 if running:
@@ -164,13 +168,23 @@ class WorkflowHandler:
 
     async def _command(
         self,
-        actor: _Actor,
+        actor: WorkflowActor,
         method: MethodModel,
         payload: bytes,
         metadata: entity_pb2.Metadata | None,
+        keyed: KeyedCall | None = None,
     ) -> tuple[Outcome | None, bool]:
         """One run of a command under the actor's lock: ``(outcome, runs a step now)``; outcome
-        None when the write lost to another node (re-run it)."""
+        None when the write lost to another node (re-run it).
+
+        A command with an idempotency key (``keyed``) is answered from its key's record when
+        there is one; otherwise its answer is stored with the record's write (one transaction),
+        or on its own before it is released when nothing else is written."""
+        guard = self.idempotency
+        if keyed is not None and guard is not None:
+            stored = await guard.lookup(keyed)
+            if stored is not None:
+                return replayed(stored), False
         record = await self._load(actor)
         who = describe(self.service.name, actor.workflow_id)
         self._command_id += 1
@@ -188,7 +202,7 @@ class WorkflowHandler:
         reply = await self._handle_command(request, f"{method.name} of {who}")
         action = reply.client_action
         if action.WhichOneof("action") == "failure":
-            return Outcome(action), False  # a failure changes nothing
+            return await self._answer_alone(keyed, Outcome(action)), False  # changes nothing
         effect = reply.effect
         try:
             check_effect(self.definition, record, effect, method.name)
@@ -203,7 +217,7 @@ class WorkflowHandler:
             effect.HasField("state") or effect.WhichOneof("transition") is not None
         )
         if not changed and not tasks:
-            return Outcome(action, ordinary), False
+            return await self._answer_alone(keyed, Outcome(action, ordinary)), False
         new = Record()
         new.CopyFrom(record)
         now = self.clock()
@@ -215,9 +229,21 @@ class WorkflowHandler:
             )
         if moved:
             tasks = record_tasks(self.definition, new, now, started=not record.started_at) + tasks
-        if not await self._write(actor, new, tasks, "command"):
+        answer = None
+        if keyed is not None and guard is not None:
+            answer = guard.record_for(keyed, action, self.settings.failure_status)
+        if not await self._write(actor, new, tasks, "command", answer):
             return None, False
         return Outcome(action, ordinary), new.view.status == workflow_pb2.RUNNING and moved
+
+    async def _answer_alone(self, keyed: KeyedCall | None, outcome: Outcome) -> Outcome:
+        """For an answer that writes nothing else: store a keyed command's answer first; the
+        answer stored first under its key (another node's) when there is one."""
+        guard = self.idempotency
+        if keyed is None or guard is None:
+            return outcome
+        stored = await guard.save(keyed, outcome.client_action, self.settings.failure_status)
+        return outcome if stored is None else replayed(stored)
 
     async def _handle_command(
         self, request: workflow_pb2.WorkflowCommand, what: str
@@ -255,7 +281,7 @@ class WorkflowHandler:
 
     # -- persistence ----------------------------------------------------------------------------
 
-    async def _load(self, actor: _Actor, fresh: bool = False) -> Record:
+    async def _load(self, actor: WorkflowActor, fresh: bool = False) -> Record:
         """The actor's record: cached, or read from the store (always when ``fresh`` or the
         store is shared by several nodes)."""
         if actor.record is None or fresh or self.store.shared:
@@ -269,14 +295,21 @@ class WorkflowHandler:
         return actor.record
 
     async def _write(
-        self, actor: _Actor, record: Record, tasks: list[TaskChange], outcome: str
+        self,
+        actor: WorkflowActor,
+        record: Record,
+        tasks: list[TaskChange],
+        outcome: str,
+        answer: IdempotencyRecord | None = None,
     ) -> bool:
-        """Write ``record`` with ``tasks``, conditional on the actor's version. False when
-        another node wrote first (the cache is dropped: the caller reads again)."""
+        """Write ``record`` with ``tasks`` (and a keyed command's ``answer``), conditional on the
+        actor's version. False when another node wrote first, or took the key (the cache is
+        dropped: the caller reads again)."""
         old = actor.record.view.status if actor.record is not None else workflow_pb2.NOT_STARTED
         if crashpoints.ARMED:
             label = f"{status_name(record.view.status)}:{record.view.step}"
             crashpoints.reach(f"workflow.before-write:{label}")
+        extra: dict[str, Any] = {} if answer is None else {"idempotency": answer}
         try:
             actor.version = await self.store.save_value(
                 self.service.persistence_id,
@@ -284,8 +317,9 @@ class WorkflowHandler:
                 encode(record),
                 expected_version=actor.version,
                 tasks=tasks,
+                **extra,
             )
-        except ConcurrentWriteError:
+        except (ConcurrentWriteError, IdempotencyKeyTaken):
             actor.record = None
             return False
         except StoreError as error:
@@ -297,6 +331,8 @@ class WorkflowHandler:
         if crashpoints.ARMED:
             crashpoints.reach(f"workflow.after-write:{label}")
         actor.record = record
+        if answer is not None and self.idempotency is not None:
+            self.idempotency.recorded()
         if self.durable is not None:
             self.durable.written(tasks)
         self._count(old, record, outcome)
@@ -305,20 +341,24 @@ class WorkflowHandler:
         return True
 
     def _count(self, old: int, record: Record, outcome: str) -> None:
+        """Metrics of one write. The ``cloudstate_workflows`` gauge counts the workflows whose
+        last write was this node's, by status (never below zero after a restart)."""
         service = self.service.name
         new = record.view.status
         metrics.WORKFLOW_TRANSITIONS.labels(service, outcome).inc()
-        if old != new:
-            if old in _COUNTED:
-                metrics.WORKFLOWS.labels(service, status_name(old).lower()).dec()
-            if new in _COUNTED:
-                metrics.WORKFLOWS.labels(service, status_name(new).lower()).inc()
-            if new in ENDED:
-                metrics.WORKFLOWS_ENDED.labels(service, status_name(new)).inc()
+        workflow_id = record.view.workflow_id
+        counted = self._counted.pop(workflow_id, None)
+        if counted is not None:
+            metrics.WORKFLOWS.labels(service, status_name(counted).lower()).dec()
+        if new in _COUNTED:
+            self._counted[workflow_id] = new
+            metrics.WORKFLOWS.labels(service, status_name(new).lower()).inc()
+        if old != new and new in ENDED:
+            metrics.WORKFLOWS_ENDED.labels(service, status_name(new)).inc()
 
     # -- steps ----------------------------------------------------------------------------------
 
-    def _drive(self, actor: _Actor) -> None:
+    def _drive(self, actor: WorkflowActor) -> None:
         """Run the current step of ``actor``'s workflow now (unless already driven here)."""
         if actor.driving is not None and not actor.driving.done():
             return
@@ -326,8 +366,8 @@ class WorkflowHandler:
             self._drive_steps(actor), name=f"workflow {self.service.name}/{actor.workflow_id}"
         )
 
-    async def _drive_steps(self, actor: _Actor) -> None:
-        async with self._use(actor.workflow_id, actor):
+    async def _drive_steps(self, actor: WorkflowActor) -> None:
+        async with self._actors.use(actor.workflow_id, actor):
             try:
                 while not self._closed:
                     async with actor.lock:
@@ -342,7 +382,7 @@ class WorkflowHandler:
                     error,
                 )
 
-    async def _step(self, actor: _Actor, fresh: bool = False) -> bool:
+    async def _step(self, actor: WorkflowActor, fresh: bool = False) -> bool:
         """Run one attempt of the current step and write its outcome (under the lock). True
         when the workflow moved on to a step to run now."""
         for _ in range(MAX_CONFLICT_RETRIES + 1):
@@ -371,7 +411,7 @@ class WorkflowHandler:
 
     async def _after_attempt(
         self,
-        actor: _Actor,
+        actor: WorkflowActor,
         record: Record,
         step: Step,
         attempt: int,
@@ -412,15 +452,15 @@ class WorkflowHandler:
                 due - now,
             )
         elif result.kind == "failed":
-            new.last_error = result.error
-            if attempt < step.max_attempts:
-                new.attempt = attempt + 1
-                due = now + step.backoff(attempt)
-                outcome = "retry"
+            due, outcome = attempt_failed(
+                self.definition, new, step, attempt, result.error, started, now
+            )
+            who = describe(service, actor.workflow_id)
+            if due is not None:
                 metrics.WORKFLOW_STEP_RETRIES.labels(service, step.name).inc()
                 log.info(
                     "%s: attempt %d of step %r failed (%s); attempt %d in %.1fs",
-                    describe(service, actor.workflow_id),
+                    who,
                     attempt,
                     step.name,
                     result.error,
@@ -428,17 +468,9 @@ class WorkflowHandler:
                     due - now,
                 )
             else:
-                add_history(new, step.name, started, now, attempt, "failed: " + result.error)
-                step_input = record.input if record.HasField("input") else None
-                if step.recover_step:
-                    go_to(self.definition, new, step.recover_step, step_input, now)
-                    new.last_error = result.error
-                    outcome = "recover"
-                else:
-                    end(self.definition, new, workflow_pb2.FAILED, result.error, now)
                 log.warning(
                     "%s: step %r failed %d times (%s); %s",
-                    describe(service, actor.workflow_id),
+                    who,
                     step.name,
                     attempt,
                     result.error,
@@ -463,7 +495,7 @@ class WorkflowHandler:
         except ProxyError as error:
             log.warning("a side effect of a step of %s failed: %s", self.service.name, error)
 
-    async def _unknown_step(self, actor: _Actor, record: Record) -> bool:
+    async def _unknown_step(self, actor: WorkflowActor, record: Record) -> bool:
         """The definition lost the current step (a new version of the user function)."""
         new = Record()
         new.CopyFrom(record)
@@ -485,7 +517,7 @@ class WorkflowHandler:
 
         Returns once its work is written (a stale wake-up returns at once); raises when the
         store fails (the scheduler delivers it again)."""
-        async with self._use(workflow_id) as actor:
+        async with self._actors.use(workflow_id) as actor:
             driving = actor.driving
             if driving is not None and not driving.done():
                 with contextlib.suppress(Exception):
@@ -505,7 +537,7 @@ class WorkflowHandler:
             if running:
                 self._drive(actor)
 
-    async def _pause_timeout(self, actor: _Actor, record: Record) -> None:
+    async def _pause_timeout(self, actor: WorkflowActor, record: Record) -> None:
         now = self.clock()
         if not record.pause_until or now < record.pause_until:
             return
@@ -522,7 +554,7 @@ class WorkflowHandler:
             if new.view.status == workflow_pb2.RUNNING:
                 self._drive(actor)
 
-    async def _deadline(self, actor: _Actor, record: Record) -> None:
+    async def _deadline(self, actor: WorkflowActor, record: Record) -> None:
         now = self.clock()
         if record.view.status in ENDED or not record.deadline or now < record.deadline:
             return
@@ -578,16 +610,9 @@ class WorkflowHandler:
 
             record = await handler.suspend("t1", "investigating a stuck payment")
         """
-
-        def change(record: Record, now: float) -> None:
-            status = record.view.status
-            if status not in (workflow_pb2.RUNNING, workflow_pb2.WAITING):
-                raise self._refused(record, "suspend", "only RUNNING or WAITING ones can be")
-            record.suspended_from = status
-            record.view.status = workflow_pb2.SUSPENDED
-            record.view.reason = reason
-
-        return await self._operate(workflow_id, change)
+        return await self._operate(
+            workflow_id, lambda record, now: suspend(record, reason, self.service.name)
+        )
 
     async def resume(self, workflow_id: str) -> Record:
         """Resume a SUSPENDED workflow where it was (a RUNNING one runs its step at once).
@@ -596,15 +621,9 @@ class WorkflowHandler:
 
             record = await handler.resume("t1")
         """
-
-        def change(record: Record, now: float) -> None:
-            if record.view.status != workflow_pb2.SUSPENDED:
-                raise self._refused(record, "resume", "only SUSPENDED ones can be")
-            record.view.status = record.suspended_from or workflow_pb2.RUNNING
-            record.suspended_from = workflow_pb2.NOT_STARTED
-            record.view.reason = ""
-
-        return await self._operate(workflow_id, change)
+        return await self._operate(
+            workflow_id, lambda record, now: resume(record, self.service.name)
+        )
 
     async def cancel(self, workflow_id: str, reason: str = "") -> Record:
         """Cancel a workflow that has not ended (CANCELLED; no compensation runs).
@@ -613,28 +632,13 @@ class WorkflowHandler:
 
             record = await handler.cancel("t1", "customer asked")
         """
-
-        def change(record: Record, now: float) -> None:
-            if record.view.status in ENDED:
-                raise self._refused(record, "cancel", "it has already ended")
-            end(
-                self.definition,
-                record,
-                workflow_pb2.CANCELLED,
-                reason or "cancelled by an operator",
-                now,
-            )
-
-        return await self._operate(workflow_id, change)
-
-    def _refused(self, record: Record, verb: str, rule: str) -> TransitionRefused:
-        return TransitionRefused(
-            f"cannot {verb} {describe(self.service.name, record.view.workflow_id)}: it is "
-            f"{status_name(record.view.status)}, {rule}"
+        definition = self.definition
+        return await self._operate(
+            workflow_id, lambda record, now: cancel(definition, record, reason, now)
         )
 
     async def _operate(self, workflow_id: str, change: Callable[[Record, float], None]) -> Record:
-        async with self._use(workflow_id) as actor:
+        async with self._actors.use(workflow_id) as actor:
             for _ in range(MAX_CONFLICT_RETRIES + 1):
                 async with actor.lock:
                     record = await self._load(actor, fresh=True)
@@ -671,50 +675,16 @@ class WorkflowHandler:
 
     # -- actors ---------------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _use(self, workflow_id: str, actor: _Actor | None = None) -> AsyncIterator[_Actor]:
-        """The actor of ``workflow_id`` (created on demand), kept while in use; idle actors are
-        passivated after the passivation timeout, the oldest first beyond
-        :data:`CACHE_LIMIT`."""
-        if actor is None:
-            actor = self._actors.get(workflow_id)
-            if actor is None:
-                actor = self._actors[workflow_id] = _Actor(workflow_id)
-                if len(self._actors) > CACHE_LIMIT:
-                    self._passivate(time.monotonic())
-        actor.users += 1
-        try:
-            yield actor
-        finally:
-            actor.users -= 1
-            actor.idle_since = time.monotonic()
-            if actor.users == 0:
-                loop = asyncio.get_running_loop()
-                loop.call_later(self.passivation_timeout, self._passivate, None)
-
-    def _passivate(self, now: float | None) -> None:
-        """Drop idle actors (idle for the passivation timeout; with ``now``: the oldest idle
-        ones beyond the limit)."""
-        clock = time.monotonic()
-        idle = [a for a in self._actors.values() if a.users == 0]
-        if now is None:
-            gone = [a for a in idle if clock - a.idle_since >= self.passivation_timeout - 0.01]
-        else:
-            idle.sort(key=lambda a: a.idle_since)
-            gone = idle[: max(0, len(self._actors) - CACHE_LIMIT)]
-        for actor in gone:
-            if self._actors.get(actor.workflow_id) is actor:
-                del self._actors[actor.workflow_id]
-
     @property
     def active_workflows(self) -> int:
+        """Workflows with an actor on this node."""
         return len(self._actors)
 
     async def close(self) -> None:
         """Stop driving steps (their wake-ups run them again on the next start or another
         node)."""
         self._closed = True
-        driving = [a.driving for a in self._actors.values() if a.driving is not None]
+        driving = [a.driving for a in self._actors if a.driving is not None]
         for task in driving:
             task.cancel()
         await asyncio.gather(*driving, return_exceptions=True)

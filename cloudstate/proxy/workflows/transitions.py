@@ -16,7 +16,7 @@ import grpc
 from cloudstate.protocol import workflow_pb2
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.stores.base import DurableTask, TaskCancel
-from cloudstate.proxy.workflows.definition import Definition
+from cloudstate.proxy.workflows.definition import Definition, Step
 from cloudstate.proxy.workflows.record import (
     ENDED,
     WAKE_GRACE,
@@ -150,6 +150,33 @@ def apply_effect(
     return True
 
 
+def attempt_failed(
+    definition: Definition,
+    record: Record,
+    step: Step,
+    attempt: int,
+    error: str,
+    started: float,
+    now: float,
+) -> tuple[float | None, str]:
+    """Apply failed attempt ``attempt`` of ``step`` to ``record``: the next attempt's number and
+    the error (its back-off's end is returned), or, attempts exhausted, the transition to the
+    recover step (with the step's input) or FAILED. Returns ``(due of the next attempt or None,
+    outcome: retry, recover or failed)``."""
+    record.last_error = error
+    if attempt < step.max_attempts:
+        record.attempt = attempt + 1
+        return now + step.backoff(attempt), "retry"
+    add_history(record, step.name, started, now, attempt, "failed: " + error)
+    step_input = record.input if record.HasField("input") else None
+    if step.recover_step:
+        go_to(definition, record, step.recover_step, step_input, now)
+        record.last_error = error
+        return None, "recover"
+    end(definition, record, workflow_pb2.FAILED, error, now)
+    return None, "failed"
+
+
 def time_out(definition: Definition, record: Record, step: str, why: str, now: float) -> None:
     """The pause or workflow timeout passed: go to ``step`` (no input), or fail with ``why``."""
     if record.view.status == workflow_pb2.RUNNING:
@@ -189,3 +216,40 @@ def record_tasks(
     elif started and record.deadline > 0:
         changes.append(deadline_task(service, record))
     return changes
+
+
+def _refused(record: Record, verb: str, rule: str, service: str) -> TransitionRefused:
+    return TransitionRefused(
+        f"cannot {verb} {describe(service, record.view.workflow_id)}: it is "
+        f"{status_name(record.view.status)}, {rule}"
+    )
+
+
+def suspend(record: Record, reason: str, service: str = "") -> None:
+    """An operator suspends a RUNNING or WAITING workflow (TransitionRefused otherwise)."""
+    status = record.view.status
+    if status not in (workflow_pb2.RUNNING, workflow_pb2.WAITING):
+        raise _refused(
+            record, "suspend", "only RUNNING or WAITING ones can be (nothing changed)", service
+        )
+    record.suspended_from = status
+    record.view.status = workflow_pb2.SUSPENDED
+    record.view.reason = reason
+
+
+def resume(record: Record, service: str = "") -> None:
+    """An operator resumes a SUSPENDED workflow in the status it had."""
+    if record.view.status != workflow_pb2.SUSPENDED:
+        raise _refused(record, "resume", "only SUSPENDED ones can be (nothing changed)", service)
+    record.view.status = record.suspended_from or workflow_pb2.RUNNING
+    record.suspended_from = workflow_pb2.NOT_STARTED
+    record.view.reason = ""
+
+
+def cancel(definition: Definition, record: Record, reason: str, now: float) -> None:
+    """An operator cancels a workflow that has not ended (CANCELLED)."""
+    if record.view.status in ENDED:
+        raise _refused(
+            record, "cancel", "it has already ended (nothing changed)", definition.service
+        )
+    end(definition, record, workflow_pb2.CANCELLED, reason or "cancelled by an operator", now)
