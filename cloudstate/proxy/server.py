@@ -288,6 +288,7 @@ class Proxy:
             schedules,
         )
         durable.notify = self.scheduler.notify
+        await self.workflows.resume_interrupted(self.store, durable)
         await upsert_schedules(self.store, schedules, time.time())
         self._attach_idempotency(self.router, self.store)
         self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)

@@ -1712,12 +1712,27 @@ WORKFLOW_MUTANTS = (
         guarantee="every RUNNING workflow record is written with its wake-up task",
         file="cloudstate/proxy/workflows/transitions.py",
         original="""
-        changes.append(wake_task(service, record, when))
+            changes.append(wake_task(service, record, now + timeout + WAKE_GRACE))
 """,
         replacement="""
-        pass
+            pass
 """,
         tests=(f"{WF_TESTS}::test_the_reply_comes_after_the_record_and_its_wake_up_are_written",),
+    ),
+    Mutant(
+        name="wf-restart-waits-for-the-wake",
+        guarantee="a restarted single-node proxy runs the steps a crash interrupted at once",
+        file="cloudstate/proxy/workflows/wiring.py",
+        original="""
+        if not self.engines or store.shared:
+""",
+        replacement="""
+        if True:
+""",
+        tests=(
+            "tests/workflows/test_crash.py::"
+            "test_a_restarted_proxy_resumes_an_interrupted_step_at_once",
+        ),
     ),
     Mutant(
         name="wf-retry-counter-not-persisted",

@@ -13,7 +13,7 @@ import pytest
 from cloudstate.protocol import workflow_pb2
 from cloudstate.proxy.stores.registry import open_store
 from tests.processes import free_port, proxy, wait_serving
-from tests.workflows.uf import TRANSFERS, UserFunction, transfer_pb2
+from tests.workflows.uf import TRANSFERS, UserFunction, step, transfer_definition, transfer_pb2
 
 pytestmark = pytest.mark.asyncio
 
@@ -78,6 +78,40 @@ async def test_sigkill_during_a_step_resumes_and_applies_the_call_once(
         )
         assert uf.ledger.applied("Deposit") == [("bob", 5, "wf:wftest.Transfers/c1/2")]
         assert uf.ledger.balances == {"alice": -5, "bob": 5}
+    finally:
+        hold.set()
+        node.kill()
+        uf.stop()
+
+
+async def test_a_restarted_proxy_resumes_an_interrupted_step_at_once(tmp_path: Path) -> None:
+    """On a store no other node uses, the restarted proxy runs the interrupted step again at
+    start, not when its wake-up falls due (here 65 s after the start: a 60 s step timeout)."""
+    uf = UserFunction().start()
+    definition = transfer_definition()
+    definition.steps[0].CopyFrom(step("withdraw", timeout_ms=60_000))
+    uf.script.definition = definition
+    hold = threading.Event()
+    uf.script.hold = hold
+    db = tmp_path / "proxy.db"
+    port = free_port()
+    node = proxy(tmp_path, uf.port, f"sqlite:///{db}", port=port).start()
+    try:
+        await asyncio.to_thread(wait_serving, port)
+        await _start(port, "r1")
+        assert await asyncio.to_thread(uf.script.entered.wait, 10), "the step never ran"
+        node.kill()
+        hold.set()
+        uf.script.hold = None
+        node = proxy(tmp_path, uf.port, f"sqlite:///{db}", port=port).start()
+        await asyncio.to_thread(wait_serving, port)
+        for _ in range(300):  # 15 s: far less than the wake-up's 65 s
+            if await _status(db, "r1") == "COMPLETED":
+                break
+            await asyncio.sleep(0.05)
+        assert await _status(db, "r1") == "COMPLETED", node.log()
+        assert "interrupted by a stop resume now" in node.log()
+        assert len(uf.ledger.applied("Withdraw")) == 1
     finally:
         hold.set()
         node.kill()

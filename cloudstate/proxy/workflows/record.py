@@ -35,6 +35,8 @@ DEADLINE_PREFIX = "workflow-deadline:"
 HISTORY_LIMIT = 100
 #: Added to a step's timeout for its wake-up: the node running it writes its outcome first.
 WAKE_GRACE = 5.0
+#: The method of a wake written at the start of a back-off (see :func:`wake_task`).
+RETRY_KIND = "retry"
 MAX_KEY_LENGTH = 255
 
 ENDED = frozenset({workflow_pb2.COMPLETED, workflow_pb2.FAILED, workflow_pb2.CANCELLED})
@@ -81,7 +83,9 @@ def deadline_name(service: str, workflow_id: str) -> str:
 
 def _task(name: str, service: str, kind: str, record: Record, due: float) -> DurableTask:
     marker = workflow_pb2.WorkflowView(
-        workflow_id=record.view.workflow_id, transitions=record.view.transitions
+        workflow_id=record.view.workflow_id,
+        transitions=record.view.transitions,
+        status=record.view.status,
     )
     # Unique per write: the scheduler finishes a delivered task only if its key is unchanged,
     # so a wake replaced while it was delivered is left alone.
@@ -96,9 +100,11 @@ def _task(name: str, service: str, kind: str, record: Record, due: float) -> Dur
     )
 
 
-def wake_task(service: str, record: Record, due: float) -> DurableTask:
-    """The wake-up of ``record``'s workflow, due at ``due`` (seconds since the epoch)."""
-    return _task(wake_name(service, record.view.workflow_id), service, "wake", record, due)
+def wake_task(service: str, record: Record, due: float, kind: str = "wake") -> DurableTask:
+    """The wake-up of ``record``'s workflow, due at ``due`` (seconds since the epoch). ``kind``
+    (the task's method): ``wake`` while an attempt runs or a pause waits, :data:`RETRY_KIND` at
+    the end of a back-off."""
+    return _task(wake_name(service, record.view.workflow_id), service, kind, record, due)
 
 
 def deadline_task(service: str, record: Record) -> DurableTask:

@@ -19,6 +19,7 @@ from cloudstate.proxy.stores.base import DurableTask, TaskCancel
 from cloudstate.proxy.workflows.definition import Definition, Step
 from cloudstate.proxy.workflows.record import (
     ENDED,
+    RETRY_KIND,
     WAKE_GRACE,
     Record,
     add_history,
@@ -205,8 +206,10 @@ def record_tasks(
     if status == workflow_pb2.RUNNING:
         step = definition.steps.get(record.view.step)
         timeout = step.timeout if step is not None else 30.0
-        when = due if due is not None else now + timeout + WAKE_GRACE
-        changes.append(wake_task(service, record, when))
+        if due is None:  # the attempt runs now: the wake catches a crash during it
+            changes.append(wake_task(service, record, now + timeout + WAKE_GRACE))
+        else:  # a back-off: the wake starts the next attempt
+            changes.append(wake_task(service, record, due, kind=RETRY_KIND))
     elif status == workflow_pb2.WAITING and record.pause_until > 0:
         changes.append(wake_task(service, record, record.pause_until))
     else:

@@ -11,20 +11,23 @@ Example (what :class:`cloudstate.proxy.server.Proxy` does)::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import grpc
 
+from cloudstate.protocol import workflow_pb2
 from cloudstate.proxy.durable.delivery import Delivery, DeliveryFailed
 from cloudstate.proxy.durable.tasks import DurableTasks
 from cloudstate.proxy.entities.base import EntityHandler
 from cloudstate.proxy.errors import DiscoveryError
-from cloudstate.proxy.stores.base import DurableTask
+from cloudstate.proxy.stores.base import DurableTask, Store
 from cloudstate.proxy.workflows.definition import StepDefaults, describe_all
 from cloudstate.proxy.workflows.engine import WorkflowHandler
-from cloudstate.proxy.workflows.record import workflow_of
+from cloudstate.proxy.workflows.record import WAKE_PREFIX, workflow_of
 
 if TYPE_CHECKING:
     from cloudstate.proxy.router import Router
@@ -70,6 +73,27 @@ class WorkflowWiring:
             engine.durable = durable
         if self.engines:
             delivery.wake_workflow = self.wake
+
+    async def resume_interrupted(self, store: Store, durable: DurableTasks) -> int:
+        """At start, on a store no other node uses: the steps a crash interrupted run again now,
+        not when their wake-ups fall due (the attempt's timeout plus a grace later): nothing
+        else can be running them. Back-offs and pauses keep their time. Returns how many."""
+        if not self.engines or store.shared:
+            return 0
+        now = time.time()
+        interrupted = [
+            dataclasses.replace(task, due=now)
+            for task in await store.list_tasks(WAKE_PREFIX, limit=1_000_000)
+            if task.method == "wake"
+            and task.due > now
+            and workflow_pb2.WorkflowView.FromString(task.payload.value).status
+            == workflow_pb2.RUNNING
+        ]
+        if interrupted:
+            await store.write_tasks(interrupted)
+            durable.written(interrupted)
+            log.info("%d workflow step(s) interrupted by a stop resume now", len(interrupted))
+        return len(interrupted)
 
     async def wake(self, task: DurableTask) -> None:
         """Deliver a wake-up or deadline task to its engine."""
