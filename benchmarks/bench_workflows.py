@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 import tempfile
 import time
@@ -205,28 +206,20 @@ def run_restate_side(tmp: Path, concurrencies: list[int], seconds: float) -> dic
             "money_conserved": total == client.completed * AMOUNT}  # fmt: skip
 
 
-# ========================= run_cloudstate_side: OUR SIDE, TO PLUG IN =========================
-# Written against the workflow API of /work/briefs/wf-sdk.md before it landed. What it assumes,
-# all in the constants below (change them there when the example differs):
-#   * examples/bank serves the transfer workflow (`python -m bank.main`, registered in main.py) as
-#     the gRPC service WORKFLOW_SERVICE with methods Start(StartTransfer) and
-#     GetStatus(TransferId) -> a reply with an enum field `status` whose value names end in
-#     COMPLETED / FAILED / CANCELLED once the workflow ended;
-#   * the workflow's steps: withdraw (Accounts.Withdraw) -> deposit (Accounts.Deposit) -> record
-#     the completion in its state and end;
-#   * the proxy announces cloudstate.workflows/1 by default (no flag).
-# If the example gains a method that answers when the workflow ends (an "await"), use it in
-# CloudstateClient.transfers instead of the GetStatus poll.
+# ================================ run_cloudstate_side: OUR SIDE ================================
+# The bank example's transfer workflow (examples/bank/bank/transfer_workflow.py: withdraw ->
+# deposit -> end, the refund as compensation), served by `python -m bank.main` behind our proxy.
+# A client starts a transfer with a gRPC call to TransferWorkflow.Start, then follows the
+# workflow's progress feed (SSE, docs/workflows.md) until it ends: like Restate's call that
+# answers when the workflow has ended, no polling.
 
 WORKFLOW_SERVICE = "com.example.bank.TransferWorkflow"
 ACCOUNTS_SERVICE = "com.example.bank.Accounts"
-#: Seconds between two GetStatus calls of one client while its transfer runs.
-POLL_INTERVAL = 0.002
 ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 class CloudstateClient:
-    """Transfers through our proxy's gRPC port: ``Start``, then ``GetStatus`` until ended."""
+    """Transfers through our proxy's client port: ``Start`` over gRPC, then the SSE feed."""
 
     def __init__(self, port: int) -> None:
         sys.path.insert(0, str(ROOT / "examples" / "bank"))
@@ -235,12 +228,6 @@ class CloudstateClient:
         self.pb = bank_pb2
         self.port = port
         self.completed = 0
-        name = WORKFLOW_SERVICE.rsplit(".", 1)[1]
-        if name not in bank_pb2.DESCRIPTOR.services_by_name:
-            raise RuntimeError(
-                f"examples/bank has no {WORKFLOW_SERVICE} service yet: add the transfer workflow "
-                "(issue 18) or change WORKFLOW_SERVICE in benchmarks/bench_workflows.py"
-            )
 
     def _method(self, channel: Any, service: str, method: str) -> Any:
         descriptor = self.pb.DESCRIPTOR.services_by_name[service.rsplit(".", 1)[1]]
@@ -256,28 +243,32 @@ class CloudstateClient:
     async def transfers(self) -> AsyncIterator[Transfer]:
         import grpc
 
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.port}") as channel:
+        feed = f"http://127.0.0.1:{self.port}/cloudstate/workflows/{WORKFLOW_SERVICE}"
+        headers = {"accept": "text/event-stream"}
+        connector = aiohttp.TCPConnector(limit=0)
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{self.port}") as channel,
+            aiohttp.ClientSession(connector=connector) as session,
+        ):
             start = self._method(channel, WORKFLOW_SERVICE, "Start")
-            get_status = self._method(channel, WORKFLOW_SERVICE, "GetStatus")
 
             async def transfer(index: int) -> bool:
                 transfer_id = uuid.uuid4().hex
                 await start(
-                    self.pb.StartTransfer(transfer_id=transfer_id, from_account=f"src-{index}",
-                                          to_account=f"dst-{index}", amount=AMOUNT),
+                    self.pb.TransferRequest(transfer_id=transfer_id, from_account=f"src-{index}",
+                                            to_account=f"dst-{index}", amount=AMOUNT),
                     timeout=30,
                 )  # fmt: skip
-                while True:
-                    reply = await get_status(
-                        self.pb.TransferId(transfer_id=transfer_id), timeout=30
-                    )
-                    field = reply.DESCRIPTOR.fields_by_name["status"]
-                    name = field.enum_type.values_by_number[reply.status].name
-                    if name.endswith(ENDED):
-                        done = name.endswith("COMPLETED")
-                        self.completed += done
-                        return done
-                    await asyncio.sleep(POLL_INTERVAL)
+                async with session.get(f"{feed}/{transfer_id}/events", headers=headers) as reply:
+                    status = ""
+                    async for line in reply.content:
+                        if line.startswith(b"data:"):
+                            status = json.loads(line[5:])["status"]
+                            if status in ENDED:
+                                break
+                done = status == "COMPLETED"
+                self.completed += done
+                return done
 
             yield transfer
 
@@ -327,7 +318,7 @@ def run_cloudstate_side(tmp: Path, concurrencies: list[int], seconds: float) -> 
     from benchmarks.stack import stack
 
     accounts = max(concurrencies)
-    client = CloudstateClient(0)  # fails at once, naming what is missing, before any process starts
+    client = CloudstateClient(0)
     with stack(tmp, bank_user_function, "workflows.db") as stk:
         assert stk.px is not None
         client.port = stk.px.port
@@ -340,9 +331,6 @@ def run_cloudstate_side(tmp: Path, concurrencies: list[int], seconds: float) -> 
         total = asyncio.run(client.destination_total(accounts))
     return {"rows": rows, "completed": client.completed, "destination_total": total,
             "money_conserved": total == client.completed * AMOUNT}  # fmt: skip
-
-
-# ===================================== end of our side ======================================
 
 
 def table(report: dict[str, Any]) -> str:

@@ -10,7 +10,8 @@ Everything a service's code uses is imported from here, and everything its tests
 
 The names are imported lazily from the SDK's packages (one per component kind:
 :mod:`cloudstate.event_sourced`, :mod:`cloudstate.value_entity`, :mod:`cloudstate.crdt`,
-:mod:`cloudstate.action`, :mod:`cloudstate.view`; the server in :mod:`cloudstate.server`), so
+:mod:`cloudstate.action`, :mod:`cloudstate.view`, :mod:`cloudstate.workflow`; the server in
+:mod:`cloudstate.server`), so
 importing :mod:`cloudstate` loads no SDK module: the proxy (:mod:`cloudstate.proxy`), which takes
 ``__version__`` from here, does not load the SDK. docs/architecture.md shows the whole package.
 """
@@ -61,6 +62,11 @@ _EXPORTS = {
     "AnySupport": "cloudstate.any_support",
     "Json": "cloudstate.any_support",
     "View": "cloudstate.view",
+    "Recovery": "cloudstate.workflow",
+    "StepContext": "cloudstate.workflow",
+    "Workflow": "cloudstate.workflow",
+    "WorkflowCommandContext": "cloudstate.workflow",
+    "WorkflowStatus": "cloudstate.workflow",
 }
 
 __all__ = [
@@ -90,9 +96,11 @@ __all__ = [
     "ORMap",
     "ORSet",
     "PNCounter",
+    "Recovery",
     "ServerTls",
     "ServiceClient",
     "ServiceRef",
+    "StepContext",
     "StreamCancelledContext",
     "SubscriptionContext",
     "UnknownTypeError",
@@ -100,6 +108,9 @@ __all__ = [
     "ValueEntityCommandContext",
     "View",
     "Vote",
+    "Workflow",
+    "WorkflowCommandContext",
+    "WorkflowStatus",
     "WriteConsistency",
     "__version__",
     "service",
@@ -138,6 +149,13 @@ if TYPE_CHECKING:
     from cloudstate.targets import ServiceRef, service
     from cloudstate.value_entity import ValueEntity, ValueEntityCommandContext
     from cloudstate.view import View
+    from cloudstate.workflow import (
+        Recovery,
+        StepContext,
+        Workflow,
+        WorkflowCommandContext,
+        WorkflowStatus,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read a store (never writing to it) and show its contents decoded to JSON. "
         "No argument: the entity types; PERSISTENCE_ID: its entity ids; PERSISTENCE_ID "
         "ENTITY_ID: that entity's snapshot, journal and value; 'timers': the pending timers, "
-        "durable calls and schedule ticks.",
+        "durable calls and schedule ticks; 'workflows [PERSISTENCE_ID]': the workflows.",
         epilog="example: cloudstate inspect --store sqlite:///data/cloudstate.db "
         "--module shoppingcart.shopping_cart --path examples/shoppingcart shopping-cart alice",
     )

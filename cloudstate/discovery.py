@@ -119,6 +119,10 @@ class EntityDiscoveryServicer:
                 PROTOCOL_MAJOR_VERSION,
                 PROTOCOL_MINOR_VERSION,
             )
+        missing = self.missing_extensions(request)
+        if missing:
+            log.error("%s", missing)
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, missing)
         supported = set(request.supported_entity_types)
         for entity in self._entities:
             if supported and entity.kind.entity_type not in supported:
@@ -128,6 +132,28 @@ class EntityDiscoveryServicer:
                     entity.service_descriptor.full_name,
                 )
         return self.entity_spec()
+
+    def missing_extensions(self, request: entity_pb2.ProxyInfo) -> str:
+        """Why this proxy cannot be told about some component (one line), or ``""``: a kind that
+        is a protocol extension is announced only to a proxy listing that extension, since any
+        other would route its calls to a service it does not speak."""
+        listed = set(request.extensions)
+        lacking = [
+            (entity.service_descriptor.full_name, entity.kind.extension)
+            for entity in self._entities
+            if entity.kind.extension is not None and entity.kind.extension not in listed
+        ]
+        if not lacking:
+            return ""
+        proxy = (
+            f"{request.proxy_name or '<unnamed proxy>'} {request.proxy_version or '<unversioned>'}"
+        )
+        needs = "; ".join(f"{name} needs {extension}" for name, extension in lacking)
+        return (
+            f"proxy {proxy} does not list the protocol extensions this user function needs "
+            f"({needs}; the proxy lists: {', '.join(sorted(listed)) or 'none'}): run a proxy "
+            "that supports them, or do not register these components"
+        )
 
     async def reportError(
         self, request: entity_pb2.UserFunctionError, context: grpc.aio.ServicerContext[Any, Any]

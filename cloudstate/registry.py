@@ -34,6 +34,10 @@ class EntityKind:
     #: ``add_servicer(server, entities)`` adds the protocol servicer for ``entities`` (all of
     #: this kind, at least one) to a ``grpc.aio.Server``.
     add_servicer: Callable[[Any, Sequence[Any]], None]
+    #: The protocol extension a proxy must list in ``ProxyInfo.extensions`` to be told about
+    #: components of this kind (``cloudstate.workflows/1``); ``None``: part of the base protocol.
+    #: Discovery fails, naming the component and the extension, when the proxy does not list it.
+    extension: str | None = None
 
 
 _KINDS: dict[str, EntityKind] = {}

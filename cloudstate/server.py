@@ -46,6 +46,7 @@ from cloudstate.protocol import entity_pb2_grpc
 from cloudstate.registry import EntityDefinition, EntityKind
 from cloudstate.value_entity import ValueEntity
 from cloudstate.view import View
+from cloudstate.workflow import Workflow
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,16 @@ class CloudState:
         if not isinstance(entity, CrdtEntity):
             raise TypeError(f"expected a CrdtEntity, got {type(entity).__name__}")
         return self.register_entity(entity)
+
+    def register_workflow(self, workflow: Workflow) -> CloudState:
+        """Serve the workflow ``workflow`` (announced only to a proxy supporting
+        ``cloudstate.workflows/1``); returns ``self`` so calls chain::
+
+        CloudState().register_workflow(transfer).start()
+        """
+        if not isinstance(workflow, Workflow):
+            raise TypeError(f"expected a Workflow, got {type(workflow).__name__}")
+        return self.register_entity(workflow)
 
     def register_entity(self, entity: EntityDefinition) -> CloudState:
         """Serve any kind of entity (see :mod:`cloudstate.registry`); returns ``self``."""

@@ -107,6 +107,38 @@ def resolve_method(
     ``operation`` names the caller in errors (``"ctx.forward()"``). The forms are listed in the
     module documentation; ``any_support`` supplies the descriptor pools to look names up in.
     """
+    descriptor, message = _target_and_message(operation, target, method, message, any_support)
+    if message is None:
+        raise TypeError(
+            f"{operation} needs the message to send to {_name(descriptor)} "
+            f"(a {descriptor.input_type.full_name})"
+        )
+    expected = descriptor.input_type.full_name
+    if expected != _ANY:
+        if not isinstance(message, Message):
+            raise TypeError(
+                f"{operation}: {_name(descriptor)} takes a {expected}, not a "
+                f"{type(message).__name__}"
+            )
+        if message.DESCRIPTOR.full_name != expected:
+            raise TypeError(
+                f"{operation}: {_name(descriptor)} takes a {expected}, not a "
+                f"{message.DESCRIPTOR.full_name}"
+            )
+    return descriptor, message
+
+
+def method_descriptor(
+    operation: str, target: Any, method: Any = None, any_support: AnySupport | None = None
+) -> MethodDescriptor:
+    """The method a target names, in any of the forms of :func:`resolve_method` (without the
+    message): ``method_descriptor("kit.mock()", Accounts.Withdraw)``."""
+    return _target_and_message(operation, target, method, None, any_support)[0]
+
+
+def _target_and_message(
+    operation: str, target: Any, method: Any, message: Any, any_support: AnySupport | None
+) -> tuple[MethodDescriptor, Any]:
     support = any_support or AnySupport()
     descriptor: MethodDescriptor
     if isinstance(target, MethodDescriptor):
@@ -129,23 +161,6 @@ def resolve_method(
             f"(service(...).Method), a method of the generated gRPC code, 'pkg.Service/Method' or "
             f"('pkg.Service', 'Method'); got {target!r}"
         )
-    if message is None:
-        raise TypeError(
-            f"{operation} needs the message to send to {_name(descriptor)} "
-            f"(a {descriptor.input_type.full_name})"
-        )
-    expected = descriptor.input_type.full_name
-    if expected != _ANY:
-        if not isinstance(message, Message):
-            raise TypeError(
-                f"{operation}: {_name(descriptor)} takes a {expected}, not a "
-                f"{type(message).__name__}"
-            )
-        if message.DESCRIPTOR.full_name != expected:
-            raise TypeError(
-                f"{operation}: {_name(descriptor)} takes a {expected}, not a "
-                f"{message.DESCRIPTOR.full_name}"
-            )
     return descriptor, message
 
 

@@ -42,6 +42,7 @@ PROTO_SETS = [
     (ROOT / "examples" / "crdts" / "proto", ROOT / "examples" / "crdts"),
     (ROOT / "examples" / "shoppingcart_views" / "proto", ROOT / "examples" / "shoppingcart_views"),
     (ROOT / "examples" / "bank" / "proto", ROOT / "examples" / "bank"),
+    (ROOT / "examples" / "orders" / "proto", ROOT / "examples" / "orders"),
     (ROOT / "tests" / "rawuf" / "proto", ROOT / "tests" / "rawuf"),
     (ROOT / "tests" / "http" / "proto", ROOT / "tests" / "http"),
     (ROOT / "tests" / "rawcrdt" / "proto", ROOT / "tests" / "rawcrdt"),
@@ -49,6 +50,8 @@ PROTO_SETS = [
     (ROOT / "tests" / "observability" / "proto", ROOT / "tests" / "observability"),
     (ROOT / "tests" / "durable" / "proto", ROOT / "tests" / "durable"),
     (ROOT / "tests" / "lifecycle" / "proto", ROOT / "tests" / "lifecycle"),
+    (ROOT / "tests" / "workflow_sdk" / "proto", ROOT / "tests" / "workflow_sdk"),
+    (ROOT / "tests" / "workflows" / "proto", ROOT / "tests" / "workflows"),
 ]
 
 #: The package's protos that user protos may import: generated at the package root.

@@ -15,6 +15,7 @@ from cloudstate.proxy.durable.tasks import DURABLE_CALLS_EXTENSION
 from cloudstate.proxy.entities.deletion import LIFECYCLE_EXTENSION
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.model import ALL_ENTITY_TYPES, CRDT, UserFunctionModel, build_model
+from cloudstate.proxy.workflows.definition import WORKFLOWS_EXTENSION
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ PROTOCOL_MAJOR = 0
 PROTOCOL_MINOR = 2
 PROXY_NAME = "cloudstate-python-proxy"
 #: Protocol extensions this proxy implements (ProxyInfo.extensions).
-EXTENSIONS = (DURABLE_CALLS_EXTENSION, LIFECYCLE_EXTENSION)
+EXTENSIONS = (DURABLE_CALLS_EXTENSION, LIFECYCLE_EXTENSION, WORKFLOWS_EXTENSION)
 #: Seconds of waiting for the user function before the first line about it, and between lines.
 _FIRST_REPORT = 1.0
 _REPORT_EVERY = 10.0

@@ -193,6 +193,40 @@ DURABLE_LATENESS = Histogram(
     registry=REGISTRY,
 )
 
+WORKFLOWS = Gauge(
+    "cloudstate_workflows",
+    "Workflows by service and status (running, waiting, suspended), counted from this node's "
+    "writes (a workflow counts on the node that wrote it last)",
+    ["service", "status"],
+    registry=REGISTRY,
+)
+WORKFLOW_TRANSITIONS = Counter(
+    "cloudstate_workflow_transitions",
+    "Workflow transitions written by this node, by outcome: step (a step's transition), "
+    "command, retry (an attempt failed, retried later), recover, timeout, operator",
+    ["service", "outcome"],
+    registry=REGISTRY,
+)
+WORKFLOW_STEP_SECONDS = Histogram(
+    "cloudstate_workflow_step_seconds",
+    "Time of one attempt of a workflow step (the step, its call and its continuation)",
+    ["service", "step"],
+    buckets=(*_LATENCY_BUCKETS, 30, 60),
+    registry=REGISTRY,
+)
+WORKFLOW_STEP_RETRIES = Counter(
+    "cloudstate_workflow_step_retries",
+    "Failed attempts of workflow steps that are tried again",
+    ["service", "step"],
+    registry=REGISTRY,
+)
+WORKFLOWS_ENDED = Counter(
+    "cloudstate_workflows_ended",
+    "Workflows that ended on this node, by status (COMPLETED, FAILED, CANCELLED)",
+    ["service", "status"],
+    registry=REGISTRY,
+)
+
 
 class MethodMetrics:
     """Label children of one method, bound once; ``record`` is the per-request cost."""

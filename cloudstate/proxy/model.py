@@ -25,8 +25,10 @@ EVENT_SOURCED = "cloudstate.eventsourced.EventSourced"
 VALUE_ENTITY = "cloudstate.valueentity.ValueEntity"
 CRDT = "cloudstate.crdt.Crdt"
 ACTION = "cloudstate.action.ActionProtocol"
-ALL_ENTITY_TYPES = (ACTION, VALUE_ENTITY, EVENT_SOURCED, CRDT)
-KEYED_ENTITY_TYPES = (EVENT_SOURCED, VALUE_ENTITY, CRDT)
+#: Workflows: the protocol extension ``cloudstate.workflows/1`` (docs/protocol-workflows.md).
+WORKFLOW = "cloudstate.workflow.Workflows"
+ALL_ENTITY_TYPES = (ACTION, VALUE_ENTITY, EVENT_SOURCED, CRDT, WORKFLOW)
+KEYED_ENTITY_TYPES = (EVENT_SOURCED, VALUE_ENTITY, CRDT, WORKFLOW)
 
 ENTITY_KEY_FIELD_NUMBERS = (1080, 50002)  # cloudstate.entity_key, cloudstate.legacy_entity_key
 TYPE_URL_PREFIX = "type.googleapis.com/"
@@ -411,7 +413,7 @@ def _build_service(
         client_streaming = bool(getattr(md, "client_streaming", False))
         server_streaming = bool(getattr(md, "server_streaming", False))
         keys = _key_fields(pool, file_set, md.input_type)
-        if entity.entity_type in (EVENT_SOURCED, VALUE_ENTITY) and (
+        if entity.entity_type in (EVENT_SOURCED, VALUE_ENTITY, WORKFLOW) and (
             client_streaming or server_streaming
         ):
             problems.append(f"{where}: streaming methods are not allowed on {entity.entity_type}")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import grpc
 
@@ -79,6 +80,8 @@ class Announcer:
         self._announced = 0
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
+        #: Called after each announcement (the proxy asks for workflow definitions again).
+        self.after_announce: Callable[[], Awaitable[None]] | None = None
 
     def start(self) -> None:
         _ANNOUNCERS[id(self.channel)] = self
@@ -134,3 +137,5 @@ class Announcer:
                 "the new ones"
             )
         log.info("told the restarted user function what this proxy supports (discovery)")
+        if self.after_announce is not None:
+            await self.after_announce()

@@ -188,6 +188,15 @@ class Router:
             bound.record(error.status.name, None)
             raise
 
+    def check_client_access(
+        self, method: MethodModel, metadata: entity_pb2.Metadata | None
+    ) -> None:
+        """Raise as a client's call of ``method`` would be refused (an internal method, no valid
+        token with ``--jwt-key``); for endpoints that serve a method's data another way (the
+        workflow progress feed)."""
+        if method.internal or self.auth is not None:
+            self._check_client_may_call(method, metadata, self._method_metrics(method))
+
     def check_docs_access(self, metadata: entity_pb2.Metadata | None, what: str) -> None:
         """Raise Unauthenticated unless a client may read the API's description (``what``:
         server reflection, ``/openapi.json``): open without ``--jwt-key`` or with

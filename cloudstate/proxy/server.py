@@ -33,7 +33,7 @@ from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.eventing import EventingManager
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
 from cloudstate.proxy.ingress.http_ingress import ClientIngress
-from cloudstate.proxy.model import CRDT, UserFunctionModel, auth_options
+from cloudstate.proxy.model import CRDT, WORKFLOW, UserFunctionModel, auth_options
 from cloudstate.proxy.reannounce import Announcer
 from cloudstate.proxy.router import Router
 from cloudstate.proxy.signals import StopSignals
@@ -41,6 +41,8 @@ from cloudstate.proxy.stores.base import Store
 from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
+from cloudstate.proxy.workflows.events import WorkflowEvents
+from cloudstate.proxy.workflows.wiring import WorkflowWiring
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,8 @@ class Proxy:
         self._stopped = asyncio.Event()
         self._admin: metrics.AdminServer | None = None
         self._idempotency_trim: IdempotencyTrim | None = None
+        #: The workflow services' engines (empty when the user function has none).
+        self.workflows = WorkflowWiring()
         #: The admin port (``/metrics``), once started; 0 when off.
         self.admin_port = 0
 
@@ -220,6 +224,21 @@ class Proxy:
                     "entity (no push between nodes yet, docs/scale-out.md)",
                     service.name,
                 )
+        self.workflows = WorkflowWiring(
+            {
+                n: h
+                for n, h in self._handlers.items()
+                if self.model.services[n].entity_type == WORKFLOW
+            }
+        )
+        try:
+            await self.workflows.describe(channel, within=config.command_timeout)
+        except DiscoveryError as error:
+            await report(str(error))
+            raise
+        self._announcer.after_announce = lambda: self.workflows.describe_again(
+            channel, within=config.command_timeout
+        )
         self.views = ViewManager(self.model, self.store)
         try:
             self.views.prepare(self._handlers)  # queries of view services are answered by it
@@ -268,6 +287,7 @@ class Proxy:
                 handler.durable = durable
         delivery = Delivery(self.router, timeout=2 * config.command_timeout)
         delivery.internal[PURGE_TASK_PREFIX] = functools.partial(run_purge, self.store)
+        self.workflows.attach(self.router, durable, delivery)
         self.scheduler = DurableScheduler(
             self.store,
             # A delivery may wait for its entity and run forwards: twice the command timeout.
@@ -276,6 +296,7 @@ class Proxy:
             schedules,
         )
         durable.notify = self.scheduler.notify
+        await self.workflows.resume_interrupted(self.store, durable)
         await upsert_schedules(self.store, schedules, time.time())
         self._attach_idempotency(self.router, self.store)
         self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)
@@ -294,6 +315,13 @@ class Proxy:
             raise
         await self.views.start(self.router, self.eventing)
         await self._ingress.activate(self.model, self.router, report)
+        if self.workflows.engines:
+            self._ingress.api.workflow_events = WorkflowEvents(
+                self.workflows.engines,
+                self.model.pool,
+                self.router.check_client_access,
+                self._ingress.api.options.json,
+            )
         self._server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", config.max_message_size),
@@ -345,6 +373,8 @@ class Proxy:
         for handler in self._handlers.values():
             if isinstance(handler, EntityManager):
                 handler.idempotency = keys
+        for engine in self.workflows.engines.values():
+            engine.idempotency = keys  # answers stored with the workflow's record
         self._idempotency_trim = IdempotencyTrim(store, retention)
         self._idempotency_trim.start()
 

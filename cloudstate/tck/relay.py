@@ -14,7 +14,11 @@ what it was answered::
 
 Discovery: the relay passes the proxy's ``ProxyInfo`` on and answers with the user function's
 ``EntitySpec`` minus the entities whose type the proxy did not list as supported (their cases are
-then skipped, not failed). Every discovery and ``reportError`` is recorded.
+then skipped, not failed). A proxy whose ``ProxyInfo`` does not list ``cloudstate.workflows/1``
+is passed on with it added (a user function serving workflows refuses such a proxy outright),
+and the workflows are left out of its answer. Every discovery and ``reportError`` is recorded.
+Workflow calls (``cloudstate.workflow.Workflows``, all unary) are relayed by
+:mod:`cloudstate.tck.relay_workflows`.
 
 One concern: the recording relay (one relay per protocol service, all recording alike).
 """
@@ -41,13 +45,17 @@ from cloudstate.protocol import (
     event_sourced_pb2_grpc,
     value_entity_pb2_grpc,
 )
-from cloudstate.tck import crdt_v00
+from cloudstate.tck import crdt_v00, relay_workflows
 from cloudstate.tck.framework import CaseFailed
 from cloudstate.tck.protocol import END_OF_STREAM, Normalizer, compare
 
 log = logging.getLogger(__name__)
 
 _EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
+
+#: The workflows protocol extension (``ProxyInfo.extensions``) and its entity type.
+WORKFLOWS_EXTENSION = "cloudstate.workflows/1"
+WORKFLOWS_TYPE = "cloudstate.workflow.Workflows"
 
 # Headers of the proxy's calls that are transport details, not to be copied upstream.
 _SKIP_HEADERS = {"content-type", "te", "user-agent", "grpc-accept-encoding", "accept-encoding"}
@@ -104,6 +112,9 @@ class Connection:
             return f"{self.kind} stream of {init.service_name} (entity {init.entity_id!r})"
         if isinstance(self.first, action_pb2.ActionCommand):
             return f"{self.kind} call {self.first.service_name}/{self.first.name}"
+        workflow_id = relay_workflows.workflow_id_of(self.first)
+        if workflow_id is not None:
+            return f"{self.kind} call of workflow {workflow_id!r}"
         return f"{self.kind} stream"
 
     # -- recording (relay side) ------------------------------------------------------------------
@@ -247,6 +258,7 @@ class Relay:
         action_pb2_grpc.add_ActionProtocolServicer_to_server(
             _ActionRelay(self, action_pb2_grpc.ActionProtocolStub(self._channel)), server
         )
+        relay_workflows.add_to_server(self, server, _forwarded_metadata)
         self.port = server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise OSError(f"the TCK relay cannot listen on {host}:{port}")
@@ -373,13 +385,17 @@ class Relay:
                     await asyncio.wait_for(self._changed.wait(), remaining)
 
     def unclaimed(self, entity_ids: set[str]) -> list[Connection]:
-        """Recorded entity streams for ``entity_ids`` that no case has looked at."""
+        """Recorded entity streams and workflow calls for ``entity_ids`` that no case has looked
+        at."""
         found = []
         for c in self.connections:
             first: Any = c.first
             if c.claimed or first is None or isinstance(first, action_pb2.ActionCommand):
                 continue
-            if first.HasField("init") and first.init.entity_id in entity_ids:
+            if c.kind.startswith("workflow."):
+                if relay_workflows.workflow_id_of(first) in entity_ids:
+                    found.append(c)
+            elif first.HasField("init") and first.init.entity_id in entity_ids:
                 found.append(c)
         return found
 
@@ -415,8 +431,16 @@ class _DiscoveryRelay:
     ) -> entity_pb2.EntitySpec:
         record = Discovery(proxy_info=request)
         self.relay.discoveries.append(record)
+        # A user function serving a workflow refuses a proxy that does not list the workflows
+        # extension; ask as if it did, and leave the workflows out of what the proxy is told
+        # (their cases are then skipped, as for an entity type the proxy does not support).
+        without_workflows = WORKFLOWS_EXTENSION not in request.extensions
+        upstream = entity_pb2.ProxyInfo()
+        upstream.CopyFrom(request)
+        if without_workflows:
+            upstream.extensions.append(WORKFLOWS_EXTENSION)
         try:
-            spec: entity_pb2.EntitySpec = await self.stub.discover(request, timeout=30)
+            spec: entity_pb2.EntitySpec = await self.stub.discover(upstream, timeout=30)
         except grpc.aio.AioRpcError as e:
             record.error = f"{e.code().name}: {e.details()}"
             await self.relay._notify()
@@ -430,9 +454,16 @@ class _DiscoveryRelay:
         served = entity_pb2.EntitySpec()
         served.CopyFrom(spec)
         supported = set(request.supported_entity_types)
-        if supported:
+        if without_workflows:
+            supported.discard(WORKFLOWS_TYPE)
+        if supported or without_workflows:
             del served.entities[:]
-            served.entities.extend(e for e in spec.entities if e.entity_type in supported)
+            served.entities.extend(
+                e
+                for e in spec.entities
+                if (not supported or e.entity_type in supported)
+                and not (without_workflows and e.entity_type == WORKFLOWS_TYPE)
+            )
         record.served = served
         await self.relay._notify()
         return served

@@ -39,7 +39,10 @@ from cloudstate.tck.framework import (
     CaseSkipped,
     Target,
 )
-from cloudstate.tck.relay import Relay
+
+# The workflows extension is optional, so "every entity type" above leaves its type out; the TCK
+# lists both in its own ProxyInfo.
+from cloudstate.tck.relay import WORKFLOWS_EXTENSION, WORKFLOWS_TYPE, Relay
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,9 @@ ALL_ENTITY_TYPES = (
     "cloudstate.eventsourced.EventSourced",
     "cloudstate.crdt.Crdt",
 )
+
+#: Entity types of protocol extensions a proxy may list as well (``cloudstate.workflows/1``).
+EXTENSION_ENTITY_TYPES = ("cloudstate.workflow.Workflows",)
 
 #: Services whose ``Call`` the HTTP probe may use (any id is fine for them).
 HTTP_PROBE_SERVICES = (
@@ -355,9 +361,12 @@ class Session:
         return None
 
 
-def tck_proxy_info(extensions: Sequence[str] = ()) -> entity_pb2.ProxyInfo:
+def tck_proxy_info(extensions: Sequence[str] = (WORKFLOWS_EXTENSION,)) -> entity_pb2.ProxyInfo:
     """The ``ProxyInfo`` the TCK sends when it discovers the user function directly: a 0.2
-    proxy, listing ``extensions`` (none by default; the durable-calls cases list theirs)."""
+    proxy supporting workflows, listing ``extensions`` (by default only
+    ``cloudstate.workflows/1``, since a language support refuses to be discovered with its
+    workflows by a proxy that does not list it; the durable-calls and workflow cases list
+    theirs)."""
     from cloudstate import __version__
 
     return entity_pb2.ProxyInfo(
@@ -365,7 +374,7 @@ def tck_proxy_info(extensions: Sequence[str] = ()) -> entity_pb2.ProxyInfo:
         protocol_minor_version=2,
         proxy_name="cloudstate-tck",
         proxy_version=__version__,
-        supported_entity_types=list(ALL_ENTITY_TYPES),
+        supported_entity_types=[*ALL_ENTITY_TYPES, WORKFLOWS_TYPE],
         extensions=list(extensions),
     )
 

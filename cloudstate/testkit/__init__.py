@@ -1,7 +1,8 @@
 """Testing Cloudstate entities: in-process unit tests and in-process end-to-end services.
 
 Unit tests drive one entity instance without proxy or network (:class:`EventSourcedTestKit`,
-:class:`ValueEntityTestKit`, :class:`CrdtTestKit`, :class:`ActionTestKit`; :func:`kit_for`
+:class:`ValueEntityTestKit`, :class:`CrdtTestKit`, :class:`ActionTestKit`,
+:class:`WorkflowTestKit`; :func:`kit_for`
 picks the kit for any entity)::
 
     from cloudstate.testkit import EventSourcedTestKit
@@ -35,6 +36,7 @@ from cloudstate.testkit.results import (
 from cloudstate.testkit.service import LocalService
 from cloudstate.testkit.value_entity import ValueEntityTestKit
 from cloudstate.testkit.view import ViewTestKit
+from cloudstate.testkit.workflow import WorkflowResult, WorkflowTestKit
 
 __all__ = [
     "ActionTestKit",
@@ -53,6 +55,8 @@ __all__ = [
     "ValueEntityResult",
     "ValueEntityTestKit",
     "ViewTestKit",
+    "WorkflowResult",
+    "WorkflowTestKit",
     "kit_for",
     "register_kind",
 ]

@@ -1,6 +1,6 @@
 """What one command did, as a test sees it: the reply or failure, forwards, side effects (ordinary
 and durable), timers started and cancelled, and the state changes of the entity's kind (events, a
-new value, a CRDT delta).
+new value, a CRDT delta, a workflow's transition; and the calls a workflow's steps made).
 
 Every value is decoded: messages are instances of your generated classes, JSON and primitive
 payloads are Python values. Results print readably, so a failed assertion shows what happened::
@@ -332,3 +332,39 @@ def _one_line(value: Any) -> Any:
 class _Shown(str):
     def __repr__(self) -> str:
         return str(self)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A transition the workflow made: ``kind`` is ``"go_to"`` (to ``step``, with ``input``),
+    ``"pause"`` (``timeout``, ``timeout_step``), ``"end"`` or ``"fail"`` (``reason``)."""
+
+    kind: str
+    step: str = ""
+    input: Any = None
+    reason: str = ""
+    timeout: timedelta | None = None
+    timeout_step: str = ""
+
+
+@dataclass(frozen=True)
+class CallMade:
+    """A call a step asked for (``kit.calls``), with the metadata the proxy adds to it."""
+
+    step: str
+    attempt: int
+    step_key: str
+    service: str
+    method: str
+    message: Any
+    metadata: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class WorkflowResult(CommandResult):
+    """What one command did: the reply or failure (``FAILED_PRECONDITION`` when it made a
+    transition the workflow's status refuses), its side effects, the transition it made
+    (``None``: none) and the state after it."""
+
+    transition: Transition | None = None
+    state: Any = None

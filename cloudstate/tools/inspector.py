@@ -7,6 +7,7 @@
     cloudstate inspect --store ... --module shoppingcart.shopping_cart \\
         --path examples/shoppingcart shopping-cart alice                        # one entity
     cloudstate inspect --store ... timers                                      # pending tasks
+    cloudstate inspect --store ... workflows [PERSISTENCE_ID]                  # workflows
 
 Works on every store backend the proxy supports; reading never writes (a SQLite file that does
 not exist is an error, not a new store).
@@ -31,6 +32,9 @@ CRDT_PREFIX = "crdt:"
 DEFAULT_STORE = "sqlite:///data/cloudstate.db"
 #: ``cloudstate inspect timers``: the pending durable tasks instead of a persistence id.
 TIMERS = "timers"
+#: ``cloudstate inspect workflows [PERSISTENCE_ID]``: the stored workflow records.
+WORKFLOWS = "workflows"
+WORKFLOW_RECORD = "type.googleapis.com/cloudstate.workflow.WorkflowRecord"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "persistence_id",
         nargs="?",
         help="list this entity type's entity ids; 'timers': the pending timers, durable calls "
-        "and schedule ticks",
+        "and schedule ticks; 'workflows': the workflows (of the persistence id given next)",
     )
     parser.add_argument("entity_id", nargs="?", help="show this entity's journal, snapshot, value")
     parser.add_argument(
@@ -131,6 +135,8 @@ class Inspector:
         try:
             if persistence_id == TIMERS and entity_id is None:
                 return await self._timers(store)
+            if persistence_id == WORKFLOWS:
+                return await self._workflows(store, entity_id)
             if persistence_id is None:
                 return await self._types(store, store_url)
             if entity_id is None:
@@ -170,6 +176,35 @@ class Inspector:
                 for task in tasks
             ]
         }
+
+    async def _workflows(self, store: Any, persistence_id: str | None) -> dict[str, Any]:
+        """Every workflow record (of ``persistence_id``, or of any): id, status, step, attempt,
+        transitions."""
+        from cloudstate.protocol import workflow_pb2
+
+        ids = [persistence_id] if persistence_id else await store.list_persistence_ids()
+        rows: list[dict[str, Any]] = []
+        for pid in ids:
+            for entity_id in await store.list_entity_ids(pid):
+                if len(rows) >= self.limit:
+                    break
+                stored = await store.load_value(pid, entity_id)
+                if stored is None or stored.payload.type_url != WORKFLOW_RECORD:
+                    continue
+                record = workflow_pb2.WorkflowRecord.FromString(stored.payload.value)
+                view = record.view
+                rows.append(
+                    {
+                        "persistence_id": pid,
+                        "id": view.workflow_id,
+                        "status": workflow_pb2.Status.Name(view.status),
+                        "step": view.step,
+                        "attempt": record.attempt,
+                        "transitions": view.transitions,
+                        "reason": view.reason or record.last_error,
+                    }
+                )
+        return {"workflows": rows}
 
     async def _kind(self, store: Any, persistence_id: str, entity_id: str) -> str:
         if await store.highest_sequence(persistence_id, entity_id):
@@ -264,6 +299,9 @@ def render(document: dict[str, Any], out: TextIO) -> None:
     if "timers" in document:
         _render_timers(document["timers"], out)
         return
+    if "workflows" in document:
+        _render_workflows(document["workflows"], out)
+        return
     if "entity_types" in document:
         types = document["entity_types"]
         if not types:
@@ -327,3 +365,18 @@ def _render_timers(timers: list[dict[str, Any]], out: TextIO) -> None:
             f"{t['last_error']}\n".rstrip()
             + "\n"
         )
+
+
+def _render_workflows(rows: list[dict[str, Any]], out: TextIO) -> None:
+    if not rows:
+        out.write("no workflows\n")
+        return
+    width = max(len("ID"), *(len(r["id"]) for r in rows))
+    step = max(len("STEP"), *(len(r["step"]) for r in rows))
+    out.write(f"{'ID':<{width}}  {'STATUS':<11}  {'STEP':<{step}}  ATTEMPT  TRANSITIONS  REASON\n")
+    for r in rows:
+        line = (
+            f"{r['id']:<{width}}  {r['status']:<11}  {r['step']:<{step}}  {r['attempt']:<7}  "
+            f"{r['transitions']:<11}  {r['reason']}"
+        )
+        out.write(line.rstrip() + "\n")

@@ -65,6 +65,10 @@ SCHEMA_TESTS = "tests/lifecycle/test_schema_evolution.py"
 CRDT00_E2E = "tests/crdt00/test_behind_proxy.py"
 OPERATOR_LOGS = "tests/observability/test_operator_logs.py"
 BANK_FAULT_TESTS = "tests/durable/test_bank_faults.py"
+WF_KIT = "cloudstate/testkit/workflow.py"
+WF_SERVICER_TESTS = "tests/workflow_sdk/test_servicer.py"
+WF_TRANSFER_KIT_TESTS = "tests/workflow_sdk/test_transfer_kit.py"
+WF_ORDER_KIT_TESTS = "tests/workflow_sdk/test_order_kit.py"
 BANK_FAULTS_SQLITE = "test_money_is_conserved_while_the_proxy_and_user_function_are_killed"
 ADMISSION = "cloudstate/proxy/admission.py"
 H1 = "cloudstate/proxy/http/h1.py"
@@ -1186,6 +1190,170 @@ MUTANTS: tuple[Mutant, ...] = (
             "test_with_the_extension_the_entity_sends_durable_effects_and_timers",
         ),
     ),
+    # -- workflows: the SDK's side and the test kit's proxy rules (docs/protocol-workflows.md) ----
+    Mutant(
+        name="wf-sdk-announced-without-the-extension",
+        guarantee="a workflow is announced only to a proxy listing cloudstate.workflows/1",
+        file="cloudstate/discovery.py",
+        original="""
+            if entity.kind.extension is not None and entity.kind.extension not in listed
+""",
+        replacement="""
+            if entity.kind.extension is not None and not listed
+""",
+        tests=(
+            f"{WF_SERVICER_TESTS}::"
+            "test_discovery_fails_naming_the_workflow_for_a_proxy_without_the_extension",
+        ),
+    ),
+    Mutant(
+        name="wf-sdk-state-update-not-sent",
+        guarantee="a workflow handler's state update travels in its Effect",
+        file="cloudstate/workflow/context.py",
+        original="""
+        if self._new_state is not None:
+            effect.state.CopyFrom(self._new_state)
+""",
+        replacement="""
+        if self._new_state is not None and self._transition is None:
+            effect.state.CopyFrom(self._new_state)
+""",
+        tests=(f"{WF_SERVICER_TESTS}::test_start_sets_the_state_and_goes_to_the_first_step",),
+    ),
+    Mutant(
+        name="wf-sdk-go-to-input-dropped",
+        guarantee="ctx.go_to(step, input) sends the input with the transition",
+        file="cloudstate/workflow/context.py",
+        original="""
+        if input is not None:
+            transition.input.CopyFrom(pack(input))
+""",
+        replacement="""
+        if input is None:
+            transition.input.CopyFrom(pack(input))
+""",
+        tests=(f"{WF_SERVICER_TESTS}::test_start_sets_the_state_and_goes_to_the_first_step",),
+    ),
+    Mutant(
+        name="wf-sdk-call-sent-with-a-transition",
+        guarantee="a step that asks for a call and also makes a transition fails its attempt",
+        file="cloudstate/workflow/servicer.py",
+        original="""
+        if effect is not None or ctx._effects:
+""",
+        replacement="""
+        if False:
+""",
+        tests=(
+            f"{WF_SERVICER_TESTS}::"
+            "test_a_failed_attempt_is_a_step_failure_naming_what_went_wrong[call-and-transition]",
+        ),
+    ),
+    Mutant(
+        name="wf-sdk-step-without-transition-succeeds",
+        guarantee="a step that makes no transition fails its attempt (the proxy would refuse it)",
+        file="cloudstate/workflow/servicer.py",
+        original="""
+    if ctx._transition is None:
+        return _step_failure(
+""",
+        replacement="""
+    if ctx._transition is None and effect is None:
+        return _step_failure(
+""",
+        tests=(
+            f"{WF_SERVICER_TESTS}::"
+            "test_a_failed_attempt_is_a_step_failure_naming_what_went_wrong"
+            "[state-without-transition]",
+        ),
+    ),
+    Mutant(
+        name="wf-kit-one-attempt-too-many",
+        guarantee="the test kit makes exactly max_attempts attempts before the recovery",
+        file=WF_KIT,
+        original="""
+        if attempt < max_attempts:
+""",
+        replacement="""
+        if attempt <= max_attempts:
+""",
+        tests=(
+            f"{WF_TRANSFER_KIT_TESTS}::"
+            "test_a_deposit_that_keeps_failing_is_retried_then_the_withdrawal_is_refunded",
+        ),
+    ),
+    Mutant(
+        name="wf-kit-default-attempts-ignored",
+        guarantee="max_attempts 0 means the proxy's default, 3 attempts, in the test kit",
+        file=WF_KIT,
+        original="""
+        max_attempts = recovery.max_attempts or DEFAULT_MAX_ATTEMPTS
+""",
+        replacement="""
+        max_attempts = recovery.max_attempts or 1
+""",
+        tests=(f"{WF_TRANSFER_KIT_TESTS}::test_a_refused_withdrawal_voids_the_transfer",),
+    ),
+    Mutant(
+        name="wf-step-recovery-overridden-by-default",
+        guarantee="a step's own recovery replaces the workflow's default_recovery",
+        file="cloudstate/workflow/entity.py",
+        original="""
+        return own or self.default_recovery or Recovery()
+""",
+        replacement="""
+        return self.default_recovery or own or Recovery()
+""",
+        tests=(
+            f"{WF_TRANSFER_KIT_TESTS}::"
+            "test_a_deposit_that_keeps_failing_is_retried_then_the_withdrawal_is_refunded",
+        ),
+    ),
+    Mutant(
+        name="wf-kit-recovery-without-the-input",
+        guarantee="the recovery step gets the failed step's input (test kit)",
+        file=WF_KIT,
+        original="""
+            self._enter(recovery.recover_step, self._input)
+""",
+        replacement="""
+            self._enter(recovery.recover_step, None)
+""",
+        tests=(
+            f"{WF_ORDER_KIT_TESTS}::"
+            "test_a_step_failing_every_attempt_runs_the_recovery_with_its_input",
+        ),
+    ),
+    Mutant(
+        name="wf-kit-ended-workflow-takes-transitions",
+        guarantee="an ended or suspended workflow refuses a command's transition (test kit)",
+        file=WF_KIT,
+        original="""
+        if status == WorkflowStatus.SUSPENDED or status in _ENDED:
+""",
+        replacement="""
+        if status == WorkflowStatus.SUSPENDED:
+""",
+        tests=(
+            f"{WF_ORDER_KIT_TESTS}::"
+            "test_an_ended_workflow_refuses_transitions_but_takes_state_updates",
+        ),
+    ),
+    Mutant(
+        name="wf-kit-step-key-per-attempt",
+        guarantee="every attempt of a step execution has the same step key (test kit)",
+        file=WF_KIT,
+        original="""
+        key = f"wf:{self.workflow.name}/{self.entity_id}/{self._view.transitions}"
+""",
+        replacement="""
+        key = f"wf:{self.workflow.name}/{self.entity_id}/{self._view.transitions}.{self._attempt}"
+""",
+        tests=(
+            f"{WF_TRANSFER_KIT_TESTS}::"
+            "test_a_deposit_that_keeps_failing_is_retried_then_the_withdrawal_is_refunded",
+        ),
+    ),
     Mutant(
         name="testkit-fires-cancelled-timers",
         guarantee="a timer cancelled by a successful command is no longer pending in the test kit",
@@ -1476,6 +1644,41 @@ MUTANTS: tuple[Mutant, ...] = (
             "test_closed_loop_counts_only_completed_transfers",
         ),
     ),
+    # -- workflows, as the conformance kit checks them (cloudstate/tck/cases/workflow_*.py) -------
+    Mutant(
+        name="workflow-call-without-step-key",
+        guarantee="a workflow step's call carries idempotency-key = its step_key (TCK)",
+        file="cloudstate/proxy/workflows/steps.py",
+        original="""
+    metadata.entries.add(key=METADATA_KEY, string_value=key)
+""",
+        replacement="""
+    metadata.entries.add(key=METADATA_KEY, string_value=key + "-" + str(attempt))
+""",
+        tests=(
+            "tests/tck/test_conformance.py::test_proxy"
+            "[proxy/workflow-proxy/a-step-s-call-carries-the-step-key-and-attempt]",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="workflow-sdk-go-to-drops-input",
+        guarantee="the SDK sends a step's input with go_to (TCK, language support)",
+        file="cloudstate/workflow/context.py",
+        original="""
+        if input is not None:
+            transition.input.CopyFrom(pack(input))
+""",
+        replacement="""
+        if input is not None and False:
+            transition.input.CopyFrom(pack(input))
+""",
+        tests=(
+            "tests/tck/test_conformance.py::test_language_support"
+            "[language-support/workflow-model/a-command-updates-the-state-and-goes-to-a-step]",
+        ),
+        in_subprocess=True,
+    ),
     Mutant(
         name="purge-keeps-the-journal",
         guarantee="a deleted entity's events and snapshot are removed after the grace period",
@@ -1604,6 +1807,116 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(f"{LIFECYCLE_SDK_TESTS}::test_an_action_receives_an_old_event_migrated",),
     ),
 )
+
+WF_ENGINE = "cloudstate/proxy/workflows/engine.py"
+WF_TESTS = "tests/workflows/test_engine.py"
+WORKFLOW_MUTANTS = (
+    Mutant(
+        name="wf-step-key-includes-the-attempt",
+        guarantee="a step execution's call has one idempotency key in every attempt",
+        file="cloudstate/proxy/workflows/steps.py",
+        original="""
+        step_key=step_key(service, view.workflow_id, view.transitions),
+""",
+        replacement="""
+        step_key=step_key(service, view.workflow_id, view.transitions) + f"#{attempt}",
+""",
+        tests=(f"{WF_TESTS}::test_retries_with_backoff_then_the_recover_step_compensates",),
+    ),
+    Mutant(
+        name="wf-reply-before-the-record",
+        guarantee="a workflow command's reply is released after its record and wake-up are written",
+        file=WF_ENGINE,
+        original="""
+        if not await self._write(actor, new, tasks, "command", answer):
+            return None, False
+""",
+        replacement="""
+        asyncio.get_running_loop().call_later(
+            0.3, lambda: asyncio.ensure_future(self._write(actor, new, tasks, "command", answer))
+        )
+""",
+        tests=(f"{WF_TESTS}::test_the_reply_comes_after_the_record_and_its_wake_up_are_written",),
+    ),
+    Mutant(
+        name="wf-wake-task-not-written",
+        guarantee="every RUNNING workflow record is written with its wake-up task",
+        file="cloudstate/proxy/workflows/transitions.py",
+        original="""
+            changes.append(wake_task(service, record, now + timeout + WAKE_GRACE))
+""",
+        replacement="""
+            pass
+""",
+        tests=(f"{WF_TESTS}::test_the_reply_comes_after_the_record_and_its_wake_up_are_written",),
+    ),
+    Mutant(
+        name="wf-restart-waits-for-the-wake",
+        guarantee="a restarted single-node proxy runs the steps a crash interrupted at once",
+        file="cloudstate/proxy/workflows/wiring.py",
+        original="""
+        if not self.engines or store.shared:
+""",
+        replacement="""
+        if True:
+""",
+        tests=(
+            "tests/workflows/test_crash.py::"
+            "test_a_restarted_proxy_resumes_an_interrupted_step_at_once",
+        ),
+    ),
+    Mutant(
+        name="wf-retry-counter-not-persisted",
+        guarantee="a failed attempt's number is persisted: the attempts run out",
+        file="cloudstate/proxy/workflows/transitions.py",
+        original="""
+        record.attempt = attempt + 1
+""",
+        replacement="""
+        record.attempt = attempt
+""",
+        tests=(f"{WF_TESTS}::test_retries_with_backoff_then_the_recover_step_compensates",),
+    ),
+    Mutant(
+        name="wf-record-write-unconditional",
+        guarantee="a workflow record is written on its version only: a stale node steps down",
+        file=WF_ENGINE,
+        original="""
+                expected_version=actor.version,
+""",
+        replacement="""
+                expected_version=None,
+""",
+        tests=(f"{WF_TESTS}::test_a_stale_writer_steps_down_when_another_node_moved_on",),
+    ),
+    Mutant(
+        name="wf-keyed-command-answer-not-stored",
+        guarantee="a workflow command with an idempotency key is applied once",
+        file=WF_ENGINE,
+        original="""
+            answer = guard.record_for(keyed, action, self.settings.failure_status)
+""",
+        replacement="""
+            answer = None
+""",
+        tests=(f"{WF_TESTS}::test_a_keyed_command_is_answered_once_with_its_record",),
+    ),
+    Mutant(
+        name="wf-transition-of-an-ended-workflow",
+        guarantee="a command's transition of an ended workflow is refused (FAILED_PRECONDITION)",
+        file="cloudstate/proxy/workflows/transitions.py",
+        original="""
+    if status in ENDED:
+        raise TransitionRefused(
+""",
+        replacement="""
+    if status in ENDED and False:
+        raise TransitionRefused(
+""",
+        tests=(f"{WF_TESTS}::test_refused_transitions_and_unknown_steps",),
+    ),
+)
+MUTANTS = MUTANTS + WORKFLOW_MUTANTS
 
 #: The quickest critical mutants, run by ``make test`` (tests/mutants/test_fast_subset.py).
 FAST: tuple[str, ...] = (

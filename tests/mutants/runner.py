@@ -196,6 +196,10 @@ def pytest_command(
         "no:cacheprovider",
         "-o",
         "addopts=",
+        # The conformance kit's tests (tests/tck/test_conformance.py) need its plugin, which
+        # the cleared addopts loaded; it only parametrizes tests that ask for a TCK case.
+        "-p",
+        "cloudstate.tck.pytest_plugin",
         "-rfE",
         # Property tests draw the same examples every run: a kill must be reproducible.
         "--hypothesis-seed=0",

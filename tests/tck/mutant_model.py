@@ -3,6 +3,7 @@
 ``python -m tests.tck.mutant_model MUTANT`` serves the mutant on ``$HOST:$PORT``. Two kinds:
 
 * code mutants — the model written with the SDK, with a bug (:data:`CODE_MUTANTS`);
+* SDK mutants — the whole model, served by a patched workflow SDK (:data:`SDK_MUTANTS`);
 * wire mutants — the correct model behind an in-process relay that tampers with what it sends
   or receives on the event-sourced and CRDT streams (:data:`WIRE_MUTANTS`), for bugs our SDK
   makes impossible to write.
@@ -222,6 +223,42 @@ CODE_MUTANTS: dict[str, Callable[[], list[EntityDefinition]]] = {
 }
 
 
+# -- SDK mutants: the workflow SDK patched, then the whole model served ----------------------
+
+
+def _attempt_always_1() -> None:
+    """Steps always see attempt 1, whatever the proxy sent."""
+    from cloudstate.workflow.context import StepContext
+
+    StepContext.attempt = property(lambda self: 1)  # type: ignore[assignment,method-assign]
+
+
+def _go_to_drops_input() -> None:
+    """``go_to`` makes the transition without its input."""
+    from cloudstate.workflow.context import WorkflowContext
+
+    original = WorkflowContext.go_to
+
+    def go_to(self: Any, step: str, input: Any = None) -> None:
+        original(self, step)
+
+    WorkflowContext.go_to = go_to  # type: ignore[method-assign]
+
+
+def _workflows_without_extension() -> None:
+    """Discovery announces workflows to a proxy that does not list their extension."""
+    from cloudstate.discovery import EntityDiscoveryServicer
+
+    EntityDiscoveryServicer.missing_extensions = lambda self, request: ""  # type: ignore[method-assign]
+
+
+SDK_MUTANTS: dict[str, Callable[[], None]] = {
+    "workflow-attempt-always-1": _attempt_always_1,
+    "workflow-go-to-drops-input": _go_to_drops_input,
+    "workflow-extension-ignored": _workflows_without_extension,
+}
+
+
 # -- wire mutants: tamper with what the event-sourced and CRDT streams carry ---------------------
 
 #: Rewrites one message of a stream (``None`` drops it).
@@ -426,9 +463,12 @@ async def _serve_wire_mutant(wire: Wire, host: str, port: int) -> None:
 def main() -> None:
     name = sys.argv[1]
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])
-    if name in CODE_MUTANTS:
+    if name in CODE_MUTANTS or name in SDK_MUTANTS:
+        if name in SDK_MUTANTS:
+            SDK_MUTANTS[name]()
         server = CloudState(host, port)
-        for entity in CODE_MUTANTS[name]():
+        entities = CODE_MUTANTS[name]() if name in CODE_MUTANTS else model_entities()
+        for entity in entities:
             server.register_entity(entity)
         server.start()
     else:

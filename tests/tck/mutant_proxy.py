@@ -132,7 +132,61 @@ def wrong_event_source() -> None:
     event_log.cloud_event_metadata = cloud_event_metadata
 
 
+def workflow_call_without_key() -> None:
+    """A workflow step's call carries no ``idempotency-key`` (only the attempt)."""
+    from cloudstate.protocol import entity_pb2
+    from cloudstate.proxy.workflows import steps
+
+    original = steps.call_metadata
+
+    def call_metadata(call: Any, key: str, attempt: int) -> Any:
+        metadata = original(call, key, attempt)
+        kept = [e for e in metadata.entries if e.key != "idempotency-key"]
+        return entity_pb2.Metadata(entries=kept)
+
+    steps.call_metadata = call_metadata
+
+
+def workflow_attempt_always_1() -> None:
+    """Every attempt of a workflow step is sent to the user function as attempt 1."""
+    from cloudstate.proxy.workflows import engine
+
+    original = engine.run_attempt
+
+    async def run_attempt(
+        stub: Any, router: Any, channel: Any, service: str, record: Any, step: Any, attempt: int
+    ) -> Any:
+        return await original(stub, router, channel, service, record, step, 1)
+
+    engine.run_attempt = run_attempt  # type: ignore[assignment]
+
+
+def without_workflows() -> None:
+    """Not a bug: a proxy without the optional workflows extension (it lists neither
+    ``cloudstate.workflows/1`` nor the workflow entity type)."""
+    from cloudstate.proxy import discovery, reannounce, server
+
+    original = discovery.proxy_info
+
+    def proxy_info(supported_types: tuple[str, ...] = ()) -> Any:
+        kept = tuple(t for t in supported_types if t != "cloudstate.workflow.Workflows")
+        info = original(kept) if kept else original()
+        del info.supported_entity_types[:]
+        info.supported_entity_types.extend(kept or [])
+        kept_extensions = [e for e in info.extensions if e != "cloudstate.workflows/1"]
+        del info.extensions[:]
+        info.extensions.extend(kept_extensions)
+        return info
+
+    discovery.proxy_info = proxy_info
+    server.proxy_info = proxy_info
+    reannounce.proxy_info = proxy_info
+
+
 MUTANTS: dict[str, Callable[[], None]] = {
+    "without-workflows": without_workflows,
+    "workflow-call-without-key": workflow_call_without_key,
+    "workflow-attempt-always-1": workflow_attempt_always_1,
     "wrong-event-source": wrong_event_source,
     "ignore-stream-cancel": ignore_stream_cancel,
     "drop-async-effects": drop_async_effects,

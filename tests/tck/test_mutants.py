@@ -22,6 +22,8 @@ LSV = "language-support/value-entity-model/"
 LSA = "language-support/action-model/"
 LSC = "language-support/crdt-model/"
 LSD = "language-support/durable-calls-model/"
+LSW = "language-support/workflow-model/"
+PXW = "proxy/workflow-proxy/"
 PX = "proxy/event-sourced-proxy/"
 PXV = "proxy/value-entity-proxy/"
 
@@ -157,6 +159,25 @@ USER_FUNCTION_MUTANTS = [
         {f"{LSD}without-the-extension-an-entity-s-durable-request-fails-the-command"},
     ),
     (
+        "workflow-attempt-always-1",
+        [f"{LSW}a-step-s-exception", f"{LSW}a-step-makes"],
+        {f"{LSW}a-step-s-exception-fails-the-attempt"},
+    ),
+    (
+        "workflow-go-to-drops-input",
+        [f"{LSW}a-command-updates", f"{LSW}a-step-makes", f"{LSW}a-step-asks", f"{LSW}a-command-r"],
+        {
+            f"{LSW}a-command-updates-the-state-and-goes-to-a-step",
+            f"{LSW}a-step-makes-a-transition",
+            f"{LSW}a-step-asks-for-a-call-and-its-continuation-gets-the-reply",
+        },
+    ),
+    (
+        "workflow-extension-ignored",
+        [f"{LSW}without-the-extension", f"{LSW}workflow-model-discovery"],
+        {f"{LSW}without-the-extension-discovery-fails-naming-the-workflow"},
+    ),
+    (
         "empty-reply-metadata",
         ["initial-empty-state", "forward-to-second-service", "forward-with-emitted-events"],
         {
@@ -168,6 +189,19 @@ USER_FUNCTION_MUTANTS = [
 ]
 
 PROXY_MUTANTS = [
+    (
+        "workflow-call-without-key",
+        [f"{PXW}a-step-s-call", f"{PXW}retries-run-out", f"{PXW}steps-run-in-order"],
+        {
+            f"{PXW}a-step-s-call-carries-the-step-key-and-attempt",
+            f"{PXW}retries-run-out-then-the-recover-step-runs",
+        },
+    ),
+    (
+        "workflow-attempt-always-1",
+        [f"{PXW}failed-attempts", f"{PXW}steps-run-in-order"],
+        {f"{PXW}failed-attempts-are-retried-with-the-same-step-key"},
+    ),
     (
         "wrong-event-source",
         ["eventing-proxy/"],
@@ -276,7 +310,41 @@ async def test_the_unbroken_proxy_passes_the_same_cases(
         user_function=f"127.0.0.1:{unused_tcp_port}",
         user_function_command=f"{sys.executable} -m cloudstate.tck.model",
         proxy_command=f"{sys.executable} -m cloudstate.proxy --store sqlite:///{tmp_path}/proxy.db",
-        patterns=(PX, f"{PXV}state-is-durable", f"{PXV}state-changes"),
+        patterns=(
+            PX,
+            f"{PXV}state-is-durable",
+            f"{PXV}state-changes",
+            f"{PXW}a-step-s-call",
+            f"{PXW}retries-run-out",
+            f"{PXW}failed-attempts",
+            f"{PXW}steps-run-in-order",
+        ),
     )
     failed, report = await _failed(settings)
     assert failed == set(), report
+
+
+async def test_a_proxy_without_the_workflows_extension_skips_the_workflow_cases(
+    unused_tcp_port: int, tmp_path: Path
+) -> None:
+    """A proxy that does not list ``cloudstate.workflows/1`` (an optional extension) in front of
+    the model serving a workflow: the relay asks the model as if it did and leaves the workflow
+    out, so the workflow cases are skipped with the reason and the others still run."""
+    script = ROOT / "tests" / "tck" / "mutant_proxy.py"
+    settings = TckSettings(
+        targets=(PROXY,),
+        user_function=f"127.0.0.1:{unused_tcp_port}",
+        user_function_command=f"{sys.executable} -m cloudstate.tck.model",
+        proxy_command=f"{sys.executable} {script} without-workflows "
+        f"--store sqlite:///{tmp_path}/proxy.db",
+        patterns=(PXW, "proxy-discovery/", f"{PXV}state-changes"),
+        timeout=MUTANT_TIMEOUT,
+    )
+    out = io.StringIO()
+    results = await run(settings, out)
+    report = out.getvalue()
+    workflow = [r for r in results if r.case.id.startswith(PXW)]
+    assert workflow and all(r.outcome is Outcome.SKIP for r in workflow), report
+    assert all("cloudstate.workflow.Workflows" in r.message for r in workflow), report
+    others = [r for r in results if not r.case.id.startswith(PXW)]
+    assert others and all(r.outcome is Outcome.PASS for r in others), report

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -142,6 +142,9 @@ class HttpApi:
         self.draining = False
         self._openapi = b""
         self._pool: descriptor_pool.DescriptorPool | None = None
+        #: Serves ``/cloudstate/workflows/...`` (the workflow progress feed), when the proxy
+        #: serves workflows (cloudstate/proxy/workflows/events.py).
+        self.workflow_events: Callable[[HttpRequest], Awaitable[HttpResponse]] | None = None
 
     def activate(self, model: UserFunctionModel, router: RouterLike, ready: bool = True) -> None:
         """Compile the routes of the discovered services; from now on requests are served
@@ -214,6 +217,8 @@ class HttpApi:
                 grpc.StatusCode.UNAVAILABLE,
                 "the proxy is starting: the user function has not been discovered yet; retry",
             )
+        if self.workflow_events is not None and path.startswith("/cloudstate/workflows/"):
+            return await self.workflow_events(request)
         found = self.routes.match(method, path)
         if not isinstance(found, Match):
             if found.allowed:

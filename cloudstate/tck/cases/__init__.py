@@ -11,12 +11,14 @@ _MODULES = [
     "action_model",
     "eventing_model",
     "durable_model",
+    "workflow_model",
     "proxy_discovery",
     "event_sourced_proxy",
     "value_entity_proxy",
     "crdt_proxy",
     "action_proxy",
     "eventing_proxy",
+    "workflow_proxy",
 ]
 
 for _name in _MODULES:

@@ -8,6 +8,7 @@ from google.protobuf.message import DecodeError
 from cloudstate.protocol import entity_pb2, entity_pb2_grpc
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import LANGUAGE_SUPPORT, case
+from cloudstate.tck.relay import WORKFLOWS_TYPE
 from cloudstate.tck.session import ALL_ENTITY_TYPES, tck_proxy_info
 
 GROUP = "discovery"
@@ -65,9 +66,9 @@ async def descriptors_and_entities(t: TckContext) -> None:
             entity.service_name,
         )
         t.check(
-            entity.entity_type in ALL_ENTITY_TYPES,
+            entity.entity_type in (*ALL_ENTITY_TYPES, WORKFLOWS_TYPE),
             f"entity {entity.service_name} has an unknown entity type",
-            list(ALL_ENTITY_TYPES),
+            [*ALL_ENTITY_TYPES, WORKFLOWS_TYPE],
             entity.entity_type,
         )
 

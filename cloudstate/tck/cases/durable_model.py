@@ -47,6 +47,7 @@ from cloudstate.tck.durable_messages import (
 from cloudstate.tck.framework import LANGUAGE_SUPPORT, CaseFunction, case
 from cloudstate.tck.messages import action_command, any_message, es_failure, es_reply
 from cloudstate.tck.model import durable_pb2 as dm
+from cloudstate.tck.relay import WORKFLOWS_EXTENSION, WORKFLOWS_TYPE
 from cloudstate.tck.session import tck_proxy_info
 
 GROUP = "durable calls model"
@@ -56,9 +57,14 @@ GROUP = "durable calls model"
 
 
 async def discover_listing(t: TckContext, extensions: list[str]) -> None:
-    """Call ``discover`` with a ``ProxyInfo`` listing ``extensions``; at the end of the case, call
-    it again as the run had (the proxy's ``ProxyInfo`` in a proxy run, else the TCK's)."""
+    """Call ``discover`` with a ``ProxyInfo`` listing ``extensions`` (and
+    ``cloudstate.workflows/1`` when the user function serves workflows); at the end of the case,
+    call it again as the run had (the proxy's ``ProxyInfo`` in a proxy run, else the TCK's)."""
     stub = entity_pb2_grpc.EntityDiscoveryStub(t.user_function)
+    # A user function serving workflows refuses a proxy without their extension, which is not
+    # what these cases are about: list it too for such a user function.
+    if any(e.entity_type == WORKFLOWS_TYPE for e in t.spec.entities):
+        extensions = [*extensions, WORKFLOWS_EXTENSION]
     await t.within(stub.discover(tck_proxy_info(extensions)), "discover")
     before = t.session.proxy_info or tck_proxy_info()
 
@@ -385,7 +391,8 @@ async def entity_without_extension(t: TckContext) -> None:
     ACTION,
     TWO,
     description=(
-        "After a ``discover`` whose ``ProxyInfo`` lists no extension, an action asking for a "
+        "After a ``discover`` whose ``ProxyInfo`` lists no extension (but "
+        "``cloudstate.workflows/1`` for a user function serving workflows), an action asking for a "
         "timer fails, with a description naming ``cloudstate.durable-calls/1``, and its response "
         "carries no ``SideEffect.durable``."
     ),

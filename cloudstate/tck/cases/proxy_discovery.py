@@ -8,7 +8,11 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from cloudstate.tck.context import TckContext
 from cloudstate.tck.framework import PROXY, case
 from cloudstate.tck.protocol import ProtocolStream
-from cloudstate.tck.session import ALL_ENTITY_TYPES
+from cloudstate.tck.relay import WORKFLOWS_EXTENSION, WORKFLOWS_TYPE
+from cloudstate.tck.session import ALL_ENTITY_TYPES, EXTENSION_ENTITY_TYPES
+
+#: Entity types a proxy may list: the base protocol's, and those of the extensions it lists.
+KNOWN_ENTITY_TYPES = (*ALL_ENTITY_TYPES, *EXTENSION_ENTITY_TYPES)
 
 GROUP = "proxy discovery"
 REFLECTION = "grpc.reflection.v1alpha.ServerReflection"
@@ -32,12 +36,21 @@ async def proxy_info(t: TckContext) -> None:
         "0.2",
         f"{info.protocol_major_version}.{info.protocol_minor_version}",
     )
-    unknown = sorted(set(info.supported_entity_types) - set(ALL_ENTITY_TYPES))
+    unknown = sorted(set(info.supported_entity_types) - set(KNOWN_ENTITY_TYPES))
     t.check(
         bool(info.supported_entity_types) and not unknown,
         "ProxyInfo.supported_entity_types must list known entity types",
-        list(ALL_ENTITY_TYPES),
+        list(KNOWN_ENTITY_TYPES),
         list(info.supported_entity_types),
+    )
+    lists_type = WORKFLOWS_TYPE in info.supported_entity_types
+    lists_extension = WORKFLOWS_EXTENSION in info.extensions
+    t.check(
+        lists_type == lists_extension,
+        f"a proxy supporting workflows lists both {WORKFLOWS_EXTENSION} in ProxyInfo.extensions "
+        f"and {WORKFLOWS_TYPE} in supported_entity_types (docs/protocol-workflows.md)",
+        "both or neither",
+        info,
     )
     spec = t.session.proxy_spec
     assert spec is not None
@@ -64,11 +77,12 @@ async def every_entity_type(t: TckContext) -> None:
     type fails here once instead of in every case of that type, which are skipped)."""
     info = t.session.proxy_info
     assert info is not None
+    listed = [e for e in info.supported_entity_types if e in ALL_ENTITY_TYPES]
     t.check(
-        sorted(info.supported_entity_types) == sorted(ALL_ENTITY_TYPES),
+        sorted(listed) == sorted(ALL_ENTITY_TYPES),
         "the proxy does not support every entity type",
         sorted(ALL_ENTITY_TYPES),
-        sorted(info.supported_entity_types),
+        sorted(listed),
     )
 
 

@@ -17,15 +17,17 @@ from collections.abc import Sequence
 
 from cloudstate.registry import EntityDefinition
 from cloudstate.server import CloudState
-from cloudstate.tck.model import action, crdt, durable, event_sourced, value_entity
+from cloudstate.tck.model import action, crdt, durable, event_sourced, value_entity, workflow
 from cloudstate.tck.model import eventing as model_eventing
 
 log = logging.getLogger(__name__)
 
 
-def model_entities(eventing: bool = True) -> list[EntityDefinition]:
+def model_entities(eventing: bool = True, workflows: bool = True) -> list[EntityDefinition]:
     """Fresh definitions of every model service; the event-log eventing ones unless
-    ``eventing`` is false (a proxy serving them must deliver event logs to the subscriber)."""
+    ``eventing`` is false (a proxy serving them must deliver event logs to the subscriber); the
+    workflow unless ``workflows`` is false (with it, discovery refuses a proxy that does not
+    list ``cloudstate.workflows/1``)."""
     return [
         *event_sourced.entities(),
         *value_entity.entities(),
@@ -33,15 +35,19 @@ def model_entities(eventing: bool = True) -> list[EntityDefinition]:
         *action.actions(),
         *durable.entities(),
         *(model_eventing.entities() if eventing else []),
+        *(workflow.entities() if workflows else []),
     ]
 
 
 def model_user_function(
-    host: str | None = None, port: int | None = None, eventing: bool = True
+    host: str | None = None,
+    port: int | None = None,
+    eventing: bool = True,
+    workflows: bool = True,
 ) -> CloudState:
     """A :class:`CloudState` serving the TCK model."""
     server = CloudState(host, port, service_name="cloudstate-tck-model")
-    for entity in model_entities(eventing):
+    for entity in model_entities(eventing, workflows):
         server.register_entity(entity)
     return server
 
@@ -59,10 +65,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_false",
         help="leave out the event-log eventing model (for proxies without event-log support)",
     )
+    parser.add_argument(
+        "--no-workflows",
+        dest="workflows",
+        action="store_false",
+        help="leave out the workflow model (for proxies without cloudstate.workflows/1, which "
+        "a user function serving a workflow refuses in discovery)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    model_user_function(args.host, args.port, args.eventing).start()
+    model_user_function(args.host, args.port, args.eventing, args.workflows).start()

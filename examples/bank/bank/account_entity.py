@@ -23,6 +23,7 @@ from bank.bank_pb2 import (
     _ACCOUNTS,
     _TRANSFERS,
     Balance,
+    CloseRequest,
     DepositRequest,
     FundedRequest,
     GetBalanceRequest,
@@ -32,6 +33,7 @@ from bank.bank_pb2 import (
 from bank.bank_pb2 import DESCRIPTOR as BANK_FILE
 from bank.domain_pb2 import DESCRIPTOR as DOMAIN_FILE
 from bank.domain_pb2 import (
+    AccountClosed,
     AccountSnapshot,
     Deposited,
     DuplicateIgnored,
@@ -53,6 +55,7 @@ class Account:
     withdrawn: dict[str, int] = field(default_factory=dict)
     refunded: set[str] = field(default_factory=set)
     voided: set[str] = field(default_factory=set)
+    closed: bool = False
 
 
 def init(account_id: str) -> Account:
@@ -65,7 +68,7 @@ entity = EventSourcedEntity(
 
 
 def balance_of(account: Account) -> Balance:
-    return Balance(account_id=account.account_id, balance=account.balance)
+    return Balance(account_id=account.account_id, balance=account.balance, closed=account.closed)
 
 
 # -- events ----------------------------------------------------------------------------------------
@@ -94,6 +97,11 @@ def withdrawal_voided(account: Account, event: WithdrawalVoided) -> None:
     account.voided.add(event.transfer_id)
 
 
+@entity.event_handler(AccountClosed)
+def closed(account: Account, event: AccountClosed) -> None:
+    account.closed = True
+
+
 @entity.event_handler(DuplicateIgnored)
 def duplicate_ignored(account: Account, event: DuplicateIgnored) -> None:
     """Only an audit record: the repeated command changed nothing."""
@@ -107,6 +115,7 @@ def snapshot(account: Account) -> AccountSnapshot:
         withdrawn=account.withdrawn,
         refunded=sorted(account.refunded),
         voided=sorted(account.voided),
+        closed=account.closed,
     )
 
 
@@ -117,6 +126,7 @@ def restore(account: Account, snapshot: AccountSnapshot) -> None:
     account.withdrawn = dict(snapshot.withdrawn)
     account.refunded = set(snapshot.refunded)
     account.voided = set(snapshot.voided)
+    account.closed = snapshot.closed
 
 
 # -- commands --------------------------------------------------------------------------------------
@@ -143,8 +153,21 @@ def deposit(account: Account, request: DepositRequest, ctx: EventSourcedCommandC
     check_movement(ctx, "deposit", request.amount, request.transfer_id)
     if request.transfer_id in account.deposited:
         ctx.emit(DuplicateIgnored(transfer_id=request.transfer_id, command="Deposit"))
-    else:
-        ctx.emit(Deposited(transfer_id=request.transfer_id, amount=request.amount))
+        return balance_of(account)  # a retry: already applied
+    if account.closed:
+        ctx.fail(
+            f"account {account.account_id} is closed: it takes no deposits (transfer "
+            f"{request.transfer_id})",
+            code=grpc.StatusCode.FAILED_PRECONDITION,
+        )
+    ctx.emit(Deposited(transfer_id=request.transfer_id, amount=request.amount))
+    return balance_of(account)
+
+
+@entity.command_handler("Close")
+def close(account: Account, request: CloseRequest, ctx: EventSourcedCommandContext) -> Balance:
+    if not account.closed:
+        ctx.emit(AccountClosed())
     return balance_of(account)
 
 

@@ -27,7 +27,7 @@ from cloudstate import entity_key_pb2 as cloudstate_dot_entity__key__pb2
 from cloudstate import auth_pb2 as cloudstate_dot_auth__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0f\x62\x61nk/bank.proto\x12\x10\x63om.example.bank\x1a\x1cgoogle/api/annotations.proto\x1a\x1b\x63loudstate/entity_key.proto\x1a\x15\x63loudstate/auth.proto\"N\n\x0e\x44\x65positRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x13\n\x0btransfer_id\x18\x03 \x01(\t\"k\n\x0fWithdrawRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x13\n\x0btransfer_id\x18\x03 \x01(\t\x12\x1a\n\x12report_to_transfer\x18\x04 \x01(\x08\"=\n\rRefundRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x13\n\x0btransfer_id\x18\x02 \x01(\t\",\n\x11GetBalanceRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\".\n\x07\x42\x61lance\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\"\x81\x01\n\rStartTransfer\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x14\n\x0c\x66rom_account\x18\x02 \x01(\t\x12\x12\n\nto_account\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\x1c\n\x14\x65xpire_after_seconds\x18\x05 \x01(\x05\"&\n\nTransferId\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\"M\n\rFundedRequest\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\"\xf3\x01\n\x0eTransferStatus\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_account\x18\x02 \x01(\t\x12\x12\n\nto_account\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\x37\n\x06status\x18\x05 \x01(\x0e\x32\'.com.example.bank.TransferStatus.Status\"Y\n\x06Status\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\n\n\x06\x46UNDED\x10\x02\x12\r\n\tCONFIRMED\x10\x03\x12\r\n\tCOMPLETED\x10\x04\x12\x0b\n\x07\x45XPIRED\x10\x05\x32\xae\x03\n\x08\x41\x63\x63ounts\x12q\n\x07\x44\x65posit\x12 .com.example.bank.DepositRequest\x1a\x19.com.example.bank.Balance\")\x82\xd3\xe4\x93\x02#\"\x1e/accounts/{account_id}/deposit:\x01*\x12t\n\x08Withdraw\x12!.com.example.bank.WithdrawRequest\x1a\x19.com.example.bank.Balance\"*\x82\xd3\xe4\x93\x02$\"\x1f/accounts/{account_id}/withdraw:\x01*\x12K\n\x06Refund\x12\x1f.com.example.bank.RefundRequest\x1a\x19.com.example.bank.Balance\"\x05\xda\x43\x02\x18\x01\x12l\n\nGetBalance\x12#.com.example.bank.GetBalanceRequest\x1a\x19.com.example.bank.Balance\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/accounts/{account_id}2\x8a\x04\n\tTransfers\x12o\n\x05Start\x12\x1f.com.example.bank.StartTransfer\x1a .com.example.bank.TransferStatus\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/transfers/{transfer_id}:\x01*\x12R\n\x06\x46unded\x12\x1f.com.example.bank.FundedRequest\x1a .com.example.bank.TransferStatus\"\x05\xda\x43\x02\x18\x01\x12v\n\x07\x43onfirm\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\"+\x82\xd3\xe4\x93\x02%\" /transfers/{transfer_id}/confirm:\x01*\x12O\n\x06\x45xpire\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\"\x05\xda\x43\x02\x18\x01\x12o\n\x0bGetTransfer\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/transfers/{transfer_id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0f\x62\x61nk/bank.proto\x12\x10\x63om.example.bank\x1a\x1cgoogle/api/annotations.proto\x1a\x1b\x63loudstate/entity_key.proto\x1a\x15\x63loudstate/auth.proto\"N\n\x0e\x44\x65positRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x13\n\x0btransfer_id\x18\x03 \x01(\t\"k\n\x0fWithdrawRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x13\n\x0btransfer_id\x18\x03 \x01(\t\x12\x1a\n\x12report_to_transfer\x18\x04 \x01(\x08\"=\n\rRefundRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x13\n\x0btransfer_id\x18\x02 \x01(\t\",\n\x11GetBalanceRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\">\n\x07\x42\x61lance\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x0e\n\x06\x63losed\x18\x03 \x01(\x08\"\'\n\x0c\x43loseRequest\x12\x17\n\naccount_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\"\x81\x01\n\rStartTransfer\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x14\n\x0c\x66rom_account\x18\x02 \x01(\t\x12\x12\n\nto_account\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\x1c\n\x14\x65xpire_after_seconds\x18\x05 \x01(\x05\"&\n\nTransferId\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\"M\n\rFundedRequest\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\"\xf3\x01\n\x0eTransferStatus\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_account\x18\x02 \x01(\t\x12\x12\n\nto_account\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\x37\n\x06status\x18\x05 \x01(\x0e\x32\'.com.example.bank.TransferStatus.Status\"Y\n\x06Status\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\n\n\x06\x46UNDED\x10\x02\x12\r\n\tCONFIRMED\x10\x03\x12\r\n\tCOMPLETED\x10\x04\x12\x0b\n\x07\x45XPIRED\x10\x05\"e\n\x0fTransferRequest\x12\x18\n\x0btransfer_id\x18\x01 \x01(\tB\x03\xc0\x43\x01\x12\x14\n\x0c\x66rom_account\x18\x02 \x01(\t\x12\x12\n\nto_account\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\"\x85\x01\n\x15TransferWorkflowState\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_account\x18\x02 \x01(\t\x12\x12\n\nto_account\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\r\n\x05stage\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"d\n\x10TransferProgress\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t2\x9b\x04\n\x08\x41\x63\x63ounts\x12q\n\x07\x44\x65posit\x12 .com.example.bank.DepositRequest\x1a\x19.com.example.bank.Balance\")\x82\xd3\xe4\x93\x02#\"\x1e/accounts/{account_id}/deposit:\x01*\x12t\n\x08Withdraw\x12!.com.example.bank.WithdrawRequest\x1a\x19.com.example.bank.Balance\"*\x82\xd3\xe4\x93\x02$\"\x1f/accounts/{account_id}/withdraw:\x01*\x12K\n\x06Refund\x12\x1f.com.example.bank.RefundRequest\x1a\x19.com.example.bank.Balance\"\x05\xda\x43\x02\x18\x01\x12l\n\nGetBalance\x12#.com.example.bank.GetBalanceRequest\x1a\x19.com.example.bank.Balance\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/accounts/{account_id}\x12k\n\x05\x43lose\x12\x1e.com.example.bank.CloseRequest\x1a\x19.com.example.bank.Balance\"\'\x82\xd3\xe4\x93\x02!\"\x1c/accounts/{account_id}/close:\x01*2\x8a\x04\n\tTransfers\x12o\n\x05Start\x12\x1f.com.example.bank.StartTransfer\x1a .com.example.bank.TransferStatus\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/transfers/{transfer_id}:\x01*\x12R\n\x06\x46unded\x12\x1f.com.example.bank.FundedRequest\x1a .com.example.bank.TransferStatus\"\x05\xda\x43\x02\x18\x01\x12v\n\x07\x43onfirm\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\"+\x82\xd3\xe4\x93\x02%\" /transfers/{transfer_id}/confirm:\x01*\x12O\n\x06\x45xpire\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\"\x05\xda\x43\x02\x18\x01\x12o\n\x0bGetTransfer\x12\x1c.com.example.bank.TransferId\x1a .com.example.bank.TransferStatus\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/transfers/{transfer_id}2\x8c\x02\n\x10TransferWorkflow\x12|\n\x05Start\x12!.com.example.bank.TransferRequest\x1a\".com.example.bank.TransferProgress\",\x82\xd3\xe4\x93\x02&\"!/transfer-workflows/{transfer_id}:\x01*\x12z\n\x0bGetProgress\x12\x1c.com.example.bank.TransferId\x1a\".com.example.bank.TransferProgress\")\x82\xd3\xe4\x93\x02#\x12!/transfer-workflows/{transfer_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,12 +42,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFUNDREQUEST'].fields_by_name['account_id']._serialized_options = b'\300C\001'
   _globals['_GETBALANCEREQUEST'].fields_by_name['account_id']._loaded_options = None
   _globals['_GETBALANCEREQUEST'].fields_by_name['account_id']._serialized_options = b'\300C\001'
+  _globals['_CLOSEREQUEST'].fields_by_name['account_id']._loaded_options = None
+  _globals['_CLOSEREQUEST'].fields_by_name['account_id']._serialized_options = b'\300C\001'
   _globals['_STARTTRANSFER'].fields_by_name['transfer_id']._loaded_options = None
   _globals['_STARTTRANSFER'].fields_by_name['transfer_id']._serialized_options = b'\300C\001'
   _globals['_TRANSFERID'].fields_by_name['transfer_id']._loaded_options = None
   _globals['_TRANSFERID'].fields_by_name['transfer_id']._serialized_options = b'\300C\001'
   _globals['_FUNDEDREQUEST'].fields_by_name['transfer_id']._loaded_options = None
   _globals['_FUNDEDREQUEST'].fields_by_name['transfer_id']._serialized_options = b'\300C\001'
+  _globals['_TRANSFERREQUEST'].fields_by_name['transfer_id']._loaded_options = None
+  _globals['_TRANSFERREQUEST'].fields_by_name['transfer_id']._serialized_options = b'\300C\001'
   _globals['_ACCOUNTS'].methods_by_name['Deposit']._loaded_options = None
   _globals['_ACCOUNTS'].methods_by_name['Deposit']._serialized_options = b'\202\323\344\223\002#\"\036/accounts/{account_id}/deposit:\001*'
   _globals['_ACCOUNTS'].methods_by_name['Withdraw']._loaded_options = None
@@ -56,6 +60,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCOUNTS'].methods_by_name['Refund']._serialized_options = b'\332C\002\030\001'
   _globals['_ACCOUNTS'].methods_by_name['GetBalance']._loaded_options = None
   _globals['_ACCOUNTS'].methods_by_name['GetBalance']._serialized_options = b'\202\323\344\223\002\030\022\026/accounts/{account_id}'
+  _globals['_ACCOUNTS'].methods_by_name['Close']._loaded_options = None
+  _globals['_ACCOUNTS'].methods_by_name['Close']._serialized_options = b'\202\323\344\223\002!\"\034/accounts/{account_id}/close:\001*'
   _globals['_TRANSFERS'].methods_by_name['Start']._loaded_options = None
   _globals['_TRANSFERS'].methods_by_name['Start']._serialized_options = b'\202\323\344\223\002\035\"\030/transfers/{transfer_id}:\001*'
   _globals['_TRANSFERS'].methods_by_name['Funded']._loaded_options = None
@@ -66,6 +72,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSFERS'].methods_by_name['Expire']._serialized_options = b'\332C\002\030\001'
   _globals['_TRANSFERS'].methods_by_name['GetTransfer']._loaded_options = None
   _globals['_TRANSFERS'].methods_by_name['GetTransfer']._serialized_options = b'\202\323\344\223\002\032\022\030/transfers/{transfer_id}'
+  _globals['_TRANSFERWORKFLOW'].methods_by_name['Start']._loaded_options = None
+  _globals['_TRANSFERWORKFLOW'].methods_by_name['Start']._serialized_options = b'\202\323\344\223\002&\"!/transfer-workflows/{transfer_id}:\001*'
+  _globals['_TRANSFERWORKFLOW'].methods_by_name['GetProgress']._loaded_options = None
+  _globals['_TRANSFERWORKFLOW'].methods_by_name['GetProgress']._serialized_options = b'\202\323\344\223\002#\022!/transfer-workflows/{transfer_id}'
   _globals['_DEPOSITREQUEST']._serialized_start=119
   _globals['_DEPOSITREQUEST']._serialized_end=197
   _globals['_WITHDRAWREQUEST']._serialized_start=199
@@ -75,19 +85,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETBALANCEREQUEST']._serialized_start=371
   _globals['_GETBALANCEREQUEST']._serialized_end=415
   _globals['_BALANCE']._serialized_start=417
-  _globals['_BALANCE']._serialized_end=463
-  _globals['_STARTTRANSFER']._serialized_start=466
-  _globals['_STARTTRANSFER']._serialized_end=595
-  _globals['_TRANSFERID']._serialized_start=597
-  _globals['_TRANSFERID']._serialized_end=635
-  _globals['_FUNDEDREQUEST']._serialized_start=637
-  _globals['_FUNDEDREQUEST']._serialized_end=714
-  _globals['_TRANSFERSTATUS']._serialized_start=717
-  _globals['_TRANSFERSTATUS']._serialized_end=960
-  _globals['_TRANSFERSTATUS_STATUS']._serialized_start=871
-  _globals['_TRANSFERSTATUS_STATUS']._serialized_end=960
-  _globals['_ACCOUNTS']._serialized_start=963
-  _globals['_ACCOUNTS']._serialized_end=1393
-  _globals['_TRANSFERS']._serialized_start=1396
-  _globals['_TRANSFERS']._serialized_end=1918
+  _globals['_BALANCE']._serialized_end=479
+  _globals['_CLOSEREQUEST']._serialized_start=481
+  _globals['_CLOSEREQUEST']._serialized_end=520
+  _globals['_STARTTRANSFER']._serialized_start=523
+  _globals['_STARTTRANSFER']._serialized_end=652
+  _globals['_TRANSFERID']._serialized_start=654
+  _globals['_TRANSFERID']._serialized_end=692
+  _globals['_FUNDEDREQUEST']._serialized_start=694
+  _globals['_FUNDEDREQUEST']._serialized_end=771
+  _globals['_TRANSFERSTATUS']._serialized_start=774
+  _globals['_TRANSFERSTATUS']._serialized_end=1017
+  _globals['_TRANSFERSTATUS_STATUS']._serialized_start=928
+  _globals['_TRANSFERSTATUS_STATUS']._serialized_end=1017
+  _globals['_TRANSFERREQUEST']._serialized_start=1019
+  _globals['_TRANSFERREQUEST']._serialized_end=1120
+  _globals['_TRANSFERWORKFLOWSTATE']._serialized_start=1123
+  _globals['_TRANSFERWORKFLOWSTATE']._serialized_end=1256
+  _globals['_TRANSFERPROGRESS']._serialized_start=1258
+  _globals['_TRANSFERPROGRESS']._serialized_end=1358
+  _globals['_ACCOUNTS']._serialized_start=1361
+  _globals['_ACCOUNTS']._serialized_end=1900
+  _globals['_TRANSFERS']._serialized_start=1903
+  _globals['_TRANSFERS']._serialized_end=2425
+  _globals['_TRANSFERWORKFLOW']._serialized_start=2428
+  _globals['_TRANSFERWORKFLOW']._serialized_end=2696
 # @@protoc_insertion_point(module_scope)

@@ -45,12 +45,20 @@ class GetBalanceRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ...) -> None: ...
 
 class Balance(_message.Message):
-    __slots__ = ("account_id", "balance")
+    __slots__ = ("account_id", "balance", "closed")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     balance: int
-    def __init__(self, account_id: _Optional[str] = ..., balance: _Optional[int] = ...) -> None: ...
+    closed: bool
+    def __init__(self, account_id: _Optional[str] = ..., balance: _Optional[int] = ..., closed: _Optional[bool] = ...) -> None: ...
+
+class CloseRequest(_message.Message):
+    __slots__ = ("account_id",)
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    def __init__(self, account_id: _Optional[str] = ...) -> None: ...
 
 class StartTransfer(_message.Message):
     __slots__ = ("transfer_id", "from_account", "to_account", "amount", "expire_after_seconds")
@@ -109,3 +117,45 @@ class TransferStatus(_message.Message):
     amount: int
     status: TransferStatus.Status
     def __init__(self, transfer_id: _Optional[str] = ..., from_account: _Optional[str] = ..., to_account: _Optional[str] = ..., amount: _Optional[int] = ..., status: _Optional[_Union[TransferStatus.Status, str]] = ...) -> None: ...
+
+class TransferRequest(_message.Message):
+    __slots__ = ("transfer_id", "from_account", "to_account", "amount")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    TO_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    from_account: str
+    to_account: str
+    amount: int
+    def __init__(self, transfer_id: _Optional[str] = ..., from_account: _Optional[str] = ..., to_account: _Optional[str] = ..., amount: _Optional[int] = ...) -> None: ...
+
+class TransferWorkflowState(_message.Message):
+    __slots__ = ("transfer_id", "from_account", "to_account", "amount", "stage", "reason")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    TO_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    from_account: str
+    to_account: str
+    amount: int
+    stage: str
+    reason: str
+    def __init__(self, transfer_id: _Optional[str] = ..., from_account: _Optional[str] = ..., to_account: _Optional[str] = ..., amount: _Optional[int] = ..., stage: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class TransferProgress(_message.Message):
+    __slots__ = ("transfer_id", "stage", "status", "step", "reason")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    stage: str
+    status: str
+    step: str
+    reason: str
+    def __init__(self, transfer_id: _Optional[str] = ..., stage: _Optional[str] = ..., status: _Optional[str] = ..., step: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

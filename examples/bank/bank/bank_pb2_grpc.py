@@ -54,6 +54,11 @@ class AccountsStub:
                 request_serializer=bank_dot_bank__pb2.GetBalanceRequest.SerializeToString,
                 response_deserializer=bank_dot_bank__pb2.Balance.FromString,
                 _registered_method=True)
+        self.Close = channel.unary_unary(
+                '/com.example.bank.Accounts/Close',
+                request_serializer=bank_dot_bank__pb2.CloseRequest.SerializeToString,
+                response_deserializer=bank_dot_bank__pb2.Balance.FromString,
+                _registered_method=True)
 
 
 class AccountsServicer:
@@ -84,6 +89,12 @@ class AccountsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Close(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +116,11 @@ def add_AccountsServicer_to_server(servicer, server):
             'GetBalance': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBalance,
                     request_deserializer=bank_dot_bank__pb2.GetBalanceRequest.FromString,
+                    response_serializer=bank_dot_bank__pb2.Balance.SerializeToString,
+            ),
+            'Close': grpc.unary_unary_rpc_method_handler(
+                    servicer.Close,
+                    request_deserializer=bank_dot_bank__pb2.CloseRequest.FromString,
                     response_serializer=bank_dot_bank__pb2.Balance.SerializeToString,
             ),
     }
@@ -215,6 +231,33 @@ class Accounts:
             target,
             '/com.example.bank.Accounts/GetBalance',
             bank_dot_bank__pb2.GetBalanceRequest.SerializeToString,
+            bank_dot_bank__pb2.Balance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Close(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/com.example.bank.Accounts/Close',
+            bank_dot_bank__pb2.CloseRequest.SerializeToString,
             bank_dot_bank__pb2.Balance.FromString,
             options,
             channel_credentials,
@@ -462,6 +505,121 @@ class Transfers:
             '/com.example.bank.Transfers/GetTransfer',
             bank_dot_bank__pb2.TransferId.SerializeToString,
             bank_dot_bank__pb2.TransferStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class TransferWorkflowStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Start = channel.unary_unary(
+                '/com.example.bank.TransferWorkflow/Start',
+                request_serializer=bank_dot_bank__pb2.TransferRequest.SerializeToString,
+                response_deserializer=bank_dot_bank__pb2.TransferProgress.FromString,
+                _registered_method=True)
+        self.GetProgress = channel.unary_unary(
+                '/com.example.bank.TransferWorkflow/GetProgress',
+                request_serializer=bank_dot_bank__pb2.TransferId.SerializeToString,
+                response_deserializer=bank_dot_bank__pb2.TransferProgress.FromString,
+                _registered_method=True)
+
+
+class TransferWorkflowServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def Start(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProgress(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_TransferWorkflowServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Start': grpc.unary_unary_rpc_method_handler(
+                    servicer.Start,
+                    request_deserializer=bank_dot_bank__pb2.TransferRequest.FromString,
+                    response_serializer=bank_dot_bank__pb2.TransferProgress.SerializeToString,
+            ),
+            'GetProgress': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProgress,
+                    request_deserializer=bank_dot_bank__pb2.TransferId.FromString,
+                    response_serializer=bank_dot_bank__pb2.TransferProgress.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'com.example.bank.TransferWorkflow', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('com.example.bank.TransferWorkflow', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class TransferWorkflow:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Start(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/com.example.bank.TransferWorkflow/Start',
+            bank_dot_bank__pb2.TransferRequest.SerializeToString,
+            bank_dot_bank__pb2.TransferProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/com.example.bank.TransferWorkflow/GetProgress',
+            bank_dot_bank__pb2.TransferId.SerializeToString,
+            bank_dot_bank__pb2.TransferProgress.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x62\x61nk/domain.proto\x12\x1c\x63om.example.bank.persistence\"0\n\tDeposited\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\"0\n\tWithdrawn\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\"/\n\x08Refunded\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\"\'\n\x10WithdrawalVoided\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\"\xda\x01\n\x0f\x41\x63\x63ountSnapshot\x12\x0f\n\x07\x62\x61lance\x18\x01 \x01(\x03\x12\x11\n\tdeposited\x18\x02 \x03(\t\x12O\n\twithdrawn\x18\x03 \x03(\x0b\x32<.com.example.bank.persistence.AccountSnapshot.WithdrawnEntry\x12\x10\n\x08refunded\x18\x04 \x03(\t\x12\x0e\n\x06voided\x18\x05 \x03(\t\x1a\x30\n\x0eWithdrawnEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"K\n\x0fTransferStarted\x12\x14\n\x0c\x66rom_account\x18\x01 \x01(\t\x12\x12\n\nto_account\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\"\x10\n\x0eTransferFunded\"\x13\n\x11TransferConfirmed\"\x11\n\x0fTransferExpired\"8\n\x10\x44uplicateIgnored\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x62\x61nk/domain.proto\x12\x1c\x63om.example.bank.persistence\"0\n\tDeposited\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\"0\n\tWithdrawn\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\"/\n\x08Refunded\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\"\'\n\x10WithdrawalVoided\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\"\xea\x01\n\x0f\x41\x63\x63ountSnapshot\x12\x0f\n\x07\x62\x61lance\x18\x01 \x01(\x03\x12\x11\n\tdeposited\x18\x02 \x03(\t\x12O\n\twithdrawn\x18\x03 \x03(\x0b\x32<.com.example.bank.persistence.AccountSnapshot.WithdrawnEntry\x12\x10\n\x08refunded\x18\x04 \x03(\t\x12\x0e\n\x06voided\x18\x05 \x03(\t\x12\x0e\n\x06\x63losed\x18\x06 \x01(\x08\x1a\x30\n\x0eWithdrawnEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x0f\n\rAccountClosed\"K\n\x0fTransferStarted\x12\x14\n\x0c\x66rom_account\x18\x01 \x01(\t\x12\x12\n\nto_account\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\"\x10\n\x0eTransferFunded\"\x13\n\x11TransferConfirmed\"\x11\n\x0fTransferExpired\"8\n\x10\x44uplicateIgnored\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,17 +42,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WITHDRAWALVOIDED']._serialized_start=200
   _globals['_WITHDRAWALVOIDED']._serialized_end=239
   _globals['_ACCOUNTSNAPSHOT']._serialized_start=242
-  _globals['_ACCOUNTSNAPSHOT']._serialized_end=460
-  _globals['_ACCOUNTSNAPSHOT_WITHDRAWNENTRY']._serialized_start=412
-  _globals['_ACCOUNTSNAPSHOT_WITHDRAWNENTRY']._serialized_end=460
-  _globals['_TRANSFERSTARTED']._serialized_start=462
-  _globals['_TRANSFERSTARTED']._serialized_end=537
-  _globals['_TRANSFERFUNDED']._serialized_start=539
-  _globals['_TRANSFERFUNDED']._serialized_end=555
-  _globals['_TRANSFERCONFIRMED']._serialized_start=557
-  _globals['_TRANSFERCONFIRMED']._serialized_end=576
-  _globals['_TRANSFEREXPIRED']._serialized_start=578
-  _globals['_TRANSFEREXPIRED']._serialized_end=595
-  _globals['_DUPLICATEIGNORED']._serialized_start=597
-  _globals['_DUPLICATEIGNORED']._serialized_end=653
+  _globals['_ACCOUNTSNAPSHOT']._serialized_end=476
+  _globals['_ACCOUNTSNAPSHOT_WITHDRAWNENTRY']._serialized_start=428
+  _globals['_ACCOUNTSNAPSHOT_WITHDRAWNENTRY']._serialized_end=476
+  _globals['_ACCOUNTCLOSED']._serialized_start=478
+  _globals['_ACCOUNTCLOSED']._serialized_end=493
+  _globals['_TRANSFERSTARTED']._serialized_start=495
+  _globals['_TRANSFERSTARTED']._serialized_end=570
+  _globals['_TRANSFERFUNDED']._serialized_start=572
+  _globals['_TRANSFERFUNDED']._serialized_end=588
+  _globals['_TRANSFERCONFIRMED']._serialized_start=590
+  _globals['_TRANSFERCONFIRMED']._serialized_end=609
+  _globals['_TRANSFEREXPIRED']._serialized_start=611
+  _globals['_TRANSFEREXPIRED']._serialized_end=628
+  _globals['_DUPLICATEIGNORED']._serialized_start=630
+  _globals['_DUPLICATEIGNORED']._serialized_end=686
 # @@protoc_insertion_point(module_scope)

@@ -37,7 +37,7 @@ class WithdrawalVoided(_message.Message):
     def __init__(self, transfer_id: _Optional[str] = ...) -> None: ...
 
 class AccountSnapshot(_message.Message):
-    __slots__ = ("balance", "deposited", "withdrawn", "refunded", "voided")
+    __slots__ = ("balance", "deposited", "withdrawn", "refunded", "voided", "closed")
     class WithdrawnEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -50,12 +50,18 @@ class AccountSnapshot(_message.Message):
     WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
     REFUNDED_FIELD_NUMBER: _ClassVar[int]
     VOIDED_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_FIELD_NUMBER: _ClassVar[int]
     balance: int
     deposited: _containers.RepeatedScalarFieldContainer[str]
     withdrawn: _containers.ScalarMap[str, int]
     refunded: _containers.RepeatedScalarFieldContainer[str]
     voided: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, balance: _Optional[int] = ..., deposited: _Optional[_Iterable[str]] = ..., withdrawn: _Optional[_Mapping[str, int]] = ..., refunded: _Optional[_Iterable[str]] = ..., voided: _Optional[_Iterable[str]] = ...) -> None: ...
+    closed: bool
+    def __init__(self, balance: _Optional[int] = ..., deposited: _Optional[_Iterable[str]] = ..., withdrawn: _Optional[_Mapping[str, int]] = ..., refunded: _Optional[_Iterable[str]] = ..., voided: _Optional[_Iterable[str]] = ..., closed: _Optional[bool] = ...) -> None: ...
+
+class AccountClosed(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class TransferStarted(_message.Message):
     __slots__ = ("from_account", "to_account", "amount")
