@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 
 from cloudstate.proxy import metrics
+from cloudstate.proxy.admin.server import AdminPort
 from cloudstate.proxy.auth import JwtAuthenticator
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.discovery import discover, proxy_info, report_error
@@ -114,6 +115,7 @@ def admin_tls_context(config: ProxyConfig) -> ssl.SSLContext | None:
     if not config.admin_tls_cert or not config.admin_tls_key:
         raise ValueError("--admin-tls-cert and --admin-tls-key go together")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.set_alpn_protocols(["h2", "http/1.1"])  # gRPC clients need h2 over TLS
     try:
         context.load_cert_chain(config.admin_tls_cert, config.admin_tls_key)
     except (OSError, ssl.SSLError) as error:
@@ -157,10 +159,20 @@ class Proxy:
         self._health = None
         self._ingress: ClientIngress | None = None
         self._stopped = asyncio.Event()
-        self._admin: metrics.AdminServer | None = None
+        self._admin: AdminPort | None = None
         self._idempotency_trim: IdempotencyTrim | None = None
-        #: The admin port (``/metrics``), once started; 0 when off.
+        #: The admin port (the admin API and ``/metrics``), once started; 0 when off.
         self.admin_port = 0
+
+    def _admin_auth(self) -> JwtAuthenticator | None:
+        """The admin API's token check: the client port's key, issuer and audience; no
+        anonymous methods (``--jwt-allow-anonymous`` is for the client port)."""
+        config = self.config
+        if not config.jwt_key:
+            return None
+        return JwtAuthenticator.from_file(
+            config.jwt_key, issuer=config.jwt_issuer, audience=config.jwt_audience
+        )
 
     async def start(self) -> None:
         config = self.config
@@ -170,11 +182,13 @@ class Proxy:
         self._ingress = ClientIngress(config)
         self.port = await self._ingress.bind()
         if config.admin_port >= 0:
-            self._admin = metrics.AdminServer(
+            self._admin = AdminPort(
+                self,
                 config.admin_host,
                 config.admin_port,
+                tls=admin_tls_context(config),
+                auth=self._admin_auth(),
                 refresh=self._refresh_metrics,
-                ssl=admin_tls_context(config),
             )
             self.admin_port = await self._admin.start()
         self._channel = user_function_channel(config)
