@@ -82,7 +82,8 @@ def _entities(reply: dict[str, Any], args: argparse.Namespace, out: TextIO) -> N
 
 
 def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(", ", ": "))
+    # Sorted: decoded payloads travel as google.protobuf.Struct, a map without an order.
+    return json.dumps(data, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
 
 
 def _entity(reply: dict[str, Any], args: argparse.Namespace, out: TextIO) -> None:

@@ -41,7 +41,7 @@ from cloudstate.proxy.entities.base import metadata_from_grpc
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.http.api import HttpApi, HttpOptions, HttpRequest, HttpResponse
 from cloudstate.proxy.http.listener import ClientPort
-from cloudstate.proxy.http.transcode import dumps
+from cloudstate.proxy.http.transcode import JsonOptions, dumps
 from cloudstate.proxy.model import ACTION, MethodModel, UserFunctionModel, served_model
 from cloudstate.proxy.ports import ListenError
 
@@ -76,7 +76,8 @@ class AdminHttpApi(HttpApi):
     (``/openapi.json`` describes them; ``/health/live`` and ``/health/ready`` answer too)."""
 
     def __init__(self, refresh: Callable[[], Awaitable[None]] | None) -> None:
-        super().__init__(HttpOptions(default_routes=False))
+        # Every field, defaults too: JSON clients read "entityIds": [] rather than guess.
+        super().__init__(HttpOptions(json=JsonOptions(emit_defaults=True), default_routes=False))
         self.refresh = refresh
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
