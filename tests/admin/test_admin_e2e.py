@@ -79,6 +79,8 @@ def test_entity_ids_page_by_prefix(cart: Cart) -> None:
     assert reply["nextPageToken"] == ""
     status, reply = http("GET", f"{cart.admin}/v1/services/ShoppingCart/entities?page_size=-1")
     assert status == 400 and "page_size" in reply["message"]
+    status, reply = http("GET", f"{cart.admin}/v1/services/ShoppingCart/entities?page_token=%21")
+    assert status == 400 and "next_page_token" in reply["message"], reply
     status, reply = http("GET", f"{cart.admin}/v1/services/Nope/entities")
     assert status == 404 and SERVICE in reply["message"], reply
 

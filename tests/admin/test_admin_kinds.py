@@ -54,7 +54,7 @@ def test_crdt_state(tmp_path: Path) -> None:
         entity = admin_json(running, "entity", "Likes", "hello")
         assert (entity["kind"], entity["found"]) == ("crdt", True)
         state = entity["value"]
-        assert state["type"] == state["data"]["type"]  # the CRDT's kind, e.g. "GCounter"
+        assert state["type"] == state["data"]["type"]  # the CRDT's kind, e.g. "gcounter"
         assert sum(state["data"]["counts"].values()) == 3
     finally:
         _stopped(running)

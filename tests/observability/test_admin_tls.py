@@ -59,7 +59,7 @@ async def test_metrics_over_https(tmp_path: Path) -> None:
 class _Starting:
     """A proxy that has not discovered its user function."""
 
-    store = model = eventing = views = None
+    store = model = eventing = views = scheduler = None
 
 
 def test_half_a_configuration_is_refused(tmp_path: Path) -> None:

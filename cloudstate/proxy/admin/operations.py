@@ -27,6 +27,7 @@ import grpc
 from cloudstate.proxy.errors import BadRequest, ProxyError
 
 if TYPE_CHECKING:
+    from cloudstate.proxy.durable.scheduler import DurableScheduler
     from cloudstate.proxy.eventing import EventingManager
     from cloudstate.proxy.model import UserFunctionModel
     from cloudstate.proxy.stores.base import Store
@@ -48,6 +49,9 @@ class ProxyState(Protocol):
 
     @property
     def views(self) -> ViewManager | None: ...
+
+    @property
+    def scheduler(self) -> DurableScheduler | None: ...
 
 
 Handler = Callable[[Any, ProxyState], Awaitable[Any]]
