@@ -5,7 +5,8 @@ and h2c requests go to :class:`AdminHttpApi` (``/metrics``, then the transcoding
 ``cloudstate.admin.Admin`` compiled from admin.proto's ``google.api.http`` rules), native gRPC is
 relayed to a private grpc.aio server on a unix socket. Both transports end in one
 :class:`~.router.AdminRouter` (authentication, dispatch). TLS: ``--admin-tls-cert`` /
-``--admin-tls-key``; JWT: ``--jwt-key`` (every admin operation, not ``/metrics``).
+``--admin-tls-key``; JWT: ``--jwt-key`` and ``--admin-jwt-claim`` (every admin operation, not
+``/metrics``).
 
 Example::
 
@@ -154,12 +155,13 @@ class AdminPort:
         *,
         tls: ssl.SSLContext | None = None,
         auth: JwtAuthenticator | None = None,
+        claim: tuple[str, str] | None = None,
         refresh: metrics.Refresher | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.model = admin_model()
-        self.router = AdminRouter(proxy, auth)
+        self.router = AdminRouter(proxy, auth, claim)
         self.api = AdminHttpApi(refresh)
         self._dir = tempfile.mkdtemp(prefix="cloudstate-admin-")
         self._socket = os.path.join(self._dir, "admin.sock")
