@@ -180,6 +180,7 @@ class AdminPort:
             self.port = await self._listener.start()
         except OSError as error:
             await self._grpc.stop(None)
+            shutil.rmtree(self._dir, ignore_errors=True)
             raise ListenError("admin_port", self.host, self.port, error) from error
         self._listener.grpc_ready.set()
         scheme = "https" if self._listener.tls is not None else "http"
