@@ -214,6 +214,10 @@ def test_timers_and_dead_letters(cart: Cart) -> None:
         ("timer:dead-1", 1, "boom 1"),
     ]
     assert all(d["failedAt"].endswith("Z") for d in letters)
+    # What the call would send, decoded with the user function's descriptors.
+    first = next(d for d in letters if d["name"] == "timer:dead-1")
+    assert first["requestType"] == "com.example.shoppingcart.AddLineItem"
+    assert first["request"] == {"userId": "dl", "productId": "date", "name": "date", "quantity": 2}
     done = admin_cli(cart, "dead-letters")
     assert done.returncode == 0 and "timer:dead-1" in done.stdout and "boom 2" in done.stdout
     assert http("GET", f"{cart.admin}/v1/dead-letters") == (200, {"deadLetters": letters})
