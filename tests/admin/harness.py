@@ -71,9 +71,9 @@ def start_example(tmp: Path, module: str, directory: Path, *flags: str, store: s
         ],
         port,
         tmp / "run.log",
-    ).start()
+    ).start(ready=60)  # the machine is shared: a slow start is no failure here
     try:
-        wait_serving(port)
+        wait_serving(port, timeout=60)
     except BaseException:
         process.kill()
         raise
