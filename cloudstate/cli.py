@@ -1,11 +1,12 @@
 """The ``cloudstate`` command: run the proxy, or a user function together with a proxy, and
-the developer tools (``inspect``, ``durable``, ``call``, ``tck``).
+the developer tools (``inspect``, ``durable``, ``admin``, ``call``, ``tck``).
 
 cloudstate proxy --user-function 127.0.0.1:8080 --port 9000 --store sqlite:///data/cs.db
 cloudstate run shoppingcart.shopping_cart --path examples/shoppingcart --port 9000 --reload
 cloudstate call ShoppingCart.AddItem '{"user_id": "alice", "product_id": "apple", "quantity": 1}'
 cloudstate inspect --store sqlite:///data/cs.db shopping-cart alice
 cloudstate durable dead-letters --store sqlite:///data/cs.db
+cloudstate admin entity ShoppingCart alice --admin http://127.0.0.1:9090
 """
 
 from __future__ import annotations
@@ -175,6 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     durable_tool.add_arguments(durable)
     durable.set_defaults(func=durable_tool.run_from_args)
+    admin = commands.add_parser(
+        "admin",
+        help="the admin API of a running proxy: entities, consumers, timers, dead letters",
+        description="Ask a running proxy's admin port (--admin-port) what it holds and does: "
+        "services, entity ids (paged), one entity decoded to JSON, eventing consumers with "
+        "their lag, pending timers and durable calls, dead letters (redrive, drop). Tables, or "
+        "--json; see docs/admin.md.",
+        epilog="example: cloudstate admin entity ShoppingCart alice --admin http://127.0.0.1:9090",
+    )
+    from cloudstate.tools import admin as admin_tool
+
+    admin_tool.add_arguments(admin)
+    admin.set_defaults(func=admin_tool.run_from_args)
     call = commands.add_parser(
         "call",
         help="call a method through the proxy with a JSON request",

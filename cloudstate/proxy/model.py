@@ -318,6 +318,25 @@ def build_model(spec: entity_pb2.EntitySpec, supported_types: Iterable[str]) -> 
     return model
 
 
+def served_model(
+    pool: descriptor_pool.DescriptorPool,
+    file_set: descriptor_pb2.FileDescriptorSet,
+    entities: Iterable[entity_pb2.Entity],
+) -> UserFunctionModel:
+    """A model of services the proxy serves itself (the admin API), from descriptors it was
+    built with: ``pool`` holds them already (the default pool of the generated modules), so
+    requests parse into the generated classes. DiscoveryError if one cannot be served."""
+    model = UserFunctionModel(
+        pool=pool, file_set=file_set, services={}, service_info=entity_pb2.ServiceInfo()
+    )
+    for entity in entities:
+        service = _build_service(pool, file_set, entity, {entity.entity_type})
+        model.services[service.name] = service
+        for method in service.methods.values():
+            model.methods_by_path[method.path] = method
+    return model
+
+
 def method_option(model: UserFunctionModel, method: MethodModel, extension: Any) -> Any | None:
     """The value of a method option ``extension`` (a generated extension such as
     ``cloudstate.eventing_pb2.eventing`` or ``cloudstate.schedule_pb2.schedule``) that ``method``

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 
 from cloudstate.proxy import metrics
+from cloudstate.proxy.admin.server import AdminPort
 from cloudstate.proxy.auth import JwtAuthenticator
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.discovery import discover, proxy_info, report_error
@@ -118,6 +119,7 @@ def admin_tls_context(config: ProxyConfig) -> ssl.SSLContext | None:
     if not config.admin_tls_cert or not config.admin_tls_key:
         raise ValueError("--admin-tls-cert and --admin-tls-key go together")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.set_alpn_protocols(["h2", "http/1.1"])  # gRPC clients need h2 over TLS
     try:
         context.load_cert_chain(config.admin_tls_cert, config.admin_tls_key)
     except (OSError, ssl.SSLError) as error:
@@ -126,6 +128,14 @@ def admin_tls_context(config: ProxyConfig) -> ssl.SSLContext | None:
             f"{config.admin_tls_key}: cannot load them ({error})"
         ) from None
     return context
+
+
+def admin_claim(config: ProxyConfig) -> tuple[str, str] | None:
+    """``--admin-jwt-claim CLAIM=VALUE`` as (claim, value); None when not set."""
+    if not config.admin_jwt_claim:
+        return None
+    claim, _, value = config.admin_jwt_claim.partition("=")
+    return claim.strip(), value
 
 
 class Proxy:
@@ -161,12 +171,22 @@ class Proxy:
         self._health = None
         self._ingress: ClientIngress | None = None
         self._stopped = asyncio.Event()
-        self._admin: metrics.AdminServer | None = None
+        self._admin: AdminPort | None = None
         self._idempotency_trim: IdempotencyTrim | None = None
         #: The workflow services' engines (empty when the user function has none).
         self.workflows = WorkflowWiring()
-        #: The admin port (``/metrics``), once started; 0 when off.
+        #: The admin port (the admin API and ``/metrics``), once started; 0 when off.
         self.admin_port = 0
+
+    def _admin_auth(self) -> JwtAuthenticator | None:
+        """The admin API's token check: the client port's key, issuer and audience; no
+        anonymous methods (``--jwt-allow-anonymous`` is for the client port)."""
+        config = self.config
+        if not config.jwt_key:
+            return None
+        return JwtAuthenticator.from_file(
+            config.jwt_key, issuer=config.jwt_issuer, audience=config.jwt_audience
+        )
 
     async def start(self) -> None:
         config = self.config
@@ -176,11 +196,14 @@ class Proxy:
         self._ingress = ClientIngress(config)
         self.port = await self._ingress.bind()
         if config.admin_port >= 0:
-            self._admin = metrics.AdminServer(
+            self._admin = AdminPort(
+                self,
                 config.admin_host,
                 config.admin_port,
+                tls=admin_tls_context(config),
+                auth=self._admin_auth(),
+                claim=admin_claim(config),
                 refresh=self._refresh_metrics,
-                ssl=admin_tls_context(config),
             )
             self.admin_port = await self._admin.start()
         self._channel = user_function_channel(config)

@@ -586,7 +586,7 @@ MUTANTS: tuple[Mutant, ...] = (
         name="jwt-required-claims-not-checked",
         guarantee="a valid token without the claims a method requires gets PERMISSION_DENIED",
         file=AUTH,
-        original="                if not _has_claim(claims.get(claim), value):\n",
+        original="                if not has_claim(claims.get(claim), value):\n",
         replacement="                if False:\n",
         tests=("tests/observability/test_jwt_proto_rules.py::test_grpc",),
     ),
@@ -1805,6 +1805,46 @@ MUTANTS: tuple[Mutant, ...] = (
             value = self.support.unpack(payload)
 """,
         tests=(f"{LIFECYCLE_SDK_TESTS}::test_an_action_receives_an_old_event_migrated",),
+    ),
+    Mutant(
+        name="admin-operations-without-auth",
+        guarantee="with --jwt-key every admin operation (gRPC and HTTP) needs a valid token",
+        file="cloudstate/proxy/admin/router.py",
+        original='        self.authenticate(metadata, f"admin operation {method.name}")\n',
+        replacement="",
+        tests=(
+            "tests/admin/test_admin_auth.py::test_every_http_route_refused_without_a_token",
+            "tests/admin/test_admin_auth.py::test_every_grpc_method_refused_without_a_token",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="admin-claim-not-checked",
+        guarantee="with --admin-jwt-claim, a valid token without the claim cannot use the admin",
+        file="cloudstate/proxy/admin/router.py",
+        original="            if not has_claim(claims.get(name), value):\n",
+        replacement="            if False:\n",
+        tests=(
+            "tests/admin/test_admin_auth.py::test_a_client_token_without_the_admin_claim_is_refused",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="admin-page-token-skips-an-id",
+        guarantee="following next_page_token lists every entity id once, none skipped",
+        file="cloudstate/proxy/admin/entities.py",
+        original="reply.next_page_token = page_token(ids[size - 1])",
+        replacement="reply.next_page_token = page_token(ids[size])",
+        tests=("tests/admin/test_admin_e2e.py::test_entity_ids_page_by_prefix",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="store-entity-page-repeats-the-last-id",
+        guarantee="a page of entity ids starts after the previous page's last id",
+        file=SQLITE,
+        original='where = "persistence_id = ?1 AND entity_id > ?2 AND',
+        replacement='where = "persistence_id = ?1 AND entity_id >= ?2 AND',
+        tests=(f"{STORE_TESTS}::TestSqliteStore::test_listing_pages_by_prefix",),
     ),
 )
 

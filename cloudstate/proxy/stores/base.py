@@ -691,5 +691,15 @@ class Store(ABC):
         """Every persistence id with journaled events, snapshots or values, sorted."""
 
     @abstractmethod
-    async def list_entity_ids(self, persistence_id: str) -> list[str]:
-        """Every entity id of a persistence id with events, snapshots or a value, sorted."""
+    async def list_entity_ids(
+        self, persistence_id: str, *, prefix: str = "", after: str = "", limit: int | None = None
+    ) -> list[str]:
+        """The entity ids of a persistence id with events, snapshots or a value, sorted by their
+        UTF-8 bytes: those starting with ``prefix``, greater than ``after`` (keyset paging: pass
+        the last id of the previous page), at most ``limit`` (None: all).
+
+        Example::
+
+            page = await store.list_entity_ids("carts", prefix="a", limit=100)
+            more = await store.list_entity_ids("carts", prefix="a", after=page[-1], limit=100)
+        """

@@ -351,6 +351,50 @@ class StoreContract:
         assert await store.list_entity_ids("gone") == []
         assert await store.list_entity_ids("unknown") == []
 
+    async def test_listing_pages_by_prefix(self, store: Store) -> None:
+        ids = ["a1", "a2", "a10", "ab", "b1", "é1", "\u00e9z", "a%", "a_"]
+        for n, entity_id in enumerate(ids):
+            if n % 3 == 0:
+                await store.append_events("carts", entity_id, 0, [event(1)])
+            elif n % 3 == 1:
+                await store.save_value("carts", entity_id, state(1))
+            else:
+                await store.append_events("carts", entity_id, 0, [event(1)], snapshot=state(1))
+        await store.save_value("carts", "a3", state(1))
+        await store.save_value("carts", "a3", None)  # deleted: never listed
+        await store.save_value("others", "a4", state(1))
+        ordered = sorted(set(ids), key=lambda text: text.encode())
+        assert await store.list_entity_ids("carts") == ordered
+        pages: list[list[str]] = []
+        after = ""
+        for _ in range(len(ids) + 1):  # bounded: a page that repeats ids never ends
+            page = await store.list_entity_ids("carts", after=after, limit=2)
+            if not page:
+                break
+            pages.append(page)
+            after = page[-1]
+        assert [len(page) for page in pages] == [2, 2, 2, 2, 1]
+        assert [entity_id for page in pages for entity_id in page] == ordered
+        # A prefix is literal (no LIKE wildcards) and pages the same way.
+        assert await store.list_entity_ids("carts", prefix="a") == [
+            "a%",
+            "a1",
+            "a10",
+            "a2",
+            "a_",
+            "ab",
+        ]
+        assert await store.list_entity_ids("carts", prefix="a%") == ["a%"]
+        assert await store.list_entity_ids("carts", prefix="a_") == ["a_"]
+        assert await store.list_entity_ids("carts", prefix="a1") == ["a1", "a10"]
+        assert await store.list_entity_ids("carts", prefix="a", after="a10", limit=2) == [
+            "a2",
+            "a_",
+        ]
+        assert await store.list_entity_ids("carts", prefix="\u00e9") == ["é1", "éz"]
+        assert await store.list_entity_ids("carts", limit=0) == []
+        assert await store.list_entity_ids("carts", prefix="z") == []
+
     # -- concurrency and lifecycle ------------------------------------------------------------
 
     async def test_concurrent_appenders(self, store: Store) -> None:

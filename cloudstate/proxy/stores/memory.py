@@ -480,9 +480,19 @@ class MemoryStore(Store):
         self._check_open()
         return sorted({persistence_id for persistence_id, _ in self._entity_keys()})
 
-    async def list_entity_ids(self, persistence_id: str) -> list[str]:
+    async def list_entity_ids(
+        self, persistence_id: str, *, prefix: str = "", after: str = "", limit: int | None = None
+    ) -> list[str]:
         self._check_open()
-        return sorted({eid for pid, eid in self._entity_keys() if pid == persistence_id})
+        ids = sorted(
+            {
+                eid
+                for pid, eid in self._entity_keys()
+                if pid == persistence_id and eid.startswith(prefix) and _after(eid, after)
+            },
+            key=_utf8,
+        )
+        return ids if limit is None else ids[: max(0, limit)]
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -493,6 +503,14 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _after(entity_id: str, after: str) -> bool:
+    return not after or _utf8(entity_id) > _utf8(after)
 
 
 def _due_order(task: DurableTask) -> tuple[float, str]:

@@ -1322,14 +1322,26 @@ class PostgresStore(Store):
 
         return await self._read(query)
 
-    async def list_entity_ids(self, persistence_id: str) -> list[str]:
+    async def list_entity_ids(
+        self, persistence_id: str, *, prefix: str = "", after: str = "", limit: int | None = None
+    ) -> list[str]:
+        # COLLATE "C": byte order, as the other backends sort (and as keyset paging needs one
+        # order whatever the database's locale).
+        where = (
+            'persistence_id = $1 AND entity_id COLLATE "C" > $2 '
+            "AND left(entity_id, char_length($3)) = $3"
+        )
+
         async def query(connection: Any) -> list[str]:
             rows = await connection.fetch(
-                "SELECT entity_id FROM events WHERE persistence_id = $1 "
-                "UNION SELECT entity_id FROM snapshots WHERE persistence_id = $1 "
-                'UNION SELECT entity_id FROM "values" WHERE persistence_id = $1 AND NOT deleted '
-                "ORDER BY 1",
+                f'SELECT entity_id COLLATE "C" FROM events WHERE {where} '
+                f"UNION SELECT entity_id FROM snapshots WHERE {where} "
+                f'UNION SELECT entity_id FROM "values" WHERE {where} AND NOT deleted '
+                "ORDER BY 1 LIMIT $4",
                 persistence_id,
+                after,
+                prefix,
+                limit,
             )
             return [row[0] for row in rows]
 

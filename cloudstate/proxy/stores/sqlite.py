@@ -1188,16 +1188,21 @@ class SqliteStore(Store):
 
         return await self._read(query)
 
-    async def list_entity_ids(self, persistence_id: str) -> list[str]:
+    async def list_entity_ids(
+        self, persistence_id: str, *, prefix: str = "", after: str = "", limit: int | None = None
+    ) -> list[str]:
+        # TEXT compares by its UTF-8 bytes (BINARY collation); substr counts characters.
+        where = "persistence_id = ?1 AND entity_id > ?2 AND substr(entity_id, 1, ?3) = ?4"
+
         def query(connection: sqlite3.Connection) -> list[str]:
             return [
                 row[0]
                 for row in connection.execute(
-                    "SELECT entity_id FROM events WHERE persistence_id = ?1 "
-                    "UNION SELECT entity_id FROM snapshots WHERE persistence_id = ?1 "
-                    'UNION SELECT entity_id FROM "values" WHERE persistence_id = ?1 '
-                    "AND deleted = 0 ORDER BY 1",
-                    (persistence_id,),
+                    f"SELECT entity_id FROM events WHERE {where} "
+                    f"UNION SELECT entity_id FROM snapshots WHERE {where} "
+                    f'UNION SELECT entity_id FROM "values" WHERE {where} '
+                    "AND deleted = 0 ORDER BY 1 LIMIT ?5",
+                    (persistence_id, after, len(prefix), prefix, -1 if limit is None else limit),
                 )
             ]
 

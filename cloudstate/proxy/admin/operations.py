@@ -1,0 +1,100 @@
+"""How an admin operation is registered, and what it may use.
+
+An operation is an ``async`` function from its request message and the running proxy
+(:class:`ProxyState`) to its response message, registered under its rpc's name in
+``cloudstate.admin.Admin`` (cloudstate/protos/cloudstate/admin.proto). Adding one: declare the rpc
+(with its ``google.api.http`` rule) in the proto, run ``make protos``, and register its function
+in the module of its concern::
+
+    @operation("ListConsumers")
+    async def list_consumers(
+        request: admin_pb2.ListConsumersRequest, proxy: ProxyState
+    ) -> admin_pb2.ListConsumersResponse:
+        return admin_pb2.ListConsumersResponse(...)
+
+The request arrives parsed and checked against the proto; authentication is done before (see
+:mod:`.router`); raise a :class:`~cloudstate.proxy.errors.ProxyError` (:class:`NotFound`,
+:class:`~cloudstate.proxy.errors.BadRequest`, ...) to answer with an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import grpc
+
+from cloudstate.proxy.errors import BadRequest, ProxyError
+
+if TYPE_CHECKING:
+    from cloudstate.proxy.durable.scheduler import DurableScheduler
+    from cloudstate.proxy.eventing import EventingManager
+    from cloudstate.proxy.model import UserFunctionModel
+    from cloudstate.proxy.stores.base import Store
+    from cloudstate.proxy.views import ViewManager
+
+
+class ProxyState(Protocol):
+    """What operations read of the running proxy (:class:`cloudstate.proxy.server.Proxy`); the
+    parts are None until the proxy has discovered its user function."""
+
+    @property
+    def store(self) -> Store | None: ...
+
+    @property
+    def model(self) -> UserFunctionModel | None: ...
+
+    @property
+    def eventing(self) -> EventingManager | None: ...
+
+    @property
+    def views(self) -> ViewManager | None: ...
+
+    @property
+    def scheduler(self) -> DurableScheduler | None: ...
+
+
+Handler = Callable[[Any, ProxyState], Awaitable[Any]]
+
+#: The registered operations by rpc name (filled by importing the operation modules).
+OPERATIONS: dict[str, Handler] = {}
+
+
+class NotFound(ProxyError):
+    """The service, entity or dead letter named does not exist (NOT_FOUND, HTTP 404)."""
+
+    status = grpc.StatusCode.NOT_FOUND
+
+
+class Starting(ProxyError):
+    """The proxy has not discovered its user function yet (UNAVAILABLE, HTTP 503)."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+
+
+def operation(name: str) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the admin rpc ``name``."""
+
+    def register(handler: Handler) -> Handler:
+        if name in OPERATIONS:
+            raise ValueError(f"admin operation {name} is registered twice")
+        OPERATIONS[name] = handler
+        return handler
+
+    return register
+
+
+def ready(proxy: ProxyState) -> tuple[Store, UserFunctionModel]:
+    """The store and model of a started proxy; :class:`Starting` before discovery."""
+    if proxy.store is None or proxy.model is None:
+        raise Starting(
+            "the proxy is starting: its user function is not discovered yet; retry in a moment"
+        )
+    return proxy.store, proxy.model
+
+
+def bounded(value: int, default: int, most: int, what: str) -> int:
+    """``value`` (0: ``default``) within 1..``most``; BadRequest for a negative one."""
+    if value < 0:
+        raise BadRequest(f"{what} must be positive (got {value})")
+    return min(value or default, most)
