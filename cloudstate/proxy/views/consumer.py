@@ -188,6 +188,7 @@ class ViewConsumer(EventLogConsumer):
             **self.options,
         )
         self.rebuild.live = self
+        self.rebuild.batch_size = self.batch_size
         self._rebuild_task = asyncio.create_task(
             self.rebuild._run(), name=f"view rebuild {self.rebuild.consumer_id}"
         )
