@@ -156,7 +156,7 @@ def test_resets_to_an_offset_a_time_and_the_beginning_replay_exactly_that(
     assert len(journal) == 100
 
     def replayed(seen: int, expected: list[int], how: str) -> int:
-        wait_until(lambda: len(read_lines(projection)) >= seen + len(expected), how)
+        wait_until(lambda: len(read_lines(projection)) >= seen + len(expected), how, 30)
         time.sleep(1.2)  # more than a poll interval: anything beyond would show by now
         lines = read_lines(projection)[seen:]
         assert sorted(int(line["meta"]["ce-id"]) for line in lines) == expected, how
