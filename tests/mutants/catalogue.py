@@ -354,7 +354,7 @@ MUTANTS: tuple[Mutant, ...] = (
     where = [f"view_id = {resolved}"]
 """,
         replacement="""
-    where = [f"view_id = {named}"]
+    where = [f"view_id = COALESCE({named}, {fallback})"]
 """,
         tests=(f"{STORE_TESTS}::TestSqliteStore::test_view_rebuild_swaps_in_one_step",),
     ),
@@ -803,7 +803,7 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="a view's rows and its consumer's offset are committed in one transaction",
         file=SQLITE,
         original="""
-                    connection.execute(upsert, (view, row.key, row.payload, *slots))
+            _write_view_rows(connection, batch)
             connection.execute(
                 'INSERT INTO consumer_offsets (consumer_id, "offset", updated) VALUES (?, ?, ?) '
                 'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
@@ -815,7 +815,7 @@ MUTANTS: tuple[Mutant, ...] = (
         return bool(await self._submit(apply))
 """,
         replacement="""
-                    connection.execute(upsert, (view, row.key, row.payload, *slots))
+            _write_view_rows(connection, batch)
             return 1
 
         def move_offset(connection: sqlite3.Connection, now: float) -> int:

@@ -43,10 +43,10 @@ def select_sql(
     # The active generation's rows (base.view_generation_id), resolved in this very statement so
     # a query never straddles a rebuild's swap.
     named = param(view)
+    fallback = named if style is Placeholders.DOLLAR else param(view)
     resolved = (
         "COALESCE((SELECT CASE WHEN active > 0 THEN view_id || '~g' || active END "
-        f"FROM view_generations WHERE view_id = {named}), "
-        f"{named if style is Placeholders.DOLLAR else param(view)})"
+        f"FROM view_generations WHERE view_id = {named}), {fallback})"
     )
     where = [f"view_id = {resolved}"]
     for f in select.filters:
