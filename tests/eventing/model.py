@@ -83,7 +83,6 @@ def projection(path: Path) -> Action:
     action = Action(FILE.services_by_name["Projection"], [FILE])
     hold = Path(f"{path}.hold")
     refused = Path(f"{path}.refused")
-    poison = Path(f"{path}.poison")
 
     def record(kind: str, n: int, ctx: ActionContext) -> None:
         meta = {k.lower(): str(v) for k, v in ctx.metadata.items()}
@@ -91,6 +90,8 @@ def projection(path: Path) -> Action:
         line.update(n=n, at=time.time(), meta=meta)
         with open(path, "a") as f:
             f.write(json.dumps(line) + "\n")
+
+    poison = Path(f"{path}.poison")
 
     def poisoned(entry: Any) -> bool:
         with contextlib.suppress(FileNotFoundError):
