@@ -23,6 +23,9 @@ Each call carries CloudEvent metadata: ``ce-id`` (the offset), ``ce-source`` (th
 ``ce-specversion`` 1.0, ``ce-type`` (the event's type URL), ``ce-subject`` (the entity id),
 ``ce-sequence`` (its sequence in the entity's journal), ``ce-time`` (RFC 3339, when it was
 journaled) and ``Content-Type: application/vnd.cloudstate.protobuf.any``.
+
+One concern: the delivery loop of one eventing consumer (read, deliver, park, commit, follow
+resets), with the event-log source it reads by default.
 """
 
 from __future__ import annotations
