@@ -316,6 +316,20 @@ MUTANTS: tuple[Mutant, ...] = (
         in_subprocess=True,
     ),
     Mutant(
+        name="redrive-never-delivered",
+        guarantee="a parked message marked for redrive is delivered again by the running consumer",
+        file="cloudstate/proxy/eventing/event_log.py",
+        original="""
+        if now - self._redrive_checked < self.poll_interval:
+            return
+""",
+        replacement="""
+        if True:
+            return
+""",
+        tests=("tests/views/test_view_dead_letters.py",),
+    ),
+    Mutant(
         name="offset-commit-ignores-reset-generation",
         guarantee="a commit of a consumer whose offset was reset meanwhile is refused",
         file=SQLITE,
