@@ -12,6 +12,7 @@ import pytest
 
 from cloudstate.proxy.stores.base import (
     ConsumerPosition,
+    DurableTask,
     OffsetWasReset,
     ParkedMessage,
     Payload,
@@ -67,6 +68,21 @@ class OperationsContract:
         assert await store.load_value("v", "live") is None
         await store.save_value("v", "live", _payload(_STATE, 5))
         assert await store.load_value("v", "live") is not None
+
+    async def test_value_expiry_with_an_outbox_and_tasks(self, store: Store) -> None:
+        past, future = time.time() - 1, time.time() + 3600
+        message = TopicMessage(_payload(_EVENT, 1), id="m1")
+        task = DurableTask("timer:t", "t#1", "s.S", "M", _payload(_EVENT, 2), due=future)
+        await store.save_value(
+            "v", "o", _payload(_STATE, 1), outbox=[("t", message)], expires_at=past
+        )
+        await store.save_value("v", "d", _payload(_STATE, 2), tasks=[task], expires_at=past)
+        await store.save_value("v", "k", _payload(_STATE, 3), tasks=[task], expires_at=future)
+        assert await store.load_value("v", "o") is None
+        assert await store.load_value("v", "d") is None
+        assert await store.load_value("v", "k") is not None
+        assert [m.id async for m in store.read_topic("t")] == ["m1"]
+        assert [t.name for t in await store.list_tasks()] == ["timer:t"]
 
     async def test_value_expiry_after_a_short_while(self, store: Store) -> None:
         await store.save_value("v", "soon", _payload(_STATE, 1), expires_at=time.time() + 0.3)
