@@ -14,8 +14,8 @@ def test_parse_default_forever_and_overrides() -> None:
     attempts = MaxAttempts.parse("5, event_log:ledger:evtest.Projection=forever,topic:t:g=2")
     assert attempts.of("event_log:ledger:evtest.Projection") == FOREVER
     assert attempts.of("topic:t:g") == 2
-    assert attempts.of("view:v:s:topic:t:g~rebuild") == 5
-    assert MaxAttempts.parse("view:v:s:topic:t:g=1").of("view:v:s:topic:t:g~rebuild") == 1
+    assert attempts.of("view:v:s:topic:t:g~rebuild-g2") == 5
+    assert MaxAttempts.parse("view:v:s:topic:t:g=1").of("view:v:s:topic:t:g~rebuild-g2") == 1
     for bad in ("-1", "many", "x=y"):
         with pytest.raises(ValueError, match="--eventing-max-attempts"):
             MaxAttempts.parse(bad)

@@ -385,6 +385,21 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=("tests/views/test_view_rebuild.py",),
     ),
     Mutant(
+        name="rebuild-resumes-a-superseded-offset",
+        guarantee="a rebuild requested during a rebuild starts over from offset 0",
+        file="cloudstate/proxy/views/consumer.py",
+        original="""
+        suffix = "" if rebuild_generation is None else f"{REBUILD_SUFFIX}{rebuild_generation}"
+""",
+        replacement="""
+        suffix = "" if rebuild_generation is None else REBUILD_SUFFIX
+""",
+        tests=(
+            "tests/views/test_view_rebuild.py::"
+            "test_a_rebuild_requested_during_a_rebuild_starts_over",
+        ),
+    ),
+    Mutant(
         name="expired-value-still-loaded",
         guarantee="a value past its expires_at reads as absent",
         file=SQLITE,

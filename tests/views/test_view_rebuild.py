@@ -87,3 +87,33 @@ async def test_a_view_rebuilt_while_queries_keep_answering(running: Running) -> 
         assert await store.load_view_rows(table, PRODUCTS) == {}
     assert await consumer.rebuild_status() is None
     assert all("~rebuild" not in s.consumer_id for s in await views.status())
+
+
+async def test_a_rebuild_requested_during_a_rebuild_starts_over(running: Running) -> None:  # noqa: F811
+    """A second rebuild while the first runs supersedes it: the new generation is built from
+    offset 0 (not from where the first had got), and it is the one swapped in."""
+    for cart in range(CARTS):
+        await asyncio.gather(*(add(running, f"c{cart}", p, 2) for p in PRODUCTS))
+    await running.caught_up()
+    views = running.proxy.views
+    assert views is not None
+    (consumer,) = [c for c in views.consumers if "Popularity" in c.consumer_id]
+    consumer.batch_size = 40
+    assert await views.rebuild(consumer.consumer_id) == 1
+    for _ in range(2000):
+        status = await consumer.rebuild_status()
+        if status is not None and status.committed_offset > 0:
+            break
+        await asyncio.sleep(0.005)
+    else:
+        raise AssertionError("the first rebuild made no progress")
+    assert await views.rebuild(consumer.consumer_id) == 2
+    for _ in range(2400):
+        found = await consumer.store.load_view_generations(consumer.table_ids())
+        if all(g.active == 2 for g in found.values()):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"generation 2 was not swapped in: {found}")
+    await running.caught_up()
+    assert sorted(await top(running)) == [(p, 50) for p in PRODUCTS]

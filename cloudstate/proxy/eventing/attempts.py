@@ -51,9 +51,9 @@ class MaxAttempts:
     overrides: Mapping[str, int] = field(default_factory=dict)
 
     def of(self, consumer_id: str) -> int:
-        """The attempts of one consumer (0: forever). A view's rebuild (``<id>~rebuild``) has
-        its view consumer's."""
-        base = consumer_id.removesuffix("~rebuild")
+        """The attempts of one consumer (0: forever). A view's rebuild (``<id>~rebuild-g<n>``)
+        has its view consumer's."""
+        base = consumer_id.split("~rebuild", 1)[0]
         return self.overrides.get(consumer_id, self.overrides.get(base, self.default))
 
     @classmethod

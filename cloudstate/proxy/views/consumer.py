@@ -56,8 +56,9 @@ log = logging.getLogger(__name__)
 
 #: The metadata entry carrying the current row (bytes) to a transforming update handler.
 ROW_METADATA = "cloudstate-view-row"
-#: The suffix of a rebuild loop's offset key (after its view consumer's).
-REBUILD_SUFFIX = "~rebuild"
+#: The suffix of a rebuild loop's offset key (after its view consumer's), before the generation
+#: it builds: a superseded rebuild's offset is never taken for a new one's.
+REBUILD_SUFFIX = "~rebuild-g"
 #: The metadata entry naming the table the update is for.
 TABLE_METADATA = "cloudstate-view-table"
 DELETE_TYPE_URL = TYPE_URL_PREFIX + "google.protobuf.Empty"
@@ -86,7 +87,7 @@ class ViewConsumer(EventLogConsumer):
         self._live_id = view.consumer_id(subscription.consumer_id)
         #: Set for the loop that rebuilds the tables into this generation.
         self.rebuild_generation = rebuild_generation
-        suffix = "" if rebuild_generation is None else REBUILD_SUFFIX
+        suffix = "" if rebuild_generation is None else f"{REBUILD_SUFFIX}{rebuild_generation}"
         self._consumer_id = self._live_id + suffix
         self.tables = sorted(
             {view.updates[m.name].table for m in subscription.methods if m.name in view.updates}

@@ -142,8 +142,8 @@ class ViewManager:
 
     async def status(self) -> list[ConsumerStatus]:
         """Each view consumer's committed offset, the head of its source and its lag; a
-        running rebuild shows as one more consumer, ``<view consumer>~rebuild`` (its progress:
-        committed offset against the head)."""
+        running rebuild shows as one more consumer, ``<view consumer>~rebuild-g<generation>``
+        (its progress: committed offset against the head)."""
         statuses = [await owner.status() for owner in self.owners]
         for consumer in self.consumers:
             rebuilding = await consumer.rebuild_status()
