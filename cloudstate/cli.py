@@ -7,6 +7,7 @@ cloudstate call ShoppingCart.AddItem '{"user_id": "alice", "product_id": "apple"
 cloudstate inspect --store sqlite:///data/cs.db shopping-cart alice
 cloudstate durable dead-letters --store sqlite:///data/cs.db
 cloudstate admin entity ShoppingCart alice --admin http://127.0.0.1:9090
+cloudstate eventing dead-letters --store sqlite:///data/cs.db
 """
 
 from __future__ import annotations
@@ -189,6 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin_tool.add_arguments(admin)
     admin.set_defaults(func=admin_tool.run_from_args)
+    eventing = commands.add_parser(
+        "eventing",
+        help="dead letters, replays and view rebuilds of eventing consumers",
+        description="Parked messages (dead letters) of eventing consumers and views: list, "
+        "redrive or discard them; move a consumer's offset (reset: replay from the beginning, "
+        "a time or an offset); rebuild view tables. See docs/eventing.md and docs/views.md.",
+        epilog="example: cloudstate eventing dead-letters --store sqlite:///data/cloudstate.db",
+    )
+    from cloudstate.tools import eventing as eventing_tool
+
+    eventing_tool.add_arguments(eventing)
+    eventing.set_defaults(func=eventing_tool.run_from_args)
     call = commands.add_parser(
         "call",
         help="call a method through the proxy with a JSON request",

@@ -151,6 +151,10 @@ class ProxyConfig:
     #: call may set its own), the back-off between attempts (doubling from the minimum to the
     #: maximum, with jitter; durations like 500ms, 1s, 5m) and the deliveries in flight at once.
     durable_max_attempts: int = 20
+    #: Eventing consumers and view updaters: failed attempts at one message before it is parked
+    #: as a dead letter (``forever`` or 0: retry forever, never skip), with per-consumer
+    #: overrides ``CONSUMER=N`` (comma-separated): ``10,event_log:carts:shop.Log=forever``.
+    eventing_max_attempts: str = "10"
     durable_retry_min: str = "1s"
     durable_retry_max: str = "5m"
     durable_concurrency: int = 64
@@ -509,6 +513,14 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         metavar="N",
         help="attempts of a durable call or timer before it becomes a dead letter, unless the "
         f"call sets its own (default {d.durable_max_attempts})",
+    )
+    parser.add_argument(
+        "--eventing-max-attempts",
+        metavar="N[,CONSUMER=N...]",
+        help="failed attempts of an eventing consumer or view at one message before it parks "
+        "it as a dead letter and moves on ('forever': retry forever); CONSUMER=N overrides it "
+        f"for one consumer, e.g. 10,event_log:carts:shop.Log=forever "
+        f"(default {d.eventing_max_attempts})",
     )
     parser.add_argument(
         "--durable-retry-min",

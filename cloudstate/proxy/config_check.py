@@ -22,6 +22,7 @@ from cloudstate.proxy.auth import key_problem
 from cloudstate.proxy.config import ConfigError, ProxyConfig, from_arguments
 from cloudstate.proxy.durable.idempotency_trim import parse_retention
 from cloudstate.proxy.durations import parse_duration
+from cloudstate.proxy.eventing.attempts import MaxAttempts
 from cloudstate.proxy.eventing.retention import parse_age
 from cloudstate.proxy.stores import registry as stores
 
@@ -84,6 +85,10 @@ def check(config: ProxyConfig) -> list[str]:
         problems.append(str(error))
     try:
         parse_retention(config.idempotency_retention)
+    except ValueError as error:
+        problems.append(str(error))
+    try:
+        MaxAttempts.parse(config.eventing_max_attempts)
     except ValueError as error:
         problems.append(str(error))
     for name in (

@@ -152,6 +152,19 @@ EVENTING_FAILURES = Gauge(
     ["consumer", "source"],
     registry=REGISTRY,
 )
+EVENTING_DEAD_LETTERS = Gauge(
+    "cloudstate_eventing_dead_letters",
+    "Messages an eventing consumer or view parked and that wait for a redrive or a discard "
+    "(cloudstate eventing dead-letters)",
+    ["consumer"],
+    registry=REGISTRY,
+)
+EVENTING_PARKED = Counter(
+    "cloudstate_eventing_parked",
+    "Messages an eventing consumer or view parked after its attempts ran out",
+    ["consumer"],
+    registry=REGISTRY,
+)
 IDEMPOTENT_CALLS = Counter(
     "cloudstate_idempotent_calls",
     "Calls with an idempotency key, by outcome: first (ran, answer stored), replayed (answered "

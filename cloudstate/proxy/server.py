@@ -32,6 +32,8 @@ from cloudstate.proxy.entities.deletion import PURGE_TASK_PREFIX, lifecycle_sett
 from cloudstate.proxy.entities.event_sourced import EntitySettings, EventSourcedHandler
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.eventing import EventingManager
+from cloudstate.proxy.eventing.attempts import MaxAttempts
+from cloudstate.proxy.eventing.operations import EventingOperations
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
 from cloudstate.proxy.ingress.http_ingress import ClientIngress
 from cloudstate.proxy.model import CRDT, WORKFLOW, UserFunctionModel, auth_options
@@ -161,6 +163,8 @@ class Proxy:
         self.router: Router | None = None
         self.eventing: EventingManager | None = None
         self.views: ViewManager | None = None
+        #: Dead letters, resets and rebuilds of this proxy's consumers (the admin API's).
+        self.operations: EventingOperations | None = None
         #: Delivers durable side effects, timers and schedule ticks (one node at a time).
         self.scheduler: DurableScheduler | None = None
         self._channel: grpc.aio.Channel | None = None
@@ -262,7 +266,8 @@ class Proxy:
         self._announcer.after_announce = lambda: self.workflows.describe_again(
             channel, within=config.command_timeout
         )
-        self.views = ViewManager(self.model, self.store)
+        attempts = MaxAttempts.parse(config.eventing_max_attempts)
+        self.views = ViewManager(self.model, self.store, max_attempts=attempts)
         try:
             self.views.prepare(self._handlers)  # queries of view services are answered by it
         except DiscoveryError as error:
@@ -322,7 +327,9 @@ class Proxy:
         await self.workflows.resume_interrupted(self.store, durable)
         await upsert_schedules(self.store, schedules, time.time())
         self._attach_idempotency(self.router, self.store)
-        self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)
+        self.eventing = EventingManager(
+            self.model, self.router, self.store, self._handlers, max_attempts=attempts
+        )
         self.eventing.configure_topics(
             broker=config.broker,
             broker_stream=config.broker_stream,
@@ -337,6 +344,7 @@ class Proxy:
             await report(str(error))
             raise
         await self.views.start(self.router, self.eventing)
+        self.operations = EventingOperations(self.store, self._wake_consumer)
         await self._ingress.activate(self.model, self.router, report)
         if self.workflows.engines:
             self._ingress.api.workflow_events = WorkflowEvents(
@@ -366,6 +374,17 @@ class Proxy:
             self.store.name,
         )
 
+    def _wake_consumer(self, consumer_id: str) -> None:
+        """An operation changed what ``consumer_id`` should do: have it look now."""
+        consumers: list[Any] = []
+        if self.eventing is not None:
+            consumers += self.eventing.consumers
+        if self.views is not None:
+            consumers += self.views.consumers
+        for consumer in consumers:
+            if consumer.consumer_id == consumer_id:
+                consumer.notify_redrive()
+
     async def _refresh_metrics(self) -> None:
         """Read the gauges that are polled rather than pushed (eventing consumers' lag, durable
         tasks)."""
@@ -377,6 +396,7 @@ class Proxy:
             metrics.DEAD_LETTERS.set(len(dead))
         if self.eventing is None:
             return
+        parked = await self.store.count_parked() if self.store is not None else {}
         statuses = await self.eventing.status()
         if self.views is not None:
             statuses += await self.views.status()  # views' consumers: lag per view and source
@@ -386,6 +406,11 @@ class Proxy:
             pending = max(0, status.head_offset - status.committed_offset)
             metrics.EVENTING_PENDING.labels(*labels).set(pending)
             metrics.EVENTING_FAILURES.labels(*labels).set(status.failures)
+            metrics.EVENTING_DEAD_LETTERS.labels(status.consumer_id).set(
+                parked.pop(status.consumer_id, 0)
+            )
+        for consumer_id, count in parked.items():  # consumers this proxy does not run
+            metrics.EVENTING_DEAD_LETTERS.labels(consumer_id).set(count)
 
     def _attach_idempotency(self, router: Router, store: Store) -> None:
         """Idempotency keys: entities deduplicate in their actors, the router for the rest;

@@ -35,6 +35,10 @@ def test_the_defaults_are_valid() -> None:
         (["--broker", "http://x"], "--broker 'http://x': nats://HOST:PORT"),
         (["--topic-retention", "banana"], "bad --topic-retention 'banana'"),
         (["--topic-retention-messages", "-1"], "--topic-retention-messages -1: 0 or more"),
+        (
+            ["--eventing-max-attempts", "10,topic:t:g=lots"],
+            "--eventing-max-attempts: 'lots' is not a number of attempts",
+        ),
         (["--command-timeout", "0"], "--command-timeout 0.0: seconds, more than 0"),
         (["--tls-cert", "/no/such.pem"], "--tls-cert and --tls-key go together"),
         (["--user-function", "nohost"], "user function address 'nohost': HOST:PORT"),

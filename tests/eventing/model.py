@@ -4,7 +4,9 @@ and a ``Projection`` action consuming its event log.
 The projection appends one JSON line per delivered event to ``$PROJECTION_FILE``:
 ``{"pid": ..., "kind": "entry"|"other", "subject": ..., "n": ..., "meta": {...}}``. While the file
 ``$PROJECTION_FILE.hold`` exists, it refuses (fails) the entries of the ledger named in it whose
-``n`` is above 50, appending a line to ``$PROJECTION_FILE.refused`` each time.
+``n`` is above 50, appending a line to ``$PROJECTION_FILE.refused`` each time. While the file
+``$PROJECTION_FILE.poison`` holds ``<ledger> <n>``, that one entry is refused (a poison event);
+delete the file and the handler is "fixed".
 
 ``python -m tests.eventing.model`` (from the repository root) listens on ``$HOST:$PORT``.
 """
@@ -12,6 +14,7 @@ The projection appends one JSON line per delivered event to ``$PROJECTION_FILE``
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import json
 import logging
@@ -88,7 +91,18 @@ def projection(path: Path) -> Action:
         with open(path, "a") as f:
             f.write(json.dumps(line) + "\n")
 
+    poison = Path(f"{path}.poison")
+
+    def poisoned(entry: Any) -> bool:
+        with contextlib.suppress(FileNotFoundError):
+            return poison.read_text().split() == [entry.ledger_id, str(entry.n)]
+        return False
+
     def on_entry(entry: Any, ctx: ActionContext) -> Any:
+        if poisoned(entry):
+            with open(refused, "a") as f:
+                f.write(f"{entry.ledger_id} {entry.n}\n")
+            raise RuntimeError(f"poison {entry.ledger_id} #{entry.n}")
         if entry.n > 50 and hold.exists() and hold.read_text().strip() == entry.ledger_id:
             with open(refused, "a") as f:
                 f.write(f"{entry.ledger_id} {entry.n}\n")

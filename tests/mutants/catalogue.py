@@ -58,6 +58,14 @@ START_CHECK_TESTS = "tests/stores/test_start_checks.py"
 CRDT00 = "cloudstate/proxy/crdt/protocol00.py"
 CRDT00_PB2 = "cloudstate/protocol/crdt_v00_pb2.py"
 CRDT00_TESTS = "tests/crdt_proxy/test_protocol00.py"
+POISON_TEST = (
+    "tests/eventing/test_dead_letters.py::"
+    "test_a_poison_event_is_parked_the_rest_flows_and_a_redrive_applies_it_once"
+)
+RESET_TEST = (
+    "tests/eventing/test_dead_letters.py::"
+    "test_resets_to_an_offset_a_time_and_the_beginning_replay_exactly_that"
+)
 LIFECYCLE_STORE_TESTS = "tests/lifecycle/test_store_lifecycle.py"
 LIFECYCLE_SDK_TESTS = "tests/lifecycle/test_sdk.py"
 DELETION_TESTS = "tests/lifecycle/test_deletion.py"
@@ -260,19 +268,156 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="a consumer commits its offset only after the batch's handlers returned",
         file="cloudstate/proxy/eventing/event_log.py",
         original="""
-            await self._deliver_batch(batch)
-            last = batch[-1].offset
-            await self._commit(last)
+                await self._deliver_batch(batch)
+                last = batch[-1].offset
+                await self._commit(last)
 """,
         replacement="""
-            last = batch[-1].offset
-            await self._commit(last)
-            await self._deliver_batch(batch)
+                last = batch[-1].offset
+                await self._commit(last)
+                await self._deliver_batch(batch)
 """,
         tests=(
             "tests/eventing/test_subscriptions.py::"
             "test_the_offset_moves_past_events_only_once_they_were_handled",
         ),
+    ),
+    Mutant(
+        name="consumer-never-gives-up",
+        guarantee="a consumer parks a message after --eventing-max-attempts failed attempts",
+        file="cloudstate/proxy/eventing/attempts.py",
+        original="""
+            if max_attempts and attempt >= max_attempts:
+""",
+        replacement="""
+            if max_attempts and attempt >= max_attempts + 1000:
+""",
+        tests=(
+            "tests/eventing/test_attempts.py::"
+            "test_retry_gives_up_after_max_attempts_with_the_last_error",
+        ),
+    ),
+    Mutant(
+        name="consumer-skips-without-parking",
+        guarantee="a message a consumer gives up on is kept as a dead letter, never dropped",
+        file="cloudstate/proxy/eventing/event_log.py",
+        original="""
+        await self._retrying("park a message", functools.partial(self.store.park_message, message))
+""",
+        replacement="""
+        pass
+""",
+        tests=(POISON_TEST,),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="consumer-ignores-a-reset",
+        guarantee="a running consumer continues from an offset reset while it runs",
+        file="cloudstate/proxy/eventing/event_log.py",
+        original="""
+        if position.generation != self.generation:
+""",
+        replacement="""
+        if False:
+""",
+        tests=(RESET_TEST,),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="redrive-never-delivered",
+        guarantee="a parked message marked for redrive is delivered again by the running consumer",
+        file="cloudstate/proxy/eventing/event_log.py",
+        original="""
+        if now - self._redrive_checked < self.poll_interval:
+            return
+""",
+        replacement="""
+        if True:
+            return
+""",
+        tests=("tests/views/test_view_dead_letters.py",),
+    ),
+    Mutant(
+        name="offset-commit-ignores-reset-generation",
+        guarantee="a commit of a consumer whose offset was reset meanwhile is refused",
+        file=SQLITE,
+        original="""
+    if actual != generation:
+        raise OffsetWasReset(consumer_id, generation, actual)
+""",
+        replacement="""
+    if actual != generation and False:
+        raise OffsetWasReset(consumer_id, generation, actual)
+""",
+        tests=(
+            f"{STORE_TESTS}::TestSqliteStore::"
+            "test_reset_offset_moves_back_and_bumps_the_generation",
+        ),
+    ),
+    Mutant(
+        name="redriven-message-applied-twice",
+        guarantee="a redriven parked message is applied once (finished only while still parked)",
+        file=SQLITE,
+        original="""
+            if cursor.rowcount == 0:
+                return 0
+            _write_view_rows(connection, batch)
+""",
+        replacement="""
+            _write_view_rows(connection, batch)
+""",
+        tests=(f"{STORE_TESTS}::TestSqliteStore::test_finish_parked_lands_once_with_its_rows",),
+    ),
+    Mutant(
+        name="view-query-ignores-the-active-generation",
+        guarantee="a view query reads the rows of the view's active generation (swapped at once)",
+        file="cloudstate/proxy/stores/view_sql.py",
+        original="""
+    where = [f"view_id = {resolved}"]
+""",
+        replacement="""
+    where = [f"view_id = COALESCE({named}, {fallback})"]
+""",
+        tests=(f"{STORE_TESTS}::TestSqliteStore::test_view_rebuild_swaps_in_one_step",),
+    ),
+    Mutant(
+        name="view-rebuild-writes-the-live-rows",
+        guarantee="a view rebuild fills a new generation; the live rows answer until the swap",
+        file="cloudstate/proxy/views/consumer.py",
+        original="""
+        self._generations = dict.fromkeys(self.tables, rebuild_generation or 0)
+""",
+        replacement="""
+        self._generations = dict.fromkeys(self.tables, 0)
+""",
+        tests=("tests/views/test_view_rebuild.py",),
+    ),
+    Mutant(
+        name="rebuild-resumes-a-superseded-offset",
+        guarantee="a rebuild requested during a rebuild starts over from offset 0",
+        file="cloudstate/proxy/views/consumer.py",
+        original="""
+        suffix = "" if rebuild_generation is None else f"{REBUILD_SUFFIX}{rebuild_generation}"
+""",
+        replacement="""
+        suffix = "" if rebuild_generation is None else REBUILD_SUFFIX
+""",
+        tests=(
+            "tests/views/test_view_rebuild.py::"
+            "test_a_rebuild_requested_during_a_rebuild_starts_over",
+        ),
+    ),
+    Mutant(
+        name="expired-value-still-loaded",
+        guarantee="a value past its expires_at reads as absent",
+        file=SQLITE,
+        original="""
+                "AND (expires_at IS NULL OR expires_at > ?)",
+""",
+        replacement="""
+                "AND (expires_at IS NULL OR expires_at > ? OR 1)",
+""",
+        tests=(f"{STORE_TESTS}::TestSqliteStore::test_value_expiry_reads_as_absent",),
     ),
     # -- limits ------------------------------------------------------------------------------------
     Mutant(
@@ -695,7 +840,7 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="a view's rows and its consumer's offset are committed in one transaction",
         file=SQLITE,
         original="""
-                    connection.execute(upsert, (view, row.key, row.payload, *slots))
+            _write_view_rows(connection, batch)
             connection.execute(
                 'INSERT INTO consumer_offsets (consumer_id, "offset", updated) VALUES (?, ?, ?) '
                 'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
@@ -707,7 +852,7 @@ MUTANTS: tuple[Mutant, ...] = (
         return bool(await self._submit(apply))
 """,
         replacement="""
-                    connection.execute(upsert, (view, row.key, row.payload, *slots))
+            _write_view_rows(connection, batch)
             return 1
 
         def move_offset(connection: sqlite3.Connection, now: float) -> int:

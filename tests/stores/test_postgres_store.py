@@ -6,6 +6,7 @@ Every test gets a store in a fresh schema of the session's test server (``fresh_
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,12 +16,14 @@ import pytest_asyncio
 
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
+    ConsumerPosition,
     IdempotencyKeyTaken,
     Payload,
     Store,
     StoreError,
     TaskCancel,
     TopicMessage,
+    ViewSelect,
 )
 from cloudstate.proxy.stores.contract import (
     EVENT_URL,
@@ -32,6 +35,7 @@ from cloudstate.proxy.stores.contract import (
     state,
     task,
 )
+from cloudstate.proxy.stores.contract_operations import parked
 from cloudstate.proxy.stores.postgres import PostgresStore
 from cloudstate.proxy.stores.postgres_schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 from cloudstate.proxy.stores.registry import open_store
@@ -311,7 +315,56 @@ async def test_a_schema_of_the_previous_version_gains_the_durable_tables(
         )
     finally:
         await connection.close()
-    assert [row[0] for row in versions] == list(range(1, SCHEMA_VERSION + 1)) == [1, 2, 3, 4, 5, 6]
+    assert [row[0] for row in versions] == list(range(1, SCHEMA_VERSION + 1))
+
+
+async def test_a_schema_of_version_6_gains_expiry_parking_and_generations(
+    fresh_postgres_url: str,
+) -> None:
+    """A schema of version 6 (before dead letters, resets, rebuilds and TTL) is upgraded to 7:
+    its values, offsets and view rows stay; expiry, resets, parking and rebuilds work."""
+    schema = PostgresStore.from_url(fresh_postgres_url).schema
+    connection = await asyncpg.connect(plain_dsn(fresh_postgres_url))
+    try:
+        async with connection.transaction():
+            await connection.execute(f'CREATE SCHEMA "{schema}"')
+            await connection.execute(f'SET LOCAL search_path TO "{schema}"')
+            await connection.execute(
+                f"CREATE TABLE {VERSION_TABLE} (version INTEGER PRIMARY KEY, "
+                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            for number, step in enumerate(MIGRATIONS[:6], start=1):
+                for statement in step:
+                    await connection.execute(statement)
+                await connection.execute(f"INSERT INTO {VERSION_TABLE} VALUES ($1)", number)
+            await connection.execute(
+                "SELECT cloudstate_save_value('c', '1', $1, $2, NULL)",
+                state(1).type_url,
+                state(1).value,
+            )
+            await connection.execute(
+                "INSERT INTO consumer_offsets (consumer_id, \"offset\") VALUES ('k', 42)"
+            )
+            await connection.execute(
+                "INSERT INTO view_rows (view_id, row_key, payload) VALUES ('v', 'a', 'A')"
+            )
+    finally:
+        await connection.close()
+    store = await open_store(fresh_postgres_url)
+    try:
+        value = await store.load_value("c", "1")
+        assert value is not None and value.payload == state(1) and value.version == 1
+        assert await store.load_position("k") == ConsumerPosition(42, 0)
+        assert await store.query_view("v", ViewSelect()) == [b"A"]
+        assert await store.reset_offset("k", 0) == 1
+        await store.save_value("c", "1", state(2), 1, expires_at=time.time() - 1)
+        assert await store.load_value("c", "1") is None
+        assert await store.purge_expired_values(time.time()) == 1
+        await store.park_message(parked("k", 7))
+        assert await store.count_parked() == {"k": 1}
+        assert await store.start_view_rebuild(["v"]) == 1
+    finally:
+        await store.close()
 
 
 async def test_two_nodes_racing_for_one_key_one_wins(fresh_postgres_url: str) -> None:

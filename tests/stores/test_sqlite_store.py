@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest_asyncio
 
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
+    ConsumerPosition,
     IdempotencyKeyTaken,
     IdempotencyRecord,
     Store,
@@ -23,8 +25,10 @@ from cloudstate.proxy.stores.base import (
     TaskCancel,
     TopicMessage,
     ViewRow,
+    ViewSelect,
 )
 from cloudstate.proxy.stores.contract import StoreContract, event, events_of, record, state, task
+from cloudstate.proxy.stores.contract_operations import parked
 from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.stores.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 
@@ -388,9 +392,54 @@ async def test_a_database_of_the_previous_version_gains_the_durable_tables(
     finally:
         await store.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
         assert {"durable_tasks_by_due", "idempotency_by_created"} <= indexes
+    connection.close()
+
+
+async def test_a_database_of_version_5_gains_expiry_parking_and_generations(
+    tmp_path: Path,
+) -> None:
+    """A file of schema 5 (before dead letters, resets, rebuilds and TTL) opens as 6: its
+    values, offsets and view rows stay; expiry, resets, parking and rebuilds work."""
+    path = tmp_path / "v5.db"
+    with sqlite3.connect(path) as connection:
+        for step in MIGRATIONS[:5]:
+            for statement in step:
+                connection.execute(statement)
+        connection.execute(
+            'INSERT INTO "values" (persistence_id, entity_id, type_url, payload, version) '
+            "VALUES ('c', '1', ?, ?, 1)",
+            (state(1).type_url, state(1).value),
+        )
+        connection.execute(
+            "INSERT INTO consumer_offsets (consumer_id, \"offset\", updated) VALUES ('k', 42, 1)"
+        )
+        connection.execute(
+            "INSERT INTO view_rows (view_id, row_key, payload) VALUES ('v', 'a', X'41')"
+        )
+        connection.execute("PRAGMA user_version = 5")
+    connection.close()
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        value = await store.load_value("c", "1")
+        assert value is not None and value.payload == state(1) and value.version == 1
+        assert await store.load_position("k") == ConsumerPosition(42, 0)
+        assert await store.query_view("v", ViewSelect()) == [b"A"]
+        assert await store.reset_offset("k", 0) == 1
+        await store.save_value("c", "1", state(2), 1, expires_at=time.time() - 1)
+        assert await store.load_value("c", "1") is None
+        assert await store.purge_expired_values(time.time()) == 1
+        await store.park_message(parked("k", 7))
+        assert await store.count_parked() == {"k": 1}
+        assert await store.start_view_rebuild(["v"]) == 1
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        assert {"values_by_expiry", "parked_messages_to_redrive"} <= indexes
     connection.close()
 
 

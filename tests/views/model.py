@@ -73,12 +73,18 @@ def cart() -> EventSourcedEntity:
     return entity
 
 
+#: Products whose ItemAdded events the Popularity view's handler fails on (a test's poison).
+POISONED: set[str] = set()
+
+
 def popularity() -> View:
     view = View(FILE.services_by_name["Popularity"], [FILE])
 
     @view.update_handler("OnAdded")
     def on_added(event: Any, row: Any | None, ctx: ActionContext) -> Any:
         assert ctx.metadata.get("cloudstate-view-table") == "products"
+        if event.product_id in POISONED:
+            raise RuntimeError(f"poisoned product {event.product_id}")
         if row is None:
             row = pb.Product(product_id=event.product_id, name=event.name)
         row.quantity += event.quantity

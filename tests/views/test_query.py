@@ -229,43 +229,52 @@ def test_layout_signature_changes_with_the_indexed_columns() -> None:
     assert a.signature != b.signature and a.signature == same.signature
 
 
+# The view's active generation, resolved in the statement (a rebuild's swap is atomic for it).
+QMARK_VIEW = (
+    "SELECT payload FROM view_rows WHERE view_id = COALESCE((SELECT CASE WHEN active > 0 THEN "
+    "view_id || '~g' || active END FROM view_generations WHERE view_id = ?), ?)"
+)
+DOLLAR_VIEW = (
+    "SELECT payload FROM view_rows WHERE view_id = COALESCE((SELECT CASE WHEN active > 0 THEN "
+    "view_id || '~g' || active END FROM view_generations WHERE view_id = $1), $1)"
+)
+
+
 @pytest.mark.parametrize(
     ("select", "style", "sql", "args"),
     [
         (
             ViewSelect(),
             Placeholders.QMARK,
-            "SELECT payload FROM view_rows WHERE view_id = ? ORDER BY row_key ASC",
-            ["v"],
+            QMARK_VIEW + " ORDER BY row_key ASC",
+            ["v", "v"],
         ),
         (
             ViewSelect(
                 (ViewFilter("s1", "=", "a"), ViewFilter("n2", "IN", (1, 2))), (("n1", True),), 10, 5
             ),
             Placeholders.QMARK,
-            "SELECT payload FROM view_rows WHERE view_id = ? AND s1 = ? AND n2 IN (?, ?) "
+            QMARK_VIEW + " AND s1 = ? AND n2 IN (?, ?) "
             "ORDER BY n1 DESC, row_key ASC LIMIT ? OFFSET ?",
-            ["v", "a", 1, 2, 10, 5],
+            ["v", "v", "a", 1, 2, 10, 5],
         ),
         (
             ViewSelect((ViewFilter("s1", "IN", ("a", "b")), ViewFilter("n1", "<", 3))),
             Placeholders.DOLLAR,
-            "SELECT payload FROM view_rows WHERE view_id = $1 AND s1 = ANY($2::text[]) AND n1 < $3 "
-            "ORDER BY row_key ASC",
+            DOLLAR_VIEW + " AND s1 = ANY($2::text[]) AND n1 < $3 ORDER BY row_key ASC",
             ["v", ["a", "b"], 3],
         ),
         (
             ViewSelect(offset=7),
             Placeholders.DOLLAR,
-            "SELECT payload FROM view_rows WHERE view_id = $1 ORDER BY row_key ASC OFFSET $2",
+            DOLLAR_VIEW + " ORDER BY row_key ASC OFFSET $2",
             ["v", 7],
         ),
         (
             ViewSelect((ViewFilter("s1", "IN", ()),), limit=3),
             Placeholders.QMARK,
-            "SELECT payload FROM view_rows WHERE view_id = ? AND 0 = 1 ORDER BY row_key ASC "
-            "LIMIT ? OFFSET ?",
-            ["v", 3, 0],
+            QMARK_VIEW + " AND 0 = 1 ORDER BY row_key ASC LIMIT ? OFFSET ?",
+            ["v", "v", 3, 0],
         ),
     ],
 )

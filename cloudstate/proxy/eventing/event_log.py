@@ -8,16 +8,24 @@ The loop, per consumer (``Subscription``):
 2. read the next batch of events after it, in store offset order;
 3. deliver the batch: the events of one entity one after the other (per-entity order), different
    entities concurrently (at most ``parallelism`` at once). A delivery that fails is retried with
-   exponential backoff, logged every time, until it succeeds: an event is never skipped;
+   exponential backoff, logged every time; after ``max_attempts`` failures (0: never) the event
+   is *parked* (a dead letter in the store) and the consumer moves on — later events of the same
+   entity do not wait for it (:mod:`cloudstate.proxy.eventing.attempts`);
 4. only when the whole batch was handled, commit the offset of its last event. A crash before that
-   re-delivers the batch (at-least-once: handlers must tolerate duplicates);
-5. with nothing new, sleep until an event-sourced actor of this proxy reports an append, or for
+   re-delivers the batch (at-least-once: handlers must tolerate duplicates). The commit is
+   conditional on the offset's reset generation: after a reset (or a view rebuild's swap) it is
+   refused and the consumer re-reads its position;
+5. deliver the parked events someone asked to redrive (at most once per ``poll_interval``), then,
+   with nothing new, sleep until an event-sourced actor of this proxy reports an append, or for
    ``poll_interval`` at most (events written by other nodes or processes).
 
 Each call carries CloudEvent metadata: ``ce-id`` (the offset), ``ce-source`` (the persistence id),
 ``ce-specversion`` 1.0, ``ce-type`` (the event's type URL), ``ce-subject`` (the entity id),
 ``ce-sequence`` (its sequence in the entity's journal), ``ce-time`` (RFC 3339, when it was
 journaled) and ``Content-Type: application/vnd.cloudstate.protobuf.any``.
+
+One concern: the delivery loop of one eventing consumer (read, deliver, park, commit, follow
+resets), with the event-log source it reads by default.
 """
 
 from __future__ import annotations
@@ -30,15 +38,23 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf import any_pb2
 
 from cloudstate.protocol import entity_pb2
+from cloudstate.proxy import metrics
+from cloudstate.proxy.eventing.attempts import DEFAULT_MAX_ATTEMPTS, GaveUp, MaxAttempts, retry
 from cloudstate.proxy.eventing.subscriptions import Subscription
 from cloudstate.proxy.model import MethodModel
 from cloudstate.proxy.router import Router
-from cloudstate.proxy.stores.base import Payload, Store, StoredEvent
+from cloudstate.proxy.stores.base import (
+    OffsetWasReset,
+    ParkedMessage,
+    Payload,
+    Store,
+    StoredEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +76,7 @@ async def retry_forever(
     failure and twice as long after each further one (at most ``max_backoff``); ``failed`` is
     told of every error, the number of failed attempts so far and the delay before the next
     one. Cancellation is not retried."""
-    attempt = 0
-    while True:
-        try:
-            return await operation()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            attempt += 1
-            delay = min(max_backoff, min_backoff * 2 ** (attempt - 1))
-            failed(error, attempt, delay)
-            await asyncio.sleep(delay)
+    return await retry(operation, min_backoff, max_backoff, failed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +151,7 @@ class ConsumerStatus:
     delivered: int
     failures: int
     last_error: str | None
+    parked: int = 0  # messages this consumer parked since the proxy started
 
     @property
     def caught_up(self) -> bool:
@@ -202,6 +209,7 @@ class EventLogConsumer:
         min_backoff: float = 0.1,
         max_backoff: float = 30.0,
         lag_log_interval: float = 10.0,
+        max_attempts: int | str | MaxAttempts = DEFAULT_MAX_ATTEMPTS,
     ) -> None:
         self.subscription = subscription
         self.store = store
@@ -220,6 +228,16 @@ class EventLogConsumer:
         self.failures = 0
         self.ignored = 0
         self.last_error: str | None = None
+        self._max_attempts = (
+            max_attempts
+            if isinstance(max_attempts, MaxAttempts)
+            else MaxAttempts.parse(max_attempts)
+        )
+        #: The reset generation of the committed offset this loop works from.
+        self.generation = 0
+        self.parked = 0
+        self.redriven = 0
+        self._redrive_checked = 0.0
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ignored_types: set[str] = set()
@@ -228,6 +246,17 @@ class EventLogConsumer:
     @property
     def consumer_id(self) -> str:
         return self._consumer_id
+
+    @property
+    def parked_id(self) -> str:
+        """Whose dead letters this loop's parked messages are (a view rebuild parks as its
+        view consumer, so they are redriven into whichever generation is live by then)."""
+        return self.consumer_id
+
+    @property
+    def max_attempts(self) -> int:
+        """Failed attempts at one message before it is parked (0: retry forever)."""
+        return self._max_attempts.of(self.consumer_id)
 
     def describe(self) -> str:
         return self.subscription.describe()
@@ -240,6 +269,11 @@ class EventLogConsumer:
 
     def notify(self) -> None:
         """New events may be there: read now instead of at the next poll."""
+        self._wakeup.set()
+
+    def notify_redrive(self) -> None:
+        """Parked messages were marked for redrive: look for them now."""
+        self._redrive_checked = 0.0
         self._wakeup.set()
 
     async def stop(self) -> None:
@@ -263,12 +297,13 @@ class EventLogConsumer:
             self.delivered,
             self.failures,
             self.last_error,
+            self.parked,
         )
 
     # -- the loop -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        self.committed_offset = await self._retrying("load the offset", self._load_offset)
+        await self._load_position()
         log.info(
             "eventing: %s starts after offset %d",
             self.subscription.describe(),
@@ -276,30 +311,62 @@ class EventLogConsumer:
         )
         while True:
             self._wakeup.clear()
-            batch = await self._retrying("read the event log", self._read_batch)
-            if not batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
-                continue
-            await self._deliver_batch(batch)
-            last = batch[-1].offset
-            await self._commit(last)
+            await self._follow_resets()
+            try:
+                await self._redrive_requested()
+                batch = await self._retrying("read the event log", self._read_batch)
+                if not batch:
+                    if await self._caught_up():
+                        return
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+                    continue
+                await self._deliver_batch(batch)
+                last = batch[-1].offset
+                await self._commit(last)
+            except OffsetWasReset:
+                continue  # the next round re-reads the position
             self.committed_offset = last
             committed = getattr(self.source, "committed", None)
             if committed is not None:  # e.g. acknowledge the batch to the external broker
                 await committed(last)
             await self._maybe_log_lag()
 
+    async def _load_position(self) -> None:
+        position = await self._retrying(
+            "load the offset", functools.partial(self.store.load_position, self.consumer_id)
+        )
+        self.committed_offset, self.generation = position.offset, position.generation
+
+    async def _follow_resets(self) -> None:
+        """Someone reset the offset (or a view rebuild swapped in): carry on from there."""
+        position = await self._retrying(
+            "load the offset", functools.partial(self.store.load_position, self.consumer_id)
+        )
+        if position.generation != self.generation:
+            log.warning(
+                "eventing: %s: its offset was reset to %d (it was at %d): continuing from there",
+                self.subscription.describe(),
+                position.offset,
+                self.committed_offset,
+            )
+            self.committed_offset, self.generation = position.offset, position.generation
+            await self._position_changed()
+
+    async def _position_changed(self) -> None:
+        """Hook: the position was reset (a view consumer re-reads its tables' generations)."""
+
+    async def _caught_up(self) -> bool:
+        """Hook: nothing more to read for now; True ends the loop (a view rebuild swaps in)."""
+        return False
+
     async def _commit(self, offset: int) -> None:
         """Durably record that everything up to ``offset`` was handled (a view's consumer
         commits it in the transaction of its rows instead)."""
-        await self._retrying(
-            "commit the offset",
-            functools.partial(self.store.save_offset, self.consumer_id, offset),
+        save = functools.partial(
+            self.store.save_offset, self.consumer_id, offset, generation=self.generation
         )
-
-    async def _load_offset(self) -> int:
-        return await self.store.load_offset(self.consumer_id)
+        await self._retrying("commit the offset", save)
 
     async def _read_batch(self) -> list[Delivery]:
         return await self.source.read(self.committed_offset, self.batch_size)
@@ -320,6 +387,15 @@ class EventLogConsumer:
                 group.create_task(in_order(items))
 
     async def _deliver(self, item: Delivery) -> None:
+        try:
+            await self._attempt(item)
+        except GaveUp as gave_up:
+            await self._park(item, gave_up)
+        self.delivered += 1
+
+    async def _attempt(self, item: Delivery) -> dict[str, list[Any]]:
+        """Deliver ``item``, retrying up to :attr:`max_attempts` (GaveUp then); what to write
+        with it when it was parked (nothing for an action: the handler did the work)."""
         subscription = self.subscription
         method = subscription.route(item.payload.type_url)
         if method is None:
@@ -332,30 +408,103 @@ class EventLogConsumer:
                     subscription.describe(),
                     item.payload.type_url,
                 )
-            return
+            return {}
         payload = any_pb2.Any(type_url=item.payload.type_url, value=item.payload.value)
-
-        def failed(error: Exception, attempt: int, delay: float) -> None:
-            self.failures += 1
-            self.last_error = (
-                f"{method.service.name}.{method.name} failed on {item.what} "
-                f"(offset {item.offset}): {error}"
-            )
-            log.warning(
-                "eventing: %s; attempt %d, retrying in %.1fs (the event is not skipped: fix "
-                "the handler or the data and it will be delivered)",
-                self.last_error,
-                attempt,
-                delay,
-            )
-
-        await retry_forever(
+        what = f"{method.service.name}.{method.name} failed on {item.what} (offset {item.offset})"
+        await retry(
             lambda: self._call(method, payload, item.metadata),
             self.min_backoff,
             self.max_backoff,
-            failed,
+            self._failed_attempt(what),
+            self.max_attempts,
         )
-        self.delivered += 1
+        return {}
+
+    def _failed_attempt(self, what: str) -> Callable[[Exception, int, float], None]:
+        def failed(error: Exception, attempt: int, delay: float) -> None:
+            self.failures += 1
+            self.last_error = f"{what}: {error}"
+            if self.max_attempts:
+                then = f"{self.max_attempts - attempt} attempts left before it is parked"
+            else:
+                then = "the event is not skipped: fix the handler or the data"
+            log.warning(
+                "eventing: %s; attempt %d, retrying in %.1fs (%s)",
+                self.last_error,
+                attempt,
+                delay,
+                then,
+            )
+
+        return failed
+
+    async def _park(self, item: Delivery, gave_up: GaveUp, attempts_before: int = 0) -> None:
+        """Store ``item`` as a dead letter of this consumer, so that the consumer moves on."""
+        self.failures += 1
+        self.last_error = f"{item.what} (offset {item.offset}) parked: {gave_up.error}"
+        message = ParkedMessage(
+            self.parked_id,
+            item.offset,
+            item.key,
+            item.payload,
+            item.metadata.SerializeToString(),
+            item.what,
+            attempts_before + gave_up.attempts,
+            str(gave_up.error),
+            time.time(),
+        )
+        await self._retrying("park a message", functools.partial(self.store.park_message, message))
+        self.parked += 1
+        metrics.EVENTING_PARKED.labels(self.parked_id).inc()
+        log.error(
+            "eventing: %s gave up on %s (offset %d) after %d attempts: %s; it is parked and the "
+            "consumer moves on (list it with `cloudstate eventing dead-letters %s`, redrive it "
+            "with `cloudstate eventing redrive %s %d` once the handler is fixed)",
+            self.subscription.describe(),
+            item.what,
+            item.offset,
+            message.attempts,
+            gave_up.error,
+            self.parked_id,
+            self.parked_id,
+            item.offset,
+        )
+
+    async def _redrive_requested(self) -> None:
+        """Deliver the parked messages someone asked to redrive (looked for once per poll)."""
+        now = time.monotonic()
+        if now - self._redrive_checked < self.poll_interval:
+            return
+        self._redrive_checked = now
+        requested = await self._retrying(
+            "read the parked messages",
+            functools.partial(self.store.list_parked, self.consumer_id, 100, redrive_only=True),
+        )
+        for message in requested:
+            item = Delivery(
+                message.key,
+                message.offset,
+                message.payload,
+                entity_pb2.Metadata.FromString(message.metadata),
+                message.failed_at,
+                message.what,
+            )
+            try:
+                updates = await self._attempt(item)
+            except GaveUp as gave_up:
+                await self._park(item, gave_up, message.attempts)
+                continue
+            finish = functools.partial(
+                self.store.finish_parked, self.consumer_id, message.offset, updates
+            )
+            if await self._retrying("finish a redriven message", finish):
+                self.redriven += 1
+                log.info(
+                    "eventing: %s: redriven %s (offset %d) was handled",
+                    self.subscription.describe(),
+                    item.what,
+                    item.offset,
+                )
 
     async def _call(
         self, method: MethodModel, payload: any_pb2.Any, metadata: entity_pb2.Metadata
@@ -378,7 +527,7 @@ class EventLogConsumer:
             self.last_error = f"cannot {what} of {self.consumer_id}: {error}"
             log.warning("eventing: %s; retrying in %.1fs", self.last_error, delay)
 
-        return await retry_forever(operation, self.min_backoff, self.max_backoff, failed)
+        return await retry(operation, self.min_backoff, self.max_backoff, failed)
 
     async def _maybe_log_lag(self) -> None:
         now = time.monotonic()

@@ -96,6 +96,21 @@ class JournalDamaged(StoreError):
         self.problem = problem
 
 
+class OffsetWasReset(StoreError):
+    """A consumer's offset was moved (reset, or a view rebuild swapped in) since the writer read
+    it: its commit was refused and nothing was written. The consumer re-reads its position
+    (:meth:`Store.load_position`) and carries on from there."""
+
+    def __init__(self, consumer_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"the offset of consumer {consumer_id} was reset (generation {actual}, the writer "
+            f"had {expected}): re-read it"
+        )
+        self.consumer_id = consumer_id
+        self.expected = expected
+        self.actual = actual
+
+
 class WriteOutcomeUnknown(StoreError):
     """The connection to the database broke while a write was committing: it may or may not have
     been applied. Readers find out by reading (an entity actor re-reads its state anyway)."""
@@ -320,6 +335,100 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsumerPosition:
+    """A consumer's committed ``offset`` and its reset ``generation`` (0 until the first reset;
+    every :meth:`Store.reset_offset` adds one, so a running consumer notices the move)."""
+
+    offset: int
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedMessage:
+    """An item of an eventing consumer's source (an event, a topic message) whose handler failed
+    its attempts: parked so the consumer moves on. ``redrive`` is set when someone asked for it
+    to be delivered again (the running consumer picks it up).
+
+    Example::
+
+        ParkedMessage("event_log:carts:shop.Cart", 5007, "alice",
+                      Payload("type.googleapis.com/shop.ItemAdded", b"..."), b"",
+                      "event 3 of carts|alice", attempts=10, last_error="boom", failed_at=t)
+    """
+
+    consumer_id: str
+    offset: int  # the item's offset in its source (unique per consumer)
+    key: str  # entity id / subject: what per-key order is about
+    payload: Payload
+    metadata: bytes  # a serialized cloudstate.Metadata (the CloudEvent attributes)
+    what: str  # for people: "event 3 of carts|alice"
+    attempts: int
+    last_error: str
+    failed_at: float
+    redrive: bool = False
+
+    #: The column order of :meth:`from_row` and :meth:`to_row` (SQL backends use it).
+    COLUMNS: ClassVar[str] = (
+        'consumer_id, "offset", key, type_url, payload, metadata, what, attempts, last_error, '
+        "failed_at, redrive"
+    )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> ParkedMessage:
+        """A parked message from a row of :attr:`COLUMNS`."""
+        consumer, offset, key, type_url, payload, meta, what, attempts, error, failed, redrive = row
+        return cls(
+            str(consumer),
+            int(offset),
+            str(key),
+            Payload(str(type_url), bytes(payload)),
+            bytes(meta),
+            str(what),
+            int(attempts),
+            str(error),
+            float(failed),
+            bool(redrive),
+        )
+
+    def to_row(self) -> tuple[Any, ...]:
+        """The values of :attr:`COLUMNS`."""
+        return (
+            self.consumer_id,
+            self.offset,
+            self.key,
+            self.payload.type_url,
+            self.payload.value,
+            self.metadata,
+            self.what,
+            self.attempts,
+            self.last_error,
+            self.failed_at,
+            self.redrive,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ViewGeneration:
+    """Which generation of a view's rows answers queries (``active``) and which one a rebuild
+    is filling (``building``, None when no rebuild runs). Generation n > 0 keeps its rows under
+    the view id :func:`view_generation_id` gives."""
+
+    active: int = 0
+    building: int | None = None
+
+
+def view_generation_id(view: str, generation: int) -> str:
+    """Where the rows of ``view``'s generation live in ``view_rows`` (generation 0: ``view``
+    itself, so stores written before rebuilds existed keep working).
+
+    Example::
+
+        view_generation_id("shop.Products/products", 2)  # 'shop.Products/products~g2'
+    """
+    return view if generation == 0 else f"{view}~g{generation}"
+
+
+@dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
     """The first answer to a keyed call. ``fingerprint`` identifies the request (method and body)
     so that a different request under a used key is refused; ``response`` is opaque to the store
@@ -472,12 +581,77 @@ class Store(ABC):
         """The offset ``consumer_id`` committed last, 0 if it never committed one."""
 
     @abstractmethod
-    async def save_offset(self, consumer_id: str, offset: int) -> None:
+    async def save_offset(
+        self, consumer_id: str, offset: int, generation: int | None = None
+    ) -> None:
         """Durably record that ``consumer_id`` has processed everything up to ``offset``.
 
         Returns once the offset is durable. Offsets only move forward: saving a lower offset than
         the stored one leaves the stored one (a stale consumer instance cannot rewind another).
+        With ``generation`` the save is conditional on the stored reset generation (a missing
+        row has 0): if it differs, :class:`OffsetWasReset` is raised and nothing is written.
         """
+
+    @abstractmethod
+    async def load_position(self, consumer_id: str) -> ConsumerPosition:
+        """The committed offset and reset generation of ``consumer_id`` (0, 0 if none)."""
+
+    @abstractmethod
+    async def reset_offset(self, consumer_id: str, offset: int) -> int:
+        """Move ``consumer_id``'s offset to ``offset`` (back or forward, unlike
+        :meth:`save_offset`) and add one to its generation; returns the new generation. A running
+        consumer's next commit is refused (:class:`OffsetWasReset`), so it re-reads the position.
+
+        Example (replay everything)::
+
+            await store.reset_offset("event_log:carts:shop.Projection", 0)
+        """
+
+    @abstractmethod
+    async def event_offset_before(self, persistence_id: str, timestamp: float) -> int:
+        """The offset of the persistence id's last event journaled before ``timestamp`` (seconds
+        since the epoch), 0 if none: a consumer reset to it next reads the first event journaled
+        at or after ``timestamp``."""
+
+    @abstractmethod
+    async def topic_offset_before(self, topic: str, timestamp: float) -> int:
+        """As :meth:`event_offset_before`, for the messages of a topic."""
+
+    # -- parked messages (eventing dead letters) ----------------------------------------------
+
+    @abstractmethod
+    async def park_message(self, message: ParkedMessage) -> None:
+        """Durably store ``message`` (replacing a parked message of the same consumer and
+        offset)."""
+
+    @abstractmethod
+    async def list_parked(
+        self, consumer_id: str = "", limit: int = 1000, *, redrive_only: bool = False
+    ) -> list[ParkedMessage]:
+        """Parked messages of ``consumer_id`` ("": of every consumer), by consumer then offset,
+        at most ``limit``; with ``redrive_only`` only those whose redrive was requested."""
+
+    @abstractmethod
+    async def count_parked(self) -> dict[str, int]:
+        """How many messages each consumer has parked (consumers with none are left out)."""
+
+    @abstractmethod
+    async def redrive_parked(self, consumer_id: str, offset: int | None = None) -> int:
+        """Ask for the parked message at ``offset`` (None: every one) of ``consumer_id`` to be
+        delivered again by the running consumer; how many were marked."""
+
+    @abstractmethod
+    async def drop_parked(self, consumer_id: str, offset: int | None = None) -> int:
+        """Discard the parked message at ``offset`` (None: every one) of ``consumer_id``; how
+        many were deleted."""
+
+    @abstractmethod
+    async def finish_parked(
+        self, consumer_id: str, offset: int, updates: Mapping[str, Sequence[ViewRow]] = {}
+    ) -> bool:
+        """A redriven message was handled: in one transaction delete it and write the view
+        rows of ``updates`` (as :meth:`apply_view_updates`), only if it is still parked. False
+        (nothing written) if it is not: so a redrive lands once even if two nodes race."""
 
     # -- topic log ----------------------------------------------------------------------------
 
@@ -528,25 +702,57 @@ class Store(ABC):
 
     @abstractmethod
     async def apply_view_updates(
-        self, updates: Mapping[str, Sequence[ViewRow]], consumer_id: str, offset: int
+        self,
+        updates: Mapping[str, Sequence[ViewRow]],
+        consumer_id: str,
+        offset: int,
+        generation: int | None = None,
     ) -> bool:
         """In one transaction: write the rows of each view of ``updates`` (upsert, or delete
         where ``payload`` is None) and move ``consumer_id``'s offset to ``offset``. Only if the
         stored offset is below ``offset``; otherwise nothing is written and False is returned
         (the updates were applied already, by this consumer before a crash or by another
-        node)."""
+        node). With ``generation``, a stored reset generation that differs raises
+        :class:`OffsetWasReset` (nothing written). The view ids are physical ones
+        (:func:`view_generation_id`)."""
 
     @abstractmethod
     async def query_view(self, view: str, select: ViewSelect) -> list[bytes]:
         """The payloads of the rows of ``view`` that pass every filter, sorted by
         ``select.order_by`` then key, after skipping ``select.offset`` and at most
-        ``select.limit`` of them."""
+        ``select.limit`` of them. The rows are those of the view's active generation, resolved
+        in the same statement (a query never sees a generation half-swapped)."""
+
+    @abstractmethod
+    async def load_view_generations(self, views: Sequence[str]) -> dict[str, ViewGeneration]:
+        """The generations of ``views`` (a view never rebuilt: ``ViewGeneration()``)."""
+
+    @abstractmethod
+    async def start_view_rebuild(self, views: Sequence[str]) -> int:
+        """Mark ``views`` as being rebuilt into a new generation (one above the highest active
+        or building one among them) and empty that generation's rows; returns it. A rebuild
+        that was running is superseded."""
+
+    @abstractmethod
+    async def swap_view_generation(
+        self,
+        views: Sequence[str],
+        generation: int,
+        consumer_id: str,
+        rebuild_consumer_id: str,
+    ) -> bool:
+        """A rebuild caught up: in one transaction make ``generation`` the active one of every
+        view of ``views``, delete the rows of their previous generations, move
+        ``consumer_id``'s offset to ``rebuild_consumer_id``'s (the rebuild's) with a new reset
+        generation (so the old loop's next write is refused) and delete the rebuild's offset.
+        False (nothing done) unless every view is still building ``generation``."""
 
     # -- value entities -----------------------------------------------------------------------
 
     @abstractmethod
     async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:
-        """The stored value of a value entity, or None if it has none (never written or deleted)."""
+        """The stored value of a value entity, or None if it has none (never written, deleted,
+        or expired: its ``expires_at`` is not after now)."""
 
     @abstractmethod
     async def save_value(
@@ -558,8 +764,13 @@ class Store(ABC):
         outbox: Outbox = (),
         tasks: TaskChanges = (),
         idempotency: IdempotencyRecord | None = None,
+        expires_at: float | None = None,
     ) -> int:
         """Durably replace the value (``None`` deletes it). Returns the new version.
+
+        ``expires_at`` (seconds since the epoch; None: never) is when the value expires: from
+        then on it reads as absent (a conditional write treats it as deleted) until
+        :meth:`purge_expired_values` removes it. Every write sets it anew.
 
         The ``outbox`` messages are appended to their topics, the ``tasks`` written (or
         cancelled) and the ``idempotency`` record inserted in the same transaction: a lost
@@ -571,6 +782,18 @@ class Store(ABC):
         Versions keep growing across deletes so that a stale writer is always detected. A deleted
         value matches both 0 (what a writer that loaded ``None`` knows) and the version its delete
         returned (what the deleting writer knows); deleting a missing value still bumps the version.
+        """
+
+    @abstractmethod
+    async def purge_expired_values(self, now: float, limit: int = 1000) -> int:
+        """Turn at most ``limit`` values that expired by ``now`` into tombstones (payload gone,
+        version kept, so versions keep growing across the purge); how many. Call until it
+        returns less than ``limit``.
+
+        Example::
+
+            while await store.purge_expired_values(time.time(), 1000) == 1000:
+                pass
         """
 
     # -- durable tasks (cloudstate.proxy.durable) ------------------------------------------

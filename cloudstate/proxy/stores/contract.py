@@ -63,6 +63,7 @@ from cloudstate.proxy.stores.base import (
     ViewRow,
     ViewSelect,
 )
+from cloudstate.proxy.stores.contract_operations import OperationsContract
 from cloudstate.proxy.stores.replay import replay_events
 
 EVENT_URL = "type.googleapis.com/test.Event"
@@ -110,7 +111,7 @@ async def feed_of(
     return [item async for item in store.read_all_events(persistence_id, after_offset, limit)]
 
 
-class StoreContract:
+class StoreContract(OperationsContract):
     """Abstract suite: subclasses provide a started, empty store through the ``store`` fixture."""
 
     @pytest_asyncio.fixture
@@ -1077,9 +1078,10 @@ class StoreContract:
 def _mark_asyncio() -> None:
     """Mark the suite's own tests (not a subclass's) ``asyncio``, so that pytest-asyncio runs
     them in its strict mode too."""
-    for name, test in list(vars(StoreContract).items()):
-        if name.startswith("test_"):
-            setattr(StoreContract, name, pytest.mark.asyncio(test))
+    for suite in (StoreContract, OperationsContract):
+        for name, test in list(vars(suite).items()):
+            if name.startswith("test_"):
+                setattr(suite, name, pytest.mark.asyncio(test))
 
 
 _mark_asyncio()

@@ -19,11 +19,14 @@ from typing import Any
 
 from cloudstate.proxy.stores.base import (
     ConcurrentWriteError,
+    ConsumerPosition,
     DeadLetter,
     DurableTask,
     IdempotencyKeyTaken,
     IdempotencyRecord,
+    OffsetWasReset,
     Outbox,
+    ParkedMessage,
     Payload,
     Store,
     StoredEvent,
@@ -34,9 +37,11 @@ from cloudstate.proxy.stores.base import (
     TaskChanges,
     TopicMessage,
     ViewFilter,
+    ViewGeneration,
     ViewRow,
     ViewSelect,
     ViewValue,
+    view_generation_id,
 )
 
 _Key = tuple[str, str]
@@ -63,6 +68,10 @@ class MemoryStore(Store):
         self._values: dict[_Key, tuple[Payload | None, int]] = {}
         self._last_offset = 0
         self._consumer_offsets: dict[str, int] = {}
+        self._generations: dict[str, int] = {}  # consumer id -> reset generation
+        self._parked: dict[tuple[str, int], ParkedMessage] = {}
+        self._view_generations: dict[str, ViewGeneration] = {}
+        self._expiry: dict[_Key, float] = {}  # values with an expires_at
         self._topics: dict[str, list[TopicMessage]] = {}
         self._last_topic_offset = 0
         self._views: dict[str, dict[str, ViewRow]] = {}
@@ -212,11 +221,98 @@ class MemoryStore(Store):
         self._check_open()
         return self._consumer_offsets.get(consumer_id, 0)
 
-    async def save_offset(self, consumer_id: str, offset: int) -> None:
+    async def save_offset(
+        self, consumer_id: str, offset: int, generation: int | None = None
+    ) -> None:
         async with self._lock:
             self._check_open()
+            self._check_generation(consumer_id, generation)
             current = self._consumer_offsets.get(consumer_id, 0)
             self._consumer_offsets[consumer_id] = max(current, offset)
+
+    def _check_generation(self, consumer_id: str, generation: int | None) -> None:
+        actual = self._generations.get(consumer_id, 0)
+        if generation is not None and generation != actual:
+            raise OffsetWasReset(consumer_id, generation, actual)
+
+    async def load_position(self, consumer_id: str) -> ConsumerPosition:
+        self._check_open()
+        return ConsumerPosition(
+            self._consumer_offsets.get(consumer_id, 0), self._generations.get(consumer_id, 0)
+        )
+
+    async def reset_offset(self, consumer_id: str, offset: int) -> int:
+        async with self._lock:
+            self._check_open()
+            self._consumer_offsets[consumer_id] = offset
+            generation = self._generations.get(consumer_id, 0) + 1
+            self._generations[consumer_id] = generation
+            return generation
+
+    async def event_offset_before(self, persistence_id: str, timestamp: float) -> int:
+        self._check_open()
+        feed = self._feeds.get(persistence_id, [])
+        before = [event.offset for _, event in feed if event.timestamp < timestamp]
+        return max(before, default=0)
+
+    async def topic_offset_before(self, topic: str, timestamp: float) -> int:
+        self._check_open()
+        before = [m.offset for m in self._topics.get(topic, []) if m.timestamp < timestamp]
+        return max(before, default=0)
+
+    # -- parked messages ----------------------------------------------------------------------
+
+    async def park_message(self, message: ParkedMessage) -> None:
+        async with self._lock:
+            self._check_open()
+            self._parked[(message.consumer_id, message.offset)] = message
+
+    async def list_parked(
+        self, consumer_id: str = "", limit: int = 1000, *, redrive_only: bool = False
+    ) -> list[ParkedMessage]:
+        self._check_open()
+        found = [
+            message
+            for key, message in sorted(self._parked.items())
+            if (not consumer_id or key[0] == consumer_id) and (message.redrive or not redrive_only)
+        ]
+        return found[: max(limit, 0)]
+
+    async def count_parked(self) -> dict[str, int]:
+        self._check_open()
+        counts: dict[str, int] = {}
+        for consumer_id, _ in self._parked:
+            counts[consumer_id] = counts.get(consumer_id, 0) + 1
+        return counts
+
+    def _parked_keys(self, consumer_id: str, offset: int | None) -> list[tuple[str, int]]:
+        return [k for k in self._parked if k[0] == consumer_id and offset in (None, k[1])]
+
+    async def redrive_parked(self, consumer_id: str, offset: int | None = None) -> int:
+        async with self._lock:
+            self._check_open()
+            keys = self._parked_keys(consumer_id, offset)
+            for key in keys:
+                self._parked[key] = dataclasses.replace(self._parked[key], redrive=True)
+            return len(keys)
+
+    async def drop_parked(self, consumer_id: str, offset: int | None = None) -> int:
+        async with self._lock:
+            self._check_open()
+            keys = self._parked_keys(consumer_id, offset)
+            for key in keys:
+                del self._parked[key]
+            return len(keys)
+
+    async def finish_parked(
+        self, consumer_id: str, offset: int, updates: Mapping[str, Sequence[ViewRow]] = {}
+    ) -> bool:
+        async with self._lock:
+            self._check_open()
+            if self._parked.pop((consumer_id, offset), None) is None:
+                return False
+            self._write_rows(updates)
+            return True
 
     # -- topic log ----------------------------------------------------------------------------
 
@@ -284,28 +380,73 @@ class MemoryStore(Store):
         return {key: rows[key].payload or b"" for key in keys if key in rows}
 
     async def apply_view_updates(
-        self, updates: Mapping[str, Sequence[ViewRow]], consumer_id: str, offset: int
+        self,
+        updates: Mapping[str, Sequence[ViewRow]],
+        consumer_id: str,
+        offset: int,
+        generation: int | None = None,
     ) -> bool:
         async with self._lock:
             self._check_open()
+            self._check_generation(consumer_id, generation)
             if self._consumer_offsets.get(consumer_id, 0) >= offset:
                 return False
-            for view, rows in updates.items():
-                table = self._views.setdefault(view, {})
-                for row in rows:
-                    if row.payload is None:
-                        table.pop(row.key, None)
-                    else:
-                        table[row.key] = row
+            self._write_rows(updates)
             self._consumer_offsets[consumer_id] = offset
+            return True
+
+    def _write_rows(self, updates: Mapping[str, Sequence[ViewRow]]) -> None:
+        for view, rows in updates.items():
+            table = self._views.setdefault(view, {})
+            for row in rows:
+                if row.payload is None:
+                    table.pop(row.key, None)
+                else:
+                    table[row.key] = row
+
+    async def load_view_generations(self, views: Sequence[str]) -> dict[str, ViewGeneration]:
+        self._check_open()
+        return {view: self._view_generations.get(view, ViewGeneration()) for view in views}
+
+    async def start_view_rebuild(self, views: Sequence[str]) -> int:
+        async with self._lock:
+            self._check_open()
+            current = [self._view_generations.get(view, ViewGeneration()) for view in views]
+            generation = 1 + max(max(g.active, g.building or 0) for g in current)
+            for view, state in zip(views, current, strict=True):
+                if state.building is not None:
+                    self._views.pop(view_generation_id(view, state.building), None)
+                self._views.pop(view_generation_id(view, generation), None)
+                self._view_generations[view] = ViewGeneration(state.active, generation)
+            return generation
+
+    async def swap_view_generation(
+        self,
+        views: Sequence[str],
+        generation: int,
+        consumer_id: str,
+        rebuild_consumer_id: str,
+    ) -> bool:
+        async with self._lock:
+            self._check_open()
+            states = [self._view_generations.get(view, ViewGeneration()) for view in views]
+            if any(state.building != generation for state in states):
+                return False
+            for view, state in zip(views, states, strict=True):
+                self._views.pop(view_generation_id(view, state.active), None)
+                self._view_generations[view] = ViewGeneration(generation)
+            self._consumer_offsets[consumer_id] = self._consumer_offsets.pop(rebuild_consumer_id, 0)
+            self._generations.pop(rebuild_consumer_id, None)
+            self._generations[consumer_id] = self._generations.get(consumer_id, 0) + 1
             return True
 
     async def query_view(self, view: str, select: ViewSelect) -> list[bytes]:
         self._check_open()
         select.check()
+        active = self._view_generations.get(view, ViewGeneration()).active
         rows = [
             row
-            for row in self._views.get(view, {}).values()
+            for row in self._views.get(view_generation_id(view, active), {}).values()
             if all(_passes(row, f) for f in select.filters)
         ]
         rows.sort(key=lambda row: row.key)
@@ -318,8 +459,24 @@ class MemoryStore(Store):
 
     async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:
         self._check_open()
-        payload, version = self._values.get((persistence_id, entity_id), (None, 0))
-        return None if payload is None else StoredValue(payload, version)
+        key = (persistence_id, entity_id)
+        payload, version = self._values.get(key, (None, 0))
+        if payload is None or self._expired(key, time.time()):
+            return None
+        return StoredValue(payload, version)
+
+    def _expired(self, key: _Key, now: float) -> bool:
+        expires_at = self._expiry.get(key)
+        return expires_at is not None and expires_at <= now
+
+    async def purge_expired_values(self, now: float, limit: int = 1000) -> int:
+        async with self._lock:
+            self._check_open()
+            expired = sorted(key for key, at in self._expiry.items() if at <= now)
+            for key in expired[: max(limit, 0)]:
+                del self._expiry[key]
+                self._values[key] = (None, self._values[key][1])
+            return min(len(expired), max(limit, 0))
 
     async def save_value(
         self,
@@ -330,11 +487,14 @@ class MemoryStore(Store):
         outbox: Outbox = (),
         tasks: TaskChanges = (),
         idempotency: IdempotencyRecord | None = None,
+        expires_at: float | None = None,
     ) -> int:
         async with self._lock:
             self._check_open()
             key = (persistence_id, entity_id)
             payload, version = self._values.get(key, (None, 0))
+            if self._expired(key, time.time()):
+                payload = None  # an expired value is as good as deleted
             if expected_version is not None and not (
                 expected_version == version or (payload is None and expected_version == 0)
             ):
@@ -342,6 +502,9 @@ class MemoryStore(Store):
             self._check_idempotency(idempotency)
             now = time.time()
             self._values[key] = (value, version + 1)
+            self._expiry.pop(key, None)
+            if expires_at is not None and value is not None:
+                self._expiry[key] = expires_at
             self._append_outbox(outbox, now)
             self._apply_tasks(tasks, now)
             self._insert_idempotency(idempotency, now)

@@ -53,11 +53,14 @@ from cloudstate.proxy.stores.base import (
     VIEW_SLOTS,
     ChangeCallback,
     ConcurrentWriteError,
+    ConsumerPosition,
     DeadLetter,
     DurableTask,
     IdempotencyKeyTaken,
     IdempotencyRecord,
+    OffsetWasReset,
     Outbox,
+    ParkedMessage,
     Payload,
     Store,
     StoredEvent,
@@ -68,9 +71,11 @@ from cloudstate.proxy.stores.base import (
     TaskCancel,
     TaskChanges,
     TopicMessage,
+    ViewGeneration,
     ViewRow,
     ViewSelect,
     WriteOutcomeUnknown,
+    view_generation_id,
 )
 from cloudstate.proxy.stores.postgres_schema import (
     JOURNAL_LOCK_NAME,
@@ -115,6 +120,15 @@ _APPEND_DURABLE_SQL = (
 _SAVE_VALUE_DURABLE_SQL = (
     "SELECT cloudstate_save_value_durable(" + ", ".join(f"${n}" for n in range(1, 32)) + ")"
 )
+
+
+def _with_expiry(sql: str, count: int) -> str:
+    """``sql`` (a value write with ``count`` arguments) setting ``expires_at`` (argument
+    ``count + 1``) in the same statement when the write was applied."""
+    call = sql.removeprefix("SELECT ")
+    return f"SELECT cloudstate_value_expiry({call}, $1, $2, ${count + 1})"
+
+
 _WRITE_TASKS_SQL = "SELECT cloudstate_write_tasks(" + ", ".join(f"${n}" for n in range(1, 14)) + ")"
 _IDEMPOTENCY_COLUMNS = "key, fingerprint, response, created"
 
@@ -647,6 +661,8 @@ class PostgresStore(Store):
             try:
                 async with self._pool.acquire() as connection:
                     return await query(connection)
+            except StoreError:
+                raise  # raised by the query itself (e.g. OffsetWasReset): already explained
             except Exception as error:
                 if _is_connection_error(error):
                     await self._expire_connections()
@@ -865,19 +881,144 @@ class PostgresStore(Store):
 
         return await self._read(query)
 
-    async def save_offset(self, consumer_id: str, offset: int) -> None:
+    async def save_offset(
+        self, consumer_id: str, offset: int, generation: int | None = None
+    ) -> None:
         # One autocommitted, idempotent upsert (not the group-commit writer: offsets need no
         # journal lock); _read retries it once on a fresh connection, which is safe.
         async def upsert(connection: Any) -> None:
+            if generation is not None:
+                async with connection.transaction():
+                    await _check_generation(connection, consumer_id, generation)
+                    await connection.execute(_SAVE_OFFSET_SQL, consumer_id, offset)
+                return
+            await connection.execute(_SAVE_OFFSET_SQL, consumer_id, offset)
+
+        await self._read(upsert)
+
+    async def load_position(self, consumer_id: str) -> ConsumerPosition:
+        async def query(connection: Any) -> ConsumerPosition:
+            row = await connection.fetchrow(
+                'SELECT "offset", generation FROM consumer_offsets WHERE consumer_id = $1',
+                consumer_id,
+            )
+            return (
+                ConsumerPosition(0) if row is None else ConsumerPosition(int(row[0]), int(row[1]))
+            )
+
+        return await self._read(query)
+
+    async def reset_offset(self, consumer_id: str, offset: int) -> int:
+        async def reset(connection: Any) -> int:
+            return int(
+                await connection.fetchval(
+                    'INSERT INTO consumer_offsets (consumer_id, "offset", generation) '
+                    "VALUES ($1, $2, 1) ON CONFLICT (consumer_id) DO UPDATE SET "
+                    '"offset" = excluded."offset", updated_at = now(), '
+                    "generation = consumer_offsets.generation + 1 RETURNING generation",
+                    consumer_id,
+                    offset,
+                )
+            )
+
+        return await self._read(reset)
+
+    async def event_offset_before(self, persistence_id: str, timestamp: float) -> int:
+        return await self._offset_before("events", "persistence_id", persistence_id, timestamp)
+
+    async def topic_offset_before(self, topic: str, timestamp: float) -> int:
+        return await self._offset_before("topic_messages", "topic", topic, timestamp)
+
+    async def _offset_before(self, table: str, column: str, source: str, timestamp: float) -> int:
+        async def query(connection: Any) -> int:
+            # Offsets are committed in order under the journal lock; written_at grows with them
+            # closely enough for "from this time on" (a few milliseconds of commit latency).
+            value = await connection.fetchval(
+                f'SELECT COALESCE(MAX("offset"), 0) FROM {table} '
+                f"WHERE {column} = $1 AND written_at < to_timestamp($2)",
+                source,
+                float(timestamp),
+            )
+            return int(value)
+
+        return await self._read(query)
+
+    # -- parked messages ----------------------------------------------------------------------
+
+    async def park_message(self, message: ParkedMessage) -> None:
+        names = ParkedMessage.COLUMNS.split(", ")
+        updates = ", ".join(f"{name} = excluded.{name}" for name in names[2:])
+        values = ", ".join(f"${n}" for n in range(1, len(names) + 1))
+
+        async def park(connection: Any) -> None:
             await connection.execute(
-                'INSERT INTO consumer_offsets (consumer_id, "offset") VALUES ($1, $2) '
-                'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
-                'updated_at = now() WHERE excluded."offset" > consumer_offsets."offset"',
+                f"INSERT INTO parked_messages ({ParkedMessage.COLUMNS}) VALUES ({values}) "
+                f'ON CONFLICT (consumer_id, "offset") DO UPDATE SET {updates}',
+                *message.to_row(),
+            )
+
+        await self._read(park)
+
+    async def list_parked(
+        self, consumer_id: str = "", limit: int = 1000, *, redrive_only: bool = False
+    ) -> list[ParkedMessage]:
+        where = "($1 = '' OR consumer_id = $1)" + (" AND redrive" if redrive_only else "")
+
+        async def query(connection: Any) -> list[ParkedMessage]:
+            rows = await connection.fetch(
+                f"SELECT {ParkedMessage.COLUMNS} FROM parked_messages WHERE {where} "
+                'ORDER BY consumer_id, "offset" LIMIT $2',
+                consumer_id,
+                max(limit, 0),
+            )
+            return [ParkedMessage.from_row(row) for row in rows]
+
+        return await self._read(query)
+
+    async def count_parked(self) -> dict[str, int]:
+        async def query(connection: Any) -> dict[str, int]:
+            rows = await connection.fetch(
+                "SELECT consumer_id, count(*) FROM parked_messages GROUP BY consumer_id"
+            )
+            return {str(row[0]): int(row[1]) for row in rows}
+
+        return await self._read(query)
+
+    async def redrive_parked(self, consumer_id: str, offset: int | None = None) -> int:
+        mark = "UPDATE parked_messages SET redrive = TRUE"
+        return await self._change_parked(mark, consumer_id, offset)
+
+    async def drop_parked(self, consumer_id: str, offset: int | None = None) -> int:
+        return await self._change_parked("DELETE FROM parked_messages", consumer_id, offset)
+
+    async def _change_parked(self, sql: str, consumer_id: str, offset: int | None) -> int:
+        async def change(connection: Any) -> int:
+            status = await connection.execute(
+                sql + ' WHERE consumer_id = $1 AND ($2::bigint IS NULL OR "offset" = $2)',
                 consumer_id,
                 offset,
             )
+            return int(str(status).rsplit(" ", 1)[-1])  # "UPDATE n" / "DELETE n"
 
-        await self._read(upsert)
+        return await self._read(change)
+
+    async def finish_parked(
+        self, consumer_id: str, offset: int, updates: Mapping[str, Sequence[ViewRow]] = {}
+    ) -> bool:
+        async def finish(connection: Any) -> bool:
+            async with connection.transaction():
+                found = await connection.fetchval(
+                    'DELETE FROM parked_messages WHERE consumer_id = $1 AND "offset" = $2 '
+                    "RETURNING 1",
+                    consumer_id,
+                    offset,
+                )
+                if found is None:
+                    return False
+                await _write_view_rows(connection, updates)
+                return True
+
+        return await self._read(finish)
 
     # -- topic log ----------------------------------------------------------------------------
 
@@ -1025,22 +1166,18 @@ class PostgresStore(Store):
         return await self._read(query)
 
     async def apply_view_updates(
-        self, updates: Mapping[str, Sequence[ViewRow]], consumer_id: str, offset: int
+        self,
+        updates: Mapping[str, Sequence[ViewRow]],
+        consumer_id: str,
+        offset: int,
+        generation: int | None = None,
     ) -> bool:
-        upserts = [
-            (view, row.key, row.payload, *(_numeric(row.columns.get(slot)) for slot in VIEW_SLOTS))
-            for view, rows in updates.items()
-            for row in rows
-            if row.payload is not None
-        ]
-        deletes = [
-            (view, row.key) for view, rows in updates.items() for row in rows if row.payload is None
-        ]
-
         # The offset moves first, conditionally: a retry after a lost connection (or a stale
         # owner on another node) finds it moved and writes nothing, so no update applies twice.
         async def apply(connection: Any) -> bool:
             async with connection.transaction():
+                if generation is not None:
+                    await _check_generation(connection, consumer_id, generation)
                 moved = await connection.fetchval(
                     'INSERT INTO consumer_offsets (consumer_id, "offset") VALUES ($1, $2) '
                     'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
@@ -1051,15 +1188,86 @@ class PostgresStore(Store):
                 )
                 if moved is None:
                     return False
-                if deletes:
-                    await connection.executemany(
-                        "DELETE FROM view_rows WHERE view_id = $1 AND row_key = $2", deletes
-                    )
-                if upserts:
-                    await connection.executemany(upsert_sql(Placeholders.DOLLAR), upserts)
+                await _write_view_rows(connection, updates)
                 return True
 
         return await self._read(apply)
+
+    async def load_view_generations(self, views: Sequence[str]) -> dict[str, ViewGeneration]:
+        async def query(connection: Any) -> dict[str, ViewGeneration]:
+            rows = await connection.fetch(
+                "SELECT view_id, active, building FROM view_generations "
+                "WHERE view_id = ANY($1::text[])",
+                list(views),
+            )
+            found = {row[0]: ViewGeneration(int(row[1]), row[2]) for row in rows}
+            return {view: found.get(view, ViewGeneration()) for view in views}
+
+        return await self._read(query)
+
+    async def start_view_rebuild(self, views: Sequence[str]) -> int:
+        wanted = sorted(set(views))
+
+        async def start(connection: Any) -> int:
+            async with connection.transaction():
+                states = await _lock_view_generations(connection, wanted)
+                generation = 1 + max(max(g.active, g.building or 0) for g in states.values())
+                for view, state in states.items():
+                    stale = [view_generation_id(view, generation)]
+                    if state.building is not None:
+                        stale.append(view_generation_id(view, state.building))
+                    await connection.execute(
+                        "DELETE FROM view_rows WHERE view_id = ANY($1::text[])", stale
+                    )
+                    await connection.execute(
+                        "UPDATE view_generations SET building = $2 WHERE view_id = $1",
+                        view,
+                        generation,
+                    )
+                return generation
+
+        return await self._read(start)
+
+    async def swap_view_generation(
+        self,
+        views: Sequence[str],
+        generation: int,
+        consumer_id: str,
+        rebuild_consumer_id: str,
+    ) -> bool:
+        wanted = sorted(set(views))
+
+        async def swap(connection: Any) -> bool:
+            async with connection.transaction():
+                states = await _lock_view_generations(connection, wanted)
+                if any(state.building != generation for state in states.values()):
+                    return False
+                for view, state in states.items():
+                    await connection.execute(
+                        "DELETE FROM view_rows WHERE view_id = $1",
+                        view_generation_id(view, state.active),
+                    )
+                    await connection.execute(
+                        "UPDATE view_generations SET active = $2, building = NULL "
+                        "WHERE view_id = $1",
+                        view,
+                        generation,
+                    )
+                offset = await connection.fetchval(
+                    'DELETE FROM consumer_offsets WHERE consumer_id = $1 RETURNING "offset"',
+                    rebuild_consumer_id,
+                )
+                await connection.execute(
+                    'INSERT INTO consumer_offsets (consumer_id, "offset", generation) '
+                    "VALUES ($1, $2, 1) ON CONFLICT (consumer_id) DO UPDATE SET "
+                    '"offset" = excluded."offset", updated_at = now(), '
+                    "generation = consumer_offsets.generation + 1",
+                    consumer_id,
+                    int(offset or 0),
+                )
+                return True
+
+        return await self._read(swap)
 
     async def query_view(self, view: str, select: ViewSelect) -> list[bytes]:
         sql, args = select_sql(select, view, Placeholders.DOLLAR, _numeric)
@@ -1075,9 +1283,11 @@ class PostgresStore(Store):
         async def query(connection: Any) -> StoredValue | None:
             row = await connection.fetchrow(
                 'SELECT type_url, payload, version FROM "values" '
-                "WHERE persistence_id = $1 AND entity_id = $2 AND NOT deleted",
+                "WHERE persistence_id = $1 AND entity_id = $2 AND NOT deleted "
+                "AND (expires_at IS NULL OR expires_at > $3)",
                 persistence_id,
                 entity_id,
+                time.time(),
             )
             return None if row is None else StoredValue(Payload(row[0], bytes(row[1])), row[2])
 
@@ -1092,6 +1302,7 @@ class PostgresStore(Store):
         outbox: Outbox = (),
         tasks: TaskChanges = (),
         idempotency: IdempotencyRecord | None = None,
+        expires_at: float | None = None,
     ) -> int:
         loop = asyncio.get_running_loop()
         durable = bool(tasks) or idempotency is not None
@@ -1102,6 +1313,9 @@ class PostgresStore(Store):
             sql, extra = _SAVE_VALUE_OUTBOX_SQL, _outbox_args(outbox)
         else:
             sql, extra = _SAVE_VALUE_SQL, ()
+        if expires_at is not None and value is not None:
+            sql = _with_expiry(sql, 5 + len(extra))
+            extra = (*extra, float(expires_at))
         return await self._submit(
             _Request(
                 kind=1,
@@ -1124,6 +1338,20 @@ class PostgresStore(Store):
                 idempotency_key="" if idempotency is None else idempotency.key,
             )
         )
+
+    async def purge_expired_values(self, now: float, limit: int = 1000) -> int:
+        async def purge(connection: Any) -> int:
+            status = await connection.execute(
+                'UPDATE "values" SET type_url = NULL, payload = NULL, deleted = TRUE, '
+                "expires_at = NULL WHERE (persistence_id, entity_id) IN ("
+                'SELECT persistence_id, entity_id FROM "values" WHERE expires_at <= $1 '
+                "LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                float(now),
+                max(limit, 0),
+            )
+            return int(str(status).rsplit(" ", 1)[-1])  # "UPDATE n"
+
+        return await self._read(purge)
 
     # -- durable tasks ------------------------------------------------------------------------
 
@@ -1346,6 +1574,58 @@ class PostgresStore(Store):
             return [row[0] for row in rows]
 
         return await self._read(query)
+
+
+_SAVE_OFFSET_SQL = (
+    'INSERT INTO consumer_offsets (consumer_id, "offset") VALUES ($1, $2) '
+    'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
+    'updated_at = now() WHERE excluded."offset" > consumer_offsets."offset"'
+)
+
+
+async def _check_generation(connection: Any, consumer_id: str, generation: int) -> None:
+    """In a transaction: OffsetWasReset unless the stored reset generation is ``generation``
+    (the row stays locked until commit, so a reset waits for this write)."""
+    actual = await connection.fetchval(
+        "SELECT generation FROM consumer_offsets WHERE consumer_id = $1 FOR UPDATE", consumer_id
+    )
+    actual = 0 if actual is None else int(actual)
+    if actual != generation:
+        raise OffsetWasReset(consumer_id, generation, actual)
+
+
+async def _write_view_rows(connection: Any, updates: Mapping[str, Sequence[ViewRow]]) -> None:
+    upserts = [
+        (view, row.key, row.payload, *(_numeric(row.columns.get(slot)) for slot in VIEW_SLOTS))
+        for view, rows in updates.items()
+        for row in rows
+        if row.payload is not None
+    ]
+    deletes = [
+        (view, row.key) for view, rows in updates.items() for row in rows if row.payload is None
+    ]
+    if deletes:
+        await connection.executemany(
+            "DELETE FROM view_rows WHERE view_id = $1 AND row_key = $2", deletes
+        )
+    if upserts:
+        await connection.executemany(upsert_sql(Placeholders.DOLLAR), upserts)
+
+
+async def _lock_view_generations(connection: Any, views: list[str]) -> dict[str, ViewGeneration]:
+    """In a transaction: the generations of ``views`` (sorted), their rows created if missing
+    and locked until commit (a rebuild's start and its swap run one at a time)."""
+    await connection.execute(
+        "INSERT INTO view_generations (view_id, active) SELECT unnest($1::text[]), 0 "
+        "ON CONFLICT (view_id) DO NOTHING",
+        views,
+    )
+    rows = await connection.fetch(
+        "SELECT view_id, active, building FROM view_generations "
+        "WHERE view_id = ANY($1::text[]) ORDER BY view_id FOR UPDATE",
+        views,
+    )
+    return {row[0]: ViewGeneration(int(row[1]), row[2]) for row in rows}
 
 
 def _settle(future: asyncio.Future[int], result: int | BaseException) -> None:

@@ -5,13 +5,16 @@ append new ones. Every step keeps the layout one family of tables keyed by
 ``(persistence_id, entity_id)`` where it has entities: 1 the journal, snapshots and values (CRDT
 states are values under ``crdt:<persistence id>``), 2 consumer offsets, 3 the topic log (with its
 own commit-ordered offset, under the journal lock), 4 view rows, 5 the outbox, 6 durable tasks,
-dead letters and idempotency records (with the functions that write them with an entity).
+dead letters and idempotency records (with the functions that write them with an entity), 7 value
+expiry, consumer reset generations, parked messages (eventing dead letters) and view generations.
 
 Two server-side functions do the conditional writes in a single statement each, so a whole batch
 of writes is pipelined in one round trip (``fetchmany``) and a lost condition never raises (no
 savepoint, no subtransaction per request): they return the new sequence / version, or
 ``-1 - actual`` when the condition failed, or :data:`KEY_TAKEN` when the write's idempotency key
 is stored already (then nothing was written either).
+
+One concern: the PostgreSQL schema (its DDL and server-side functions, step by step).
 """
 
 from __future__ import annotations
@@ -424,6 +427,94 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         $$
         """,
     ),
+    # 7: running it for years. Value expiry (TTL): expires_at, seconds since the epoch (NULL:
+    # never), indexed for the purge; an expired value counts as deleted for the version check.
+    # Consumer offsets get a reset generation (a running consumer notices a reset). Parked
+    # messages: the dead letters of eventing consumers and views. View generations: which
+    # generation of a view's rows answers queries and which one a rebuild fills (rows of
+    # generation n > 0 live under view id "<view>~g<n>").
+    (
+        'ALTER TABLE "values" ADD COLUMN expires_at DOUBLE PRECISION',
+        'CREATE INDEX values_by_expiry ON "values" (expires_at) WHERE expires_at IS NOT NULL',
+        "ALTER TABLE consumer_offsets ADD COLUMN generation BIGINT NOT NULL DEFAULT 0",
+        """
+        CREATE TABLE parked_messages (
+            consumer_id TEXT COLLATE "C" NOT NULL,
+            "offset" BIGINT NOT NULL,
+            key TEXT NOT NULL,
+            type_url TEXT NOT NULL,
+            payload BYTEA NOT NULL,
+            metadata BYTEA NOT NULL,
+            what TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_error TEXT NOT NULL,
+            failed_at DOUBLE PRECISION NOT NULL,
+            redrive BOOLEAN NOT NULL DEFAULT FALSE,
+            PRIMARY KEY (consumer_id, "offset")
+        )
+        """,
+        "CREATE INDEX parked_messages_to_redrive ON parked_messages (consumer_id) WHERE redrive",
+        """
+        CREATE TABLE view_generations (
+            view_id TEXT PRIMARY KEY,
+            active INTEGER NOT NULL,
+            building INTEGER
+        )
+        """,
+        # As in step 1, but an expired value matches like a deleted one, and every write clears
+        # expires_at (cloudstate_value_expiry sets it again in the same statement).
+        """
+        CREATE OR REPLACE FUNCTION cloudstate_save_value(
+            p_persistence_id TEXT, p_entity_id TEXT, p_type_url TEXT, p_payload BYTEA,
+            p_expected BIGINT
+        ) RETURNS BIGINT LANGUAGE plpgsql AS $$
+        DECLARE
+            written BIGINT;
+            actual BIGINT;
+            now_epoch DOUBLE PRECISION := extract(epoch FROM clock_timestamp());
+        BEGIN
+            IF p_expected IS NULL OR p_expected = 0 THEN
+                INSERT INTO "values" AS v
+                    (persistence_id, entity_id, type_url, payload, version, deleted)
+                    VALUES (p_persistence_id, p_entity_id, p_type_url, p_payload, 1,
+                            p_payload IS NULL)
+                    ON CONFLICT (persistence_id, entity_id) DO UPDATE SET
+                        type_url = excluded.type_url, payload = excluded.payload,
+                        version = v.version + 1, deleted = excluded.deleted, expires_at = NULL
+                    WHERE p_expected IS NULL OR v.deleted OR v.expires_at <= now_epoch
+                    RETURNING v.version INTO written;
+            ELSE
+                UPDATE "values" SET type_url = p_type_url, payload = p_payload,
+                        version = version + 1, deleted = p_payload IS NULL, expires_at = NULL
+                    WHERE persistence_id = p_persistence_id AND entity_id = p_entity_id
+                        AND version = p_expected
+                    RETURNING version INTO written;
+            END IF;
+            IF written IS NULL THEN
+                SELECT version INTO actual FROM "values"
+                    WHERE persistence_id = p_persistence_id AND entity_id = p_entity_id;
+                RETURN -1 - COALESCE(actual, 0);
+            END IF;
+            RETURN written;
+        END
+        $$
+        """,
+        # Wraps a value write: ``written`` is what the write returned (>= 0: it was applied).
+        """
+        CREATE FUNCTION cloudstate_value_expiry(
+            written BIGINT, p_persistence_id TEXT, p_entity_id TEXT, p_expires_at DOUBLE PRECISION
+        ) RETURNS BIGINT LANGUAGE plpgsql AS $$
+        BEGIN
+            IF written >= 0 AND p_expires_at IS NOT NULL THEN
+                UPDATE "values" SET expires_at = p_expires_at
+                    WHERE persistence_id = p_persistence_id AND entity_id = p_entity_id
+                        AND NOT deleted;
+            END IF;
+            RETURN written;
+        END
+        $$
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -441,8 +532,11 @@ TABLE_COLUMNS: dict[str, frozenset[str]] = {
     for table, columns in {
         "events": "offset persistence_id entity_id sequence type_url payload written_at",
         "snapshots": "persistence_id entity_id sequence type_url payload",
-        "values": "persistence_id entity_id type_url payload version deleted",
-        "consumer_offsets": "consumer_id offset updated_at",
+        "values": "persistence_id entity_id type_url payload version deleted expires_at",
+        "consumer_offsets": "consumer_id offset updated_at generation",
+        "parked_messages": "consumer_id offset key type_url payload metadata what attempts "
+        "last_error failed_at redrive",
+        "view_generations": "view_id active building",
         "topic_messages": "offset topic type_url payload ce_id ce_source ce_type ce_subject "
         "ce_time content_type written_at",
         "view_rows": "view_id row_key payload s1 s2 s3 s4 n1 n2 n3 n4",

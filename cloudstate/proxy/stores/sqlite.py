@@ -40,11 +40,14 @@ from cloudstate.proxy import metrics
 from cloudstate.proxy.stores.base import (
     VIEW_SLOTS,
     ConcurrentWriteError,
+    ConsumerPosition,
     DeadLetter,
     DurableTask,
     IdempotencyKeyTaken,
     IdempotencyRecord,
+    OffsetWasReset,
     Outbox,
+    ParkedMessage,
     Payload,
     Store,
     StoredEvent,
@@ -55,8 +58,10 @@ from cloudstate.proxy.stores.base import (
     TaskCancel,
     TaskChanges,
     TopicMessage,
+    ViewGeneration,
     ViewRow,
     ViewSelect,
+    view_generation_id,
 )
 from cloudstate.proxy.stores.sqlite_checks import (
     INTEGRITY_CHECKS,
@@ -203,6 +208,41 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX idempotency_by_created ON idempotency (created)",
     ),
+    # 6: running it for years. Value expiry (TTL): expires_at, seconds since the epoch (NULL:
+    # never), indexed for the purge. Consumer offsets get a reset generation (a running consumer
+    # notices a reset). Parked messages: the dead letters of eventing consumers and views. View
+    # generations: which generation of a view's rows answers queries, and which one a rebuild
+    # fills (rows of generation n > 0 live under view id "<view>~g<n>").
+    (
+        'ALTER TABLE "values" ADD COLUMN expires_at REAL',
+        'CREATE INDEX values_by_expiry ON "values" (expires_at) WHERE expires_at IS NOT NULL',
+        "ALTER TABLE consumer_offsets ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
+        """
+        CREATE TABLE parked_messages (
+            consumer_id TEXT NOT NULL,
+            "offset" INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            type_url TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            metadata BLOB NOT NULL,
+            what TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_error TEXT NOT NULL,
+            failed_at REAL NOT NULL,
+            redrive INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (consumer_id, "offset")
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX parked_messages_to_redrive ON parked_messages (consumer_id) "
+        "WHERE redrive = 1",
+        """
+        CREATE TABLE view_generations (
+            view_id TEXT PRIMARY KEY,
+            active INTEGER NOT NULL,
+            building INTEGER
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -256,6 +296,41 @@ def _insert_topic_messages(connection: sqlite3.Connection, outbox: Outbox, now: 
 
 
 _TASK_MARKS = ", ".join("?" * len(DurableTask.COLUMNS.split(",")))
+
+
+def _check_generation(
+    connection: sqlite3.Connection, consumer_id: str, generation: int | None
+) -> None:
+    """OffsetWasReset unless the consumer's stored reset generation is ``generation``."""
+    if generation is None:
+        return
+    row = connection.execute(
+        "SELECT generation FROM consumer_offsets WHERE consumer_id = ?", (consumer_id,)
+    ).fetchone()
+    actual = 0 if row is None else int(row[0])
+    if actual != generation:
+        raise OffsetWasReset(consumer_id, generation, actual)
+
+
+def _write_view_rows(connection: sqlite3.Connection, batch: list[tuple[str, ViewRow]]) -> None:
+    upsert = upsert_sql(Placeholders.QMARK)
+    for view, row in batch:
+        if row.payload is None:
+            connection.execute(
+                "DELETE FROM view_rows WHERE view_id = ? AND row_key = ?", (view, row.key)
+            )
+        else:
+            slots = tuple(row.columns.get(slot) for slot in VIEW_SLOTS)
+            connection.execute(upsert, (view, row.key, row.payload, *slots))
+
+
+def _view_generation(connection: sqlite3.Connection, view: str) -> ViewGeneration:
+    row = connection.execute(
+        "SELECT active, building FROM view_generations WHERE view_id = ?", (view,)
+    ).fetchone()
+    if row is None:
+        return ViewGeneration()
+    return ViewGeneration(int(row[0]), None if row[1] is None else int(row[1]))
 
 
 def _write_task_changes(connection: sqlite3.Connection, changes: TaskChanges, now: float) -> None:
@@ -815,8 +890,11 @@ class SqliteStore(Store):
 
         return await self._read(query)
 
-    async def save_offset(self, consumer_id: str, offset: int) -> None:
+    async def save_offset(
+        self, consumer_id: str, offset: int, generation: int | None = None
+    ) -> None:
         def save(connection: sqlite3.Connection, now: float) -> int:
+            _check_generation(connection, consumer_id, generation)
             connection.execute(
                 'INSERT INTO consumer_offsets (consumer_id, "offset", updated) VALUES (?, ?, ?) '
                 'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
@@ -826,6 +904,126 @@ class SqliteStore(Store):
             return offset
 
         await self._submit(save)
+
+    async def load_position(self, consumer_id: str) -> ConsumerPosition:
+        def query(connection: sqlite3.Connection) -> ConsumerPosition:
+            row = connection.execute(
+                'SELECT "offset", generation FROM consumer_offsets WHERE consumer_id = ?',
+                (consumer_id,),
+            ).fetchone()
+            return (
+                ConsumerPosition(0) if row is None else ConsumerPosition(int(row[0]), int(row[1]))
+            )
+
+        return await self._read(query)
+
+    async def reset_offset(self, consumer_id: str, offset: int) -> int:
+        def reset(connection: sqlite3.Connection, now: float) -> int:
+            row = connection.execute(
+                'INSERT INTO consumer_offsets (consumer_id, "offset", updated, generation) '
+                "VALUES (?, ?, ?, 1) ON CONFLICT (consumer_id) DO UPDATE SET "
+                '"offset" = excluded."offset", updated = excluded.updated, '
+                "generation = consumer_offsets.generation + 1 RETURNING generation",
+                (consumer_id, offset, now),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._submit(reset)
+
+    async def event_offset_before(self, persistence_id: str, timestamp: float) -> int:
+        return await self._offset_before("events", "persistence_id", persistence_id, timestamp)
+
+    async def topic_offset_before(self, topic: str, timestamp: float) -> int:
+        return await self._offset_before("topic_messages", "topic", topic, timestamp)
+
+    async def _offset_before(self, table: str, column: str, source: str, timestamp: float) -> int:
+        def query(connection: sqlite3.Connection) -> int:
+            # Offsets and timestamps grow together (one writer stamps each batch at commit).
+            row = connection.execute(
+                f'SELECT COALESCE(MAX("offset"), 0) FROM {table} '
+                f"WHERE {column} = ? AND timestamp < ?",
+                (source, timestamp),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._read(query)
+
+    # -- parked messages ----------------------------------------------------------------------
+
+    async def park_message(self, message: ParkedMessage) -> None:
+        values = message.to_row()
+
+        def park(connection: sqlite3.Connection, now: float) -> int:
+            connection.execute(
+                f"INSERT OR REPLACE INTO parked_messages ({ParkedMessage.COLUMNS}) "
+                f"VALUES ({', '.join('?' * len(values))})",
+                values,
+            )
+            return 1
+
+        await self._submit(park)
+
+    async def list_parked(
+        self, consumer_id: str = "", limit: int = 1000, *, redrive_only: bool = False
+    ) -> list[ParkedMessage]:
+        where = ["(? = '' OR consumer_id = ?)"] + (["redrive = 1"] if redrive_only else [])
+
+        def query(connection: sqlite3.Connection) -> list[ParkedMessage]:
+            return [
+                ParkedMessage.from_row(row)
+                for row in connection.execute(
+                    f"SELECT {ParkedMessage.COLUMNS} FROM parked_messages "
+                    f'WHERE {" AND ".join(where)} ORDER BY consumer_id, "offset" LIMIT ?',
+                    (consumer_id, consumer_id, max(limit, 0)),
+                )
+            ]
+
+        return await self._read(query)
+
+    async def count_parked(self) -> dict[str, int]:
+        def query(connection: sqlite3.Connection) -> dict[str, int]:
+            return {
+                str(consumer): int(count)
+                for consumer, count in connection.execute(
+                    "SELECT consumer_id, COUNT(*) FROM parked_messages GROUP BY consumer_id"
+                )
+            }
+
+        return await self._read(query)
+
+    async def redrive_parked(self, consumer_id: str, offset: int | None = None) -> int:
+        mark = "UPDATE parked_messages SET redrive = 1"
+        return await self._change_parked(mark, consumer_id, offset)
+
+    async def drop_parked(self, consumer_id: str, offset: int | None = None) -> int:
+        return await self._change_parked("DELETE FROM parked_messages", consumer_id, offset)
+
+    async def _change_parked(self, sql: str, consumer_id: str, offset: int | None) -> int:
+        def change(connection: sqlite3.Connection, now: float) -> int:
+            cursor = connection.execute(
+                sql + ' WHERE consumer_id = ? AND (? IS NULL OR "offset" = ?)',
+                (consumer_id, offset, offset),
+            )
+            return int(cursor.rowcount)
+
+        return await self._submit(change)
+
+    async def finish_parked(
+        self, consumer_id: str, offset: int, updates: Mapping[str, Sequence[ViewRow]] = {}
+    ) -> bool:
+        batch = [(view, row) for view, rows in updates.items() for row in rows]
+
+        def finish(connection: sqlite3.Connection, now: float) -> int:
+            cursor = connection.execute(
+                'DELETE FROM parked_messages WHERE consumer_id = ? AND "offset" = ?',
+                (consumer_id, offset),
+            )
+            if cursor.rowcount == 0:
+                return 0
+            _write_view_rows(connection, batch)
+            return 1
+
+        return bool(await self._submit(finish))
 
     # -- topic log ----------------------------------------------------------------------------
 
@@ -929,25 +1127,22 @@ class SqliteStore(Store):
         return await self._read(query) if wanted else {}
 
     async def apply_view_updates(
-        self, updates: Mapping[str, Sequence[ViewRow]], consumer_id: str, offset: int
+        self,
+        updates: Mapping[str, Sequence[ViewRow]],
+        consumer_id: str,
+        offset: int,
+        generation: int | None = None,
     ) -> bool:
         batch = [(view, row) for view, rows in updates.items() for row in rows]
-        upsert = upsert_sql(Placeholders.QMARK)
 
         def apply(connection: sqlite3.Connection, now: float) -> int:
+            _check_generation(connection, consumer_id, generation)
             stored = connection.execute(
                 'SELECT "offset" FROM consumer_offsets WHERE consumer_id = ?', (consumer_id,)
             ).fetchone()
             if stored is not None and int(stored[0]) >= offset:
                 return 0
-            for view, row in batch:
-                if row.payload is None:
-                    connection.execute(
-                        "DELETE FROM view_rows WHERE view_id = ? AND row_key = ?", (view, row.key)
-                    )
-                else:
-                    slots = tuple(row.columns.get(slot) for slot in VIEW_SLOTS)
-                    connection.execute(upsert, (view, row.key, row.payload, *slots))
+            _write_view_rows(connection, batch)
             connection.execute(
                 'INSERT INTO consumer_offsets (consumer_id, "offset", updated) VALUES (?, ?, ?) '
                 'ON CONFLICT (consumer_id) DO UPDATE SET "offset" = excluded."offset", '
@@ -957,6 +1152,75 @@ class SqliteStore(Store):
             return 1
 
         return bool(await self._submit(apply))
+
+    async def load_view_generations(self, views: Sequence[str]) -> dict[str, ViewGeneration]:
+        wanted = list(dict.fromkeys(views))
+
+        def query(connection: sqlite3.Connection) -> dict[str, ViewGeneration]:
+            return {view: _view_generation(connection, view) for view in wanted}
+
+        return await self._read(query)
+
+    async def start_view_rebuild(self, views: Sequence[str]) -> int:
+        wanted = list(dict.fromkeys(views))
+
+        def start(connection: sqlite3.Connection, now: float) -> int:
+            states = [_view_generation(connection, view) for view in wanted]
+            generation = 1 + max(max(g.active, g.building or 0) for g in states)
+            for view, state in zip(wanted, states, strict=True):
+                for stale in {state.building, generation} - {None}:
+                    connection.execute(
+                        "DELETE FROM view_rows WHERE view_id = ?",
+                        (view_generation_id(view, stale or 0),),
+                    )
+                connection.execute(
+                    "INSERT OR REPLACE INTO view_generations (view_id, active, building) "
+                    "VALUES (?, ?, ?)",
+                    (view, state.active, generation),
+                )
+            return generation
+
+        return await self._submit(start)
+
+    async def swap_view_generation(
+        self,
+        views: Sequence[str],
+        generation: int,
+        consumer_id: str,
+        rebuild_consumer_id: str,
+    ) -> bool:
+        wanted = list(dict.fromkeys(views))
+
+        def swap(connection: sqlite3.Connection, now: float) -> int:
+            states = [_view_generation(connection, view) for view in wanted]
+            if any(state.building != generation for state in states):
+                return 0
+            for view, state in zip(wanted, states, strict=True):
+                connection.execute(
+                    "DELETE FROM view_rows WHERE view_id = ?",
+                    (view_generation_id(view, state.active),),
+                )
+                connection.execute(
+                    "UPDATE view_generations SET active = ?, building = NULL WHERE view_id = ?",
+                    (generation, view),
+                )
+            row = connection.execute(
+                'SELECT "offset" FROM consumer_offsets WHERE consumer_id = ?',
+                (rebuild_consumer_id,),
+            ).fetchone()
+            connection.execute(
+                'INSERT INTO consumer_offsets (consumer_id, "offset", updated, generation) '
+                "VALUES (?, ?, ?, 1) ON CONFLICT (consumer_id) DO UPDATE SET "
+                '"offset" = excluded."offset", updated = excluded.updated, '
+                "generation = consumer_offsets.generation + 1",
+                (consumer_id, 0 if row is None else int(row[0]), now),
+            )
+            connection.execute(
+                "DELETE FROM consumer_offsets WHERE consumer_id = ?", (rebuild_consumer_id,)
+            )
+            return 1
+
+        return bool(await self._submit(swap))
 
     async def query_view(self, view: str, select: ViewSelect) -> list[bytes]:
         sql, args = select_sql(select, view, Placeholders.QMARK)
@@ -972,8 +1236,9 @@ class SqliteStore(Store):
         def query(connection: sqlite3.Connection) -> StoredValue | None:
             row = connection.execute(
                 'SELECT type_url, payload, version FROM "values" '
-                "WHERE persistence_id = ? AND entity_id = ? AND deleted = 0",
-                (persistence_id, entity_id),
+                "WHERE persistence_id = ? AND entity_id = ? AND deleted = 0 "
+                "AND (expires_at IS NULL OR expires_at > ?)",
+                (persistence_id, entity_id, time.time()),
             ).fetchone()
             return None if row is None else StoredValue(Payload(row[0], row[1]), row[2])
 
@@ -988,14 +1253,18 @@ class SqliteStore(Store):
         outbox: Outbox = (),
         tasks: TaskChanges = (),
         idempotency: IdempotencyRecord | None = None,
+        expires_at: float | None = None,
     ) -> int:
         messages = tuple(outbox)
         changes = tuple(tasks)
 
         def save(connection: sqlite3.Connection, now: float) -> int:
+            # An expired value counts as deleted (the clock now, not the batch's commit stamp,
+            # which may be older than a load that already found it expired).
             row = connection.execute(
-                'SELECT version, deleted FROM "values" WHERE persistence_id = ? AND entity_id = ?',
-                (persistence_id, entity_id),
+                "SELECT version, deleted OR (expires_at IS NOT NULL AND expires_at <= ?) "
+                'FROM "values" WHERE persistence_id = ? AND entity_id = ?',
+                (time.time(), persistence_id, entity_id),
             ).fetchone()
             version, deleted = (int(row[0]), bool(row[1])) if row is not None else (0, True)
             # A deleted value matches 0 (writer saw None) and its tombstone version (the deleter).
@@ -1006,11 +1275,12 @@ class SqliteStore(Store):
             _insert_idempotency(connection, idempotency, now)
             connection.execute(
                 'INSERT INTO "values" '
-                "(persistence_id, entity_id, type_url, payload, version, deleted) "
-                "VALUES (?, ?, ?, ?, ?, ?) "
+                "(persistence_id, entity_id, type_url, payload, version, deleted, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (persistence_id, entity_id) DO UPDATE SET "
                 "type_url = excluded.type_url, payload = excluded.payload, "
-                "version = excluded.version, deleted = excluded.deleted",
+                "version = excluded.version, deleted = excluded.deleted, "
+                "expires_at = excluded.expires_at",
                 (
                     persistence_id,
                     entity_id,
@@ -1018,6 +1288,7 @@ class SqliteStore(Store):
                     None if value is None else value.value,
                     version + 1,
                     int(value is None),
+                    None if value is None else expires_at,
                 ),
             )
             _insert_topic_messages(connection, messages, now)
@@ -1025,6 +1296,19 @@ class SqliteStore(Store):
             return version + 1
 
         return await self._submit(save)
+
+    async def purge_expired_values(self, now: float, limit: int = 1000) -> int:
+        def purge(connection: sqlite3.Connection, stamp: float) -> int:
+            cursor = connection.execute(
+                'UPDATE "values" SET type_url = NULL, payload = NULL, deleted = 1, '
+                "expires_at = NULL WHERE (persistence_id, entity_id) IN ("
+                'SELECT persistence_id, entity_id FROM "values" '
+                "WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)",
+                (now, max(limit, 0)),
+            )
+            return int(cursor.rowcount)
+
+        return await self._submit(purge)
 
     # -- durable tasks ------------------------------------------------------------------------
 

@@ -6,8 +6,9 @@ parameter. Example::
 
     sql, args = select_sql(ViewSelect((ViewFilter("s1", "=", "alice"),), (("n1", True),), 10),
                            "carts-v1", Placeholders.QMARK)
-    # SELECT payload FROM view_rows WHERE view_id = ? AND s1 = ? ORDER BY n1 DESC, row_key
-    #   LIMIT ? OFFSET ?      with args ["carts-v1", "alice", 10, 0]
+    # SELECT payload FROM view_rows WHERE view_id = <active generation of ?> AND s1 = ?
+    #   ORDER BY n1 DESC, row_key LIMIT ? OFFSET ?
+    # with args ["carts-v1", "carts-v1", "alice", 10, 0]
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ def select_sql(
         args.append(value)
         return "?" if style is Placeholders.QMARK else f"${len(args)}"
 
-    where = [f"view_id = {param(view)}"]
+    # The active generation's rows (base.view_generation_id), resolved in this very statement so
+    # a query never straddles a rebuild's swap.
+    named = param(view)
+    fallback = named if style is Placeholders.DOLLAR else param(view)
+    resolved = (
+        "COALESCE((SELECT CASE WHEN active > 0 THEN view_id || '~g' || active END "
+        f"FROM view_generations WHERE view_id = {named}), {fallback})"
+    )
+    where = [f"view_id = {resolved}"]
     for f in select.filters:
         convert = number if f.slot.startswith("n") else _same
         if f.op == "IN":

@@ -14,7 +14,14 @@ lag status) that handles a batch differently:
    ``google.protobuf.Empty`` deletes it, no reply leaves it unchanged;
 3. the batch's rows and the consumer's offset are written **in one transaction**, which the store
    applies only if the offset moves forward: after a crash the batch is handled again, but its
-   updates land exactly once.
+   updates land exactly once;
+4. an update handler that fails ``max_attempts`` times for one event parks it (the row is left
+   as it was) and the consumer moves on; a redrive applies it to the row as it is then, once;
+5. **rebuilds**: when the store says its tables are being rebuilt into generation *g*
+   (:meth:`~cloudstate.proxy.stores.base.Store.start_view_rebuild`), the consumer runs a second
+   loop from offset 0 writing generation *g* (view ids ``<table id>~g<g>``) while it keeps the live
+   rows up to date; once that loop has read everything it swaps *g* in (one transaction), and the
+   live loop, its next commit refused, carries on in generation *g* from where the rebuild got.
 
 Example::
 
@@ -25,8 +32,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import time
 from typing import Any
 
 from google.protobuf import any_pb2
@@ -35,17 +44,21 @@ from google.protobuf.message import Message
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.entities.base import EntityHandler, Outcome
 from cloudstate.proxy.errors import ProtocolError, ProxyError
-from cloudstate.proxy.eventing.event_log import Delivery, EventLogConsumer, retry_forever
+from cloudstate.proxy.eventing.attempts import GaveUp, retry
+from cloudstate.proxy.eventing.event_log import ConsumerStatus, Delivery, EventLogConsumer
 from cloudstate.proxy.eventing.subscriptions import VALUE_ENTITY, Subscription
 from cloudstate.proxy.model import TYPE_URL_PREFIX
 from cloudstate.proxy.router import Router
-from cloudstate.proxy.stores.base import Store, ViewRow
+from cloudstate.proxy.stores.base import Store, ViewRow, view_generation_id
 from cloudstate.proxy.views.model import ANY_TYPE, UpdateMethod, ViewService
 
 log = logging.getLogger(__name__)
 
 #: The metadata entry carrying the current row (bytes) to a transforming update handler.
 ROW_METADATA = "cloudstate-view-row"
+#: The suffix of a rebuild loop's offset key (after its view consumer's), before the generation
+#: it builds: a superseded rebuild's offset is never taken for a new one's.
+REBUILD_SUFFIX = "~rebuild-g"
 #: The metadata entry naming the table the update is for.
 TABLE_METADATA = "cloudstate-view-table"
 DELETE_TYPE_URL = TYPE_URL_PREFIX + "google.protobuf.Empty"
@@ -63,16 +76,179 @@ class ViewConsumer(EventLogConsumer):
         store: Store,
         router: Router,
         user_function: EntityHandler,
+        *,
+        rebuild_generation: int | None = None,
         **options: Any,
     ) -> None:
         super().__init__(subscription, store, router, **options)
         self.view = view
         self.user_function = user_function
-        self._consumer_id = view.consumer_id(subscription.consumer_id)
+        self.options = options
+        self._live_id = view.consumer_id(subscription.consumer_id)
+        #: Set for the loop that rebuilds the tables into this generation.
+        self.rebuild_generation = rebuild_generation
+        suffix = "" if rebuild_generation is None else f"{REBUILD_SUFFIX}{rebuild_generation}"
+        self._consumer_id = self._live_id + suffix
+        self.tables = sorted(
+            {view.updates[m.name].table for m in subscription.methods if m.name in view.updates}
+        )
+        #: The generation each table's rows are written to.
+        self._generations = dict.fromkeys(self.tables, rebuild_generation or 0)
+        self.rebuild: ViewConsumer | None = None
+        #: A rebuild loop's live consumer (woken when the rebuild swapped in).
+        self.live: ViewConsumer | None = None
+        self._rebuild_task: asyncio.Task[None] | None = None
+        self._rebuild_checked = 0.0
 
     @property
     def consumer_id(self) -> str:
         return self._consumer_id
+
+    @property
+    def parked_id(self) -> str:
+        return self._live_id
+
+    def table_ids(self) -> list[str]:
+        """The store ids of this consumer's tables (generation 0: queries resolve the active
+        generation from them)."""
+        return [self.view.table_id(table) for table in self.tables]
+
+    def notify_rebuild(self) -> None:
+        """A rebuild was requested: look for it now rather than at the next poll."""
+        self._rebuild_checked = 0.0
+        self._wakeup.set()
+
+    def _table_id(self, table: str) -> str:
+        """Where this loop reads and writes ``table``'s rows: its generation's view id."""
+        return view_generation_id(self.view.table_id(table), self._generations.get(table, 0))
+
+    async def stop(self) -> None:
+        await self._stop_rebuild()
+        await super().stop()
+
+    async def rebuild_status(self) -> ConsumerStatus | None:
+        """The running rebuild's progress (its offset against the head), None if none runs."""
+        if self.rebuild is None or self._rebuild_task is None or self._rebuild_task.done():
+            return None
+        return await self.rebuild.status()
+
+    # -- generations and rebuilds ---------------------------------------------------------------
+
+    async def _load_position(self) -> None:
+        await super()._load_position()
+        await self._load_generations()
+
+    async def _position_changed(self) -> None:
+        await self._load_generations()
+
+    async def _load_generations(self) -> None:
+        if self.rebuild_generation is not None:
+            return
+        ids = dict(zip(self.table_ids(), self.tables, strict=True))
+        found = await self._retrying(
+            "read the view generations",
+            functools.partial(self.store.load_view_generations, list(ids)),
+        )
+        self._generations = {ids[view]: state.active for view, state in found.items()}
+
+    async def _follow_resets(self) -> None:
+        await super()._follow_resets()
+        if self.rebuild_generation is not None:
+            return
+        now = time.monotonic()
+        if now - self._rebuild_checked < self.poll_interval:
+            return
+        self._rebuild_checked = now
+        found = await self._retrying(
+            "read the view generations",
+            functools.partial(self.store.load_view_generations, self.table_ids()),
+        )
+        building = {state.building for state in found.values()}
+        if len(building) != 1 or None in building:
+            return
+        generation = building.pop()
+        assert generation is not None
+        running = self._rebuild_task is not None and not self._rebuild_task.done()
+        if running and self.rebuild is not None and self.rebuild.rebuild_generation == generation:
+            return
+        await self._stop_rebuild()
+        log.info(
+            "view %s: rebuilding %s into generation %d from the start of %s",
+            self.view.name,
+            ", ".join(self.tables),
+            generation,
+            self.subscription.describe(),
+        )
+        self.rebuild = ViewConsumer(
+            self.view,
+            self.subscription,
+            self.store,
+            self.router,
+            self.user_function,
+            rebuild_generation=generation,
+            **self.options,
+        )
+        self.rebuild.live = self
+        self.rebuild.batch_size = self.batch_size
+        self._rebuild_task = asyncio.create_task(
+            self.rebuild._run(), name=f"view rebuild {self.rebuild.consumer_id}"
+        )
+
+    async def _stop_rebuild(self) -> None:
+        task, self._rebuild_task = self._rebuild_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _caught_up(self) -> bool:
+        """The rebuild loop read everything: swap its generation in and end."""
+        if self.rebuild_generation is None:
+            return False
+        swapped = await self._retrying(
+            "swap the rebuilt view in",
+            functools.partial(
+                self.store.swap_view_generation,
+                self.table_ids(),
+                self.rebuild_generation,
+                self._live_id,
+                self.consumer_id,
+            ),
+        )
+        if swapped:
+            log.info(
+                "view %s: generation %d of %s is caught up at offset %d and answers queries now",
+                self.view.name,
+                self.rebuild_generation,
+                ", ".join(self.tables),
+                self.committed_offset,
+            )
+        else:
+            log.info("view %s: rebuild %d was superseded", self.view.name, self.rebuild_generation)
+        if self.live is not None:
+            self.live.notify()
+        return True
+
+    async def _redrive_requested(self) -> None:
+        if self.rebuild_generation is None:  # the live loop redrives, into the live generation
+            await super()._redrive_requested()
+
+    async def _attempt(self, item: Delivery) -> dict[str, list[Any]]:
+        """A redriven event: its update applied to the row as it is now (what to write)."""
+        method = self.subscription.route(item.payload.type_url)
+        update = None if method is None else self.view.updates.get(method.name)
+        if update is None:
+            return {}
+        event = None if update.key is None else update.method.parse(item.payload.value)
+        key = update.row_key(event, item.key)
+        found = await self._retrying(
+            "read the view rows",
+            functools.partial(self.store.load_view_rows, self._table_id(update.table), [key]),
+        )
+        new = await self._new_row(item, update, found.get(key))
+        if new is _UNCHANGED:
+            return {}
+        return self._rows({(update.table, key): new})  # type: ignore[dict-item]
 
     async def _deliver_batch(self, batch: list[Delivery]) -> None:
         planned: list[tuple[Delivery, UpdateMethod, Message | None, _RowKey]] = []
@@ -100,7 +276,7 @@ class ViewConsumer(EventLogConsumer):
             found = await self._retrying(
                 "read the view rows",
                 lambda table=table, keys=keys: self.store.load_view_rows(  # type: ignore[misc]
-                    self.view.table_id(table), keys
+                    self._table_id(table), keys
                 ),
             )
             for key in keys:
@@ -116,7 +292,7 @@ class ViewConsumer(EventLogConsumer):
         async def apply(row_key: _RowKey, updates: list[tuple[Delivery, UpdateMethod]]) -> None:
             async with slots:
                 for item, update in updates:
-                    new = await self._new_row(item, update, rows[row_key])
+                    new = await self._new_row_or_park(item, update, rows[row_key])
                     if new is not _UNCHANGED:
                         rows[row_key] = changed[row_key] = new  # type: ignore[assignment]
                     self.delivered += 1
@@ -149,10 +325,10 @@ class ViewConsumer(EventLogConsumer):
             row_key = (update.table, item.key)
             if row_key not in rows:
                 load = functools.partial(
-                    self.store.load_view_rows, self.view.table_id(update.table), [item.key]
+                    self.store.load_view_rows, self._table_id(update.table), [item.key]
                 )
                 rows[row_key] = (await self._retrying("read the view rows", load)).get(item.key)
-            new = await self._new_row(item, update, rows[row_key])
+            new = await self._new_row_or_park(item, update, rows[row_key])
             if new is not _UNCHANGED:
                 rows[row_key] = changed[row_key] = new  # type: ignore[assignment]
             self.delivered += 1
@@ -172,20 +348,37 @@ class ViewConsumer(EventLogConsumer):
                 self.subscription.describe(),
             )
 
-    async def _write(self, changed: dict[_RowKey, bytes | None], offset: int) -> None:
+    def _rows(self, changed: dict[_RowKey, bytes | None]) -> dict[str, list[ViewRow]]:
         updates: dict[str, list[ViewRow]] = {}
         for (table, key), payload in changed.items():
             columns = {}
             if payload is not None and self.view.layouts[table].columns:
                 row = self.view.row_classes[table].FromString(payload)
                 columns = self.view.layouts[table].columns_of(row)
-            updates.setdefault(self.view.table_id(table), []).append(ViewRow(key, payload, columns))
+            updates.setdefault(self._table_id(table), []).append(ViewRow(key, payload, columns))
+        return updates
+
+    async def _write(self, changed: dict[_RowKey, bytes | None], offset: int) -> None:
+        updates = self._rows(changed)
         # Every table's rows and the offset in one transaction, applied only if the offset moves
-        # forward (a re-delivered batch finds it moved and writes nothing twice).
+        # forward (a re-delivered batch finds it moved and writes nothing twice) and was not
+        # reset meanwhile (OffsetWasReset: the loop re-reads its position).
         await self._retrying(
             "write the view rows",
-            lambda: self.store.apply_view_updates(updates, self.consumer_id, offset),
+            lambda: self.store.apply_view_updates(
+                updates, self.consumer_id, offset, self.generation
+            ),
         )
+
+    async def _new_row_or_park(
+        self, item: Delivery, update: UpdateMethod, current: bytes | None
+    ) -> bytes | object | None:
+        """The new row; if the handler gave up on it, the event is parked and the row left."""
+        try:
+            return await self._new_row(item, update, current)
+        except GaveUp as gave_up:
+            await self._park(item, gave_up)
+            return _UNCHANGED
 
     async def _new_row(
         self, item: Delivery, update: UpdateMethod, current: bytes | None
@@ -193,25 +386,16 @@ class ViewConsumer(EventLogConsumer):
         if not update.transform:
             return item.payload.value
         method = update.method
-
-        def failed(error: Exception, attempt: int, delay: float) -> None:
-            self.failures += 1
-            self.last_error = (
-                f"view update {method.service.name}.{method.name} failed on {item.what} "
-                f"(offset {item.offset}): {error}"
-            )
-            log.warning(
-                "%s; attempt %d, retrying in %.1fs (the event is not skipped)",
-                self.last_error,
-                attempt,
-                delay,
-            )
-
-        return await retry_forever(
+        what = (
+            f"view update {method.service.name}.{method.name} failed on {item.what} "
+            f"(offset {item.offset})"
+        )
+        return await retry(
             lambda: self._transform(item, update, current),
             self.min_backoff,
             self.max_backoff,
-            failed,
+            self._failed_attempt(what),
+            self.max_attempts,
         )
 
     async def _transform(

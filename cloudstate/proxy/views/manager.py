@@ -141,8 +141,48 @@ class ViewManager:
             consumer.notify()
 
     async def status(self) -> list[ConsumerStatus]:
-        """Each view consumer's committed offset, the head of its source and its lag."""
-        return [await owner.status() for owner in self.owners]
+        """Each view consumer's committed offset, the head of its source and its lag; a
+        running rebuild shows as one more consumer, ``<view consumer>~rebuild-g<generation>``
+        (its progress: committed offset against the head)."""
+        statuses = [await owner.status() for owner in self.owners]
+        for consumer in self.consumers:
+            rebuilding = await consumer.rebuild_status()
+            if rebuilding is not None:
+                statuses.append(rebuilding)
+        return statuses
+
+    async def rebuild(self, consumer_id: str) -> int:
+        """Rebuild the tables of the view consumer ``consumer_id`` from the start of its source
+        into a new generation; the current rows answer queries until the new ones are caught
+        up, then the new ones replace them in one step. Returns the new generation. The node
+        that runs the consumer starts the rebuild within a poll interval (at once here).
+
+        Example::
+
+            generation = await proxy.views.rebuild("view:shop.Products:...:event_log:carts:...")
+        """
+        for consumer in self.consumers:
+            if consumer.consumer_id == consumer_id:
+                break
+        else:
+            known = ", ".join(c.consumer_id for c in self.consumers) or "none"
+            raise KeyError(f"no view consumer {consumer_id!r} in this proxy (its views: {known})")
+        shared = [
+            other.consumer_id
+            for other in self.consumers
+            if other is not consumer
+            and set(other.tables) & set(consumer.tables)
+            and other.view is consumer.view
+        ]
+        if shared:
+            raise ValueError(
+                f"the tables of {consumer_id} are also updated by {', '.join(shared)}: a rebuild "
+                "of one source would lose the other's rows; rebuild a view whose tables have one "
+                "source"
+            )
+        generation = await self.store.start_view_rebuild(consumer.table_ids())
+        consumer.notify_rebuild()
+        return generation
 
     async def stop(self) -> None:
         for unhook in self._unhook:
