@@ -99,7 +99,14 @@ def check(config: ProxyConfig) -> list[str]:
     ):
         if getattr(config, name) < 0:
             problems.append(f"{_flag(name)} {getattr(config, name)}: 0 or more (0: no limit)")
-    for name in ("max_message_size", "http_max_body", "max_forward_depth", "http2_max_streams"):
+    for name in (
+        "max_message_size",
+        "http_max_body",
+        "max_forward_depth",
+        "http2_max_streams",
+        "workers",
+        "user_function_workers",
+    ):
         if getattr(config, name) <= 0:
             problems.append(f"{_flag(name)} {getattr(config, name)}: must be positive")
     for name in ("passivation_timeout", "command_timeout"):

@@ -39,6 +39,7 @@ from cloudstate.proxy.stores.base import Store
 from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
+from cloudstate.proxy.workers.node import WorkerNode, worker_node
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +160,15 @@ class Proxy:
         self._stopped = asyncio.Event()
         self._admin: metrics.AdminServer | None = None
         self._idempotency_trim: IdempotencyTrim | None = None
+        self.worker: WorkerNode | None = None
         #: The admin port (``/metrics``), once started; 0 when off.
         self.admin_port = 0
 
     async def start(self) -> None:
         config = self.config
         self.store = await open_store(config.store)
+        # One of several workers on this node (--workers): forwards commands to their owners.
+        self.worker = worker_node(self.store, config.command_timeout)
         # The client port listens from the start (HTTP /health/live answers during discovery);
         # calls wait for / are refused until discovery is done (see ingress/http_ingress.py).
         self._ingress = ClientIngress(config)
@@ -269,6 +273,8 @@ class Proxy:
         durable.notify = self.scheduler.notify
         await upsert_schedules(self.store, schedules, time.time())
         self._attach_idempotency(self.router, self.store)
+        if self.worker is not None:  # before anyone is served: every command finds its owner
+            await self.worker.join(self.model, self._handlers)
         self.eventing = EventingManager(self.model, self.router, self.store, self._handlers)
         self.eventing.configure_topics(
             broker=config.broker,
@@ -372,6 +378,8 @@ class Proxy:
             await self._idempotency_trim.stop()
         if self.eventing is not None:
             await self.eventing.stop()
+        if self.worker is not None:
+            await self.worker.close()
         for handler in self._handlers.values():
             await handler.close()
         if self.router is not None:
