@@ -148,14 +148,14 @@ class _FileLocks:
         self.group = group
         self._held: dict[str, tuple[int, asyncio.Event]] = {}
 
-    def _path(self, name: str) -> str:
+    def path(self, name: str) -> str:
         digest = hashlib.sha1(name.encode()).hexdigest()[:16]
         return os.path.join(tempfile.gettempdir(), f"cloudstate-proxy-{self.group}-{digest}.lock")
 
     async def try_own(self, name: str) -> asyncio.Event | None:
         if name in self._held:
             return self._held[name][1]
-        fd = os.open(self._path(name), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.path(name), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -175,6 +175,29 @@ class _FileLocks:
             os.close(self._held.pop(name)[0])
 
 
+class CommitLock:
+    """A cross-process lock (``flock`` on ``path``) held around each SQLite transaction of the
+    workers sharing one file: a waiting writer sleeps in the kernel and starts the moment the
+    other commits (SQLite's own busy handler polls with growing sleeps, which measured at half
+    the appends/s of one process; benchmarks/bench_workers_sqlite.py).
+
+    Example::
+
+        store.commit_guard = CommitLock("/tmp/cloudstate-proxy-g1-commit.lock")
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self) -> CommitLock:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 class WorkerNode:
     """This worker's part in the group: the owner server, the clients to its peers, the
     forwarding handlers and the singleton locks."""
@@ -189,6 +212,8 @@ class WorkerNode:
             # Assigned on the instance so that the store modules stay as they are.
             setattr(store, "try_own", self.locks.try_own)  # noqa: B010
             setattr(store, "disown", self.locks.disown)  # noqa: B010
+        if hasattr(store, "commit_guard"):  # SQLite: one writer at a time, queued in the kernel
+            store.commit_guard = CommitLock(self.locks.path("sqlite-commit"))
         self.peers = {
             worker_id(i): PeerClient(worker_id(i), socket_address(place.group, i), command_timeout)
             for i in range(place.count)
