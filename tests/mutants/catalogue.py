@@ -1534,6 +1534,21 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(f"{WORKERS_UNIT_TESTS}::test_an_outcome_and_an_error_cross_the_channel_unchanged",),
     ),
     Mutant(
+        name="workers-dead-owner-fails-at-once",
+        guarantee="commands for a dead worker's entities wait up to the command timeout for it",
+        file="cloudstate/proxy/workers/channel.py",
+        original="""
+        deadline = loop.time() + self.timeout
+""",
+        replacement="""
+        deadline = loop.time()
+""",
+        tests=(
+            f"{WORKERS_TESTS}::test_commands_for_a_dead_workers_entities_wait_then_fail_naming_it",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
         name="workers-dead-worker-not-restarted",
         guarantee="a proxy worker that dies is restarted and serves its entities again",
         file="cloudstate/proxy/workers/supervisor.py",

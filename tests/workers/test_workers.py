@@ -19,8 +19,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from shoppingcart import shoppingcart_pb2, shoppingcart_pb2_grpc
 
+from cloudstate.proxy.workers.ownership import Ownership
 from tests.processes import free_port
 from tests.scaleout.cluster import (
     VALUE_CART,
@@ -63,13 +66,13 @@ def _wait_workers_serving(node: Node, count: int, timeout: float = 90.0) -> None
 class Workers(Node):
     """A user function and a proxy with two workers on one SQLite file."""
 
-    def __init__(self, tmp: Path, **kwargs: object) -> None:
+    def __init__(self, tmp: Path, *flags: str, **kwargs: object) -> None:
         self.admin_port = free_port()
         free_port()  # the second worker's admin port (+1) is ours too
         super().__init__(
             tmp,
             f"sqlite:///{tmp}/workers.db",
-            "--workers", "2", "--admin-port", str(self.admin_port),
+            "--workers", "2", "--admin-port", str(self.admin_port), *flags,
             **kwargs,  # type: ignore[arg-type]
         )  # fmt: skip
 
@@ -183,3 +186,46 @@ async def test_value_entities_on_two_workers_lose_no_update(tmp_path: Path) -> N
         assert len(products) == len(set(products)), user
         assert set(products) == result.acked[user], f"{user}: lost or invented updates"
         assert sorted(served[user]) == sorted(products), user
+
+
+async def test_commands_for_a_dead_workers_entities_wait_then_fail_naming_it(
+    tmp_path: Path,
+) -> None:
+    """The supervisor is paused (SIGSTOP) so that the killed worker stays down: commands for its
+    entities wait the command timeout, then fail UNAVAILABLE naming it; once the supervisor goes
+    on, the worker is restarted and the same command succeeds."""
+    node = Workers(tmp_path, "--command-timeout", "2")
+    try:
+        await asyncio.to_thread(node.start)
+        ownership = Ownership(["w0", "w1"])
+        user = next(
+            f"cart-{n}"
+            for n in range(100)
+            if ownership.owner("com.example.shoppingcart.ShoppingCart", f"cart-{n}") == "w1"
+        )
+        w0, w1 = _children(node.supervisor_pid)
+        os.kill(node.supervisor_pid, signal.SIGSTOP)
+        try:
+            os.kill(w1, signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            add = shoppingcart_pb2.AddLineItem(user_id=user, product_id="p", name="x", quantity=1)
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{node.port}") as channel:
+                stub = shoppingcart_pb2_grpc.ShoppingCartStub(channel)
+                started = time.monotonic()
+                with pytest.raises(grpc.aio.AioRpcError) as failed:
+                    await stub.AddItem(add, timeout=30)
+                waited = time.monotonic() - started
+        finally:
+            os.kill(node.supervisor_pid, signal.SIGCONT)
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "proxy worker w1" in (failed.value.details() or ""), failed.value.details()
+        assert waited >= 1.5, f"failed after {waited:.2f}s without waiting for the worker"
+        await asyncio.to_thread(_wait_workers_serving, node, 3)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{node.port}") as channel:
+            stub = shoppingcart_pb2_grpc.ShoppingCartStub(channel)
+            await stub.AddItem(add, timeout=30)
+            cart = await stub.GetCart(shoppingcart_pb2.GetShoppingCart(user_id=user), timeout=30)
+        assert [item.product_id for item in cart.items] == ["p"]
+        assert w0 in _children(node.supervisor_pid)
+    finally:
+        await asyncio.to_thread(node.stop)
