@@ -75,6 +75,17 @@ def check(config: ProxyConfig) -> list[str]:
         )
     if not stores.known_url(config.store):
         problems.append(f"--store {config.store!r}: {stores.describe_schemes()}")
+    if config.workers > 1 and config.store.startswith("memory:"):
+        problems.append(
+            f"--workers {config.workers} with --store memory:: each worker would hold its own "
+            "memory; use a store the workers share (sqlite:///PATH or postgresql://...)"
+        )
+    if config.user_function_workers > 1 and named_target:
+        problems.append(
+            f"--user-function-workers {config.user_function_workers} needs --user-function "
+            f"HOST:PORT (ports PORT.. PORT+{config.user_function_workers - 1}), not "
+            f"{config.user_function!r}"
+        )
     if config.broker and not config.broker.startswith("nats://"):
         problems.append(f"--broker {config.broker!r}: nats://HOST:PORT (NATS JetStream)")
     try:
