@@ -117,6 +117,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_tracing.py
 	$(PY) benchmarks/bench_workflows.py
+	$(PY) benchmarks/bench_workers.py
+	$(PY) benchmarks/bench_workers_sqlite.py
 
 ## bench-restate-install: the Restate server of the workflow benchmark, exactly as
 ## benchmarks/restate/package-lock.json says (npm ci; no install scripts run)

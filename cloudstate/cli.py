@@ -42,6 +42,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     ports.ensure_free(config)
     if args.user_function_port:
         ports.check_free("user_function_port", "127.0.0.1", args.user_function_port)
+    if config.workers > 1 and args.reload:
+        raise proxy_config.ConfigError(["--reload runs one proxy process: leave out --workers"])
+    if config.workers > 1:  # N user functions, N proxy workers
+        from cloudstate.tools import run_workers
+
+        uf_port = args.user_function_port or run_workers.consecutive_free_ports(config.workers)
+        return run_workers.serve(args.module, args.path, uf_port, config)
     uf_port = args.user_function_port or _free_port()
     config.user_function = f"127.0.0.1:{uf_port}"
     if config.tracing:  # the user function (a child, inheriting the environment) traces too

@@ -44,6 +44,7 @@ from cloudstate.discovery import EntityDiscoveryServicer
 from cloudstate.event_sourced import EventSourcedEntity
 from cloudstate.protocol import entity_pb2_grpc
 from cloudstate.registry import EntityDefinition, EntityKind
+from cloudstate.server_workers import WORKERS_ENV, serve_processes
 from cloudstate.value_entity import ValueEntity
 from cloudstate.view import View
 from cloudstate.workflow import Workflow
@@ -280,9 +281,31 @@ class CloudState:
         )
         return CloudStateServer(server, bind_host, bound, self.shutdown_grace)
 
-    def start(self) -> None:
-        """Serve until SIGTERM or SIGINT, then shut down gracefully (blocks)."""
-        asyncio.run(self._serve_until_signal())
+    def start(self, workers: int | None = None) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully (blocks).
+
+        ``workers`` (default ``$CLOUDSTATE_WORKERS``, else 1): serve from that many processes,
+        process ``i`` on port ``port + i``, for a proxy started with ``--workers N
+        --user-function-workers N`` (its worker ``i`` talks to process ``i``)::
+
+            CloudState(port=8080).register_event_sourced_entity(cart).start(workers=2)
+        """
+        count = workers if workers is not None else int(os.environ.get(WORKERS_ENV) or 1)
+        if count <= 1:
+            asyncio.run(self._serve_until_signal())
+            return
+        base = self.port if self.port is not None else int(os.environ.get("PORT", DEFAULT_PORT))
+        if base == 0:
+            raise ValueError(
+                f"start(workers={count}) needs a fixed port (processes listen on port .. port+"
+                f"{count - 1}): pass CloudState(port=...) or set PORT"
+            )
+
+        def serve_one(index: int) -> None:
+            self.port = base + index
+            asyncio.run(self._serve_until_signal())
+
+        serve_processes(serve_one, count)
 
     async def _serve_until_signal(self) -> None:
         server = await self.serve_async()

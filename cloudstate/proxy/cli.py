@@ -43,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load(args)
     ports.ensure_free(loaded)
+    if loaded.workers > 1:  # a parent of N proxies (docs/scale-out.md, "Workers on one node")
+        from cloudstate.proxy.workers.supervisor import Supervisor
+
+        return Supervisor(loaded).run()
     proxy = Proxy(loaded)
     try:
         event_loop.run(proxy.run_until_signalled())

@@ -165,6 +165,12 @@ class ProxyConfig:
     #: Journal compaction after each snapshot: ``*`` (every event-sourced service) or
     #: comma-separated service names; empty: off (docs/eventsourced.md#journal-compaction).
     journal_compaction: str = ""
+    #: Proxy processes on this node sharing the client port (SO_REUSEPORT), each owning a share
+    #: of the keyed entities and forwarding the others' commands (docs/scale-out.md).
+    workers: int = 1
+    #: User-function processes on consecutive ports from ``user_function``'s: proxy worker i
+    #: talks to port + i mod this (``CloudState().start(workers=N)`` serves them).
+    user_function_workers: int = 1
 
 
 _ENV = {
@@ -179,6 +185,7 @@ _ENV = {
     "cors_origins": "CLOUDSTATE_CORS_ORIGINS",
     "grpc_port": "CLOUDSTATE_GRPC_PORT",
     "admin_port": "CLOUDSTATE_ADMIN_PORT",
+    "workers": "CLOUDSTATE_PROXY_WORKERS",
     "tls_cert": "CLOUDSTATE_TLS_CERT",
     "tls_key": "CLOUDSTATE_TLS_KEY",
     "jwt_key": "CLOUDSTATE_JWT_KEY",
@@ -550,6 +557,18 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         metavar="SERVICES",
         help="after each snapshot, delete the events before it (those every consumer read): "
         "'*' for every event-sourced service or comma-separated service names (default: off)",
+        "--workers",
+        type=int,
+        metavar="N",
+        help="proxy processes sharing the client port, each owning a share of the entities "
+        f"(default {d.workers}; env CLOUDSTATE_PROXY_WORKERS)",
+    )
+    parser.add_argument(
+        "--user-function-workers",
+        type=int,
+        metavar="M",
+        help="user-function processes on consecutive ports from --user-function's: proxy "
+        f"worker i talks to port + i mod M (default {d.user_function_workers})",
     )
 
 

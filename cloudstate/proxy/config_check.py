@@ -77,6 +77,17 @@ def check(config: ProxyConfig) -> list[str]:
         )
     if not stores.known_url(config.store):
         problems.append(f"--store {config.store!r}: {stores.describe_schemes()}")
+    if config.workers > 1 and config.store.startswith("memory:"):
+        problems.append(
+            f"--workers {config.workers} with --store memory:: each worker would hold its own "
+            "memory; use a store the workers share (sqlite:///PATH or postgresql://...)"
+        )
+    if config.user_function_workers > 1 and named_target:
+        problems.append(
+            f"--user-function-workers {config.user_function_workers} needs --user-function "
+            f"HOST:PORT (ports PORT.. PORT+{config.user_function_workers - 1}), not "
+            f"{config.user_function!r}"
+        )
     if config.broker and not config.broker.startswith("nats://"):
         problems.append(f"--broker {config.broker!r}: nats://HOST:PORT (NATS JetStream)")
     try:
@@ -105,7 +116,14 @@ def check(config: ProxyConfig) -> list[str]:
     ):
         if getattr(config, name) < 0:
             problems.append(f"{_flag(name)} {getattr(config, name)}: 0 or more (0: no limit)")
-    for name in ("max_message_size", "http_max_body", "max_forward_depth", "http2_max_streams"):
+    for name in (
+        "max_message_size",
+        "http_max_body",
+        "max_forward_depth",
+        "http2_max_streams",
+        "workers",
+        "user_function_workers",
+    ):
         if getattr(config, name) <= 0:
             problems.append(f"{_flag(name)} {getattr(config, name)}: must be positive")
     for name in ("passivation_timeout", "command_timeout"):

@@ -51,6 +51,7 @@ from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
 from cloudstate.proxy.workflows.events import WorkflowEvents
 from cloudstate.proxy.workflows.wiring import WorkflowWiring
+from cloudstate.proxy.workers.node import WorkerNode, worker_node
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ class Proxy:
         self._stopped = asyncio.Event()
         self._admin: AdminPort | None = None
         self._idempotency_trim: IdempotencyTrim | None = None
+        self.worker: WorkerNode | None = None
         #: The workflow services' engines (empty when the user function has none).
         self.workflows = WorkflowWiring()
         #: The admin port (the admin API and ``/metrics``), once started; 0 when off.
@@ -200,6 +202,8 @@ class Proxy:
     async def start(self) -> None:
         config = self.config
         self.store = await open_store(config.store)
+        # One of several workers on this node (--workers): forwards commands to their owners.
+        self.worker = worker_node(self.store, config.command_timeout)
         # The client port listens from the start (HTTP /health/live answers during discovery);
         # calls wait for / are refused until discovery is done (see ingress/http_ingress.py).
         self._ingress = ClientIngress(config)
@@ -332,6 +336,8 @@ class Proxy:
         await self.workflows.resume_interrupted(self.store, durable)
         await upsert_schedules(self.store, schedules, time.time())
         self._attach_idempotency(self.router, self.store)
+        if self.worker is not None:  # before anyone is served: every command finds its owner
+            await self.worker.join(self.model, self._handlers)
         self.eventing = EventingManager(
             self.model, self.router, self.store, self._handlers, max_attempts=attempts
         )
@@ -464,6 +470,8 @@ class Proxy:
             await self._idempotency_trim.stop()
         if self.eventing is not None:
             await self.eventing.stop()
+        if self.worker is not None:
+            await self.worker.close()
         for handler in self._handlers.values():
             await handler.close()
         if self.router is not None:

@@ -83,6 +83,9 @@ H1 = "cloudstate/proxy/http/h1.py"
 H2C = "cloudstate/proxy/http/h2c.py"
 H2_TESTS = "tests/http/test_h2_limits.py"
 SLOW_TESTS = "tests/http/test_slow_clients.py"
+WORKERS_NODE = "cloudstate/proxy/workers/node.py"
+WORKERS_TESTS = "tests/workers/test_workers.py"
+WORKERS_UNIT_TESTS = "tests/workers/test_ownership.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- entities: durable before the reply, failures write nothing, replay ------------------------
@@ -1990,6 +1993,92 @@ MUTANTS: tuple[Mutant, ...] = (
         original='where = "persistence_id = ?1 AND entity_id > ?2 AND',
         replacement='where = "persistence_id = ?1 AND entity_id >= ?2 AND',
         tests=(f"{STORE_TESTS}::TestSqliteStore::test_listing_pages_by_prefix",),
+    ),
+    # -- proxy workers: one owner per entity, singletons, restarts (docs/scale-out.md) ----------
+    Mutant(
+        name="workers-command-served-where-it-lands",
+        guarantee="a keyed command is run by the worker owning its entity, wherever it lands",
+        file=WORKERS_NODE,
+        original="""
+        if owner == self.ownership.me:
+""",
+        replacement="""
+        if True:
+""",
+        tests=(f"{WORKERS_TESTS}::test_two_workers_apply_exactly_the_acknowledged_commands",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="workers-singleton-lock-shared",
+        guarantee="one worker at a time runs a singleton (eventing consumer, durable deliveries)",
+        file=WORKERS_NODE,
+        original="""
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+""",
+        replacement="""
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+""",
+        tests=(
+            f"{WORKERS_UNIT_TESTS}::"
+            "test_one_worker_at_a_time_runs_a_singleton_and_another_takes_over_when_it_dies",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="workers-ownership-by-modulo",
+        guarantee="a worker leaving moves only its own entities (rendezvous hashing)",
+        file="cloudstate/proxy/workers/ownership.py",
+        original="""
+        for member, salt in members:
+""",
+        replacement="""
+        return members[point % len(members)][0]
+        for member, salt in members:
+""",
+        tests=(
+            f"{WORKERS_UNIT_TESTS}::"
+            "test_owners_are_balanced_and_a_leaving_member_moves_only_its_own_keys",
+        ),
+    ),
+    Mutant(
+        name="workers-forward-drops-replayed",
+        guarantee="a replayed answer forwarded between workers performs no side effects again",
+        file="cloudstate/proxy/workers/wire.py",
+        original="""
+    flags = (_PUBLISHED if outcome.published else 0) | (_REPLAYED if outcome.replayed else 0)
+""",
+        replacement="""
+    flags = _PUBLISHED if outcome.published else 0
+""",
+        tests=(f"{WORKERS_UNIT_TESTS}::test_an_outcome_and_an_error_cross_the_channel_unchanged",),
+    ),
+    Mutant(
+        name="workers-dead-owner-fails-at-once",
+        guarantee="commands for a dead worker's entities wait up to the command timeout for it",
+        file="cloudstate/proxy/workers/channel.py",
+        original="""
+        deadline = loop.time() + self.timeout
+""",
+        replacement="""
+        deadline = loop.time()
+""",
+        tests=(
+            f"{WORKERS_TESTS}::test_commands_for_a_dead_workers_entities_wait_then_fail_naming_it",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="workers-dead-worker-not-restarted",
+        guarantee="a proxy worker that dies is restarted and serves its entities again",
+        file="cloudstate/proxy/workers/supervisor.py",
+        original="""
+                worker.restart_at = now + worker.pause
+""",
+        replacement="""
+                worker.restart_at = now + 3600
+""",
+        tests=(f"{WORKERS_TESTS}::test_a_worker_sigkilled_mid_run_is_restarted_and_loses_nothing",),
+        in_subprocess=True,
     ),
 )
 

@@ -64,6 +64,9 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 500),
+    # One connection per channel, even to the same port (proxy workers share one port and the
+    # kernel spreads connections over them).
+    ("grpc.use_local_subchannel_pool", 1),
 ]
 
 

@@ -407,6 +407,7 @@ class ClientPort:
         grpc_socket: str,
         tls: ssl.SSLContext | None = None,
         limits: ConnectionLimits | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.api = api
         #: Bounds of the port's connections (count, timeouts, bytes held; limits.py).
@@ -414,6 +415,8 @@ class ClientPort:
         #: Server TLS context: connections are decrypted by asyncio before they are classified
         #: (ALPN offers h2 and http/1.1), so every protocol of the port works over TLS.
         self.tls = tls
+        #: SO_REUSEPORT: proxy workers (--workers) listen on the same port.
+        self.reuse_port = reuse_port
         self.host = host
         self.port = port
         self.grpc_socket = grpc_socket
@@ -431,6 +434,7 @@ class ClientPort:
             self.host,
             self.port,
             reuse_address=True,
+            reuse_port=self.reuse_port or None,
             backlog=1024,
             ssl=self.tls,
         )

@@ -104,6 +104,7 @@ class ClientIngress:
             self.grpc_socket,
             tls=server_tls(config),
             limits=ConnectionLimits(connection_settings(config)),
+            reuse_port=config.workers > 1,
         )
         self.grpc_port: int | None = None
 

@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -404,6 +404,10 @@ class SqliteStore(Store):
         self._busy_timeout_ms = int(busy_timeout * 1000)
         self._page_size = page_size
         self._max_batch = max_batch
+        #: Held by the writer thread around every transaction. Proxy workers sharing the file
+        #: (--workers) set a cross-process lock here: the other writers then wait in the kernel
+        #: and start the moment it is free, instead of sleeping in SQLite's busy handler.
+        self.commit_guard: AbstractContextManager[object] = nullcontext()
         self._metrics = metrics.StoreMetrics("sqlite")
         #: Transactions committed by the writer and write requests they carried (group commit).
         self.commits = 0
@@ -607,6 +611,8 @@ class SqliteStore(Store):
         results: list[int | BaseException] = []
         store_metrics = self._metrics
         start = metrics.now()
+        guard = self.commit_guard
+        guard.__enter__()
         try:
             connection.execute("BEGIN IMMEDIATE")
             now = time.time()
@@ -636,6 +642,8 @@ class SqliteStore(Store):
             for request in batch:
                 self._resolve(request, failure)
             return
+        finally:
+            guard.__exit__(None, None, None)
         store_metrics.commit.observe(metrics.now() - start)
         store_metrics.batch.observe(len(batch))
         self.commits += 1

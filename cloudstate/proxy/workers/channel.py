@@ -1,0 +1,279 @@
+"""The local channel between proxy workers: each worker listens on one unix socket and keeps one
+connection to each other worker, carrying :mod:`~cloudstate.proxy.workers.wire` frames.
+
+Many commands share a connection at once (each frame carries its request id), so a worker
+needs one socket per peer, not per command. On Linux the sockets are abstract (no file to
+clean up after a SIGKILL); elsewhere they are files in a temporary directory.
+
+Example::
+
+    server = OwnerServer(socket_address("g1", 1), serve)   # serve(service, method, key, md, p)
+    await server.start()
+    client = PeerClient("w1", socket_address("g1", 1), timeout=30.0)
+    outcome = await client.call("shop.Cart", "Add", "alice", None, payload)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import struct
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+import grpc
+
+from cloudstate.protocol import entity_pb2
+from cloudstate.proxy.entities.base import Outcome
+from cloudstate.proxy.errors import ProxyError
+from cloudstate.proxy.workers import wire
+
+log = logging.getLogger(__name__)
+
+_LEN = struct.Struct("!I")
+#: Pause between attempts to reach a worker that is not listening (restarting).
+_RECONNECT_PAUSE = 0.05
+
+Serve = Callable[[str, str, str, entity_pb2.Metadata | None, bytes], Awaitable[Outcome]]
+
+
+def socket_address(group: str, index: int) -> str:
+    """The address worker ``index`` of the worker group ``group`` listens on."""
+    name = f"cloudstate-proxy-{group}-w{index}"
+    if sys.platform.startswith("linux"):
+        return "\0" + name
+    return os.path.join(tempfile.gettempdir(), name + ".sock")
+
+
+class _Frames(asyncio.Protocol):
+    """Splits the byte stream into frame bodies (``frame_received``); :meth:`send` coalesces the
+    frames of one event-loop turn into one write (one syscall, one wakeup of the peer, instead of
+    one per command: under load many commands cross in the same turn)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._outbox: list[bytes] = []
+
+    def send(self, frame: bytes) -> None:
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.append(frame)
+
+    def _flush(self) -> None:
+        frames, self._outbox = self._outbox, []
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        if not buffer and len(data) >= 4:  # the common case: whole frames, no copying
+            (size,) = _LEN.unpack_from(data)
+            if len(data) == 4 + size:
+                self.frame_received(data[4:])
+                return
+        buffer += data
+        while len(buffer) >= 4:
+            (size,) = _LEN.unpack_from(buffer)
+            if len(buffer) < 4 + size:
+                return
+            body = bytes(buffer[4 : 4 + size])
+            del buffer[: 4 + size]
+            self.frame_received(body)
+
+    def frame_received(self, body: bytes) -> None:
+        raise NotImplementedError
+
+
+class _OwnerConnection(_Frames):
+    """One peer's connection to this worker: runs each command it sends, answers on it."""
+
+    def __init__(self, serve: Serve) -> None:
+        super().__init__()
+        self._serve = serve
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def frame_received(self, body: bytes) -> None:
+        request_id, kind, rest = wire.split(body)
+        if kind != wire.REQUEST:
+            log.error("worker channel: unexpected frame kind %d; closing the connection", kind)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        task = asyncio.get_running_loop().create_task(self._run(request_id, rest))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, request_id: int, body: memoryview) -> None:
+        try:
+            service, method, entity_id, metadata, payload = wire.decode_request(body)
+            outcome = await self._serve(service, method, entity_id, metadata, payload)
+            frame = wire.encode_outcome(request_id, outcome)
+        except ProxyError as error:
+            frame = wire.encode_error(request_id, error)
+        except Exception as error:  # answered, not lost: the caller's client gets INTERNAL
+            log.exception("worker channel: command %d failed", request_id)
+            frame = wire.encode_error(
+                request_id, ProxyError(f"internal error in the owning proxy worker: {error!r}")
+            )
+        self.send(frame)
+
+
+class OwnerServer:
+    """Listens for the other workers' commands for entities this worker owns."""
+
+    def __init__(self, address: str, serve: Serve) -> None:
+        self.address = address
+        self._serve = serve
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if not self.address.startswith("\0"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.address)  # left by a killed predecessor
+        # Our own socket: uvloop refuses abstract addresses given as a path.
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.address)
+        listener.listen(1024)
+        listener.setblocking(False)
+        self._server = await loop.create_unix_server(
+            lambda: _OwnerConnection(self._serve), sock=listener
+        )
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+
+class _PeerConnection(_Frames):
+    """This worker's connection to one owner: the commands waiting for its answers."""
+
+    def __init__(self, peer: str) -> None:
+        super().__init__()
+        self.peer = peer
+        self.pending: dict[int, tuple[asyncio.Future[Outcome], str]] = {}
+        self.closed = False
+
+    def frame_received(self, body: bytes) -> None:
+        request_id, kind, rest = wire.split(body)
+        entry = self.pending.pop(request_id, None)
+        if entry is None or entry[0].done():
+            return  # timed out meanwhile
+        future = entry[0]
+        if kind == wire.OUTCOME:
+            future.set_result(wire.decode_outcome(rest))
+        else:
+            future.set_exception(wire.decode_error(rest))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        pending, self.pending = self.pending, {}
+        for future, what in pending.values():
+            if not future.done():
+                future.set_exception(
+                    ProxyError(
+                        f"{what}: proxy worker {self.peer}, which owns the entity, went away "
+                        "while handling it; the command may or may not have been applied (retry "
+                        "with an idempotency key to be sure it applies once)",
+                        grpc.StatusCode.UNAVAILABLE,
+                    )
+                )
+
+
+class PeerClient:
+    """Sends commands to one other worker (``peer``: its member id) and returns its outcomes.
+
+    A worker that is not listening (killed, restarting) is retried every 50 ms for up to
+    ``timeout`` seconds, then the command fails UNAVAILABLE naming the worker."""
+
+    def __init__(self, peer: str, address: str, timeout: float) -> None:
+        self.peer = peer
+        self.address = address
+        self.timeout = timeout
+        self._connection: _PeerConnection | None = None
+        self._connecting: asyncio.Future[_PeerConnection] | None = None
+        self._next_id = 0
+
+    async def call(
+        self,
+        service: str,
+        method: str,
+        entity_id: str,
+        metadata: entity_pb2.Metadata | None,
+        payload: bytes,
+    ) -> Outcome:
+        connection = self._connection
+        if connection is None or connection.closed:
+            connection = await self._connect(f"{service}.{method} for entity {entity_id!r}")
+        self._next_id = request_id = (self._next_id + 1) & 0xFFFFFFFF
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome] = loop.create_future()
+        what = f"{service}.{method} for entity {entity_id!r}"
+        connection.pending[request_id] = (future, what)
+        connection.send(
+            wire.encode_request(request_id, service, method, entity_id, metadata, payload)
+        )
+        # The owner's actor bounds the command by the command timeout; this bounds a frozen owner.
+        timer = loop.call_later(self.timeout + 5.0, self._expire, connection, request_id)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+            connection.pending.pop(request_id, None)
+
+    def _expire(self, connection: _PeerConnection, request_id: int) -> None:
+        entry = connection.pending.pop(request_id, None)
+        if entry is not None and not entry[0].done():
+            entry[0].set_exception(
+                ProxyError(
+                    f"{entry[1]}: proxy worker {self.peer}, which owns the entity, did not answer "
+                    f"within {self.timeout + 5.0:g}s; the command may or may not have been applied",
+                    grpc.StatusCode.UNAVAILABLE,
+                )
+            )
+
+    async def _connect(self, what: str) -> _PeerConnection:
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.ensure_future(self._open(what))
+        return await asyncio.shield(self._connecting)
+
+    async def _open(self, what: str) -> _PeerConnection:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while True:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.setblocking(False)
+            try:
+                await loop.sock_connect(connection, self.address)
+                _, protocol = await loop.create_unix_connection(
+                    lambda: _PeerConnection(self.peer), sock=connection
+                )
+            except OSError as error:
+                connection.close()
+                if loop.time() >= deadline:
+                    raise ProxyError(
+                        f"{what}: proxy worker {self.peer}, which owns the entity, has not been "
+                        f"reachable for {self.timeout:g}s ({error.strerror or error}); it is "
+                        "down or restarting: retry later",
+                        grpc.StatusCode.UNAVAILABLE,
+                    ) from None
+                await asyncio.sleep(_RECONNECT_PAUSE)
+                continue
+            self._connection = protocol
+            return protocol
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and connection.transport is not None:
+            connection.transport.close()
