@@ -557,6 +557,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         metavar="SERVICES",
         help="after each snapshot, delete the events before it (those every consumer read): "
         "'*' for every event-sourced service or comma-separated service names (default: off)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         metavar="N",

@@ -49,9 +49,9 @@ from cloudstate.proxy.stores.base import Store
 from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
+from cloudstate.proxy.workers.node import WorkerNode, worker_node
 from cloudstate.proxy.workflows.events import WorkflowEvents
 from cloudstate.proxy.workflows.wiring import WorkflowWiring
-from cloudstate.proxy.workers.node import WorkerNode, worker_node
 
 log = logging.getLogger(__name__)
 

@@ -132,3 +132,19 @@ def test_no_member_or_one(members: list[str]) -> None:
     else:
         with pytest.raises(LookupError, match="no live member"):
             ownership.owner(SERVICE, "a")
+
+
+def test_what_the_proxy_sets_on_a_forwarding_handler_reaches_the_local_handler() -> None:
+    """Eventing sets ``on_appended``, ``outbox`` and ``journal_readers`` on the handlers after
+    the workers joined: on the local handler they take effect, on the wrapper they would not."""
+    from types import SimpleNamespace
+
+    from cloudstate.proxy.workers.node import ForwardingHandler
+
+    local = SimpleNamespace(service=SimpleNamespace(persistence_id="carts"), outbox=None)
+    handler = ForwardingHandler("shop.Cart", local, Ownership(["w0"]), {})  # type: ignore[arg-type]
+    handler.outbox = "publisher"
+    handler.journal_readers = ["audit"]
+    assert (local.outbox, local.journal_readers) == ("publisher", ["audit"])
+    assert handler.service.persistence_id == "carts"  # the local handler's service
+    assert handler.service_name == "shop.Cart"

@@ -90,6 +90,10 @@ class WorkerPlace:
         return worker_id(self.index)
 
 
+#: The attributes a ForwardingHandler keeps for itself; any other is its local handler's.
+_OWN_ATTRIBUTES = frozenset({"service_name", "local", "ownership", "peers", "_forwarded"})
+
+
 class ForwardingHandler:
     """An entity handler that runs a unary command here if this worker owns the entity, else at
     the owner. Every other attribute (``handle_streamed``, ``idempotency``, ...) is the local
@@ -108,7 +112,7 @@ class ForwardingHandler:
         ownership: OwnerOf,
         peers: dict[str, PeerClient],
     ) -> None:
-        self.service = service
+        self.service_name = service
         self.local = local
         self.ownership = ownership
         self.peers = peers
@@ -117,6 +121,14 @@ class ForwardingHandler:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.local, name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # What the proxy sets on a handler after the join (eventing's ``on_appended``,
+        # ``outbox``, ``journal_readers``...) is the local handler's, as what it reads is.
+        if name in _OWN_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.local, name, value)
+
     async def handle(
         self,
         method: MethodModel,
@@ -124,14 +136,14 @@ class ForwardingHandler:
         payload: bytes,
         metadata: entity_pb2.Metadata | None,
     ) -> Outcome:
-        owner = self.ownership.owner(self.service, entity_id)
+        owner = self.ownership.owner(self.service_name, entity_id)
         if owner == self.ownership.me:
             return await self.local.handle(method, entity_id, payload, metadata)
         self._forwarded[owner].inc()
         start = metrics.now()
         try:
             return await self.peers[owner].call(
-                self.service, method.name, entity_id, metadata, payload
+                self.service_name, method.name, entity_id, metadata, payload
             )
         finally:
             FORWARD_SECONDS.observe(metrics.now() - start)
