@@ -220,6 +220,8 @@ async def delete_entity_operation(
             f"entity {request.entity_id!r} of {service.name} has no events: nothing to delete "
             f"(list them: cloudstate admin entities {service.name})"
         ) from None
+    if proxy.scheduler is not None:
+        proxy.scheduler.notify(now + grace)  # the purge runs when due, not at the next poll
     reply = admin_pb2.DeleteEntityResponse(
         service=service.name, entity_id=request.entity_id, tombstone_sequence=sequence
     )
