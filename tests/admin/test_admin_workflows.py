@@ -96,13 +96,13 @@ def test_list_and_show(orders: Cart) -> None:
     listed = workflows_json(orders, "list", "OrderWorkflow")
     assert listed["service"] == WORKFLOW
     (o1,) = [w for w in listed["workflows"] if w["workflowId"] == "o1"]
-    assert (o1["status"], o1["step"], o1["attempt"]) == ("WAITING", "charge", 1)
+    assert (o1["status"], o1["step"], o1["attempt"]) == ("WAITING", "charge", 0)
     assert int(o1["transitions"]) == 3  # placed → reserve → charge → waiting
     done = workflows_cli(orders, "list", "orders")  # the persistence id names it too
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
     assert header.split() == ["WORKFLOW", "STATUS", "STEP", "ATTEMPT", "TRANSITIONS", "REASON"]
-    assert ["o1", "WAITING", "charge", "1", "3"] in [row.split() for row in rows]
+    assert ["o1", "WAITING", "charge", "0", "3"] in [row.split() for row in rows]
 
     shown = workflows_json(orders, "show", WORKFLOW, "o1")
     assert shown["found"] and shown["status"] == "WAITING" and shown["step"] == "charge"
@@ -134,9 +134,9 @@ def test_suspend_then_resume_and_it_completes(orders: Cart) -> None:
         "WAITING",
         "stuck payment",
     )
-    # Suspended: the confirmation makes no transition.
+    # Suspended: the confirmation is refused (the order sees it is not WAITING), nothing moves.
     status, reply = http("POST", f"http://127.0.0.1:{orders.port}/orders/o2/confirm", {})
-    assert status == 409, reply
+    assert status != 200 and reply["code"] == grpc.StatusCode.FAILED_PRECONDITION.value[0], reply
     assert workflows_json(orders, "show", "orders", "o2")["status"] == "SUSPENDED"
     # Resumed where it was: waiting; the confirmation ships it.
     resumed = workflows_json(orders, "resume", "orders", "o2")
@@ -209,8 +209,9 @@ def test_delete_entity_purges_the_journal(tmp_path: Path) -> None:
     bank = start_example(tmp_path, "bank.main", BANK_DIR, "--deletion-grace", "0")
     try:
         for account in ("acc1", "acc2"):
-            for amount in (100, 50):
-                bank.post(f"/accounts/{account}/deposit", {"amount": amount})
+            for n, amount in enumerate((100, 50)):
+                body = {"amount": amount, "transferId": f"{account}-{n}"}
+                bank.post(f"/accounts/{account}/deposit", body)
         assert journal(bank.store, "acc1") == (2, 0)
         done = admin_cli(bank, "delete-entity", "Accounts", "acc1")
         assert done.returncode == 0, done.stderr
@@ -224,6 +225,6 @@ def test_delete_entity_purges_the_journal(tmp_path: Path) -> None:
         done = admin_cli(bank, "delete-entity", "account", "acc1")
         assert done.returncode == 1 and "(HTTP 404)" in done.stderr, done.stderr
         assert "has no events" in done.stderr
-        assert bank.post("/accounts/acc1/deposit", {"amount": 7})["balance"] == "7"
+        assert bank.post("/accounts/acc1/deposit", {"amount": 7, "transferId": "again"})["balance"] == "7"
     finally:
         assert bank.process.terminate() == 0, bank.process.log()
