@@ -225,6 +225,7 @@ def test_delete_entity_purges_the_journal(tmp_path: Path) -> None:
         done = admin_cli(bank, "delete-entity", "account", "acc1")
         assert done.returncode == 1 and "(HTTP 404)" in done.stderr, done.stderr
         assert "has no events" in done.stderr
-        assert bank.post("/accounts/acc1/deposit", {"amount": 7, "transferId": "again"})["balance"] == "7"
+        fresh = bank.post("/accounts/acc1/deposit", {"amount": 7, "transferId": "again"})
+        assert fresh["balance"] == "7"
     finally:
         assert bank.process.terminate() == 0, bank.process.log()
