@@ -1,5 +1,5 @@
 """The ``cloudstate`` command: run the proxy, or a user function together with a proxy, and
-the developer tools (``inspect``, ``durable``, ``admin``, ``call``, ``tck``).
+the developer tools (``inspect``, ``durable``, ``admin``, ``workflows``, ``call``, ``tck``).
 
 cloudstate proxy --user-function 127.0.0.1:8080 --port 9000 --store sqlite:///data/cs.db
 cloudstate run shoppingcart.shopping_cart --path examples/shoppingcart --port 9000 --reload
@@ -8,6 +8,7 @@ cloudstate inspect --store sqlite:///data/cs.db shopping-cart alice
 cloudstate durable dead-letters --store sqlite:///data/cs.db
 cloudstate admin entity ShoppingCart alice --admin http://127.0.0.1:9090
 cloudstate eventing dead-letters --store sqlite:///data/cs.db
+cloudstate workflows list orders --admin http://127.0.0.1:9090
 """
 
 from __future__ import annotations
@@ -209,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     eventing_tool.add_arguments(eventing)
     eventing.set_defaults(func=eventing_tool.run_from_args)
+    workflows = commands.add_parser(
+        "workflows",
+        help="the workflows of a running proxy: list, show, suspend, resume, cancel",
+        description="Through a running proxy's admin API (--admin-port): a workflow service's "
+        "workflows, one workflow's record (state decoded to JSON, input, attempt, history), and "
+        "the operator controls. Tables, or --json; see docs/workflows.md#operating-workflows.",
+        epilog="example: cloudstate workflows suspend orders o1 --reason 'stuck payment' "
+        "--admin http://127.0.0.1:9090",
+    )
+    from cloudstate.tools import workflows as workflows_tool
+
+    workflows_tool.add_arguments(workflows)
+    workflows.set_defaults(func=workflows_tool.run_from_args)
     call = commands.add_parser(
         "call",
         help="call a method through the proxy with a JSON request",

@@ -222,3 +222,133 @@ class DropDeadLetterResponse(_message.Message):
     DROPPED_FIELD_NUMBER: _ClassVar[int]
     dropped: str
     def __init__(self, dropped: _Optional[str] = ...) -> None: ...
+
+class DeleteEntityRequest(_message.Message):
+    __slots__ = ("service", "entity_id")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    entity_id: str
+    def __init__(self, service: _Optional[str] = ..., entity_id: _Optional[str] = ...) -> None: ...
+
+class DeleteEntityResponse(_message.Message):
+    __slots__ = ("service", "entity_id", "tombstone_sequence", "purge_at")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    TOMBSTONE_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PURGE_AT_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    entity_id: str
+    tombstone_sequence: int
+    purge_at: _timestamp_pb2.Timestamp
+    def __init__(self, service: _Optional[str] = ..., entity_id: _Optional[str] = ..., tombstone_sequence: _Optional[int] = ..., purge_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListWorkflowsRequest(_message.Message):
+    __slots__ = ("service", "page_size", "page_token")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    page_size: int
+    page_token: str
+    def __init__(self, service: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class WorkflowSummary(_message.Message):
+    __slots__ = ("workflow_id", "status", "step", "attempt", "transitions", "reason")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    status: str
+    step: str
+    attempt: int
+    transitions: int
+    reason: str
+    def __init__(self, workflow_id: _Optional[str] = ..., status: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., transitions: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListWorkflowsResponse(_message.Message):
+    __slots__ = ("service", "workflows", "next_page_token")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    workflows: _containers.RepeatedCompositeFieldContainer[WorkflowSummary]
+    next_page_token: str
+    def __init__(self, service: _Optional[str] = ..., workflows: _Optional[_Iterable[_Union[WorkflowSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetWorkflowRequest(_message.Message):
+    __slots__ = ("service", "workflow_id")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    workflow_id: str
+    def __init__(self, service: _Optional[str] = ..., workflow_id: _Optional[str] = ...) -> None: ...
+
+class WorkflowHistoryEntry(_message.Message):
+    __slots__ = ("transition", "step", "started_at", "ended_at", "attempts", "outcome")
+    TRANSITION_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    transition: int
+    step: str
+    started_at: _timestamp_pb2.Timestamp
+    ended_at: _timestamp_pb2.Timestamp
+    attempts: int
+    outcome: str
+    def __init__(self, transition: _Optional[int] = ..., step: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[int] = ..., outcome: _Optional[str] = ...) -> None: ...
+
+class Workflow(_message.Message):
+    __slots__ = ("service", "workflow_id", "found", "status", "step", "transitions", "reason", "attempt", "last_error", "state_type", "state", "input_type", "input", "started_at", "deadline", "pause_until", "suspended_from", "history")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    STATE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    PAUSE_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    SUSPENDED_FROM_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    workflow_id: str
+    found: bool
+    status: str
+    step: str
+    transitions: int
+    reason: str
+    attempt: int
+    last_error: str
+    state_type: str
+    state: _struct_pb2.Value
+    input_type: str
+    input: _struct_pb2.Value
+    started_at: _timestamp_pb2.Timestamp
+    deadline: _timestamp_pb2.Timestamp
+    pause_until: _timestamp_pb2.Timestamp
+    suspended_from: str
+    history: _containers.RepeatedCompositeFieldContainer[WorkflowHistoryEntry]
+    def __init__(self, service: _Optional[str] = ..., workflow_id: _Optional[str] = ..., found: _Optional[bool] = ..., status: _Optional[str] = ..., step: _Optional[str] = ..., transitions: _Optional[int] = ..., reason: _Optional[str] = ..., attempt: _Optional[int] = ..., last_error: _Optional[str] = ..., state_type: _Optional[str] = ..., state: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., input_type: _Optional[str] = ..., input: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., suspended_from: _Optional[str] = ..., history: _Optional[_Iterable[_Union[WorkflowHistoryEntry, _Mapping]]] = ...) -> None: ...
+
+class WorkflowControl(_message.Message):
+    __slots__ = ("service", "workflow_id", "reason")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    workflow_id: str
+    reason: str
+    def __init__(self, service: _Optional[str] = ..., workflow_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

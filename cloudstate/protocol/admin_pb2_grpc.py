@@ -74,6 +74,36 @@ class AdminStub:
                 request_serializer=cloudstate_dot_admin__pb2.DropDeadLetterRequest.SerializeToString,
                 response_deserializer=cloudstate_dot_admin__pb2.DropDeadLetterResponse.FromString,
                 _registered_method=True)
+        self.DeleteEntity = channel.unary_unary(
+                '/cloudstate.admin.Admin/DeleteEntity',
+                request_serializer=cloudstate_dot_admin__pb2.DeleteEntityRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.DeleteEntityResponse.FromString,
+                _registered_method=True)
+        self.ListWorkflows = channel.unary_unary(
+                '/cloudstate.admin.Admin/ListWorkflows',
+                request_serializer=cloudstate_dot_admin__pb2.ListWorkflowsRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.ListWorkflowsResponse.FromString,
+                _registered_method=True)
+        self.GetWorkflow = channel.unary_unary(
+                '/cloudstate.admin.Admin/GetWorkflow',
+                request_serializer=cloudstate_dot_admin__pb2.GetWorkflowRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.Workflow.FromString,
+                _registered_method=True)
+        self.SuspendWorkflow = channel.unary_unary(
+                '/cloudstate.admin.Admin/SuspendWorkflow',
+                request_serializer=cloudstate_dot_admin__pb2.WorkflowControl.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.Workflow.FromString,
+                _registered_method=True)
+        self.ResumeWorkflow = channel.unary_unary(
+                '/cloudstate.admin.Admin/ResumeWorkflow',
+                request_serializer=cloudstate_dot_admin__pb2.WorkflowControl.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.Workflow.FromString,
+                _registered_method=True)
+        self.CancelWorkflow = channel.unary_unary(
+                '/cloudstate.admin.Admin/CancelWorkflow',
+                request_serializer=cloudstate_dot_admin__pb2.WorkflowControl.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.Workflow.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -135,6 +165,48 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteEntity(self, request, context):
+        """Delete an event-sourced entity (a tombstone now, its events purged after --deletion-grace).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkflows(self, request, context):
+        """The workflows of a workflow service, sorted by id, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWorkflow(self, request, context):
+        """One workflow's record: view (state decoded to JSON), input, attempt, times, history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuspendWorkflow(self, request, context):
+        """Suspend a RUNNING or WAITING workflow (no step runs until it is resumed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeWorkflow(self, request, context):
+        """Resume a SUSPENDED workflow where it was.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelWorkflow(self, request, context):
+        """Cancel a workflow that has not ended (CANCELLED; no compensation runs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -177,6 +249,36 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.DropDeadLetter,
                     request_deserializer=cloudstate_dot_admin__pb2.DropDeadLetterRequest.FromString,
                     response_serializer=cloudstate_dot_admin__pb2.DropDeadLetterResponse.SerializeToString,
+            ),
+            'DeleteEntity': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteEntity,
+                    request_deserializer=cloudstate_dot_admin__pb2.DeleteEntityRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.DeleteEntityResponse.SerializeToString,
+            ),
+            'ListWorkflows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkflows,
+                    request_deserializer=cloudstate_dot_admin__pb2.ListWorkflowsRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.ListWorkflowsResponse.SerializeToString,
+            ),
+            'GetWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWorkflow,
+                    request_deserializer=cloudstate_dot_admin__pb2.GetWorkflowRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.Workflow.SerializeToString,
+            ),
+            'SuspendWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendWorkflow,
+                    request_deserializer=cloudstate_dot_admin__pb2.WorkflowControl.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.Workflow.SerializeToString,
+            ),
+            'ResumeWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeWorkflow,
+                    request_deserializer=cloudstate_dot_admin__pb2.WorkflowControl.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.Workflow.SerializeToString,
+            ),
+            'CancelWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelWorkflow,
+                    request_deserializer=cloudstate_dot_admin__pb2.WorkflowControl.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.Workflow.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -395,6 +497,168 @@ class Admin:
             '/cloudstate.admin.Admin/DropDeadLetter',
             cloudstate_dot_admin__pb2.DropDeadLetterRequest.SerializeToString,
             cloudstate_dot_admin__pb2.DropDeadLetterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteEntity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/DeleteEntity',
+            cloudstate_dot_admin__pb2.DeleteEntityRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.DeleteEntityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkflows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/ListWorkflows',
+            cloudstate_dot_admin__pb2.ListWorkflowsRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.ListWorkflowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/GetWorkflow',
+            cloudstate_dot_admin__pb2.GetWorkflowRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.Workflow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/SuspendWorkflow',
+            cloudstate_dot_admin__pb2.WorkflowControl.SerializeToString,
+            cloudstate_dot_admin__pb2.Workflow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/ResumeWorkflow',
+            cloudstate_dot_admin__pb2.WorkflowControl.SerializeToString,
+            cloudstate_dot_admin__pb2.Workflow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/CancelWorkflow',
+            cloudstate_dot_admin__pb2.WorkflowControl.SerializeToString,
+            cloudstate_dot_admin__pb2.Workflow.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,6 +11,7 @@ JSON.
     cloudstate admin dead-letters
     cloudstate admin redrive 'timer:expire-t1'        # or --all
     cloudstate admin drop 'effect:8d0c...'
+    cloudstate admin delete-entity ShoppingCart alice   # event-sourced: tombstone, then purge
 
 It speaks HTTP/JSON to the routes of ``cloudstate.admin.Admin`` (docs/admin.md); ``--token``
 (or ``$CLOUDSTATE_TOKEN``) is sent as ``authorization: Bearer`` when the proxy has ``--jwt-key``.
@@ -173,6 +174,13 @@ def _dropped(reply: dict[str, Any], args: argparse.Namespace, out: TextIO) -> No
     out.write(f"dropped {reply.get('dropped', args.name)}\n")
 
 
+def _deleted(reply: dict[str, Any], args: argparse.Namespace, out: TextIO) -> None:
+    out.write(
+        f"deleted {reply.get('service')} / {reply.get('entityId')}: tombstone at sequence "
+        f"{reply.get('tombstoneSequence')}, events purged at {reply.get('purgeAt')}\n"
+    )
+
+
 OPS: dict[str, Op] = {
     "services": Op("GET", lambda a: "/v1/services", _services),
     "entities": Op(
@@ -208,6 +216,11 @@ OPS: dict[str, Op] = {
     "drop": Op(
         "POST", lambda a: "/v1/dead-letters:drop", _dropped, body=lambda a: {"name": a.name}
     ),
+    "delete-entity": Op(
+        "DELETE",
+        lambda a: f"/v1/services/{_q(a.service)}/entities/{_q(a.entity_id)}",
+        _deleted,
+    ),
 }
 
 
@@ -222,8 +235,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "dead-letters": ops.add_parser("dead-letters", help="durable dead letters"),
         "redrive": ops.add_parser("redrive", help="make dead letters pending again"),
         "drop": ops.add_parser("drop", help="delete a dead letter for good"),
+        "delete-entity": ops.add_parser(
+            "delete-entity",
+            help="delete an event-sourced entity (its events purged after --deletion-grace)",
+        ),
     }
-    for name in ("entities", "entity"):
+    for name in ("entities", "entity", "delete-entity"):
         subs[name].add_argument(
             "service", help="full name, last part (ShoppingCart) or persistence id"
         )
@@ -231,6 +248,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     subs["entities"].add_argument("--page-size", type=int, default=0, metavar="N")
     subs["entities"].add_argument("--page-token", default="", metavar="TOKEN")
     subs["entity"].add_argument("entity_id")
+    subs["delete-entity"].add_argument("entity_id")
     subs["entity"].add_argument("--limit", type=int, default=0, help="the last N events")
     subs["timers"].add_argument("--prefix", default="", help="timer:, effect: or schedule:")
     for name in ("timers", "dead-letters"):
@@ -239,22 +257,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     subs["redrive"].add_argument("--all", action="store_true", help="every dead letter")
     subs["drop"].add_argument("name", help="the dead letter's name")
     for sub in subs.values():
-        sub.add_argument(
-            "--admin",
-            metavar="URL",
-            help=f"the proxy's admin port (default $CLOUDSTATE_ADMIN or {DEFAULT_ADMIN}); "
-            "https:// when it has --admin-tls-cert",
-        )
-        sub.add_argument("--token", metavar="JWT", help="bearer token (default $CLOUDSTATE_TOKEN)")
-        sub.add_argument("--ca", metavar="PEM", help="with https: the CA to trust")
-        sub.add_argument("--json", action="store_true", help="print the reply as JSON")
+        add_connection_arguments(sub)
+
+
+def add_connection_arguments(sub: argparse.ArgumentParser) -> None:
+    """``--admin``, ``--token``, ``--ca`` and ``--json`` (every admin-API command has them)."""
+    sub.add_argument(
+        "--admin",
+        metavar="URL",
+        help=f"the proxy's admin port (default $CLOUDSTATE_ADMIN or {DEFAULT_ADMIN}); "
+        "https:// when it has --admin-tls-cert",
+    )
+    sub.add_argument("--token", metavar="JWT", help="bearer token (default $CLOUDSTATE_TOKEN)")
+    sub.add_argument("--ca", metavar="PEM", help="with https: the CA to trust")
+    sub.add_argument("--json", action="store_true", help="print the reply as JSON")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     if args.admin_command == "redrive" and bool(args.name) == bool(args.all):
         print("error: give the name of one dead letter, or --all", file=sys.stderr)
         return USAGE
-    op = OPS[args.admin_command]
+    return run_op(OPS[args.admin_command], args)
+
+
+def run_op(op: Op, args: argparse.Namespace) -> int:
+    """Call ``op`` on the admin port ``args`` name; print its reply (table or ``--json``)."""
     base = (args.admin or os.environ.get("CLOUDSTATE_ADMIN") or DEFAULT_ADMIN).rstrip("/")
     if "://" not in base:
         base = "http://" + base

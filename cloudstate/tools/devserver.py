@@ -187,12 +187,15 @@ async def fetch_spec(
 ) -> entity_pb2.EntitySpec | None:
     """The user function's discovery answer, retried until it listens; ``None`` if it died or
     did not answer within ``timeout`` seconds (``None``: no limit)."""
-    from cloudstate.proxy.discovery import PROTOCOL_MAJOR, PROTOCOL_MINOR
+    from cloudstate.proxy.discovery import EXTENSIONS, PROTOCOL_MAJOR, PROTOCOL_MINOR
 
+    # The extensions of the proxy it runs: a user function needing one (a workflow needs
+    # cloudstate.workflows/1) refuses a discovery that does not list it.
     info = entity_pb2.ProxyInfo(
         protocol_major_version=PROTOCOL_MAJOR,
         protocol_minor_version=PROTOCOL_MINOR,
         proxy_name="cloudstate-run",
+        extensions=list(EXTENSIONS),
     )
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout

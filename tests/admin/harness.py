@@ -80,12 +80,15 @@ def start_example(tmp: Path, module: str, directory: Path, *flags: str, store: s
     return Cart(process, port, admin_port, store)
 
 
-def admin_cli(cart: Cart, *args: str, token: str = "") -> subprocess.CompletedProcess[str]:
-    """``cloudstate admin ARGS --admin URL [--token T]``, as a user runs it."""
-    command = [sys.executable, "-m", "cloudstate.cli", "admin", *args, "--admin", cart.admin]
+def admin_cli(
+    cart: Cart, *args: str, token: str = "", command: str = "admin"
+) -> subprocess.CompletedProcess[str]:
+    """``cloudstate admin ARGS --admin URL [--token T]`` (or another admin-API ``command``:
+    ``workflows``), as a user runs it."""
+    command_line = [sys.executable, "-m", "cloudstate.cli", command, *args, "--admin", cart.admin]
     if token:
-        command += ["--token", token]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+        command_line += ["--token", token]
+    return subprocess.run(command_line, capture_output=True, text=True, timeout=60)
 
 
 def admin_json(cart: Cart, *args: str, token: str = "") -> Any:

@@ -17,6 +17,7 @@ from cloudstate.proxy.admin.server import admin_model
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.config_check import check
 from cloudstate.proxy.http.rules import all_bindings
+from cloudstate.tools import workflows as workflows_tool
 from cloudstate.tools.admin import OPS, UNAUTHENTICATED
 from tests.admin.harness import Cart, admin_cli, http, start_cart
 
@@ -56,11 +57,34 @@ CLI_CALLS = {
     "dead-letters": ((), 0),
     "redrive": (("--all",), 0),
     "drop": (("no-such-letter",), 1),
+    "delete-entity": (("ShoppingCart", "nobody"), 1),  # no events: NOT_FOUND
+}
+#: ``cloudstate workflows`` operations: the cart has no workflow service (NOT_FOUND, 1), but only
+#: once the token is accepted.
+WORKFLOW_CALLS = {
+    "list": (("ShoppingCart",), 1),
+    "show": (("ShoppingCart", "w1"), 1),
+    "suspend": (("ShoppingCart", "w1"), 1),
+    "resume": (("ShoppingCart", "w1"), 1),
+    "cancel": (("ShoppingCart", "w1"), 1),
 }
 
 
 def test_every_cli_operation_is_covered() -> None:
     assert set(CLI_CALLS) == set(OPS)
+    assert set(WORKFLOW_CALLS) == set(workflows_tool.OPS)
+
+
+@pytest.mark.parametrize("operation", sorted(WORKFLOW_CALLS))
+def test_workflows_cli_refused_without_a_valid_token(cart: Cart, operation: str) -> None:
+    args, accepted = WORKFLOW_CALLS[operation]
+    for bad in ("", token(expires_in=-60)):
+        done = admin_cli(cart, operation, *args, token=bad, command="workflows")
+        assert done.returncode == UNAUTHENTICATED, (bad, done.stdout, done.stderr)
+        assert "HTTP 401" in done.stderr and done.stdout == ""
+    done = admin_cli(cart, operation, *args, token=token(), command="workflows")
+    assert done.returncode == accepted, done.stderr
+    assert "HTTP 404" in done.stderr and "no workflow service" in done.stderr
 
 
 @pytest.mark.parametrize("operation", sorted(CLI_CALLS))
@@ -80,7 +104,8 @@ def _routes() -> list[tuple[str, str, str]]:
     found = []
     for binding in all_bindings(admin_model(), default_routes=False):
         path = binding.template.text
-        path = path.replace("{service}", "ShoppingCart").replace("{entity_id}", "alice")
+        path = path.replace("{service}", "ShoppingCart").replace("{entity_id}", "nobody")
+        path = path.replace("{workflow_id}", "w1")
         found.append((binding.method.name, binding.http_method, path))
     return found
 

@@ -17,6 +17,7 @@ from cloudstate.protocol import admin_pb2, admin_pb2_grpc
 from cloudstate.proxy.admin.server import AdminPort
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.server import admin_tls_context
+from cloudstate.proxy.workflows.wiring import WorkflowWiring
 from tests.observability.test_tls import make_certificate
 
 
@@ -60,6 +61,8 @@ class _Starting:
     """A proxy that has not discovered its user function."""
 
     store = model = eventing = views = scheduler = None
+    config = ProxyConfig()
+    workflows = WorkflowWiring()
 
 
 def test_half_a_configuration_is_refused(tmp_path: Path) -> None:

@@ -142,7 +142,7 @@ def test_what_the_proxy_sets_on_a_forwarding_handler_reaches_the_local_handler()
     from cloudstate.proxy.workers.node import ForwardingHandler
 
     local = SimpleNamespace(service=SimpleNamespace(persistence_id="carts"), outbox=None)
-    handler = ForwardingHandler("shop.Cart", local, Ownership(["w0"]), {})  # type: ignore[arg-type]
+    handler = ForwardingHandler("shop.Cart", local, Ownership(["w0"]), {})
     handler.outbox = "publisher"
     handler.journal_readers = ["audit"]
     assert (local.outbox, local.journal_readers) == ("publisher", ["audit"])

@@ -5,23 +5,47 @@ Example (HTTP)::
     GET /v1/services
     GET /v1/services/ShoppingCart/entities?prefix=a&page_size=50
     GET /v1/services/ShoppingCart/entities/alice?limit=20
+    DELETE /v1/services/ShoppingCart/entities/alice
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
 
 from cloudstate.protocol import admin_pb2
 from cloudstate.proxy.admin.decode import PayloadDecoder, timestamp
-from cloudstate.proxy.admin.operations import NotFound, ProxyState, bounded, operation, ready
+from cloudstate.proxy.admin.operations import (
+    NotFound,
+    ProxyState,
+    Refused,
+    bounded,
+    operation,
+    ready,
+)
+from cloudstate.proxy.durations import parse_age
+from cloudstate.proxy.entities.deletion import delete_entity
 from cloudstate.proxy.errors import BadRequest
-from cloudstate.proxy.model import ACTION, CRDT, EVENT_SOURCED, VALUE_ENTITY, ServiceModel
+from cloudstate.proxy.model import (
+    ACTION,
+    CRDT,
+    EVENT_SOURCED,
+    VALUE_ENTITY,
+    WORKFLOW,
+    ServiceModel,
+)
 from cloudstate.proxy.stores.base import Store
 
 #: CRDT entities are stored under this prefix of their persistence id (entities/crdt.py).
 CRDT_STORE_PREFIX = "crdt:"
-KINDS = {EVENT_SOURCED: "event-sourced", VALUE_ENTITY: "value", CRDT: "crdt", ACTION: "action"}
+KINDS = {
+    EVENT_SOURCED: "event-sourced",
+    VALUE_ENTITY: "value",
+    CRDT: "crdt",
+    ACTION: "action",
+    WORKFLOW: "workflow",
+}
 PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 EVENTS, MAX_EVENTS = 100, 10_000
 
@@ -170,3 +194,36 @@ async def _journal(
         added = reply.events.add(sequence=event.sequence, type=type_name, data=decoder.value(data))
         if event.timestamp:
             added.time.CopyFrom(timestamp(event.timestamp))
+
+
+@operation("DeleteEntity")
+async def delete_entity_operation(
+    request: admin_pb2.DeleteEntityRequest, proxy: ProxyState
+) -> admin_pb2.DeleteEntityResponse:
+    """An event-sourced entity's tombstone now, its events purged after ``--deletion-grace``
+    (:func:`~cloudstate.proxy.entities.deletion.delete_entity`)."""
+    store, _ = ready(proxy)
+    service = find_service(proxy, request.service)
+    if not request.entity_id:
+        raise BadRequest(f"DeleteEntity of {service.name}: give the entity_id")
+    if service.entity_type != EVENT_SOURCED:
+        raise Refused(
+            f"DeleteEntity of {service.name}/{request.entity_id}: only event-sourced entities "
+            f"can be deleted, {service.name} is a {kind_of(service, proxy)} service"
+        )
+    grace = parse_age(proxy.config.deletion_grace, "--deletion-grace", "purges at once")
+    now = time.time()
+    try:
+        sequence = await delete_entity(store, service.persistence_id, request.entity_id, grace)
+    except LookupError:
+        raise NotFound(
+            f"entity {request.entity_id!r} of {service.name} has no events: nothing to delete "
+            f"(list them: cloudstate admin entities {service.name})"
+        ) from None
+    if proxy.scheduler is not None:
+        proxy.scheduler.notify(now + grace)  # the purge runs when due, not at the next poll
+    reply = admin_pb2.DeleteEntityResponse(
+        service=service.name, entity_id=request.entity_id, tombstone_sequence=sequence
+    )
+    reply.purge_at.CopyFrom(timestamp(now + grace))
+    return reply

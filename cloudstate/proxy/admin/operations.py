@@ -27,11 +27,13 @@ import grpc
 from cloudstate.proxy.errors import BadRequest, ProxyError
 
 if TYPE_CHECKING:
+    from cloudstate.proxy.config import ProxyConfig
     from cloudstate.proxy.durable.scheduler import DurableScheduler
     from cloudstate.proxy.eventing import EventingManager
     from cloudstate.proxy.model import UserFunctionModel
     from cloudstate.proxy.stores.base import Store
     from cloudstate.proxy.views import ViewManager
+    from cloudstate.proxy.workflows.wiring import WorkflowWiring
 
 
 class ProxyState(Protocol):
@@ -53,6 +55,16 @@ class ProxyState(Protocol):
     @property
     def scheduler(self) -> DurableScheduler | None: ...
 
+    @property
+    def config(self) -> ProxyConfig:
+        """Its settings (``--deletion-grace`` for DeleteEntity)."""
+        ...
+
+    @property
+    def workflows(self) -> WorkflowWiring:
+        """The workflow services' engines (none before discovery)."""
+        ...
+
 
 Handler = Callable[[Any, ProxyState], Awaitable[Any]]
 
@@ -64,6 +76,14 @@ class NotFound(ProxyError):
     """The service, entity or dead letter named does not exist (NOT_FOUND, HTTP 404)."""
 
     status = grpc.StatusCode.NOT_FOUND
+
+
+class Refused(ProxyError):
+    """What is named exists but does not allow the operation, e.g. deleting a value entity
+    (FAILED_PRECONDITION, HTTP 409, like a workflow's refused transition)."""
+
+    status = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 409
 
 
 class Starting(ProxyError):

@@ -16,7 +16,12 @@ import logging
 from dataclasses import dataclass
 
 from cloudstate.protocol import entity_pb2
-from cloudstate.proxy.admin import durable, entities, eventing  # noqa: F401 - they register
+from cloudstate.proxy.admin import (  # noqa: F401 - they register
+    durable,
+    entities,
+    eventing,
+    workflows,
+)
 from cloudstate.proxy.admin.operations import OPERATIONS, ProxyState
 from cloudstate.proxy.auth import JwtAuthenticator, PermissionDenied, has_claim
 from cloudstate.proxy.errors import ProxyError, StoreUnavailable, UnknownMethod
