@@ -189,6 +189,7 @@ class Proxy:
                 tls=admin_tls_context(config),
                 auth=self._admin_auth(),
                 refresh=self._refresh_metrics,
+                console=config.console,
             )
             self.admin_port = await self._admin.start()
         self._channel = user_function_channel(config)
