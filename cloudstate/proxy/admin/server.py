@@ -100,7 +100,10 @@ class AdminHttpApi(HttpApi):
                 return HttpResponse(page.status, list(page.headers), page.body)
         response = await super().handle(request)
         if response.status == 200 and request.path.startswith("/v1/"):
-            response.body = whole_numbers(response.body)
+            if response.stream is not None:
+                response.stream = _whole_number_lines(response.stream)
+            else:
+                response.body = whole_numbers(response.body)
         return response
 
 
@@ -114,6 +117,21 @@ def whole_numbers(body: bytes) -> bytes:
     shows an int32 quantity 2 as ``2.0``. Whole numbers are written as integers again (the same
     JSON number), so that what a client reads looks like the message it stored."""
     return dumps(json.loads(body, parse_float=_number))
+
+
+async def _whole_number_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """:func:`whole_numbers` on each line of a streamed (NDJSON or SSE) reply."""
+    try:
+        async for chunk in chunks:
+            lines = []
+            for line in chunk.split(b"\n"):
+                head, brace, rest = line.partition(b"{")
+                lines.append(head + whole_numbers(brace + rest) if brace else line)
+            yield b"\n".join(lines)
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class AdminGrpcHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]

@@ -34,6 +34,15 @@ function headers(extra) {
   return all;
 }
 
+// gRPC status codes by number (the admin API's error bodies carry the number).
+const CODES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+  "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+  "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"];
+
+function codeName(code) {
+  return typeof code === "number" ? CODES[code] || String(code) : String(code || "UNKNOWN");
+}
+
 async function errorOf(response) {
   let code = "UNKNOWN";
   let message = response.statusText || "request failed";
@@ -45,8 +54,7 @@ async function errorOf(response) {
   } catch (ignored) {
     // not JSON: keep the status text
   }
-  if (typeof code === "number") code = String(code);
-  return new ApiError(response.status, code, message);
+  return new ApiError(response.status, codeName(code), message);
 }
 
 async function api(path, options) {
@@ -151,7 +159,8 @@ function svg(tag, attributes, ...children) {
 }
 
 function formatNumber(value, unit) {
-  if (value === null || value === undefined || isNaN(value)) return "–";
+  if (value === null || value === undefined || isNaN(Number(value))) return "–";
+  value = Number(value);
   if (unit === "ms") return `${value < 10 ? value.toFixed(2) : value.toFixed(0)} ms`;
   if (unit === "%") return `${value.toFixed(1)} %`;
   if (unit === "/s") return `${value < 10 ? value.toFixed(2) : value.toFixed(0)}/s`;
@@ -167,32 +176,40 @@ function chart(title, series, unit) {
   const now = Date.now();
   const names = Object.keys(series);
   let top = 0;
+  let seen = false;
   for (const name of names) {
-    for (const point of series[name]) if (point.v !== null && point.v > top) top = point.v;
+    for (const point of series[name]) {
+      if (point.v === null || isNaN(point.v)) continue;
+      seen = true;
+      if (point.v > top) top = point.v;
+    }
   }
-  top = top || 1;
+  const scale = top || 1;
   const x = (t) => pad + (width - 2 * pad) * (1 - (now - t) / HISTORY_MS);
-  const y = (v) => height - pad - (height - 2 * pad) * (v / top);
-  const latest = names.map((name) => {
+  const y = (v) => height - pad - (height - 2 * pad) * (v / scale);
+  const lastOf = (name) => {
     const points = series[name];
-    const last = points.length ? points[points.length - 1].v : null;
-    return `${name} ${formatNumber(last, unit)}`;
-  }).join(", ");
-  const label = `${title}: ${latest || "no data yet"} (peak ${formatNumber(top, unit)})`;
+    return points.length ? points[points.length - 1].v : null;
+  };
+  const latest = names.map((name) => `${name} ${formatNumber(lastOf(name), unit)}`).join(", ");
+  const peak = seen ? `peak ${formatNumber(top, unit)}` : "no data yet";
+  const label = `${title}: ${latest || "no series"} (${peak})`;
   const root = svg("svg", {
     viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": label,
   });
   root.append(svg("title", {}, label));
   root.append(svg("rect", { x: 0, y: 0, width, height, class: "chart-bg" }));
   names.forEach((name, index) => {
-    const points = series[name].filter((p) => p.v !== null && now - p.t <= HISTORY_MS);
+    const points = series[name].filter((p) => p.v !== null && !isNaN(p.v) && now - p.t <= HISTORY_MS);
     if (!points.length) return;
     const path = points.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
     root.append(svg("polyline", { points: path, class: `line line-${index % 4}` }));
   });
+  const keys = names.map((name, index) => el("span", { class: `key key-${index % 4}` },
+    `${name} ${formatNumber(lastOf(name), unit)}`));
   return el("figure", { class: "chart-box" }, root,
-    el("figcaption", {}, el("strong", {}, title), " ", latest || "no data yet",
-      el("span", { class: "peak" }, ` · peak ${formatNumber(top, unit)}`)));
+    el("figcaption", {}, el("strong", {}, title), " ", el("span", { class: "peak" }, `(${peak})`),
+      el("span", { class: "keys" }, keys)));
 }
 
 // -- sampling (charts need history, kept while the console is open) ------------------------
@@ -419,7 +436,7 @@ async function callMethod(service, method, request, signal, onReply) {
     if (!text.trim()) return;
     const item = JSON.parse(text);
     if (item.error) {
-      throw new ApiError(200, item.error.status || item.error.code || "UNKNOWN", item.error.message);
+      throw new ApiError(200, codeName(item.error.code), item.error.message);
     }
     count += 1;
     onReply(item.reply === undefined ? item : item.reply);
@@ -556,14 +573,15 @@ function eventing(rest, page) {
       return;
     }
     const rows = latest.consumers.map((c) => [c.consumerId, c.kind, c.source, String(c.offset),
-      String(c.headOffset), String(c.pending), el("span", { class: "lag" }, c.lagSeconds.toFixed(1)),
+      String(c.headOffset), String(c.pending), el("span", { class: "lag" }, Number(c.lagSeconds).toFixed(1)),
       String(c.delivered), String(c.failures), c.lastError]);
     const lag = {};
     const pending = {};
+    const short = (id) => id.split(":").pop();
     for (const point of history.consumers) {
       for (const c of point.consumers) {
-        (lag[c.consumerId] = lag[c.consumerId] || []).push({ t: point.t, v: c.lagSeconds });
-        (pending[c.consumerId] = pending[c.consumerId] || []).push({ t: point.t, v: c.pending });
+        (lag[short(c.consumerId)] = lag[short(c.consumerId)] || []).push({ t: point.t, v: c.lagSeconds });
+        (pending[short(c.consumerId)] = pending[short(c.consumerId)] || []).push({ t: point.t, v: Number(c.pending) });
       }
     }
     body.replaceChildren(
@@ -738,7 +756,7 @@ function health(rest, page) {
         chart("Commits", { "commits/s": commit.commits }, "/s"),
         chart("Commit latency", { p50: commit.p50, p99: commit.p99 }, "ms")),
       el("h3", {}, "Methods"),
-      methods.length ? methods : el("p", {}, "No requests yet."));
+      ...(methods.length ? methods : [el("p", {}, "No requests yet.")]));
   };
   page.onSample = draw;
   draw();
