@@ -232,7 +232,8 @@ def test_keyboard_only_call(views: Running, browser: Any) -> None:
     from selenium.webdriver.common.keys import Keys
 
     open_method(browser, views, CART, "AddItem")
-    by_css(browser, "body").click()
+    browser.refresh()  # a fresh page: focus starts at the document's beginning
+    wait_for("the form", lambda: by_css(browser, "#call-request").is_displayed())
     reached = []
     for _ in range(60):
         ActionChains(browser).send_keys(Keys.TAB).perform()
