@@ -88,7 +88,9 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0) ->
         except Exception as error:  # the page is re-rendering: try again
             last = error
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last})" if last else ""))
+    raise AssertionError(
+        f"timed out waiting for {what}" + (f" (last error: {last})" if last else "")
+    )
 
 
 UNLABELLED = """

@@ -12,6 +12,7 @@ import os
 from cartviews import views
 from cartviews.cart import entity
 from cartviews.cartviews_pb2 import DESCRIPTOR, ItemAdded, ProductPopularity
+
 from cloudstate import CloudState, View
 
 slow_products = View(DESCRIPTOR.services_by_name["PopularProducts"], [DESCRIPTOR])

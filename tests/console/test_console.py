@@ -144,7 +144,8 @@ def consumer_row(driver: Any) -> dict[str, str] | None:
     for row in all_css(driver, "table.consumers tbody tr"):
         cells = [cell.text for cell in all_css(row, "td")]
         if cells and "PopularProducts" in cells[0]:
-            return dict(zip(["id", "kind", "source", "offset", "head", "pending", "lag"], cells))
+            names = ["id", "kind", "source", "offset", "head", "pending", "lag"]
+            return dict(zip(names, cells[: len(names)], strict=True))
     return None
 
 
@@ -184,7 +185,9 @@ def test_add_item_through_the_form_shows_in_the_live_journal_and_the_state(
 def test_a_consumers_lag_rises_and_falls(views: Running, browser: Any, tmp_path: Path) -> None:
     browser.get(f"{views.console}#/eventing")
     wait_for("the view consumer", lambda: consumer_row(browser))
-    wait_for("the consumer caught up", lambda: (row := consumer_row(browser)) and row["pending"] == "0")
+    wait_for(
+        "the consumer caught up", lambda: (row := consumer_row(browser)) and row["pending"] == "0"
+    )
     for n in range(8):  # 0.4 s each in the updater: several seconds of lag
         views.add_item(f"lag{n}", "plum")
     risen = wait_for(
@@ -247,7 +250,9 @@ def test_keyboard_only_call(views: Running, browser: Any) -> None:
     assert reached.index("token") < reached.index("call-request")  # in reading order
     focused = browser.switch_to.active_element
     focused.send_keys(Keys.CONTROL, "a")
-    focused.send_keys(json.dumps({"cartId": "erin", "productId": "lime", "name": "Lime", "quantity": 1}))
+    focused.send_keys(
+        json.dumps({"cartId": "erin", "productId": "lime", "name": "Lime", "quantity": 1})
+    )
     ActionChains(browser).send_keys(Keys.TAB).perform()
     assert browser.switch_to.active_element.get_attribute("id") == "call-button"
     ActionChains(browser).send_keys(Keys.ENTER).perform()

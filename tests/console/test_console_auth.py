@@ -56,7 +56,9 @@ def test_the_api_refuses_calls_without_a_valid_token(guarded: Running) -> None:
     for path in ("/v1/describe", "/v1/metrics", "/v1/services", "/v1/consumers"):
         status, reply = http("GET", admin(guarded) + path)
         assert status == 401, (path, reply)
-        status, reply = http("GET", admin(guarded) + path, token=token("another-secret-of-32-bytes!!!!!!"))
+        status, reply = http(
+            "GET", admin(guarded) + path, token=token("another-secret-of-32-bytes!!!!!!")
+        )
         assert status == 401, (path, reply)
         assert http("GET", admin(guarded) + path, token=token())[0] == 200, path
     status, reply = add_kiwi(guarded, "")
@@ -79,7 +81,9 @@ def test_call_method_over_grpc_needs_the_token(guarded: Running) -> None:
         replies = list(
             stub.CallMethod(request, metadata=[("authorization", f"Bearer {token()}")], timeout=10)
         )
-    assert [reply.reply.struct_value for reply in replies] == [admin_pb2.CallMethodReply().reply.struct_value]
+    assert [reply.reply.struct_value for reply in replies] == [
+        admin_pb2.CallMethodReply().reply.struct_value
+    ]
 
 
 def test_the_page_asks_for_the_token_then_works(guarded: Running, tmp_path: Path) -> None:
