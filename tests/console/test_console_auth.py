@@ -32,7 +32,8 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     tmp: Path = tmp_path_factory.mktemp("console-jwt")
     key = tmp / "jwt.secret"
     key.write_text(SECRET + "\n")
-    running = run_views(tmp, "--jwt-key", str(key))
+    # GetCart is open to anonymous clients on the client port; never on the admin API.
+    running = run_views(tmp, "--jwt-key", str(key), "--jwt-allow-anonymous", f"{CART}/GetCart")
     try:
         yield running
     finally:
@@ -63,6 +64,12 @@ def test_the_api_refuses_calls_without_a_valid_token(guarded: Running) -> None:
         assert http("GET", admin(guarded) + path, token=token())[0] == 200, path
     status, reply = add_kiwi(guarded, "")
     assert status == 401, reply
+    # An anonymous method of the client port is still behind the admin API's token.
+    assert http("GET", f"http://127.0.0.1:{guarded.port}/carts/anyone")[0] == 200
+    get_cart = {"service": CART, "method": "GetCart", "request": {"cartId": "anyone"}}
+    status, reply = http("POST", f"{admin(guarded)}/v1/call", get_cart)
+    assert status == 401, reply
+    assert http("POST", f"{admin(guarded)}/v1/call", get_cart, token=token())[0] == 200
     query = "/v1/entity?service=ShoppingCart&entity_id=jwt"
     assert http("GET", admin(guarded) + query, token=token())[1]["found"] is False  # not run
     status, reply = add_kiwi(guarded, token())

@@ -1457,6 +1457,53 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=("tests/e2e/test_failure_text.py",),
         in_subprocess=True,
     ),
+    Mutant(
+        name="admin-stream-skips-the-token",
+        guarantee="with --jwt-key, the console's CallMethod (a streamed admin operation) needs a "
+        "valid token like every admin operation",
+        file="cloudstate/proxy/admin/router.py",
+        original="""
+        self.authenticate(metadata, f"admin operation {method.name}")
+        handler = STREAMS.get(method.name)
+""",
+        replacement="""
+        handler = STREAMS.get(method.name)
+""",
+        tests=(
+            "tests/console/test_console_auth.py::test_the_api_refuses_calls_without_a_valid_token",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="call-method-drops-the-callers-token",
+        guarantee="CallMethod calls the user function as the caller: the caller's authorization "
+        "goes along and the service's own auth rules apply",
+        file="cloudstate/proxy/admin/call.py",
+        original="""
+        answer = await router.call(method, payloads[0], metadata)
+""",
+        replacement="""
+        answer = await router.call(method, payloads[0], None)
+""",
+        tests=(
+            "tests/console/test_console_auth.py::test_the_api_refuses_calls_without_a_valid_token",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="console-serves-any-file",
+        guarantee="the admin port serves the console's three files and nothing else under "
+        "/console/",
+        file="cloudstate/proxy/console/__init__.py",
+        original="""
+    content_type = FILES.get(name)
+""",
+        replacement="""
+    content_type = FILES.get(name, "text/plain")
+""",
+        tests=("tests/console/test_console_auth.py::test_only_the_consoles_files_are_served",),
+        in_subprocess=True,
+    ),
 )
 
 #: The quickest critical mutants, run by ``make test`` (tests/mutants/test_fast_subset.py).
