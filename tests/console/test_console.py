@@ -51,8 +51,8 @@ class Running:
         assert status == 200, reply
 
 
-def run_views(tmp: Path, *flags: str) -> Running:
-    """``cloudstate run`` of slow_views with only --admin-port given: the console is on by
+def run_example(tmp: Path, module: str, path: Path, *flags: str) -> Running:
+    """``cloudstate run MODULE --path PATH`` with only --admin-port given: the console is on by
     default."""
     port, admin_port = free_port(), free_port()
     process = Process(
@@ -62,15 +62,15 @@ def run_views(tmp: Path, *flags: str) -> Running:
             "-m",
             "cloudstate.cli",
             "run",
-            "tests.console.slow_views",
+            module,
             "--path",
-            str(VIEWS_DIR),
+            str(path),
             "--port",
             str(port),
             "--admin-port",
             str(admin_port),
             "--store",
-            f"sqlite:///{tmp}/carts.db",
+            f"sqlite:///{tmp}/store.db",
             *flags,
         ],
         port,
@@ -84,6 +84,11 @@ def run_views(tmp: Path, *flags: str) -> Running:
         process.kill()
         raise
     return Running(process, port, admin_port)
+
+
+def run_views(tmp: Path, *flags: str) -> Running:
+    """The views example with its slow updater (slow_views.py)."""
+    return run_example(tmp, "tests.console.slow_views", VIEWS_DIR, *flags)
 
 
 @pytest.fixture(scope="module")

@@ -549,9 +549,16 @@ function entityView(entity) {
     }
   }
   if (entity.value && entity.value.type) {
-    const what = entity.kind === "crdt" ? `CRDT state (${entity.value.type})`
-      : `Value (version ${entity.value.version}): ${entity.value.type}`;
-    parts.push(el("h4", {}, what), el("pre", { id: "entity-value" }, json(entity.value.data)));
+    let data = entity.value.data;
+    let what = `Value (version ${entity.value.version}): ${entity.value.type}`;
+    if (entity.kind === "crdt") {
+      // Stored as {"state": {"type": "gcounter", ...}, "v": 1}: show the state and its type.
+      const inner = data && typeof data === "object" && data.state;
+      const type = inner && inner.type ? inner.type : entity.value.type;
+      if (inner) data = inner;
+      what = `CRDT state (${type})`;
+    }
+    parts.push(el("h4", {}, what), el("pre", { id: "entity-value" }, json(data)));
   }
   return parts;
 }
