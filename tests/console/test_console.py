@@ -142,7 +142,8 @@ def call(driver: Any, request: dict[str, Any]) -> list[Any]:
 
 def journal(driver: Any) -> list[list[str]]:
     rows = all_css(driver, "table.journal tbody tr")
-    return [[cell.text for cell in all_css(row, "td")] for row in rows]
+    cells = [[cell.text for cell in all_css(row, "td")] for row in rows]
+    return [row for row in cells if len(row) > 1]  # not the "none" row of an empty journal
 
 
 def consumer_row(driver: Any) -> dict[str, str] | None:
