@@ -125,6 +125,7 @@ def screenshot(driver: Any, directory: Path, name: str, docs: Path | None = None
     size = driver.get_window_size()
     width, window_height = size["width"], size["height"]
     driver.set_window_size(width, max(window_height, min(height + 120, 2400)))
+    driver.execute_script("window.scrollTo(0, 0)")
     try:
         driver.save_screenshot(str(path))
     finally:

@@ -185,7 +185,12 @@ function chart(title, series, unit) {
     }
   }
   const scale = top || 1;
-  const x = (t) => pad + (width - 2 * pad) * (1 - (now - t) / HISTORY_MS);
+  // The window: the history there is (at least a minute, at most HISTORY_MS), so that a page
+  // opened a moment ago shows its few readings across the chart, not squeezed at its edge.
+  let earliest = now;
+  for (const name of names) if (series[name].length) earliest = Math.min(earliest, series[name][0].t);
+  const span = Math.min(HISTORY_MS, Math.max(60 * 1000, now - earliest));
+  const x = (t) => pad + (width - 2 * pad) * (1 - (now - t) / span);
   const y = (v) => height - pad - (height - 2 * pad) * (v / scale);
   const lastOf = (name) => {
     const points = series[name];
@@ -200,7 +205,7 @@ function chart(title, series, unit) {
   root.append(svg("title", {}, label));
   root.append(svg("rect", { x: 0, y: 0, width, height, class: "chart-bg" }));
   names.forEach((name, index) => {
-    const points = series[name].filter((p) => p.v !== null && !isNaN(p.v) && now - p.t <= HISTORY_MS);
+    const points = series[name].filter((p) => p.v !== null && !isNaN(p.v) && now - p.t <= span);
     if (!points.length) return;
     const path = points.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
     root.append(svg("polyline", { points: path, class: `line line-${index % 4}` }));
@@ -594,9 +599,11 @@ function eventing(rest, page) {
     body.replaceChildren(
       table("Consumers", ["Consumer", "Kind", "Source", "Offset", "Head", "Pending", "Lag (s)",
         "Delivered", "Failures", "Last error"], rows, "consumers"),
+      el("p", { class: "hint" }, "Lag: the age of the oldest event a consumer has not handled. " +
+        "The charts cover the last five minutes (since the console was opened)."),
       el("div", { class: "charts" },
-        chart("Lag, seconds (last 5 minutes)", lag, "s"),
-        chart("Pending events (last 5 minutes)", pending, "")));
+        chart("Lag, seconds", lag, "s"),
+        chart("Pending events", pending, "")));
   };
   page.onSample = draw;
   draw();
@@ -755,8 +762,8 @@ function health(rest, page) {
           chart("Latency", { p50: s.p50, p99: s.p99 }, "ms")));
     });
     body.replaceChildren(
-      el("p", {}, `Requests in flight: ${m.requestsInFlight}. Charts show the last five minutes ` +
-        "since this page opened, one reading a second."),
+      el("p", {}, `Requests in flight: ${m.requestsInFlight}. The charts cover the last five ` +
+        "minutes (since the console was opened), one reading a second; latencies are of unary calls."),
       table("Active entities", ["Service", "Entity type", "Active"], active),
       el("h3", {}, "Store commits"),
       el("div", { class: "charts" },
