@@ -1,4 +1,5 @@
-"""Prometheus metrics of the proxy, served at ``/metrics`` on the admin port (``--admin-port``).
+"""Prometheus metrics of the proxy, served at ``/metrics`` on the admin port (``--admin-port``,
+:mod:`cloudstate.proxy.admin.server`).
 
 All metrics live in one registry of this process (:data:`REGISTRY`, not prometheus-client's
 global one). Hot paths use label children bound once (per method, per entity type, per store), so
@@ -14,18 +15,13 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-
-from cloudstate.proxy.ports import ListenError
+from prometheus_client.exposition import generate_latest
 
 log = logging.getLogger(__name__)
 
@@ -259,88 +255,6 @@ Refresher = Callable[[], Awaitable[None]]
 def render() -> bytes:
     """The text exposition of every metric."""
     return generate_latest(REGISTRY)
-
-
-class AdminServer:
-    """A tiny HTTP/1.1 server for internal endpoints (``/metrics``), on its own port.
-
-    Example::
-
-        admin = AdminServer("127.0.0.1", 9090, refresh=update_eventing_gauges)  # ssl=: HTTPS
-        port = await admin.start()
-        ...
-        await admin.close()
-    """
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        refresh: Refresher | None = None,
-        ssl: ssl.SSLContext | None = None,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.refresh = refresh
-        self.ssl = ssl
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> int:
-        try:
-            self._server = await asyncio.start_server(
-                self._serve, self.host, self.port, ssl=self.ssl
-            )
-        except OSError as error:
-            raise ListenError("admin_port", self.host, self.port, error) from error
-        self.port = self._server.sockets[0].getsockname()[1]
-        scheme = "https" if self.ssl is not None else "http"
-        log.info("admin endpoints (/metrics) on %s://%s:%d", scheme, self.host, self.port)
-        return self.port
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                try:
-                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-                except (
-                    asyncio.IncompleteReadError,
-                    asyncio.LimitOverrunError,
-                    TimeoutError,
-                    ssl.SSLError,
-                ):
-                    return
-                request_line = head.split(b"\r\n", 1)[0].decode("latin-1").split()
-                method, target = ([*request_line, "", ""])[:2]
-                path = target.split("?", 1)[0]
-                if method not in ("GET", "HEAD"):
-                    status, ctype, body = "405 Method Not Allowed", "text/plain", b"GET only\n"
-                elif path == "/metrics":
-                    if self.refresh is not None:
-                        try:
-                            await self.refresh()
-                        except Exception:
-                            log.exception("refreshing metrics failed")
-                    status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, render()
-                else:
-                    status, ctype, body = "404 Not Found", "text/plain", b"try /metrics\n"
-                headers = (
-                    f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n"
-                )
-                writer.write(headers.encode("latin-1") + (b"" if method == "HEAD" else body))
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
 
 def now() -> float:

@@ -97,8 +97,8 @@ def _entity(reply: dict[str, Any], args: argparse.Namespace, out: TextIO) -> Non
         out.write(f"snapshot at sequence {snapshot.get('sequence', 0)}  {snapshot.get('type')}\n")
         out.write(f"  {_dumps(snapshot.get('data'))}\n")
     events = reply.get("events", [])
-    if reply.get("eventsTotal"):
-        total = int(reply["eventsTotal"])
+    total = int(reply.get("eventsTotal", 0))
+    if total:
         more = f", the last {len(events)} shown" if len(events) < total else ""
         out.write(f"journal: {total} events{more}\n")
         table(
@@ -111,7 +111,8 @@ def _entity(reply: dict[str, Any], args: argparse.Namespace, out: TextIO) -> Non
         )
     value = reply.get("value")
     if value:
-        out.write(f"value (version {value.get('version', 0)})  {value.get('type')}\n")
+        what = "state" if reply.get("kind") == "crdt" else "value"
+        out.write(f"{what} (version {value.get('version', 0)})  {value.get('type')}\n")
         out.write(f"  {_dumps(value.get('data'))}\n")
 
 

@@ -32,11 +32,21 @@ class Cart:
     def add_item(self, user: str, product: str, quantity: int = 1) -> None:
         """AddItem through the client port's HTTP/JSON route."""
         body = {"product_id": product, "name": product.title(), "quantity": quantity}
-        status, reply = http("POST", f"http://127.0.0.1:{self.port}/cart/{user}/items/add", body)
+        self.post(f"/cart/{user}/items/add", body)
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        """A client call through the client port's HTTP/JSON routes; its reply."""
+        status, reply = http("POST", f"http://127.0.0.1:{self.port}{path}", body)
         assert status == 200, reply
+        return reply
 
 
 def start_cart(tmp: Path, *flags: str) -> Cart:
+    return start_example(tmp, "shoppingcart.shopping_cart", SHOPPINGCART_DIR, *flags)
+
+
+def start_example(tmp: Path, module: str, directory: Path, *flags: str) -> Cart:
+    """``cloudstate run MODULE --path DIRECTORY`` with an admin port, on a SQLite store."""
     port, admin_port = free_port(), free_port()
     store = f"sqlite:///{tmp}/carts.db"
     process = Process(
@@ -46,9 +56,9 @@ def start_cart(tmp: Path, *flags: str) -> Cart:
             "-m",
             "cloudstate.cli",
             "run",
-            "shoppingcart.shopping_cart",
+            module,
             "--path",
-            str(SHOPPINGCART_DIR),
+            str(directory),
             "--port",
             str(port),
             "--admin-port",

@@ -9,10 +9,11 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
-from shoppingcart import shoppingcart_pb2
+from shoppingcart import shoppingcart_pb2  # type: ignore[import-not-found]
 
 from cloudstate.protocol import admin_pb2, admin_pb2_grpc
 from cloudstate.proxy.stores.base import DurableTask, Payload
@@ -78,6 +79,8 @@ def test_entity_ids_page_by_prefix(cart: Cart) -> None:
     assert reply["nextPageToken"] == ""
     status, reply = http("GET", f"{cart.admin}/v1/services/ShoppingCart/entities?page_size=-1")
     assert status == 400 and "page_size" in reply["message"]
+    status, reply = http("GET", f"{cart.admin}/v1/services/ShoppingCart/entities?page_token=%21")
+    assert status == 400 and "next_page_token" in reply["message"], reply
     status, reply = http("GET", f"{cart.admin}/v1/services/Nope/entities")
     assert status == 404 and SERVICE in reply["message"], reply
 
@@ -176,7 +179,7 @@ async def _dead_letter_names(store_url: str) -> list[str]:
         await store.close()
 
 
-def _wait_for_events(cart: Cart, user: str, count: int) -> dict[str, object]:
+def _wait_for_events(cart: Cart, user: str, count: int) -> Any:
     deadline = time.monotonic() + 30
     while True:
         reply = admin_json(cart, "entity", "ShoppingCart", user)

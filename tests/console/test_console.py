@@ -228,7 +228,8 @@ def test_every_page_at_desktop_and_phone_size(views: Running, browser: Any, tmp_
                 wait_for(
                     "a latency reading",
                     lambda: any(
-                        "p50 –" not in key.text for key in all_css(browser, ".method-health .key")
+                        "p50 \u2013" not in key.text
+                        for key in all_css(browser, ".method-health .key")
                     ),
                     timeout=10,
                 )

@@ -62,6 +62,11 @@ SESSIONS: dict[str, list[tuple[str, str]]] = {
         ("docs/tck.md", "cloudstate tck language-support --start-model"),
         ("docs/tck.md", "cloudstate tck proxy --start --start-model"),
     ],
+    # docs/admin.md: the cart with an admin port, then every read-only admin command.
+    "admin": [
+        ("docs/admin.md", "--admin-port 9090"),
+        ("docs/admin.md", "cloudstate admin services"),
+    ],
     # docs/cli.md: run --reload, call, inspect (outputs compared with the page).
     "cli": [
         ("docs/cli.md", "cloudstate run shoppingcart.shopping_cart"),

@@ -1458,16 +1458,43 @@ MUTANTS: tuple[Mutant, ...] = (
         in_subprocess=True,
     ),
     Mutant(
+        name="admin-operations-without-auth",
+        guarantee="with --jwt-key every admin operation (gRPC and HTTP) needs a valid token",
+        file="cloudstate/proxy/admin/router.py",
+        original='        self.authenticate(metadata, f"admin operation {method.name}")\n',
+        replacement="",
+        tests=(
+            "tests/admin/test_admin_auth.py::test_every_http_route_refused_without_a_token",
+            "tests/admin/test_admin_auth.py::test_every_grpc_method_refused_without_a_token",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="admin-page-token-skips-an-id",
+        guarantee="following next_page_token lists every entity id once, none skipped",
+        file="cloudstate/proxy/admin/entities.py",
+        original="reply.next_page_token = page_token(ids[size - 1])",
+        replacement="reply.next_page_token = page_token(ids[size])",
+        tests=("tests/admin/test_admin_e2e.py::test_entity_ids_page_by_prefix",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="store-entity-page-repeats-the-last-id",
+        guarantee="a page of entity ids starts after the previous page's last id",
+        file=SQLITE,
+        original='where = "persistence_id = ?1 AND entity_id > ?2 AND',
+        replacement='where = "persistence_id = ?1 AND entity_id >= ?2 AND',
+        tests=(f"{STORE_TESTS}::TestSqliteStore::test_listing_pages_by_prefix",),
+    ),
+    Mutant(
         name="admin-stream-skips-the-token",
         guarantee="with --jwt-key, the console's CallMethod (a streamed admin operation) needs a "
         "valid token like every admin operation",
         file="cloudstate/proxy/admin/router.py",
         original="""
-        self.authenticate(metadata, f"admin operation {method.name}")
-        handler = STREAMS.get(method.name)
+        self.authenticate(metadata, f"streamed admin operation {method.name}")
 """,
         replacement="""
-        handler = STREAMS.get(method.name)
 """,
         tests=(
             "tests/console/test_console_auth.py::test_the_api_refuses_calls_without_a_valid_token",

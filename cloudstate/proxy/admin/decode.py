@@ -10,7 +10,6 @@ Example::
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from google.protobuf import descriptor_pool, json_format, message_factory, struct_pb2, timestamp_pb2
@@ -29,12 +28,12 @@ class PayloadDecoder:
     def decode(self, payload: Payload) -> tuple[str, Any]:
         """The payload's type name and its JSON form."""
         type_url = payload.type_url
-        if type_url == codec.TYPE_URL:  # a CRDT's state: JSON already
+        if type_url == codec.TYPE_URL:  # a CRDT's state, in the proxy's own JSON encoding
             try:
-                state = json.loads(payload.value)
-            except ValueError:
+                state = codec.to_json(codec.decode(payload.value))
+            except (ValueError, KeyError, TypeError):
                 return "crdt", self._raw(payload)
-            return str(state.get("type", "crdt")), state
+            return str(state["type"]), state
         name = type_url.rsplit("/", 1)[-1]
         try:
             descriptor = self.pool.FindMessageTypeByName(name)

@@ -75,7 +75,10 @@ async def redrive_dead_letters(
         names = [letter.task.name for letter in await store.list_dead_letters(limit=MOST)]
     else:
         names = [request.name]
-    redriven = [name for name in names if await store.redrive_dead_letter(name, time.time())]
+    now = time.time()
+    redriven = [name for name in names if await store.redrive_dead_letter(name, now)]
+    if redriven and proxy.scheduler is not None:
+        proxy.scheduler.notify(now)  # delivered now, not at the next poll
     if request.name and not redriven:
         raise _missing(request.name)
     return admin_pb2.RedriveDeadLettersResponse(redriven=redriven)

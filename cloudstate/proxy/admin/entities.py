@@ -90,7 +90,10 @@ def after_token(token: str) -> str:
     if not token:
         return ""
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
+        if not raw:
+            raise ValueError("empty")
+        return raw.decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raise BadRequest(
             f"page_token {token!r} is not one this API gave: pass next_page_token of the "

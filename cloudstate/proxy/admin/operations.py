@@ -29,6 +29,7 @@ from cloudstate.proxy.errors import BadRequest, ProxyError
 if TYPE_CHECKING:
     from cloudstate.protocol import entity_pb2
     from cloudstate.proxy.config import ProxyConfig
+    from cloudstate.proxy.durable.scheduler import DurableScheduler
     from cloudstate.proxy.eventing import EventingManager
     from cloudstate.proxy.model import UserFunctionModel
     from cloudstate.proxy.router import Router
@@ -51,6 +52,9 @@ class ProxyState(Protocol):
 
     @property
     def views(self) -> ViewManager | None: ...
+
+    @property
+    def scheduler(self) -> DurableScheduler | None: ...
 
     @property
     def router(self) -> Router | None: ...

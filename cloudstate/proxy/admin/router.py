@@ -77,7 +77,7 @@ class AdminRouter:
         metadata: entity_pb2.Metadata | None,
     ) -> AsyncIterator[AdminReply]:
         """A server-streaming operation (``CallMethod``): one reply per response message."""
-        self.authenticate(metadata, f"admin operation {method.name}")
+        self.authenticate(metadata, f"streamed admin operation {method.name}")
         handler = STREAMS.get(method.name)
         if handler is None or not isinstance(requests, bytes):
             raise UnknownMethod(

@@ -26,7 +26,7 @@ import os
 import shutil
 import ssl
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -44,6 +44,7 @@ from cloudstate.proxy.entities.base import metadata_from_grpc
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.http.api import HttpApi, HttpOptions, HttpRequest, HttpResponse
 from cloudstate.proxy.http.listener import ClientPort
+from cloudstate.proxy.http.status import error_body
 from cloudstate.proxy.http.transcode import JsonOptions, dumps
 from cloudstate.proxy.model import ACTION, MethodModel, UserFunctionModel, served_model
 from cloudstate.proxy.ports import ListenError
@@ -76,11 +77,9 @@ def admin_model() -> UserFunctionModel:
 
 class AdminHttpApi(HttpApi):
     """The HTTP side of the admin port: ``/metrics`` (Prometheus text), then the admin routes
-    (``/openapi.json`` describes them; ``/health/live`` and ``/health/ready`` answer too)."""
+    (``/openapi.json`` describes them); no ``/health/*`` (the client port's)."""
 
-    def __init__(
-        self, refresh: Callable[[], Awaitable[None]] | None, console: bool = False
-    ) -> None:
+    def __init__(self, refresh: metrics.Refresher | None, console: bool = False) -> None:
         # Every field, defaults too: JSON clients read "entityIds": [] rather than guess.
         super().__init__(HttpOptions(json=JsonOptions(emit_defaults=True), default_routes=False))
         self.refresh = refresh
@@ -94,6 +93,18 @@ class AdminHttpApi(HttpApi):
                 except Exception:
                     log.exception("refreshing metrics failed")
             return HttpResponse(200, [("content-type", CONTENT_TYPE_LATEST)], metrics.render())
+        if request.path.startswith("/health/"):
+            # Probes belong on the client port, whose readiness they report; here they would
+            # say nothing about the proxy serving clients.
+            return HttpResponse(
+                404,
+                [("content-type", "application/json")],
+                error_body(
+                    grpc.StatusCode.NOT_FOUND,
+                    "the admin port has no health endpoints: probe /health/live and "
+                    "/health/ready on the client port",
+                ),
+            )
         if self.console and request.method in ("GET", "HEAD"):
             page = console_file(request.path)
             if page is not None:
@@ -187,7 +198,7 @@ class AdminPort:
         *,
         tls: ssl.SSLContext | None = None,
         auth: JwtAuthenticator | None = None,
-        refresh: Callable[[], Awaitable[None]] | None = None,
+        refresh: metrics.Refresher | None = None,
         console: bool = False,
     ) -> None:
         self.host = host

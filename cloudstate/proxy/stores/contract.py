@@ -367,7 +367,7 @@ class StoreContract:
         assert await store.list_entity_ids("carts") == ordered
         pages: list[list[str]] = []
         after = ""
-        while True:
+        for _ in range(len(ids) + 1):  # bounded: a page that repeats ids never ends
             page = await store.list_entity_ids("carts", after=after, limit=2)
             if not page:
                 break
