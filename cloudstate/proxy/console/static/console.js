@@ -632,40 +632,55 @@ async function durable(rest, page) {
       status.textContent = `${what}: ${error instanceof ApiError ? error.describe() : error}`;
       status.className = "error";
     }
-    await refresh();
+    await Promise.all([refresh(), refreshLetters()]);
   };
   redriveAll.addEventListener("click", () => act("Redrive all", "/v1/dead-letters:redrive", { all: true }));
+  let shownTimers = "";
+  let shownLetters = "";
   const refresh = async () => {
     try {
       const data = await api("/v1/timers?limit=200");
+      const text = JSON.stringify(data);
+      if (text === shownTimers) return; // unchanged: keep the page (and the focus) as it is
+      shownTimers = text;
       timers.replaceChildren(table("Pending", ["Name", "Key", "Target", "Due", "Attempts", "Last error"],
         data.timers.map((t) => [t.name, t.key, t.target, when(t.due), String(t.attempts), t.lastError])));
     } catch (error) {
+      shownTimers = "";
       timers.replaceChildren(notice(error, "Pending timers"));
     }
+  };
+  const refreshLetters = async () => {
     try {
       const data = await api("/v1/dead-letters?limit=200");
+      const text = JSON.stringify(data);
+      if (text === shownLetters) return;
+      shownLetters = text;
       redriveAll.disabled = !data.deadLetters.length;
       letters.replaceChildren(table("Dead letters", ["Name", "Target", "Attempts", "Failed at",
         "Last error", "Actions"], data.deadLetters.map((t) => {
-        const drop = el("button", { type: "button", class: "danger" }, "Drop");
+        const drop = el("button", { type: "button", class: "danger", "aria-label": `Drop ${t.name}` },
+          "Drop");
         drop.addEventListener("click", () => {
           if (drop.dataset.armed) return act(`Drop ${t.name}`, "/v1/dead-letters:drop", { name: t.name });
           drop.dataset.armed = "1";
           drop.textContent = "Really drop?";
+          drop.setAttribute("aria-label", `Really drop ${t.name}? It is deleted for good`);
         });
         return [t.name, t.target, String(t.attempts), when(t.failedAt), t.lastError,
           el("span", { class: "buttons" },
-            el("button", { type: "button", onclick: () =>
+            el("button", { type: "button", "aria-label": `Redrive ${t.name}`, onclick: () =>
               act(`Redrive ${t.name}`, "/v1/dead-letters:redrive", { name: t.name }) }, "Redrive"),
             drop)];
       })));
     } catch (error) {
+      shownLetters = "";
       letters.replaceChildren(notice(error, "Dead letters"));
     }
   };
-  await refresh();
-  const timer = setInterval(refresh, 5 * POLL_MS);
+  const refreshBoth = () => Promise.all([refresh(), refreshLetters()]);
+  await refreshBoth();
+  const timer = setInterval(refreshBoth, 2 * POLL_MS);
   page.stop = () => clearInterval(timer);
 }
 durable.title = "Durable calls";
