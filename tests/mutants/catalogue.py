@@ -1531,6 +1531,29 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=("tests/console/test_console_auth.py::test_only_the_consoles_files_are_served",),
         in_subprocess=True,
     ),
+    Mutant(
+        name="metrics-count-ok-as-errors",
+        guarantee="GetMetrics counts as errors the requests that ended with another status than "
+        "OK, and only those (the console's error rate)",
+        file="cloudstate/proxy/admin/health.py",
+        original='            if labels["status"] != "OK":\n',
+        replacement='            if labels["status"] == "OK":\n',
+        tests=(
+            "tests/console/test_console_api.py::"
+            "test_get_metrics_counts_requests_errors_and_latency",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="call-replies-print-whole-numbers-as-floats",
+        guarantee="CallMethod's streamed replies show an int32 2 as 2, as the client port does, "
+        "not 2.0",
+        file="cloudstate/proxy/admin/server.py",
+        original="                response.stream = _whole_number_lines(response.stream)\n",
+        replacement="                pass\n",
+        tests=("tests/console/test_console_api.py::test_call_method_transcodes_like_a_client",),
+        in_subprocess=True,
+    ),
 )
 
 #: The quickest critical mutants, run by ``make test`` (tests/mutants/test_fast_subset.py).
