@@ -4,16 +4,21 @@ admin port), on by default under ``cloudstate run``; and what its files are."""
 from __future__ import annotations
 
 import argparse
+import ssl
 import tomllib
+from pathlib import Path
 
+import httpx
 import pytest
 
 from cloudstate.cli import _console_by_default, build_parser
 from cloudstate.proxy import config_check
-from cloudstate.proxy.admin.server import AdminHttpApi
+from cloudstate.proxy.admin.server import AdminHttpApi, AdminPort
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.console import FILES, console_file
 from cloudstate.proxy.http.api import HttpRequest
+from cloudstate.proxy.server import admin_tls_context
+from tests.observability.test_tls import make_certificate
 from tests.processes import ROOT
 
 
@@ -79,3 +84,31 @@ def test_the_files_ship_in_the_package() -> None:
         assert page is not None and page.status == 200 and page.body, name
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "proxy/console/static/*" in package_data["package-data"]["cloudstate"]
+
+
+class _Starting:
+    """A proxy that has not discovered its user function."""
+
+    store = model = eventing = views = scheduler = router = None
+    config = ProxyConfig()
+
+
+async def test_over_https_with_the_admin_ports_certificate(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    config = ProxyConfig(admin_tls_cert=str(cert), admin_tls_key=str(key))
+    admin = AdminPort(_Starting(), "127.0.0.1", 0, tls=admin_tls_context(config), console=True)
+    port = await admin.start()
+    try:
+        verify = ssl.create_default_context(cafile=str(cert))
+        async with httpx.AsyncClient(verify=verify, timeout=10) as client:
+            page = await client.get(f"https://localhost:{port}/console/")
+            assert page.status_code == 200 and "Cloudstate console" in page.text
+            assert "default-src 'self'" in page.headers["content-security-policy"]
+            # What the page asks first answers over TLS too (the proxy is still starting).
+            reply = await client.get(f"https://localhost:{port}/v1/describe")
+            assert reply.status_code == 503 and "starting" in reply.json()["message"]
+        async with httpx.AsyncClient(timeout=10) as client:
+            with pytest.raises(httpx.HTTPError):
+                await client.get(f"http://127.0.0.1:{port}/console/")
+    finally:
+        await admin.close()
