@@ -253,7 +253,9 @@ function startSampling() {
 
 // -- pages ----------------------------------------------------------------------------------
 
-let current = null; // {name, stop(), onSample()}
+// The page shown: {name, timers, onSample}. A page still loading when another is chosen is
+// stale: what it shows or starts after that is dropped (see show and every).
+let current = null;
 
 function route() {
   const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
@@ -262,26 +264,32 @@ function route() {
 }
 
 function show(page, ...content) {
+  if (page !== current) return;
   const main = document.getElementById("main");
   main.replaceChildren(...content);
   for (const link of document.querySelectorAll("nav a")) {
-    if (link.dataset.page === page) link.setAttribute("aria-current", "page");
+    if (link.dataset.page === page.name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
 }
 
+// Run fn every ms while the page is shown.
+function every(page, fn, ms) {
+  if (page !== current) return;
+  page.timers.push(setInterval(fn, ms));
+}
+
 async function render() {
-  if (current && current.stop) current.stop();
-  current = null;
+  if (current) current.timers.forEach(clearInterval);
   const { name, rest } = route();
   const pages = { services, entities, eventing, durable, workflows, health };
-  const page = pages[name] || services;
-  document.title = `${page.title} · Cloudstate console`;
-  current = { name } ;
+  const view = pages[name] || services;
+  document.title = `${view.title} · Cloudstate console`;
+  const page = current = { name: pages[name] ? name : "services", timers: [], onSample: null };
   try {
-    await page(rest, current);
+    await view(rest, page);
   } catch (error) {
-    show(name, el("h2", {}, page.title), notice(error, page.title));
+    show(page, el("h2", {}, view.title), notice(error, view.title));
   }
 }
 
@@ -327,7 +335,7 @@ function schemaTable(title, typeName) {
   return table(`${title}: ${typeName}`, ["JSON name", "Proto name", "Type", ""], rows, "schema");
 }
 
-async function services(rest) {
+async function services(rest, page) {
   const data = await describe();
   const [serviceName, methodName] = rest;
   const list = el("ul", { class: "methods" }, data.services.map((s) => el("li", {},
@@ -343,7 +351,7 @@ async function services(rest) {
   const method = service && service.methods.find((m) => m.name === methodName);
   const detail = method ? methodDetail(service, method)
     : el("section", { class: "detail" }, el("p", {}, "Choose a method to see its schema and call it."));
-  show("services", el("div", { class: "split" }, side, detail));
+  show(page, el("div", { class: "split" }, side, detail));
 }
 services.title = "Services";
 
@@ -501,7 +509,7 @@ async function entities(rest, page) {
     el("div", { class: "buttons" }, el("button", { type: "submit", id: "entity-search" }, "Search")));
   more.addEventListener("click", () => load(true));
   const detail = el("section", { id: "entity", class: "detail", "aria-live": "polite" });
-  show("entities", el("h2", {}, "Entities"),
+  show(page, el("h2", {}, "Entities"),
     stateful.length ? search : el("p", {}, "This user function has no entity services."),
     el("div", { class: "split" }, el("section", { class: "side" }, ids, more), detail));
   if (!stateful.length) return;
@@ -531,8 +539,7 @@ async function entities(rest, page) {
     }
   };
   await refresh();
-  const timer = setInterval(() => { if (live.checked) refresh(); }, POLL_MS);
-  page.stop = () => clearInterval(timer);
+  every(page, () => { if (live.checked) refresh(); }, POLL_MS);
 }
 entities.title = "Entities";
 
@@ -573,7 +580,7 @@ function entityView(entity) {
 function eventing(rest, page) {
   const body = el("div", { id: "consumers", "aria-live": "off" });
   const deadLetters = el("div", { id: "eventing-dead-letters" }, el("p", {}, "Loading…"));
-  show("eventing", el("h2", {}, "Eventing & views"), body,
+  show(page, el("h2", {}, "Eventing & views"), body,
     el("h3", {}, "Dead letters of consumers"), deadLetters,
     el("h3", {}, "Replay and reset"),
     el("div", { id: "eventing-reset" }, el("p", { class: "unavailable" },
@@ -620,7 +627,7 @@ async function durable(rest, page) {
   const letters = el("div", { id: "dead-letters" });
   const status = el("p", { id: "durable-status", role: "status" });
   const redriveAll = el("button", { type: "button", id: "redrive-all" }, "Redrive all");
-  show("durable", el("h2", {}, "Durable calls"), status,
+  show(page, el("h2", {}, "Durable calls"), status,
     el("h3", {}, "Pending timers, durable effects and schedule ticks"), timers,
     el("h3", {}, "Dead letters"), el("div", { class: "buttons" }, redriveAll), letters);
   const act = async (what, path, body) => {
@@ -680,16 +687,15 @@ async function durable(rest, page) {
   };
   const refreshBoth = () => Promise.all([refresh(), refreshLetters()]);
   await refreshBoth();
-  const timer = setInterval(refreshBoth, 2 * POLL_MS);
-  page.stop = () => clearInterval(timer);
+  every(page, refreshBoth, 2 * POLL_MS);
 }
 durable.title = "Durable calls";
 
 // Workflows: a place for them; the admin operations come with the workflows.
 
-async function workflows() {
+async function workflows(rest, page) {
   const body = el("div", { id: "workflows" }, el("p", {}, "Loading…"));
-  show("workflows", el("h2", {}, "Workflows"), body);
+  show(page, el("h2", {}, "Workflows"), body);
   try {
     const data = await api("/v1/workflows");
     body.replaceChildren(el("pre", {}, json(data)));
@@ -758,7 +764,7 @@ function healthSeries() {
 
 function health(rest, page) {
   const body = el("div", { id: "health" });
-  show("health", el("h2", {}, "Health"), body);
+  show(page, el("h2", {}, "Health"), body);
   const draw = () => {
     const latest = history.metrics[history.metrics.length - 1];
     if (!latest) {
