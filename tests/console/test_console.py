@@ -293,3 +293,28 @@ def test_a_failed_call_shows_its_status(views: Running, browser: Any) -> None:
     )
     assert "400 INVALID_ARGUMENT" in text and "quantity" in text, text
     assert js_errors(browser) == []
+
+
+def test_entity_ids_by_prefix_a_page_at_a_time(views: Running, browser: Any) -> None:
+    for n in range(25):
+        views.add_item(f"page{n:02}", "plum")
+    browser.get(f"{views.console}#/entities/{CART}")
+    prefix = wait_for("the prefix field", lambda: by_css(browser, "#entity-prefix"))
+    prefix.send_keys("page")
+    by_css(browser, "#entity-search").click()
+
+    def ids() -> list[str]:
+        return [link.text for link in all_css(browser, "#entity-ids a")]
+
+    wait_for("the first page", lambda: ids() == [f"page{n:02}" for n in range(20)])
+    more = by_css(browser, "#entity-more")
+    assert more.is_displayed()
+    more.click()
+    wait_for("the second page", lambda: ids() == [f"page{n:02}" for n in range(25)])
+    assert not by_css(browser, "#entity-more").is_displayed()  # that was the last page
+    all_css(browser, "#entity-ids a")[21].click()
+    wait_for("page21's journal", lambda: len(journal(browser)) == 1)
+    assert by_css(browser, "#entity-heading").text == "page21"
+    assert by_css(browser, "#entity-prefix").get_attribute("value") == "page"  # kept
+    assert ids()[:2] == ["page00", "page01"]
+    assert js_errors(browser) == []

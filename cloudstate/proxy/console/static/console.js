@@ -6,6 +6,7 @@
 const TOKEN_KEY = "cloudstate.console.token";
 const POLL_MS = 1000;
 const HISTORY_MS = 5 * 60 * 1000; // charts cover the last five minutes
+const PAGE_SIZE = 20; // entity ids a page
 
 // -- the admin API ------------------------------------------------------------------------
 
@@ -468,6 +469,8 @@ async function callMethod(service, method, request, signal, onReply) {
 
 // Entities: ids by prefix, paged; one entity's journal, snapshot, value or CRDT state, live.
 
+let lastPrefix = "";
+
 async function entities(rest, page) {
   const [serviceName, ...idParts] = rest;
   const entityId = idParts.join("/");
@@ -477,11 +480,13 @@ async function entities(rest, page) {
     value: s.name, selected: s.name === serviceName,
   }, `${s.name} (${s.kind})`)));
   const prefix = el("input", { id: "entity-prefix", type: "search", autocomplete: "off" });
+  prefix.value = lastPrefix; // kept while moving between entities
   const ids = el("div", { id: "entity-ids", "aria-live": "polite" });
   const more = el("button", { type: "button", id: "entity-more", hidden: true }, "Next page");
   let nextToken = "";
   const load = async (append) => {
-    const query = new URLSearchParams({ prefix: prefix.value, page_size: "50" });
+    lastPrefix = prefix.value;
+    const query = new URLSearchParams({ prefix: prefix.value, page_size: String(PAGE_SIZE) });
     if (append && nextToken) query.set("page_token", nextToken);
     setBusy(ids, true);
     try {
