@@ -8,10 +8,11 @@ where that is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,6 +61,17 @@ def start_browser(size: tuple[int, int] = DESKTOP) -> Any:
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(30)
     return driver
+
+
+@contextlib.contextmanager
+def open_browser(size: tuple[int, int] = DESKTOP) -> Iterator[Any]:
+    """:func:`start_browser`, quit at the end; a JavaScript error logged by then fails."""
+    driver = start_browser(size)
+    try:
+        yield driver
+        assert js_errors(driver) == [], "JavaScript errors in the browser's log"
+    finally:
+        driver.quit()
 
 
 def js_errors(driver: Any) -> list[str]:

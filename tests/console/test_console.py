@@ -23,8 +23,8 @@ from tests.console.browser import (
     PHONE,
     check_page,
     js_errors,
+    open_browser,
     screenshot,
-    start_browser,
     wait_for,
 )
 from tests.processes import ROOT, Process, free_port, wait_serving
@@ -104,11 +104,8 @@ def views(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    driver = start_browser(DESKTOP)
-    try:
+    with open_browser(DESKTOP) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def by_css(driver: Any, selector: str) -> Any:

@@ -15,7 +15,7 @@ import pytest
 
 from cloudstate.protocol import admin_pb2, admin_pb2_grpc
 from tests.admin.harness import http
-from tests.console.browser import check_page, js_errors, screenshot, start_browser, wait_for
+from tests.console.browser import check_page, js_errors, open_browser, screenshot, wait_for
 from tests.console.test_console import DOCS_IMAGES, Running, all_css, by_css, run_views
 
 SECRET = "a-console-test-secret-of-32-bytes!!"
@@ -96,8 +96,7 @@ def test_call_method_over_grpc_needs_the_token(guarded: Running) -> None:
 def test_the_page_asks_for_the_token_then_works(guarded: Running, tmp_path: Path) -> None:
     status, _ = http("GET", f"{admin(guarded)}/console/")
     assert status == 200  # the page holds no data: it loads, its API calls need the token
-    driver = start_browser()
-    try:
+    with open_browser() as driver:
         driver.get(f"{admin(guarded)}/console/#/services")
         banner = wait_for("the token banner", lambda: by_css(driver, "#banner").is_displayed())
         assert banner
@@ -114,8 +113,6 @@ def test_the_page_asks_for_the_token_then_works(guarded: Running, tmp_path: Path
         by_css(driver, "#token-forget").click()
         wait_for("the banner again", lambda: by_css(driver, "#banner").is_displayed())
         assert js_errors(driver) == []
-    finally:
-        driver.quit()
 
 
 @pytest.mark.parametrize(

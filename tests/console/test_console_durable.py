@@ -17,7 +17,7 @@ import pytest
 from cloudstate.proxy.stores.base import DurableTask, Payload
 from cloudstate.proxy.stores.registry import open_store
 from tests.admin.harness import http
-from tests.console.browser import check_page, js_errors, screenshot, start_browser, wait_for
+from tests.console.browser import check_page, js_errors, open_browser, screenshot, wait_for
 from tests.console.test_console import (
     DOCS_IMAGES,
     VIEWS_DIR,
@@ -82,8 +82,7 @@ def rows(driver: Any, table: str) -> list[list[str]]:
 
 
 def test_redrive_and_drop_dead_letters(views: Running, tmp_path: Path) -> None:
-    driver = start_browser()
-    try:
+    with open_browser() as driver:
         driver.get(f"{views.console}#/durable")
         letters = wait_for("the dead letters", lambda: len(rows(driver, "dead-letters")) == 2)
         assert letters
@@ -119,5 +118,3 @@ def test_redrive_and_drop_dead_letters(views: Running, tmp_path: Path) -> None:
         wait_for("no dead letters", lambda: rows(driver, "dead-letters") == [])
         assert asyncio.run(dead_letters(views.store)) == []
         assert js_errors(driver) == []
-    finally:
-        driver.quit()

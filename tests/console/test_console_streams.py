@@ -16,8 +16,8 @@ from tests.console.browser import (
     DESKTOP,
     check_page,
     js_errors,
+    open_browser,
     screenshot,
-    start_browser,
     wait_for,
 )
 from tests.console.test_console import (
@@ -54,8 +54,7 @@ def replies(driver: Any) -> list[Any]:
 
 
 def test_a_streamed_method_shows_messages_as_they_arrive(crdts: Running, tmp_path: Path) -> None:
-    driver = start_browser(DESKTOP)
-    try:
+    with open_browser(DESKTOP) as driver:
         open_method(driver, crdts, LIKES, "WatchLikes")
         assert "server-streaming" in by_css(driver, "main").text
         box = by_css(driver, "#call-request")
@@ -87,5 +86,3 @@ def test_a_streamed_method_shows_messages_as_they_arrive(crdts: Running, tmp_pat
         assert state["type"] == "gcounter" and sum(state["counts"].values()) == 3, state
         screenshot(driver, tmp_path, "entities-crdt", DOCS_IMAGES)
         assert js_errors(driver) == []
-    finally:
-        driver.quit()

@@ -1554,6 +1554,22 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=("tests/console/test_console_api.py::test_call_method_transcodes_like_a_client",),
         in_subprocess=True,
     ),
+    Mutant(
+        name="console-on-by-default-under-proxy",
+        guarantee="cloudstate proxy serves no console unless --console is given",
+        file="cloudstate/proxy/config.py",
+        original="    console: bool = False\n",
+        replacement="    console: bool = True\n",
+        tests=("tests/console/test_console_serving.py::test_proxy_leaves_it_off",),
+    ),
+    Mutant(
+        name="console-served-without-console",
+        guarantee="the admin port serves the console's files only when the console is on",
+        file="cloudstate/proxy/admin/server.py",
+        original='        if self.console and request.method in ("GET", "HEAD"):\n',
+        replacement='        if request.method in ("GET", "HEAD"):\n',
+        tests=("tests/console/test_console_serving.py::test_off_unless_asked",),
+    ),
 )
 
 #: The quickest critical mutants, run by ``make test`` (tests/mutants/test_fast_subset.py).
