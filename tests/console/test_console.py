@@ -33,6 +33,11 @@ CART = "cartviews.ShoppingCart"
 VIEWS_DIR = ROOT / "examples" / "shoppingcart_views"
 DOCS_IMAGES = ROOT / "docs" / "images" if os.environ.get("CLOUDSTATE_CONSOLE_DOCS") else None
 PAGES = ["services", "entities", "eventing", "durable", "workflows", "health"]
+#: Pages of one thing, with the name of their screenshot.
+DETAIL_PAGES = {
+    "services/cartviews.ShoppingCart/GetCart": "method",
+    "entities/cartviews.ShoppingCart/dave": "entity",
+}
 
 
 class Running:
@@ -217,9 +222,16 @@ def test_every_page_at_desktop_and_phone_size(views: Running, browser: Any, tmp_
     views.add_item("dave", "pear")
     for size, suffix in ((DESKTOP, ""), (PHONE, "-phone")):
         browser.set_window_size(*size)
-        for page in PAGES:
+        for page in [*PAGES, *DETAIL_PAGES]:
             browser.get(f"{views.console}#/{page}")
             wait_for(f"the {page} page", lambda: "Loading" not in by_css(browser, "main").text)
+            if page in DETAIL_PAGES:
+                wait_for("its tables", lambda: all_css(browser, "main table"))
+                time.sleep(0.3)
+                check_page(browser, f"{page}{suffix}")
+                if suffix:
+                    screenshot(browser, tmp_path, f"{DETAIL_PAGES[page]}{suffix}", DOCS_IMAGES)
+                continue
             if page == "health" and not suffix:
                 for n in range(6):  # some traffic to chart
                     views.add_item("health", f"item{n}")

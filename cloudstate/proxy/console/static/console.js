@@ -126,8 +126,9 @@ function when(timestamp) {
 
 function table(caption, columns, rows, className) {
   const head = el("thead", {}, el("tr", {}, columns.map((c) => el("th", { scope: "col" }, c))));
+  // data-label: the column's name, shown before each cell when a narrow screen stacks the rows.
   const body = el("tbody", {}, rows.map((cells) =>
-    el("tr", {}, cells.map((cell) => el("td", {}, cell)))));
+    el("tr", {}, cells.map((cell, index) => el("td", { "data-label": columns[index] }, cell)))));
   if (!rows.length) {
     body.append(el("tr", {}, el("td", { colspan: columns.length, class: "empty" }, "none")));
   }
