@@ -334,7 +334,7 @@ function schemaTable(title, typeName) {
     f.typeName ? `${f.type} ${f.typeName}` : f.type,
     f.map ? "map" : f.repeated ? "repeated" : "",
   ]);
-  return table(`${title}: ${typeName}`, ["JSON name", "Proto name", "Type", ""], rows, "schema");
+  return table(`${title}: ${typeName}`, ["JSON name", "Proto name", "Type", "Label"], rows, "schema");
 }
 
 async function services(rest, page) {
@@ -824,9 +824,14 @@ function setUpToken() {
   });
 }
 
-window.addEventListener("hashchange", () => {
-  render();
-  document.getElementById("main").focus({ preventScroll: true });
+window.addEventListener("hashchange", async () => {
+  await render();
+  // Keyboard and screen-reader users land on what they chose: the method or entity heading
+  // (below the list on a phone), else the page.
+  const target = document.querySelector("#method-heading, #entity-heading") ||
+    document.getElementById("main");
+  target.setAttribute("tabindex", "-1");
+  target.focus();
 });
 document.addEventListener("DOMContentLoaded", () => {
   setUpToken();
