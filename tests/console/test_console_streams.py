@@ -71,7 +71,8 @@ def test_a_streamed_method_shows_messages_as_they_arrive(crdts: Running, tmp_pat
             {"postId": "p1", "likes": "1"},
             {"postId": "p1", "likes": "2"},
         ]
-        assert by_css(driver, "#call-status").text == "Calling…"  # still streaming
+        status = by_css(driver, "#call-status").text
+        assert status == "Streaming: 3 messages so far…", status  # still open
         screenshot(driver, tmp_path, "services-stream", DOCS_IMAGES)
         by_css(driver, "#call-stop").click()
         wait_for("the stop", lambda: by_css(driver, "#call-status").text == "Stopped.")

@@ -385,14 +385,20 @@ function methodDetail(service, method) {
     status.textContent = "Calling…";
     setBusy(result, true);
     try {
+      let received = 0;
       const count = await callMethod(service.name, method.name, body, controller.signal, (reply) => {
         result.append(el("pre", { class: "reply" }, json(reply)));
+        received += 1;
+        if (method.serverStreaming) {
+          status.textContent = `Streaming: ${received} ${received === 1 ? "message" : "messages"} so far…`;
+        }
       });
       status.textContent = `OK: ${count} ${count === 1 ? "reply" : "replies"}`;
       status.className = "ok";
     } catch (error) {
       if (error.name === "AbortError") {
         status.textContent = "Stopped.";
+        status.className = "";
       } else {
         status.textContent = error instanceof ApiError ? `Error ${error.describe()}` : String(error);
         status.className = "error";
