@@ -84,8 +84,8 @@ function noteAuth(error) {
       : "The admin API needs a token (401): this proxy runs with --jwt-key. " +
         "Enter a valid JWT in “Admin token” above.";
     banner.hidden = false;
-  } else if (!error || error.status !== 401) {
-    if (!banner.dataset.sticky) banner.hidden = true;
+  } else if (!error) {
+    banner.hidden = true; // a call went through: the token (or none) is accepted
   }
 }
 
@@ -121,7 +121,7 @@ function json(value) {
 function when(timestamp) {
   if (!timestamp) return "";
   const date = new Date(timestamp);
-  return isNaN(date) ? String(timestamp) : date.toISOString().replace("T", " ").replace("Z", "");
+  return isNaN(date) ? String(timestamp) : date.toISOString().replace("T", " ").replace("Z", " UTC");
 }
 
 function table(caption, columns, rows, className) {
@@ -221,7 +221,8 @@ function chart(title, series, unit) {
 
 // -- sampling (charts need history, kept while the console is open) ------------------------
 
-const history = { consumers: [], metrics: [] };
+// Readings of the last HISTORY_MS, and the error of the last reading that failed (null: none).
+const history = { consumers: [], metrics: [], consumersError: null, metricsError: null };
 let sampling = null;
 
 async function sample() {
@@ -230,11 +231,13 @@ async function sample() {
     while (list.length && now - list[0].t > HISTORY_MS) list.shift();
   };
   const results = await Promise.allSettled([api("/v1/consumers"), api("/v1/metrics")]);
-  if (results[0].status === "fulfilled") {
+  history.consumersError = results[0].status === "rejected" ? results[0].reason : null;
+  if (!history.consumersError) {
     history.consumers.push({ t: now, consumers: results[0].value.consumers });
     keep(history.consumers);
   }
-  if (results[1].status === "fulfilled") {
+  history.metricsError = results[1].status === "rejected" ? results[1].reason : null;
+  if (!history.metricsError) {
     history.metrics.push({ t: now, metrics: results[1].value });
     keep(history.metrics);
   }
@@ -300,15 +303,38 @@ async function render() {
 let described = null;
 
 async function describe() {
-  if (!described) described = await api("/v1/describe");
+  // Read again at every visit: `cloudstate run --reload` may have changed the services.
+  described = await api("/v1/describe");
   return described;
 }
+
+// The JSON forms of the well-known types (proto3 JSON mapping), for the form's skeletons.
+const WELL_KNOWN = {
+  "google.protobuf.Timestamp": "1970-01-01T00:00:00Z",
+  "google.protobuf.Duration": "0s",
+  "google.protobuf.FieldMask": "",
+  "google.protobuf.Struct": {},
+  "google.protobuf.Value": null,
+  "google.protobuf.ListValue": [],
+  "google.protobuf.Empty": {},
+  "google.protobuf.Any": { "@type": "" },
+  "google.protobuf.StringValue": "",
+  "google.protobuf.BytesValue": "",
+  "google.protobuf.BoolValue": false,
+  "google.protobuf.Int32Value": 0,
+  "google.protobuf.UInt32Value": 0,
+  "google.protobuf.FloatValue": 0,
+  "google.protobuf.DoubleValue": 0,
+  "google.protobuf.Int64Value": "0",
+  "google.protobuf.UInt64Value": "0",
+};
 
 function schemaOf(name) {
   return (described.messages || []).find((m) => m.name === name);
 }
 
 function skeleton(typeName, depth) {
+  if (typeName in WELL_KNOWN) return WELL_KNOWN[typeName];
   const schema = schemaOf(typeName);
   if (!schema || depth > 3) return {};
   const value = {};
@@ -599,6 +625,10 @@ function eventing(rest, page) {
       "Moving a consumer's offset or rebuilding a view: not available on this proxy.")));
   const draw = () => {
     const latest = history.consumers[history.consumers.length - 1];
+    if (history.consumersError) {
+      body.replaceChildren(notice(history.consumersError, "Consumers"));
+      return;
+    }
     if (!latest) {
       body.replaceChildren(el("p", {}, "Reading the consumers…"));
       return;
@@ -779,6 +809,10 @@ function health(rest, page) {
   show(page, el("h2", {}, "Health"), body);
   const draw = () => {
     const latest = history.metrics[history.metrics.length - 1];
+    if (history.metricsError) {
+      body.replaceChildren(notice(history.metricsError, "Metrics"));
+      return;
+    }
     if (!latest) {
       body.replaceChildren(el("p", {}, "Reading the metrics…"));
       return;
@@ -819,13 +853,11 @@ function setUpToken() {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, input.value.trim());
-    described = null;
     render();
   });
   document.getElementById("token-forget").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     input.value = "";
-    described = null;
     render();
   });
 }
