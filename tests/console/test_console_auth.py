@@ -104,6 +104,11 @@ def test_the_page_asks_for_the_token_then_works(guarded: Running, tmp_path: Path
         assert "401 UNAUTHENTICATED" in by_css(driver, "main").text
         check_page(driver, "services without a token")
         screenshot(driver, tmp_path, "token", DOCS_IMAGES)
+        for page, shown in (("eventing", "Consumers: 401"), ("health", "Metrics: 401")):
+            driver.get(f"{admin(guarded)}/console/#/{page}")
+            wait_for(f"the {page} page refused", lambda s=shown: s in by_css(driver, "main").text)
+            assert by_css(driver, "#banner").is_displayed()
+        driver.get(f"{admin(guarded)}/console/#/services")
         field = by_css(driver, "#token")
         field.send_keys(token())
         field.submit()
