@@ -158,7 +158,7 @@ class ListTimersRequest(_message.Message):
     def __init__(self, prefix: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("name", "key", "target", "due", "attempts", "last_error", "failed_at")
+    __slots__ = ("name", "key", "target", "due", "attempts", "last_error", "failed_at", "request_type", "request")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +166,8 @@ class Task(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     FAILED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_TYPE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
     name: str
     key: str
     target: str
@@ -173,7 +175,9 @@ class Task(_message.Message):
     attempts: int
     last_error: str
     failed_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., key: _Optional[str] = ..., target: _Optional[str] = ..., due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., failed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    request_type: str
+    request: _struct_pb2.Value
+    def __init__(self, name: _Optional[str] = ..., key: _Optional[str] = ..., target: _Optional[str] = ..., due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., failed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_type: _Optional[str] = ..., request: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ListTimersResponse(_message.Message):
     __slots__ = ("timers",)

@@ -152,7 +152,7 @@ class JwtAuthenticator:
         rule = self.rules.get((method.service.name, method.name))
         if rule is not None:
             for claim, value in rule.claims:
-                if not _has_claim(claims.get(claim), value):
+                if not has_claim(claims.get(claim), value):
                     raise PermissionDenied(
                         f"{what} requires the token claim {claim}={value!r} "
                         f"(cloudstate.auth option in the proto); the token has "
@@ -211,7 +211,9 @@ def _short(error: BaseException) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _has_claim(actual: Any, wanted: str) -> bool:
+def has_claim(actual: Any, wanted: str) -> bool:
+    """Whether a token's claim value ``actual`` (a string, a list of them, a boolean) holds
+    ``wanted``."""
     if isinstance(actual, list | tuple):
         return any(str(item) == wanted for item in actual)
     if isinstance(actual, bool):  # JSON true/false against "true"/"false"

@@ -116,6 +116,9 @@ class ProxyConfig:
     jwt_audience: str = ""
     #: Comma-separated ``package.Service/Method``, ``package.Service/*`` callable without token.
     jwt_allow_anonymous: str = ""
+    #: ``CLAIM=VALUE`` every admin API call's token must carry (with ``jwt_key``), so that a
+    #: client's token is not an operator's; "": any valid token.
+    admin_jwt_claim: str = ""
     #: External broker for topics (``nats://host:4222``, NATS JetStream); empty: the embedded
     #: topic log only. ``broker_stream``: the JetStream stream; ``broker_subject_prefix``: topic
     #: ``t`` is the subject ``<prefix>.t``.
@@ -173,6 +176,7 @@ _ENV = {
     "jwt_key": "CLOUDSTATE_JWT_KEY",
     "broker": "CLOUDSTATE_BROKER",
     "admin_host": "CLOUDSTATE_ADMIN_HOST",
+    "admin_jwt_claim": "CLOUDSTATE_ADMIN_JWT_CLAIM",
     "tracing": "CLOUDSTATE_TRACING",
     "uf_tls_ca": "CLOUDSTATE_UF_TLS_CA",
     "uf_tls_cert": "CLOUDSTATE_UF_TLS_CERT",
@@ -417,6 +421,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         "--jwt-allow-anonymous",
         metavar="METHODS",
         help="comma-separated package.Service/Method or package.Service/* open without a token",
+    )
+    parser.add_argument(
+        "--admin-jwt-claim",
+        metavar="CLAIM=VALUE",
+        help="with --jwt-key: the admin API needs a token carrying this claim (e.g. role=admin; "
+        "default: any valid token)",
     )
     parser.add_argument(
         "--broker",

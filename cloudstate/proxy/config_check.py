@@ -140,6 +140,14 @@ def check(config: ProxyConfig) -> list[str]:
     for first, second in _PAIRS:
         if bool(getattr(config, first)) != bool(getattr(config, second)):
             problems.append(f"{_flag(first)} and {_flag(second)} go together: give both or neither")
+    if config.admin_jwt_claim:
+        claim, equals, value = config.admin_jwt_claim.partition("=")
+        if not (claim.strip() and equals and value):
+            problems.append(
+                f"--admin-jwt-claim {config.admin_jwt_claim!r}: CLAIM=VALUE, e.g. role=admin"
+            )
+        elif not config.jwt_key:
+            problems.append("--admin-jwt-claim needs --jwt-key (the key tokens are checked with)")
     for name in _FILES:
         path = getattr(config, name)
         if path and not os.path.isfile(path):

@@ -126,6 +126,14 @@ def admin_tls_context(config: ProxyConfig) -> ssl.SSLContext | None:
     return context
 
 
+def admin_claim(config: ProxyConfig) -> tuple[str, str] | None:
+    """``--admin-jwt-claim CLAIM=VALUE`` as (claim, value); None when not set."""
+    if not config.admin_jwt_claim:
+        return None
+    claim, _, value = config.admin_jwt_claim.partition("=")
+    return claim.strip(), value
+
+
 class Proxy:
     """A running proxy.
 
@@ -188,6 +196,7 @@ class Proxy:
                 config.admin_port,
                 tls=admin_tls_context(config),
                 auth=self._admin_auth(),
+                claim=admin_claim(config),
                 refresh=self._refresh_metrics,
                 console=config.console,
             )

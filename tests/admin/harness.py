@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ class Cart:
     def add_item(self, user: str, product: str, quantity: int = 1) -> None:
         """AddItem through the client port's HTTP/JSON route."""
         body = {"product_id": product, "name": product.title(), "quantity": quantity}
-        self.post(f"/cart/{user}/items/add", body)
+        self.post(f"/cart/{urllib.parse.quote(user, safe='')}/items/add", body)
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         """A client call through the client port's HTTP/JSON routes; its reply."""
@@ -41,14 +42,15 @@ class Cart:
         return reply
 
 
-def start_cart(tmp: Path, *flags: str) -> Cart:
-    return start_example(tmp, "shoppingcart.shopping_cart", SHOPPINGCART_DIR, *flags)
+def start_cart(tmp: Path, *flags: str, store: str = "") -> Cart:
+    return start_example(tmp, "shoppingcart.shopping_cart", SHOPPINGCART_DIR, *flags, store=store)
 
 
-def start_example(tmp: Path, module: str, directory: Path, *flags: str) -> Cart:
-    """``cloudstate run MODULE --path DIRECTORY`` with an admin port, on a SQLite store."""
+def start_example(tmp: Path, module: str, directory: Path, *flags: str, store: str = "") -> Cart:
+    """``cloudstate run MODULE --path DIRECTORY`` with an admin port, on ``store`` (default: a
+    SQLite file in ``tmp``)."""
     port, admin_port = free_port(), free_port()
-    store = f"sqlite:///{tmp}/carts.db"
+    store = store or f"sqlite:///{tmp}/carts.db"
     process = Process(
         "cloudstate run",
         [
@@ -69,9 +71,9 @@ def start_example(tmp: Path, module: str, directory: Path, *flags: str) -> Cart:
         ],
         port,
         tmp / "run.log",
-    ).start()
+    ).start(ready=60)  # the machine is shared: a slow start is no failure here
     try:
-        wait_serving(port)
+        wait_serving(port, timeout=60)
     except BaseException:
         process.kill()
         raise

@@ -1,17 +1,21 @@
 """With ``--jwt-key`` every admin operation is refused without a valid token: through the CLI
-(each operation), over HTTP (each route of admin.proto) and over gRPC (each rpc). ``/metrics``
+(each operation), over HTTP (each route of admin.proto) and over gRPC (each rpc); with
+``--admin-jwt-claim`` a valid token without that claim (a client's) is refused too. ``/metrics``
 stays open to scrapers."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import jwt
 import pytest
 
 from cloudstate.proxy.admin.server import admin_model
+from cloudstate.proxy.config import ProxyConfig
+from cloudstate.proxy.config_check import check
 from cloudstate.proxy.http.rules import all_bindings
 from cloudstate.tools.admin import OPS, UNAUTHENTICATED
 from tests.admin.harness import Cart, admin_cli, http, start_cart
@@ -19,8 +23,9 @@ from tests.admin.harness import Cart, admin_cli, http, start_cart
 SECRET = "an-admin-test-secret-of-32-bytes!!"
 
 
-def token(secret: str = SECRET, expires_in: float = 300) -> str:
-    return jwt.encode({"sub": "ops", "exp": int(time.time() + expires_in)}, secret, "HS256")
+def token(secret: str = SECRET, expires_in: float = 300, role: str = "admin") -> str:
+    claims = {"sub": "ops", "exp": int(time.time() + expires_in), "role": role}
+    return jwt.encode(claims, secret, "HS256")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +34,10 @@ def cart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cart]:
     key = tmp / "jwt.secret"
     key.write_text(SECRET + "\n")
     # --jwt-allow-anonymous opens client methods, never the admin API.
-    running = start_cart(tmp, "--jwt-key", str(key), "--jwt-allow-anonymous", "*")
+    running = start_cart(
+        tmp,
+        *("--jwt-key", str(key), "--jwt-allow-anonymous", "*", "--admin-jwt-claim", "role=admin"),
+    )
     try:
         running.add_item("alice", "apple")
         yield running
@@ -111,3 +119,32 @@ def test_every_grpc_method_refused_without_a_token(cart: Cart) -> None:
                 call(empty, timeout=10, metadata=(("authorization", f"Bearer {token()}"),))
             except grpc.RpcError as error:  # e.g. INVALID_ARGUMENT for an empty request
                 assert error.code() != grpc.StatusCode.UNAUTHENTICATED, method.name
+
+
+def test_a_client_token_without_the_admin_claim_is_refused(cart: Cart) -> None:
+    client = token(role="shopper")
+    done = admin_cli(cart, "services", token=client)
+    assert done.returncode == 1 and "HTTP 403" in done.stderr
+    assert "role='admin'" in done.stderr and "--admin-jwt-claim" in done.stderr
+    for _, method, path in _routes():
+        status, reply = http(method, cart.admin + path, {} if method == "POST" else None, client)
+        assert status == 403, (path, reply)
+    with grpc.insecure_channel(f"127.0.0.1:{cart.admin_port}") as channel:
+        call = channel.unary_unary("/cloudstate.admin.Admin/ListServices")
+        with pytest.raises(grpc.RpcError) as refused:
+            call(b"", timeout=10, metadata=(("authorization", f"Bearer {client}"),))
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # The client port takes the same token (it has no such rule).
+    cart.add_item("alice", "pear")
+
+
+def test_the_admin_claim_setting_is_checked(tmp_path: Path) -> None:
+    key = tmp_path / "jwt.secret"
+    key.write_text(SECRET)
+    assert check(ProxyConfig(jwt_key=str(key), admin_jwt_claim="role=admin")) == []
+    assert check(ProxyConfig(jwt_key=str(key), admin_jwt_claim="role")) == [
+        "--admin-jwt-claim 'role': CLAIM=VALUE, e.g. role=admin"
+    ]
+    assert check(ProxyConfig(admin_jwt_claim="role=admin")) == [
+        "--admin-jwt-claim needs --jwt-key (the key tokens are checked with)"
+    ]

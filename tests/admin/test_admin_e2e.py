@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,10 @@ def test_timers_and_dead_letters(cart: Cart) -> None:
         ("timer:dead-1", 1, "boom 1"),
     ]
     assert all(d["failedAt"].endswith("Z") for d in letters)
+    # What the call would send, decoded with the user function's descriptors.
+    first = next(d for d in letters if d["name"] == "timer:dead-1")
+    assert first["requestType"] == "com.example.shoppingcart.AddLineItem"
+    assert first["request"] == {"userId": "dl", "productId": "date", "name": "date", "quantity": 2}
     done = admin_cli(cart, "dead-letters")
     assert done.returncode == 0 and "timer:dead-1" in done.stdout and "boom 2" in done.stdout
     assert http("GET", f"{cart.admin}/v1/dead-letters") == (200, {"deadLetters": letters})
@@ -305,3 +310,31 @@ def test_unreachable_admin_port(tmp_path: Path) -> None:
     fake = Cart(process=None, port=0, admin_port=1, store="")  # type: ignore[arg-type]
     done = admin_cli(fake, "services")
     assert done.returncode == 1 and "cannot reach the admin port" in done.stderr
+
+
+def test_paging_and_journal_on_each_backend(tmp_path: Path, store_url: str) -> None:
+    """The live listing and decoding through the proxy's own store, SQLite and PostgreSQL."""
+    running = start_cart(tmp_path, store=store_url)
+    try:
+        users = ["b", "a%", "a_", "a1", "a10", "é"]
+        for user in users:
+            running.add_item(user, "plum", 2)
+        seen: list[str] = []
+        token = ""
+        for _ in range(len(users)):  # bounded: a token that does not advance must not hang
+            query = "?page_size=2" + (f"&page_token={urllib.parse.quote(token)}" if token else "")
+            status, reply = http("GET", f"{running.admin}/v1/services/ShoppingCart/entities{query}")
+            assert status == 200, reply
+            seen += reply["entityIds"]
+            token = reply["nextPageToken"]
+            if not token:
+                break
+        assert seen == sorted(users, key=str.encode)
+        prefixed = admin_json(running, "entities", "ShoppingCart", "--prefix", "a_")
+        assert prefixed["entityIds"] == ["a_"]  # a literal prefix, no LIKE wildcard
+        entity = admin_json(running, "entity", "ShoppingCart", "é")
+        assert entity["events"][0]["data"] == {
+            "item": {"productId": "plum", "name": "Plum", "quantity": 2}
+        }
+    finally:
+        assert running.process.terminate() == 0, running.process.log()

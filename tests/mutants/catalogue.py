@@ -578,7 +578,7 @@ MUTANTS: tuple[Mutant, ...] = (
         name="jwt-required-claims-not-checked",
         guarantee="a valid token without the claims a method requires gets PERMISSION_DENIED",
         file=AUTH,
-        original="                if not _has_claim(claims.get(claim), value):\n",
+        original="                if not has_claim(claims.get(claim), value):\n",
         replacement="                if False:\n",
         tests=("tests/observability/test_jwt_proto_rules.py::test_grpc",),
     ),
@@ -1466,6 +1466,17 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(
             "tests/admin/test_admin_auth.py::test_every_http_route_refused_without_a_token",
             "tests/admin/test_admin_auth.py::test_every_grpc_method_refused_without_a_token",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="admin-claim-not-checked",
+        guarantee="with --admin-jwt-claim, a valid token without the claim cannot use the admin",
+        file="cloudstate/proxy/admin/router.py",
+        original="            if not has_claim(claims.get(name), value):\n",
+        replacement="            if False:\n",
+        tests=(
+            "tests/admin/test_admin_auth.py::test_a_client_token_without_the_admin_claim_is_refused",
         ),
         in_subprocess=True,
     ),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 from cloudstate.protocol import admin_pb2
-from cloudstate.proxy.admin.decode import timestamp
+from cloudstate.proxy.admin.decode import PayloadDecoder, timestamp
 from cloudstate.proxy.admin.operations import NotFound, ProxyState, bounded, operation, ready
 from cloudstate.proxy.errors import BadRequest
 from cloudstate.proxy.stores.base import DurableTask
@@ -23,13 +23,16 @@ from cloudstate.proxy.stores.base import DurableTask
 LIMIT, MOST = 1000, 100_000
 
 
-def _task(task: DurableTask, failed_at: float = 0.0) -> admin_pb2.Task:
+def _task(task: DurableTask, decoder: PayloadDecoder, failed_at: float = 0.0) -> admin_pb2.Task:
+    request_type, request = decoder.decode(task.payload)
     found = admin_pb2.Task(
         name=task.name,
         key=task.key,
         target=f"{task.service}.{task.method}",
         attempts=task.attempts,
         last_error=task.last_error,
+        request_type=request_type,
+        request=decoder.value(request),
     )
     if task.due:
         found.due.CopyFrom(timestamp(task.due))
@@ -42,21 +45,23 @@ def _task(task: DurableTask, failed_at: float = 0.0) -> admin_pb2.Task:
 async def list_timers(
     request: admin_pb2.ListTimersRequest, proxy: ProxyState
 ) -> admin_pb2.ListTimersResponse:
-    store, _ = ready(proxy)
+    store, model = ready(proxy)
     limit = bounded(request.limit, LIMIT, MOST, "limit")
     tasks = await store.list_tasks(request.prefix, limit)
-    return admin_pb2.ListTimersResponse(timers=[_task(task) for task in tasks])
+    decoder = PayloadDecoder(model.pool)
+    return admin_pb2.ListTimersResponse(timers=[_task(task, decoder) for task in tasks])
 
 
 @operation("ListDeadLetters")
 async def list_dead_letters(
     request: admin_pb2.ListDeadLettersRequest, proxy: ProxyState
 ) -> admin_pb2.ListDeadLettersResponse:
-    store, _ = ready(proxy)
+    store, model = ready(proxy)
     limit = bounded(request.limit, LIMIT, MOST, "limit")
     letters = await store.list_dead_letters(limit=limit)
+    decoder = PayloadDecoder(model.pool)
     return admin_pb2.ListDeadLettersResponse(
-        dead_letters=[_task(letter.task, letter.failed_at) for letter in letters]
+        dead_letters=[_task(letter.task, decoder, letter.failed_at) for letter in letters]
     )
 
 

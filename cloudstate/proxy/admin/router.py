@@ -2,7 +2,8 @@
 call :meth:`AdminRouter.call` with the request bytes and the request's headers).
 
 With ``--jwt-key`` every admin operation needs a valid bearer token (UNAUTHENTICATED, HTTP 401,
-without one); ``--jwt-allow-anonymous`` and the user's ``cloudstate.auth`` rules apply to the
+without one), carrying the ``--admin-jwt-claim`` if one is set (PERMISSION_DENIED, HTTP 403,
+without it); ``--jwt-allow-anonymous`` and the user's ``cloudstate.auth`` rules apply to the
 client port only, never here. Example::
 
     router = AdminRouter(proxy, auth)               # auth: a JwtAuthenticator or None
@@ -25,7 +26,7 @@ from cloudstate.proxy.admin import (  # noqa: F401 - they register
     health,
 )
 from cloudstate.proxy.admin.operations import OPERATIONS, STREAMS, ProxyState
-from cloudstate.proxy.auth import JwtAuthenticator
+from cloudstate.proxy.auth import JwtAuthenticator, PermissionDenied, has_claim
 from cloudstate.proxy.errors import ProxyError, StoreUnavailable, UnknownMethod
 from cloudstate.proxy.model import MethodModel
 from cloudstate.proxy.stores.base import StoreError
@@ -44,14 +45,30 @@ class AdminReply:
 class AdminRouter:
     """See the module docstring."""
 
-    def __init__(self, proxy: ProxyState, auth: JwtAuthenticator | None) -> None:
+    def __init__(
+        self,
+        proxy: ProxyState,
+        auth: JwtAuthenticator | None,
+        claim: tuple[str, str] | None = None,
+    ) -> None:
         self.proxy = proxy
         self.auth = auth
+        #: ``--admin-jwt-claim``: (claim, value) the token must carry.
+        self.claim = claim
 
     def authenticate(self, metadata: entity_pb2.Metadata | None, what: str) -> None:
-        """Raises Unauthenticated when JWT is on and the request has no valid token."""
-        if self.auth is not None:
-            self.auth.check_token(metadata, what)
+        """Raises Unauthenticated when JWT is on and the request has no valid token,
+        PermissionDenied when the token lacks ``--admin-jwt-claim``."""
+        if self.auth is None:
+            return
+        claims = self.auth.check_token(metadata, what)
+        if self.claim is not None:
+            name, value = self.claim
+            if not has_claim(claims.get(name), value):
+                raise PermissionDenied(
+                    f"{what} needs a token with the claim {name}={value!r} "
+                    f"(--admin-jwt-claim); this token has {name}={claims.get(name)!r}"
+                )
 
     async def call(
         self, method: MethodModel, payload: bytes, metadata: entity_pb2.Metadata | None

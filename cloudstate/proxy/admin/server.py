@@ -5,8 +5,8 @@ and h2c requests go to :class:`AdminHttpApi` (``/metrics``, then the transcoding
 ``cloudstate.admin.Admin`` compiled from admin.proto's ``google.api.http`` rules), native gRPC is
 relayed to a private grpc.aio server on a unix socket. Both transports end in one
 :class:`~.router.AdminRouter` (authentication, dispatch). TLS: ``--admin-tls-cert`` /
-``--admin-tls-key``; JWT: ``--jwt-key`` (every admin operation, not ``/metrics``). With
-``console`` the developer console's static files are served at ``/console/``
+``--admin-tls-key``; JWT: ``--jwt-key`` and ``--admin-jwt-claim`` (every admin operation, not
+``/metrics``). With ``console`` the developer console's static files are served at ``/console/``
 (:mod:`cloudstate.proxy.console`).
 
 Example::
@@ -198,13 +198,14 @@ class AdminPort:
         *,
         tls: ssl.SSLContext | None = None,
         auth: JwtAuthenticator | None = None,
+        claim: tuple[str, str] | None = None,
         refresh: metrics.Refresher | None = None,
         console: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.model = admin_model()
-        self.router = AdminRouter(proxy, auth)
+        self.router = AdminRouter(proxy, auth, claim)
         self.api = AdminHttpApi(refresh, console)
         self._dir = tempfile.mkdtemp(prefix="cloudstate-admin-")
         self._socket = os.path.join(self._dir, "admin.sock")
@@ -223,6 +224,7 @@ class AdminPort:
             self.port = await self._listener.start()
         except OSError as error:
             await self._grpc.stop(None)
+            shutil.rmtree(self._dir, ignore_errors=True)
             raise ListenError("admin_port", self.host, self.port, error) from error
         self._listener.grpc_ready.set()
         scheme = "https" if self._listener.tls is not None else "http"

@@ -78,7 +78,10 @@ async function api(path, options) {
 
 function noteAuth(error) {
   const banner = document.getElementById("banner");
-  if (error && error.status === 401) {
+  if (error && error.status === 403 && error.message.includes("--admin-jwt-claim")) {
+    banner.textContent = `The admin API refused the token (403 ${error.code}): ${error.message}`;
+    banner.hidden = false;
+  } else if (error && error.status === 401) {
     banner.textContent = token()
       ? `The admin API refused the token (401 ${error.code}): ${error.message}`
       : "The admin API needs a token (401): this proxy runs with --jwt-key. " +
