@@ -39,6 +39,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     """Start the user function module as a child process and a proxy in front of it."""
     from cloudstate.tools import devserver
 
+    _console_by_default(args)
     config = proxy_cli.load(args)
     ports.ensure_free(config)
     if args.user_function_port:
@@ -70,6 +71,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         return 0
+
+
+def _console_by_default(args: argparse.Namespace) -> None:
+    """``cloudstate run`` is for development: the console is on (unless ``--no-console`` or
+    ``CLOUDSTATE_CONSOLE=0``), on a free admin port when none is given."""
+    if args.console is None:
+        setting = os.environ.get("CLOUDSTATE_CONSOLE", "")
+        args.console = not setting or setting.lower() in ("1", "true", "yes", "on")
+    if args.console and args.admin_port is None and not os.environ.get("CLOUDSTATE_ADMIN_PORT"):
+        args.admin_port = 0
 
 
 def describe_services(model: object, host: str, port: int) -> str:

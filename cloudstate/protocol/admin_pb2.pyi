@@ -352,3 +352,143 @@ class WorkflowControl(_message.Message):
     workflow_id: str
     reason: str
     def __init__(self, service: _Optional[str] = ..., workflow_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DescribeServicesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MethodDescription(_message.Message):
+    __slots__ = ("name", "input_type", "output_type", "client_streaming", "server_streaming", "http_routes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_STREAMING_FIELD_NUMBER: _ClassVar[int]
+    SERVER_STREAMING_FIELD_NUMBER: _ClassVar[int]
+    HTTP_ROUTES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    input_type: str
+    output_type: str
+    client_streaming: bool
+    server_streaming: bool
+    http_routes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., input_type: _Optional[str] = ..., output_type: _Optional[str] = ..., client_streaming: _Optional[bool] = ..., server_streaming: _Optional[bool] = ..., http_routes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ServiceDescription(_message.Message):
+    __slots__ = ("name", "kind", "persistence_id", "methods")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PERSISTENCE_ID_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    persistence_id: str
+    methods: _containers.RepeatedCompositeFieldContainer[MethodDescription]
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., persistence_id: _Optional[str] = ..., methods: _Optional[_Iterable[_Union[MethodDescription, _Mapping]]] = ...) -> None: ...
+
+class FieldSchema(_message.Message):
+    __slots__ = ("name", "json_name", "type", "type_name", "repeated", "map", "enum_values")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    JSON_NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_NAME_FIELD_NUMBER: _ClassVar[int]
+    REPEATED_FIELD_NUMBER: _ClassVar[int]
+    MAP_FIELD_NUMBER: _ClassVar[int]
+    ENUM_VALUES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    json_name: str
+    type: str
+    type_name: str
+    repeated: bool
+    map: bool
+    enum_values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., json_name: _Optional[str] = ..., type: _Optional[str] = ..., type_name: _Optional[str] = ..., repeated: _Optional[bool] = ..., map: _Optional[bool] = ..., enum_values: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MessageSchema(_message.Message):
+    __slots__ = ("name", "fields")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    fields: _containers.RepeatedCompositeFieldContainer[FieldSchema]
+    def __init__(self, name: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldSchema, _Mapping]]] = ...) -> None: ...
+
+class DescribeServicesResponse(_message.Message):
+    __slots__ = ("services", "messages")
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    services: _containers.RepeatedCompositeFieldContainer[ServiceDescription]
+    messages: _containers.RepeatedCompositeFieldContainer[MessageSchema]
+    def __init__(self, services: _Optional[_Iterable[_Union[ServiceDescription, _Mapping]]] = ..., messages: _Optional[_Iterable[_Union[MessageSchema, _Mapping]]] = ...) -> None: ...
+
+class CallMethodRequest(_message.Message):
+    __slots__ = ("service", "method", "request")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    method: str
+    request: _struct_pb2.Value
+    def __init__(self, service: _Optional[str] = ..., method: _Optional[str] = ..., request: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class CallMethodReply(_message.Message):
+    __slots__ = ("reply",)
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    reply: _struct_pb2.Value
+    def __init__(self, reply: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class GetMetricsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LatencyBucket(_message.Message):
+    __slots__ = ("le", "count")
+    LE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    le: float
+    count: int
+    def __init__(self, le: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
+
+class MethodMetrics(_message.Message):
+    __slots__ = ("service", "method", "requests", "errors", "observed", "latency_seconds_sum", "latency")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_SECONDS_SUM_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    method: str
+    requests: int
+    errors: int
+    observed: int
+    latency_seconds_sum: float
+    latency: _containers.RepeatedCompositeFieldContainer[LatencyBucket]
+    def __init__(self, service: _Optional[str] = ..., method: _Optional[str] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., observed: _Optional[int] = ..., latency_seconds_sum: _Optional[float] = ..., latency: _Optional[_Iterable[_Union[LatencyBucket, _Mapping]]] = ...) -> None: ...
+
+class ActiveEntities(_message.Message):
+    __slots__ = ("service", "entity_type", "active")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    entity_type: str
+    active: int
+    def __init__(self, service: _Optional[str] = ..., entity_type: _Optional[str] = ..., active: _Optional[int] = ...) -> None: ...
+
+class GetMetricsResponse(_message.Message):
+    __slots__ = ("time", "methods", "entities", "store_commits", "store_commit_seconds_sum", "store_commit", "requests_in_flight")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    STORE_COMMITS_FIELD_NUMBER: _ClassVar[int]
+    STORE_COMMIT_SECONDS_SUM_FIELD_NUMBER: _ClassVar[int]
+    STORE_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    methods: _containers.RepeatedCompositeFieldContainer[MethodMetrics]
+    entities: _containers.RepeatedCompositeFieldContainer[ActiveEntities]
+    store_commits: int
+    store_commit_seconds_sum: float
+    store_commit: _containers.RepeatedCompositeFieldContainer[LatencyBucket]
+    requests_in_flight: int
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., methods: _Optional[_Iterable[_Union[MethodMetrics, _Mapping]]] = ..., entities: _Optional[_Iterable[_Union[ActiveEntities, _Mapping]]] = ..., store_commits: _Optional[int] = ..., store_commit_seconds_sum: _Optional[float] = ..., store_commit: _Optional[_Iterable[_Union[LatencyBucket, _Mapping]]] = ..., requests_in_flight: _Optional[int] = ...) -> None: ...

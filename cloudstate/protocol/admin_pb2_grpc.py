@@ -104,6 +104,21 @@ class AdminStub:
                 request_serializer=cloudstate_dot_admin__pb2.WorkflowControl.SerializeToString,
                 response_deserializer=cloudstate_dot_admin__pb2.Workflow.FromString,
                 _registered_method=True)
+        self.DescribeServices = channel.unary_unary(
+                '/cloudstate.admin.Admin/DescribeServices',
+                request_serializer=cloudstate_dot_admin__pb2.DescribeServicesRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.DescribeServicesResponse.FromString,
+                _registered_method=True)
+        self.CallMethod = channel.unary_stream(
+                '/cloudstate.admin.Admin/CallMethod',
+                request_serializer=cloudstate_dot_admin__pb2.CallMethodRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.CallMethodReply.FromString,
+                _registered_method=True)
+        self.GetMetrics = channel.unary_unary(
+                '/cloudstate.admin.Admin/GetMetrics',
+                request_serializer=cloudstate_dot_admin__pb2.GetMetricsRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.GetMetricsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -207,6 +222,33 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeServices(self, request, context):
+        """Every service of the user function with its methods, their HTTP routes and the schemas of
+        their messages (from the descriptors reported at discovery): what the console's forms show.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CallMethod(self, request, context):
+        """Call a method of the user function with a JSON request, transcoded as the client port's
+        default route POST /<package.Service>/<Method> does; one reply per message the method sends
+        (one for a unary method; NDJSON over HTTP, as they arrive). The caller's authorization goes
+        along: the service's own auth rules apply as for a client.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMetrics(self, request, context):
+        """The proxy's metrics as numbers (not Prometheus text): requests, errors and latency buckets
+        per method, active entities, store commit latency. Counters are totals since the proxy
+        started; the console charts the differences between two readings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -279,6 +321,21 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.CancelWorkflow,
                     request_deserializer=cloudstate_dot_admin__pb2.WorkflowControl.FromString,
                     response_serializer=cloudstate_dot_admin__pb2.Workflow.SerializeToString,
+            ),
+            'DescribeServices': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeServices,
+                    request_deserializer=cloudstate_dot_admin__pb2.DescribeServicesRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.DescribeServicesResponse.SerializeToString,
+            ),
+            'CallMethod': grpc.unary_stream_rpc_method_handler(
+                    servicer.CallMethod,
+                    request_deserializer=cloudstate_dot_admin__pb2.CallMethodRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.CallMethodReply.SerializeToString,
+            ),
+            'GetMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMetrics,
+                    request_deserializer=cloudstate_dot_admin__pb2.GetMetricsRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.GetMetricsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -659,6 +716,87 @@ class Admin:
             '/cloudstate.admin.Admin/CancelWorkflow',
             cloudstate_dot_admin__pb2.WorkflowControl.SerializeToString,
             cloudstate_dot_admin__pb2.Workflow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeServices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/DescribeServices',
+            cloudstate_dot_admin__pb2.DescribeServicesRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.DescribeServicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CallMethod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cloudstate.admin.Admin/CallMethod',
+            cloudstate_dot_admin__pb2.CallMethodRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.CallMethodReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/GetMetrics',
+            cloudstate_dot_admin__pb2.GetMetricsRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.GetMetricsResponse.FromString,
             options,
             channel_credentials,
             insecure,

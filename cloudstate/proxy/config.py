@@ -147,6 +147,9 @@ class ProxyConfig:
     #: PEM certificate chain and key: the admin port serves HTTPS. Both or neither.
     admin_tls_cert: str = ""
     admin_tls_key: str = ""
+    #: The developer console (a web page) at ``/console/`` of the admin port (needs
+    #: ``admin_port``); ``cloudstate run`` turns it on, ``cloudstate proxy`` with ``--console``.
+    console: bool = False
     #: Durable calls and timers: failed attempts before a delivery becomes a dead letter (a
     #: call may set its own), the back-off between attempts (doubling from the minimum to the
     #: maximum, with jitter; durations like 500ms, 1s, 5m) and the deliveries in flight at once.
@@ -196,6 +199,7 @@ _ENV = {
     "uf_tls_ca": "CLOUDSTATE_UF_TLS_CA",
     "uf_tls_cert": "CLOUDSTATE_UF_TLS_CERT",
     "uf_tls_key": "CLOUDSTATE_UF_TLS_KEY",
+    "console": "CLOUDSTATE_CONSOLE",
 }
 
 
@@ -514,6 +518,14 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         help="certificate chain (PEM): the admin port serves HTTPS (with --admin-tls-key)",
     )
     parser.add_argument("--admin-tls-key", metavar="PEM", help="private key of --admin-tls-cert")
+    parser.add_argument(
+        "--console",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve the developer console at /console/ of the admin port, behind its TLS and "
+        "JWT options (cloudstate run: on by default, on a free admin port unless --admin-port; "
+        "cloudstate proxy: off by default, needs --admin-port; env CLOUDSTATE_CONSOLE)",
+    )
     parser.add_argument(
         "--durable-max-attempts",
         type=int,

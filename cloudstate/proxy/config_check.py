@@ -65,6 +65,10 @@ def check(config: ProxyConfig) -> list[str]:
     _check_port(problems, "port", config.port, off_allowed=False)
     _check_port(problems, "grpc_port", config.grpc_port, off_allowed=True)
     _check_port(problems, "admin_port", config.admin_port, off_allowed=True)
+    if config.console and config.admin_port < 0:
+        problems.append(
+            "--console is served on the admin port: give --admin-port PORT (0: a free port)"
+        )
     host, sep, port = config.user_function.rpartition(":")
     # gRPC target forms (unix:PATH, dns:///host:port) are passed on as they are.
     named_target = config.user_function.startswith(("unix:", "dns:", "ipv4:", "ipv6:"))

@@ -217,6 +217,7 @@ class Proxy:
                 auth=self._admin_auth(),
                 claim=admin_claim(config),
                 refresh=self._refresh_metrics,
+                console=config.console,
             )
             self.admin_port = await self._admin.start()
         self._channel = user_function_channel(config)

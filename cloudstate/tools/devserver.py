@@ -459,8 +459,14 @@ async def _start_proxy(
         await proxy.stop()
         raise
     config.port = proxy.port  # restarts keep the port, even when 0 was asked for
+    if config.admin_port == 0:
+        config.admin_port = proxy.admin_port  # so does the console's
     if announce:
         print(describe(proxy.model, config.host, proxy.port), flush=True)
+        if config.console:
+            scheme = "https" if config.admin_tls_cert else "http"
+            url = f"{scheme}://{config.admin_host}:{proxy.admin_port}/console/"
+            print(f"Developer console: {url}", flush=True)
     return proxy
 
 

@@ -8,6 +8,7 @@ import re
 import shutil
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -103,6 +104,11 @@ def test_edits_reload_the_user_function_and_keep_port_and_state(
     # The entity was active before the reload: its first command works at once, on new code.
     assert quantities(cart) == [2]
     assert add(cart, 0) == "Quantity for item apple must be positive!"
+    # The developer console (on by default, on a free admin port) is where it was.
+    consoles = re.findall(r"Developer console: (\S+)", process.log())
+    assert len(consoles) == 1, process.log()  # printed once: the services did not change
+    with urllib.request.urlopen(consoles[0], timeout=10) as page:
+        assert page.status == 200 and b"Cloudstate console" in page.read()
 
     edit(entity, "def init(", "def init(:")  # a syntax error
     wait_until(lambda: "did not start" in process.log(), "the broken start", process.log)

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +99,12 @@ def test_compile_run_and_call_the_shopping_cart(installed: Path, tmp_path: Path)
         run([*call, "ShoppingCart.AddItem", json.dumps(item)], project)
         cart = json.loads(run([*call, "ShoppingCart.GetCart", '{"user_id": "alice"}'], project))
         assert cart == {"items": [{"product_id": "apple", "name": "Apple", "quantity": 3}]}
+        # The developer console's static files came along in the wheel (on under run).
+        console = re.search(r"Developer console: (\S+)", service.log())
+        assert console, service.log()
+        for name in ("", "console.js", "console.css"):
+            with urllib.request.urlopen(console.group(1) + name, timeout=10) as response:
+                assert response.status == 200 and response.read(), name
     finally:
         service.terminate()
     assert "Traceback" not in service.log(), service.log()

@@ -2098,6 +2098,90 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=(f"{WORKERS_TESTS}::test_a_worker_sigkilled_mid_run_is_restarted_and_loses_nothing",),
         in_subprocess=True,
     ),
+    Mutant(
+        name="admin-stream-skips-the-token",
+        guarantee="with --jwt-key, the console's CallMethod (a streamed admin operation) needs a "
+        "valid token like every admin operation",
+        file="cloudstate/proxy/admin/router.py",
+        original="""
+        self.authenticate(metadata, f"streamed admin operation {method.name}")
+""",
+        replacement="""
+""",
+        tests=(
+            "tests/console/test_console_auth.py::test_the_api_refuses_calls_without_a_valid_token",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="call-method-drops-the-callers-token",
+        guarantee="CallMethod calls the user function as the caller: the caller's authorization "
+        "goes along and the service's own auth rules apply",
+        file="cloudstate/proxy/admin/call.py",
+        original="""
+        answer = await router.call(method, payloads[0], metadata)
+""",
+        replacement="""
+        answer = await router.call(method, payloads[0], None)
+""",
+        tests=(
+            "tests/console/test_console_auth.py::test_the_api_refuses_calls_without_a_valid_token",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="console-serves-any-file",
+        guarantee="the admin port serves the console's three files and nothing else under "
+        "/console/",
+        file="cloudstate/proxy/console/__init__.py",
+        original="""
+    content_type = FILES.get(name)
+""",
+        replacement="""
+    content_type = FILES.get(name, "text/plain")
+""",
+        tests=("tests/console/test_console_auth.py::test_only_the_consoles_files_are_served",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="metrics-count-ok-as-errors",
+        guarantee="GetMetrics counts as errors the requests that ended with another status than "
+        "OK, and only those (the console's error rate)",
+        file="cloudstate/proxy/admin/health.py",
+        original='            if labels["status"] != "OK":\n',
+        replacement='            if labels["status"] == "OK":\n',
+        tests=(
+            "tests/console/test_console_api.py::"
+            "test_get_metrics_counts_requests_errors_and_latency",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="call-replies-print-whole-numbers-as-floats",
+        guarantee="CallMethod's streamed replies show an int32 2 as 2, as the client port does, "
+        "not 2.0",
+        file="cloudstate/proxy/admin/server.py",
+        original="                response.stream = _whole_number_lines(response.stream)\n",
+        replacement="                pass\n",
+        tests=("tests/console/test_console_api.py::test_call_method_transcodes_like_a_client",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="console-on-by-default-under-proxy",
+        guarantee="cloudstate proxy serves no console unless --console is given",
+        file="cloudstate/proxy/config.py",
+        original="    console: bool = False\n",
+        replacement="    console: bool = True\n",
+        tests=("tests/console/test_console_serving.py::test_proxy_leaves_it_off",),
+    ),
+    Mutant(
+        name="console-served-without-console",
+        guarantee="the admin port serves the console's files only when the console is on",
+        file="cloudstate/proxy/admin/server.py",
+        original='        if self.console and request.method in ("GET", "HEAD"):\n',
+        replacement='        if request.method in ("GET", "HEAD"):\n',
+        tests=("tests/console/test_console_serving.py::test_off_unless_asked",),
+    ),
 )
 
 WF_ENGINE = "cloudstate/proxy/workflows/engine.py"

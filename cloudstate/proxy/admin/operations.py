@@ -19,7 +19,7 @@ The request arrives parsed and checked against the proto; authentication is done
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
@@ -27,10 +27,12 @@ import grpc
 from cloudstate.proxy.errors import BadRequest, ProxyError
 
 if TYPE_CHECKING:
+    from cloudstate.protocol import entity_pb2
     from cloudstate.proxy.config import ProxyConfig
     from cloudstate.proxy.durable.scheduler import DurableScheduler
     from cloudstate.proxy.eventing import EventingManager
     from cloudstate.proxy.model import UserFunctionModel
+    from cloudstate.proxy.router import Router
     from cloudstate.proxy.stores.base import Store
     from cloudstate.proxy.views import ViewManager
     from cloudstate.proxy.workflows.wiring import WorkflowWiring
@@ -56,6 +58,9 @@ class ProxyState(Protocol):
     def scheduler(self) -> DurableScheduler | None: ...
 
     @property
+    def router(self) -> Router | None: ...
+
+    @property
     def config(self) -> ProxyConfig:
         """Its settings (``--deletion-grace`` for DeleteEntity)."""
         ...
@@ -68,8 +73,14 @@ class ProxyState(Protocol):
 
 Handler = Callable[[Any, ProxyState], Awaitable[Any]]
 
+#: A server-streaming operation: also given the caller's metadata (it calls the user function
+#: on the caller's behalf), it yields its response messages.
+StreamHandler = Callable[[Any, ProxyState, "entity_pb2.Metadata | None"], AsyncIterator[Any]]
+
 #: The registered operations by rpc name (filled by importing the operation modules).
 OPERATIONS: dict[str, Handler] = {}
+#: The registered server-streaming operations by rpc name.
+STREAMS: dict[str, StreamHandler] = {}
 
 
 class NotFound(ProxyError):
@@ -99,6 +110,18 @@ def operation(name: str) -> Callable[[Handler], Handler]:
         if name in OPERATIONS:
             raise ValueError(f"admin operation {name} is registered twice")
         OPERATIONS[name] = handler
+        return handler
+
+    return register
+
+
+def streaming_operation(name: str) -> Callable[[StreamHandler], StreamHandler]:
+    """Register the decorated async generator as the server-streaming admin rpc ``name``."""
+
+    def register(handler: StreamHandler) -> StreamHandler:
+        if name in OPERATIONS or name in STREAMS:
+            raise ValueError(f"admin operation {name} is registered twice")
+        STREAMS[name] = handler
         return handler
 
     return register

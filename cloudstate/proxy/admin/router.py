@@ -13,16 +13,20 @@ client port only, never here. Example::
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy.admin import (  # noqa: F401 - they register
+    call,
+    describe,
     durable,
     entities,
     eventing,
+    health,
     workflows,
 )
-from cloudstate.proxy.admin.operations import OPERATIONS, ProxyState
+from cloudstate.proxy.admin.operations import OPERATIONS, STREAMS, ProxyState
 from cloudstate.proxy.auth import JwtAuthenticator, PermissionDenied, has_claim
 from cloudstate.proxy.errors import ProxyError, StoreUnavailable, UnknownMethod
 from cloudstate.proxy.model import MethodModel
@@ -80,19 +84,47 @@ class AdminRouter:
         request = method.parse(payload)
         try:
             response = await handler(request, self.proxy)
-        except ProxyError:
-            raise
-        except StoreError as error:
-            raise StoreUnavailable(
-                f"admin operation {method.name}: the store failed ({error}); retry"
-            ) from error
         except Exception as error:
-            log.exception("admin operation %s failed", method.name)
-            raise ProxyError(
-                f"admin operation {method.name} failed: {type(error).__name__}: {error}"
-            ) from error
+            raise _failure(method, error) from error
         return AdminReply(response.SerializeToString())
+
+    async def stream(
+        self,
+        method: MethodModel,
+        requests: bytes | AsyncIterator[bytes],
+        metadata: entity_pb2.Metadata | None,
+    ) -> AsyncIterator[AdminReply]:
+        """A server-streaming operation (``CallMethod``): one reply per response message."""
+        self.authenticate(metadata, f"streamed admin operation {method.name}")
+        handler = STREAMS.get(method.name)
+        if handler is None or not isinstance(requests, bytes):
+            raise UnknownMethod(
+                f"admin operation {method.name} is declared in admin.proto but not implemented "
+                "by this proxy as a streamed operation"
+            )
+        request = method.parse(requests)
+        replies = handler(request, self.proxy, metadata)
+        try:
+            async for response in replies:
+                yield AdminReply(response.SerializeToString())
+        except Exception as error:
+            raise _failure(method, error) from error
+        finally:
+            aclose = getattr(replies, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     def check_docs_access(self, metadata: entity_pb2.Metadata | None, what: str) -> None:
         """``/openapi.json`` of the admin port: the API's description, behind the same token."""
         self.authenticate(metadata, what)
+
+
+def _failure(method: MethodModel, error: Exception) -> ProxyError:
+    """What an operation's exception answers: its own status for a ProxyError, UNAVAILABLE for
+    a store failure, INTERNAL (logged) for anything else."""
+    if isinstance(error, ProxyError):
+        return error
+    if isinstance(error, StoreError):
+        return StoreUnavailable(f"admin operation {method.name}: the store failed ({error}); retry")
+    log.exception("admin operation %s failed", method.name, exc_info=error)
+    return ProxyError(f"admin operation {method.name} failed: {type(error).__name__}: {error}")

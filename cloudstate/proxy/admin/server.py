@@ -6,7 +6,8 @@ and h2c requests go to :class:`AdminHttpApi` (``/metrics``, then the transcoding
 relayed to a private grpc.aio server on a unix socket. Both transports end in one
 :class:`~.router.AdminRouter` (authentication, dispatch). TLS: ``--admin-tls-cert`` /
 ``--admin-tls-key``; JWT: ``--jwt-key`` and ``--admin-jwt-claim`` (every admin operation, not
-``/metrics``).
+``/metrics``). With ``console`` the developer console's static files are served at ``/console/``
+(:mod:`cloudstate.proxy.console`).
 
 Example::
 
@@ -25,6 +26,7 @@ import os
 import shutil
 import ssl
 import tempfile
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -37,6 +39,7 @@ from cloudstate.proxy import metrics
 from cloudstate.proxy.admin.operations import ProxyState
 from cloudstate.proxy.admin.router import AdminRouter
 from cloudstate.proxy.auth import JwtAuthenticator
+from cloudstate.proxy.console import console_file
 from cloudstate.proxy.entities.base import metadata_from_grpc
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.http.api import HttpApi, HttpOptions, HttpRequest, HttpResponse
@@ -76,10 +79,11 @@ class AdminHttpApi(HttpApi):
     """The HTTP side of the admin port: ``/metrics`` (Prometheus text), then the admin routes
     (``/openapi.json`` describes them); no ``/health/*`` (the client port's)."""
 
-    def __init__(self, refresh: metrics.Refresher | None) -> None:
+    def __init__(self, refresh: metrics.Refresher | None, console: bool = False) -> None:
         # Every field, defaults too: JSON clients read "entityIds": [] rather than guess.
         super().__init__(HttpOptions(json=JsonOptions(emit_defaults=True), default_routes=False))
         self.refresh = refresh
+        self.console = console
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         if request.path == "/metrics" and request.method in ("GET", "HEAD"):
@@ -101,9 +105,16 @@ class AdminHttpApi(HttpApi):
                     "/health/ready on the client port",
                 ),
             )
+        if self.console and request.method in ("GET", "HEAD"):
+            page = console_file(request.path)
+            if page is not None:
+                return HttpResponse(page.status, list(page.headers), page.body)
         response = await super().handle(request)
         if response.status == 200 and request.path.startswith("/v1/"):
-            response.body = whole_numbers(response.body)
+            if response.stream is not None:
+                response.stream = _whole_number_lines(response.stream)
+            else:
+                response.body = whole_numbers(response.body)
         return response
 
 
@@ -119,13 +130,31 @@ def whole_numbers(body: bytes) -> bytes:
     return dumps(json.loads(body, parse_float=_number))
 
 
+async def _whole_number_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """:func:`whole_numbers` on each line of a streamed (NDJSON or SSE) reply."""
+    try:
+        async for chunk in chunks:
+            lines = []
+            for line in chunk.split(b"\n"):
+                head, brace, rest = line.partition(b"{")
+                lines.append(head + whole_numbers(brace + rest) if brace else line)
+            yield b"\n".join(lines)
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 class AdminGrpcHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     """``/cloudstate.admin.Admin/<Operation>`` over gRPC: bytes in, bytes out, errors as
     statuses."""
 
     def __init__(self, model: UserFunctionModel, router: AdminRouter) -> None:
         self._handlers = {
-            path: self._unary(method, router) for path, method in model.methods_by_path.items()
+            path: self._streamed(method, router)
+            if method.server_streaming
+            else self._unary(method, router)
+            for path, method in model.methods_by_path.items()
         }
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> _Handler | None:
@@ -143,6 +172,20 @@ class AdminGrpcHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
 
         return grpc.unary_unary_rpc_method_handler(unary)
 
+    @staticmethod
+    def _streamed(method: MethodModel, router: AdminRouter) -> _Handler:
+        async def streamed(
+            request: bytes, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[bytes]:
+            try:
+                metadata = metadata_from_grpc(context.invocation_metadata())
+                async for reply in router.stream(method, request, metadata):
+                    yield reply.payload
+            except ProxyError as error:
+                await context.abort(error.status, error.message)
+
+        return grpc.unary_stream_rpc_method_handler(streamed)
+
 
 class AdminPort:
     """See the module docstring."""
@@ -157,12 +200,13 @@ class AdminPort:
         auth: JwtAuthenticator | None = None,
         claim: tuple[str, str] | None = None,
         refresh: metrics.Refresher | None = None,
+        console: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.model = admin_model()
         self.router = AdminRouter(proxy, auth, claim)
-        self.api = AdminHttpApi(refresh)
+        self.api = AdminHttpApi(refresh, console)
         self._dir = tempfile.mkdtemp(prefix="cloudstate-admin-")
         self._socket = os.path.join(self._dir, "admin.sock")
         self._listener = ClientPort(self.api, host, port, self._socket, tls=tls)
