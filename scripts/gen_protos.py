@@ -62,6 +62,7 @@ USER_IMPORTABLE = (
     "view",
     "auth",
     "schedule",
+    "entity_ttl",
     "lifecycle",
 )
 #: The package's other top-level protos: the protocol, generated into cloudstate/protocol/.

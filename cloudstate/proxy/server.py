@@ -34,6 +34,7 @@ from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.eventing import EventingManager
 from cloudstate.proxy.eventing.attempts import MaxAttempts
 from cloudstate.proxy.eventing.operations import EventingOperations
+from cloudstate.proxy.expiry_purge import ExpiryPurge, parse_interval
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
 from cloudstate.proxy.ingress.http_ingress import ClientIngress
 from cloudstate.proxy.model import CRDT, WORKFLOW, UserFunctionModel, auth_options
@@ -177,6 +178,8 @@ class Proxy:
         self._stopped = asyncio.Event()
         self._admin: AdminPort | None = None
         self._idempotency_trim: IdempotencyTrim | None = None
+        #: Purges the values whose time-to-live ran out (one node at a time).
+        self.expiry_purge: ExpiryPurge | None = None
         #: The workflow services' engines (empty when the user function has none).
         self.workflows = WorkflowWiring()
         #: The admin port (the admin API and ``/metrics``), once started; 0 when off.
@@ -425,6 +428,8 @@ class Proxy:
             engine.idempotency = keys  # answers stored with the workflow's record
         self._idempotency_trim = IdempotencyTrim(store, retention)
         self._idempotency_trim.start()
+        self.expiry_purge = ExpiryPurge(store, parse_interval(self.config.ttl_purge_interval))
+        self.expiry_purge.start()
 
     def _attach_cancel_effects(self, router: Router) -> None:
         """Let CRDT handlers run the side effects of cancelled streams through the router."""
@@ -457,6 +462,8 @@ class Proxy:
             await self.views.stop()
         if self._idempotency_trim is not None:
             await self._idempotency_trim.stop()
+        if self.expiry_purge is not None:
+            await self.expiry_purge.stop()
         if self.eventing is not None:
             await self.eventing.stop()
         for handler in self._handlers.values():
