@@ -3,7 +3,10 @@
 Built once from the discovered ``EntitySpec``: descriptors are loaded into a private descriptor
 pool (the proxy has no generated code for user messages) and every method of every entity service
 gets a :class:`MethodModel` with what routing needs: its full gRPC path, input message class,
-streaming flags and entity-key fields.
+streaming flags and entity-key fields, and the service options the proxy reads from the
+descriptors (``(cloudstate.entity_ttl)``, ``(cloudstate.auth)``).
+
+One concern: the discovered user function as the proxy sees it (services, methods, keys, options).
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""The proxy process: store, discovery, entity handlers, router and the client-facing server."""
+"""The proxy process: store, discovery, entity handlers, router and the client-facing server.
+
+One concern: assembling the proxy. Every part lives in its own package (ingress, entities,
+durable, workflows, eventing, views, admin); this module starts them in order and stops them in
+reverse, and holds no logic of theirs.
+"""
 
 from __future__ import annotations
 
