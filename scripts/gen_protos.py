@@ -52,6 +52,7 @@ PROTO_SETS = [
     (ROOT / "tests" / "lifecycle" / "proto", ROOT / "tests" / "lifecycle"),
     (ROOT / "tests" / "workflow_sdk" / "proto", ROOT / "tests" / "workflow_sdk"),
     (ROOT / "tests" / "workflows" / "proto", ROOT / "tests" / "workflows"),
+    (ROOT / "tests" / "ttl" / "proto", ROOT / "tests" / "ttl"),
 ]
 
 #: The package's protos that user protos may import: generated at the package root.
@@ -62,6 +63,7 @@ USER_IMPORTABLE = (
     "view",
     "auth",
     "schedule",
+    "entity_ttl",
     "lifecycle",
 )
 #: The package's other top-level protos: the protocol, generated into cloudstate/protocol/.

@@ -132,6 +132,9 @@ class ProxyConfig:
     #: How long the answer to a call with an idempotency key is kept for its retries (``24h``,
     #: ``7d``; 0: forever). Older keys are ignored, then deleted.
     idempotency_retention: str = "24h"
+    #: How often one node purges the value entities and CRDTs whose time-to-live ran out
+    #: (``option (cloudstate.entity_ttl)``); 0: never (they still read as absent).
+    ttl_purge_interval: str = "10s"
     #: Internal admin port serving ``/metrics`` (Prometheus); -1: off, 0: a free port.
     admin_port: int = -1
     #: Interface the admin port binds to (loopback: keep internal endpoints internal).
@@ -189,6 +192,7 @@ _ENV = {
     "grpc_port": "CLOUDSTATE_GRPC_PORT",
     "admin_port": "CLOUDSTATE_ADMIN_PORT",
     "workers": "CLOUDSTATE_PROXY_WORKERS",
+    "ttl_purge_interval": "CLOUDSTATE_TTL_PURGE_INTERVAL",
     "tls_cert": "CLOUDSTATE_TLS_CERT",
     "tls_key": "CLOUDSTATE_TLS_KEY",
     "jwt_key": "CLOUDSTATE_JWT_KEY",
@@ -481,6 +485,13 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         metavar="AGE",
         help="keep the answer to a call with an idempotency key this long for its retries "
         f"(90s, 30m, 12h, 7d; 0: forever; default {d.idempotency_retention})",
+    )
+    parser.add_argument(
+        "--ttl-purge-interval",
+        metavar="AGE",
+        help="how often one node purges the value entities and CRDTs whose time-to-live ran out "
+        f"from the store (500ms, 10s, 5m; 0: never, they still read as absent; default "
+        f"{d.ttl_purge_interval}; env CLOUDSTATE_TTL_PURGE_INTERVAL)",
     )
     parser.add_argument(
         "--admin-port",

@@ -24,6 +24,7 @@ from cloudstate.proxy.durable.idempotency_trim import parse_retention
 from cloudstate.proxy.durations import parse_duration
 from cloudstate.proxy.eventing.attempts import MaxAttempts
 from cloudstate.proxy.eventing.retention import parse_age
+from cloudstate.proxy.expiry_purge import parse_interval
 from cloudstate.proxy.stores import registry as stores
 
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
@@ -100,6 +101,10 @@ def check(config: ProxyConfig) -> list[str]:
         problems.append(str(error))
     try:
         parse_retention(config.idempotency_retention)
+    except ValueError as error:
+        problems.append(str(error))
+    try:
+        parse_interval(config.ttl_purge_interval)
     except ValueError as error:
         problems.append(str(error))
     try:

@@ -83,6 +83,11 @@ ACTIVATIONS = Counter(
     ["entity_type", "service"],
     registry=REGISTRY,
 )
+EXPIRED_VALUES_PURGED = Counter(
+    "cloudstate_expired_values_purged",
+    "Value entities and CRDTs whose time-to-live ran out, purged from the store (payload gone)",
+    registry=REGISTRY,
+)
 PASSIVATIONS = Counter(
     "cloudstate_entity_passivations",
     "Entities passivated after their idle timeout",

@@ -3,7 +3,10 @@
 Built once from the discovered ``EntitySpec``: descriptors are loaded into a private descriptor
 pool (the proxy has no generated code for user messages) and every method of every entity service
 gets a :class:`MethodModel` with what routing needs: its full gRPC path, input message class,
-streaming flags and entity-key fields.
+streaming flags and entity-key fields, and the service options the proxy reads from the
+descriptors (``(cloudstate.entity_ttl)``, ``(cloudstate.auth)``).
+
+One concern: the discovered user function as the proxy sees it (services, methods, keys, options).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from cloudstate import auth_pb2
+from cloudstate import auth_pb2, entity_ttl_pb2
 from cloudstate.protocol import entity_pb2
+from cloudstate.proxy.durations import parse_duration
 from cloudstate.proxy.errors import BadRequest, DiscoveryError, ProtocolError
 
 EVENT_SOURCED = "cloudstate.eventsourced.EventSourced"
@@ -174,6 +178,9 @@ class ServiceModel:
     #: The protocol version the proxy speaks with this service's streams (set at discovery:
     #: "0.0" for the CRDT entities of a user function reporting 0.0, else "0.2").
     protocol: str = "0.2"
+    #: ``option (cloudstate.entity_ttl)``: seconds a value entity's or CRDT's state lives after
+    #: its last write; None: forever.
+    entity_ttl: float | None = None
 
 
 @dataclass(slots=True)
@@ -425,6 +432,7 @@ def _build_service(
         persistence_id=entity.persistence_id or descriptor.name,
         descriptor=descriptor,
         passivation_timeout=timeout,
+        entity_ttl=_entity_ttl(file_set, descriptor, entity.entity_type),
     )
     problems = []
     for md in descriptor.methods:
@@ -456,6 +464,38 @@ def _build_service(
     if problems:
         raise DiscoveryError("; ".join(problems))
     return service
+
+
+def _entity_ttl(
+    file_set: descriptor_pb2.FileDescriptorSet, descriptor: ServiceDescriptor, entity_type: str
+) -> float | None:
+    """The service's ``option (cloudstate.entity_ttl)`` in seconds, None if it sets none.
+    DiscoveryError if it is not a duration or the service is not a value entity or CRDT."""
+    extension: Any = entity_ttl_pb2.entity_ttl
+    for file in file_set.file:
+        if file.name != descriptor.file.name:
+            continue
+        for service_proto in file.service:
+            if service_proto.name != descriptor.name:
+                continue
+            # Re-parsed by the default pool, where the generated entity_ttl_pb2 registered 1085.
+            options = descriptor_pb2.ServiceOptions.FromString(
+                service_proto.options.SerializeToString()
+            )
+            if not options.HasExtension(extension):
+                return None
+            text = options.Extensions[extension]
+            where = f"service {descriptor.full_name}: option (cloudstate.entity_ttl) = {text!r}"
+            if entity_type not in (VALUE_ENTITY, CRDT):
+                raise DiscoveryError(
+                    f"{where}: a time-to-live applies to value entities and CRDTs only, not to "
+                    f"{entity_type}; remove the option"
+                )
+            try:
+                return parse_duration(text)
+            except ValueError as error:
+                raise DiscoveryError(f"{where}: {error}") from None
+    return None
 
 
 _message_class: Callable[[Descriptor], Any] = message_factory.GetMessageClass

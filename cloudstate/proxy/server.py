@@ -39,6 +39,7 @@ from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.eventing import EventingManager
 from cloudstate.proxy.eventing.attempts import MaxAttempts
 from cloudstate.proxy.eventing.operations import EventingOperations
+from cloudstate.proxy.expiry_purge import ExpiryPurge, parse_interval
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
 from cloudstate.proxy.ingress.http_ingress import ClientIngress
 from cloudstate.proxy.model import CRDT, WORKFLOW, UserFunctionModel, auth_options
@@ -184,6 +185,8 @@ class Proxy:
         self._admin: AdminPort | None = None
         self._idempotency_trim: IdempotencyTrim | None = None
         self.worker: WorkerNode | None = None
+        #: Purges the values whose time-to-live ran out (one node at a time).
+        self.expiry_purge: ExpiryPurge | None = None
         #: The workflow services' engines (empty when the user function has none).
         self.workflows = WorkflowWiring()
         #: The admin port (the admin API and ``/metrics``), once started; 0 when off.
@@ -437,6 +440,8 @@ class Proxy:
             engine.idempotency = keys  # answers stored with the workflow's record
         self._idempotency_trim = IdempotencyTrim(store, retention)
         self._idempotency_trim.start()
+        self.expiry_purge = ExpiryPurge(store, parse_interval(self.config.ttl_purge_interval))
+        self.expiry_purge.start()
 
     def _attach_cancel_effects(self, router: Router) -> None:
         """Let CRDT handlers run the side effects of cancelled streams through the router."""
@@ -469,6 +474,8 @@ class Proxy:
             await self.views.stop()
         if self._idempotency_trim is not None:
             await self._idempotency_trim.stop()
+        if self.expiry_purge is not None:
+            await self.expiry_purge.stop()
         if self.eventing is not None:
             await self.eventing.stop()
         if self.worker is not None:

@@ -36,6 +36,7 @@ VALUE_ENTITY = "cloudstate/proxy/entities/value_entity.py"
 RAWUF_TESTS = "tests/e2e/test_proxy_with_raw_user_function.py"
 VALUE_RAW_TESTS = "tests/e2e/test_value_entity_raw.py"
 CRDT = "cloudstate/proxy/entities/crdt.py"
+TTL_TESTS = "tests/ttl/test_entity_ttl.py"
 ACTOR = "cloudstate/proxy/entities/actor.py"
 LIMITS_TESTS = "tests/observability/test_limits.py"
 AUTH = "cloudstate/proxy/auth.py"
@@ -421,6 +422,75 @@ MUTANTS: tuple[Mutant, ...] = (
                 "AND (expires_at IS NULL OR expires_at > ? OR 1)",
 """,
         tests=(f"{STORE_TESTS}::TestSqliteStore::test_value_expiry_reads_as_absent",),
+    ),
+    Mutant(
+        name="stored-expiry-not-read-back",
+        guarantee="load_value returns a value's expires_at (actors stop serving it then)",
+        file=SQLITE,
+        original="StoredValue(Payload(row[0], row[1]), row[2], row[3])",
+        replacement="StoredValue(Payload(row[0], row[1]), row[2])",
+        tests=(f"{STORE_TESTS}::TestSqliteStore::test_value_expiry_reads_as_absent",),
+    ),
+    Mutant(
+        name="ttl-not-written",
+        guarantee="every value write of a service with entity_ttl carries its expiry",
+        file=VALUE_ENTITY,
+        original="""
+                    expires_at=expires_at,
+                    **extra,
+""",
+        replacement="""
+                    expires_at=None,
+                    **extra,
+""",
+        tests=(f"{TTL_TESTS}::test_an_active_value_entity_does_not_serve_its_expired_state",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="value-actor-serves-expired-state",
+        guarantee="an active value entity whose value expired answers as if it had none",
+        file=VALUE_ENTITY,
+        original="return self._expires_at is not None and self._expires_at <= time.time()",
+        replacement="return False",
+        tests=(f"{TTL_TESTS}::test_an_active_value_entity_does_not_serve_its_expired_state",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="crdt-ttl-not-written",
+        guarantee="every CRDT write of a service with entity_ttl carries its expiry",
+        file=CRDT,
+        original="""
+                            expires_at=expires_at,
+""",
+        replacement="""
+                            expires_at=None,
+""",
+        tests=(f"{TTL_TESTS}::test_a_crdt_expires_and_is_purged",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="crdt-replica-serves-expired-state",
+        guarantee="an active CRDT replica whose state expired is replaced by a fresh one",
+        file=CRDT,
+        original="self._expires_at = expires_at",
+        replacement="self._expires_at = None",
+        tests=(f"{TTL_TESTS}::test_a_crdt_expires_and_is_purged",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="ttl-purge-never-runs",
+        guarantee="expired values lose their payload within --ttl-purge-interval plus a round",
+        file="cloudstate/proxy/expiry_purge.py",
+        original="""
+        if self.interval > 0:
+            self._job.start()
+""",
+        replacement="""
+        if self.interval > 0:
+            pass
+""",
+        tests=(f"{TTL_TESTS}::test_a_crdt_expires_and_is_purged",),
+        in_subprocess=True,
     ),
     # -- limits ------------------------------------------------------------------------------------
     Mutant(

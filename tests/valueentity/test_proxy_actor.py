@@ -64,10 +64,13 @@ class FlakyStore(SqliteStore):
         entity_id: str,
         value: Payload | None,
         expected_version: int | None = None,
+        expires_at: float | None = None,
     ) -> int:
         if self.fail_saves:
             raise StoreError("disk on fire (save)")
-        return await super().save_value(persistence_id, entity_id, value, expected_version)
+        return await super().save_value(
+            persistence_id, entity_id, value, expected_version, expires_at=expires_at
+        )
 
 
 class Harness:

@@ -271,6 +271,12 @@ class EntityActor(ABC, Generic[ManagerT]):
         """
         return True
 
+    def _expired(self) -> bool:
+        """True if the state this actor's stream holds has outlived its time-to-live: the next
+        command then runs on a fresh stream activated from the store (where it reads as absent).
+        Entity types without a TTL need not override it."""
+        return False
+
     # -- the machinery ------------------------------------------------------------------------
 
     def enqueue(self, command: PendingCommand) -> None:
@@ -375,6 +381,11 @@ class EntityActor(ABC, Generic[ManagerT]):
                 # The stream ended while the entity was idle (the user function restarted, say):
                 # replay into a fresh stream before sending, instead of failing the command.
                 log.info("stream of %s ended while idle; reactivating", self._describe())
+                return Next.RESTART
+            if self._expired():
+                # Never serve an expired state from memory: start again from the store.
+                log.debug("%s expired; reactivating", self._describe())
+                self._call.cancel()
                 return Next.RESTART
             command = self._queue.popleft()
             if command.future.cancelled():

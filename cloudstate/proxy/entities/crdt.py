@@ -17,6 +17,11 @@ has a reader task that dispatches every message of the stream by command id.
   cancellation sends ``StreamCancelled`` and applies the user function's cancel response.
 * **Delete** removes the stored state and ends the stream; the next command starts a new, empty
   entity. **Passivation** happens only when no command and no streamed call is open.
+* **Time-to-live** (``option (cloudstate.entity_ttl)``): every write sets the state's expiry (the
+  write's time plus the TTL). An idle replica passivates at its expiry and a command for an
+  expired idle replica starts a fresh one (the store reads it as absent). A replica busy at its
+  expiry (a command in flight, a streamed call open) keeps serving until it is idle; an update
+  it writes meanwhile makes the state live again.
 
 One concern: the CRDT entity kind in the proxy, handler and actor (its commands are not
 serialized, so it does not build on :class:`~cloudstate.proxy.entities.actor.EntityActor`).
@@ -27,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -139,6 +145,11 @@ class CrdtHandler:
         if self._closed:
             raise UserFunctionUnavailable("the proxy is shutting down")
         actor = self._actors.get(entity_id)
+        if actor is not None and actor.expired_and_idle():
+            # Its state outlived its time-to-live: a new replica starts from the store (absent).
+            self._unregister(actor)
+            actor.stop()
+            actor = None
         if actor is None:
             actor = CrdtActor(self, entity_id)
             self._actors[entity_id] = actor
@@ -208,6 +219,7 @@ class CrdtActor:
         self.entity_id = entity_id
         self.state: Crdt | None = None
         self._version = 0  # stored version of the state
+        self._expires_at: float | None = None  # when the stored state expires (None: never)
         self._uf_view: Any = None  # what the user function holds (None: nothing yet)
         self._call: Any = None
         self._command_id = 0
@@ -240,6 +252,13 @@ class CrdtActor:
     def stop(self) -> None:
         self._stopping = True
         self._activity.set()
+
+    def _expired(self) -> bool:
+        return self._expires_at is not None and self._expires_at <= time.time()
+
+    def expired_and_idle(self) -> bool:
+        """True if the state outlived its time-to-live and no command or stream is open."""
+        return self._expired() and not self._pending and not self._streams and not self._cancels
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -293,6 +312,7 @@ class CrdtActor:
         if stored is not None:
             self.state = codec.decode(stored.payload.value)
             self._version = stored.version
+            self._expires_at = stored.expires_at
             init.delta.CopyFrom(full_delta(self.state, manager.node))
             self._uf_view = view(self.state, manager.node)
             self._uf_state = self.state.copy()
@@ -316,8 +336,17 @@ class CrdtActor:
             self._activity.clear()
             if self._stopping and not self._pending and not self._cancels:
                 return
+            wait = timeout
+            if self._expires_at is not None:  # passivate at expiry, not later
+                left = self._expires_at - time.time()
+                if left <= 0 and self.expired_and_idle():
+                    self.manager._unregister(self)
+                    self.manager.metrics.passivations.inc()
+                    return
+                if left > 0:
+                    wait = left if wait is None else min(wait, left)
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(wait):
                     await self._activity.wait()
             except TimeoutError:
                 if not self._pending and not self._streams and not self._cancels:
@@ -672,10 +701,17 @@ class CrdtActor:
             try:
                 for _ in range(16):
                     payload = Payload(codec.TYPE_URL, codec.encode(self.state))
+                    ttl = self.manager.service.entity_ttl
+                    expires_at = None if ttl is None else time.time() + ttl
                     try:
                         self._version = await store.save_value(
-                            store_id, self.entity_id, payload, expected_version=self._version
+                            store_id,
+                            self.entity_id,
+                            payload,
+                            expected_version=self._version,
+                            expires_at=expires_at,
                         )
+                        self._expires_at = expires_at
                         store.publish_change(store_id, self.entity_id)
                         return
                     except ConcurrentWriteError:
@@ -756,6 +792,7 @@ class CrdtActor:
                     else:
                         self.state.merge(remote)
                     self._version = stored.version
+                    self._expires_at = stored.expires_at
                     self._unpushed = True
             if self._unpushed and self._outstanding == 0:
                 await self._push_remote()

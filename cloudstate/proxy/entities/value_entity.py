@@ -15,7 +15,11 @@ The queue, the one-at-a-time loop, passivation and restarts are the shared machi
 4. **Several nodes** — the write is conditional on the version this actor loaded or wrote; a
    reply that writes nothing is released only if the stored value still has that version.
    Otherwise the command re-runs on a fresh stream initialised with the latest value.
-5. **Protocol violations** — an ``update`` without a value or a state action that is neither
+5. **Time-to-live** — with ``option (cloudstate.entity_ttl)`` every write of a value sets its
+   expiry (the write's time plus the TTL). An expired value reads as absent: a command reaching
+   an actor whose value expired runs on a fresh stream initialised with no value, and a reply
+   computed from a value that expired meanwhile is discarded and the command runs again.
+6. **Protocol violations** — an ``update`` without a value or a state action that is neither
    update nor delete (empty, or a kind this proxy does not know) is reported to the user
    function, fails the command with INTERNAL, writes nothing and restarts the entity.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
@@ -89,6 +94,7 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
         # The stored version this actor last read or wrote: the condition of its next write.
         self._version = 0
         self._has_value = False  # whether the state the user function holds is a value or none
+        self._expires_at: float | None = None  # when the value it holds expires (None: never)
 
     async def _activate(self) -> None:
         try:
@@ -101,11 +107,15 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
         init.state.SetInParent()  # always present, even when there is no value
         self._version = 0
         self._has_value = stored is not None
+        self._expires_at = None if stored is None else stored.expires_at
         if stored is not None:
             init.state.value.type_url = stored.payload.type_url
             init.state.value.value = stored.payload.value
             self._version = stored.version
         await self._open_stream(self.manager.stub.handle, _messages(StreamIn(init=init)), "load")
+
+    def _expired(self) -> bool:
+        return self._expires_at is not None and self._expires_at <= time.time()
 
     def _command_in(self, command: entity_pb2.Command) -> value_entity_pb2.ValueEntityStreamIn:
         return StreamIn(command=command)
@@ -122,6 +132,8 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
         action = reply.client_action
         name = command.method.name
         failed = action.WhichOneof("action") == "failure"
+        if self._expired():  # computed from a value that has expired since: not an answer
+            return self._retry_on_latest(command, "its value expired")
         # Several nodes: an answer that writes nothing must come from the latest state.
         if (failed or not reply.HasField("state_action")) and not await self._confirm_current(
             command
@@ -177,18 +189,22 @@ class ValueEntityActor(EntityActor[ValueEntityHandler]):
                 )
             # The outbox, the durable calls and the key's record, in the value's transaction.
             extra = self._write_arguments(command, action, outbox, tasks)
+            ttl = self.manager.service.entity_ttl
+            expires_at = None if ttl is None or value is None else time.time() + ttl
             try:
                 self._version = await self.manager.store.save_value(
                     self.persistence_id,
                     self.entity_id,
                     value,
                     expected_version=self._version,
+                    expires_at=expires_at,
                     **extra,
                 )
             except StoreError as e:
                 return self._write_failed(command, e, "the new state")
             self._written(extra)
             self._has_value = value is not None
+            self._expires_at = expires_at
         elif not await self._write_alone(command, outbox, tasks):
             return False  # a reply that writes no state still publishes and records, and failed
         if publisher is not None and outbox:

@@ -240,10 +240,12 @@ class StoredSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class StoredValue:
-    """The state of one value entity. ``version`` grows by one on every write."""
+    """The state of one value entity. ``version`` grows by one on every write; ``expires_at``
+    (seconds since the epoch) is when it expires, None if never."""
 
     payload: Payload
     version: int
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,8 @@ class OperationsContract:
         assert await store.save_value("v", "gone", _payload(_STATE, 2), expires_at=now - 1) == 1
         live = await store.load_value("v", "live")
         assert live is not None and live.payload == _payload(_STATE, 1)
+        # The expiry is read back: an active entity must stop serving it from memory then.
+        assert live.expires_at == pytest.approx(now + 3600)
         assert await store.load_value("v", "gone") is None
         # An expired value is as good as deleted for a conditional write: 0 matches it ...
         assert await store.save_value("v", "gone", _payload(_STATE, 3), expected_version=0) == 2
@@ -67,7 +69,8 @@ class OperationsContract:
         await store.save_value("v", "live", _payload(_STATE, 4), expires_at=now - 1)
         assert await store.load_value("v", "live") is None
         await store.save_value("v", "live", _payload(_STATE, 5))
-        assert await store.load_value("v", "live") is not None
+        never = await store.load_value("v", "live")
+        assert never is not None and never.expires_at is None
 
     async def test_value_expiry_with_an_outbox_and_tasks(self, store: Store) -> None:
         past, future = time.time() - 1, time.time() + 3600

@@ -463,7 +463,7 @@ class MemoryStore(Store):
         payload, version = self._values.get(key, (None, 0))
         if payload is None or self._expired(key, time.time()):
             return None
-        return StoredValue(payload, version)
+        return StoredValue(payload, version, self._expiry.get(key))
 
     def _expired(self, key: _Key, now: float) -> bool:
         expires_at = self._expiry.get(key)

@@ -1282,14 +1282,16 @@ class PostgresStore(Store):
     async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:
         async def query(connection: Any) -> StoredValue | None:
             row = await connection.fetchrow(
-                'SELECT type_url, payload, version FROM "values" '
+                'SELECT type_url, payload, version, expires_at FROM "values" '
                 "WHERE persistence_id = $1 AND entity_id = $2 AND NOT deleted "
                 "AND (expires_at IS NULL OR expires_at > $3)",
                 persistence_id,
                 entity_id,
                 time.time(),
             )
-            return None if row is None else StoredValue(Payload(row[0], bytes(row[1])), row[2])
+            if row is None:
+                return None
+            return StoredValue(Payload(row[0], bytes(row[1])), row[2], row[3])
 
         return await self._read(query)
 

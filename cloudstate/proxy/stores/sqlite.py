@@ -1243,12 +1243,12 @@ class SqliteStore(Store):
     async def load_value(self, persistence_id: str, entity_id: str) -> StoredValue | None:
         def query(connection: sqlite3.Connection) -> StoredValue | None:
             row = connection.execute(
-                'SELECT type_url, payload, version FROM "values" '
+                'SELECT type_url, payload, version, expires_at FROM "values" '
                 "WHERE persistence_id = ? AND entity_id = ? AND deleted = 0 "
                 "AND (expires_at IS NULL OR expires_at > ?)",
                 (persistence_id, entity_id, time.time()),
             ).fetchone()
-            return None if row is None else StoredValue(Payload(row[0], row[1]), row[2])
+            return None if row is None else StoredValue(Payload(row[0], row[1]), row[2], row[3])
 
         return await self._read(query)
 
