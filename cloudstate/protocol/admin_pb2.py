@@ -27,13 +27,15 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63loudstate/admin.proto\x12\x10\x63loudstate.admin\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x13ListServicesRequest\"=\n\x07Service\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x16\n\x0epersistence_id\x18\x03 \x01(\t\"C\n\x14ListServicesResponse\x12+\n\x08services\x18\x01 \x03(\x0b\x32\x19.cloudstate.admin.Service\"]\n\x13ListEntitiesRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"T\n\x14ListEntitiesResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x12\n\nentity_ids\x18\x02 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"E\n\x10GetEntityRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"w\n\x05\x45vent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x04\x64\x61ta\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\"P\n\x08Snapshot\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12$\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"L\n\x05Value\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12$\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"\xde\x01\n\x06\x45ntity\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05\x66ound\x18\x04 \x01(\x08\x12\x14\n\x0c\x65vents_total\x18\x05 \x01(\x03\x12\'\n\x06\x65vents\x18\x06 \x03(\x0b\x32\x17.cloudstate.admin.Event\x12,\n\x08snapshot\x18\x07 \x01(\x0b\x32\x1a.cloudstate.admin.Snapshot\x12&\n\x05value\x18\x08 \x01(\x0b\x32\x17.cloudstate.admin.Value\"\x16\n\x14ListConsumersRequest\"\xc1\x01\n\x08\x43onsumer\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x13\n\x0bhead_offset\x18\x05 \x01(\x03\x12\x0f\n\x07pending\x18\x06 \x01(\x03\x12\x13\n\x0blag_seconds\x18\x07 \x01(\x01\x12\x11\n\tdelivered\x18\x08 \x01(\x03\x12\x10\n\x08\x66\x61ilures\x18\t \x01(\x03\x12\x12\n\nlast_error\x18\n \x01(\t\"F\n\x15ListConsumersResponse\x12-\n\tconsumers\x18\x01 \x03(\x0b\x32\x1a.cloudstate.admin.Consumer\"2\n\x11ListTimersRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xee\x01\n\x04Task\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\'\n\x03\x64ue\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12-\n\tfailed_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0crequest_type\x18\x08 \x01(\t\x12\'\n\x07request\x18\t \x01(\x0b\x32\x16.google.protobuf.Value\"<\n\x12ListTimersResponse\x12&\n\x06timers\x18\x01 \x03(\x0b\x32\x16.cloudstate.admin.Task\"\'\n\x16ListDeadLettersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"G\n\x17ListDeadLettersResponse\x12,\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x16.cloudstate.admin.Task\"6\n\x19RedriveDeadLettersRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\".\n\x1aRedriveDeadLettersResponse\x12\x10\n\x08redriven\x18\x01 \x03(\t\"%\n\x15\x44ropDeadLetterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\")\n\x16\x44ropDeadLetterResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\t2\x9c\x08\n\x05\x41\x64min\x12s\n\x0cListServices\x12%.cloudstate.admin.ListServicesRequest\x1a&.cloudstate.admin.ListServicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/services\x12\x86\x01\n\x0cListEntities\x12%.cloudstate.admin.ListEntitiesRequest\x1a&.cloudstate.admin.ListEntitiesResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/services/{service}/entities\x12\x8c\x01\n\tGetEntity\x12\".cloudstate.admin.GetEntityRequest\x1a\x18.cloudstate.admin.Entity\"A\x82\xd3\xe4\x93\x02;\x12+/v1/services/{service}/entities/{entity_id}Z\x0c\x12\n/v1/entity\x12w\n\rListConsumers\x12&.cloudstate.admin.ListConsumersRequest\x1a\'.cloudstate.admin.ListConsumersResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/consumers\x12k\n\nListTimers\x12#.cloudstate.admin.ListTimersRequest\x1a$.cloudstate.admin.ListTimersResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/timers\x12\x80\x01\n\x0fListDeadLetters\x12(.cloudstate.admin.ListDeadLettersRequest\x1a).cloudstate.admin.ListDeadLettersResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/dead-letters\x12\x94\x01\n\x12RedriveDeadLetters\x12+.cloudstate.admin.RedriveDeadLettersRequest\x1a,.cloudstate.admin.RedriveDeadLettersResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/dead-letters:redrive:\x01*\x12\x85\x01\n\x0e\x44ropDeadLetter\x12\'.cloudstate.admin.DropDeadLetterRequest\x1a(.cloudstate.admin.DropDeadLetterResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/dead-letters:drop:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63loudstate/admin.proto\x12\x10\x63loudstate.admin\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x13ListServicesRequest\"=\n\x07Service\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x16\n\x0epersistence_id\x18\x03 \x01(\t\"C\n\x14ListServicesResponse\x12+\n\x08services\x18\x01 \x03(\x0b\x32\x19.cloudstate.admin.Service\"]\n\x13ListEntitiesRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"T\n\x14ListEntitiesResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x12\n\nentity_ids\x18\x02 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"E\n\x10GetEntityRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"w\n\x05\x45vent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x04\x64\x61ta\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\"P\n\x08Snapshot\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12$\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"L\n\x05Value\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12$\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"\xde\x01\n\x06\x45ntity\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05\x66ound\x18\x04 \x01(\x08\x12\x14\n\x0c\x65vents_total\x18\x05 \x01(\x03\x12\'\n\x06\x65vents\x18\x06 \x03(\x0b\x32\x17.cloudstate.admin.Event\x12,\n\x08snapshot\x18\x07 \x01(\x0b\x32\x1a.cloudstate.admin.Snapshot\x12&\n\x05value\x18\x08 \x01(\x0b\x32\x17.cloudstate.admin.Value\"\x16\n\x14ListConsumersRequest\"\xef\x01\n\x08\x43onsumer\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x13\n\x0bhead_offset\x18\x05 \x01(\x03\x12\x0f\n\x07pending\x18\x06 \x01(\x03\x12\x13\n\x0blag_seconds\x18\x07 \x01(\x01\x12\x11\n\tdelivered\x18\x08 \x01(\x03\x12\x10\n\x08\x66\x61ilures\x18\t \x01(\x03\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x0e\n\x06parked\x18\x0b \x01(\x03\x12\x0c\n\x04view\x18\x0c \x01(\t\x12\x0e\n\x06tables\x18\r \x03(\t\"F\n\x15ListConsumersResponse\x12-\n\tconsumers\x18\x01 \x03(\x0b\x32\x1a.cloudstate.admin.Consumer\"2\n\x11ListTimersRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xee\x01\n\x04Task\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\'\n\x03\x64ue\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12-\n\tfailed_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0crequest_type\x18\x08 \x01(\t\x12\'\n\x07request\x18\t \x01(\x0b\x32\x16.google.protobuf.Value\"<\n\x12ListTimersResponse\x12&\n\x06timers\x18\x01 \x03(\x0b\x32\x16.cloudstate.admin.Task\"\'\n\x16ListDeadLettersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"G\n\x17ListDeadLettersResponse\x12,\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x16.cloudstate.admin.Task\"6\n\x19RedriveDeadLettersRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\".\n\x1aRedriveDeadLettersResponse\x12\x10\n\x08redriven\x18\x01 \x03(\t\"%\n\x15\x44ropDeadLetterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\")\n\x16\x44ropDeadLetterResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\t\"?\n\x19ListParkedMessagesRequest\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xdb\x02\n\rParkedMessage\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x0c\n\x04what\x18\x04 \x01(\t\x12\x0c\n\x04type\x18\x05 \x01(\t\x12$\n\x04\x64\x61ta\x18\x06 \x01(\x0b\x32\x16.google.protobuf.Value\x12?\n\x08metadata\x18\x07 \x03(\x0b\x32-.cloudstate.admin.ParkedMessage.MetadataEntry\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\x05\x12\x12\n\nlast_error\x18\t \x01(\t\x12-\n\tfailed_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07redrive\x18\x0b \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"M\n\x1aListParkedMessagesResponse\x12/\n\x06parked\x18\x01 \x03(\x0b\x32\x1f.cloudstate.admin.ParkedMessage\"P\n\x1cRedriveParkedMessagesRequest\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\"P\n\x1c\x44iscardParkedMessagesRequest\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\"=\n\x15ParkedMessagesChanged\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0f\n\x07offsets\x18\x02 \x03(\x03\"\x84\x01\n\x14ResetConsumerRequest\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x13\n\tbeginning\x18\x02 \x01(\x08H\x00\x12*\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x10\n\x06offset\x18\x04 \x01(\x03H\x00\x42\x04\n\x02to\"P\n\x15ResetConsumerResponse\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x12\n\ngeneration\x18\x03 \x01(\x03\"I\n\x12RebuildViewRequest\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\r\n\x05table\x18\x03 \x01(\t\"N\n\x13RebuildViewResponse\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0e\n\x06tables\x18\x02 \x03(\t\x12\x12\n\ngeneration\x18\x03 \x01(\x03\"\x19\n\x17ListViewRebuildsRequest\"\xcc\x01\n\x0bViewRebuild\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0c\n\x04view\x18\x02 \x01(\t\x12\x0e\n\x06tables\x18\x03 \x03(\t\x12\x12\n\ngeneration\x18\x04 \x01(\x03\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12\x13\n\x0bhead_offset\x18\x06 \x01(\x03\x12\x0f\n\x07pending\x18\x07 \x01(\x03\x12\x13\n\x0blag_seconds\x18\x08 \x01(\x01\x12+\n\x07started\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x18ListViewRebuildsResponse\x12/\n\x08rebuilds\x18\x01 \x03(\x0b\x32\x1d.cloudstate.admin.ViewRebuild2\xe6\x0e\n\x05\x41\x64min\x12s\n\x0cListServices\x12%.cloudstate.admin.ListServicesRequest\x1a&.cloudstate.admin.ListServicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/services\x12\x86\x01\n\x0cListEntities\x12%.cloudstate.admin.ListEntitiesRequest\x1a&.cloudstate.admin.ListEntitiesResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/services/{service}/entities\x12\x8c\x01\n\tGetEntity\x12\".cloudstate.admin.GetEntityRequest\x1a\x18.cloudstate.admin.Entity\"A\x82\xd3\xe4\x93\x02;\x12+/v1/services/{service}/entities/{entity_id}Z\x0c\x12\n/v1/entity\x12w\n\rListConsumers\x12&.cloudstate.admin.ListConsumersRequest\x1a\'.cloudstate.admin.ListConsumersResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/consumers\x12k\n\nListTimers\x12#.cloudstate.admin.ListTimersRequest\x1a$.cloudstate.admin.ListTimersResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/timers\x12\x80\x01\n\x0fListDeadLetters\x12(.cloudstate.admin.ListDeadLettersRequest\x1a).cloudstate.admin.ListDeadLettersResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/dead-letters\x12\x94\x01\n\x12RedriveDeadLetters\x12+.cloudstate.admin.RedriveDeadLettersRequest\x1a,.cloudstate.admin.RedriveDeadLettersResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/dead-letters:redrive:\x01*\x12\x85\x01\n\x0e\x44ropDeadLetter\x12\'.cloudstate.admin.DropDeadLetterRequest\x1a(.cloudstate.admin.DropDeadLetterResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/dead-letters:drop:\x01*\x12\x8c\x01\n\x12ListParkedMessages\x12+.cloudstate.admin.ListParkedMessagesRequest\x1a,.cloudstate.admin.ListParkedMessagesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/parked-messages\x12\x98\x01\n\x15RedriveParkedMessages\x12..cloudstate.admin.RedriveParkedMessagesRequest\x1a\'.cloudstate.admin.ParkedMessagesChanged\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/parked-messages:redrive:\x01*\x12\x98\x01\n\x15\x44iscardParkedMessages\x12..cloudstate.admin.DiscardParkedMessagesRequest\x1a\'.cloudstate.admin.ParkedMessagesChanged\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/parked-messages:discard:\x01*\x12\x80\x01\n\rResetConsumer\x12&.cloudstate.admin.ResetConsumerRequest\x1a\'.cloudstate.admin.ResetConsumerResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/consumers:reset:\x01*\x12x\n\x0bRebuildView\x12$.cloudstate.admin.RebuildViewRequest\x1a%.cloudstate.admin.RebuildViewResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/views:rebuild:\x01*\x12\x85\x01\n\x10ListViewRebuilds\x12).cloudstate.admin.ListViewRebuildsRequest\x1a*.cloudstate.admin.ListViewRebuildsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/views/rebuildsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cloudstate.protocol.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_PARKEDMESSAGE_METADATAENTRY']._loaded_options = None
+  _globals['_PARKEDMESSAGE_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_ADMIN'].methods_by_name['ListServices']._loaded_options = None
   _globals['_ADMIN'].methods_by_name['ListServices']._serialized_options = b'\202\323\344\223\002\016\022\014/v1/services'
   _globals['_ADMIN'].methods_by_name['ListEntities']._loaded_options = None
@@ -50,6 +52,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADMIN'].methods_by_name['RedriveDeadLetters']._serialized_options = b'\202\323\344\223\002\035\"\030/v1/dead-letters:redrive:\001*'
   _globals['_ADMIN'].methods_by_name['DropDeadLetter']._loaded_options = None
   _globals['_ADMIN'].methods_by_name['DropDeadLetter']._serialized_options = b'\202\323\344\223\002\032\"\025/v1/dead-letters:drop:\001*'
+  _globals['_ADMIN'].methods_by_name['ListParkedMessages']._loaded_options = None
+  _globals['_ADMIN'].methods_by_name['ListParkedMessages']._serialized_options = b'\202\323\344\223\002\025\022\023/v1/parked-messages'
+  _globals['_ADMIN'].methods_by_name['RedriveParkedMessages']._loaded_options = None
+  _globals['_ADMIN'].methods_by_name['RedriveParkedMessages']._serialized_options = b'\202\323\344\223\002 \"\033/v1/parked-messages:redrive:\001*'
+  _globals['_ADMIN'].methods_by_name['DiscardParkedMessages']._loaded_options = None
+  _globals['_ADMIN'].methods_by_name['DiscardParkedMessages']._serialized_options = b'\202\323\344\223\002 \"\033/v1/parked-messages:discard:\001*'
+  _globals['_ADMIN'].methods_by_name['ResetConsumer']._loaded_options = None
+  _globals['_ADMIN'].methods_by_name['ResetConsumer']._serialized_options = b'\202\323\344\223\002\030\"\023/v1/consumers:reset:\001*'
+  _globals['_ADMIN'].methods_by_name['RebuildView']._loaded_options = None
+  _globals['_ADMIN'].methods_by_name['RebuildView']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/views:rebuild:\001*'
+  _globals['_ADMIN'].methods_by_name['ListViewRebuilds']._loaded_options = None
+  _globals['_ADMIN'].methods_by_name['ListViewRebuilds']._serialized_options = b'\202\323\344\223\002\024\022\022/v1/views/rebuilds'
   _globals['_LISTSERVICESREQUEST']._serialized_start=137
   _globals['_LISTSERVICESREQUEST']._serialized_end=158
   _globals['_SERVICE']._serialized_start=160
@@ -73,27 +87,55 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTCONSUMERSREQUEST']._serialized_start=1050
   _globals['_LISTCONSUMERSREQUEST']._serialized_end=1072
   _globals['_CONSUMER']._serialized_start=1075
-  _globals['_CONSUMER']._serialized_end=1268
-  _globals['_LISTCONSUMERSRESPONSE']._serialized_start=1270
-  _globals['_LISTCONSUMERSRESPONSE']._serialized_end=1340
-  _globals['_LISTTIMERSREQUEST']._serialized_start=1342
-  _globals['_LISTTIMERSREQUEST']._serialized_end=1392
-  _globals['_TASK']._serialized_start=1395
-  _globals['_TASK']._serialized_end=1633
-  _globals['_LISTTIMERSRESPONSE']._serialized_start=1635
-  _globals['_LISTTIMERSRESPONSE']._serialized_end=1695
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=1697
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1736
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1738
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1809
-  _globals['_REDRIVEDEADLETTERSREQUEST']._serialized_start=1811
-  _globals['_REDRIVEDEADLETTERSREQUEST']._serialized_end=1865
-  _globals['_REDRIVEDEADLETTERSRESPONSE']._serialized_start=1867
-  _globals['_REDRIVEDEADLETTERSRESPONSE']._serialized_end=1913
-  _globals['_DROPDEADLETTERREQUEST']._serialized_start=1915
-  _globals['_DROPDEADLETTERREQUEST']._serialized_end=1952
-  _globals['_DROPDEADLETTERRESPONSE']._serialized_start=1954
-  _globals['_DROPDEADLETTERRESPONSE']._serialized_end=1995
-  _globals['_ADMIN']._serialized_start=1998
-  _globals['_ADMIN']._serialized_end=3050
+  _globals['_CONSUMER']._serialized_end=1314
+  _globals['_LISTCONSUMERSRESPONSE']._serialized_start=1316
+  _globals['_LISTCONSUMERSRESPONSE']._serialized_end=1386
+  _globals['_LISTTIMERSREQUEST']._serialized_start=1388
+  _globals['_LISTTIMERSREQUEST']._serialized_end=1438
+  _globals['_TASK']._serialized_start=1441
+  _globals['_TASK']._serialized_end=1679
+  _globals['_LISTTIMERSRESPONSE']._serialized_start=1681
+  _globals['_LISTTIMERSRESPONSE']._serialized_end=1741
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=1743
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1782
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1784
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1855
+  _globals['_REDRIVEDEADLETTERSREQUEST']._serialized_start=1857
+  _globals['_REDRIVEDEADLETTERSREQUEST']._serialized_end=1911
+  _globals['_REDRIVEDEADLETTERSRESPONSE']._serialized_start=1913
+  _globals['_REDRIVEDEADLETTERSRESPONSE']._serialized_end=1959
+  _globals['_DROPDEADLETTERREQUEST']._serialized_start=1961
+  _globals['_DROPDEADLETTERREQUEST']._serialized_end=1998
+  _globals['_DROPDEADLETTERRESPONSE']._serialized_start=2000
+  _globals['_DROPDEADLETTERRESPONSE']._serialized_end=2041
+  _globals['_LISTPARKEDMESSAGESREQUEST']._serialized_start=2043
+  _globals['_LISTPARKEDMESSAGESREQUEST']._serialized_end=2106
+  _globals['_PARKEDMESSAGE']._serialized_start=2109
+  _globals['_PARKEDMESSAGE']._serialized_end=2456
+  _globals['_PARKEDMESSAGE_METADATAENTRY']._serialized_start=2409
+  _globals['_PARKEDMESSAGE_METADATAENTRY']._serialized_end=2456
+  _globals['_LISTPARKEDMESSAGESRESPONSE']._serialized_start=2458
+  _globals['_LISTPARKEDMESSAGESRESPONSE']._serialized_end=2535
+  _globals['_REDRIVEPARKEDMESSAGESREQUEST']._serialized_start=2537
+  _globals['_REDRIVEPARKEDMESSAGESREQUEST']._serialized_end=2617
+  _globals['_DISCARDPARKEDMESSAGESREQUEST']._serialized_start=2619
+  _globals['_DISCARDPARKEDMESSAGESREQUEST']._serialized_end=2699
+  _globals['_PARKEDMESSAGESCHANGED']._serialized_start=2701
+  _globals['_PARKEDMESSAGESCHANGED']._serialized_end=2762
+  _globals['_RESETCONSUMERREQUEST']._serialized_start=2765
+  _globals['_RESETCONSUMERREQUEST']._serialized_end=2897
+  _globals['_RESETCONSUMERRESPONSE']._serialized_start=2899
+  _globals['_RESETCONSUMERRESPONSE']._serialized_end=2979
+  _globals['_REBUILDVIEWREQUEST']._serialized_start=2981
+  _globals['_REBUILDVIEWREQUEST']._serialized_end=3054
+  _globals['_REBUILDVIEWRESPONSE']._serialized_start=3056
+  _globals['_REBUILDVIEWRESPONSE']._serialized_end=3134
+  _globals['_LISTVIEWREBUILDSREQUEST']._serialized_start=3136
+  _globals['_LISTVIEWREBUILDSREQUEST']._serialized_end=3161
+  _globals['_VIEWREBUILD']._serialized_start=3164
+  _globals['_VIEWREBUILD']._serialized_end=3368
+  _globals['_LISTVIEWREBUILDSRESPONSE']._serialized_start=3370
+  _globals['_LISTVIEWREBUILDSRESPONSE']._serialized_end=3445
+  _globals['_ADMIN']._serialized_start=3448
+  _globals['_ADMIN']._serialized_end=5342
 # @@protoc_insertion_point(module_scope)

@@ -29,6 +29,7 @@ from cloudstate.proxy.errors import BadRequest, ProxyError
 if TYPE_CHECKING:
     from cloudstate.proxy.durable.scheduler import DurableScheduler
     from cloudstate.proxy.eventing import EventingManager
+    from cloudstate.proxy.eventing.operations import EventingOperations
     from cloudstate.proxy.model import UserFunctionModel
     from cloudstate.proxy.stores.base import Store
     from cloudstate.proxy.views import ViewManager
@@ -52,6 +53,9 @@ class ProxyState(Protocol):
 
     @property
     def scheduler(self) -> DurableScheduler | None: ...
+
+    @property
+    def operations(self) -> EventingOperations | None: ...
 
 
 Handler = Callable[[Any, ProxyState], Awaitable[Any]]
