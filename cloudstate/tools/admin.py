@@ -189,6 +189,7 @@ OPS: dict[str, Op] = {
     "drop": Op(
         "POST", lambda a: "/v1/dead-letters:drop", _dropped, body=lambda a: {"name": a.name}
     ),
+    **admin_eventing.OPS,
 }
 
 
