@@ -56,6 +56,12 @@ CLI_CALLS = {
     "dead-letters": ((), 0),
     "redrive": (("--all",), 0),
     "drop": (("no-such-letter",), 1),
+    "consumer-dead-letters": ((), 0),
+    "consumer-redrive": (("event_log:carts:no.Such", "--all"), 0),
+    "consumer-discard": (("event_log:carts:no.Such", "7"), 1),
+    "reset": (("event_log:carts:no.Such", "--to-beginning"), 1),
+    "rebuild": (("--service", "NoSuchView", "--table", "rows"), 1),
+    "rebuilds": ((), 0),
 }
 
 

@@ -176,7 +176,7 @@ async def _generations(store_url: str, table_ids: list[str]) -> set[int]:
 
 
 PRODUCTS = [f"p{i:02d}" for i in range(20)]
-CARTS = 15  # 300 events, each product quantity 15
+CARTS = 30  # 600 events (more than one batch of 500), each product quantity 30
 
 
 def test_a_view_rebuilt_through_the_admin_api_while_queries_answer(tmp_path: Path) -> None:
@@ -228,7 +228,8 @@ def test_a_view_rebuilt_through_the_admin_api_while_queries_answer(tmp_path: Pat
             deadline = time.monotonic() + 120
             while asyncio.run(_generations(running.store, table_ids)) != {1}:
                 assert time.monotonic() < deadline, "the rebuild did not finish"
-                progress += admin_json(port, "rebuilds").get("rebuilds", [])
+                _, listing = http("GET", f"{running.admin}/v1/views/rebuilds")
+                progress += listing["rebuilds"]
             count = len(answers)
             wait_until(lambda: len(answers) > count + 3, "queries after the swap")
         finally:
