@@ -31,6 +31,7 @@ class Mutant:
 
 SQLITE = "cloudstate/proxy/stores/sqlite.py"
 STORE_TESTS = "tests/stores/test_sqlite_store.py"
+ADMIN_EVENTING_TESTS = "tests/admin/test_admin_eventing.py"
 EVENT_SOURCED = "cloudstate/proxy/entities/event_sourced.py"
 VALUE_ENTITY = "cloudstate/proxy/entities/value_entity.py"
 RAWUF_TESTS = "tests/e2e/test_proxy_with_raw_user_function.py"
@@ -1981,6 +1982,24 @@ MUTANTS: tuple[Mutant, ...] = (
         original="reply.next_page_token = page_token(ids[size - 1])",
         replacement="reply.next_page_token = page_token(ids[size])",
         tests=("tests/admin/test_admin_e2e.py::test_entity_ids_page_by_prefix",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="admin-redrive-one-redrives-all",
+        guarantee="an admin redrive of one parked message (consumer + offset) redrives only it",
+        file="cloudstate/proxy/admin/eventing.py",
+        original="redrive(consumer_id, None if request.all else request.offset)",
+        replacement="redrive(consumer_id, None)",
+        tests=(f"{ADMIN_EVENTING_TESTS}::test_park_list_redrive_one_then_all_discard_and_reset",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="admin-reset-ignores-the-offset",
+        guarantee="an admin reset to an offset replays the events after it, not all of them",
+        file="cloudstate/proxy/admin/eventing.py",
+        original="position = await operations.reset_to_offset(consumer_id, request.offset)",
+        replacement="position = await operations.reset_to_beginning(consumer_id)",
+        tests=(f"{ADMIN_EVENTING_TESTS}::test_park_list_redrive_one_then_all_discard_and_reset",),
         in_subprocess=True,
     ),
     Mutant(
