@@ -1990,7 +1990,7 @@ MUTANTS: tuple[Mutant, ...] = (
         file="cloudstate/proxy/admin/eventing.py",
         original="redrive(consumer_id, None if request.all else request.offset)",
         replacement="redrive(consumer_id, None)",
-        tests=(f"{ADMIN_EVENTING_TESTS}::test_park_list_redrive_one_then_all_discard_and_reset",),
+        tests=(f"{ADMIN_EVENTING_TESTS}::test_park_list_redrive_one_then_all",),
         in_subprocess=True,
     ),
     Mutant(
@@ -1999,7 +1999,9 @@ MUTANTS: tuple[Mutant, ...] = (
         file="cloudstate/proxy/admin/eventing.py",
         original="position = await operations.reset_to_offset(consumer_id, request.offset)",
         replacement="position = await operations.reset_to_beginning(consumer_id)",
-        tests=(f"{ADMIN_EVENTING_TESTS}::test_park_list_redrive_one_then_all_discard_and_reset",),
+        tests=(
+            f"{ADMIN_EVENTING_TESTS}::test_discard_and_resets_to_the_beginning_an_offset_a_time",
+        ),
         in_subprocess=True,
     ),
     Mutant(
