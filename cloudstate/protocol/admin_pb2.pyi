@@ -120,7 +120,7 @@ class ListConsumersRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Consumer(_message.Message):
-    __slots__ = ("consumer_id", "source", "kind", "offset", "head_offset", "pending", "lag_seconds", "delivered", "failures", "last_error")
+    __slots__ = ("consumer_id", "source", "kind", "offset", "head_offset", "pending", "lag_seconds", "delivered", "failures", "last_error", "parked", "view", "tables")
     CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,9 @@ class Consumer(_message.Message):
     DELIVERED_FIELD_NUMBER: _ClassVar[int]
     FAILURES_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    PARKED_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
+    TABLES_FIELD_NUMBER: _ClassVar[int]
     consumer_id: str
     source: str
     kind: str
@@ -141,7 +144,10 @@ class Consumer(_message.Message):
     delivered: int
     failures: int
     last_error: str
-    def __init__(self, consumer_id: _Optional[str] = ..., source: _Optional[str] = ..., kind: _Optional[str] = ..., offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., pending: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., delivered: _Optional[int] = ..., failures: _Optional[int] = ..., last_error: _Optional[str] = ...) -> None: ...
+    parked: int
+    view: str
+    tables: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, consumer_id: _Optional[str] = ..., source: _Optional[str] = ..., kind: _Optional[str] = ..., offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., pending: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., delivered: _Optional[int] = ..., failures: _Optional[int] = ..., last_error: _Optional[str] = ..., parked: _Optional[int] = ..., view: _Optional[str] = ..., tables: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListConsumersResponse(_message.Message):
     __slots__ = ("consumers",)
@@ -492,3 +498,152 @@ class GetMetricsResponse(_message.Message):
     store_commit: _containers.RepeatedCompositeFieldContainer[LatencyBucket]
     requests_in_flight: int
     def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., methods: _Optional[_Iterable[_Union[MethodMetrics, _Mapping]]] = ..., entities: _Optional[_Iterable[_Union[ActiveEntities, _Mapping]]] = ..., store_commits: _Optional[int] = ..., store_commit_seconds_sum: _Optional[float] = ..., store_commit: _Optional[_Iterable[_Union[LatencyBucket, _Mapping]]] = ..., requests_in_flight: _Optional[int] = ...) -> None: ...
+
+class ListParkedMessagesRequest(_message.Message):
+    __slots__ = ("consumer_id", "limit")
+    CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    consumer_id: str
+    limit: int
+    def __init__(self, consumer_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ParkedMessage(_message.Message):
+    __slots__ = ("consumer_id", "offset", "key", "what", "type", "data", "metadata", "attempts", "last_error", "failed_at", "redrive")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    WHAT_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILED_AT_FIELD_NUMBER: _ClassVar[int]
+    REDRIVE_FIELD_NUMBER: _ClassVar[int]
+    consumer_id: str
+    offset: int
+    key: str
+    what: str
+    type: str
+    data: _struct_pb2.Value
+    metadata: _containers.ScalarMap[str, str]
+    attempts: int
+    last_error: str
+    failed_at: _timestamp_pb2.Timestamp
+    redrive: bool
+    def __init__(self, consumer_id: _Optional[str] = ..., offset: _Optional[int] = ..., key: _Optional[str] = ..., what: _Optional[str] = ..., type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., failed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., redrive: _Optional[bool] = ...) -> None: ...
+
+class ListParkedMessagesResponse(_message.Message):
+    __slots__ = ("parked",)
+    PARKED_FIELD_NUMBER: _ClassVar[int]
+    parked: _containers.RepeatedCompositeFieldContainer[ParkedMessage]
+    def __init__(self, parked: _Optional[_Iterable[_Union[ParkedMessage, _Mapping]]] = ...) -> None: ...
+
+class RedriveParkedMessagesRequest(_message.Message):
+    __slots__ = ("consumer_id", "offset", "all")
+    CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    consumer_id: str
+    offset: int
+    all: bool
+    def __init__(self, consumer_id: _Optional[str] = ..., offset: _Optional[int] = ..., all: _Optional[bool] = ...) -> None: ...
+
+class DiscardParkedMessagesRequest(_message.Message):
+    __slots__ = ("consumer_id", "offset", "all")
+    CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    consumer_id: str
+    offset: int
+    all: bool
+    def __init__(self, consumer_id: _Optional[str] = ..., offset: _Optional[int] = ..., all: _Optional[bool] = ...) -> None: ...
+
+class ParkedMessagesChanged(_message.Message):
+    __slots__ = ("consumer_id", "offsets")
+    CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    consumer_id: str
+    offsets: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, consumer_id: _Optional[str] = ..., offsets: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ResetConsumerRequest(_message.Message):
+    __slots__ = ("consumer_id", "beginning", "time", "offset")
+    CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    BEGINNING_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    consumer_id: str
+    beginning: bool
+    time: _timestamp_pb2.Timestamp
+    offset: int
+    def __init__(self, consumer_id: _Optional[str] = ..., beginning: _Optional[bool] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ResetConsumerResponse(_message.Message):
+    __slots__ = ("consumer_id", "offset", "generation")
+    CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    consumer_id: str
+    offset: int
+    generation: int
+    def __init__(self, consumer_id: _Optional[str] = ..., offset: _Optional[int] = ..., generation: _Optional[int] = ...) -> None: ...
+
+class RebuildViewRequest(_message.Message):
+    __slots__ = ("consumer_id", "service", "table")
+    CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    consumer_id: str
+    service: str
+    table: str
+    def __init__(self, consumer_id: _Optional[str] = ..., service: _Optional[str] = ..., table: _Optional[str] = ...) -> None: ...
+
+class RebuildViewResponse(_message.Message):
+    __slots__ = ("consumer_id", "tables", "generation")
+    CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    TABLES_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    consumer_id: str
+    tables: _containers.RepeatedScalarFieldContainer[str]
+    generation: int
+    def __init__(self, consumer_id: _Optional[str] = ..., tables: _Optional[_Iterable[str]] = ..., generation: _Optional[int] = ...) -> None: ...
+
+class ListViewRebuildsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ViewRebuild(_message.Message):
+    __slots__ = ("consumer_id", "view", "tables", "generation", "offset", "head_offset", "pending", "lag_seconds", "started")
+    CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
+    TABLES_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    HEAD_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    consumer_id: str
+    view: str
+    tables: _containers.RepeatedScalarFieldContainer[str]
+    generation: int
+    offset: int
+    head_offset: int
+    pending: int
+    lag_seconds: float
+    started: _timestamp_pb2.Timestamp
+    def __init__(self, consumer_id: _Optional[str] = ..., view: _Optional[str] = ..., tables: _Optional[_Iterable[str]] = ..., generation: _Optional[int] = ..., offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., pending: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., started: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListViewRebuildsResponse(_message.Message):
+    __slots__ = ("rebuilds",)
+    REBUILDS_FIELD_NUMBER: _ClassVar[int]
+    rebuilds: _containers.RepeatedCompositeFieldContainer[ViewRebuild]
+    def __init__(self, rebuilds: _Optional[_Iterable[_Union[ViewRebuild, _Mapping]]] = ...) -> None: ...

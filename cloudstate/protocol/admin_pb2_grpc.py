@@ -119,6 +119,36 @@ class AdminStub:
                 request_serializer=cloudstate_dot_admin__pb2.GetMetricsRequest.SerializeToString,
                 response_deserializer=cloudstate_dot_admin__pb2.GetMetricsResponse.FromString,
                 _registered_method=True)
+        self.ListParkedMessages = channel.unary_unary(
+                '/cloudstate.admin.Admin/ListParkedMessages',
+                request_serializer=cloudstate_dot_admin__pb2.ListParkedMessagesRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.ListParkedMessagesResponse.FromString,
+                _registered_method=True)
+        self.RedriveParkedMessages = channel.unary_unary(
+                '/cloudstate.admin.Admin/RedriveParkedMessages',
+                request_serializer=cloudstate_dot_admin__pb2.RedriveParkedMessagesRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.ParkedMessagesChanged.FromString,
+                _registered_method=True)
+        self.DiscardParkedMessages = channel.unary_unary(
+                '/cloudstate.admin.Admin/DiscardParkedMessages',
+                request_serializer=cloudstate_dot_admin__pb2.DiscardParkedMessagesRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.ParkedMessagesChanged.FromString,
+                _registered_method=True)
+        self.ResetConsumer = channel.unary_unary(
+                '/cloudstate.admin.Admin/ResetConsumer',
+                request_serializer=cloudstate_dot_admin__pb2.ResetConsumerRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.ResetConsumerResponse.FromString,
+                _registered_method=True)
+        self.RebuildView = channel.unary_unary(
+                '/cloudstate.admin.Admin/RebuildView',
+                request_serializer=cloudstate_dot_admin__pb2.RebuildViewRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.RebuildViewResponse.FromString,
+                _registered_method=True)
+        self.ListViewRebuilds = channel.unary_unary(
+                '/cloudstate.admin.Admin/ListViewRebuilds',
+                request_serializer=cloudstate_dot_admin__pb2.ListViewRebuildsRequest.SerializeToString,
+                response_deserializer=cloudstate_dot_admin__pb2.ListViewRebuildsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -249,6 +279,52 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListParkedMessages(self, request, context):
+        """-- Eventing consumers and views: dead letters, resets, rebuilds (docs/admin.md) -----------
+        Messages eventing consumers and view updaters parked (their handler failed
+        --eventing-max-attempts times), oldest first, with the event decoded to JSON.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedriveParkedMessages(self, request, context):
+        """Deliver a consumer's parked message (by offset) or all of them again, with fresh attempts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiscardParkedMessages(self, request, context):
+        """Delete a consumer's parked message (by offset), or all of them, for good.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetConsumer(self, request, context):
+        """Move an eventing consumer's offset: to the beginning, a time or an offset (a replay or a
+        skip). Not a view's consumer: rebuild the view.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RebuildView(self, request, context):
+        """Rebuild a view's tables from the start of its source; the old rows answer queries until
+        the new ones have caught up, then they are swapped in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListViewRebuilds(self, request, context):
+        """The view rebuilds running in this proxy, with their progress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -336,6 +412,36 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.GetMetrics,
                     request_deserializer=cloudstate_dot_admin__pb2.GetMetricsRequest.FromString,
                     response_serializer=cloudstate_dot_admin__pb2.GetMetricsResponse.SerializeToString,
+            ),
+            'ListParkedMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListParkedMessages,
+                    request_deserializer=cloudstate_dot_admin__pb2.ListParkedMessagesRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.ListParkedMessagesResponse.SerializeToString,
+            ),
+            'RedriveParkedMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedriveParkedMessages,
+                    request_deserializer=cloudstate_dot_admin__pb2.RedriveParkedMessagesRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.ParkedMessagesChanged.SerializeToString,
+            ),
+            'DiscardParkedMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiscardParkedMessages,
+                    request_deserializer=cloudstate_dot_admin__pb2.DiscardParkedMessagesRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.ParkedMessagesChanged.SerializeToString,
+            ),
+            'ResetConsumer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetConsumer,
+                    request_deserializer=cloudstate_dot_admin__pb2.ResetConsumerRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.ResetConsumerResponse.SerializeToString,
+            ),
+            'RebuildView': grpc.unary_unary_rpc_method_handler(
+                    servicer.RebuildView,
+                    request_deserializer=cloudstate_dot_admin__pb2.RebuildViewRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.RebuildViewResponse.SerializeToString,
+            ),
+            'ListViewRebuilds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListViewRebuilds,
+                    request_deserializer=cloudstate_dot_admin__pb2.ListViewRebuildsRequest.FromString,
+                    response_serializer=cloudstate_dot_admin__pb2.ListViewRebuildsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -797,6 +903,168 @@ class Admin:
             '/cloudstate.admin.Admin/GetMetrics',
             cloudstate_dot_admin__pb2.GetMetricsRequest.SerializeToString,
             cloudstate_dot_admin__pb2.GetMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListParkedMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/ListParkedMessages',
+            cloudstate_dot_admin__pb2.ListParkedMessagesRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.ListParkedMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedriveParkedMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/RedriveParkedMessages',
+            cloudstate_dot_admin__pb2.RedriveParkedMessagesRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.ParkedMessagesChanged.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiscardParkedMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/DiscardParkedMessages',
+            cloudstate_dot_admin__pb2.DiscardParkedMessagesRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.ParkedMessagesChanged.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetConsumer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/ResetConsumer',
+            cloudstate_dot_admin__pb2.ResetConsumerRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.ResetConsumerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RebuildView(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/RebuildView',
+            cloudstate_dot_admin__pb2.RebuildViewRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.RebuildViewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListViewRebuilds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudstate.admin.Admin/ListViewRebuilds',
+            cloudstate_dot_admin__pb2.ListViewRebuildsRequest.SerializeToString,
+            cloudstate_dot_admin__pb2.ListViewRebuildsResponse.FromString,
             options,
             channel_credentials,
             insecure,

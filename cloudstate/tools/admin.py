@@ -12,6 +12,11 @@ JSON.
     cloudstate admin redrive 'timer:expire-t1'        # or --all
     cloudstate admin drop 'effect:8d0c...'
     cloudstate admin delete-entity ShoppingCart alice   # event-sourced: tombstone, then purge
+    cloudstate admin consumer-dead-letters event_log:ledger:evtest.Projection
+    cloudstate admin consumer-redrive event_log:ledger:evtest.Projection 5007   # or --all
+    cloudstate admin reset event_log:ledger:evtest.Projection --to-beginning
+    cloudstate admin rebuild --service PopularProducts --table products
+    cloudstate admin rebuilds       # (eventing operations: cloudstate/tools/admin_eventing.py)
 
 It speaks HTTP/JSON to the routes of ``cloudstate.admin.Admin`` (docs/admin.md); ``--token``
 (or ``$CLOUDSTATE_TOKEN``) is sent as ``authorization: Bearer`` when the proxy has ``--jwt-key``.
@@ -27,42 +32,19 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, TextIO
+
+from cloudstate.tools import admin_eventing
+from cloudstate.tools.admin_common import Op, table
+from cloudstate.tools.admin_common import dumps as _dumps
+from cloudstate.tools.admin_common import query as _query
+from cloudstate.tools.admin_common import quote as _q
 
 DEFAULT_ADMIN = "http://127.0.0.1:9090"
 
 #: Exit statuses: the API refused or failed (1), bad usage (2), no credentials accepted (3).
 FAILED, USAGE, UNAUTHENTICATED = 1, 2, 3
-
-
-@dataclass(frozen=True, slots=True)
-class Op:
-    """One CLI operation: how it is called over HTTP and how its reply is shown."""
-
-    method: str
-    path: Callable[[argparse.Namespace], str]
-    render: Callable[[dict[str, Any], argparse.Namespace, TextIO], None]
-    body: Callable[[argparse.Namespace], dict[str, Any]] | None = None
-
-
-def _q(text: str) -> str:
-    return urllib.parse.quote(text, safe="")
-
-
-def _query(**values: object) -> str:
-    kept = {k: v for k, v in values.items() if v not in (None, "", 0, False)}
-    return "?" + urllib.parse.urlencode(kept) if kept else ""
-
-
-def table(rows: Sequence[Sequence[object]], header: Sequence[str], out: TextIO) -> None:
-    """Columns padded to their widest cell; the last column is not padded."""
-    cells = [[str(c) for c in header], *[["" if c is None else str(c) for c in r] for r in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for row in cells:
-        line = "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=False))
-        out.write((line + "  " + row[-1] if len(row) > 1 else row[0]).rstrip() + "\n")
 
 
 def _services(reply: dict[str, Any], args: argparse.Namespace, out: TextIO) -> None:
@@ -80,11 +62,6 @@ def _entities(reply: dict[str, Any], args: argparse.Namespace, out: TextIO) -> N
     token = reply.get("nextPageToken")
     if token:
         out.write(f"more: --page-token {token}\n")
-
-
-def _dumps(data: Any) -> str:
-    # Sorted: decoded payloads travel as google.protobuf.Struct, a map without an order.
-    return json.dumps(data, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
 
 
 def _entity(reply: dict[str, Any], args: argparse.Namespace, out: TextIO) -> None:
@@ -131,11 +108,15 @@ def _consumers(reply: dict[str, Any], args: argparse.Namespace, out: TextIO) -> 
             c.get("headOffset", "0"),
             c.get("pending", "0"),
             f"{c.get('lagSeconds', 0):.1f}s",
+            c.get("parked", "0"),
             c.get("lastError", ""),
         )
         for c in consumers
     ]
-    header = ("CONSUMER", "KIND", "SOURCE", "OFFSET", "HEAD", "PENDING", "LAG", "LAST ERROR")
+    header = (
+        *("CONSUMER", "KIND", "SOURCE", "OFFSET", "HEAD", "PENDING", "LAG", "PARKED"),
+        "LAST ERROR",
+    )
     table(rows, header, out)
 
 
@@ -221,6 +202,7 @@ OPS: dict[str, Op] = {
         lambda a: f"/v1/services/{_q(a.service)}/entities/{_q(a.entity_id)}",
         _deleted,
     ),
+    **admin_eventing.OPS,
 }
 
 
@@ -256,6 +238,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     subs["redrive"].add_argument("name", nargs="?", help="the dead letter's name")
     subs["redrive"].add_argument("--all", action="store_true", help="every dead letter")
     subs["drop"].add_argument("name", help="the dead letter's name")
+    subs.update(admin_eventing.add_arguments(ops))
     for sub in subs.values():
         add_connection_arguments(sub)
 
@@ -276,6 +259,10 @@ def add_connection_arguments(sub: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     if args.admin_command == "redrive" and bool(args.name) == bool(args.all):
         print("error: give the name of one dead letter, or --all", file=sys.stderr)
+        return USAGE
+    problem = admin_eventing.usage_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return USAGE
     return run_op(OPS[args.admin_command], args)
 

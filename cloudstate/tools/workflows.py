@@ -20,7 +20,11 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from cloudstate.tools.admin import Op, _dumps, _q, _query, add_connection_arguments, run_op, table
+from cloudstate.tools.admin import add_connection_arguments, run_op
+from cloudstate.tools.admin_common import Op, table
+from cloudstate.tools.admin_common import dumps as _dumps
+from cloudstate.tools.admin_common import query as _query
+from cloudstate.tools.admin_common import quote as _q
 
 
 def _path(args: argparse.Namespace, verb: str = "") -> str:

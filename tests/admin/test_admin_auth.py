@@ -58,6 +58,12 @@ CLI_CALLS = {
     "redrive": (("--all",), 0),
     "drop": (("no-such-letter",), 1),
     "delete-entity": (("ShoppingCart", "nobody"), 1),  # no events: NOT_FOUND
+    "consumer-dead-letters": ((), 0),
+    "consumer-redrive": (("event_log:carts:no.Such", "--all"), 0),
+    "consumer-discard": (("event_log:carts:no.Such", "7"), 1),
+    "reset": (("event_log:carts:no.Such", "--to-beginning"), 1),
+    "rebuild": (("--service", "NoSuchView", "--table", "rows"), 1),
+    "rebuilds": ((), 0),
 }
 #: ``cloudstate workflows`` operations: the cart has no workflow service (NOT_FOUND, 1), but only
 #: once the token is accepted.

@@ -93,6 +93,7 @@ def test_view_consumers_offsets_and_lag(tmp_path: Path) -> None:
             "HEAD",
             "PENDING",
             "LAG",
+            "PARKED",
             "LAST",
             "ERROR",
         ]

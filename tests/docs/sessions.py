@@ -64,8 +64,12 @@ SESSIONS: dict[str, list[tuple[str, str]]] = {
     ],
     # docs/admin.md: the cart with an admin port, then every read-only admin command.
     "admin": [
-        ("docs/admin.md", "--admin-port 9090"),
+        ("docs/admin.md", "--path examples/shoppingcart --admin-port 9090"),
         ("docs/admin.md", "cloudstate admin services"),
+    ],
+    # docs/admin.md: the views example with an admin port, its consumers reset, its view rebuilt.
+    "admin-eventing": [
+        ("docs/admin.md", "cloudstate run cartviews.main"),
     ],
     # docs/cli.md: run --reload, call, inspect (outputs compared with the page).
     "cli": [

@@ -31,6 +31,7 @@ class Mutant:
 
 SQLITE = "cloudstate/proxy/stores/sqlite.py"
 STORE_TESTS = "tests/stores/test_sqlite_store.py"
+ADMIN_EVENTING_TESTS = "tests/admin/test_admin_eventing.py"
 EVENT_SOURCED = "cloudstate/proxy/entities/event_sourced.py"
 VALUE_ENTITY = "cloudstate/proxy/entities/value_entity.py"
 RAWUF_TESTS = "tests/e2e/test_proxy_with_raw_user_function.py"
@@ -2072,6 +2073,26 @@ MUTANTS: tuple[Mutant, ...] = (
         original="    if service.entity_type != EVENT_SOURCED:\n        raise Refused(",
         replacement="    if False:\n        raise Refused(",
         tests=("tests/admin/test_admin_workflows.py::test_refused_operations",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="admin-redrive-one-redrives-all",
+        guarantee="an admin redrive of one parked message (consumer + offset) redrives only it",
+        file="cloudstate/proxy/admin/eventing.py",
+        original="redrive(consumer_id, None if request.all else request.offset)",
+        replacement="redrive(consumer_id, None)",
+        tests=(f"{ADMIN_EVENTING_TESTS}::test_park_list_redrive_one_then_all",),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="admin-reset-ignores-the-offset",
+        guarantee="an admin reset to an offset replays the events after it, not all of them",
+        file="cloudstate/proxy/admin/eventing.py",
+        original="position = await operations.reset_to_offset(consumer_id, request.offset)",
+        replacement="position = await operations.reset_to_beginning(consumer_id)",
+        tests=(
+            f"{ADMIN_EVENTING_TESTS}::test_discard_and_resets_to_the_beginning_an_offset_a_time",
+        ),
         in_subprocess=True,
     ),
     Mutant(

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from cloudstate.proxy.config import ProxyConfig
     from cloudstate.proxy.durable.scheduler import DurableScheduler
     from cloudstate.proxy.eventing import EventingManager
+    from cloudstate.proxy.eventing.operations import EventingOperations
     from cloudstate.proxy.model import UserFunctionModel
     from cloudstate.proxy.router import Router
     from cloudstate.proxy.stores.base import Store
@@ -69,6 +70,9 @@ class ProxyState(Protocol):
     def workflows(self) -> WorkflowWiring:
         """The workflow services' engines (none before discovery)."""
         ...
+
+    @property
+    def operations(self) -> EventingOperations | None: ...
 
 
 Handler = Callable[[Any, ProxyState], Awaitable[Any]]

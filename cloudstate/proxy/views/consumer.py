@@ -99,6 +99,8 @@ class ViewConsumer(EventLogConsumer):
         self.live: ViewConsumer | None = None
         self._rebuild_task: asyncio.Task[None] | None = None
         self._rebuild_checked = 0.0
+        #: When this loop was made (for a rebuild loop: when this proxy started the rebuild).
+        self.created = time.time()
 
     @property
     def consumer_id(self) -> str:
