@@ -258,9 +258,11 @@ def test_a_busy_port_is_one_line_naming_it_and_its_flag(
         args = ["proxy", "--user-function", f"127.0.0.1:{free_port()}"]
     if flag != "--port":
         args += ["--port", str(free_port())]
-    args += [flag, str(busy_port), "--store", "memory:", "--discovery-timeout", "3"]
-    code, _, err, took = finish(start(*args, cwd=modules), within=15)
-    assert took < 5 and code == 2, err
+    # A busy port is reported at once, not after discovery gave up (30 s here): the margin
+    # between the two keeps a loaded machine from making this flaky.
+    args += [flag, str(busy_port), "--store", "memory:", "--discovery-timeout", "30"]
+    code, _, err, took = finish(start(*args, cwd=modules), within=45)
+    assert took < 20 and code == 2, err
     assert err.splitlines() == [
         f"cloudstate {command}: error: port {busy_port} is in use: {advice}"
     ], err
