@@ -155,9 +155,7 @@ def test_query_and_rebuild_a_view(views: Running, tmp_path: Path) -> None:
         assert by_css(driver, "#query-status").text == "OK: 2 rows"
 
         by_css(driver, "#rebuild-button").click()
-        answer = wait_for(
-            "the rebuild's answer", lambda: by_css(driver, "#eventing-status").text
-        )
+        answer = wait_for("the rebuild's answer", lambda: by_css(driver, "#eventing-status").text)
         assert answer.startswith("Rebuild view:cartviews.") and '"generation":"1"' in answer
         check_page(driver, "eventing-views")
         screenshot(driver, tmp_path, "eventing-views", DOCS_IMAGES)

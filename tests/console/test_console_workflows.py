@@ -14,9 +14,22 @@ import grpc
 import pytest
 
 from tests.admin.harness import Cart, http, start_example
-from tests.admin.test_admin_workflows import ORDERS_DIR, WORKFLOW, orders_pb2, orders_pb2_grpc, place
-from tests.console.browser import DESKTOP, PHONE, check_page, js_errors, open_browser, screenshot
-from tests.console.browser import wait_for
+from tests.admin.test_admin_workflows import (
+    ORDERS_DIR,
+    WORKFLOW,
+    orders_pb2,
+    orders_pb2_grpc,
+    place,
+)
+from tests.console.browser import (
+    DESKTOP,
+    PHONE,
+    check_page,
+    js_errors,
+    open_browser,
+    screenshot,
+    wait_for,
+)
 from tests.console.test_console import DOCS_IMAGES, all_css, by_css
 
 
@@ -60,9 +73,11 @@ def press(driver: Any, verb: str, reason: str = "") -> str:
     by_css(driver, f"#workflow-{verb}").click()
     return wait_for(
         f"the answer to {verb}",
-        lambda: (text := by_css(driver, "#workflow-status").text) != before
-        and not text.endswith("…")
-        and text,
+        lambda: (
+            (text := by_css(driver, "#workflow-status").text) != before
+            and not text.endswith("…")
+            and text
+        ),
     )
 
 

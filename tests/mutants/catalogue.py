@@ -2228,8 +2228,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="console-serves-any-file",
-        guarantee="the admin port serves the console's three files and nothing else under "
-        "/console/",
+        guarantee="the admin port serves the console's files and nothing else under /console/",
         file="cloudstate/proxy/console/__init__.py",
         original="""
     content_type = FILES.get(name)
@@ -2269,8 +2268,7 @@ MUTANTS: tuple[Mutant, ...] = (
         original="const reply = await api(`${path}:${verb}`, {",
         replacement="const reply = await api(`${path}:cancel`, {",
         tests=(
-            "tests/console/test_console_workflows.py::"
-            "test_list_show_suspend_resume_and_cancel",
+            "tests/console/test_console_workflows.py::test_list_show_suspend_resume_and_cancel",
         ),
         in_subprocess=True,
         served_by=CONSOLE_SERVER,
