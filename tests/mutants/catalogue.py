@@ -27,6 +27,9 @@ class Mutant:
     in_subprocess: bool = False
     #: CLOUDSTATE_TEST_BACKENDS for the run.
     backends: str = "sqlite"
+    #: For a file that is not Python (the console's JavaScript): the module that serves it,
+    #: which gets the import probe instead, so a run is judged on that module's importers.
+    served_by: str = ""
 
 
 SQLITE = "cloudstate/proxy/stores/sqlite.py"
@@ -38,6 +41,9 @@ RAWUF_TESTS = "tests/e2e/test_proxy_with_raw_user_function.py"
 VALUE_RAW_TESTS = "tests/e2e/test_value_entity_raw.py"
 CRDT = "cloudstate/proxy/entities/crdt.py"
 TTL_TESTS = "tests/ttl/test_entity_ttl.py"
+CONSOLE_SERVER = "cloudstate/proxy/console/__init__.py"
+CONSOLE_EVENTING_JS = "cloudstate/proxy/console/static/eventing.js"
+CONSOLE_EVENTING_TESTS = "tests/console/test_console_eventing.py"
 ACTOR = "cloudstate/proxy/entities/actor.py"
 LIMITS_TESTS = "tests/observability/test_limits.py"
 AUTH = "cloudstate/proxy/auth.py"
@@ -2222,8 +2228,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="console-serves-any-file",
-        guarantee="the admin port serves the console's three files and nothing else under "
-        "/console/",
+        guarantee="the admin port serves the console's files and nothing else under /console/",
         file="cloudstate/proxy/console/__init__.py",
         original="""
     content_type = FILES.get(name)
@@ -2233,6 +2238,40 @@ MUTANTS: tuple[Mutant, ...] = (
 """,
         tests=("tests/console/test_console_auth.py::test_only_the_consoles_files_are_served",),
         in_subprocess=True,
+    ),
+    Mutant(
+        name="console-redrive-button-discards",
+        guarantee="the eventing page's Redrive of a parked message redrives it (applied once "
+        "after the fix), it does not discard it",
+        file=CONSOLE_EVENTING_JS,
+        original='onclick: () => act(`Redrive ${name}`, "/v1/parked-messages:redrive", one),',
+        replacement='onclick: () => act(`Redrive ${name}`, "/v1/parked-messages:discard", one),',
+        tests=(f"{CONSOLE_EVENTING_TESTS}::test_parked_redrive_discard_and_reset",),
+        in_subprocess=True,
+        served_by=CONSOLE_SERVER,
+    ),
+    Mutant(
+        name="console-consumers-parked-always-0",
+        guarantee="the eventing page's consumers table shows each consumer's parked count",
+        file=CONSOLE_EVENTING_JS,
+        original="String(c.parked || 0), c.lastError]);",
+        replacement='"0", c.lastError]);',
+        tests=(f"{CONSOLE_EVENTING_TESTS}::test_parked_redrive_discard_and_reset",),
+        in_subprocess=True,
+        served_by=CONSOLE_SERVER,
+    ),
+    Mutant(
+        name="console-workflow-buttons-all-cancel",
+        guarantee="the workflows page's Suspend / Resume / Cancel buttons each send their own "
+        "control",
+        file="cloudstate/proxy/console/static/workflows.js",
+        original="const reply = await api(`${path}:${verb}`, {",
+        replacement="const reply = await api(`${path}:cancel`, {",
+        tests=(
+            "tests/console/test_console_workflows.py::test_list_show_suspend_resume_and_cancel",
+        ),
+        in_subprocess=True,
+        served_by=CONSOLE_SERVER,
     ),
     Mutant(
         name="metrics-count-ok-as-errors",

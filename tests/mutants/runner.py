@@ -170,7 +170,12 @@ def copy_tree(source: Path, destination: Path) -> None:
 def apply(mutant: Mutant, tree: Path) -> None:
     """Mutate the copy at ``tree``: the replaced snippet, plus the import probe at the end."""
     path = tree / mutant.file
-    path.write_text(mutated_source(mutant, tree) + PROBE)
+    if mutant.served_by:  # not Python: the module serving the file carries the probe
+        path.write_text(mutated_source(mutant, tree))
+        path = tree / mutant.served_by
+        path.write_text(path.read_text() + PROBE)
+    else:
+        path.write_text(mutated_source(mutant, tree) + PROBE)
     for cached in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
         cached.unlink()
 

@@ -23,6 +23,8 @@ PREFIX = "/console"
 FILES = {
     "index.html": "text/html; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+    "eventing.js": "text/javascript; charset=utf-8",
+    "workflows.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
 }
 

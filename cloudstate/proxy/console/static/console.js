@@ -616,54 +616,7 @@ function entityView(entity) {
   return parts;
 }
 
-// Eventing and views: consumers with offset and lag, a lag chart.
-
-function eventing(rest, page) {
-  const body = el("div", { id: "consumers", "aria-live": "off" });
-  const deadLetters = el("div", { id: "eventing-dead-letters" }, el("p", {}, "Loading…"));
-  show(page, el("h2", {}, "Eventing & views"), body,
-    el("h3", {}, "Dead letters of consumers"), deadLetters,
-    el("h3", {}, "Replay and reset"),
-    el("div", { id: "eventing-reset" }, el("p", { class: "unavailable" },
-      "Moving a consumer's offset or rebuilding a view: not available on this proxy.")));
-  const draw = () => {
-    const latest = history.consumers[history.consumers.length - 1];
-    if (history.consumersError) {
-      body.replaceChildren(notice(history.consumersError, "Consumers"));
-      return;
-    }
-    if (!latest) {
-      body.replaceChildren(el("p", {}, "Reading the consumers…"));
-      return;
-    }
-    const rows = latest.consumers.map((c) => [c.consumerId, c.kind, c.source, String(c.offset),
-      String(c.headOffset), String(c.pending), el("span", { class: "lag" }, Number(c.lagSeconds).toFixed(1)),
-      String(c.delivered), String(c.failures), c.lastError]);
-    const lag = {};
-    const pending = {};
-    const short = (id) => id.split(":").pop();
-    for (const point of history.consumers) {
-      for (const c of point.consumers) {
-        (lag[short(c.consumerId)] = lag[short(c.consumerId)] || []).push({ t: point.t, v: c.lagSeconds });
-        (pending[short(c.consumerId)] = pending[short(c.consumerId)] || []).push({ t: point.t, v: Number(c.pending) });
-      }
-    }
-    body.replaceChildren(
-      table("Consumers", ["Consumer", "Kind", "Source", "Offset", "Head", "Pending", "Lag (s)",
-        "Delivered", "Failures", "Last error"], rows, "consumers"),
-      el("p", { class: "hint" }, "Lag: the age of the oldest event a consumer has not handled. " +
-        "The charts cover the last five minutes (since the console was opened)."),
-      el("div", { class: "charts" },
-        chart("Lag, seconds", lag, "s"),
-        chart("Pending events", pending, "")));
-  };
-  page.onSample = draw;
-  draw();
-  api("/v1/eventing/dead-letters").then(
-    (data) => deadLetters.replaceChildren(json(data)),
-    (error) => deadLetters.replaceChildren(notice(error, "Dead letters of eventing consumers")));
-}
-eventing.title = "Eventing & views";
+// Eventing and views: eventing.js.
 
 // Durable calls: pending timers and effects, dead letters with redrive / drop.
 
@@ -736,19 +689,7 @@ async function durable(rest, page) {
 }
 durable.title = "Durable calls";
 
-// Workflows: a place for them; the admin operations come with the workflows.
-
-async function workflows(rest, page) {
-  const body = el("div", { id: "workflows" }, el("p", {}, "Loading…"));
-  show(page, el("h2", {}, "Workflows"), body);
-  try {
-    const data = await api("/v1/workflows");
-    body.replaceChildren(el("pre", {}, json(data)));
-  } catch (error) {
-    body.replaceChildren(notice(error, "Workflows"));
-  }
-}
-workflows.title = "Workflows";
+// Workflows: workflows.js.
 
 // Health: requests/s, error rate and latency percentiles per method, active entities, commits.
 
@@ -868,8 +809,8 @@ function setUpToken() {
 window.addEventListener("hashchange", async () => {
   await render();
   // Keyboard and screen-reader users land on what they chose: the method or entity heading
-  // (below the list on a phone), else the page.
-  const target = document.querySelector("#method-heading, #entity-heading") ||
+  // or workflow (below the list on a phone), else the page.
+  const target = document.querySelector("#method-heading, #entity-heading, #workflow-heading") ||
     document.getElementById("main");
   target.setAttribute("tabindex", "-1");
   target.focus();
