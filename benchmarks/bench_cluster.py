@@ -148,7 +148,7 @@ async def main() -> None:
         for name, results in runs.items()
     }
     single = summary["1 node"]
-    for name, values in summary.items():
+    for values in summary.values():
         for part in ("proxy", "total"):
             key = f"{part}_cpu_s_per_1k"
             values[f"{part}_cpu_vs_1_node"] = round(values[key] / max(1e-9, single[key]), 2)
