@@ -50,7 +50,7 @@ from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
 from cloudstate.proxy.workers.cluster import ClusterNode, ClusterSettings
-from cloudstate.proxy.workers.node import WorkerNode, WorkerPlace, worker_node
+from cloudstate.proxy.workers.node import WorkerNode, worker_node
 from cloudstate.proxy.workflows.events import WorkflowEvents
 from cloudstate.proxy.workflows.wiring import WorkflowWiring
 
@@ -148,13 +148,9 @@ def admin_claim(config: ProxyConfig) -> tuple[str, str] | None:
 
 
 def cluster_settings(config: ProxyConfig) -> ClusterSettings:
-    """The cluster knobs of ``config``; worker i of ``--workers`` listens on the port + i."""
-    place = WorkerPlace.from_env()
-    port = config.cluster_port
-    if port > 0 and place is not None:
-        port += place.index
+    """The cluster knobs of ``config`` (a worker's config has its own port already)."""
     return ClusterSettings(
-        port=port,
+        port=config.cluster_port,
         host=config.cluster_host or config.host,
         address=config.cluster_address,
         heartbeat=parse_duration(config.cluster_heartbeat),

@@ -134,7 +134,7 @@ class ClusterForwardingHandler:
             peer = node.peers.get(owner)
             if owner == node.me or peer is None:
                 return await self.local.handle(method, entity_id, payload, metadata)
-            FORWARDED.labels(owner).inc()
+            node.forwarded_to(owner).inc()
             start = metrics.now()
             try:
                 return await peer.call(self.service_name, method.name, entity_id, metadata, payload)
@@ -169,6 +169,7 @@ class ClusterNode:
         self._server = OwnerServer(tcp_address(settings.host, settings.port), self._serve)
         self._beating: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._forwarded: dict[str, Any] = {}
         self.port = 0
 
     async def join(self, model: UserFunctionModel, handlers: dict[str, EntityHandler]) -> None:
@@ -196,6 +197,13 @@ class ClusterNode:
             len(self.ownership.members),
             ", ".join(self._local) or "no keyed service",
         )
+
+    def forwarded_to(self, owner: str) -> Any:
+        """The forwarded-commands counter of ``owner`` (label children cached: one per peer)."""
+        counter = self._forwarded.get(owner)
+        if counter is None:
+            counter = self._forwarded[owner] = FORWARDED.labels(owner)
+        return counter
 
     def refresh_soon(self) -> None:
         """Read the membership now instead of at the next heartbeat (a peer did not answer)."""
