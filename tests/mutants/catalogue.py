@@ -2368,6 +2368,21 @@ CLUSTER_MUTANTS: tuple[Mutant, ...] = (
         tests=(f"{CLUSTER_TESTS}::test_a_leaving_node_deletes_its_row",),
     ),
     Mutant(
+        name="cluster-workers-share-one-port",
+        guarantee="with --workers, every worker is a cluster member on its own port",
+        file="cloudstate/proxy/workers/supervisor.py",
+        original="""
+        mine.cluster_port = config.cluster_port + index
+""",
+        replacement="""
+        mine.cluster_port = config.cluster_port
+""",
+        tests=(
+            "tests/cluster/test_config.py::test_each_worker_is_a_member_on_its_own_cluster_port",
+            "tests/cluster/test_cluster_workers.py",
+        ),
+    ),
+    Mutant(
         name="postgres-heartbeat-ignores-incarnation",
         guarantee="a restarted node's predecessor cannot renew the new incarnation's row",
         file="cloudstate/proxy/stores/postgres.py",
