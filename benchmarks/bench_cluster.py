@@ -7,7 +7,9 @@ Usage: ``python benchmarks/bench_cluster.py [--seconds 10] [--rounds 2] [--postg
 The cart (shopping-cart user function + proxy per node), 64 closed-loop gRPC clients, 60 %
 AddItem / 40 % GetCart over 1,000 carts, each command sent to a random node (what a Kubernetes
 Service does). Scenarios, interleaved in each round so that the machine's load hits them alike:
-``1 node``, ``3 nodes`` (no cluster: optimistic catch-up, today's default), ``3 nodes cluster``.
+``1 node``, ``3 nodes`` (no cluster: optimistic catch-up, today's default), ``3 nodes affinity``
+(no cluster, each cart's commands always to the same node: neither catch-ups nor forwarding, the
+bound ownership can approach on this machine) and ``3 nodes cluster`` (random routing again).
 Reported per scenario (the median over rounds): commands/s, CPU seconds per 1,000 commands of
 the proxies, of the user functions, of PostgreSQL and all together, the ratio of each to one
 node's, the fraction of commands forwarded to their owner (expected (N-1)/N = 0.67) and the
@@ -43,7 +45,14 @@ from tests.processes import free_port  # noqa: E402
 from tests.scaleout.cluster import Node  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "cluster.json"
-SCENARIOS = (("1 node", 1, False), ("3 nodes", 3, False), ("3 nodes cluster", 3, True))
+#: (name, nodes, cluster, affinity): affinity (each cart's commands to one node, no cluster) is
+#: the bound forwarding cannot beat: no catch-ups and no forwarding, only the cost of 3 processes.
+SCENARIOS = (
+    ("1 node", 1, False, False),
+    ("3 nodes", 3, False, False),
+    ("3 nodes affinity", 3, False, True),
+    ("3 nodes cluster", 3, True, False),
+)
 CARTS = 1000
 
 
@@ -57,7 +66,9 @@ def metric(admin_port: int, name: str) -> float:
     )
 
 
-async def scenario(postgres: str, tmp: Path, count: int, cluster: bool, seconds: float) -> Any:
+async def scenario(
+    postgres: str, tmp: Path, count: int, cluster: bool, affinity: bool, seconds: float
+) -> Any:
     run_dir = tmp / f"{count}-{cluster}-{uuid.uuid4().hex[:6]}"
     run_dir.mkdir()
     store = f"{postgres}?schema=cluster_{uuid.uuid4().hex[:12]}"
@@ -75,7 +86,7 @@ async def scenario(postgres: str, tmp: Path, count: int, cluster: bool, seconds:
             await asyncio.sleep(2.5)
         load_before = os.getloadavg()[0]
         forwarded0 = sum(metric(port, "cloudstate_forwarded_commands_total") for port in admin)
-        measured = await load(nodes, CARTS, seconds, affinity=False)
+        measured = await load(nodes, CARTS, seconds, affinity=affinity)
         forwarded1 = sum(metric(port, "cloudstate_forwarded_commands_total") for port in admin)
         conflicts = sum(metric(port, "cloudstate_entity_conflicts_total") for port in admin)
         load_after = os.getloadavg()[0]
@@ -109,7 +120,7 @@ async def main() -> None:
     if not postgres:
         server_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
         postgres = postgres_server.start(server_dir)
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in SCENARIOS}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in SCENARIOS}
     print(
         f"cluster benchmark: {seconds:g} s x {args.rounds} rounds, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}",
@@ -118,8 +129,8 @@ async def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
             for round_no in range(args.rounds):
-                for name, count, cluster in SCENARIOS:
-                    run = await scenario(postgres, Path(tmp), count, cluster, seconds)
+                for name, count, cluster, affinity in SCENARIOS:
+                    run = await scenario(postgres, Path(tmp), count, cluster, affinity, seconds)
                     runs[name].append(run)
                     print(
                         f"  round {round_no + 1} {name:>16}: {run['ops_per_second']:>7.1f} "
@@ -165,7 +176,7 @@ async def main() -> None:
         "rounds": args.rounds,
         "carts": CARTS,
         "clients": 64,
-        "mix": "60% AddItem / 40% GetCart, random node per command",
+        "mix": "60% AddItem / 40% GetCart, random node per command (affinity: by cart)",
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
