@@ -231,6 +231,8 @@ class ClusterNode:
             except StoreError as error:
                 # Keep the last view: the journal's conditional writes stay the safety net.
                 log.warning("cluster node %s: membership not renewed: %s", self.me, error)
+            except Exception:  # a bug here must not stop the heartbeat for good
+                log.exception("cluster node %s: membership not renewed", self.me)
 
     async def _refresh(self) -> None:
         members = await self.store.cluster_members(self.settings.ttl)
