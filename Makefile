@@ -106,6 +106,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/bench_store.py
 	$(PY) benchmarks/bench_postgres.py
+	$(PY) benchmarks/bench_cluster.py
 	$(PY) benchmarks/bench_eventing.py
 	$(PY) benchmarks/bench_topics.py
 	$(PY) benchmarks/bench_views.py

@@ -32,7 +32,12 @@ from shoppingcart import shoppingcart_pb2  # noqa: E402
 from cloudstate.protocol import entity_pb2  # noqa: E402
 from cloudstate.proxy import event_loop  # noqa: E402
 from cloudstate.proxy.entities.base import Outcome  # noqa: E402
-from cloudstate.proxy.workers.channel import OwnerServer, PeerClient, socket_address  # noqa: E402
+from cloudstate.proxy.workers.channel import (  # noqa: E402
+    OwnerServer,
+    PeerClient,
+    socket_address,
+    tcp_address,
+)
 
 
 def _cpu() -> float:
@@ -40,7 +45,7 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def forward(commands: int, concurrency: int) -> float:
+async def forward(commands: int, concurrency: int, tcp: bool = False) -> float:
     cart = shoppingcart_pb2.Cart(
         items=[
             shoppingcart_pb2.LineItem(product_id=f"p{i}", name="item", quantity=i) for i in range(3)
@@ -59,9 +64,13 @@ async def forward(commands: int, concurrency: int) -> float:
     async def serve(*_: object) -> Outcome:
         return outcome
 
-    address = socket_address(f"profile-{os.getpid()}", 1)
-    server = OwnerServer(address, serve)
-    await server.start()
+    if tcp:  # the cluster's channel between nodes: the same frames over TCP loopback
+        server = OwnerServer(tcp_address("127.0.0.1", 0), serve)
+        address = tcp_address("127.0.0.1", await server.start())
+    else:
+        address = socket_address(f"profile-{os.getpid()}", 1)
+        server = OwnerServer(address, serve)
+        await server.start()
     client = PeerClient("w1", address, timeout=30.0)
     payload = shoppingcart_pb2.AddLineItem(
         user_id="cart-1", product_id="p1", name="item", quantity=1
@@ -90,11 +99,12 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--tcp", action="store_true", help="over TCP loopback (the cluster's)")
     args = parser.parse_args()
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()
-    per_command = event_loop.run(forward(args.commands, args.concurrency))
+    per_command = event_loop.run(forward(args.commands, args.concurrency, args.tcp))
     if profiler is not None:
         profiler.disable()
     print(

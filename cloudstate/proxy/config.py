@@ -177,6 +177,18 @@ class ProxyConfig:
     #: User-function processes on consecutive ports from ``user_function``'s: proxy worker i
     #: talks to port + i mod this (``CloudState().start(workers=N)`` serves them).
     user_function_workers: int = 1
+    #: Nodes in a cluster on one PostgreSQL (docs/scale-out.md): the port other nodes forward
+    #: commands for this node's entities to; -1: no cluster, 0: a free port. With ``workers``,
+    #: worker i listens on this + i (each worker is a member).
+    cluster_port: int = -1
+    #: Interface of the cluster port (default: ``host``).
+    cluster_host: str = ""
+    #: The host other nodes reach the cluster port at (default: this host's address).
+    cluster_address: str = ""
+    #: How often a node renews its membership row.
+    cluster_heartbeat: str = "1s"
+    #: A member whose last heartbeat is older than this is dead: its entities move.
+    cluster_member_ttl: str = "5s"
 
 
 _ENV = {
@@ -193,6 +205,8 @@ _ENV = {
     "admin_port": "CLOUDSTATE_ADMIN_PORT",
     "workers": "CLOUDSTATE_PROXY_WORKERS",
     "ttl_purge_interval": "CLOUDSTATE_TTL_PURGE_INTERVAL",
+    "cluster_port": "CLOUDSTATE_CLUSTER_PORT",
+    "cluster_address": "CLOUDSTATE_CLUSTER_ADDRESS",
     "tls_cert": "CLOUDSTATE_TLS_CERT",
     "tls_key": "CLOUDSTATE_TLS_KEY",
     "jwt_key": "CLOUDSTATE_JWT_KEY",
@@ -594,6 +608,36 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         metavar="M",
         help="user-function processes on consecutive ports from --user-function's: proxy "
         f"worker i talks to port + i mod M (default {d.user_function_workers})",
+    )
+    parser.add_argument(
+        "--cluster-port",
+        type=int,
+        metavar="PORT",
+        help="join the cluster of nodes sharing this PostgreSQL store: each entity is owned by "
+        "one node and other nodes forward its commands to this port (0: a free port; with "
+        "--workers, worker i uses PORT+i; env CLOUDSTATE_CLUSTER_PORT; default: off)",
+    )
+    parser.add_argument(
+        "--cluster-host",
+        metavar="HOST",
+        help="interface of the cluster port (default: --host)",
+    )
+    parser.add_argument(
+        "--cluster-address",
+        metavar="HOST",
+        help="host name or IP other nodes reach this node's cluster port at (default: this "
+        "host's address; env CLOUDSTATE_CLUSTER_ADDRESS)",
+    )
+    parser.add_argument(
+        "--cluster-heartbeat",
+        metavar="DURATION",
+        help=f"how often a node renews its membership (default {d.cluster_heartbeat})",
+    )
+    parser.add_argument(
+        "--cluster-member-ttl",
+        metavar="DURATION",
+        help="a node without a heartbeat for this long is dead and its entities move "
+        f"(default {d.cluster_member_ttl})",
     )
 
 

@@ -87,6 +87,23 @@ def check(config: ProxyConfig) -> list[str]:
             f"--workers {config.workers} with --store memory:: each worker would hold its own "
             "memory; use a store the workers share (sqlite:///PATH or postgresql://...)"
         )
+    if config.cluster_port >= 0 and not config.store.startswith(("postgresql:", "postgres:")):
+        problems.append(
+            f"--cluster-port {config.cluster_port} with --store {config.store!r}: the nodes of a "
+            "cluster share a PostgreSQL store (--store postgresql://...); drop --cluster-port "
+            "to run one node"
+        )
+    cluster_times: list[float] = []
+    for name in ("cluster_heartbeat", "cluster_member_ttl"):
+        try:
+            cluster_times.append(parse_duration(getattr(config, name)))
+        except ValueError as error:
+            problems.append(f"{_flag(name)}: {error}")
+    if len(cluster_times) == 2 and cluster_times[1] < 2 * cluster_times[0]:
+        problems.append(
+            f"--cluster-member-ttl {config.cluster_member_ttl} must be at least twice "
+            f"--cluster-heartbeat {config.cluster_heartbeat} (one late heartbeat is no death)"
+        )
     if config.user_function_workers > 1 and named_target:
         problems.append(
             f"--user-function-workers {config.user_function_workers} needs --user-function "

@@ -100,6 +100,13 @@ STREAM_RESTARTS = Counter(
     ["entity_type", "service"],
     registry=REGISTRY,
 )
+CONFLICTS = Counter(
+    "cloudstate_entity_conflicts_total",
+    "Commands re-run because another node changed the entity first (a lost conditional write "
+    "or a stale read caught by validation)",
+    ["entity_type", "service"],
+    registry=REGISTRY,
+)
 ACTIVE_ENTITIES = Gauge(
     "cloudstate_entities_active",
     "Entities currently active",
@@ -279,13 +286,14 @@ def method_metrics(service: str, method: str) -> MethodMetrics:
 class EntityMetrics:
     """Label children of one entity type's service."""
 
-    __slots__ = ("activations", "active", "passivations", "restarts")
+    __slots__ = ("activations", "active", "conflicts", "passivations", "restarts")
 
     def __init__(self, entity_type: str, service: str) -> None:
         short = entity_type.rsplit(".", 1)[-1]
         self.activations = ACTIVATIONS.labels(short, service)
         self.passivations = PASSIVATIONS.labels(short, service)
         self.restarts = STREAM_RESTARTS.labels(short, service)
+        self.conflicts = CONFLICTS.labels(short, service)
         self.active = ACTIVE_ENTITIES.labels(short, service)
 
 

@@ -50,6 +50,7 @@ from cloudstate.proxy.stores.base import Store
 from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
+from cloudstate.proxy.workers.cluster import ClusterNode, ClusterSettings
 from cloudstate.proxy.workers.node import WorkerNode, worker_node
 from cloudstate.proxy.workflows.events import WorkflowEvents
 from cloudstate.proxy.workflows.wiring import WorkflowWiring
@@ -147,6 +148,17 @@ def admin_claim(config: ProxyConfig) -> tuple[str, str] | None:
     return claim.strip(), value
 
 
+def cluster_settings(config: ProxyConfig) -> ClusterSettings:
+    """The cluster knobs of ``config`` (a worker's config has its own port already)."""
+    return ClusterSettings(
+        port=config.cluster_port,
+        host=config.cluster_host or config.host,
+        address=config.cluster_address,
+        heartbeat=parse_duration(config.cluster_heartbeat),
+        ttl=parse_duration(config.cluster_member_ttl),
+    )
+
+
 class Proxy:
     """A running proxy.
 
@@ -187,6 +199,8 @@ class Proxy:
         self.worker: WorkerNode | None = None
         #: Purges the values whose time-to-live ran out (one node at a time).
         self.expiry_purge: ExpiryPurge | None = None
+        #: This node's part in a cluster (--cluster-port), None when it runs alone.
+        self.cluster: ClusterNode | None = None
         #: The workflow services' engines (empty when the user function has none).
         self.workflows = WorkflowWiring()
         #: The admin port (the admin API and ``/metrics``), once started; 0 when off.
@@ -205,8 +219,13 @@ class Proxy:
     async def start(self) -> None:
         config = self.config
         self.store = await open_store(config.store)
-        # One of several workers on this node (--workers): forwards commands to their owners.
-        self.worker = worker_node(self.store, config.command_timeout)
+        if config.cluster_port >= 0:
+            # Nodes in a cluster (docs/scale-out.md): every proxy process is a member, a worker
+            # of --workers N too (on the cluster port + its index), so no worker-level channel.
+            self.cluster = ClusterNode(self.store, cluster_settings(config), config.command_timeout)
+        else:
+            # One of several workers on this node (--workers): forwards commands to their owners.
+            self.worker = worker_node(self.store, config.command_timeout)
         # The client port listens from the start (HTTP /health/live answers during discovery);
         # calls wait for / are refused until discovery is done (see ingress/http_ingress.py).
         self._ingress = ClientIngress(config)
@@ -342,6 +361,8 @@ class Proxy:
         self._attach_idempotency(self.router, self.store)
         if self.worker is not None:  # before anyone is served: every command finds its owner
             await self.worker.join(self.model, self._handlers)
+        if self.cluster is not None:
+            await self.cluster.join(self.model, self._handlers)
         self.eventing = EventingManager(
             self.model, self.router, self.store, self._handlers, max_attempts=attempts
         )
@@ -480,6 +501,8 @@ class Proxy:
             await self.eventing.stop()
         if self.worker is not None:
             await self.worker.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         for handler in self._handlers.values():
             await handler.close()
         if self.router is not None:

@@ -2172,7 +2172,7 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="commands for a dead worker's entities wait up to the command timeout for it",
         file="cloudstate/proxy/workers/channel.py",
         original="""
-        deadline = loop.time() + self.timeout
+        deadline = loop.time() + self.connect_timeout
 """,
         replacement="""
         deadline = loop.time()
@@ -2423,6 +2423,136 @@ WORKFLOW_MUTANTS = (
     ),
 )
 MUTANTS = MUTANTS + WORKFLOW_MUTANTS
+
+CLUSTER = "cloudstate/proxy/workers/cluster.py"
+CLUSTER_TESTS = "tests/cluster/test_cluster_node.py"
+CLUSTER_PROCESS_TESTS = "tests/cluster/test_membership_change.py"
+PG_CLUSTER_CONTRACT = "tests/stores/test_postgres_store.py::TestPostgresStore::"
+
+#: Nodes in a cluster (docs/scale-out.md): membership in the store, ownership, handover.
+CLUSTER_MUTANTS: tuple[Mutant, ...] = (
+    Mutant(
+        name="cluster-command-served-where-it-lands",
+        guarantee="a keyed command is run by the node owning its entity, wherever it lands",
+        file=CLUSTER,
+        original="""
+            if owner == node.me or peer is None:
+""",
+        replacement="""
+            if True:
+""",
+        tests=(f"{CLUSTER_TESTS}::test_every_command_runs_at_its_owner_wherever_it_lands",),
+    ),
+    Mutant(
+        name="cluster-dead-member-never-expires",
+        guarantee="a node whose heartbeat is older than the member TTL is dead: its entities move",
+        file=CLUSTER,
+        original="""
+        members = await self.store.cluster_members(self.settings.ttl)
+""",
+        replacement="""
+        members = await self.store.cluster_members(3600.0)
+""",
+        tests=(f"{CLUSTER_TESTS}::test_a_crashed_nodes_entities_move_once_its_heartbeat_expires",),
+    ),
+    Mutant(
+        name="cluster-unreachable-owner-fails-at-once",
+        guarantee="a command for an unreachable owner waits for the membership to move it",
+        file=CLUSTER,
+        original="""
+                if loop.time() >= deadline:
+                    raise
+""",
+        replacement="""
+                if True:
+                    raise
+""",
+        tests=(f"{CLUSTER_TESTS}::test_a_crashed_nodes_entities_move_once_its_heartbeat_expires",),
+    ),
+    Mutant(
+        name="cluster-no-passivation-on-handover",
+        guarantee="entities another node now owns are passivated here (one running copy)",
+        file=CLUSTER,
+        original="""
+            moved = passivate(lambda key, service=service: ownership.owner(service, key) != me)
+""",
+        replacement="""
+            moved = passivate(lambda key, service=service: False)
+""",
+        tests=(
+            f"{CLUSTER_TESTS}::"
+            "test_a_joining_node_takes_entities_and_the_others_passivate_exactly_those",
+            f"{CLUSTER_PROCESS_TESTS}::test_kill_restart_and_join_lose_nothing_and_invent_nothing",
+        ),
+    ),
+    Mutant(
+        name="cluster-leave-keeps-the-row",
+        guarantee="a leaving node deletes its membership row (its entities move at once)",
+        file=CLUSTER,
+        original="""
+                await self.store.cluster_leave(self.me, self.incarnation)
+""",
+        replacement="""
+                pass
+""",
+        tests=(f"{CLUSTER_TESTS}::test_a_leaving_node_deletes_its_row",),
+    ),
+    Mutant(
+        name="cluster-workers-share-one-port",
+        guarantee="with --workers, every worker is a cluster member on its own port",
+        file="cloudstate/proxy/workers/supervisor.py",
+        original="""
+        mine.cluster_port = config.cluster_port + index
+""",
+        replacement="""
+        mine.cluster_port = config.cluster_port
+""",
+        tests=(
+            "tests/cluster/test_config.py::test_each_worker_is_a_member_on_its_own_cluster_port",
+            "tests/cluster/test_cluster_workers.py",
+        ),
+    ),
+    Mutant(
+        name="postgres-heartbeat-ignores-incarnation",
+        guarantee="a restarted node's predecessor cannot renew the new incarnation's row",
+        file="cloudstate/proxy/stores/postgres.py",
+        original="""
+                "WHERE node_id = $1 AND incarnation = $2",
+                node_id,
+                incarnation,
+            )
+            return str(status) == "UPDATE 1"
+""",
+        replacement="""
+                "WHERE node_id = $1 AND $2::bigint IS NOT NULL",
+                node_id,
+                incarnation,
+            )
+            return str(status) == "UPDATE 1"
+""",
+        tests=(
+            f"{PG_CLUSTER_CONTRACT}test_cluster_a_rejoin_is_a_new_incarnation_and_fences_the_old",
+        ),
+        backends="postgresql",
+    ),
+    Mutant(
+        name="postgres-members-ignore-the-ttl",
+        guarantee="a member without a heartbeat for the TTL is not live",
+        file="cloudstate/proxy/stores/postgres.py",
+        original="""
+                WHERE heartbeat_at > clock_timestamp() - make_interval(secs => $1)
+""",
+        replacement="""
+                WHERE $1::float8 > 0
+""",
+        tests=(
+            f"{PG_CLUSTER_CONTRACT}"
+            "test_cluster_a_member_without_heartbeat_expires_and_a_beat_keeps_it",
+        ),
+        backends="postgresql",
+    ),
+)
+MUTANTS = MUTANTS + CLUSTER_MUTANTS
 
 #: The quickest critical mutants, run by ``make test`` (tests/mutants/test_fast_subset.py).
 FAST: tuple[str, ...] = (

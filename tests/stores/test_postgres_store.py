@@ -35,6 +35,7 @@ from cloudstate.proxy.stores.contract import (
     state,
     task,
 )
+from cloudstate.proxy.stores.contract_cluster import ClusterMembershipContract
 from cloudstate.proxy.stores.contract_operations import parked
 from cloudstate.proxy.stores.postgres import PostgresStore
 from cloudstate.proxy.stores.postgres_schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
@@ -46,7 +47,7 @@ def plain_dsn(url: str) -> str:
     return PostgresStore.from_url(url).dsn
 
 
-class TestPostgresStore(StoreContract):
+class TestPostgresStore(StoreContract, ClusterMembershipContract):
     @pytest_asyncio.fixture
     async def store(self, tmp_path: Path, fresh_postgres_url: str) -> AsyncIterator[Store]:
         store = await open_store(fresh_postgres_url)

@@ -22,6 +22,7 @@ from cloudstate.proxy.stores.base import (
     IdempotencyRecord,
     Store,
     StoreError,
+    StoreRefused,
     TaskCancel,
     TopicMessage,
     ViewRow,
@@ -542,5 +543,14 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
             assert [e.payload.value for e in stored] == [
                 f"{entity_id}:{n}".encode() for n in range(len(stored))
             ]
+    finally:
+        await store.close()
+
+
+async def test_sqlite_holds_no_cluster_membership_and_says_what_to_use(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path}/one-node.db")
+    try:
+        with pytest.raises(StoreRefused, match="PostgreSQL store"):
+            await store.cluster_join("n1", "127.0.0.1:9100")
     finally:
         await store.close()

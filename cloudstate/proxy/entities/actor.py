@@ -209,6 +209,19 @@ class EntityManager(ABC, Generic[ActorT]):
             del self._actors[actor.entity_id]
             self.metrics.active.dec()
 
+    def passivate_where(self, moved: Callable[[str], bool]) -> int:
+        """Passivate the active entities whose id ``moved`` accepts (their owner is now another
+        node: docs/scale-out.md); each finishes its queued commands first. Returns how many.
+
+        Example::
+
+            manager.passivate_where(lambda key: ownership.owner(service, key) != me)
+        """
+        actors = [actor for key, actor in self._actors.items() if moved(key)]
+        for actor in actors:
+            actor.stop()
+        return len(actors)
+
     async def close(self) -> None:
         """Let every actor finish its queued commands, then close their streams."""
         self._closed = True
@@ -524,6 +537,7 @@ class EntityActor(ABC, Generic[ManagerT]):
         with ABORTED once it has lost :data:`MAX_CONFLICT_RETRIES` races. Returns False."""
         self._call.cancel()
         self._conflicts += 1
+        self.manager.metrics.conflicts.inc()
         if command.attempts < MAX_CONFLICT_RETRIES:
             command.attempts += 1
             log.debug("%s: %s; re-running %s", self._describe(), why, command.method.name)

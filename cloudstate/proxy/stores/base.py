@@ -450,6 +450,19 @@ class EntityRef:
     entity_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterMember:
+    """A live proxy node of a cluster (docs/scale-out.md, "Nodes in a cluster"): its id, the
+    address other nodes forward its entities' commands to, its incarnation (a new, larger one at
+    every join: a restarted node is told apart from its predecessor) and the seconds since its
+    last heartbeat by the store's clock."""
+
+    node_id: str
+    address: str
+    incarnation: int
+    heartbeat_age: float
+
+
 class Store(ABC):
     """Persistence for the proxy. Create one per process with
     :func:`~cloudstate.proxy.stores.registry.open_store` (the backend chosen by the URL).
@@ -890,6 +903,40 @@ class Store(ABC):
 
     async def disown(self, name: str) -> None:  # noqa: B027 - optional hook
         """Give up ``name`` (acquired with :meth:`try_own`) so another node may take it."""
+
+    # -- cluster membership (a shared store's; one process needs none) ------------------------
+
+    def _no_cluster(self) -> StoreRefused:
+        return StoreRefused(
+            f"the {self.name} store holds no cluster membership: nodes of a cluster share a "
+            "PostgreSQL store (--store postgresql://...); drop --cluster-port to run one node"
+        )
+
+    async def cluster_join(self, node_id: str, address: str) -> int:
+        """Enter ``node_id`` (reachable at ``address``) as a live member with a fresh heartbeat;
+        returns its incarnation, larger than any earlier one of the same node id.
+
+        Example::
+
+            incarnation = await store.cluster_join("10.0.0.7:9100", "10.0.0.7:9100")
+            alive = await store.cluster_heartbeat("10.0.0.7:9100", incarnation)
+            members = await store.cluster_members(ttl=5.0)
+            await store.cluster_leave("10.0.0.7:9100", incarnation)
+        """
+        raise self._no_cluster()
+
+    async def cluster_heartbeat(self, node_id: str, incarnation: int) -> bool:
+        """Renew the heartbeat of ``node_id``'s ``incarnation``; False if that row is gone or
+        belongs to another incarnation (the node must join again)."""
+        raise self._no_cluster()
+
+    async def cluster_leave(self, node_id: str, incarnation: int) -> None:
+        """Delete ``node_id``'s row if it is still ``incarnation``'s (a leaving node)."""
+        raise self._no_cluster()
+
+    async def cluster_members(self, ttl: float) -> list[ClusterMember]:
+        """The members whose last heartbeat is younger than ``ttl`` seconds, by node id."""
+        raise self._no_cluster()
 
     def publish_change(self, store_id: str, entity_id: str) -> None:  # noqa: B027
         """Tell the other nodes that this node committed ``entity_id``'s state (fire and forget;

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from cloudstate.proxy.stores.base import (
+    ClusterMember,
     ConcurrentWriteError,
     ConsumerPosition,
     DeadLetter,
@@ -78,6 +79,8 @@ class MemoryStore(Store):
         self._tasks: dict[str, DurableTask] = {}
         self._dead_letters: dict[str, DeadLetter] = {}
         self._idempotency: dict[str, IdempotencyRecord] = {}
+        # node id -> (address, incarnation, time.monotonic() of the last heartbeat)
+        self._members: dict[str, tuple[str, int, float]] = {}
 
     def _check_open(self) -> None:
         if self._closed:
@@ -631,6 +634,38 @@ class MemoryStore(Store):
             for key in old:
                 del self._idempotency[key]
             return len(old)
+
+    # -- cluster membership (in one process: for tests of the contract and the cluster logic) -
+
+    async def cluster_join(self, node_id: str, address: str) -> int:
+        self._check_open()
+        previous = self._members.get(node_id)
+        incarnation = 1 if previous is None else previous[1] + 1
+        self._members[node_id] = (address, incarnation, time.monotonic())
+        return incarnation
+
+    async def cluster_heartbeat(self, node_id: str, incarnation: int) -> bool:
+        self._check_open()
+        row = self._members.get(node_id)
+        if row is None or row[1] != incarnation:
+            return False
+        self._members[node_id] = (row[0], incarnation, time.monotonic())
+        return True
+
+    async def cluster_leave(self, node_id: str, incarnation: int) -> None:
+        self._check_open()
+        row = self._members.get(node_id)
+        if row is not None and row[1] == incarnation:
+            del self._members[node_id]
+
+    async def cluster_members(self, ttl: float) -> list[ClusterMember]:
+        self._check_open()
+        now = time.monotonic()
+        return [
+            ClusterMember(node_id, address, incarnation, now - beat)
+            for node_id, (address, incarnation, beat) in sorted(self._members.items())
+            if now - beat < ttl
+        ]
 
     # -- inspection ---------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ from cloudstate.proxy import metrics
 from cloudstate.proxy.stores.base import (
     VIEW_SLOTS,
     ChangeCallback,
+    ClusterMember,
     ConcurrentWriteError,
     ConsumerPosition,
     DeadLetter,
@@ -1537,6 +1538,66 @@ class PostgresStore(Store):
 
     async def subscribe_changes(self, callback: ChangeCallback) -> Callable[[], Awaitable[None]]:
         return await self.session.subscribe(callback)
+
+    # -- cluster membership -------------------------------------------------------------------
+
+    async def cluster_join(self, node_id: str, address: str) -> int:
+        async def join(connection: Any) -> int:
+            return int(
+                await connection.fetchval(
+                    """
+                    INSERT INTO cluster_members AS m
+                        (node_id, address, incarnation, heartbeat_at, joined_at)
+                    VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp())
+                    ON CONFLICT (node_id) DO UPDATE SET address = EXCLUDED.address,
+                        incarnation = m.incarnation + 1, heartbeat_at = clock_timestamp(),
+                        joined_at = clock_timestamp()
+                    RETURNING incarnation
+                    """,
+                    node_id,
+                    address,
+                )
+            )
+
+        return await self._read(join)
+
+    async def cluster_heartbeat(self, node_id: str, incarnation: int) -> bool:
+        async def beat(connection: Any) -> bool:
+            status = await connection.execute(
+                "UPDATE cluster_members SET heartbeat_at = clock_timestamp() "
+                "WHERE node_id = $1 AND incarnation = $2",
+                node_id,
+                incarnation,
+            )
+            return str(status) == "UPDATE 1"
+
+        return await self._read(beat)
+
+    async def cluster_leave(self, node_id: str, incarnation: int) -> None:
+        async def leave(connection: Any) -> None:
+            await connection.execute(
+                "DELETE FROM cluster_members WHERE node_id = $1 AND incarnation = $2",
+                node_id,
+                incarnation,
+            )
+
+        await self._read(leave)
+
+    async def cluster_members(self, ttl: float) -> list[ClusterMember]:
+        async def members(connection: Any) -> list[ClusterMember]:
+            rows = await connection.fetch(
+                """
+                SELECT node_id, address, incarnation,
+                       EXTRACT(EPOCH FROM clock_timestamp() - heartbeat_at)::float8 AS age
+                FROM cluster_members
+                WHERE heartbeat_at > clock_timestamp() - make_interval(secs => $1)
+                ORDER BY node_id
+                """,
+                float(ttl),
+            )
+            return [ClusterMember(row[0], row[1], int(row[2]), float(row[3])) for row in rows]
+
+        return await self._read(members)
 
     # -- inspection ---------------------------------------------------------------------------
 

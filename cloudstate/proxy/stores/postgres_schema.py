@@ -6,7 +6,8 @@ append new ones. Every step keeps the layout one family of tables keyed by
 states are values under ``crdt:<persistence id>``), 2 consumer offsets, 3 the topic log (with its
 own commit-ordered offset, under the journal lock), 4 view rows, 5 the outbox, 6 durable tasks,
 dead letters and idempotency records (with the functions that write them with an entity), 7 value
-expiry, consumer reset generations, parked messages (eventing dead letters) and view generations.
+expiry, consumer reset generations, parked messages (eventing dead letters) and view generations,
+8 cluster membership.
 
 Two server-side functions do the conditional writes in a single statement each, so a whole batch
 of writes is pipelined in one round trip (``fetchmany``) and a lost condition never raises (no
@@ -515,6 +516,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         $$
         """,
     ),
+    (
+        # 8: cluster membership (docs/scale-out.md, "Nodes in a cluster"). Heartbeats are the
+        # server's clock, so the nodes' clocks never need to agree.
+        """
+        CREATE TABLE cluster_members (
+            node_id TEXT COLLATE "C" PRIMARY KEY,
+            address TEXT NOT NULL,
+            incarnation BIGINT NOT NULL,
+            heartbeat_at TIMESTAMPTZ NOT NULL,
+            joined_at TIMESTAMPTZ NOT NULL
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -543,6 +557,7 @@ TABLE_COLUMNS: dict[str, frozenset[str]] = {
         "durable_tasks": _TASK_COLUMNS,
         "dead_letters": _TASK_COLUMNS + " failed_at",
         "idempotency": "key fingerprint response created",
+        "cluster_members": "node_id address incarnation heartbeat_at joined_at",
         VERSION_TABLE: "version applied_at",
     }.items()
 }

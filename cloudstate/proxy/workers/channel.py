@@ -3,7 +3,9 @@ connection to each other worker, carrying :mod:`~cloudstate.proxy.workers.wire` 
 
 Many commands share a connection at once (each frame carries its request id), so a worker
 needs one socket per peer, not per command. On Linux the sockets are abstract (no file to
-clean up after a SIGKILL); elsewhere they are files in a temporary directory.
+clean up after a SIGKILL); elsewhere they are files in a temporary directory. Nodes of a cluster
+(:mod:`~cloudstate.proxy.workers.cluster`) use the same frames over TCP: an address
+``tcp:HOST:PORT`` (:func:`tcp_address`).
 
 Example::
 
@@ -40,6 +42,23 @@ _LEN = struct.Struct("!I")
 _RECONNECT_PAUSE = 0.05
 
 Serve = Callable[[str, str, str, entity_pb2.Metadata | None, bytes], Awaitable[Outcome]]
+
+
+def tcp_address(host: str, port: int) -> str:
+    """The channel address of a node's cluster port (``tcp_address("10.0.0.7", 9100)``)."""
+    return f"tcp:{host}:{port}"
+
+
+def _tcp_host_port(address: str) -> tuple[str, int] | None:
+    if not address.startswith("tcp:"):
+        return None
+    host, _, port = address[4:].rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class PeerUnreachable(ProxyError):
+    """The command was never sent: the owner did not accept a connection in time (so it is safe
+    to send it elsewhere)."""
 
 
 def socket_address(group: str, index: int) -> str:
@@ -136,8 +155,15 @@ class OwnerServer:
         self._serve = serve
         self._server: asyncio.AbstractServer | None = None
 
-    async def start(self) -> None:
+    async def start(self) -> int:
+        """Listen; returns the TCP port bound (0 for a unix socket)."""
         loop = asyncio.get_running_loop()
+        tcp = _tcp_host_port(self.address)
+        if tcp is not None:
+            self._server = await loop.create_server(
+                lambda: _OwnerConnection(self._serve), tcp[0], tcp[1], backlog=1024
+            )
+            return int(self._server.sockets[0].getsockname()[1])
         if not self.address.startswith("\0"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.address)  # left by a killed predecessor
@@ -149,6 +175,7 @@ class OwnerServer:
         self._server = await loop.create_unix_server(
             lambda: _OwnerConnection(self._serve), sock=listener
         )
+        return 0
 
     async def close(self) -> None:
         if self._server is not None:
@@ -195,12 +222,17 @@ class PeerClient:
     """Sends commands to one other worker (``peer``: its member id) and returns its outcomes.
 
     A worker that is not listening (killed, restarting) is retried every 50 ms for up to
-    ``timeout`` seconds, then the command fails UNAVAILABLE naming the worker."""
+    ``connect_timeout`` seconds (default ``timeout``), then the command fails UNAVAILABLE
+    (:class:`PeerUnreachable`) naming the worker."""
 
-    def __init__(self, peer: str, address: str, timeout: float) -> None:
+    def __init__(
+        self, peer: str, address: str, timeout: float, connect_timeout: float | None = None
+    ) -> None:
         self.peer = peer
         self.address = address
         self.timeout = timeout
+        #: How long to keep trying to connect before :class:`PeerUnreachable` (default: timeout).
+        self.connect_timeout = timeout if connect_timeout is None else connect_timeout
         self._connection: _PeerConnection | None = None
         self._connecting: asyncio.Future[_PeerConnection] | None = None
         self._next_id = 0
@@ -250,22 +282,34 @@ class PeerClient:
 
     async def _open(self, what: str) -> _PeerConnection:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
+        deadline = loop.time() + self.connect_timeout
+        tcp = _tcp_host_port(self.address)
+        kind = "worker" if tcp is None else "node"
         while True:
-            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            family = socket.AF_UNIX if tcp is None else socket.AF_INET
+            if tcp is not None and ":" in tcp[0]:
+                family = socket.AF_INET6
+            connection = socket.socket(family, socket.SOCK_STREAM)
             connection.setblocking(False)
             try:
-                await loop.sock_connect(connection, self.address)
-                _, protocol = await loop.create_unix_connection(
-                    lambda: _PeerConnection(self.peer), sock=connection
-                )
+                if tcp is None:
+                    await loop.sock_connect(connection, self.address)
+                    _, protocol = await loop.create_unix_connection(
+                        lambda: _PeerConnection(self.peer), sock=connection
+                    )
+                else:
+                    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    await loop.sock_connect(connection, tcp)
+                    _, protocol = await loop.create_connection(
+                        lambda: _PeerConnection(self.peer), sock=connection
+                    )
             except OSError as error:
                 connection.close()
                 if loop.time() >= deadline:
-                    raise ProxyError(
-                        f"{what}: proxy worker {self.peer}, which owns the entity, has not been "
-                        f"reachable for {self.timeout:g}s ({error.strerror or error}); it is "
-                        "down or restarting: retry later",
+                    raise PeerUnreachable(
+                        f"{what}: proxy {kind} {self.peer}, which owns the entity, has not been "
+                        f"reachable for {self.connect_timeout:g}s ({error.strerror or error}); "
+                        "it is down or restarting: retry later",
                         grpc.StatusCode.UNAVAILABLE,
                     ) from None
                 await asyncio.sleep(_RECONNECT_PAUSE)

@@ -50,10 +50,13 @@ _RESTART_MAX = 5.0
 
 
 def worker_config(config: ProxyConfig, index: int) -> ProxyConfig:
-    """The configuration of worker ``index``: its admin port, user function and gRPC port."""
+    """The configuration of worker ``index``: its admin port, cluster port, user function and
+    gRPC port."""
     mine = dataclasses.replace(config)
     if config.admin_port > 0:
         mine.admin_port = config.admin_port + index
+    if config.cluster_port > 0:  # each worker is a cluster member of its own
+        mine.cluster_port = config.cluster_port + index
     if index > 0:
         mine.grpc_port = -1
     if config.user_function_workers > 1:
