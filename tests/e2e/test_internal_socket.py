@@ -1,6 +1,6 @@
-"""The client port relays native gRPC to the grpc.aio server over an internal unix socket. On
-Linux it is an abstract socket, so a proxy killed with SIGKILL leaves nothing in the temp
-directory (a socket file's directory used to stay behind, one per crash)."""
+"""The client port and the admin port relay native gRPC to their grpc.aio servers over internal
+unix sockets. On Linux they are abstract sockets, so a proxy killed with SIGKILL leaves nothing in
+the temp directory (a socket file's directory used to stay behind, one per crash and port)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,11 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="abstract socket
 
 
 def leftovers() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("cloudstate-proxy-*"))
+    """Socket directories of proxies (client and admin ports); other tests' files may come and
+    go meanwhile (a workers' lock file), so only directories count."""
+    temp = Path(tempfile.gettempdir())
+    found = [*temp.glob("cloudstate-proxy-*"), *temp.glob("cloudstate-admin-*")]
+    return {path for path in found if path.is_dir()}
 
 
 def test_a_killed_proxy_leaves_no_socket_directory(
@@ -28,7 +32,7 @@ def test_a_killed_proxy_leaves_no_socket_directory(
     uf = shoppingcart_user_function(tmp_path).start()
     try:
         before = leftovers()
-        px = start_proxy(uf.port)
+        px = start_proxy(uf.port, "--admin-port", "0")
         with grpc.insecure_channel(f"127.0.0.1:{px.port}") as channel:
             stub = shoppingcart_pb2_grpc.ShoppingCartStub(channel)
             item = shoppingcart_pb2.AddLineItem(user_id="u", product_id="p", name="P", quantity=2)

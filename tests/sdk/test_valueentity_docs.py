@@ -17,7 +17,10 @@ SOURCES = {
         ROOT / "tests" / "sdk" / "valueentity_model.py",
         ROOT / "tests" / "sdk" / "test_value_entity.py",
     ],
-    "proto": sorted((ROOT / "examples" / "valueentity" / "proto").rglob("*.proto")),
+    "proto": [
+        *sorted((ROOT / "examples" / "valueentity" / "proto").rglob("*.proto")),
+        *sorted((ROOT / "tests" / "ttl" / "proto").rglob("*.proto")),  # the time-to-live option
+    ],
 }
 SNIPPETS = re.findall(r"```(python|proto)\n(.*?)```", GUIDE.read_text(), re.DOTALL)
 

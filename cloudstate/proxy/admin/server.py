@@ -22,10 +22,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
 import ssl
-import tempfile
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +41,8 @@ from cloudstate.proxy.console import console_file
 from cloudstate.proxy.entities.base import metadata_from_grpc
 from cloudstate.proxy.errors import ProxyError
 from cloudstate.proxy.http.api import HttpApi, HttpOptions, HttpRequest, HttpResponse
-from cloudstate.proxy.http.listener import ClientPort
+from cloudstate.proxy.http.limits import ConnectionLimits
+from cloudstate.proxy.http.listener import ClientPort, internal_socket
 from cloudstate.proxy.http.status import error_body
 from cloudstate.proxy.http.transcode import JsonOptions, dumps
 from cloudstate.proxy.model import ACTION, MethodModel, UserFunctionModel, served_model
@@ -207,9 +206,10 @@ class AdminPort:
         self.model = admin_model()
         self.router = AdminRouter(proxy, auth, claim)
         self.api = AdminHttpApi(refresh, console)
-        self._dir = tempfile.mkdtemp(prefix="cloudstate-admin-")
-        self._socket = os.path.join(self._dir, "admin.sock")
-        self._listener = ClientPort(self.api, host, port, self._socket, tls=tls)
+        self._dir, self._grpc_address, self._socket = internal_socket("cloudstate-admin-")
+        self._listener = ClientPort(
+            self.api, host, port, self._socket, tls=tls, limits=ConnectionLimits(metered=False)
+        )
         self._grpc: grpc.aio.Server | None = None
 
     async def start(self) -> int:
@@ -217,14 +217,15 @@ class AdminPort:
         self.api.activate(self.model, self.router)
         self._grpc = grpc.aio.server()
         self._grpc.add_generic_rpc_handlers((AdminGrpcHandler(self.model, self.router),))
-        if not self._grpc.add_insecure_port(f"unix:{self._socket}"):
+        if not self._grpc.add_insecure_port(self._grpc_address):
             raise OSError(f"cannot bind the admin port's internal gRPC socket {self._socket}")
         await self._grpc.start()
         try:
             self.port = await self._listener.start()
         except OSError as error:
             await self._grpc.stop(None)
-            shutil.rmtree(self._dir, ignore_errors=True)
+            if self._dir:
+                shutil.rmtree(self._dir, ignore_errors=True)
             raise ListenError("admin_port", self.host, self.port, error) from error
         self._listener.grpc_ready.set()
         scheme = "https" if self._listener.tls is not None else "http"
@@ -238,4 +239,5 @@ class AdminPort:
         if self._grpc is not None:
             with contextlib.suppress(Exception):
                 await self._grpc.stop(1.0)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)

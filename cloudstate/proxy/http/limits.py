@@ -112,8 +112,12 @@ class ConnectionLimits:
     """The settings, and the state shared by all connections of one port: the connections open
     and the bytes they hold."""
 
-    def __init__(self, settings: ConnectionSettings | None = None) -> None:
+    def __init__(self, settings: ConnectionSettings | None = None, metered: bool = True) -> None:
+        """``metered``: this is the client port, whose connections and buffered bytes the
+        ``cloudstate_connections_open`` / ``cloudstate_http_buffered_bytes`` gauges show (the
+        admin port is not: its scrapes would count against the client port's numbers)."""
         self.settings = settings or ConnectionSettings()
+        self.metered = metered
         self.open = 0
         self.budget = ByteBudget(self.settings.max_buffered)
         self.cap_reached = ThrottledWarning(
@@ -122,7 +126,8 @@ class ConnectionLimits:
         self.rapid_resets = ThrottledWarning(
             "%d more HTTP/2 connections closed for rapid reset in the last %gs; latest: %s"
         )
-        metrics.HTTP_BUFFERED.set_function(lambda: self.budget.used)
+        if metered:
+            metrics.HTTP_BUFFERED.set_function(lambda: self.budget.used)
 
     def connection_opened(self) -> bool:
         """Count a new connection; False if the cap is reached (the caller closes it)."""
@@ -135,12 +140,14 @@ class ConnectionLimits:
             )
             return False
         self.open += 1
-        metrics.CONNECTIONS_OPEN.inc()
+        if self.metered:
+            metrics.CONNECTIONS_OPEN.inc()
         return True
 
     def connection_closed(self) -> None:
         self.open -= 1
-        metrics.CONNECTIONS_OPEN.dec()
+        if self.metered:
+            metrics.CONNECTIONS_OPEN.dec()
 
     def reset_too_fast(self, peer: object) -> None:
         """Count and log that an HTTP/2 client was cut off for resetting streams too fast."""

@@ -26,10 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import ssl
 import struct
+import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from typing import cast
 
@@ -394,6 +398,19 @@ class _Sniffer(asyncio.Protocol):
             self.transport.close()
         if self.upstream is not None:
             self.upstream.close()
+
+
+def internal_socket(prefix: str) -> tuple[str, str, str]:
+    """``(directory, grpc address, connect path)`` of the socket between a port (client or admin)
+    and its grpc.aio server, named with ``prefix``. On Linux an abstract socket: it lives in no
+    directory, so a proxy killed with SIGKILL leaves nothing behind (a path socket left one temp
+    directory per crash). Elsewhere a socket file in a temp directory, removed on close."""
+    if sys.platform == "linux":
+        name = f"{prefix}{os.getpid()}-{uuid.uuid4().hex}"
+        return "", f"unix-abstract:{name}", "\0" + name
+    directory = tempfile.mkdtemp(prefix=prefix)
+    path = os.path.join(directory, "grpc.sock")
+    return directory, f"unix:{path}", path
 
 
 class ClientPort:

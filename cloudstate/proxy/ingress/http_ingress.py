@@ -16,12 +16,8 @@ Lifecycle (driven by :class:`cloudstate.proxy.server.Proxy`)::
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import ssl
-import sys
-import tempfile
-import uuid
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -30,7 +26,7 @@ from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.http.api import HttpApi, HttpOptions, RouterLike
 from cloudstate.proxy.http.limits import ConnectionLimits, ConnectionSettings
-from cloudstate.proxy.http.listener import ClientPort
+from cloudstate.proxy.http.listener import ClientPort, internal_socket
 from cloudstate.proxy.http.rules import HttpRuleError
 from cloudstate.proxy.http.transcode import JsonOptions
 from cloudstate.proxy.model import UserFunctionModel
@@ -77,26 +73,13 @@ def server_tls(config: ProxyConfig) -> ssl.SSLContext | None:
     return context
 
 
-def internal_socket() -> tuple[str, str, str]:
-    """``(directory, grpc address, connect path)`` of the socket between the client port and the
-    grpc.aio server. On Linux an abstract socket: it lives in no directory, so a proxy killed with
-    SIGKILL leaves nothing behind (a path socket left one temp directory per crash). Elsewhere a
-    socket file in a temp directory, removed on close."""
-    if sys.platform == "linux":
-        name = f"cloudstate-proxy-{os.getpid()}-{uuid.uuid4().hex}"
-        return "", f"unix-abstract:{name}", "\0" + name
-    directory = tempfile.mkdtemp(prefix="cloudstate-proxy-")
-    path = os.path.join(directory, "grpc.sock")
-    return directory, f"unix:{path}", path
-
-
 class ClientIngress:
     """See the module docstring."""
 
     def __init__(self, config: ProxyConfig) -> None:
         self.config = config
         self.api = HttpApi(http_options(config))
-        self._dir, self._grpc_address, self.grpc_socket = internal_socket()
+        self._dir, self._grpc_address, self.grpc_socket = internal_socket("cloudstate-proxy-")
         self.port = ClientPort(
             self.api,
             config.host,
