@@ -18,13 +18,11 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 
 from cloudstate.proxy import durations, metrics
-from cloudstate.proxy.periodic import Periodic
+from cloudstate.proxy.periodic import OwnedPeriodic
 from cloudstate.proxy.stores.base import Store
 
 log = logging.getLogger(__name__)
@@ -52,8 +50,9 @@ class ExpiryPurge:
         self.store = store
         self.interval = interval
         self.purged = 0
-        self._job = Periodic("expiry: purging expired values", interval, self._step)
-        self._lost: asyncio.Event | None = None
+        self._job = OwnedPeriodic(
+            store, OWNER_NAME, "expiry: purging expired values", interval, self.purge_once
+        )
 
     async def purge_once(self) -> int:
         """Purge every value expired by now, in batches; how many."""
@@ -74,15 +73,5 @@ class ExpiryPurge:
         if self.interval > 0:
             self._job.start()
 
-    async def _step(self) -> None:
-        if self._lost is None or self._lost.is_set():
-            self._lost = await self.store.try_own(OWNER_NAME)
-        if self._lost is not None:
-            await self.purge_once()
-
     async def stop(self) -> None:
         await self._job.stop()
-        if self._lost is not None:
-            self._lost = None
-            with contextlib.suppress(Exception):
-                await self.store.disown(OWNER_NAME)

@@ -14,13 +14,11 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 
 from cloudstate.proxy import durations
-from cloudstate.proxy.periodic import Periodic
+from cloudstate.proxy.periodic import OwnedPeriodic
 from cloudstate.proxy.stores.base import Store
 
 log = logging.getLogger(__name__)
@@ -48,8 +46,9 @@ class IdempotencyTrim:
         self.store = store
         self.retention = retention
         self.deleted = 0
-        self._job = Periodic("idempotency: trimming keys", interval, self._step)
-        self._lost: asyncio.Event | None = None
+        self._job = OwnedPeriodic(
+            store, OWNER_NAME, "idempotency: trimming keys", interval, self.trim_once
+        )
 
     async def trim_once(self) -> int:
         """Delete the records older than the retention, now; how many."""
@@ -65,15 +64,5 @@ class IdempotencyTrim:
         if self.retention > 0:
             self._job.start()
 
-    async def _step(self) -> None:
-        if self._lost is None or self._lost.is_set():
-            self._lost = await self.store.try_own(OWNER_NAME)
-        if self._lost is not None:
-            await self.trim_once()
-
     async def stop(self) -> None:
         await self._job.stop()
-        if self._lost is not None:
-            self._lost = None
-            with contextlib.suppress(Exception):
-                await self.store.disown(OWNER_NAME)
