@@ -96,7 +96,7 @@ class Value(_message.Message):
     def __init__(self, version: _Optional[int] = ..., type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class Entity(_message.Message):
-    __slots__ = ("service", "entity_id", "kind", "found", "events_total", "events", "snapshot", "value")
+    __slots__ = ("service", "entity_id", "kind", "found", "events_total", "events", "snapshot", "value", "active")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +105,7 @@ class Entity(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
     service: str
     entity_id: str
     kind: str
@@ -113,7 +114,8 @@ class Entity(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[Event]
     snapshot: Snapshot
     value: Value
-    def __init__(self, service: _Optional[str] = ..., entity_id: _Optional[str] = ..., kind: _Optional[str] = ..., found: _Optional[bool] = ..., events_total: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+    active: bool
+    def __init__(self, service: _Optional[str] = ..., entity_id: _Optional[str] = ..., kind: _Optional[str] = ..., found: _Optional[bool] = ..., events_total: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., value: _Optional[_Union[Value, _Mapping]] = ..., active: _Optional[bool] = ...) -> None: ...
 
 class ListConsumersRequest(_message.Message):
     __slots__ = ()

@@ -206,6 +206,11 @@ class Proxy:
         #: The admin port (the admin API and ``/metrics``), once started; 0 when off.
         self.admin_port = 0
 
+    @property
+    def handlers(self) -> dict[str, EntityHandler]:
+        """The entity handlers by service name (the admin API reads which entities are active)."""
+        return self._handlers
+
     def _admin_auth(self) -> JwtAuthenticator | None:
         """The admin API's token check: the client port's key, issuer and audience; no
         anonymous methods (``--jwt-allow-anonymous`` is for the client port)."""

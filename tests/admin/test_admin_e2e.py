@@ -131,6 +131,12 @@ def test_entity_journal_and_snapshot(cart: Cart) -> None:
     )
     status, nobody = http("GET", f"{cart.admin}/v1/entity?service=ShoppingCart&entity_id=nobody")
     assert status == 200 and (nobody["found"], nobody["events"]) == (False, [])
+    # A command gives its entity an actor in the proxy (until 30 s idle); nobody was never
+    # activated.
+    cart.add_item("active-1", "plum")
+    _, active = http("GET", f"{cart.admin}/v1/entity?service=ShoppingCart&entity_id=active-1")
+    assert active["active"] is True
+    assert nobody.get("active", False) is False
     done = admin_cli(cart, "entity", "ShoppingCart", "nobody")
     assert done.stdout == f"{SERVICE} / nobody (event-sourced): nothing stored\n"
 

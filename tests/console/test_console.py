@@ -165,6 +165,7 @@ def test_add_item_through_the_form_shows_in_the_live_journal_and_the_state(
     entity_tab = browser.current_window_handle
     browser.get(f"{views.console}#/entities/{CART}/carol")
     wait_for("the entity page", lambda: "nothing stored" in by_css(browser, "#entity-summary").text)
+    assert by_css(browser, "#entity-activity").text == "passivated"  # no actor for carol yet
 
     browser.switch_to.new_window("tab")
     open_method(browser, views, CART, "GetCart")
@@ -184,6 +185,7 @@ def test_add_item_through_the_form_shows_in_the_live_journal_and_the_state(
     assert [row[:2] for row in rows] == [["1", "cartviews.ItemAdded"]]
     assert json.loads(rows[0][3]) == {"item": {"productId": "kiwi", "name": "Kiwi", "quantity": 3}}
     assert "1 events in its journal" in by_css(browser, "#entity-summary").text
+    assert by_css(browser, "#entity-activity").text == "active"  # the command activated carol
 
     views.add_item("carol", "fig", 2)  # a command from elsewhere shows up live too
     rows = wait_for("the second event", lambda: len(journal(browser)) == 2 and journal(browser))

@@ -485,6 +485,19 @@ MUTANTS: tuple[Mutant, ...] = (
         in_subprocess=True,
     ),
     Mutant(
+        name="admin-entity-never-active",
+        guarantee="GetEntity says whether the entity has an actor in the proxy now",
+        file="cloudstate/proxy/admin/entities.py",
+        original="""
+    reply.active = bool(is_active is not None and is_active(request.entity_id))
+""",
+        replacement="""
+    reply.active = False
+""",
+        tests=("tests/admin/test_admin_e2e.py::test_entity_journal_and_snapshot",),
+        in_subprocess=True,
+    ),
+    Mutant(
         name="ttl-purge-never-runs",
         guarantee="expired values lose their payload within --ttl-purge-interval plus a round",
         file="cloudstate/proxy/expiry_purge.py",

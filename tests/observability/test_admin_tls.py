@@ -63,6 +63,7 @@ class _Starting:
     store = model = eventing = views = scheduler = None
     config = ProxyConfig()
     workflows = WorkflowWiring()
+    handlers: dict[str, object] = {}
 
 
 def test_half_a_configuration_is_refused(tmp_path: Path) -> None:

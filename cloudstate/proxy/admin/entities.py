@@ -165,6 +165,9 @@ async def get_entity(request: admin_pb2.GetEntityRequest, proxy: ProxyState) -> 
                 admin_pb2.Value(version=stored.version, type=type_name, data=decoder.value(data))
             )
             reply.found = True
+    handler = proxy.handlers.get(service.name)
+    is_active = getattr(handler, "is_active", None)
+    reply.active = bool(is_active is not None and is_active(request.entity_id))
     return reply
 
 

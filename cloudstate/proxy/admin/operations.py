@@ -19,7 +19,7 @@ The request arrives parsed and checked against the proto; authentication is done
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from cloudstate.protocol import entity_pb2
     from cloudstate.proxy.config import ProxyConfig
     from cloudstate.proxy.durable.scheduler import DurableScheduler
+    from cloudstate.proxy.entities.base import EntityHandler
     from cloudstate.proxy.eventing import EventingManager
     from cloudstate.proxy.eventing.operations import EventingOperations
     from cloudstate.proxy.model import UserFunctionModel
@@ -73,6 +74,11 @@ class ProxyState(Protocol):
 
     @property
     def operations(self) -> EventingOperations | None: ...
+
+    @property
+    def handlers(self) -> Mapping[str, EntityHandler]:
+        """The entity handlers by service name (empty before discovery)."""
+        ...
 
 
 Handler = Callable[[Any, ProxyState], Awaitable[Any]]

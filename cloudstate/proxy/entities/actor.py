@@ -168,6 +168,10 @@ class EntityManager(ABC, Generic[ActorT]):
     def active_entities(self) -> int:
         return len(self._actors)
 
+    def is_active(self, entity_id: str) -> bool:
+        """Whether ``entity_id`` has an actor here now (else it is passivated or never was)."""
+        return entity_id in self._actors
+
     async def handle(
         self,
         method: MethodModel,

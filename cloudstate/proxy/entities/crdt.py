@@ -141,6 +141,10 @@ class CrdtHandler:
     def active_entities(self) -> int:
         return len(self._actors)
 
+    def is_active(self, entity_id: str) -> bool:
+        """Whether ``entity_id`` has a replica here now (else it is passivated or never was)."""
+        return entity_id in self._actors
+
     def _actor(self, entity_id: str) -> CrdtActor:
         if self._closed:
             raise UserFunctionUnavailable("the proxy is shutting down")

@@ -587,7 +587,8 @@ entities.title = "Entities";
 function entityView(entity) {
   const parts = [el("p", { id: "entity-summary" }, `${entity.kind} entity of ${entity.service}: `,
     entity.found ? (entity.kind === "event-sourced"
-      ? `${entity.eventsTotal} events in its journal` : "stored") : "nothing stored for this id")];
+      ? `${entity.eventsTotal} events in its journal` : "stored") : "nothing stored for this id",
+    "; ", el("span", { id: "entity-activity" }, entity.active ? "active" : "passivated"))];
   if (entity.kind === "event-sourced") {
     const shown = entity.events.length;
     parts.push(table(`Journal (last ${shown} of ${entity.eventsTotal} events)`,
