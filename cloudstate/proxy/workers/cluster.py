@@ -42,7 +42,6 @@ from prometheus_client import Counter, Gauge
 from cloudstate.protocol import entity_pb2
 from cloudstate.proxy import metrics
 from cloudstate.proxy.entities.base import EntityHandler, Outcome
-from cloudstate.proxy.errors import UnknownMethod
 from cloudstate.proxy.model import ACTION, MethodModel, UserFunctionModel
 from cloudstate.proxy.stores.base import ClusterMember, Store, StoreError
 from cloudstate.proxy.workers.channel import (
@@ -55,7 +54,7 @@ from cloudstate.proxy.workers.node import (
     _OWN_ATTRIBUTES,
     FORWARD_SECONDS,
     FORWARDED,
-    SERVED_FOR_PEERS,
+    serve_forwarded,
 )
 from cloudstate.proxy.workers.ownership import Ownership
 
@@ -278,17 +277,15 @@ class ClusterNode:
         metadata: entity_pb2.Metadata | None,
         payload: bytes,
     ) -> Outcome:
-        handler = self._local.get(service)
-        method = self._model.method(service, method_name) if self._model is not None else None
-        if handler is None or method is None:
-            raise UnknownMethod(
-                f"cluster node {self.me} does not serve {service}.{method_name}: the nodes "
-                "disagree on the user function's services (roll the new version out to all)"
-            )
-        SERVED_FOR_PEERS.inc()
         # Served here even if this node's view says another owns it: no forwarding loops, and
         # the conditional write keeps two owners' writes apart.
-        return await handler.handle(method, entity_id, payload, metadata)
+        return await serve_forwarded(
+            self._local,
+            self._model,
+            (service, method_name, entity_id, metadata, payload),
+            f"cluster node {self.me}",
+            "the nodes disagree on the user function's services (roll the new version out to all)",
+        )
 
     async def close(self) -> None:
         """Leave: stop beating, delete this node's row (its entities move at once), close."""

@@ -210,6 +210,25 @@ class CommitLock:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
+async def serve_forwarded(
+    local: dict[str, EntityHandler],
+    model: UserFunctionModel | None,
+    command: tuple[str, str, str, entity_pb2.Metadata | None, bytes],
+    who: str,
+    remedy: str,
+) -> Outcome:
+    """Run a command a peer (worker or node) forwarded here, on the local handler of its service:
+    ``command`` is (service, method name, entity id, metadata, payload); ``who`` and ``remedy``
+    word the refusal of a service this process does not serve."""
+    service, method_name, entity_id, metadata, payload = command
+    handler = local.get(service)
+    method = model.method(service, method_name) if model is not None else None
+    if handler is None or method is None:
+        raise UnknownMethod(f"{who} does not serve {service}.{method_name}: {remedy}")
+    SERVED_FOR_PEERS.inc()
+    return await handler.handle(method, entity_id, payload, metadata)
+
+
 class WorkerNode:
     """This worker's part in the group: the owner server, the clients to its peers, the
     forwarding handlers and the singleton locks."""
@@ -261,15 +280,13 @@ class WorkerNode:
         metadata: entity_pb2.Metadata | None,
         payload: bytes,
     ) -> Outcome:
-        handler = self._local.get(service)
-        method = self._model.method(service, method_name) if self._model is not None else None
-        if handler is None or method is None:
-            raise UnknownMethod(
-                f"proxy worker {self.place.me} does not serve {service}.{method_name}: the workers "
-                "disagree on the user function's services (restart them together)"
-            )
-        SERVED_FOR_PEERS.inc()
-        return await handler.handle(method, entity_id, payload, metadata)
+        return await serve_forwarded(
+            self._local,
+            self._model,
+            (service, method_name, entity_id, metadata, payload),
+            f"proxy worker {self.place.me}",
+            "the workers disagree on the user function's services (restart them together)",
+        )
 
     async def close(self) -> None:
         await self._server.close()
