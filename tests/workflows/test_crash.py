@@ -101,7 +101,8 @@ async def test_a_restarted_proxy_resumes_an_interrupted_step_at_once(tmp_path: P
         await _start(port, "r1")
         assert await asyncio.to_thread(uf.script.entered.wait, 10), "the step never ran"
         node.kill()
-        hold.set()
+        # The held call stays held until the test ends (then it finds its caller gone and is not
+        # applied): released now, it could race the user function noticing the kill.
         uf.script.hold = None
         node = proxy(tmp_path, uf.port, f"sqlite:///{db}", port=port).start()
         await asyncio.to_thread(wait_serving, port)
