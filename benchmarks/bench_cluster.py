@@ -2,7 +2,8 @@
 with entity ownership and forwarding (``--cluster-port``) against without (every node catches up
 the entity from the journal) and against one node.
 
-Usage: ``python benchmarks/bench_cluster.py [--seconds 10] [--rounds 2] [--postgres URL]``
+Usage: ``python benchmarks/bench_cluster.py [--seconds 10] [--rounds 2] [--postgres URL]
+[--rate N]``
 
 The cart (shopping-cart user function + proxy per node), 64 closed-loop gRPC clients, 60 %
 AddItem / 40 % GetCart over 1,000 carts, each command sent to a random node (what a Kubernetes
@@ -14,7 +15,10 @@ Reported per scenario (the median over rounds): commands/s, CPU seconds per 1,00
 the proxies, of the user functions, of PostgreSQL and all together, the ratio of each to one
 node's, the fraction of commands forwarded to their owner (expected (N-1)/N = 0.67) and the
 load average before and after. On a 2-core machine shared with other work the throughput says
-little; CPU per command is the figure to compare. Writes ``benchmarks/results/cluster.json``.
+little; CPU per command is the figure to compare. Closed loop, one node saturated does more work
+per event-loop wakeup than three half-idle ones; ``--rate N`` paces the clients to N commands/s
+in total, so that every scenario does the same work and the CPU per command compares like for
+like. Writes ``benchmarks/results/cluster.json``.
 """
 
 from __future__ import annotations
@@ -67,7 +71,13 @@ def metric(admin_port: int, name: str) -> float:
 
 
 async def scenario(
-    postgres: str, tmp: Path, count: int, cluster: bool, affinity: bool, seconds: float
+    postgres: str,
+    tmp: Path,
+    count: int,
+    cluster: bool,
+    affinity: bool,
+    seconds: float,
+    rate: float | None = None,
 ) -> Any:
     run_dir = tmp / f"{count}-{cluster}-{uuid.uuid4().hex[:6]}"
     run_dir.mkdir()
@@ -86,7 +96,7 @@ async def scenario(
             await asyncio.sleep(2.5)
         load_before = os.getloadavg()[0]
         forwarded0 = sum(metric(port, "cloudstate_forwarded_commands_total") for port in admin)
-        measured = await load(nodes, CARTS, seconds, affinity=affinity)
+        measured = await load(nodes, CARTS, seconds, affinity=affinity, rate=rate)
         forwarded1 = sum(metric(port, "cloudstate_forwarded_commands_total") for port in admin)
         conflicts = sum(metric(port, "cloudstate_entity_conflicts_total") for port in admin)
         load_after = os.getloadavg()[0]
@@ -112,6 +122,11 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="runs of every scenario")
     parser.add_argument("--postgres", help="PostgreSQL URL (default: start a throw-away server)")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="commands/s offered by all clients together (default: closed loop, as fast as served)",
+    )
     args = parser.parse_args()
     seconds = min(max(args.seconds, 1.0), 120.0)
 
@@ -130,7 +145,9 @@ async def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
             for round_no in range(args.rounds):
                 for name, count, cluster, affinity in SCENARIOS:
-                    run = await scenario(postgres, Path(tmp), count, cluster, affinity, seconds)
+                    run = await scenario(
+                        postgres, Path(tmp), count, cluster, affinity, seconds, args.rate
+                    )
                     runs[name].append(run)
                     print(
                         f"  round {round_no + 1} {name:>16}: {run['ops_per_second']:>7.1f} "
@@ -176,6 +193,7 @@ async def main() -> None:
         "rounds": args.rounds,
         "carts": CARTS,
         "clients": 64,
+        "rate": args.rate,
         "mix": "60% AddItem / 40% GetCart, random node per command (affinity: by cart)",
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],

@@ -148,7 +148,12 @@ async def bench_store(postgres: str, seconds: float, tmp: Path) -> list[dict[str
 
 
 async def load(
-    nodes: list[Node], carts: int, seconds: float, affinity: bool, clients: int = 64
+    nodes: list[Node],
+    carts: int,
+    seconds: float,
+    affinity: bool,
+    clients: int = 64,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     ports = [node.port for node in nodes]
     pids = {
@@ -167,7 +172,14 @@ async def load(
     async def client(n: int) -> None:
         rng = random.Random(n)
         i = 0
+        interval = clients / rate if rate else 0.0
+        due = time.perf_counter() + interval * n / clients
         while time.perf_counter() < deadline:
+            if interval:  # paced: each client sends at its share of the rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                due += interval
             cart = rng.randrange(carts)
             # Random routing: any node may get any cart. Affinity: a cart's commands always go
             # to the same node (what a sticky ingress keyed on the entity id does).
