@@ -189,6 +189,12 @@ class ProxyConfig:
     cluster_heartbeat: str = "1s"
     #: A member whose last heartbeat is older than this is dead: its entities move.
     cluster_member_ttl: str = "5s"
+    #: Mutual TLS between the nodes (all three or none): this node's certificate chain and key,
+    #: presented both as the cluster port's server and as a client of the other nodes, and the
+    #: CA every node's certificate must be signed by.
+    cluster_tls_cert: str = ""
+    cluster_tls_key: str = ""
+    cluster_tls_ca: str = ""
 
 
 _ENV = {
@@ -207,6 +213,9 @@ _ENV = {
     "ttl_purge_interval": "CLOUDSTATE_TTL_PURGE_INTERVAL",
     "cluster_port": "CLOUDSTATE_CLUSTER_PORT",
     "cluster_address": "CLOUDSTATE_CLUSTER_ADDRESS",
+    "cluster_tls_cert": "CLOUDSTATE_CLUSTER_TLS_CERT",
+    "cluster_tls_key": "CLOUDSTATE_CLUSTER_TLS_KEY",
+    "cluster_tls_ca": "CLOUDSTATE_CLUSTER_TLS_CA",
     "tls_cert": "CLOUDSTATE_TLS_CERT",
     "tls_key": "CLOUDSTATE_TLS_KEY",
     "jwt_key": "CLOUDSTATE_JWT_KEY",
@@ -638,6 +647,23 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         metavar="DURATION",
         help="a node without a heartbeat for this long is dead and its entities move "
         f"(default {d.cluster_member_ttl})",
+    )
+    parser.add_argument(
+        "--cluster-tls-cert",
+        metavar="PEM",
+        help="mutual TLS between the nodes: this node's certificate chain (with "
+        "--cluster-tls-key and --cluster-tls-ca; env CLOUDSTATE_CLUSTER_TLS_CERT)",
+    )
+    parser.add_argument(
+        "--cluster-tls-key",
+        metavar="PEM",
+        help="private key of --cluster-tls-cert (env CLOUDSTATE_CLUSTER_TLS_KEY)",
+    )
+    parser.add_argument(
+        "--cluster-tls-ca",
+        metavar="PEM",
+        help="the CA that signs every node's --cluster-tls-cert; a peer without such a "
+        "certificate is refused (env CLOUDSTATE_CLUSTER_TLS_CA)",
     )
 
 

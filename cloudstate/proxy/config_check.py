@@ -43,6 +43,9 @@ _FILES = (
     "uf_tls_ca",
     "uf_tls_cert",
     "uf_tls_key",
+    "cluster_tls_cert",
+    "cluster_tls_key",
+    "cluster_tls_ca",
     "jwt_key",
 )
 
@@ -92,6 +95,19 @@ def check(config: ProxyConfig) -> list[str]:
             f"--cluster-port {config.cluster_port} with --store {config.store!r}: the nodes of a "
             "cluster share a PostgreSQL store (--store postgresql://...); drop --cluster-port "
             "to run one node"
+        )
+    cluster_tls = ("cluster_tls_cert", "cluster_tls_key", "cluster_tls_ca")
+    given = [n for n in cluster_tls if getattr(config, n)]
+    if given and len(given) < len(cluster_tls):
+        missing = ", ".join(_flag(n) for n in cluster_tls if n not in given)
+        problems.append(
+            f"{', '.join(_flag(n) for n in given)} without {missing}: cluster TLS is mutual and "
+            "needs this node's certificate, its key and the CA that signs every node's"
+        )
+    if given and config.cluster_port < 0:
+        problems.append(
+            f"{_flag(given[0])} without --cluster-port: cluster TLS protects the port the nodes "
+            "forward commands to; give --cluster-port or drop the --cluster-tls-* settings"
         )
     cluster_times: list[float] = []
     for name in ("cluster_heartbeat", "cluster_member_ttl"):

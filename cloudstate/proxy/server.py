@@ -51,6 +51,7 @@ from cloudstate.proxy.stores.registry import open_store
 from cloudstate.proxy.tracing import Tracing
 from cloudstate.proxy.views import ViewManager
 from cloudstate.proxy.workers.cluster import ClusterNode, ClusterSettings
+from cloudstate.proxy.workers.cluster_tls import ClusterTls
 from cloudstate.proxy.workers.node import WorkerNode, worker_node
 from cloudstate.proxy.workflows.events import WorkflowEvents
 from cloudstate.proxy.workflows.wiring import WorkflowWiring
@@ -149,13 +150,20 @@ def admin_claim(config: ProxyConfig) -> tuple[str, str] | None:
 
 
 def cluster_settings(config: ProxyConfig) -> ClusterSettings:
-    """The cluster knobs of ``config`` (a worker's config has its own port already)."""
+    """The cluster knobs of ``config`` (a worker's config has its own port already); the TLS
+    files are loaded here (:class:`ClusterTlsError`, a ValueError, names a bad one)."""
+    tls = None
+    if config.cluster_tls_cert:
+        tls = ClusterTls.load(
+            config.cluster_tls_cert, config.cluster_tls_key, config.cluster_tls_ca
+        )
     return ClusterSettings(
         port=config.cluster_port,
         host=config.cluster_host or config.host,
         address=config.cluster_address,
         heartbeat=parse_duration(config.cluster_heartbeat),
         ttl=parse_duration(config.cluster_member_ttl),
+        tls=tls,
     )
 
 

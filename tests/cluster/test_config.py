@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.config_check import check
 from cloudstate.proxy.server import cluster_settings
@@ -33,3 +35,19 @@ def test_each_worker_is_a_member_on_its_own_cluster_port() -> None:
     )
     free = ProxyConfig(workers=2, store=PG, cluster_port=0)
     assert [worker_config(free, i).cluster_port for i in range(2)] == [0, 0]
+
+
+def test_cluster_tls_needs_all_three_files_and_a_cluster_port(tmp_path: Path) -> None:
+    pem = tmp_path / "node.pem"
+    pem.write_text("")
+    problems = check(ProxyConfig(cluster_port=9100, store=PG, cluster_tls_cert=str(pem)))
+    assert any(
+        "--cluster-tls-cert without --cluster-tls-key, --cluster-tls-ca" in p for p in problems
+    ), problems
+    every = {name: str(pem) for name in ("cluster_tls_cert", "cluster_tls_key", "cluster_tls_ca")}
+    problems = check(ProxyConfig(store=PG, **every))
+    assert any("--cluster-tls-cert without --cluster-port" in p for p in problems), problems
+    missing = {**every, "cluster_tls_ca": str(tmp_path / "gone.pem")}
+    problems = check(ProxyConfig(cluster_port=9100, store=PG, **missing))
+    assert any("--cluster-tls-ca" in p and "no such file" in p for p in problems), problems
+    assert not check(ProxyConfig(cluster_port=9100, store=PG, **every))

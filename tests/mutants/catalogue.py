@@ -2564,6 +2564,37 @@ CLUSTER_MUTANTS: tuple[Mutant, ...] = (
         ),
         backends="postgresql",
     ),
+    Mutant(
+        name="cluster-tls-client-certificate-optional",
+        guarantee="the cluster port serves only nodes whose certificate the cluster's CA signed",
+        file="cloudstate/proxy/workers/cluster_tls.py",
+        original="""
+            context.verify_mode = ssl.CERT_REQUIRED
+""",
+        replacement="""
+            context.verify_mode = ssl.CERT_REQUIRED if context is client else ssl.CERT_NONE
+""",
+        tests=(
+            "tests/cluster/test_cluster_tls.py::"
+            "test_the_cluster_port_serves_no_client_without_a_certificate",
+        ),
+    ),
+    Mutant(
+        name="cluster-tls-command-sent-before-the-hello",
+        guarantee="a node whose certificate is refused learns it before sending a command",
+        file="cloudstate/proxy/workers/channel.py",
+        original="""
+                    if self.tls is not None:
+                        await self._hello(protocol, what)
+""",
+        replacement="""
+                    pass
+""",
+        tests=(
+            "tests/cluster/test_cluster_tls.py::"
+            "test_a_node_of_another_ca_is_refused_both_ways_and_nothing_runs",
+        ),
+    ),
 )
 MUTANTS = MUTANTS + CLUSTER_MUTANTS
 

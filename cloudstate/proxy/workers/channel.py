@@ -5,7 +5,11 @@ Many commands share a connection at once (each frame carries its request id), so
 needs one socket per peer, not per command. On Linux the sockets are abstract (no file to
 clean up after a SIGKILL); elsewhere they are files in a temporary directory. Nodes of a cluster
 (:mod:`~cloudstate.proxy.workers.cluster`) use the same frames over TCP: an address
-``tcp:HOST:PORT`` (:func:`tcp_address`).
+``tcp:HOST:PORT`` (:func:`tcp_address`), optionally over mutual TLS (``ssl=``; see
+:mod:`~cloudstate.proxy.workers.cluster_tls`). Over TLS the owner's first frame is an empty
+*hello*, and a client sends no command before it has it: with TLS 1.3 the server checks the
+client's certificate after the client's handshake has ended, so without it a refused node would
+learn so only after writing a command, not knowing whether it ran.
 
 Example::
 
@@ -22,6 +26,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 import struct
 import sys
 import tempfile
@@ -40,6 +45,9 @@ log = logging.getLogger(__name__)
 _LEN = struct.Struct("!I")
 #: Pause between attempts to reach a worker that is not listening (restarting).
 _RECONNECT_PAUSE = 0.05
+#: A TLS handshake (and the owner's hello) may take this long once TCP is connected: longer
+#: than the connect timeout, which is short to give up on a dead node, not on a slow handshake.
+_TLS_HANDSHAKE_TIMEOUT = 10.0
 
 Serve = Callable[[str, str, str, entity_pb2.Metadata | None, bytes], Awaitable[Outcome]]
 
@@ -59,6 +67,11 @@ def _tcp_host_port(address: str) -> tuple[str, int] | None:
 class PeerUnreachable(ProxyError):
     """The command was never sent: the owner did not accept a connection in time (so it is safe
     to send it elsewhere)."""
+
+
+class PeerRefused(ProxyError):
+    """The command was never sent: the TLS handshake with the owner failed (a certificate not
+    signed by the cluster's CA on either side). Retrying does not help; the operator must."""
 
 
 def socket_address(group: str, index: int) -> str:
@@ -113,6 +126,9 @@ class _Frames(asyncio.Protocol):
         raise NotImplementedError
 
 
+_HELLO = _LEN.pack(0)  # an empty frame: the owner accepted this TLS connection
+
+
 class _OwnerConnection(_Frames):
     """One peer's connection to this worker: runs each command it sends, answers on it."""
 
@@ -121,7 +137,14 @@ class _OwnerConnection(_Frames):
         self._serve = serve
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if transport.get_extra_info("ssl_object") is not None:
+            self.transport.write(_HELLO)  # type: ignore[union-attr]
+
     def frame_received(self, body: bytes) -> None:
+        if not body:
+            return  # a hello: only owners send them
         request_id, kind, rest = wire.split(body)
         if kind != wire.REQUEST:
             log.error("worker channel: unexpected frame kind %d; closing the connection", kind)
@@ -150,9 +173,11 @@ class _OwnerConnection(_Frames):
 class OwnerServer:
     """Listens for the other workers' commands for entities this worker owns."""
 
-    def __init__(self, address: str, serve: Serve) -> None:
+    def __init__(self, address: str, serve: Serve, tls: ssl.SSLContext | None = None) -> None:
         self.address = address
         self._serve = serve
+        #: Server context of a TCP address (mutual TLS between cluster nodes); None: plain.
+        self.tls = tls
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> int:
@@ -161,7 +186,7 @@ class OwnerServer:
         tcp = _tcp_host_port(self.address)
         if tcp is not None:
             self._server = await loop.create_server(
-                lambda: _OwnerConnection(self._serve), tcp[0], tcp[1], backlog=1024
+                lambda: _OwnerConnection(self._serve), tcp[0], tcp[1], backlog=1024, ssl=self.tls
             )
             return int(self._server.sockets[0].getsockname()[1])
         if not self.address.startswith("\0"):
@@ -191,8 +216,14 @@ class _PeerConnection(_Frames):
         self.peer = peer
         self.pending: dict[int, tuple[asyncio.Future[Outcome], str]] = {}
         self.closed = False
+        #: Resolved by the owner's hello (TLS), failed if the connection ends before it.
+        self.accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def frame_received(self, body: bytes) -> None:
+        if not body:
+            if not self.accepted.done():
+                self.accepted.set_result(None)
+            return
         request_id, kind, rest = wire.split(body)
         entry = self.pending.pop(request_id, None)
         if entry is None or entry[0].done():
@@ -205,6 +236,8 @@ class _PeerConnection(_Frames):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if not self.accepted.done():
+            self.accepted.set_exception(ConnectionResetError("closed before the owner's hello"))
         pending, self.pending = self.pending, {}
         for future, what in pending.values():
             if not future.done():
@@ -226,11 +259,18 @@ class PeerClient:
     (:class:`PeerUnreachable`) naming the worker."""
 
     def __init__(
-        self, peer: str, address: str, timeout: float, connect_timeout: float | None = None
+        self,
+        peer: str,
+        address: str,
+        timeout: float,
+        connect_timeout: float | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.peer = peer
         self.address = address
         self.timeout = timeout
+        #: Client context of a TCP address (mutual TLS between cluster nodes); None: plain.
+        self.tls = tls
         #: How long to keep trying to connect before :class:`PeerUnreachable` (default: timeout).
         self.connect_timeout = timeout if connect_timeout is None else connect_timeout
         self._connection: _PeerConnection | None = None
@@ -301,8 +341,17 @@ class PeerClient:
                     connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     await loop.sock_connect(connection, tcp)
                     _, protocol = await loop.create_connection(
-                        lambda: _PeerConnection(self.peer), sock=connection
+                        lambda: _PeerConnection(self.peer),
+                        sock=connection,
+                        ssl=self.tls,
+                        server_hostname=tcp[0] if self.tls is not None else None,
+                        ssl_handshake_timeout=_TLS_HANDSHAKE_TIMEOUT if self.tls else None,
                     )
+                    if self.tls is not None:
+                        await self._hello(protocol, what)
+            except ssl.SSLError as error:
+                connection.close()
+                raise self._refused(what, error.reason or str(error)) from None
             except OSError as error:
                 connection.close()
                 if loop.time() >= deadline:
@@ -316,6 +365,26 @@ class PeerClient:
                 continue
             self._connection = protocol
             return protocol
+
+    async def _hello(self, protocol: _PeerConnection, what: str) -> None:
+        """Wait for the owner's hello: it closes the connection instead if it refused our
+        certificate (TLS 1.3 tells the client only now)."""
+        try:
+            async with asyncio.timeout(_TLS_HANDSHAKE_TIMEOUT):
+                await protocol.accepted
+        except (ConnectionError, TimeoutError):
+            if protocol.transport is not None:
+                protocol.transport.close()
+            refused = "the owner closed the connection: it refused our certificate"
+            raise self._refused(what, refused) from None
+
+    def _refused(self, what: str, reason: str) -> PeerRefused:
+        return PeerRefused(
+            f"{what}: the TLS handshake with proxy node {self.peer}, which owns the entity, "
+            f"failed ({reason}); every node needs a --cluster-tls-cert signed by the same "
+            "--cluster-tls-ca (the command was not sent)",
+            grpc.StatusCode.UNAVAILABLE,
+        )
 
     def close(self) -> None:
         connection, self._connection = self._connection, None

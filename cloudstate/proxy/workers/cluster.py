@@ -50,6 +50,7 @@ from cloudstate.proxy.workers.channel import (
     PeerUnreachable,
     tcp_address,
 )
+from cloudstate.proxy.workers.cluster_tls import ClusterTls
 from cloudstate.proxy.workers.node import (
     _OWN_ATTRIBUTES,
     FORWARD_SECONDS,
@@ -82,6 +83,8 @@ class ClusterSettings:
     address: str = ""
     heartbeat: float = 1.0
     ttl: float = 5.0
+    #: Mutual TLS on the cluster port and to the other nodes' (None: plain TCP).
+    tls: ClusterTls | None = None
 
 
 def advertised_host(bind_host: str) -> str:
@@ -165,7 +168,11 @@ class ClusterNode:
         self._addresses: dict[str, tuple[str, int]] = {}  # node id -> (address, incarnation)
         self._local: dict[str, EntityHandler] = {}
         self._model: UserFunctionModel | None = None
-        self._server = OwnerServer(tcp_address(settings.host, settings.port), self._serve)
+        self._server = OwnerServer(
+            tcp_address(settings.host, settings.port),
+            self._serve,
+            tls=settings.tls.server if settings.tls is not None else None,
+        )
         self._beating: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._forwarded: dict[str, Any] = {}
@@ -252,6 +259,7 @@ class ClusterNode:
                     member.address,
                     self.command_timeout,
                     connect_timeout=self.settings.heartbeat,
+                    tls=self.settings.tls.client if self.settings.tls is not None else None,
                 )
         for gone in set(self.peers) - set(seen):
             self.peers.pop(gone).close()
