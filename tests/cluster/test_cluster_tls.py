@@ -19,11 +19,15 @@ import grpc
 import pytest
 import pytest_asyncio
 
+from cloudstate.proxy.config import ProxyConfig
+from cloudstate.proxy.config_check import check
 from cloudstate.proxy.errors import ProxyError
+from cloudstate.proxy.server import cluster_settings
 from cloudstate.proxy.stores.memory import MemoryStore
 from cloudstate.proxy.workers import wire
 from cloudstate.proxy.workers.cluster import ClusterNode, ClusterSettings
 from cloudstate.proxy.workers.cluster_tls import ClusterTls, ClusterTlsError
+from cloudstate.proxy.workers.supervisor import worker_config
 from tests.cluster.test_cluster_node import SERVICE, RecordingHandler, model, settled
 from tests.observability.test_uf_mtls import _openssl, make_ca
 
@@ -53,6 +57,7 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ClusterT
     for name in ("a", "b"):
         cert, key = node_certificate(tmp, f"node-{name}", ca)
         found[name] = ClusterTls.load(str(cert), str(key), str(ca[0]))
+        found[f"{name}-cert"], found[f"{name}-key"] = cert, key
     cert, key = node_certificate(tmp, "stranger", other_ca)
     found["stranger"] = ClusterTls.load(str(cert), str(key), str(other_ca[0]))
     # Trusts the cluster's CA (so it accepts the members' server certificates) but presents a
@@ -183,3 +188,23 @@ def test_unusable_files_are_named(tmp_path: Path) -> None:
         ClusterTls.load(
             str(tmp_path / "not.pem"), str(tmp_path / "not.pem"), str(tmp_path / "not.pem")
         )
+
+
+def test_the_flags_reach_every_worker_of_a_node(
+    certificates: dict[str, ClusterTls | Path],
+) -> None:
+    config = ProxyConfig(
+        workers=2,
+        store="postgresql://cloudstate@db/cloudstate",
+        cluster_port=9100,
+        cluster_tls_cert=str(certificates["a-cert"]),
+        cluster_tls_key=str(certificates["a-key"]),
+        cluster_tls_ca=str(certificates["ca"]),
+    )
+    assert not check(config)
+    for index in range(2):
+        tls = cluster_settings(worker_config(config, index)).tls
+        assert tls is not None
+        assert tls.server.verify_mode == ssl.CERT_REQUIRED
+        assert tls.client.verify_mode == ssl.CERT_REQUIRED
+    assert cluster_settings(ProxyConfig(cluster_port=9100)).tls is None
