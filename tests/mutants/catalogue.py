@@ -2595,6 +2595,23 @@ CLUSTER_MUTANTS: tuple[Mutant, ...] = (
             "test_a_node_of_another_ca_is_refused_both_ways_and_nothing_runs",
         ),
     ),
+    Mutant(
+        name="cluster-singletons-first-asker-wins",
+        guarantee="each singleton runs on the node the rendezvous hashing names, spread over "
+        "the members, and moves when the membership changes",
+        file="cloudstate/proxy/workers/cluster_singletons.py",
+        original="""
+            if not mine.is_set() and not self._mine(name):
+""",
+        replacement="""
+            if False:
+""",
+        tests=(
+            "tests/cluster/test_cluster_singletons.py::"
+            "test_singletons_spread_over_the_nodes_and_move_when_one_leaves",
+        ),
+        backends="postgresql",
+    ),
 )
 MUTANTS = MUTANTS + CLUSTER_MUTANTS
 

@@ -50,6 +50,7 @@ from cloudstate.proxy.workers.channel import (
     PeerUnreachable,
     tcp_address,
 )
+from cloudstate.proxy.workers.cluster_singletons import ClusterSingletons
 from cloudstate.proxy.workers.cluster_tls import ClusterTls
 from cloudstate.proxy.workers.node import (
     _OWN_ATTRIBUTES,
@@ -168,6 +169,8 @@ class ClusterNode:
         self._addresses: dict[str, tuple[str, int]] = {}  # node id -> (address, incarnation)
         self._local: dict[str, EntityHandler] = {}
         self._model: UserFunctionModel | None = None
+        #: Eventing consumers, durable deliveries, trims and purges spread over the members.
+        self.singletons = ClusterSingletons(store, lambda: self.ownership)
         self._server = OwnerServer(
             tcp_address(settings.host, settings.port),
             self._serve,
@@ -269,6 +272,7 @@ class ClusterNode:
 
     def _members_changed(self, members: Sequence[str]) -> None:
         log.info("cluster node %s: live members now %s", self.me, ", ".join(members))
+        self.singletons.rebalance()
         ownership, me = self.ownership, self.me
         for service, handler in self._local.items():
             passivate = getattr(handler, "passivate_where", None)
