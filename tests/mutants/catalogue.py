@@ -2137,6 +2137,39 @@ MUTANTS: tuple[Mutant, ...] = (
         in_subprocess=True,
     ),
     Mutant(
+        name="workers-crdt-change-notices-not-sent",
+        guarantee="a CRDT subscriber on a worker that does not own the entity sees every update",
+        file=WORKERS_NODE,
+        original="""
+        for peer in self.peers.values():
+            peer.notify(store_id, entity_id)
+""",
+        replacement="""
+        return
+""",
+        tests=(
+            "tests/workers/test_crdt_workers.py::"
+            "test_subscribers_on_either_worker_see_every_update",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
+        name="workers-crdt-one-replica-id",
+        guarantee="each worker writes a CRDT under a replica id of its own",
+        file=WORKERS_NODE,
+        original="""
+            store.replica_id = place.me
+""",
+        replacement="""
+            store.replica_id = ""
+""",
+        tests=(
+            "tests/workers/test_crdt_workers.py::"
+            "test_subscribers_on_either_worker_see_every_update",
+        ),
+        in_subprocess=True,
+    ),
+    Mutant(
         name="workers-singleton-lock-shared",
         guarantee="one worker at a time runs a singleton (eventing consumer, durable deliveries)",
         file=WORKERS_NODE,

@@ -103,7 +103,7 @@ class CrdtHandler:
         self.store = store
         self.settings = settings
         self.report_error = report_error
-        self.node = node or (PROCESS_NODE if store.shared else SOLE_NODE)
+        self.node = node or (PROCESS_NODE if store.shared else store.replica_id or SOLE_NODE)
         self.channel = channel
         #: Opens one ``Crdt.handle`` stream in the CRDT format of the user function's protocol.
         self.open_stream = protocol00.stream_factory(channel, service.protocol)
@@ -120,7 +120,7 @@ class CrdtHandler:
         # Change notices from the other nodes of a shared store (see :meth:`on_remote_change`).
         self._unsubscribe: Callable[[], Awaitable[None]] | None = None
         self._subscribing: asyncio.Task[None] | None = None
-        if store.shared:
+        if store.shared or store.replica_id:  # other nodes, or other workers, write it too
             self._subscribing = asyncio.get_running_loop().create_task(self._subscribe())
 
     async def _subscribe(self) -> None:

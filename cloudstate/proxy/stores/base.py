@@ -482,6 +482,9 @@ class Store(ABC):
     #: True if several proxy processes may use the store at once (the entity actors then check
     #: that their state is still the latest before answering; see docs/scale-out.md).
     shared: bool = False
+    #: This process's CRDT replica id when several processes write the store but it is not
+    #: ``shared`` (proxy workers on one SQLite file: "w0", "w1"...); empty for a sole process.
+    replica_id: str = ""
 
     @classmethod
     def from_url(cls, url: str) -> Store:

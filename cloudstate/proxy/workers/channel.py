@@ -50,6 +50,8 @@ _RECONNECT_PAUSE = 0.05
 _TLS_HANDSHAKE_TIMEOUT = 10.0
 
 Serve = Callable[[str, str, str, entity_pb2.Metadata | None, bytes], Awaitable[Outcome]]
+#: Called with (store id, entity id) for each change notice a peer sends (``CHANGE`` frames).
+OnChange = Callable[[str, str], None]
 
 
 def tcp_address(host: str, port: int) -> str:
@@ -132,9 +134,10 @@ _HELLO = _LEN.pack(0)  # an empty frame: the owner accepted this TLS connection
 class _OwnerConnection(_Frames):
     """One peer's connection to this worker: runs each command it sends, answers on it."""
 
-    def __init__(self, serve: Serve) -> None:
+    def __init__(self, serve: Serve, on_change: OnChange | None = None) -> None:
         super().__init__()
         self._serve = serve
+        self._on_change = on_change
         self._tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -146,6 +149,10 @@ class _OwnerConnection(_Frames):
         if not body:
             return  # a hello: only owners send them
         request_id, kind, rest = wire.split(body)
+        if kind == wire.CHANGE:
+            if self._on_change is not None:
+                self._on_change(*wire.decode_change(rest))
+            return
         if kind != wire.REQUEST:
             log.error("worker channel: unexpected frame kind %d; closing the connection", kind)
             if self.transport is not None:
@@ -173,9 +180,16 @@ class _OwnerConnection(_Frames):
 class OwnerServer:
     """Listens for the other workers' commands for entities this worker owns."""
 
-    def __init__(self, address: str, serve: Serve, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        serve: Serve,
+        tls: ssl.SSLContext | None = None,
+        on_change: OnChange | None = None,
+    ) -> None:
         self.address = address
         self._serve = serve
+        self._on_change = on_change
         #: Server context of a TCP address (mutual TLS between cluster nodes); None: plain.
         self.tls = tls
         self._server: asyncio.AbstractServer | None = None
@@ -186,7 +200,11 @@ class OwnerServer:
         tcp = _tcp_host_port(self.address)
         if tcp is not None:
             self._server = await loop.create_server(
-                lambda: _OwnerConnection(self._serve), tcp[0], tcp[1], backlog=1024, ssl=self.tls
+                lambda: _OwnerConnection(self._serve, self._on_change),
+                tcp[0],
+                tcp[1],
+                backlog=1024,
+                ssl=self.tls,
             )
             return int(self._server.sockets[0].getsockname()[1])
         if not self.address.startswith("\0"):
@@ -198,7 +216,7 @@ class OwnerServer:
         listener.listen(1024)
         listener.setblocking(False)
         self._server = await loop.create_unix_server(
-            lambda: _OwnerConnection(self._serve), sock=listener
+            lambda: _OwnerConnection(self._serve, self._on_change), sock=listener
         )
         return 0
 
@@ -275,6 +293,7 @@ class PeerClient:
         self.connect_timeout = timeout if connect_timeout is None else connect_timeout
         self._connection: _PeerConnection | None = None
         self._connecting: asyncio.Future[_PeerConnection] | None = None
+        self._notifying: set[asyncio.Task[None]] = set()
         self._next_id = 0
 
     async def call(
@@ -303,6 +322,22 @@ class PeerClient:
         finally:
             timer.cancel()
             connection.pending.pop(request_id, None)
+
+    def notify(self, store_id: str, entity_id: str) -> None:
+        """Send a change notice (fire and forget: best effort, the stored state is the truth;
+        a peer not connected yet gets it once the connection is up)."""
+        frame = wire.encode_change(store_id, entity_id)
+        connection = self._connection
+        if connection is not None and not connection.closed:
+            connection.send(frame)
+            return
+        task = asyncio.get_running_loop().create_task(self._notify_later(frame))
+        self._notifying.add(task)  # held: the loop keeps only weak references to tasks
+        task.add_done_callback(self._notifying.discard)
+
+    async def _notify_later(self, frame: bytes) -> None:
+        with contextlib.suppress(ProxyError):
+            (await self._connect("a change notice")).send(frame)
 
     def _expire(self, connection: _PeerConnection, request_id: int) -> None:
         entry = connection.pending.pop(request_id, None)

@@ -28,6 +28,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,7 @@ from cloudstate.proxy import metrics
 from cloudstate.proxy.entities.base import EntityHandler, Outcome
 from cloudstate.proxy.errors import UnknownMethod
 from cloudstate.proxy.model import ACTION, MethodModel, UserFunctionModel
-from cloudstate.proxy.stores.base import Store
+from cloudstate.proxy.stores.base import ChangeCallback, Store
 from cloudstate.proxy.workers.channel import OwnerServer, PeerClient, socket_address
 from cloudstate.proxy.workers.ownership import OwnerOf, Ownership, worker_id
 
@@ -243,6 +244,12 @@ class WorkerNode:
             # Assigned on the instance so that the store modules stay as they are.
             setattr(store, "try_own", self.locks.try_own)  # noqa: B010
             setattr(store, "disown", self.locks.disown)  # noqa: B010
+            # CRDTs: each worker is a replica of its own, and tells the others what it commits
+            # (a streamed subscriber may hold the entity on a worker that does not own it).
+            store.replica_id = place.me
+            setattr(store, "publish_change", self.publish_change)  # noqa: B010
+            setattr(store, "subscribe_changes", self.subscribe_changes)  # noqa: B010
+        self._change_callbacks: list[ChangeCallback] = []
         if hasattr(store, "commit_guard"):  # SQLite: one writer at a time, queued in the kernel
             store.commit_guard = CommitLock(self.locks.path("sqlite-commit"))
         self.peers = {
@@ -252,7 +259,31 @@ class WorkerNode:
         }
         self._local: dict[str, EntityHandler] = {}
         self._model: UserFunctionModel | None = None
-        self._server = OwnerServer(socket_address(place.group, place.index), self._serve)
+        self._server = OwnerServer(
+            socket_address(place.group, place.index), self._serve, on_change=self._changed
+        )
+
+    def publish_change(self, store_id: str, entity_id: str) -> None:
+        """``Store.publish_change`` between the workers: a notice to every other worker."""
+        for peer in self.peers.values():
+            peer.notify(store_id, entity_id)
+
+    async def subscribe_changes(self, callback: ChangeCallback) -> Callable[[], Awaitable[None]]:
+        """``Store.subscribe_changes`` between the workers: ``callback`` gets their notices."""
+        self._change_callbacks.append(callback)
+
+        async def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._change_callbacks.remove(callback)
+
+        return unsubscribe
+
+    def _changed(self, store_id: str, entity_id: str) -> None:
+        for callback in list(self._change_callbacks):
+            try:
+                callback(store_id, entity_id)
+            except Exception:  # one subscriber's bug must not drop the others' notices
+                log.exception("worker change notice for %s/%s failed", store_id, entity_id)
 
     async def join(self, model: UserFunctionModel, handlers: dict[str, EntityHandler]) -> None:
         """Put forwarding in front of the keyed services' handlers (in ``handlers``, the dict

@@ -9,6 +9,9 @@ kind byte, then length-prefixed fields (u32 lengths):
   count then the serialized ``SideEffect`` messages of the entity's
   :class:`~cloudstate.proxy.entities.base.Outcome`.
 * ``ERROR``: the gRPC status code (its number) and the message (UTF-8).
+* ``CHANGE`` (request id 0, no answer): a store id and an entity id whose state the sender just
+  committed — a CRDT change notice, so that the replica another worker holds for a streamed
+  subscriber merges it (``Store.publish_change`` between workers).
 
 The protocol messages travel as the bytes protobuf makes of them: no re-encoding of payloads.
 
@@ -32,6 +35,7 @@ from cloudstate.proxy.errors import ProxyError
 REQUEST = 1
 OUTCOME = 2
 ERROR = 3
+CHANGE = 4
 
 _PUBLISHED = 1
 _REPLAYED = 2
@@ -81,6 +85,15 @@ def encode_outcome(request_id: int, outcome: Outcome) -> bytes:
 def encode_error(request_id: int, error: ProxyError) -> bytes:
     body = bytes((error.status.value[0],)) + error.message.encode()
     return _frame(request_id, ERROR, body)
+
+
+def encode_change(store_id: str, entity_id: str) -> bytes:
+    return _frame(0, CHANGE, _field(store_id.encode()) + _field(entity_id.encode()))
+
+
+def decode_change(body: memoryview) -> tuple[str, str]:
+    reader = _Reader(body)
+    return reader.field().decode(), reader.field().decode()
 
 
 def split(body: bytes) -> tuple[int, int, memoryview]:
