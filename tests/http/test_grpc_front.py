@@ -28,7 +28,9 @@ from cloudstate.proxy.http.limits import ConnectionLimits, ConnectionSettings
 from cloudstate.proxy.http.listener import ClientPort, internal_socket
 from cloudstate.proxy.ingress.grpc_ingress import add_user_services
 from cloudstate.proxy.router import RouterReply
+from tests.http.conftest import Running
 from tests.http.support import FakeRouter, echo_model
+from tests.processes import proxy, wait_serving
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -95,7 +97,7 @@ async def served(request: pytest.FixtureRequest) -> AsyncIterator[Served]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def echo(served: Served) -> AsyncIterator[echo_pb2_grpc.EchoStub]:
+async def stub(served: Served) -> AsyncIterator[echo_pb2_grpc.EchoStub]:
     served.router.fail_with = None
     async with grpc.aio.insecure_channel(served.address) as channel:
         yield echo_pb2_grpc.EchoStub(channel)
@@ -103,10 +105,10 @@ async def echo(served: Served) -> AsyncIterator[echo_pb2_grpc.EchoStub]:
 
 
 async def test_unary_call_with_metadata_both_ways(
-    served: Served, echo: echo_pb2_grpc.EchoStub
+    served: Served, stub: echo_pb2_grpc.EchoStub
 ) -> None:
     metadata = (("x-n", "1"), ("blob-bin", b"\x00\xff\x01"), ("authorization", "Bearer t"))
-    call = echo.Get(echo_pb2.EchoRequest(id="a", count=4), metadata=metadata)
+    call = stub.Get(echo_pb2.EchoRequest(id="a", count=4), metadata=metadata)
     reply = await call
     assert reply.request.count == 4 and reply.method == "Get"
     assert dict(reply.metadata) == {
@@ -137,21 +139,21 @@ async def test_the_router_gets_the_same_metadata_from_both_fronts() -> None:
 
 
 async def test_a_failure_gives_its_status_and_message(
-    served: Served, echo: echo_pb2_grpc.EchoStub
+    served: Served, stub: echo_pb2_grpc.EchoStub
 ) -> None:
     served.router.fail_with = ProxyError("no cart for 'ä' (100% sure)", grpc.StatusCode.NOT_FOUND)
     with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await echo.Get(echo_pb2.EchoRequest(id="f"))
+        await stub.Get(echo_pb2.EchoRequest(id="f"))
     assert failure.value.code() == grpc.StatusCode.NOT_FOUND
     assert failure.value.details() == "no cart for 'ä' (100% sure)"
 
 
 async def test_an_overloaded_refusal_carries_the_pushback(
-    served: Served, echo: echo_pb2_grpc.EchoStub
+    served: Served, stub: echo_pb2_grpc.EchoStub
 ) -> None:
     served.router.fail_with = Overloaded("too busy", retry_after=2.5)
     with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await echo.Get(echo_pb2.EchoRequest(id="o"))
+        await stub.Get(echo_pb2.EchoRequest(id="o"))
     assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert dict(failure.value.trailing_metadata())["grpc-retry-pushback-ms"] == "2500"
 
@@ -227,10 +229,10 @@ async def test_health_check_and_unknown_paths(served: Served) -> None:
         assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-async def test_a_deadline_cancels_the_call(served: Served, echo: echo_pb2_grpc.EchoStub) -> None:
+async def test_a_deadline_cancels_the_call(served: Served, stub: echo_pb2_grpc.EchoStub) -> None:
     cancelled = served.router.cancelled
     with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await echo.Get(echo_pb2.EchoRequest(id="d"), metadata=(("x-sleep", "30"),), timeout=0.3)
+        await stub.Get(echo_pb2.EchoRequest(id="d"), metadata=(("x-sleep", "30"),), timeout=0.3)
     assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     for _ in range(100):
         if served.router.cancelled > cancelled:
@@ -257,9 +259,9 @@ async def test_a_deadline_answers_before_the_client_gives_up() -> None:
         await stop(running)
 
 
-async def test_a_gzip_compressed_request(served: Served, echo: echo_pb2_grpc.EchoStub) -> None:
+async def test_a_gzip_compressed_request(served: Served, stub: echo_pb2_grpc.EchoStub) -> None:
     request = echo_pb2.EchoRequest(id="z", name="x" * 5000)
-    reply = await echo.Get(request, compression=grpc.Compression.Gzip)
+    reply = await stub.Get(request, compression=grpc.Compression.Gzip)
     assert reply.request.name == "x" * 5000
     async with grpc.aio.insecure_channel(
         served.address, compression=grpc.Compression.Deflate
@@ -269,20 +271,20 @@ async def test_a_gzip_compressed_request(served: Served, echo: echo_pb2_grpc.Ech
 
 
 async def test_a_message_over_the_max_size_is_refused(
-    served: Served, echo: echo_pb2_grpc.EchoStub
+    served: Served, stub: echo_pb2_grpc.EchoStub
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await echo.Get(echo_pb2.EchoRequest(id="big", name="x" * (MAX_MESSAGE + 10)))
+        await stub.Get(echo_pb2.EchoRequest(id="big", name="x" * (MAX_MESSAGE + 10)))
     assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "larger than max" in (failure.value.details() or "")
     # Compressed small, large once decompressed: refused too.
     with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await echo.Get(
+        await stub.Get(
             echo_pb2.EchoRequest(id="zip", name="x" * (MAX_MESSAGE + 10)),
             compression=grpc.Compression.Gzip,
         )
     assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    reply = await echo.Get(echo_pb2.EchoRequest(id="fits", name="x" * (MAX_MESSAGE - 100)))
+    reply = await stub.Get(echo_pb2.EchoRequest(id="fits", name="x" * (MAX_MESSAGE - 100)))
     assert len(reply.request.name) == MAX_MESSAGE - 100
 
 
@@ -298,3 +300,34 @@ async def test_over_the_memory_budget_is_unavailable_with_pushback() -> None:
         assert dict(failure.value.trailing_metadata())["grpc-retry-pushback-ms"] == "1000"
     finally:
         await stop(running)
+
+
+@pytest.mark.parametrize("front", ["h2", "relay"])
+def test_a_real_proxy_serves_native_grpc_with_either_front(
+    echo: Running, tmp_path: Path, front: str
+) -> None:
+    px = proxy(tmp_path, echo.uf.port, "memory:", "--grpc-front", front).start()
+    try:
+        wait_serving(px.port)
+        with grpc.insecure_channel(f"127.0.0.1:{px.port}") as channel:
+            stub = echo_pb2_grpc.EchoStub(channel)
+            metadata = [("x-n", "1"), ("k-bin", b"\x07")]
+            reply = stub.Plain(echo_pb2.EchoRequest(id=front), metadata=metadata, timeout=10)
+            assert dict(reply.metadata) == {"x-n": "1", "k-bin": "bytes:07"}
+            with pytest.raises(grpc.RpcError) as failure:
+                stub.Fail(echo_pb2.FailRequest(id=front, code=7, message="denied"), timeout=10)
+            assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert failure.value.details() == "denied"
+            ticker = echo_pb2_grpc.TickerStub(channel)
+            ticks = ticker.Ticks(echo_pb2.TickRequest(count=3), timeout=10)
+            assert [t.n for t in ticks] == [0, 1, 2]
+            assert ticker.Sum(iter([echo_pb2.Tick(n=2)] * 2), timeout=10).n == 4
+            assert [t.n for t in ticker.Chat(iter([echo_pb2.Tick(n=1)]), timeout=10)] == [10]
+            reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+            answers = reflection.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10
+            )
+            names = {s.name for a in answers for s in a.list_services_response.service}
+            assert "httptest.Echo" in names
+    finally:
+        assert px.terminate() == 0
