@@ -6,11 +6,15 @@ against both fronts: a client must not see which one answered."""
 from __future__ import annotations
 
 import asyncio
+import struct
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -241,22 +245,80 @@ async def test_a_deadline_cancels_the_call(served: Served, stub: echo_pb2_grpc.E
     assert served.router.cancelled == cancelled + 1  # the proxy stopped the call
 
 
-async def test_a_deadline_answers_before_the_client_gives_up() -> None:
-    """With the client's own deadline far away, only the server's answer can end the call
-    (grpc-timeout is sent, but the clock that ends the call here is the proxy's)."""
-    running = await start("h2")
+async def raw_grpc(
+    address: str, path: str, message: bytes, headers: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], bytes, list[tuple[str, str]]]:
+    """One gRPC call by hand (the h2 library as client, which never resets the stream on its
+    own): the response headers, the DATA bytes, and the trailers (empty if trailers-only)."""
+    host, port = address.split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(header_encoding="utf-8"))
+    conn.initiate_connection()
+    request = [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", path),
+        (":authority", address),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+        *headers,
+    ]
+    conn.send_headers(1, request)
+    conn.send_data(1, struct.pack(">BI", 0, len(message)) + message, end_stream=True)
+    writer.write(conn.data_to_send())
+    blocks: list[list[tuple[str, str]]] = []
+    data = b""
     try:
-        async with grpc.aio.insecure_channel(running.address) as channel:
-            raw = channel.unary_unary("/httptest.Echo/Get")
-            request = echo_pb2.EchoRequest(id="t").SerializeToString()
-            metadata = (("x-sleep", "30"), ("grpc-timeout", "200m"))
-            with pytest.raises(grpc.aio.AioRpcError) as failure:
-                await raw(request, metadata=metadata, timeout=20)
-            assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    except ValueError:
-        pytest.skip("this grpc refuses grpc-timeout as metadata")
+        while True:
+            chunk = await asyncio.wait_for(reader.read(65536), 10)
+            assert chunk, "the proxy closed the connection"
+            for event in conn.receive_data(chunk):
+                if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
+                    blocks.append([(str(k), str(v)) for k, v in event.headers])
+                elif isinstance(event, h2.events.DataReceived):
+                    data += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, 1)
+                elif isinstance(event, h2.events.StreamEnded):
+                    return blocks[0], data, blocks[1] if len(blocks) > 1 else []
+                elif isinstance(event, h2.events.StreamReset):
+                    raise AssertionError(f"stream reset: {event.error_code}")
+            writer.write(conn.data_to_send())
     finally:
-        await stop(running)
+        writer.close()
+
+
+async def test_grpc_timeout_is_applied_by_the_proxy(served: Served) -> None:
+    """The client never gives up here: only the proxy's deadline can end the call."""
+    cancelled = served.router.cancelled
+    request = echo_pb2.EchoRequest(id="t").SerializeToString()
+    head, data, trailers = await raw_grpc(
+        served.address,
+        "/httptest.Echo/Get",
+        request,
+        [("grpc-timeout", "200m"), ("x-sleep", "30")],
+    )
+    ending = dict(head + trailers)
+    assert ending[":status"] == "200" and ending["grpc-status"] == "4", ending
+    assert data == b""
+    for _ in range(100):
+        if served.router.cancelled > cancelled:
+            break
+        await asyncio.sleep(0.02)
+    assert served.router.cancelled == cancelled + 1
+
+
+async def test_an_error_before_any_message_is_trailers_only(served: Served) -> None:
+    served.router.fail_with = ProxyError("100% gone: ä", grpc.StatusCode.NOT_FOUND)
+    try:
+        request = echo_pb2.EchoRequest(id="t").SerializeToString()
+        head, data, trailers = await raw_grpc(served.address, "/httptest.Echo/Get", request, [])
+    finally:
+        served.router.fail_with = None
+    assert trailers == [] and data == b""
+    fields = dict(head)
+    assert fields[":status"] == "200" and fields["content-type"] == "application/grpc"
+    assert fields["grpc-status"] == "5"
+    assert fields["grpc-message"] == "100%25 gone: %C3%A4"  # percent-encoded (PROTOCOL-HTTP2)
 
 
 async def test_a_gzip_compressed_request(served: Served, stub: echo_pb2_grpc.EchoStub) -> None:

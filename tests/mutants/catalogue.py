@@ -2567,6 +2567,36 @@ CLUSTER_MUTANTS: tuple[Mutant, ...] = (
 )
 MUTANTS = MUTANTS + CLUSTER_MUTANTS
 
+GRPC_FRONT = "cloudstate/proxy/http/grpc_native.py"
+GRPC_FRONT_TESTS = "tests/http/test_grpc_front.py"
+GRPC_FRONT_MUTANTS: tuple[Mutant, ...] = (
+    Mutant(
+        name="grpc-front-ignores-grpc-timeout",
+        guarantee="a native gRPC call served by h2c ends at its grpc-timeout (DEADLINE_EXCEEDED)",
+        file=GRPC_FRONT,
+        original="""
+    deadline = asyncio.timeout_at(stream.started + timeout if timeout is not None else None)
+""",
+        replacement="""
+    deadline = asyncio.timeout_at(None)
+""",
+        tests=(f"{GRPC_FRONT_TESTS}::test_grpc_timeout_is_applied_by_the_proxy",),
+    ),
+    Mutant(
+        name="grpc-front-trailers-lose-grpc-message",
+        guarantee="a native gRPC failure served by h2c carries its message (grpc-message)",
+        file=GRPC_FRONT,
+        original="""
+        block.append(("grpc-message", percent_encode(message)))
+""",
+        replacement="""
+        pass
+""",
+        tests=(f"{GRPC_FRONT_TESTS}::test_a_failure_gives_its_status_and_message",),
+    ),
+)
+MUTANTS = MUTANTS + GRPC_FRONT_MUTANTS
+
 #: The quickest critical mutants, run by ``make test`` (tests/mutants/test_fast_subset.py).
 FAST: tuple[str, ...] = (
     "es-reply-before-journal",
