@@ -1,14 +1,18 @@
 """HTTP/2 without TLS (prior knowledge) for :class:`~.api.HttpApi`: gRPC-web and HTTP/JSON
 from HTTP/2 clients (an ingress such as Envoy speaking h2c to the proxy,
-``curl --http2-prior-knowledge``).
-
-Native gRPC never comes here: the client port relays it to grpc.aio (see :mod:`.listener`).
+``curl --http2-prior-knowledge``), and native gRPC (``--grpc-front h2``, the default): unary and
+server-streaming user methods are served here (:mod:`.grpc_native`), every other gRPC stream is
+relayed to grpc.aio as it comes (:mod:`.grpc_relay`). With ``--grpc-front relay`` native gRPC
+never comes here: the client port relays whole connections to grpc.aio (see :mod:`.listener`).
 Built on the ``h2`` state machine; each request runs as a task, responses respect flow control.
 Example::
 
     protocol = H2Protocol(api)
     transport.set_protocol(protocol); protocol.connection_made(transport)
     protocol.data_received(already_read_bytes)
+
+One concern: the HTTP/2 wire of the client port (streams, flow control, the request budgets);
+what a request means is api.py's, grpc_native.py's and grpc_relay.py's.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ control through pause/resume of the other side. Example::
     bound = await port.start()                 # listening; HTTP health answers from now on
     port.grpc_ready.set()                      # once grpc.aio listens on the unix socket
     await port.close()
+
+One concern: the public listener's connections, classified and handed over or relayed whole.
 """
 
 from __future__ import annotations
