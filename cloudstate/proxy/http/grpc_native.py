@@ -22,8 +22,9 @@ import contextlib
 import logging
 import struct
 import zlib
+from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 
@@ -34,7 +35,9 @@ from cloudstate.proxy.http.status import DROPPED_RESPONSE_HEADERS, code_number
 from cloudstate.proxy.model import MethodModel
 
 if TYPE_CHECKING:
-    from cloudstate.proxy.http.h2c import H2Protocol, _Stream
+    import h2.connection
+
+    from cloudstate.proxy.http.api import HttpApi
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,38 @@ _NOT_METADATA = frozenset(
     }
 )
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+
+
+class GrpcStream(Protocol):
+    """What serving a gRPC stream needs of h2c's stream (h2c.py's ``_Stream``)."""
+
+    headers: list[tuple[str, str]]
+    body: bytearray
+    started: float
+    ended: bool
+    grpc_refusal: GrpcError | None
+    inbox: deque[tuple[bytes, int]] | None
+    arrived: asyncio.Event
+
+
+class GrpcConnection(Protocol):
+    """What serving a gRPC stream needs of h2c's connection (h2c.py's ``H2Protocol``)."""
+
+    api: HttpApi
+    grpc: GrpcFront | None
+    conn: h2.connection.H2Connection
+
+    def flush(self) -> None: ...
+
+    async def respond(
+        self,
+        stream_id: int,
+        stream: Any,
+        head: list[tuple[str, str]] | None,
+        data: bytes,
+        trailers: list[tuple[str, str]] | None,
+        end: bool = False,
+    ) -> None: ...
 
 
 def is_native_grpc(content_type: str) -> bool:
@@ -241,11 +276,13 @@ def decode_messages(body: bytes, encoding: str, limit: int) -> list[bytes]:
     return messages
 
 
-def headers_of(stream: _Stream) -> dict[str, str]:
+def headers_of(stream: GrpcStream) -> dict[str, str]:
     return dict(stream.headers)
 
 
-async def serve(h2: H2Protocol, stream_id: int, stream: _Stream, method: MethodModel) -> None:
+async def serve(
+    h2: GrpcConnection, stream_id: int, stream: GrpcStream, method: MethodModel
+) -> None:
     """Serve one unary or server-streaming call of ``method`` whose body has arrived (or that
     was refused: ``stream.grpc_refusal``)."""
     headers = headers_of(stream)

@@ -18,13 +18,15 @@ import contextlib
 import logging
 import struct
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 
 from cloudstate.proxy.http.grpc_native import (
     GRPC,
+    GrpcConnection,
     GrpcError,
+    GrpcStream,
     decompress,
     frame,
     parse_timeout,
@@ -34,9 +36,6 @@ from cloudstate.proxy.http.grpc_native import (
     wire_headers,
 )
 
-if TYPE_CHECKING:
-    from cloudstate.proxy.http.h2c import H2Protocol, _Stream
-
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">BI")
@@ -44,7 +43,7 @@ _HEADER = struct.Struct(">BI")
 _OWN = frozenset({"user-agent"})
 
 
-async def relay(h2: H2Protocol, stream_id: int, stream: _Stream) -> None:
+async def relay(h2: GrpcConnection, stream_id: int, stream: GrpcStream) -> None:
     """Relay one stream to grpc.aio and its answer back; see the module docstring."""
     front = h2.grpc
     assert front is not None
@@ -100,9 +99,9 @@ async def relay(h2: H2Protocol, stream_id: int, stream: _Stream) -> None:
 
 
 async def _requests(
-    h2: H2Protocol,
+    h2: GrpcConnection,
     stream_id: int,
-    stream: _Stream,
+    stream: GrpcStream,
     encoding: str,
     problems: list[GrpcError],
     calls: list[Any],
@@ -120,7 +119,7 @@ async def _requests(
 
 
 async def _messages(
-    h2: H2Protocol, stream_id: int, stream: _Stream, encoding: str
+    h2: GrpcConnection, stream_id: int, stream: GrpcStream, encoding: str
 ) -> AsyncIterator[bytes]:
     assert h2.grpc is not None
     limit = h2.grpc.max_message_size
