@@ -120,10 +120,9 @@ class H2Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's are not subclasses of asyncio.Transport).
         self.transport = cast(asyncio.Transport, transport)
-        settings = self.limits.settings
         self.conn.local_settings.update(
             {
-                SettingCodes.MAX_CONCURRENT_STREAMS: settings.http2_max_streams or 2**31 - 1,
+                SettingCodes.MAX_CONCURRENT_STREAMS: self._max_streams() or 2**31 - 1,
                 SettingCodes.MAX_HEADER_LIST_SIZE: _MAX_HEADER_LIST,
             }
         )
@@ -182,10 +181,17 @@ class H2Protocol(asyncio.Protocol):
         elif isinstance(event, h2.events.ConnectionTerminated):
             self._close()
 
+    def _max_streams(self) -> int:
+        """Streams at once (0: any). Native gRPC connections have no such cap, as grpc.aio had
+        none: a client holds hundreds of subscriptions on one channel; the byte budgets still
+        bound what their requests hold."""
+        return 0 if self.grpc is not None else self.limits.settings.http2_max_streams
+
     def _request(self, event: h2.events.RequestReceived) -> None:
         settings = self.limits.settings
         stream_id = event.stream_id
-        if settings.http2_max_streams and len(self.streams) >= settings.http2_max_streams:
+        max_streams = self._max_streams()
+        if max_streams and len(self.streams) >= max_streams:
             # The client ignored SETTINGS_MAX_CONCURRENT_STREAMS (or has not acknowledged it).
             self.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
