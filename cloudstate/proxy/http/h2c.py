@@ -30,6 +30,7 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import h2.settings
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
@@ -120,12 +121,16 @@ class H2Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's are not subclasses of asyncio.Transport).
         self.transport = cast(asyncio.Transport, transport)
-        self.conn.local_settings.update(
-            {
-                SettingCodes.MAX_CONCURRENT_STREAMS: self._max_streams() or 2**31 - 1,
-                SettingCodes.MAX_HEADER_LIST_SIZE: _MAX_HEADER_LIST,
-            }
-        )
+        values: dict[SettingCodes | int, int] = {
+            SettingCodes.MAX_CONCURRENT_STREAMS: self._max_streams() or 2**31 - 1,
+            SettingCodes.MAX_HEADER_LIST_SIZE: _MAX_HEADER_LIST,
+        }
+        if self.grpc is not None:
+            # In force at once, not from the client's ACK: a gRPC client that saw the
+            # listener's empty SETTINGS may already open more streams than h2's default 100.
+            self.conn.local_settings = h2.settings.Settings(client=False, initial_values=values)
+        else:  # from the ACK: until then, streams past the limit get REFUSED_STREAM (_request)
+            self.conn.local_settings.update(values)
         self.conn.initiate_connection()
         self._flush()
 
