@@ -121,7 +121,7 @@ class H2Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's are not subclasses of asyncio.Transport).
         self.transport = cast(asyncio.Transport, transport)
-        values: dict[SettingCodes | int, int] = {
+        values: dict[SettingCodes, int] = {
             SettingCodes.MAX_CONCURRENT_STREAMS: self._max_streams() or 2**31 - 1,
             SettingCodes.MAX_HEADER_LIST_SIZE: _MAX_HEADER_LIST,
         }
@@ -130,7 +130,7 @@ class H2Protocol(asyncio.Protocol):
             # listener's empty SETTINGS may already open more streams than h2's default 100.
             self.conn.local_settings = h2.settings.Settings(client=False, initial_values=values)
         else:  # from the ACK: until then, streams past the limit get REFUSED_STREAM (_request)
-            self.conn.local_settings.update(values)
+            self.conn.local_settings.update(dict[SettingCodes | int, int](values))
         self.conn.initiate_connection()
         self._flush()
 
