@@ -130,7 +130,7 @@ class H2Protocol(asyncio.Protocol):
             # listener's empty SETTINGS may already open more streams than h2's default 100.
             self.conn.local_settings = h2.settings.Settings(client=False, initial_values=values)
         else:  # from the ACK: until then, streams past the limit get REFUSED_STREAM (_request)
-            self.conn.local_settings.update(dict[SettingCodes | int, int](values))
+            self.conn.local_settings.update(cast("dict[SettingCodes | int, int]", values))
         self.conn.initiate_connection()
         self._flush()
 
