@@ -90,6 +90,10 @@ async def relay(h2: GrpcConnection, stream_id: int, stream: GrpcStream) -> None:
             raise
         problem = problems[0]  # the request iterator cancelled the call
         code, details, trailing, initial = problem.code, problem.message, (), ()
+    except ConnectionError:  # the client is gone
+        if call is not None:
+            call.cancel()
+        raise
     ending = trailers(code, details or "", wire_headers(trailing or ()))
     if sent:
         await h2.respond(stream_id, stream, None, b"", ending)

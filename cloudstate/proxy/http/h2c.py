@@ -433,13 +433,17 @@ class H2Protocol(asyncio.Protocol):
     ) -> None:
         """Send ``head`` (HEADERS), ``data`` (flow-controlled DATA), then ``trailers`` (HEADERS
         with END_STREAM), as far as given, in one write when the window allows; ``end``: the
-        stream ends with ``head`` (a trailers-only gRPC response)."""
-        if head is not None:
-            self.conn.send_headers(stream_id, head, end_stream=end)
-        if data:
-            await self._send(stream_id, stream, data, end=False, flush=False)
-        if trailers is not None:
-            self.conn.send_headers(stream_id, trailers, end_stream=True)
+        stream ends with ``head`` (a trailers-only gRPC response). ConnectionError once the
+        client is gone (the connection closed, the stream reset)."""
+        try:
+            if head is not None:
+                self.conn.send_headers(stream_id, head, end_stream=end)
+            if data:
+                await self._send(stream_id, stream, data, end=False, flush=False)
+            if trailers is not None:
+                self.conn.send_headers(stream_id, trailers, end_stream=True)
+        except h2.exceptions.ProtocolError as e:  # StreamClosedError included
+            raise ConnectionError(f"the client is gone: {e}") from None
         self._flush()
 
     async def _respond(self, stream_id: int, stream: _Stream, response: HttpResponse) -> None:
