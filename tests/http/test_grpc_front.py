@@ -246,7 +246,12 @@ async def test_a_deadline_cancels_the_call(served: Served, stub: echo_pb2_grpc.E
 
 
 async def raw_grpc(
-    address: str, path: str, message: bytes, headers: list[tuple[str, str]]
+    address: str,
+    path: str,
+    message: bytes,
+    headers: list[tuple[str, str]],
+    flag: int = 0,
+    end: bool = True,
 ) -> tuple[list[tuple[str, str]], bytes, list[tuple[str, str]]]:
     """One gRPC call by hand (the h2 library as client, which never resets the stream on its
     own): the response headers, the DATA bytes, and the trailers (empty if trailers-only)."""
@@ -264,7 +269,7 @@ async def raw_grpc(
         *headers,
     ]
     conn.send_headers(1, request)
-    conn.send_data(1, struct.pack(">BI", 0, len(message)) + message, end_stream=True)
+    conn.send_data(1, struct.pack(">BI", flag, len(message)) + message, end_stream=end)
     writer.write(conn.data_to_send())
     blocks: list[list[tuple[str, str]]] = []
     data = b""
@@ -273,6 +278,8 @@ async def raw_grpc(
             chunk = await asyncio.wait_for(reader.read(65536), 10)
             assert chunk, "the proxy closed the connection"
             for event in conn.receive_data(chunk):
+                if isinstance(event, h2.events.StreamReset) and blocks and not end:
+                    return blocks[0], data, blocks[1] if len(blocks) > 1 else []
                 if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
                     blocks.append([(str(k), str(v)) for k, v in event.headers])
                 elif isinstance(event, h2.events.DataReceived):
@@ -319,6 +326,32 @@ async def test_an_error_before_any_message_is_trailers_only(served: Served) -> N
     assert fields[":status"] == "200" and fields["content-type"] == "application/grpc"
     assert fields["grpc-status"] == "5"
     assert fields["grpc-message"] == "100%25 gone: %C3%A4"  # percent-encoded (PROTOCOL-HTTP2)
+
+
+async def test_an_unknown_compression_is_unimplemented(served: Served) -> None:
+    if served.port.grpc is None:
+        pytest.skip("grpc.aio answers INTERNAL (\"Error parsing 'grpc-encoding' metadata\")")
+    request = echo_pb2.EchoRequest(id="c").SerializeToString()
+    head, _, trailers = await raw_grpc(
+        served.address, "/httptest.Echo/Get", request, [("grpc-encoding", "snappy")], flag=1
+    )
+    ending = dict(head + trailers)
+    assert ending["grpc-status"] == "12", ending  # UNIMPLEMENTED
+    assert "snappy" in ending["grpc-message"]
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_deadline_exceeded() -> None:
+    running = await start("h2", ConnectionSettings(body_timeout=0.3))
+    try:
+        request = echo_pb2.EchoRequest(id="s").SerializeToString()
+        head, _, trailers = await raw_grpc(
+            running.address, "/httptest.Echo/Get", request, [], end=False
+        )
+        ending = dict(head + trailers)
+        assert ending["grpc-status"] == "4", ending  # DEADLINE_EXCEEDED
+        assert "--http-body-timeout" in ending["grpc-message"]
+    finally:
+        await stop(running)
 
 
 async def test_a_gzip_compressed_request(served: Served, stub: echo_pb2_grpc.EchoStub) -> None:
