@@ -201,7 +201,7 @@ async def test_client_streaming_and_bidi_are_relayed(served: Served) -> None:
         chat = ticker.Chat()
         for n in (1, 2):  # each answer comes before the next request is sent
             await chat.write(echo_pb2.Tick(n=n))
-            assert (await chat.read()).n == n * 10
+            assert (await asyncio.wait_for(chat.read(), 10)).n == n * 10
         await chat.done_writing()
         assert await chat.read() == grpc.aio.EOF
         assert await chat.code() == grpc.StatusCode.OK

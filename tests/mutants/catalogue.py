@@ -2594,6 +2594,18 @@ GRPC_FRONT_MUTANTS: tuple[Mutant, ...] = (
 """,
         tests=(f"{GRPC_FRONT_TESTS}::test_a_failure_gives_its_status_and_message",),
     ),
+    Mutant(
+        name="grpc-relay-holds-messages-until-end-stream",
+        guarantee="a relayed gRPC stream passes each request message on as it arrives (bidi)",
+        file="cloudstate/proxy/http/grpc_relay.py",
+        original="""
+        while len(buffer) >= 5:
+""",
+        replacement="""
+        while stream.ended and len(buffer) >= 5:
+""",
+        tests=(f"{GRPC_FRONT_TESTS}::test_client_streaming_and_bidi_are_relayed",),
+    ),
 )
 MUTANTS = MUTANTS + GRPC_FRONT_MUTANTS
 
