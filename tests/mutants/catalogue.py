@@ -663,7 +663,7 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="streams past --http2-max-streams on one connection are refused",
         file=H2C,
         original="""
-        if settings.http2_max_streams and len(self.streams) >= settings.http2_max_streams:
+        if max_streams and len(self.streams) >= max_streams:
 """,
         replacement="""
         if False:
