@@ -610,8 +610,23 @@ MUTANTS: tuple[Mutant, ...] = (
         replacement="""
                 await context.abort(e.status, e.message)
 """,
-        tests=(f"{LIMITS_TESTS}::test_the_global_limit_counts_requests_to_every_entity",),
-        in_subprocess=True,
+        # grpc.aio serves unary calls with --grpc-front relay (and on --grpc-port).
+        tests=("tests/http/test_grpc_front.py::test_an_overloaded_refusal_carries_the_pushback",),
+    ),
+    Mutant(
+        name="grpc-front-refusal-without-pushback",
+        guarantee="a RESOURCE_EXHAUSTED refusal served by h2c carries grpc-retry-pushback-ms",
+        file="cloudstate/proxy/http/grpc_native.py",
+        original="""
+        ending = trailers(e.status, e.message, pushback(e))
+""",
+        replacement="""
+        ending = trailers(e.status, e.message)
+""",
+        tests=(
+            "tests/http/test_grpc_front.py::test_an_overloaded_refusal_carries_the_pushback",
+            f"{LIMITS_TESTS}::test_the_global_limit_counts_requests_to_every_entity",
+        ),
     ),
     Mutant(
         name="per-entity-limit-ignored",
