@@ -335,15 +335,14 @@ async def serve(
         ending = trailers(e.code, e.message, e.extra)
     except ProxyError as e:
         ending = trailers(e.status, e.message, pushback(e))
-    except TimeoutError:
-        if not deadline.expired():
-            raise
-        ending = trailers(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
     except (asyncio.CancelledError, ConnectionError):
         raise
-    except Exception:
-        log.exception("unexpected error serving gRPC %s", method.path)
-        ending = trailers(grpc.StatusCode.UNKNOWN, "internal error in the proxy (logged)")
+    except Exception as e:
+        if isinstance(e, TimeoutError) and deadline.expired():
+            ending = trailers(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        else:
+            log.exception("unexpected error serving gRPC %s", method.path)
+            ending = trailers(grpc.StatusCode.UNKNOWN, "internal error in the proxy (logged)")
     if sent:
         await h2.respond(stream_id, stream, None, b"", ending)
     else:
