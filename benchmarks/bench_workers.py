@@ -1,7 +1,8 @@
 """Proxy workers on one node: the cart with ``--workers 1`` and ``--workers 2``, over gRPC
 (h2load) and HTTP/JSON (wrk), c=64 (docs/scale-out.md, "Workers on one node").
 
-Usage: ``python benchmarks/bench_workers.py [--seconds 10] [--workers 1,2] [--concurrency 64]``
+Usage: ``python benchmarks/bench_workers.py [--seconds 10] [--workers 1,2] [--concurrency 64]
+[--grpc-front h2|relay]``
 
 Each run starts N shopping-cart user-function processes (``CloudState().start(workers=N)``) and
 ``cloudstate proxy --workers N --user-function-workers N`` on one SQLite file (fsync on commit),
@@ -101,7 +102,9 @@ def counters(admin_ports: list[int]) -> dict[str, float]:
 
 
 @contextmanager
-def cart_stack(tmp: Path, workers: int) -> Iterator[tuple[Process, Process, list[int]]]:
+def cart_stack(
+    tmp: Path, workers: int, grpc_front: str = "h2"
+) -> Iterator[tuple[Process, Process, list[int]]]:
     uf_port = consecutive_free_ports(workers, 21500)
     uf = Process(
         "shopping-cart user function",
@@ -113,6 +116,7 @@ def cart_stack(tmp: Path, workers: int) -> Iterator[tuple[Process, Process, list
     ).start()
     admin = free_port()
     flags = ["--admin-port", str(admin), "--passivation-timeout", "600"]
+    flags += ["--grpc-front", grpc_front]
     if workers > 1:
         flags += ["--workers", str(workers), "--user-function-workers", str(workers)]
     px = proxy(tmp, uf_port, f"sqlite:///{tmp}/workers-{workers}.db", *flags)
@@ -173,7 +177,9 @@ def _http_load(port: int, lua: str, work: Path, concurrency: int, secs: float) -
     return wrk(port, lua, concurrency, secs, work)
 
 
-def run(levels: list[int], workers_list: list[int], seconds: float) -> list[dict[str, Any]]:
+def run(
+    levels: list[int], workers_list: list[int], seconds: float, grpc_front: str = "h2"
+) -> list[dict[str, Any]]:
     cart = next(s for s in SCENARIOS if s.name == "cart")
     bodies = [cart.grpc_body(i) for i in range(ENTITIES)]
     lua = cart.http_lua % {"n": ENTITIES}
@@ -183,7 +189,7 @@ def run(levels: list[int], workers_list: list[int], seconds: float) -> list[dict
         for workers in workers_list:
             work = tmp / f"load-{workers}"
             work.mkdir()
-            with cart_stack(tmp, workers) as (uf, px, admin_ports):
+            with cart_stack(tmp, workers, grpc_front) as (uf, px, admin_ports):
                 grpc_load = functools.partial(_grpc_load, px.port, cart.grpc_paths, bodies, work)
                 http_load = functools.partial(_http_load, px.port, lua, work)
 
@@ -232,11 +238,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", default="1,2", help="comma-separated (default 1,2)")
     parser.add_argument("--concurrency", default="64", help="comma-separated (default 64)")
+    parser.add_argument(
+        "--grpc-front",
+        choices=("h2", "relay"),
+        default="h2",
+        help="the proxy's --grpc-front (default h2; relay: the whole-connection relay)",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     workers_list = [int(w) for w in args.workers.split(",")]
     started = machine()
-    rows = run(levels, workers_list, args.seconds)
+    rows = run(levels, workers_list, args.seconds, args.grpc_front)
     compared = ratios(rows)
     print("\nN workers vs 1 (target: throughput >= 1.25x, CPU per command <= 1.1x):")
     for r in compared:
@@ -249,11 +261,13 @@ def main() -> None:
         "machine_at_start": started,
         "machine_at_end": machine(),
         "seconds": args.seconds,
+        "grpc_front": args.grpc_front,
         "entities": ENTITIES,
         "rows": rows,
         "ratios": compared,
     }
-    print(f"\nwritten {write_results('workers.json', report)}")
+    name = "workers.json" if args.grpc_front == "h2" else f"workers-{args.grpc_front}.json"
+    print(f"\nwritten {write_results(name, report)}")
 
 
 if __name__ == "__main__":

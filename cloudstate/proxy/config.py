@@ -75,6 +75,10 @@ class ProxyConfig:
     http_default_routes: bool = True
     #: Also serve native gRPC directly (no relay) on this port; -1: off, 0: a free port.
     grpc_port: int = -1
+    #: Who serves native gRPC on the client port: ``h2``, the proxy's own HTTP/2 server (unary
+    #: and server-streaming user methods served there, other streams relayed per stream to
+    #: grpc.aio), or ``relay``, every native gRPC connection relayed whole to grpc.aio.
+    grpc_front: str = "h2"
     #: Requests handled at once (unary and streamed); more wait in line (below). 0: no limit.
     max_concurrent_requests: int = 10000
     #: Requests that may wait for a slot of ``max_concurrent_requests``, first come first
@@ -351,6 +355,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, discovery_timeout: float =
         type=int,
         metavar="PORT",
         help="also serve native gRPC directly on this port, skipping the relay (default: off)",
+    )
+    parser.add_argument(
+        "--grpc-front",
+        choices=("h2", "relay"),
+        help="native gRPC on the client port: h2, the proxy's HTTP/2 server (cheaper per call), "
+        f"or relay, whole connections relayed to grpc.aio (default {d.grpc_front})",
     )
     parser.add_argument(
         "--max-concurrent-requests",

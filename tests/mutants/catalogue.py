@@ -610,8 +610,23 @@ MUTANTS: tuple[Mutant, ...] = (
         replacement="""
                 await context.abort(e.status, e.message)
 """,
-        tests=(f"{LIMITS_TESTS}::test_the_global_limit_counts_requests_to_every_entity",),
-        in_subprocess=True,
+        # grpc.aio serves unary calls with --grpc-front relay (and on --grpc-port).
+        tests=("tests/http/test_grpc_front.py::test_an_overloaded_refusal_carries_the_pushback",),
+    ),
+    Mutant(
+        name="grpc-front-refusal-without-pushback",
+        guarantee="a RESOURCE_EXHAUSTED refusal served by h2c carries grpc-retry-pushback-ms",
+        file="cloudstate/proxy/http/grpc_native.py",
+        original="""
+        ending = trailers(e.status, e.message, pushback(e))
+""",
+        replacement="""
+        ending = trailers(e.status, e.message)
+""",
+        tests=(
+            "tests/http/test_grpc_front.py::test_an_overloaded_refusal_carries_the_pushback",
+            f"{LIMITS_TESTS}::test_the_global_limit_counts_requests_to_every_entity",
+        ),
     ),
     Mutant(
         name="per-entity-limit-ignored",
@@ -663,7 +678,7 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="streams past --http2-max-streams on one connection are refused",
         file=H2C,
         original="""
-        if settings.http2_max_streams and len(self.streams) >= settings.http2_max_streams:
+        if max_streams and len(self.streams) >= max_streams:
 """,
         replacement="""
         if False:
@@ -2647,6 +2662,48 @@ CLUSTER_MUTANTS: tuple[Mutant, ...] = (
     ),
 )
 MUTANTS = MUTANTS + CLUSTER_MUTANTS
+
+GRPC_FRONT = "cloudstate/proxy/http/grpc_native.py"
+GRPC_FRONT_TESTS = "tests/http/test_grpc_front.py"
+GRPC_FRONT_MUTANTS: tuple[Mutant, ...] = (
+    Mutant(
+        name="grpc-front-ignores-grpc-timeout",
+        guarantee="a native gRPC call served by h2c ends at its grpc-timeout (DEADLINE_EXCEEDED)",
+        file=GRPC_FRONT,
+        original="""
+    deadline = asyncio.timeout_at(stream.started + timeout if timeout is not None else None)
+""",
+        replacement="""
+    deadline = asyncio.timeout_at(None)
+""",
+        tests=(f"{GRPC_FRONT_TESTS}::test_grpc_timeout_is_applied_by_the_proxy",),
+    ),
+    Mutant(
+        name="grpc-front-trailers-lose-grpc-message",
+        guarantee="a native gRPC failure served by h2c carries its message (grpc-message)",
+        file=GRPC_FRONT,
+        original="""
+        block.append(("grpc-message", percent_encode(message)))
+""",
+        replacement="""
+        pass
+""",
+        tests=(f"{GRPC_FRONT_TESTS}::test_a_failure_gives_its_status_and_message",),
+    ),
+    Mutant(
+        name="grpc-relay-holds-messages-until-end-stream",
+        guarantee="a relayed gRPC stream passes each request message on as it arrives (bidi)",
+        file="cloudstate/proxy/http/grpc_relay.py",
+        original="""
+        while len(buffer) >= 5:
+""",
+        replacement="""
+        while stream.ended and len(buffer) >= 5:
+""",
+        tests=(f"{GRPC_FRONT_TESTS}::test_client_streaming_and_bidi_are_relayed",),
+    ),
+)
+MUTANTS = MUTANTS + GRPC_FRONT_MUTANTS
 
 #: The quickest critical mutants, run by ``make test`` (tests/mutants/test_fast_subset.py).
 FAST: tuple[str, ...] = (

@@ -20,6 +20,7 @@ from cloudstate import cli
 from cloudstate.proxy import router
 from cloudstate.proxy.entities import actor, base, crdt, event_sourced
 from cloudstate.proxy.eventing import event_log
+from cloudstate.proxy.http import grpc_native
 from cloudstate.proxy.ingress import grpc_ingress
 from cloudstate.proxy.stores import sqlite
 from cloudstate.proxy.stores.base import Payload, StoredEvent
@@ -95,6 +96,7 @@ def ignore_passivation_strategy() -> None:
 def drop_metadata() -> None:
     """Never pass request headers on to entities."""
     grpc_ingress.metadata_from_grpc = lambda pairs: None  # type: ignore[assignment,misc]
+    grpc_native.metadata_from_grpc = lambda pairs: None  # type: ignore[assignment,misc]
 
 
 def always_metadata() -> None:
@@ -105,6 +107,7 @@ def always_metadata() -> None:
         return original([*(pairs or ()), ("x-mutant", "always")])
 
     grpc_ingress.metadata_from_grpc = metadata_from_grpc  # type: ignore[assignment]
+    grpc_native.metadata_from_grpc = metadata_from_grpc  # type: ignore[assignment]
 
 
 def drop_async_effects() -> None:

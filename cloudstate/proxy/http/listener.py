@@ -7,18 +7,23 @@ classified once, by its first bytes:
 * not the HTTP/2 preface → HTTP/1.x: the connection is handed to aiohttp's protocol
   (``transport.set_protocol``; nothing is copied);
 * the HTTP/2 preface → we answer with an empty SETTINGS frame (gRPC clients wait for the server's
-  SETTINGS before their first request) and read up to the first HEADERS block: a ``content-type``
-  of ``application/grpc`` (or ``application/grpc+proto``...) means native gRPC, and the connection
-  is relayed byte for byte to grpc.aio (the client's ACK of our SETTINGS is the only frame
-  dropped); anything else (gRPC-web, JSON) goes to the h2 server of :mod:`.h2c`.
+  SETTINGS before their first request) and read up to the first HEADERS block: gRPC-web and
+  JSON go to the h2 server of :mod:`.h2c`. A ``content-type`` of ``application/grpc`` (or
+  ``application/grpc+proto``...) means native gRPC: with ``--grpc-front h2`` (the default) it
+  goes to :mod:`.h2c` too, which serves unary and server-streaming user methods itself
+  (:mod:`.grpc_native`) and relays every other stream to grpc.aio (:mod:`.grpc_relay`); with
+  ``--grpc-front relay`` (and on the admin port) the whole connection is relayed byte for
+  byte to grpc.aio (the client's ACK of our SETTINGS is the only frame dropped).
 
-The relay does no per-message work: large reads, one write per read, flow control through
-pause/resume of the other side. Example::
+The whole-connection relay does no per-message work: large reads, one write per read, flow
+control through pause/resume of the other side. Example::
 
     port = ClientPort(api, "127.0.0.1", 9000, "/tmp/cs/grpc.sock")
     bound = await port.start()                 # listening; HTTP health answers from now on
     port.grpc_ready.set()                      # once grpc.aio listens on the unix socket
     await port.close()
+
+One concern: the public listener's connections, classified and handed over or relayed whole.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from typing import cast
 import hpack
 
 from cloudstate.proxy.http.api import HttpApi
+from cloudstate.proxy.http.grpc_native import GrpcFront
 from cloudstate.proxy.http.h1 import Http1Connection, Http1Server, http1_server
 from cloudstate.proxy.http.h2c import H2Protocol
 from cloudstate.proxy.http.limits import ConnectionLimits, ResetRate
@@ -271,6 +277,11 @@ class _Sniffer(asyncio.Protocol):
         if verdict is False:
             self._hand_over(H2Protocol(self.port.api, self.port.limits))
             return
+        if self.port.grpc is not None:  # --grpc-front h2 (verdict True, or undecidable)
+            protocol = H2Protocol(self.port.api, self.port.limits, self.port.grpc)
+            self._hand_over(protocol)
+            self.port.track(protocol)
+            return
         self.state = "connecting"
         asyncio.get_running_loop().create_task(self._connect())
 
@@ -425,6 +436,7 @@ class ClientPort:
         tls: ssl.SSLContext | None = None,
         limits: ConnectionLimits | None = None,
         reuse_port: bool = False,
+        grpc_front: GrpcFront | None = None,
     ) -> None:
         self.api = api
         #: Bounds of the port's connections (count, timeouts, bytes held; limits.py).
@@ -437,11 +449,26 @@ class ClientPort:
         self.host = host
         self.port = port
         self.grpc_socket = grpc_socket
-        self.grpc_ready = asyncio.Event()
+        self.grpc_ready = grpc_front.ready if grpc_front is not None else asyncio.Event()
+        #: Native gRPC connections go to h2c (``--grpc-front h2``); None: relayed whole.
+        self.grpc = grpc_front
         self.connections: set[_Sniffer] = set()
+        self.grpc_connections: set[H2Protocol] = set()
         self._server: asyncio.Server | None = None
         self._http1: Http1Server = http1_server(api, self.limits)
         self.http1: Callable[[], Http1Connection] = self._http1
+
+    def track(self, protocol: H2Protocol) -> None:
+        """A native gRPC connection served by h2c: closed by :meth:`close` like relayed ones."""
+        self.grpc_connections.add(protocol)
+        counted = protocol.on_close
+
+        def closed() -> None:
+            self.grpc_connections.discard(protocol)
+            if counted is not None:
+                counted()
+
+        protocol.on_close = closed
 
     async def start(self) -> int:
         """Bind and listen; returns the bound port."""
@@ -471,6 +498,10 @@ class ClientPort:
             await self._http1.shutdown(grace)
         for connection in list(self.connections):
             connection.close()
+        for protocol in list(self.grpc_connections):
+            protocol.close()
+        if self.grpc is not None:
+            await self.grpc.close()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)

@@ -1,4 +1,4 @@
-"""Wires the client port together: the public listener (HTTP/1.1, h2c, relayed native gRPC),
+"""Wires the client port together: the public listener (HTTP/1.1, h2c, native gRPC),
 the HTTP API, and the internal unix socket of the grpc.aio server.
 
 Lifecycle (driven by :class:`cloudstate.proxy.server.Proxy`)::
@@ -15,6 +15,7 @@ Lifecycle (driven by :class:`cloudstate.proxy.server.Proxy`)::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import ssl
@@ -25,6 +26,7 @@ import grpc
 from cloudstate.proxy.config import ProxyConfig
 from cloudstate.proxy.errors import DiscoveryError
 from cloudstate.proxy.http.api import HttpApi, HttpOptions, RouterLike
+from cloudstate.proxy.http.grpc_native import GrpcFront
 from cloudstate.proxy.http.limits import ConnectionLimits, ConnectionSettings
 from cloudstate.proxy.http.listener import ClientPort, internal_socket
 from cloudstate.proxy.http.rules import HttpRuleError
@@ -80,6 +82,11 @@ class ClientIngress:
         self.config = config
         self.api = HttpApi(http_options(config))
         self._dir, self._grpc_address, self.grpc_socket = internal_socket("cloudstate-proxy-")
+        front = None
+        if config.grpc_front == "h2":
+            front = GrpcFront(self._grpc_address, asyncio.Event(), config.max_message_size)
+        elif config.grpc_front != "relay":
+            raise ValueError(f"--grpc-front {config.grpc_front!r}: use h2 or relay")
         self.port = ClientPort(
             self.api,
             config.host,
@@ -88,6 +95,7 @@ class ClientIngress:
             tls=server_tls(config),
             limits=ConnectionLimits(connection_settings(config)),
             reuse_port=config.workers > 1,
+            grpc_front=front,
         )
         self.grpc_port: int | None = None
 
