@@ -29,24 +29,14 @@ from cloudstate.proxy.workers.cluster import ClusterNode, ClusterSettings
 from cloudstate.proxy.workers.cluster_tls import ClusterTls, ClusterTlsError
 from cloudstate.proxy.workers.supervisor import worker_config
 from tests.cluster.test_cluster_node import SERVICE, RecordingHandler, model, settled
-from tests.observability.test_uf_mtls import _openssl, make_ca
+from tests.observability.test_uf_mtls import make_ca, make_signed
 
 HEARTBEAT, TTL = 0.2, 1.0
 
 
 def node_certificate(tmp: Path, name: str, ca: tuple[Path, Path]) -> tuple[Path, Path]:
     """One certificate a node presents both as the cluster port's server and as a client."""
-    cert, key, csr, ext = (tmp / f"{name}{s}" for s in (".pem", ".key", ".csr", ".ext"))
-    _openssl(
-        "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-        "-keyout", str(key), "-out", str(csr),
-    )  # fmt: skip
-    ext.write_text("extendedKeyUsage=serverAuth,clientAuth\n")
-    _openssl(
-        "x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
-        "-CAcreateserial", "-days", "1", "-extfile", str(ext), "-out", str(cert),
-    )  # fmt: skip
-    return cert, key
+    return make_signed(tmp, name, ca, server=False, usage="serverAuth,clientAuth")
 
 
 @pytest.fixture(scope="module")

@@ -32,14 +32,17 @@ def make_ca(tmp: Path, name: str) -> tuple[Path, Path]:
     return cert, key
 
 
-def make_signed(tmp: Path, name: str, ca: tuple[Path, Path], server: bool) -> tuple[Path, Path]:
-    """A certificate for ``name`` signed by ``ca`` (a server one names localhost / 127.0.0.1)."""
+def make_signed(
+    tmp: Path, name: str, ca: tuple[Path, Path], server: bool, usage: str = ""
+) -> tuple[Path, Path]:
+    """A certificate for ``name`` signed by ``ca`` (a server one names localhost / 127.0.0.1);
+    ``usage`` overrides the extended key usage (e.g. ``"serverAuth,clientAuth"``)."""
     cert, key, csr, ext = (tmp / f"{name}{s}" for s in (".pem", ".key", ".csr", ".ext"))
     _openssl(
         "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
         "-keyout", str(key), "-out", str(csr),
     )  # fmt: skip
-    usage = "serverAuth" if server else "clientAuth"
+    usage = usage or ("serverAuth" if server else "clientAuth")
     lines = [f"extendedKeyUsage={usage}"]
     if server:
         lines.append("subjectAltName=DNS:localhost,IP:127.0.0.1")
