@@ -329,13 +329,15 @@ async def test_an_error_before_any_message_is_trailers_only(served: Served) -> N
 
 
 async def test_an_unknown_compression_is_unimplemented(served: Served) -> None:
-    if served.port.grpc is None:
-        pytest.skip("grpc.aio answers INTERNAL (\"Error parsing 'grpc-encoding' metadata\")")
     request = echo_pb2.EchoRequest(id="c").SerializeToString()
     head, _, trailers = await raw_grpc(
         served.address, "/httptest.Echo/Get", request, [("grpc-encoding", "snappy")], flag=1
     )
     ending = dict(head + trailers)
+    if served.port.grpc is None:  # the relay: grpc.aio's own answer, less precise
+        assert ending["grpc-status"] == "13", ending  # INTERNAL
+        assert "grpc-encoding" in ending.get("grpc-message", ""), ending
+        return
     assert ending["grpc-status"] == "12", ending  # UNIMPLEMENTED
     assert "snappy" in ending["grpc-message"]
 
