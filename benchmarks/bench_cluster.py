@@ -33,7 +33,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_postgres import load  # noqa: E402
 
 from tests import postgres_server  # noqa: E402
-from tests.processes import free_port  # noqa: E402
+from tests.processes import free_port, metric  # noqa: E402
 from tests.scaleout.cluster import Node  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "cluster.json"
@@ -58,16 +57,6 @@ SCENARIOS = (
     ("3 nodes cluster", 3, True, False),
 )
 CARTS = 1000
-
-
-def metric(admin_port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") or line.startswith(name + " ")
-    )
 
 
 async def scenario(

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -178,6 +179,18 @@ def proxy(
         ],
         port,
         tmp / f"proxy-{port}.log",
+    )
+
+
+def metric(admin_port: int, name: str) -> float:
+    """The sum of every sample of the metric ``name`` (all label sets) a proxy's admin port
+    serves on ``/metrics``, e.g. ``metric(9901, "cloudstate_forwarded_commands_total")``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
     )
 
 

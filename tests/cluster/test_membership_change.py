@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,23 +21,13 @@ import grpc
 import pytest
 from shoppingcart import shoppingcart_pb2, shoppingcart_pb2_grpc
 
-from tests.processes import free_port
+from tests.processes import free_port, metric
 from tests.scaleout.cluster import CHANNEL_OPTIONS, LoadResult, Node, carts, journals
 
 ENTITIES = 20
 CLIENTS = 64
 COMMANDS = 24  # per client
 FLAGS = ("--cluster-heartbeat", "250ms", "--cluster-member-ttl", "1500ms")
-
-
-def metric(admin_port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") or line.startswith(name + " ")
-    )
 
 
 class ClusterNode(Node):

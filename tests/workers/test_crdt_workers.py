@@ -18,10 +18,11 @@ import pytest
 from cloudstate.proxy.crdt import codec
 from cloudstate.proxy.crdt.types import GCounter
 from cloudstate.proxy.stores.registry import open_store
+from tests.processes import metric
 from tests.scaleout.cluster import CHANNEL_OPTIONS
 from tests.scaleout.test_crdt_nodes import model_pb2, raw_crdt_user_function
 from tests.scaleout.test_crdt_notices import increment, method
-from tests.workers.test_workers import Workers, _metric
+from tests.workers.test_workers import Workers
 
 WATCHERS = 16  # connections: the kernel spreads them over both workers
 
@@ -67,7 +68,7 @@ async def test_subscribers_on_either_worker_see_every_update(workers: Workers) -
             streams.append(stream)
         # Both workers hold the entity: the owner, and the other for the watchers it serves.
         activations = [
-            _metric(workers.admin_port + i, "cloudstate_entity_activations_total") for i in (0, 1)
+            metric(workers.admin_port + i, "cloudstate_entity_activations_total") for i in (0, 1)
         ]
         assert all(count > 0 for count in activations), f"activations per worker: {activations}"
         for amount, total in ((5, 5), (2, 7), (4, 11)):

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import pytest
 from shoppingcart import shoppingcart_pb2, shoppingcart_pb2_grpc
 
 from cloudstate.proxy.workers.ownership import Ownership
-from tests.processes import free_port
+from tests.processes import free_port, metric
 from tests.scaleout.cluster import (
     VALUE_CART,
     Node,
@@ -43,16 +42,6 @@ CONNECTIONS = 8
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="], capture_output=True, text=True)
     return [int(line) for line in out.stdout.split()]
-
-
-def _metric(admin_port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") or line.startswith(name + " ")
-    )
 
 
 def _wait_workers_serving(node: Node, count: int, timeout: float = 90.0) -> None:
@@ -87,7 +76,7 @@ class Workers(Node):
         return self.proxy.process.pid
 
     def forwarded(self) -> list[float]:
-        return [_metric(self.admin_port + i, "cloudstate_forwarded_commands_total") for i in (0, 1)]
+        return [metric(self.admin_port + i, "cloudstate_forwarded_commands_total") for i in (0, 1)]
 
 
 @pytest.fixture
